@@ -1,0 +1,73 @@
+/*
+ * catena slot hashing: CRC-32C over the key bytes. Runs once per request on
+ * the hot path, so it uses the SSE4.2 crc32 instruction when the CPU has it
+ * (chosen once, at load time) and a slicing-by-one table otherwise; both
+ * give the standard CRC-32C that docs/PROTOCOL.md specifies.
+ */
+#include <string.h>
+
+#include "replication/hash.h"
+
+static uint32_t crc_table[256];
+
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	while (len--)
+		crc = crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+
+	while (len >= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = _mm_crc32_u64(c, v);
+		p += 8;
+		len -= 8;
+	}
+	crc = (uint32_t)c;
+	if (len >= 4) {
+		uint32_t v;
+
+		memcpy(&v, p, 4);
+		crc = _mm_crc32_u32(crc, v);
+		p += 4;
+		len -= 4;
+	}
+	while (len--)
+		crc = _mm_crc32_u8(crc, *p++);
+	return crc;
+}
+#endif
+
+static uint32_t (*crc32c_impl)(uint32_t, const uint8_t *, size_t) = crc32c_sw;
+
+__attribute__((constructor))
+static void crc32c_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[i] = c;
+	}
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		crc32c_impl = crc32c_hw;
+#endif
+}
+
+uint32_t cat_hash_crc32c(const void *buf, size_t len)
+{
+	return ~crc32c_impl(0xFFFFFFFFu, buf, len);
+}

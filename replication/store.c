@@ -1,0 +1,427 @@
+/*
+ * catena store: one cds_lfht (QSBR) per slot, immutable versioned items.
+ * Writers are the slot's single owner thread, so read-modify-write ops
+ * (CAS, INCR) need no lock: nobody else can write the slot between the
+ * lookup and the replace. Readers never block and never write shared
+ * memory. Called per request on worker lcores: no syscalls, one malloc per
+ * write (the item itself), frees deferred to call_rcu.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replication/hash.h"
+#include "replication/store.h"
+
+#define CAT_CACHE_LINE 64
+
+/* Per-slot state. version and keys are written only by the owner and read
+ * relaxed by telemetry; a slot per cache line keeps owners of neighbouring
+ * slots from false sharing. */
+struct cat_slot {
+	struct cds_lfht *ht;
+	uint64_t version;
+	uint64_t keys;
+} __attribute__((aligned(CAT_CACHE_LINE)));
+
+struct cat_store {
+	uint32_t slot_count;
+	uint64_t mem_limit;
+	struct cat_slot *slots;
+	/* Shared by all writers: the only cross-worker write in the store. */
+	uint64_t mem_used __attribute__((aligned(CAT_CACHE_LINE)));
+};
+
+size_t cat_store_item_size(uint32_t klen, uint32_t vlen)
+{
+	return sizeof(struct cat_item) + (size_t)klen + vlen;
+}
+
+struct cat_store *cat_store_create(const struct cat_store_params *params)
+{
+	struct cat_store *s;
+
+	if (params == NULL || !cat_hash_slot_count_valid(params->slot_count)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = aligned_alloc(CAT_CACHE_LINE, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	s->slot_count = params->slot_count;
+	s->mem_limit = params->mem_limit;
+	s->slots = aligned_alloc(CAT_CACHE_LINE,
+				 sizeof(struct cat_slot) * params->slot_count);
+	if (s->slots == NULL) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(s->slots, 0, sizeof(struct cat_slot) * params->slot_count);
+	for (uint32_t i = 0; i < s->slot_count; i++) {
+		/* Small initial size: most slots of a large cluster hold few
+		 * keys on any one node; auto-resize grows the busy ones. */
+		s->slots[i].ht = cds_lfht_new(1, 1, 0,
+			CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+		if (s->slots[i].ht == NULL) {
+			cat_store_destroy(s);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void item_free_rcu(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct cat_item, rcu));
+}
+
+void cat_store_destroy(struct cat_store *s)
+{
+	if (s == NULL)
+		return;
+	for (uint32_t i = 0; i < s->slot_count; i++) {
+		struct cat_slot *sl = &s->slots[i];
+		struct cds_lfht_iter iter;
+		struct cat_item *it, **items;
+		size_t n = 0, cap;
+
+		if (sl->ht == NULL)
+			continue;
+		/* No other thread uses the store now, but the table's resize
+		 * worker may still walk nodes after a delete: unlink all,
+		 * destroy the table (which waits for that worker), and only
+		 * then free the items. */
+		cap = sl->keys + 1;
+		items = malloc(cap * sizeof(*items));
+		cds_lfht_for_each_entry(sl->ht, &iter, it, node) {
+			if (items != NULL && n < cap)
+				items[n++] = it;
+			cds_lfht_del(sl->ht, &it->node);
+		}
+		cds_lfht_destroy(sl->ht, NULL);
+		for (size_t j = 0; j < n; j++)
+			free(items[j]);
+		free(items);
+	}
+	free(s->slots);
+	free(s);
+	/* Items replaced or deleted earlier are still queued on call_rcu. */
+	rcu_barrier();
+}
+
+uint32_t cat_store_slot_count(const struct cat_store *s)
+{
+	return s->slot_count;
+}
+
+void cat_store_key(const struct cat_store *s, struct cat_key *k,
+		   const void *key, uint16_t len)
+{
+	k->ptr = key;
+	k->len = len;
+	k->crc = cat_hash_crc32c(key, len);
+	k->slot = cat_hash_slot(k->crc, s->slot_count);
+	k->hash = cat_hash_table(k->crc, len);
+}
+
+static int item_match(struct cds_lfht_node *node, const void *arg)
+{
+	const struct cat_item *it = caa_container_of(node, struct cat_item, node);
+	const struct cat_key *k = arg;
+
+	return it->key_len == k->len && memcmp(it->data, k->ptr, k->len) == 0;
+}
+
+static struct cat_item *lookup(const struct cat_store *s,
+			       const struct cat_key *k)
+{
+	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(s->slots[k->slot].ht, k->hash, item_match, k, &iter);
+	node = cds_lfht_iter_get_node(&iter);
+	return node ? caa_container_of(node, struct cat_item, node) : NULL;
+}
+
+int cat_store_get(const struct cat_store *s, const struct cat_key *k,
+		  const struct cat_item **out)
+{
+	const struct cat_item *it;
+
+	rcu_read_lock();
+	it = lookup(s, k);
+	rcu_read_unlock();
+	if (it == NULL)
+		return -ENOENT;
+	*out = it;
+	return 0;
+}
+
+static struct cat_item *item_alloc(struct cat_store *s, const struct cat_key *k,
+				   uint32_t vlen)
+{
+	size_t sz = cat_store_item_size(k->len, vlen);
+	uint64_t used;
+	struct cat_item *it;
+
+	used = __atomic_add_fetch(&s->mem_used, sz, __ATOMIC_RELAXED);
+	if (s->mem_limit != 0 && used > s->mem_limit) {
+		__atomic_sub_fetch(&s->mem_used, sz, __ATOMIC_RELAXED);
+		errno = ENOSPC;
+		return NULL;
+	}
+	it = malloc(sz);
+	if (it == NULL) {
+		__atomic_sub_fetch(&s->mem_used, sz, __ATOMIC_RELAXED);
+		errno = ENOMEM;
+		return NULL;
+	}
+	cds_lfht_node_init(&it->node);
+	it->key_len = k->len;
+	it->value_len = vlen;
+	it->flags = 0;
+	memcpy(it->data, k->ptr, k->len);
+	return it;
+}
+
+/* Unlinked items leave the memory count at once; their memory follows
+ * after a grace period, a bounded lag. */
+static void item_retire(struct cat_store *s, struct cat_item *it)
+{
+	__atomic_sub_fetch(&s->mem_used,
+			   cat_store_item_size(it->key_len, it->value_len),
+			   __ATOMIC_RELAXED);
+	call_rcu(&it->rcu, item_free_rcu);
+}
+
+/* Publish a fully built item, replacing any previous one for its key. */
+static void publish(struct cat_store *s, const struct cat_key *k,
+		    struct cat_item *it, uint64_t *version)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	struct cds_lfht_node *old;
+	uint64_t v = sl->version + 1;
+
+	it->version = v;
+	rcu_read_lock();
+	old = cds_lfht_add_replace(sl->ht, k->hash, item_match, k, &it->node);
+	rcu_read_unlock();
+	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
+	if (old != NULL)
+		item_retire(s, caa_container_of(old, struct cat_item, node));
+	else
+		__atomic_store_n(&sl->keys, sl->keys + 1, __ATOMIC_RELAXED);
+	if (version != NULL)
+		*version = v;
+}
+
+static int put_new(struct cat_store *s, const struct cat_key *k,
+		   const void *value, uint32_t vlen, uint64_t *version)
+{
+	struct cat_item *it = item_alloc(s, k, vlen);
+
+	if (it == NULL)
+		return -errno;
+	if (vlen)
+		memcpy(it->data + k->len, value, vlen);
+	publish(s, k, it, version);
+	return 0;
+}
+
+int cat_store_put(struct cat_store *s, const struct cat_key *k,
+		  const void *value, uint32_t vlen, uint64_t *version)
+{
+	return put_new(s, k, value, vlen, version);
+}
+
+int cat_store_del(struct cat_store *s, const struct cat_key *k,
+		  uint64_t *version)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	struct cat_item *it;
+	int ret;
+
+	rcu_read_lock();
+	it = lookup(s, k);
+	ret = it ? cds_lfht_del(sl->ht, &it->node) : -ENOENT;
+	rcu_read_unlock();
+	if (ret != 0)
+		return -ENOENT;
+	if (version != NULL)
+		*version = it->version;
+	/* A delete is a write: it takes a slot version so that ordering by
+	 * version stays total per slot (the chain protocol relies on it). */
+	__atomic_store_n(&sl->version, sl->version + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->keys, sl->keys - 1, __ATOMIC_RELAXED);
+	item_retire(s, it);
+	return 0;
+}
+
+int cat_store_cas(struct cat_store *s, const struct cat_key *k,
+		  uint64_t expect, const void *value, uint32_t vlen,
+		  uint64_t *version)
+{
+	const struct cat_item *cur;
+	uint64_t cur_ver;
+
+	rcu_read_lock();
+	cur = lookup(s, k);
+	cur_ver = cur ? cur->version : 0;
+	rcu_read_unlock();
+	if (cur_ver != expect) {
+		if (version != NULL)
+			*version = cur_ver;
+		return -ECANCELED;
+	}
+	return put_new(s, k, value, vlen, version);
+}
+
+int cat_store_cas_value(struct cat_store *s, const struct cat_key *k,
+			const void *expect, uint32_t elen,
+			const void *value, uint32_t vlen, uint64_t *version)
+{
+	const struct cat_item *cur;
+	int same;
+
+	rcu_read_lock();
+	cur = lookup(s, k);
+	if (cur == NULL) {
+		rcu_read_unlock();
+		return -ENOENT;
+	}
+	same = cur->value_len == elen &&
+	       memcmp(cat_item_value(cur), expect, elen) == 0;
+	if (!same && version != NULL)
+		*version = cur->version;
+	rcu_read_unlock();
+	if (!same)
+		return -ECANCELED;
+	return put_new(s, k, value, vlen, version);
+}
+
+/* Strict decimal int64: optional '-', 1..19 digits, nothing else. */
+static int parse_i64(const uint8_t *p, uint32_t len, int64_t *out)
+{
+	int neg = 0;
+	uint64_t v = 0, lim;
+
+	if (len > 0 && p[0] == '-') {
+		neg = 1;
+		p++;
+		len--;
+	}
+	if (len == 0 || len > 19)
+		return -EDOM;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (uint32_t i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -EDOM;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+		if (v > lim)
+			return -EDOM;
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+static uint32_t fmt_i64(int64_t x, char *buf /* >= 20 */)
+{
+	char tmp[20];
+	uint64_t v = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+	uint32_t n = 0, len = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (x < 0)
+		buf[len++] = '-';
+	while (n > 0)
+		buf[len++] = tmp[--n];
+	return len;
+}
+
+int cat_store_incr(struct cat_store *s, const struct cat_key *k,
+		   int64_t delta, int64_t *result, uint64_t *version)
+{
+	const struct cat_item *cur;
+	int64_t v = 0, r;
+	char buf[20];
+	uint32_t n;
+	int ret = 0;
+
+	rcu_read_lock();
+	cur = lookup(s, k);
+	if (cur != NULL)
+		ret = parse_i64(cat_item_value(cur), cur->value_len, &v);
+	rcu_read_unlock();
+	if (ret != 0)
+		return ret;
+	if (__builtin_add_overflow(v, delta, &r))
+		return -ERANGE;
+	n = fmt_i64(r, buf);
+	ret = put_new(s, k, buf, n, version);
+	if (ret == 0 && result != NULL)
+		*result = r;
+	return ret;
+}
+
+int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
+			   int (*fn)(const struct cat_item *it, void *arg),
+			   void *arg)
+{
+	struct cds_lfht_iter iter;
+	struct cat_item *it;
+	int ret = 0;
+
+	if (slot >= s->slot_count)
+		return -EINVAL;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(s->slots[slot].ht, &iter, it, node) {
+		ret = fn(it, arg);
+		if (ret != 0)
+			break;
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
+{
+	struct cat_slot *sl;
+	struct cds_lfht_iter iter;
+	struct cat_item *it;
+
+	if (slot >= s->slot_count)
+		return;
+	sl = &s->slots[slot];
+	rcu_read_lock();
+	cds_lfht_for_each_entry(sl->ht, &iter, it, node) {
+		if (cds_lfht_del(sl->ht, &it->node) == 0)
+			item_retire(s, it);
+	}
+	rcu_read_unlock();
+	__atomic_store_n(&sl->keys, 0, __ATOMIC_RELAXED);
+}
+
+uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot)
+{
+	if (slot >= s->slot_count)
+		return 0;
+	return __atomic_load_n(&s->slots[slot].keys, __ATOMIC_RELAXED);
+}
+
+uint64_t cat_store_slot_version(const struct cat_store *s, uint32_t slot)
+{
+	if (slot >= s->slot_count)
+		return 0;
+	return __atomic_load_n(&s->slots[slot].version, __ATOMIC_RELAXED);
+}
+
+uint64_t cat_store_mem_used(const struct cat_store *s)
+{
+	return __atomic_load_n(&s->mem_used, __ATOMIC_RELAXED);
+}

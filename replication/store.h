@@ -1,0 +1,184 @@
+/*
+ * catena store: the replicated key-value state of one node, as one
+ * lock-free RCU hash table (liburcu cds_lfht, QSBR flavour) per slot.
+ *
+ * A table per slot, rather than one table keyed by (slot, key), because
+ * every slot-level operation the cluster needs -- iterate one slot for a
+ * snapshot, move it, drop it, count it, digest it -- then touches only that
+ * slot's memory and never walks or locks the rest of the node.
+ *
+ * Values are immutable items: a write allocates a new item and publishes it
+ * with cds_lfht_add_replace; the old item is freed by call_rcu after a grace
+ * period, so readers never see a torn value and never take a lock.
+ *
+ * Concurrency contract (the dataplane's single-writer rule):
+ *   - Every thread that calls into the store is a registered QSBR thread
+ *     (rcu_register_thread) and online while it does.
+ *   - Each slot has exactly one writer thread at a time (its owner worker).
+ *     Mutating calls on a slot from two threads at once are a bug. Because of
+ *     this, CAS and INCR are atomic per slot by construction.
+ *   - Readers may run on any thread, concurrently with the writer. A
+ *     returned item stays valid until the reader's next quiescent state
+ *     (rcu_quiescent_state or rcu_thread_offline).
+ * Writes allocate (malloc) exactly one item each: that is the store's
+ * documented allocation, bounded by the memory limit, not a hidden one.
+ */
+#ifndef CAT_STORE_H
+#define CAT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cat_store;
+
+/** Item flags. */
+#define CAT_ITEM_DIRTY 0x1u /* written at this replica, not yet committed
+			     * by the chain tail (chain replication) */
+
+/** One immutable, versioned key-value pair. Read-only once published. */
+struct cat_item {
+	struct cds_lfht_node node; /* store-internal */
+	struct rcu_head rcu;       /* store-internal */
+	uint64_t version;          /* slot write sequence at which it was set */
+	uint16_t key_len;
+	uint16_t flags;
+	uint32_t value_len;
+	uint8_t data[];            /* key bytes, then value bytes */
+};
+
+static inline const uint8_t *cat_item_key(const struct cat_item *it)
+{
+	return it->data;
+}
+
+static inline const uint8_t *cat_item_value(const struct cat_item *it)
+{
+	return it->data + it->key_len;
+}
+
+/** A key with its hashes, computed once per request (cat_store_key). */
+struct cat_key {
+	const void *ptr;
+	uint16_t len;
+	uint32_t slot;
+	uint32_t crc;   /* CRC-32C of the key: the wire-level slot hash */
+	uint64_t hash;  /* in-table hash */
+};
+
+struct cat_store_params {
+	uint32_t slot_count;  /* power of two, 1..65536 */
+	uint64_t mem_limit;   /* bytes of items the store may hold; 0 = none */
+};
+
+/**
+ * Create a store with params->slot_count empty slot tables.
+ * Any thread. Returns NULL with errno set (EINVAL for a bad slot count,
+ * ENOMEM).
+ */
+struct cat_store *cat_store_create(const struct cat_store_params *params);
+
+/**
+ * Destroy the store and every item in it. Call only when no other thread
+ * uses the store any more, from a thread that is not an online QSBR reader
+ * (unregistered, or rcu_thread_offline): it waits for pending call_rcu
+ * frees with rcu_barrier(), which would otherwise wait on the caller.
+ */
+void cat_store_destroy(struct cat_store *s);
+
+uint32_t cat_store_slot_count(const struct cat_store *s);
+
+/** Fill *k for key[0..len) (len must be <= 65535). Any thread. */
+void cat_store_key(const struct cat_store *s, struct cat_key *k,
+		   const void *key, uint16_t len);
+
+/**
+ * Look up k. Reader context (any registered, online thread).
+ * Returns 0 and *out on success, -ENOENT if absent. *out is valid until the
+ * caller's next quiescent state.
+ */
+int cat_store_get(const struct cat_store *s, const struct cat_key *k,
+		  const struct cat_item **out);
+
+/**
+ * Set k to value[0..vlen). Writer context (owner of k->slot).
+ * Returns 0 with *version set to the new version, -ENOSPC when the memory
+ * limit would be exceeded, -ENOMEM when allocation fails.
+ */
+int cat_store_put(struct cat_store *s, const struct cat_key *k,
+		  const void *value, uint32_t vlen, uint64_t *version);
+
+/**
+ * Delete k. Writer context. Returns 0 (and the deleted item's version in
+ * *version if non-NULL) or -ENOENT.
+ */
+int cat_store_del(struct cat_store *s, const struct cat_key *k,
+		  uint64_t *version);
+
+/**
+ * Compare-and-set by version: set k to value only if its current version is
+ * expect (expect == 0: only if k is absent). Writer context.
+ * Returns 0 with the new version in *version; -ECANCELED on mismatch with
+ * the current version in *version (0 if absent); -ENOSPC, -ENOMEM.
+ */
+int cat_store_cas(struct cat_store *s, const struct cat_key *k,
+		  uint64_t expect, const void *value, uint32_t vlen,
+		  uint64_t *version);
+
+/**
+ * Compare-and-set by value: set k to value only if its current value equals
+ * expect[0..elen). Writer context. Returns 0 with the new version;
+ * -ENOENT if k is absent; -ECANCELED on mismatch (current version in
+ * *version); -ENOSPC, -ENOMEM.
+ */
+int cat_store_cas_value(struct cat_store *s, const struct cat_key *k,
+			const void *expect, uint32_t elen,
+			const void *value, uint32_t vlen, uint64_t *version);
+
+/**
+ * Add delta to the decimal int64 stored at k (absent counts as 0) and store
+ * the result as decimal text. Writer context. Returns 0 with *result and
+ * *version; -EDOM if the value is not a decimal int64; -ERANGE on overflow;
+ * -ENOSPC, -ENOMEM.
+ */
+int cat_store_incr(struct cat_store *s, const struct cat_key *k,
+		   int64_t delta, int64_t *result, uint64_t *version);
+
+/**
+ * Call fn for every item of a slot, in table order, until fn returns
+ * non-zero (which is then returned). Reader context; sees a consistent item
+ * for every key present throughout, may or may not see concurrent changes.
+ */
+int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
+			   int (*fn)(const struct cat_item *it, void *arg),
+			   void *arg);
+
+/** Remove every item of a slot. Writer context (owner of slot). */
+void cat_store_slot_clear(struct cat_store *s, uint32_t slot);
+
+/** Keys in a slot (relaxed read of the owner's counter). Any thread. */
+uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot);
+
+/** Last version assigned in a slot. Any thread (relaxed). */
+uint64_t cat_store_slot_version(const struct cat_store *s, uint32_t slot);
+
+/**
+ * Bytes of items in the tables. An item leaves the count when it is
+ * unlinked; its memory follows after a grace period (a bounded lag).
+ */
+uint64_t cat_store_mem_used(const struct cat_store *s);
+
+/** Size in bytes that an item of this key and value occupies. */
+size_t cat_store_item_size(uint32_t klen, uint32_t vlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_STORE_H */

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# catena: the whole test suite. Installs and builds what it needs (via
+# scripts/setup.sh), then runs, in order:
+#   1. unit tests (cmocka) and the fuzz corpus replay (meson test)
+#   2. the store stress test under AddressSanitizer and under valgrind
+#   3. the integration tests (pytest: real catena-node processes in network
+#      namespaces, kernel UDP clients)
+# and ends with one line: `N passed, N failed[, N skipped]` over every test
+# case that ran. Exit status 0 only if nothing failed.
+#
+#   scripts/test.sh [pytest args...]      e.g. scripts/test.sh -k cas
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CATENA_BUILD=${CATENA_BUILD:-$REPO/build}
+ASAN_BUILD=${CATENA_ASAN_BUILD:-$REPO/build-asan}
+RESULTS=$CATENA_BUILD/test-results
+PY=/usr/bin/python3
+
+bash "$REPO/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "unit tests and fuzz corpus (meson test)"
+meson test -C "$CATENA_BUILD" --suite unit --suite fuzz --print-errorlogs \
+	--logbase unit
+cp "$CATENA_BUILD/meson-logs/unit.json" "$RESULTS/unit.json" 2>/dev/null
+
+step "store stress under AddressSanitizer and valgrind"
+if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
+	meson setup "$ASAN_BUILD" "$REPO" -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null
+fi
+ninja -C "$ASAN_BUILD" tests/unit/test_store tests/unit/test_store_stress >/dev/null \
+	&& meson test -C "$ASAN_BUILD" --no-rebuild --suite unit --suite stress \
+		--print-errorlogs --logbase asan
+cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
+meson test -C "$CATENA_BUILD" --no-rebuild --suite stress --print-errorlogs \
+	--logbase valgrind \
+	--wrapper "valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet"
+cp "$CATENA_BUILD/meson-logs/valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
+
+step "integration tests (pytest, network namespaces)"
+(cd "$REPO" && $PY -m pytest tests/integration -q -p no:cacheprovider \
+	--junitxml="$RESULTS/integration.xml" "$@")
+
+step "summary"
+$PY "$REPO/scripts/test_summary.py" "$RESULTS"
