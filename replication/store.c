@@ -32,6 +32,17 @@ struct cat_store {
 	uint64_t mem_used __attribute__((aligned(CAT_CACHE_LINE)));
 };
 
+/*
+ * Walk a table by node, not with cds_lfht_for_each_entry: that macro forms
+ * container_of(NULL) at the end of the walk, which UBSan rightly flags.
+ */
+#define slot_for_each_item(ht, iter, it)				\
+	for (cds_lfht_first((ht), (iter));				\
+	     cds_lfht_iter_get_node(iter) != NULL &&			\
+	     ((it) = caa_container_of(cds_lfht_iter_get_node(iter),	\
+				      struct cat_item, node), 1);	\
+	     cds_lfht_next((ht), (iter)))
+
 size_t cat_store_item_size(uint32_t klen, uint32_t vlen)
 {
 	return sizeof(struct cat_item) + (size_t)klen + vlen;
@@ -73,9 +84,20 @@ struct cat_store *cat_store_create(const struct cat_store_params *params)
 	return s;
 }
 
+static void item_free(struct cat_store *s, struct cat_item *it)
+{
+	__atomic_sub_fetch(&s->mem_used,
+			   cat_store_item_size(it->key_len, it->value_len),
+			   __ATOMIC_RELAXED);
+	free(it);
+}
+
+/* Runs on liburcu's call_rcu thread once no reader can hold the item. */
 static void item_free_rcu(struct rcu_head *head)
 {
-	free(caa_container_of(head, struct cat_item, rcu));
+	struct cat_item *it = caa_container_of(head, struct cat_item, rcu);
+
+	item_free(it->store, it);
 }
 
 void cat_store_destroy(struct cat_store *s)
@@ -85,31 +107,33 @@ void cat_store_destroy(struct cat_store *s)
 	for (uint32_t i = 0; i < s->slot_count; i++) {
 		struct cat_slot *sl = &s->slots[i];
 		struct cds_lfht_iter iter;
-		struct cat_item *it, **items;
-		size_t n = 0, cap;
+		struct cat_item *it, *dead = NULL;
 
 		if (sl->ht == NULL)
 			continue;
 		/* No other thread uses the store now, but the table's resize
 		 * worker may still walk nodes after a delete: unlink all,
 		 * destroy the table (which waits for that worker), and only
-		 * then free the items. */
-		cap = sl->keys + 1;
-		items = malloc(cap * sizeof(*items));
-		cds_lfht_for_each_entry(sl->ht, &iter, it, node) {
-			if (items != NULL && n < cap)
-				items[n++] = it;
+		 * then free the items. They are chained through their unused
+		 * rcu_head, so tear-down needs no allocation that could fail. */
+		slot_for_each_item(sl->ht, &iter, it) {
 			cds_lfht_del(sl->ht, &it->node);
+			it->rcu.next.next = (struct cds_wfcq_node *)dead;
+			dead = it;
 		}
 		cds_lfht_destroy(sl->ht, NULL);
-		for (size_t j = 0; j < n; j++)
-			free(items[j]);
-		free(items);
+		while (dead != NULL) {
+			struct cat_item *next = (struct cat_item *)dead->rcu.next.next;
+
+			free(dead);
+			dead = next;
+		}
 	}
+	/* Items replaced or deleted earlier are still queued on call_rcu, and
+	 * their callbacks account against this store: drain them first. */
+	rcu_barrier();
 	free(s->slots);
 	free(s);
-	/* Items replaced or deleted earlier are still queued on call_rcu. */
-	rcu_barrier();
 }
 
 uint32_t cat_store_slot_count(const struct cat_store *s)
@@ -180,6 +204,7 @@ static struct cat_item *item_alloc(struct cat_store *s, const struct cat_key *k,
 		return NULL;
 	}
 	cds_lfht_node_init(&it->node);
+	it->store = s;
 	it->key_len = k->len;
 	it->value_len = vlen;
 	it->flags = 0;
@@ -187,13 +212,10 @@ static struct cat_item *item_alloc(struct cat_store *s, const struct cat_key *k,
 	return it;
 }
 
-/* Unlinked items leave the memory count at once; their memory follows
- * after a grace period, a bounded lag. */
+/* Unlinked items stay in the memory count until their deferred free. */
 static void item_retire(struct cat_store *s, struct cat_item *it)
 {
-	__atomic_sub_fetch(&s->mem_used,
-			   cat_store_item_size(it->key_len, it->value_len),
-			   __ATOMIC_RELAXED);
+	(void)s;
 	call_rcu(&it->rcu, item_free_rcu);
 }
 
@@ -380,7 +402,7 @@ int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 	if (slot >= s->slot_count)
 		return -EINVAL;
 	rcu_read_lock();
-	cds_lfht_for_each_entry(s->slots[slot].ht, &iter, it, node) {
+	slot_for_each_item(s->slots[slot].ht, &iter, it) {
 		ret = fn(it, arg);
 		if (ret != 0)
 			break;
@@ -399,7 +421,7 @@ void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
 		return;
 	sl = &s->slots[slot];
 	rcu_read_lock();
-	cds_lfht_for_each_entry(sl->ht, &iter, it, node) {
+	slot_for_each_item(sl->ht, &iter, it) {
 		if (cds_lfht_del(sl->ht, &it->node) == 0)
 			item_retire(s, it);
 	}

@@ -46,6 +46,7 @@ struct cat_store;
 struct cat_item {
 	struct cds_lfht_node node; /* store-internal */
 	struct rcu_head rcu;       /* store-internal */
+	struct cat_store *store;   /* store-internal: for the deferred free */
 	uint64_t version;          /* slot write sequence at which it was set */
 	uint16_t key_len;
 	uint16_t flags;
@@ -169,8 +170,10 @@ uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot);
 uint64_t cat_store_slot_version(const struct cat_store *s, uint32_t slot);
 
 /**
- * Bytes of items in the tables. An item leaves the count when it is
- * unlinked; its memory follows after a grace period (a bounded lag).
+ * Bytes of items the store holds: those in the tables and those unlinked
+ * but still awaiting their grace period. An item leaves the count only when
+ * call_rcu frees it, so the memory limit bounds real memory even while a
+ * slow reader holds a grace period back.
  */
 uint64_t cat_store_mem_used(const struct cat_store *s);
 

@@ -16,6 +16,9 @@ export CATENA_BUILD=${CATENA_BUILD:-$REPO/build}
 ASAN_BUILD=${CATENA_ASAN_BUILD:-$REPO/build-asan}
 RESULTS=$CATENA_BUILD/test-results
 PY=/usr/bin/python3
+# Sanitizer findings fail the test that triggered them, never just a log line.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1
 
 bash "$REPO/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 rm -rf "$RESULTS"
@@ -28,18 +31,18 @@ meson test -C "$CATENA_BUILD" --suite unit --suite fuzz --print-errorlogs \
 	--logbase unit
 cp "$CATENA_BUILD/meson-logs/unit.json" "$RESULTS/unit.json" 2>/dev/null
 
-step "store stress under AddressSanitizer and valgrind"
+step "unit and stress tests under AddressSanitizer+UBSan, then under valgrind"
 if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
 	meson setup "$ASAN_BUILD" "$REPO" -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null
 fi
-ninja -C "$ASAN_BUILD" tests/unit/test_store tests/unit/test_store_stress >/dev/null \
+ninja -C "$ASAN_BUILD" tests/unit/test_wire tests/unit/test_hash \
+	tests/unit/test_store tests/unit/test_store_stress >/dev/null \
 	&& meson test -C "$ASAN_BUILD" --no-rebuild --suite unit --suite stress \
 		--print-errorlogs --logbase asan
 cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
-meson test -C "$CATENA_BUILD" --no-rebuild --suite stress --print-errorlogs \
-	--logbase valgrind \
-	--wrapper "valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet"
+meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
+	--suite stress --print-errorlogs --logbase valgrind
 cp "$CATENA_BUILD/meson-logs/valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
 
 step "integration tests (pytest, network namespaces)"

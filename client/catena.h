@@ -1,0 +1,195 @@
+/*
+ * libcatena: the kernel UDP client of a catena node. Routes each request to
+ * its slot, retries lost requests with the same request id, and matches
+ * replies by request id. Plain sockets and libc only: it must never depend
+ * on DPDK, and it never prints (errors are return codes).
+ */
+#ifndef CATENA_H
+#define CATENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @file
+ * @brief libcatena, the catena client library.
+ *
+ * @par Return codes
+ * Every request function returns an int rc:
+ *  - @c 0: the node answered OK;
+ *  - @c rc > 0: the node answered with a non-OK status; rc is the
+ *    enum cat_status value (CAT_ST_NOT_FOUND, CAT_ST_CAS_FAILED,
+ *    CAT_ST_MOVED, CAT_ST_TOO_LARGE, ...);
+ *  - @c rc < 0: a local failure, as a negative errno:
+ *    - -ETIMEDOUT: no matching reply after the first try and all retries;
+ *    - -ECONNREFUSED: every try was answered by an ICMP port unreachable
+ *      (nothing listens at the address);
+ *    - -EINVAL: bad arguments (NULL client, empty key, ...);
+ *    - -EMSGSIZE: key or value over the protocol limit, checked locally
+ *      before anything is sent;
+ *    - -ENOBUFS: (get only) the value is larger than the caller's buffer;
+ *    - -EPROTO: the node answered something that breaks the protocol
+ *      (e.g. an INCR reply that is not a decimal number);
+ *    - other values: socket errors from the kernel.
+ * cat_client_strerror() names any of them.
+ *
+ * @par Thread safety
+ * A client is not thread-safe: use one client per thread (or serialise
+ * all calls on it yourself). Distinct clients are independent, and
+ * cat_client_strerror() may be called from any thread. Request functions
+ * block for at most about (retries + 1) * timeout_ms.
+ *
+ * @par Requests and retries
+ * Each request gets a fresh sequence number (monotonic per client). A try
+ * that gets no matching reply within timeout_ms is re-sent with the SAME
+ * client id and sequence number, so the node can recognise a retried
+ * CAS/INCR as a duplicate. Replies are matched on client id, sequence
+ * number, op and the reply flag; anything else received (late replies to
+ * earlier requests, duplicates) is discarded.
+ */
+
+/** Defaults applied to zero fields of struct cat_client_opts. */
+#define CAT_CLIENT_DEFAULT_TIMEOUT_MS 200
+#define CAT_CLIENT_DEFAULT_RETRIES    5
+#define CAT_CLIENT_DEFAULT_MTU        1500u
+
+/** Largest cat_client_opts.retries accepted (-EINVAL above). */
+#define CAT_CLIENT_RETRIES_MAX 100000
+
+/** Pass as cat_client_opts.retries to send each request exactly once. */
+#define CAT_CLIENT_NO_RETRIES (-1)
+
+/** Options for cat_client_open(). Zero fields mean "the default". */
+struct cat_client_opts {
+	/** Node address: dotted IPv4 or a host name (resolved once, IPv4
+	 *  only, at open). Required. */
+	const char *host;
+	/** UDP port of the node; 0 = CAT_WIRE_DEFAULT_PORT (7470). */
+	uint16_t port;
+	/** Wait per try, in ms; 0 = CAT_CLIENT_DEFAULT_TIMEOUT_MS (200). */
+	int timeout_ms;
+	/** Re-sends after the first try; 0 = CAT_CLIENT_DEFAULT_RETRIES (5),
+	 *  negative (CAT_CLIENT_NO_RETRIES) = no re-send at all. */
+	int retries;
+	/** Client id carried in every request; 0 = a random nonzero 32-bit
+	 *  id from getrandom(2). Give one only if you guarantee uniqueness. */
+	uint32_t client_id;
+	/** MTU of the path to the node, which sets the value limit checked
+	 *  locally (cat_wire_value_max); 0 = 1500. */
+	uint32_t mtu;
+};
+
+/** Opaque client handle. */
+struct cat_client;
+
+/**
+ * Fill *o with the defaults (all zero) and set o->host.
+ * Thread safety: touches only *o.
+ */
+void cat_client_opts_init(struct cat_client_opts *o, const char *host);
+
+/**
+ * Open a client: resolve o->host, open a connected UDP socket.
+ * Sends nothing: the slot count is learnt with a PING on the first keyed
+ * request.
+ *
+ * @param o    options (copied; o->host need not outlive the call)
+ * @param err  if not NULL, receives 0 or a negative errno on failure
+ *             (-EINVAL bad options, -EHOSTUNREACH host name did not
+ *             resolve to an IPv4 address, socket errors, -ENOMEM)
+ * @return the client, or NULL on failure. Free with cat_client_close().
+ */
+struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err);
+
+/** Close the socket and free the client. NULL is a no-op. */
+void cat_client_close(struct cat_client *c);
+
+/** Client id this client puts in its requests. */
+uint32_t cat_client_id(const struct cat_client *c);
+
+/**
+ * Slot count currently believed (learnt from PING or WRONG_SLOT replies);
+ * 0 before the first request.
+ */
+uint32_t cat_client_slot_count(const struct cat_client *c);
+
+/** Epoch carried by the last reply received (0 before any). */
+uint32_t cat_client_epoch(const struct cat_client *c);
+
+/**
+ * GET key. On 0, copies the value to buf, sets *vlen to its length and
+ * *version to its version. If the value is longer than cap, returns
+ * -ENOBUFS, copies nothing, and sets *vlen to the length needed.
+ * vlen is required; buf may be NULL if cap is 0; version may be NULL.
+ * Not found: returns CAT_ST_NOT_FOUND.
+ */
+int cat_client_get(struct cat_client *c, const void *key, size_t klen,
+		   void *buf, size_t cap, size_t *vlen, uint64_t *version);
+
+/** PUT key = val. On 0, *version (if not NULL) = the new version. */
+int cat_client_put(struct cat_client *c, const void *key, size_t klen,
+		   const void *val, size_t vlen, uint64_t *version);
+
+/**
+ * DEL key. On 0, *version (if not NULL) = the version that was deleted.
+ * Not found: CAT_ST_NOT_FOUND.
+ */
+int cat_client_del(struct cat_client *c, const void *key, size_t klen,
+		   uint64_t *version);
+
+/**
+ * Compare-and-set on the version: set key = val only if its current
+ * version is expect_version (0 = only if the key is absent).
+ * On 0, *version = the new version. On CAT_ST_CAS_FAILED, *version = the
+ * current version (0 if absent). version may be NULL.
+ */
+int cat_client_cas(struct cat_client *c, const void *key, size_t klen,
+		   uint64_t expect_version, const void *val, size_t vlen,
+		   uint64_t *version);
+
+/**
+ * Compare-and-set on the value: set key = val only if its current value
+ * is exactly expect[0..elen). Both the expected and the new value are
+ * checked against the value limit, and travel in one packet, so
+ * klen + elen + vlen must fit it too (-EMSGSIZE otherwise).
+ * Results as cat_client_cas().
+ */
+int cat_client_cas_value(struct cat_client *c, const void *key, size_t klen,
+			 const void *expect, size_t elen,
+			 const void *val, size_t vlen, uint64_t *version);
+
+/**
+ * INCR key by delta (may be negative). The value is stored as decimal
+ * text; an absent key counts as 0. On 0, *result = the new number and
+ * *version (if not NULL) = the new version. CAT_ST_NOT_A_NUMBER and
+ * CAT_ST_OVERFLOW come from the node.
+ */
+int cat_client_incr(struct cat_client *c, const void *key, size_t klen,
+		    int64_t delta, int64_t *result, uint64_t *version);
+
+/**
+ * PING the node. On 0, *slot_count and *epoch (each may be NULL) are the
+ * node's; the client also adopts the slot count for routing.
+ */
+int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
+		    uint32_t *epoch);
+
+/**
+ * Human-readable name of an rc returned by this library: "OK", a status
+ * name ("NOT_FOUND", ...) for rc > 0, an errno description for rc < 0
+ * ("no reply after all retries" for -ETIMEDOUT). Never NULL; the string
+ * is static. Thread-safe.
+ */
+const char *cat_client_strerror(int rc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CATENA_H */

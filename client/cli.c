@@ -1,0 +1,635 @@
+/*
+ * catena-cli: one catena request from the command line, through libcatena.
+ * Output is for people (default) or scripts (--json); the exit status says
+ * how the request ended (see usage_text). Must never leave a value
+ * unescaped in JSON: keys and values are bytes, not text.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/catena.h"
+
+/* Exit statuses (the agreed interface; 5 covers local failures it does
+ * not name, 64 is sysexits' EX_USAGE). */
+enum {
+	EXIT_ST_OK = 0,
+	EXIT_ST_NOT_FOUND = 1,
+	EXIT_ST_CAS_FAILED = 2,
+	EXIT_ST_OTHER_STATUS = 3,
+	EXIT_ST_TIMEOUT = 4,
+	EXIT_ST_LOCAL = 5,
+	EXIT_ST_USAGE = 64,
+};
+
+/* Large enough for any value a UDP datagram can carry, so GET never needs
+ * a second round trip whatever the node's MTU. */
+#define VALUE_CAP 65536u
+
+static const char usage_line[] =
+	"usage: catena-cli [-H HOST] [-p PORT] [-t TIMEOUT_MS] [-r RETRIES] "
+	"[--json] COMMAND ARGS\n";
+
+static const char usage_text[] =
+	"\n"
+	"Send one request to a catena node over UDP and print the answer.\n"
+	"\n"
+	"Options:\n"
+	"  -H, --host HOST        node address (IPv4 or name); default: $CATENA_HOST\n"
+	"  -p, --port PORT        UDP port (default 7470)\n"
+	"  -t, --timeout MS       wait per try in ms (default 200)\n"
+	"  -r, --retries N        re-sends after the first try (default 5)\n"
+	"      --mtu N            path MTU, sets the local value limit (default 1500)\n"
+	"      --json             print one JSON object on stdout\n"
+	"  -h, --help             this text\n"
+	"\n"
+	"Commands:\n"
+	"  get KEY                          print the value (raw) and a newline\n"
+	"  put KEY VALUE                    print OK version=N\n"
+	"  del KEY                          print OK version=N (the deleted version)\n"
+	"  cas KEY EXPECTED_VERSION VALUE   set if the version matches (0 = only if absent)\n"
+	"  cas --value KEY EXPECTED NEWVALUE  set if the current value is EXPECTED\n"
+	"  incr KEY [DELTA]                 add DELTA (default 1, may be negative);\n"
+	"                                   print the new number\n"
+	"  ping                             print OK slots=N epoch=E\n"
+	"A VALUE (or EXPECTED) of - is read from stdin, binary safe.\n"
+	"\n"
+	"Exit status:\n"
+	"  0 OK, 1 NOT_FOUND, 2 CAS_FAILED, 3 any other status from the node\n"
+	"  (its name is printed on stderr), 4 no reply after all retries,\n"
+	"  5 local failure (host not found, socket error, malformed reply),\n"
+	"  64 usage error.\n";
+
+static int json;
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("catena-cli: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs(usage_line, stderr);
+	fputs("Try 'catena-cli --help' for more information.\n", stderr);
+	exit(EXIT_ST_USAGE);
+}
+
+/* ---- argument parsing: strict, a typo is a usage error, never a 0 ---- */
+
+static int all_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static uint64_t parse_u64(const char *s, const char *what)
+{
+	unsigned long long v;
+
+	errno = 0;
+	if (!all_digits(s))
+		usage_error("%s: not a non-negative integer: \"%s\"", what, s);
+	v = strtoull(s, NULL, 10);
+	if (errno == ERANGE)
+		usage_error("%s: out of range: \"%s\"", what, s);
+	return v;
+}
+
+static int64_t parse_i64(const char *s, const char *what)
+{
+	long long v;
+
+	if (!all_digits(s + (*s == '-' || *s == '+')))
+		usage_error("%s: not an integer: \"%s\"", what, s);
+	errno = 0;
+	v = strtoll(s, NULL, 10);
+	if (errno == ERANGE)
+		usage_error("%s: out of 64-bit range: \"%s\"", what, s);
+	return v;
+}
+
+static long parse_range(const char *s, const char *what, long lo, long hi)
+{
+	uint64_t v = parse_u64(s, what);
+
+	if (v < (uint64_t)lo || v > (uint64_t)hi)
+		usage_error("%s: must be in %ld..%ld: \"%s\"", what, lo, hi, s);
+	return (long)v;
+}
+
+/* ---- values: from argv, or "-" = all of stdin ---- */
+
+struct bytes {
+	const uint8_t *p;
+	size_t len;
+	uint8_t *owned;
+};
+
+static int stdin_used;
+
+static void get_value(const char *arg, struct bytes *b)
+{
+	size_t cap = 4096, len = 0;
+	uint8_t *buf, *nb;
+	ssize_t n;
+
+	b->owned = NULL;
+	if (strcmp(arg, "-") != 0) {
+		b->p = (const uint8_t *)arg;
+		b->len = strlen(arg);
+		return;
+	}
+	if (stdin_used)
+		usage_error("only one VALUE can be read from stdin (-)");
+	stdin_used = 1;
+	buf = malloc(cap);
+	if (buf == NULL) {
+		fprintf(stderr, "catena-cli: out of memory\n");
+		exit(EXIT_ST_LOCAL);
+	}
+	/* Read with read(2), not stdio, so no byte is translated or lost;
+	 * stop one past the largest UDP payload: anything that long is
+	 * over the limit already, and the library will say so. */
+	for (;;) {
+		if (len == cap) {
+			if (cap > 65536) {
+				break;
+			}
+			cap *= 2;
+			nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				fprintf(stderr, "catena-cli: out of memory\n");
+				exit(EXIT_ST_LOCAL);
+			}
+			buf = nb;
+		}
+		n = read(STDIN_FILENO, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "catena-cli: reading stdin: %s\n",
+				strerror(errno));
+			exit(EXIT_ST_LOCAL);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	b->p = buf;
+	b->len = len;
+	b->owned = buf;
+}
+
+/* ---- JSON output ---- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if the byte at p
+ * does not start one (overlongs, surrogates and > U+10FFFF are invalid). */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+	size_t len, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+/* Write bytes as a JSON string: valid UTF-8 passes through, control
+ * characters and every byte that is not part of valid UTF-8 become
+ * \u00XX (so binary values survive as escapes, never as broken text). */
+static void json_str(FILE *f, const uint8_t *p, size_t n)
+{
+	size_t i = 0, l;
+
+	fputc('"', f);
+	while (i < n) {
+		uint8_t c = p[i];
+
+		switch (c) {
+		case '"': fputs("\\\"", f); i++; continue;
+		case '\\': fputs("\\\\", f); i++; continue;
+		case '\b': fputs("\\b", f); i++; continue;
+		case '\f': fputs("\\f", f); i++; continue;
+		case '\n': fputs("\\n", f); i++; continue;
+		case '\r': fputs("\\r", f); i++; continue;
+		case '\t': fputs("\\t", f); i++; continue;
+		default: break;
+		}
+		if (c < 0x20 || c == 0x7F) {
+			fprintf(f, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		l = utf8_len(p + i, n - i);
+		if (l == 0) {
+			fprintf(f, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		fwrite(p + i, 1, l, f);
+		i += l;
+	}
+	fputc('"', f);
+}
+
+static void json_begin(const char *op, const char *status)
+{
+	printf("{\"op\":\"%s\",\"status\":\"%s\"", op, status);
+}
+
+static void json_key(const char *key)
+{
+	fputs(",\"key\":", stdout);
+	json_str(stdout, (const uint8_t *)key, strlen(key));
+}
+
+static void json_end(void)
+{
+	fputs("}\n", stdout);
+}
+
+/* ---- outcome reporting ---- */
+
+struct outcome {
+	const char *op;
+	const char *key;      /* NULL for ping */
+	int rc;
+	uint64_t version;     /* OK and CAS_FAILED */
+	int tries;            /* for the timeout message */
+	int timeout_ms;
+	uint32_t epoch;       /* MOVED: the node's current epoch */
+};
+
+static int exit_for(int rc)
+{
+	if (rc == 0)
+		return EXIT_ST_OK;
+	if (rc == CAT_ST_NOT_FOUND)
+		return EXIT_ST_NOT_FOUND;
+	if (rc == CAT_ST_CAS_FAILED)
+		return EXIT_ST_CAS_FAILED;
+	if (rc > 0 || rc == -EMSGSIZE)
+		return EXIT_ST_OTHER_STATUS;
+	if (rc == -ETIMEDOUT || rc == -ECONNREFUSED)
+		return EXIT_ST_TIMEOUT;
+	if (rc == -EINVAL)
+		return EXIT_ST_USAGE;
+	return EXIT_ST_LOCAL;
+}
+
+/*
+ * Report a non-OK outcome: the status name (or error) on stderr always,
+ * and a JSON object on stdout with --json. Returns the exit status.
+ */
+static int report_failure(const struct outcome *o)
+{
+	const char *status;
+	char detail[160];
+
+	detail[0] = '\0';
+	if (o->rc > 0) {
+		status = cat_client_strerror(o->rc);
+		if (o->rc == CAT_ST_CAS_FAILED)
+			snprintf(detail, sizeof(detail), "version=%" PRIu64,
+				 o->version);
+		else if (o->rc == CAT_ST_MOVED)
+			snprintf(detail, sizeof(detail), "epoch=%" PRIu32,
+				 o->epoch);
+	} else if (o->rc == -EMSGSIZE) {
+		/* The node would answer TOO_LARGE; checking first saves a
+		 * round trip and gives scripts the same status either way. */
+		status = "TOO_LARGE";
+		snprintf(detail, sizeof(detail),
+			 "key or value over the protocol limit (checked locally)");
+	} else if (o->rc == -ETIMEDOUT || o->rc == -ECONNREFUSED) {
+		status = "TIMEOUT";
+		snprintf(detail, sizeof(detail),
+			 "no reply after %d %s of %d ms%s", o->tries,
+			 o->tries == 1 ? "try" : "tries", o->timeout_ms,
+			 o->rc == -ECONNREFUSED
+				 ? " (connection refused: nothing listens there)"
+				 : "");
+	} else {
+		status = "ERROR";
+		snprintf(detail, sizeof(detail), "%s",
+			 cat_client_strerror(o->rc));
+	}
+
+	if (detail[0])
+		fprintf(stderr, "catena-cli: %s: %s\n", status, detail);
+	else
+		fprintf(stderr, "catena-cli: %s\n", status);
+
+	if (json) {
+		json_begin(o->op, status);
+		if (o->key)
+			json_key(o->key);
+		if (o->rc == CAT_ST_CAS_FAILED)
+			printf(",\"version\":%" PRIu64, o->version);
+		if (o->rc == CAT_ST_MOVED)
+			printf(",\"epoch\":%" PRIu32, o->epoch);
+		if (o->rc < 0) {
+			fputs(",\"error\":", stdout);
+			json_str(stdout, (const uint8_t *)detail, strlen(detail));
+		}
+		json_end();
+	}
+	return exit_for(o->rc);
+}
+
+static void report_version_ok(const struct outcome *o)
+{
+	if (json) {
+		json_begin(o->op, "OK");
+		json_key(o->key);
+		printf(",\"version\":%" PRIu64, o->version);
+		json_end();
+	} else {
+		printf("OK version=%" PRIu64 "\n", o->version);
+	}
+}
+
+static const char *check_key(const char *key)
+{
+	if (key[0] == '\0')
+		usage_error("KEY must not be empty");
+	return key;
+}
+
+static void need_args(int argc, int lo, int hi, const char *form)
+{
+	if (argc < lo || argc > hi)
+		usage_error("wrong number of arguments: %s", form);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "mtu", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cat_client_opts opts;
+	struct cat_client *c;
+	struct outcome o;
+	const char *host = getenv("CATENA_HOST");
+	const char *cmd;
+	int opt, err, retries = CAT_CLIENT_DEFAULT_RETRIES, status;
+
+	cat_client_opts_init(&opts, NULL);
+	opts.timeout_ms = CAT_CLIENT_DEFAULT_TIMEOUT_MS;
+	opterr = 0;
+	/* "+": stop at the command, so its own arguments (a negative DELTA,
+	 * cas --value) are never taken for global options. */
+	while ((opt = getopt_long(argc, argv, "+:H:p:t:r:h", longopts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			host = optarg;
+			break;
+		case 'p':
+			opts.port = (uint16_t)parse_range(optarg, "PORT", 1,
+							  65535);
+			break;
+		case 't':
+			opts.timeout_ms = (int)parse_range(optarg, "TIMEOUT_MS",
+							   1, 3600000);
+			break;
+		case 'r':
+			retries = (int)parse_range(optarg, "RETRIES", 0, 1000);
+			break;
+		case 'm':
+			opts.mtu = (uint32_t)parse_range(optarg, "MTU", 576,
+							 65535);
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(usage_line, stdout);
+			fputs(usage_text, stdout);
+			return EXIT_ST_OK;
+		case ':':
+			usage_error("option %s needs an argument",
+				    argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option -%c", optopt);
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage_error("no COMMAND given");
+	cmd = argv[0];
+	argc--;
+	argv++;
+
+	/* Check the command and its arguments before touching the network:
+	 * a usage error must not send anything. */
+	if (strcmp(cmd, "get") == 0) {
+		need_args(argc, 1, 1, "get KEY");
+	} else if (strcmp(cmd, "put") == 0) {
+		need_args(argc, 2, 2, "put KEY VALUE");
+	} else if (strcmp(cmd, "del") == 0) {
+		need_args(argc, 1, 1, "del KEY");
+	} else if (strcmp(cmd, "cas") == 0) {
+		if (argc >= 1 && strcmp(argv[0], "--value") == 0)
+			need_args(argc, 4, 4, "cas --value KEY EXPECTED NEWVALUE");
+		else
+			need_args(argc, 3, 3, "cas KEY EXPECTED_VERSION VALUE");
+	} else if (strcmp(cmd, "incr") == 0) {
+		need_args(argc, 1, 2, "incr KEY [DELTA]");
+	} else if (strcmp(cmd, "ping") == 0) {
+		need_args(argc, 0, 0, "ping");
+	} else {
+		usage_error("unknown command \"%s\"", cmd);
+	}
+
+	if (host == NULL || host[0] == '\0')
+		usage_error("no host: give -H HOST or set CATENA_HOST");
+	opts.host = host;
+	opts.retries = retries == 0 ? CAT_CLIENT_NO_RETRIES : retries;
+
+	memset(&o, 0, sizeof(o));
+	o.op = cmd[0] == 'g' ? "GET" : cmd[0] == 'p' && cmd[1] == 'u' ? "PUT"
+	     : cmd[0] == 'd' ? "DEL" : cmd[0] == 'c' ? "CAS"
+	     : cmd[0] == 'i' ? "INCR" : "PING";
+	o.tries = 1 + retries;
+	o.timeout_ms = opts.timeout_ms;
+
+	/* Parse every argument before opening: a bad number is a usage
+	 * error whatever the host is. */
+	struct bytes val = { 0 }, expect = { 0 };
+	uint64_t expect_version = 0;
+	int64_t delta = 1;
+	int cas_value = 0;
+
+	if (strcmp(cmd, "cas") == 0) {
+		if (strcmp(argv[0], "--value") == 0) {
+			cas_value = 1;
+			argv++;
+			argc--;
+			o.key = check_key(argv[0]);
+			get_value(argv[1], &expect);
+		} else {
+			o.key = check_key(argv[0]);
+			expect_version = parse_u64(argv[1], "EXPECTED_VERSION");
+		}
+		get_value(argv[2], &val);
+	} else if (strcmp(cmd, "ping") != 0) {
+		o.key = check_key(argv[0]);
+		if (strcmp(cmd, "put") == 0)
+			get_value(argv[1], &val);
+		if (strcmp(cmd, "incr") == 0 && argc == 2)
+			delta = parse_i64(argv[1], "DELTA");
+	}
+
+	c = cat_client_open(&opts, &err);
+	if (c == NULL) {
+		if (err == -EHOSTUNREACH || err == -EAGAIN)
+			fprintf(stderr, "catena-cli: host \"%s\": not found\n",
+				host);
+		else
+			fprintf(stderr, "catena-cli: %s\n",
+				cat_client_strerror(err));
+		if (json) {
+			json_begin(o.op, "ERROR");
+			fputs(",\"error\":", stdout);
+			const char *m = cat_client_strerror(err);
+			json_str(stdout, (const uint8_t *)m, strlen(m));
+			json_end();
+		}
+		return err == -EINVAL ? EXIT_ST_USAGE : EXIT_ST_LOCAL;
+	}
+
+	const char *key = o.key;
+	size_t klen = key ? strlen(key) : 0;
+
+	if (strcmp(cmd, "get") == 0) {
+		static uint8_t buf[VALUE_CAP];
+		size_t vlen = 0;
+
+		o.rc = cat_client_get(c, key, klen, buf, sizeof(buf), &vlen,
+				      &o.version);
+		if (o.rc == 0) {
+			if (json) {
+				json_begin(o.op, "OK");
+				json_key(key);
+				fputs(",\"value\":", stdout);
+				json_str(stdout, buf, vlen);
+				printf(",\"version\":%" PRIu64, o.version);
+				json_end();
+			} else {
+				fwrite(buf, 1, vlen, stdout);
+				fputc('\n', stdout);
+			}
+		}
+	} else if (strcmp(cmd, "put") == 0) {
+		o.rc = cat_client_put(c, key, klen, val.p, val.len, &o.version);
+		if (o.rc == 0)
+			report_version_ok(&o);
+	} else if (strcmp(cmd, "del") == 0) {
+		o.rc = cat_client_del(c, key, klen, &o.version);
+		if (o.rc == 0)
+			report_version_ok(&o);
+	} else if (strcmp(cmd, "cas") == 0) {
+		if (cas_value)
+			o.rc = cat_client_cas_value(c, key, klen, expect.p,
+						    expect.len, val.p, val.len,
+						    &o.version);
+		else
+			o.rc = cat_client_cas(c, key, klen, expect_version,
+					      val.p, val.len, &o.version);
+		if (o.rc == 0)
+			report_version_ok(&o);
+	} else if (strcmp(cmd, "incr") == 0) {
+		int64_t result = 0;
+
+		o.rc = cat_client_incr(c, key, klen, delta, &result,
+				       &o.version);
+		if (o.rc == 0) {
+			if (json) {
+				json_begin(o.op, "OK");
+				json_key(key);
+				printf(",\"value\":%" PRId64
+				       ",\"version\":%" PRIu64,
+				       result, o.version);
+				json_end();
+			} else {
+				printf("%" PRId64 "\n", result);
+			}
+		}
+	} else {
+		uint32_t slots = 0, epoch = 0;
+
+		o.rc = cat_client_ping(c, &slots, &epoch);
+		if (o.rc == 0) {
+			if (json) {
+				json_begin(o.op, "OK");
+				printf(",\"slots\":%" PRIu32 ",\"epoch\":%" PRIu32,
+				       slots, epoch);
+				json_end();
+			} else {
+				printf("OK slots=%" PRIu32 " epoch=%" PRIu32 "\n",
+				       slots, epoch);
+			}
+		}
+	}
+
+	o.epoch = cat_client_epoch(c);
+	status = o.rc == 0 ? EXIT_ST_OK : report_failure(&o);
+	cat_client_close(c);
+	free(val.owned);
+	free(expect.owned);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "catena-cli: writing stdout: %s\n",
+			strerror(errno));
+		if (status == EXIT_ST_OK)
+			status = EXIT_ST_LOCAL;
+	}
+	return status;
+}

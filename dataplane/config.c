@@ -1,0 +1,440 @@
+/*
+ * catena-node configuration parsing and validation.
+ * One table lists every key with its type and range, so the file, `--set`
+ * and the error messages all agree on what exists. Runs on the main thread
+ * at startup only; never prints, never exits: the caller reports the error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include <rte_cfgfile.h>
+
+#include "dataplane/config.h"
+
+enum key_kind {
+	K_U32,   /* uint32_t field */
+	K_U16,   /* uint16_t field */
+	K_U64,   /* uint64_t field */
+	K_IP,    /* IPv4 address, stored host order in a uint32_t */
+	K_IDLE,  /* busy | backoff */
+};
+
+#define KF_POW2 0x1u /* value must be a power of two */
+
+struct key_def {
+	const char *section;
+	const char *key;
+	enum key_kind kind;
+	size_t off;
+	uint64_t min, max;
+	unsigned int flags;
+};
+
+#define F(field) offsetof(struct cat_config, field)
+
+static const struct key_def keys[] = {
+	{ "node", "id",       K_U32,  F(node_id),  1, 65535, 0 },
+	{ "node", "ip",       K_IP,   F(ip),       0, 0, 0 },
+	{ "node", "udp_port", K_U16,  F(udp_port), 1, 65535, 0 },
+	{ "node", "port_id",  K_U16,  F(port_id),  0, 1023, 0 },
+	{ "node", "mtu",      K_U32,  F(mtu),      576, 9000, 0 },
+	{ "node", "idle",     K_IDLE, F(idle),     0, 0, 0 },
+	{ "store", "slots",        K_U32, F(slots),        1, 65536, KF_POW2 },
+	{ "store", "mem_limit_mb", K_U64, F(mem_limit_mb), 1, 1048576, 0 },
+	{ "dataplane", "burst",         K_U32, F(burst),         1, 512, 0 },
+	{ "dataplane", "rx_desc",       K_U32, F(rx_desc),       64, 16384, 0 },
+	{ "dataplane", "tx_desc",       K_U32, F(tx_desc),       64, 16384, 0 },
+	{ "dataplane", "mbufs",         K_U32, F(mbufs),         1023, 4194303, 0 },
+	{ "dataplane", "handover_ring", K_U32, F(handover_ring), 64, 65536, KF_POW2 },
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const sections[] = { "node", "store", "dataplane" };
+#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+void cat_config_defaults(struct cat_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->node_id = 1;
+	c->ip = 0;
+	c->udp_port = 7470;
+	c->port_id = 0;
+	c->mtu = 1500;
+	c->idle = CAT_IDLE_BUSY;
+	c->slots = 1024;
+	c->mem_limit_mb = 1024;
+	c->burst = 32;
+	c->rx_desc = 1024;
+	c->tx_desc = 1024;
+	c->mbufs = 8191;
+	c->handover_ring = 1024;
+}
+
+/* Strict decimal: digits only, no sign, no spaces, no overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static const struct key_def *find_key(const char *section, const char *key,
+				      int *section_known)
+{
+	size_t i;
+
+	*section_known = 0;
+	for (i = 0; i < N_SECTIONS; i++)
+		if (strcmp(sections[i], section) == 0)
+			*section_known = 1;
+	for (i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].key, key) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* "id ip udp_port ..." for the unknown-key message. */
+static void known_keys(const char *section, char *buf, size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < N_KEYS && used < len; i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s",
+					 used ? " " : "", keys[i].key);
+	}
+}
+
+int cat_config_set(struct cat_config *c, const char *origin,
+		   const char *section, const char *key, const char *value,
+		   char *err, size_t errlen)
+{
+	const struct key_def *d;
+	int section_known, rc;
+	uint64_t v = 0;
+	char *field;
+
+	d = find_key(section, key, &section_known);
+	if (d == NULL) {
+		char known[160];
+
+		if (!section_known) {
+			snprintf(err, errlen,
+				 "%s: [%s]: unknown section (known: node store dataplane)",
+				 origin, section);
+			return -ENOENT;
+		}
+		known_keys(section, known, sizeof(known));
+		snprintf(err, errlen, "%s: [%s] %s: unknown key (known: %s)",
+			 origin, section, key, known);
+		return -ENOENT;
+	}
+	field = (char *)c + d->off;
+
+	switch (d->kind) {
+	case K_IP: {
+		struct in_addr a;
+		uint32_t h;
+
+		if (inet_pton(AF_INET, value, &a) != 1) {
+			snprintf(err, errlen, "%s: [%s] %s: not an IPv4 address: \"%s\"",
+				 origin, section, key, value);
+			return -EINVAL;
+		}
+		h = ntohl(a.s_addr);
+		/* The node answers ARP for it: it must be a unicast host address. */
+		if (h == 0 || h >= 0xE0000000u || (h >> 24) == 127) {
+			snprintf(err, errlen,
+				 "%s: [%s] %s: not a unicast IPv4 host address: \"%s\"",
+				 origin, section, key, value);
+			return -EINVAL;
+		}
+		memcpy(field, &h, sizeof(h));
+		return 0;
+	}
+	case K_IDLE: {
+		enum cat_idle_mode m;
+
+		if (strcmp(value, "busy") == 0) {
+			m = CAT_IDLE_BUSY;
+		} else if (strcmp(value, "backoff") == 0) {
+			m = CAT_IDLE_BACKOFF;
+		} else {
+			snprintf(err, errlen, "%s: [%s] %s: expected busy or backoff: \"%s\"",
+				 origin, section, key, value);
+			return -EINVAL;
+		}
+		memcpy(field, &m, sizeof(m));
+		return 0;
+	}
+	default:
+		break;
+	}
+
+	rc = parse_u64(value, &v);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: [%s] %s: not a decimal number: \"%s\"",
+			 origin, section, key, value);
+		return -EINVAL;
+	}
+	if (v < d->min || v > d->max) {
+		snprintf(err, errlen, "%s: [%s] %s: out of range %" PRIu64 "..%" PRIu64
+			 ": \"%s\"", origin, section, key, d->min, d->max, value);
+		return -EINVAL;
+	}
+	if ((d->flags & KF_POW2) && (v & (v - 1)) != 0) {
+		snprintf(err, errlen, "%s: [%s] %s: not a power of two in %" PRIu64
+			 "..%" PRIu64 ": \"%s\"", origin, section, key, d->min, d->max,
+			 value);
+		return -EINVAL;
+	}
+	switch (d->kind) {
+	case K_U16: {
+		uint16_t x = (uint16_t)v;
+
+		memcpy(field, &x, sizeof(x));
+		break;
+	}
+	case K_U32: {
+		uint32_t x = (uint32_t)v;
+
+		memcpy(field, &x, sizeof(x));
+		break;
+	}
+	default:
+		memcpy(field, &v, sizeof(v));
+		break;
+	}
+	return 0;
+}
+
+int cat_config_load(struct cat_config *c, const char *path,
+		    char *err, size_t errlen)
+{
+	struct rte_cfgfile_entry *entries = NULL;
+	uint8_t seen[N_KEYS] = { 0 };
+	struct rte_cfgfile *cfg;
+	char origin[300];
+	int n_sec, i, rc = 0;
+	FILE *f;
+
+	snprintf(origin, sizeof(origin), "config %s", path);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+
+	/* rte_cfgfile_load says only "failed": find out why first. */
+	f = fopen(path, "r");
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", origin, strerror(errno));
+		return rc;
+	}
+	fclose(f);
+
+	/* Empty values load, so that "ip =" is reported by key, not as a
+	 * syntax error somewhere in the file. */
+	cfg = rte_cfgfile_load(path, CFG_FLAG_EMPTY_VALUES);
+	if (cfg == NULL) {
+		snprintf(err, errlen,
+			 "%s: syntax error (expected [section] headers and key = value lines, "
+			 "names < %d and values < %d characters)",
+			 origin, CFG_NAME_LEN, CFG_VALUE_LEN);
+		return -EINVAL;
+	}
+
+	n_sec = rte_cfgfile_num_sections(cfg, "", 0);
+	for (i = 0; i < n_sec && rc == 0; i++) {
+		char secname[CFG_NAME_LEN];
+		int n_ent, j;
+
+		n_ent = rte_cfgfile_section_num_entries_by_index(cfg, secname, i);
+		if (n_ent < 0) {
+			snprintf(err, errlen, "%s: cannot read section %d", origin, i);
+			rc = -EINVAL;
+			break;
+		}
+		free(entries);
+		entries = calloc((size_t)n_ent + 1, sizeof(*entries));
+		if (entries == NULL) {
+			snprintf(err, errlen, "%s: out of memory", origin);
+			rc = -ENOMEM;
+			break;
+		}
+		n_ent = rte_cfgfile_section_entries_by_index(cfg, i, secname,
+							      entries, n_ent);
+		if (n_ent < 0) {
+			snprintf(err, errlen, "%s: cannot read section %d", origin, i);
+			rc = -EINVAL;
+			break;
+		}
+		if (n_ent == 0) {
+			int known;
+
+			/* An empty unknown section is still a typo. */
+			(void)find_key(secname, "", &known);
+			if (!known) {
+				snprintf(err, errlen,
+					 "%s: [%s]: unknown section (known: node store dataplane)",
+					 origin, secname);
+				rc = -ENOENT;
+			}
+			continue;
+		}
+		for (j = 0; j < n_ent; j++) {
+			const struct key_def *d;
+			int known;
+
+			d = find_key(secname, entries[j].name, &known);
+			if (d != NULL) {
+				size_t idx = (size_t)(d - keys);
+
+				if (seen[idx]) {
+					snprintf(err, errlen,
+						 "%s: [%s] %s: set twice (second value \"%s\")",
+						 origin, secname, entries[j].name,
+						 entries[j].value);
+					rc = -EINVAL;
+					break;
+				}
+				seen[idx] = 1;
+			}
+			rc = cat_config_set(c, origin, secname, entries[j].name,
+					    entries[j].value, err, errlen);
+			if (rc < 0)
+				break;
+		}
+	}
+	free(entries);
+	rte_cfgfile_close(cfg);
+	return rc;
+}
+
+const char *cat_config_usage(void)
+{
+	return "usage: catena-node [EAL args] -- --config FILE "
+	       "[--set SECTION.KEY=VALUE]... [--ip A.B.C.D] [--idle busy|backoff]";
+}
+
+#define MAX_OVERRIDES 64
+
+int cat_config_from_args(struct cat_config *c, int argc, char **argv,
+			 char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set",    required_argument, NULL, 's' },
+		{ "ip",     required_argument, NULL, 'i' },
+		{ "idle",   required_argument, NULL, 'd' },
+		{ "help",   no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* Overrides are applied after the file whatever their position, in
+	 * command-line order, so the last one wins. */
+	struct { char kind; const char *arg; } ov[MAX_OVERRIDES];
+	const char *path = NULL;
+	int n_ov = 0, opt, i, rc;
+
+	cat_config_defaults(c);
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 's':
+		case 'i':
+		case 'd':
+			if (n_ov == MAX_OVERRIDES) {
+				snprintf(err, errlen, "more than %d overrides", MAX_OVERRIDES);
+				return -E2BIG;
+			}
+			ov[n_ov].kind = (char)opt;
+			ov[n_ov].arg = optarg;
+			n_ov++;
+			break;
+		case 'h':
+			snprintf(err, errlen, "%s", cat_config_usage());
+			return 1;
+		default:
+			if (optopt != 0)
+				snprintf(err, errlen, "option -%c: unknown or missing its value; %s",
+					 optopt, cat_config_usage());
+			else
+				snprintf(err, errlen, "option %s: unknown or missing its value; %s",
+					 argv[optind - 1], cat_config_usage());
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\"; %s", argv[optind],
+			 cat_config_usage());
+		return -EINVAL;
+	}
+	if (path == NULL) {
+		snprintf(err, errlen, "--config FILE is required; %s", cat_config_usage());
+		return -EINVAL;
+	}
+	rc = cat_config_load(c, path, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	for (i = 0; i < n_ov; i++) {
+		const char *a = ov[i].arg;
+
+		if (ov[i].kind == 'i') {
+			rc = cat_config_set(c, "--ip", "node", "ip", a, err, errlen);
+		} else if (ov[i].kind == 'd') {
+			rc = cat_config_set(c, "--idle", "node", "idle", a, err, errlen);
+		} else {
+			char sec[64], key[64];
+			const char *dot = strchr(a, '.');
+			const char *eq = strchr(a, '=');
+
+			if (dot == NULL || eq == NULL || dot > eq || dot == a ||
+			    eq == dot + 1 || (size_t)(dot - a) >= sizeof(sec) ||
+			    (size_t)(eq - dot - 1) >= sizeof(key)) {
+				snprintf(err, errlen,
+					 "--set \"%s\": expected SECTION.KEY=VALUE", a);
+				return -EINVAL;
+			}
+			memcpy(sec, a, (size_t)(dot - a));
+			sec[dot - a] = '\0';
+			memcpy(key, dot + 1, (size_t)(eq - dot - 1));
+			key[eq - dot - 1] = '\0';
+			rc = cat_config_set(c, "--set", sec, key, eq + 1, err, errlen);
+		}
+		if (rc < 0)
+			return rc;
+	}
+
+	if (c->ip == 0) {
+		snprintf(err, errlen, "config %s: [node] ip: required (or pass --ip)", path);
+		return -EINVAL;
+	}
+	if (c->mtu < 28u + 40u + 250u) {
+		/* Unreachable with the 576 minimum; kept as the reason for it. */
+		snprintf(err, errlen, "config %s: [node] mtu: too small for a maximal key", path);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * catena-node configuration: the INI file (read with rte_cfgfile), the
+ * command-line overrides after `--`, and their validation.
+ * Setup code only: runs on the main thread before any worker starts. Never
+ * prints (errors go back as a negative errno plus a message buffer) and
+ * never accepts a key it does not know: a typo must be an error.
+ */
+#ifndef CAT_CONFIG_H
+#define CAT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum cat_idle_mode {
+	CAT_IDLE_BUSY = 0,    /* poll without pause: lowest latency, one core per worker */
+	CAT_IDLE_BACKOFF = 1, /* sleep (RCU-offline) after empty polls: shared cores */
+};
+
+/** Everything catena-node is configured with. Values are validated. */
+struct cat_config {
+	/* [node] */
+	uint32_t node_id;        /* 1..65535 */
+	uint32_t ip;             /* IPv4 address, host byte order; 0 = unset */
+	uint16_t udp_port;       /* 1..65535 */
+	uint16_t port_id;        /* DPDK ethdev port id */
+	uint32_t mtu;            /* 576..9000 */
+	enum cat_idle_mode idle;
+	/* [store] */
+	uint32_t slots;          /* power of two, 1..65536 */
+	uint64_t mem_limit_mb;   /* 1..1048576 */
+	/* [dataplane] */
+	uint32_t burst;          /* 1..512 */
+	uint32_t rx_desc;        /* 64..16384 */
+	uint32_t tx_desc;        /* 64..16384 */
+	uint32_t mbufs;          /* 1023..4194303 */
+	uint32_t handover_ring;  /* power of two, 64..65536 */
+
+	char path[256];          /* config file this came from (for messages) */
+};
+
+/** Fill *c with the documented defaults (ip unset). */
+void cat_config_defaults(struct cat_config *c);
+
+/**
+ * Set one key from its text form, validating it.
+ * `origin` prefixes the error message (e.g. "config node.conf" or "--set").
+ * Returns 0, -ENOENT for an unknown section or key, -EINVAL for a bad value;
+ * on error writes one line (no newline) into err[0..errlen).
+ */
+int cat_config_set(struct cat_config *c, const char *origin,
+		   const char *section, const char *key, const char *value,
+		   char *err, size_t errlen);
+
+/**
+ * Load an INI file into *c (on top of what *c holds). Every section and key
+ * is checked; duplicates are rejected. Returns 0 or a negative errno with a
+ * message in err naming the file, section, key and value.
+ */
+int cat_config_load(struct cat_config *c, const char *path,
+		    char *err, size_t errlen);
+
+/**
+ * Parse the application arguments (those after EAL's `--`; argv[0] is not
+ * an option): `--config FILE` (required), then any `--set SECTION.KEY=VALUE`,
+ * `--ip A.B.C.D`, `--idle busy|backoff`, which override the file whatever
+ * their position. Fills *c (defaults, file, overrides) and checks that the
+ * required keys are present. Returns 0, 1 if --help was asked (usage text in
+ * err), or a negative errno with a message in err.
+ */
+int cat_config_from_args(struct cat_config *c, int argc, char **argv,
+			 char *err, size_t errlen);
+
+/** Usage text for the application arguments. */
+const char *cat_config_usage(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CONFIG_H */

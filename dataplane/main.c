@@ -1,0 +1,447 @@
+/*
+ * catena-node: process setup and teardown. Parses the application
+ * arguments and config, initialises EAL, the mbuf pool, the store, the
+ * handover rings, the port and telemetry, launches one worker per worker
+ * lcore, then sleeps until SIGINT/SIGTERM and tears everything down in
+ * order, removing the hugepage files of its file prefix. Never touches
+ * packets; the only file that exits the process.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dataplane/config.h"
+#include "dataplane/port.h"
+#include "dataplane/telemetry.h"
+#include "dataplane/worker.h"
+#include "replication/store.h"
+
+#define EXIT_RUNTIME 1  /* EAL, port, resources */
+#define EXIT_CONFIG  2  /* bad configuration or arguments */
+
+#define LINK_WAIT_MS 3000u
+
+static int logtype;
+
+#define LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, logtype, "catena-node: " fmt "\n", ##__VA_ARGS__)
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int signo)
+{
+	got_signal = signo;
+}
+
+/* Everything main creates, so one teardown handles every exit path. */
+struct node {
+	struct cat_config cfg;
+	int eal_up;
+	int port_up;
+	int launched;
+	int telemetry_up;
+	char prefix[256];       /* EAL file prefix, for hugepage cleanup */
+	char runtime_dir[512];  /* EAL runtime directory, removed at exit */
+	struct cat_dp dp;
+	struct cat_worker *workers[CAT_WORKER_MAX];
+};
+
+/* One clear line on stderr, for errors that end the process. */
+static void fail_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("catena-node: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/*
+ * Remove the hugepage files EAL left for our prefix. Without --huge-unlink
+ * EAL keeps "<prefix>map_<n>" files in the hugetlbfs mount so secondary
+ * processes can map them; nothing else will ever remove them, and they pin
+ * hugepages. Matches "<prefix>map_" exactly so prefix "n1" never touches
+ * "n10"'s files. Returns how many files were removed.
+ */
+static unsigned int remove_hugepage_files(const char *prefix)
+{
+	char line[1024], pat[300];
+	unsigned int removed = 0;
+	size_t plen;
+	FILE *mounts;
+
+	if (prefix[0] == '\0')
+		return 0;
+	snprintf(pat, sizeof(pat), "%smap_", prefix);
+	plen = strlen(pat);
+	mounts = fopen("/proc/mounts", "r");
+	if (mounts == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), mounts) != NULL) {
+		char dev[256], dir[512], type[64];
+		struct dirent *de;
+		DIR *d;
+
+		if (sscanf(line, "%255s %511s %63s", dev, dir, type) != 3 ||
+		    strcmp(type, "hugetlbfs") != 0)
+			continue;
+		d = opendir(dir);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			char path[1024];
+			const char *p;
+
+			if (strncmp(de->d_name, pat, plen) != 0)
+				continue;
+			for (p = de->d_name + plen; *p >= '0' && *p <= '9'; p++)
+				;
+			if (p == de->d_name + plen || *p != '\0')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (unlink(path) == 0)
+				removed++;
+		}
+		closedir(d);
+	}
+	fclose(mounts);
+	return removed;
+}
+
+/*
+ * Remove EAL's runtime directory of our prefix (/var/run/dpdk/PREFIX:
+ * config, fbarray_*, hugepage_info), which rte_eal_cleanup leaves behind.
+ * Only plain files directly inside it; the directory goes if then empty.
+ */
+static void remove_runtime_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (dir[0] == '\0')
+		return;
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[1024];
+
+		if (de->d_type != DT_REG && de->d_type != DT_SOCK)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+static void free_rings(struct node *n)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < CAT_WORKER_MAX; i++) {
+		for (j = 0; j < CAT_WORKER_MAX; j++) {
+			struct rte_ring *r = n->dp.ring[i][j];
+			void *obj;
+
+			if (r == NULL)
+				continue;
+			/* Handover records still queued when workers stopped. */
+			while (rte_ring_dequeue(r, &obj) == 0)
+				rte_pktmbuf_free(obj);
+			rte_ring_free(r);
+			n->dp.ring[i][j] = NULL;
+		}
+	}
+}
+
+/*
+ * Undo whatever main set up, in reverse order, and end the process.
+ * summary (may be NULL) is printed last, with the count of hugepage files
+ * removed appended, so a clean stop says everything in one line.
+ */
+static void teardown_and_exit(struct node *n, int code, const char *summary)
+{
+	unsigned int i, removed;
+
+	if (n->launched) {
+		cat_worker_request_stop();
+		rte_eal_mp_wait_lcore();
+	}
+	if (n->telemetry_up)
+		cat_telemetry_disable();
+	free_rings(n);
+	if (n->port_up)
+		cat_port_fini(n->dp.port_id);
+	if (n->dp.store != NULL)
+		/* main is not an RCU reader, as cat_store_destroy requires. */
+		cat_store_destroy(n->dp.store);
+	for (i = 0; i < CAT_WORKER_MAX; i++)
+		rte_free(n->workers[i]);
+	rte_mempool_free(n->dp.pool);
+	if (n->eal_up && rte_eal_cleanup() != 0)
+		fail_line("rte_eal_cleanup: %s", rte_strerror(rte_errno));
+	removed = remove_hugepage_files(n->prefix);
+	remove_runtime_dir(n->runtime_dir);
+	if (summary != NULL)
+		fprintf(stderr, "%s hugepage_files_removed=%u\n", summary, removed);
+	exit(code);
+}
+
+static void fatal(struct node *n, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("catena-node: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	teardown_and_exit(n, code, NULL);
+}
+
+static void setup_pool(struct node *n)
+{
+	const struct cat_config *c = &n->cfg;
+	uint32_t w = n->dp.n_workers;
+	unsigned int cache = RTE_MIN(256u, c->mbufs / 8);
+	uint64_t need;
+
+	n->dp.pool = rte_pktmbuf_pool_create("cat_mbufs", c->mbufs, cache, 0,
+					     cat_worker_mbuf_data_room(c->mtu),
+					     (int)rte_socket_id());
+	if (n->dp.pool == NULL)
+		fatal(n, EXIT_RUNTIME, "cannot create pool of %u mbufs: %s", c->mbufs,
+		      rte_strerror(rte_errno));
+	/* Worst case in flight: full rx and tx rings, full handover rings,
+	 * per-lcore caches, reply buffers. Fewer still works, with drops. */
+	need = (uint64_t)w * (c->rx_desc + c->tx_desc + CAT_WORKER_TX_BUF) +
+	       (uint64_t)w * (w - 1) * c->handover_ring + (uint64_t)(w + 1) * cache;
+	if (need > c->mbufs)
+		LOG(WARNING, "[dataplane] mbufs = %u may run short under load "
+		    "(worst case in flight %" PRIu64 ")", c->mbufs, need);
+}
+
+static void setup_rings(struct node *n)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < n->dp.n_workers; i++) {
+		for (j = 0; j < n->dp.n_workers; j++) {
+			char name[RTE_RING_NAMESIZE];
+
+			if (i == j)
+				continue;
+			snprintf(name, sizeof(name), "cat_ho_%u_%u", i, j);
+			/* SPSC: only worker i enqueues, only worker j dequeues,
+			 * and a preempted producer cannot stall anyone. */
+			n->dp.ring[i][j] = rte_ring_create(name, n->cfg.handover_ring,
+				(int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (n->dp.ring[i][j] == NULL)
+				fatal(n, EXIT_RUNTIME, "cannot create ring %s: %s", name,
+				      rte_strerror(rte_errno));
+		}
+	}
+}
+
+static void setup_workers(struct node *n)
+{
+	unsigned int lcore, i = 0;
+
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct cat_worker *w;
+
+		w = rte_zmalloc_socket("cat_worker", sizeof(*w), RTE_CACHE_LINE_SIZE,
+				       (int)rte_lcore_to_socket_id(lcore));
+		if (w == NULL)
+			fatal(n, EXIT_RUNTIME, "cannot allocate worker state");
+		w->dp = &n->dp;
+		w->idx = (uint16_t)i;
+		w->lcore = lcore;
+		n->workers[i++] = w;
+	}
+}
+
+/* Application arguments start after the first "--"; EAL never sees them. */
+static int split_args(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i;
+	return argc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct node node;
+	struct node *n = &node;
+	struct cat_store_params sp;
+	struct cat_port_params pp;
+	char err[512], ipbuf[INET_ADDRSTRLEN], summary[512];
+	struct in_addr ia;
+	struct sigaction sa;
+	const char *rdir, *slash;
+	char **app_argv;
+	int dd, app_argc, rc, link_up = 0;
+	unsigned int i;
+
+	/* Config first: a bad config is reported before EAL prints anything
+	 * or takes any hugepage, and exits 2. */
+	dd = split_args(argc, argv);
+	app_argc = argc - dd;
+	if (app_argc < 1)
+		app_argc = 1;
+	app_argv = calloc((size_t)app_argc + 1, sizeof(*app_argv));
+	if (app_argv == NULL)
+		return EXIT_RUNTIME;
+	app_argv[0] = argv[0];
+	for (i = 1; i < (unsigned int)app_argc; i++)
+		app_argv[i] = argv[dd + (int)i];
+	rc = cat_config_from_args(&n->cfg, app_argc, app_argv, err, sizeof(err));
+	free(app_argv);
+	if (rc == 1) {
+		printf("%s\n", err);
+		return 0;
+	}
+	if (rc < 0) {
+		fail_line("%s", err);
+		return EXIT_CONFIG;
+	}
+	/* EAL parses with getopt too: make it start from scratch. */
+	optind = 0;
+
+	rc = rte_eal_init(dd, argv);
+	if (rc < 0) {
+		fail_line("EAL init failed: %s", rte_strerror(rte_errno));
+		return EXIT_RUNTIME;
+	}
+	n->eal_up = 1;
+	/* The prefix is the last component of EAL's runtime directory. */
+	rdir = rte_eal_get_runtime_dir();
+	snprintf(n->runtime_dir, sizeof(n->runtime_dir), "%s", rdir);
+	slash = strrchr(rdir, '/');
+	snprintf(n->prefix, sizeof(n->prefix), "%s", slash ? slash + 1 : rdir);
+
+	logtype = rte_log_register_type_and_pick_level("catena.node", RTE_LOG_INFO);
+	if (logtype < 0)
+		logtype = RTE_LOGTYPE_USER1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	n->dp.n_workers = (uint16_t)(rte_lcore_count() - 1);
+	if (n->dp.n_workers == 0)
+		fatal(n, EXIT_RUNTIME, "no worker lcores: give EAL at least two lcores "
+		      "(e.g. -l 0,1); the main lcore does not poll");
+	if (n->dp.n_workers > CAT_WORKER_MAX)
+		fatal(n, EXIT_RUNTIME, "%u worker lcores, at most %u supported",
+		      n->dp.n_workers, CAT_WORKER_MAX);
+
+	n->dp.port_id = n->cfg.port_id;
+	n->dp.burst = (uint16_t)n->cfg.burst;
+	n->dp.idle_backoff = n->cfg.idle == CAT_IDLE_BACKOFF;
+	n->dp.ip_be = htonl(n->cfg.ip);
+	n->dp.udp_port_be = htons(n->cfg.udp_port);
+	n->dp.mtu = n->cfg.mtu;
+	n->dp.slot_count = n->cfg.slots;
+	n->dp.epoch = 0;
+
+	setup_pool(n);
+
+	sp.slot_count = n->cfg.slots;
+	sp.mem_limit = n->cfg.mem_limit_mb << 20;
+	n->dp.store = cat_store_create(&sp);
+	if (n->dp.store == NULL)
+		fatal(n, EXIT_RUNTIME, "cannot create store (%u slots): %s",
+		      n->cfg.slots, strerror(errno));
+
+	setup_rings(n);
+	setup_workers(n);
+
+	pp.port_id = n->cfg.port_id;
+	pp.n_queues = n->dp.n_workers;
+	pp.rx_desc = (uint16_t)n->cfg.rx_desc;
+	pp.tx_desc = (uint16_t)n->cfg.tx_desc;
+	pp.mtu = n->cfg.mtu;
+	pp.pool = n->dp.pool;
+	pp.link_wait_ms = LINK_WAIT_MS;
+	rc = cat_port_init(&pp, &n->dp.mac, &link_up, err, sizeof(err));
+	if (rc < 0)
+		fatal(n, EXIT_RUNTIME, "%s", err);
+	n->port_up = 1;
+	if (!link_up)
+		LOG(WARNING, "port %u: link still down after %u ms; serving anyway",
+		    n->cfg.port_id, LINK_WAIT_MS);
+
+	rc = cat_telemetry_register(&n->dp, n->workers, n->cfg.node_id);
+	if (rc < 0)
+		LOG(WARNING, "telemetry commands not registered: %s", strerror(-rc));
+	n->telemetry_up = 1;
+
+	for (i = 0; i < n->dp.n_workers; i++) {
+		rc = rte_eal_remote_launch(cat_worker_main, n->workers[i],
+					   n->workers[i]->lcore);
+		if (rc != 0)
+			fatal(n, EXIT_RUNTIME, "cannot launch worker on lcore %u: %s",
+			      n->workers[i]->lcore, strerror(-rc));
+		n->launched = 1;
+	}
+
+	ia.s_addr = n->dp.ip_be;
+	inet_ntop(AF_INET, &ia, ipbuf, sizeof(ipbuf));
+	LOG(INFO, "node %u mac " RTE_ETHER_ADDR_PRT_FMT " port %u idle %s mtu %u",
+	    n->cfg.node_id, RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
+	    n->dp.idle_backoff ? "backoff" : "busy", n->cfg.mtu);
+	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u\n", ipbuf,
+	       n->cfg.udp_port, n->dp.n_workers, n->cfg.slots);
+	fflush(stdout);
+
+	/* The main lcore only waits: the control channel and config apply
+	 * will live here. A signal may land on any thread; polling the flag
+	 * makes that irrelevant. */
+	while (!got_signal) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+
+	cat_worker_request_stop();
+	rte_eal_mp_wait_lcore();
+	n->launched = 0;
+	snprintf(summary, sizeof(summary), "catena-node: stopped by %s: rx_packets=%"
+		 PRIu64 " tx_packets=%" PRIu64 " requests=%" PRIu64 " replies=%" PRIu64
+		 " handovers=%" PRIu64 " drops=%" PRIu64,
+		 got_signal == SIGINT ? "SIGINT" : "SIGTERM",
+		 cat_telemetry_total("rx_packets"), cat_telemetry_total("tx_packets"),
+		 cat_telemetry_total("requests"), cat_telemetry_total("replies"),
+		 cat_telemetry_total("handover_sent"), cat_telemetry_drops_total());
+	teardown_and_exit(n, 0, summary);
+	return 0;
+}
