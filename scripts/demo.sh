@@ -66,13 +66,15 @@ done
 grep -q 'catena-node: ready' "$TMP/node.out" || { cat "$TMP/node.err" >&2; die "node did not start"; }
 cat "$TMP/node.out"
 
-C() { ip netns exec $P-c1 "$BUILD/client/catena-cli" -H $NODE_IP "$@"; }
+C() {
+	printf '$ catena-cli %s\n' "$*"
+	ip netns exec $P-c1 "$BUILD/client/catena-cli" -H $NODE_IP "$@"
+}
 
 say "ping $NODE_IP (the node answers ICMP echo itself)"
 ip netns exec $P-c1 ping -c 2 -W 1 $NODE_IP | tail -2
 
 say "catena-cli round trips"
-set -x
 C put greeting "hello, catena"
 C get greeting
 C incr visits 5
@@ -80,7 +82,6 @@ C incr visits
 C cas greeting 999 "stale write"; echo "(exit $? = CAS_FAILED: version 999 is not current)"
 C del greeting
 C get greeting; echo "(exit $? = NOT_FOUND)"
-{ set +x; } 2>/dev/null
 
 say "benchmark: ${SECS}s closed loop, 8 outstanding, 10000 keys, 90% GET / 10% PUT"
 ip netns exec $P-c1 "$BUILD/perf/catena-udp-bench" -H $NODE_IP -d "$SECS" -w 8 -k 10000 -r 90
