@@ -28,7 +28,7 @@ PKGS=(
 	libbenchmark-dev                               # perf/ microbenchmarks
 	python3 python3-pytest                         # integration tests
 	clang libclang-rt-14-dev                       # libFuzzer targets
-	iproute2 nftables iputils-ping                 # test topology, faults, ping
+	iproute2 nftables iputils-ping iputils-arping ethtool  # test topology, faults, ping
 	valgrind                                       # leak checks
 )
 
