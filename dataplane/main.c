@@ -38,6 +38,11 @@
 #define EXIT_CONFIG  2  /* bad configuration or arguments */
 
 #define LINK_WAIT_MS 3000u
+/* How often the agent checks slot table sizes, and how many tables one
+ * check may resize: keeps each pass short and the tables near one bucket
+ * per key even under a steady insert load. */
+#define MAINTAIN_PERIOD_MS   10
+#define MAINTAIN_MAX_RESIZES 64u
 
 static int logtype;
 
@@ -423,14 +428,23 @@ int main(int argc, char **argv)
 	       n->cfg.udp_port, n->dp.n_workers, n->cfg.slots);
 	fflush(stdout);
 
-	/* The main lcore only waits: the control channel and config apply
-	 * will live here. A signal may land on any thread; polling the flag
+	/* The main lcore is the node agent: today it keeps the slot tables
+	 * sized (cat_store_maintain: resizes wait for grace periods, which a
+	 * worker must never do); the control channel and config apply will
+	 * live here too. It is an RCU thread only while it maintains, offline
+	 * while it sleeps. A signal may land on any thread; polling the flag
 	 * makes that irrelevant. */
+	rcu_register_thread();
+	rcu_thread_offline();
 	while (!got_signal) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		struct timespec ts = { 0, MAINTAIN_PERIOD_MS * 1000 * 1000 };
 
 		nanosleep(&ts, NULL);
+		rcu_thread_online();
+		cat_store_maintain(n->dp.store, MAINTAIN_MAX_RESIZES);
+		rcu_thread_offline();
 	}
+	rcu_unregister_thread();
 
 	cat_worker_request_stop();
 	rte_eal_mp_wait_lcore();

@@ -14,6 +14,8 @@
 #include "replication/store.h"
 
 #define CAT_CACHE_LINE 64
+/* Buckets a slot table starts with and never shrinks below. */
+#define CAT_SLOT_MIN_BUCKETS 8u
 
 /* Per-slot state. version and keys are written only by the owner and read
  * relaxed by telemetry; a slot per cache line keeps owners of neighbouring
@@ -22,12 +24,14 @@ struct cat_slot {
 	struct cds_lfht *ht;
 	uint64_t version;
 	uint64_t keys;
+	uint64_t buckets;   /* written by the maintainer thread only */
 } __attribute__((aligned(CAT_CACHE_LINE)));
 
 struct cat_store {
 	uint32_t slot_count;
 	uint64_t mem_limit;
 	struct cat_slot *slots;
+	uint32_t maint_next;   /* maintainer's round-robin cursor */
 	/* Shared by all writers: the only cross-worker write in the store. */
 	uint64_t mem_used __attribute__((aligned(CAT_CACHE_LINE)));
 };
@@ -72,9 +76,11 @@ struct cat_store *cat_store_create(const struct cat_store_params *params)
 	memset(s->slots, 0, sizeof(struct cat_slot) * params->slot_count);
 	for (uint32_t i = 0; i < s->slot_count; i++) {
 		/* Small initial size: most slots of a large cluster hold few
-		 * keys on any one node; auto-resize grows the busy ones. */
-		s->slots[i].ht = cds_lfht_new(1, 1, 0,
-			CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+		 * keys on any one node; cat_store_maintain grows busy ones.
+		 * No CDS_LFHT_AUTO_RESIZE: see store.h. */
+		s->slots[i].ht = cds_lfht_new(CAT_SLOT_MIN_BUCKETS,
+			CAT_SLOT_MIN_BUCKETS, 0, 0, NULL);
+		s->slots[i].buckets = CAT_SLOT_MIN_BUCKETS;
 		if (s->slots[i].ht == NULL) {
 			cat_store_destroy(s);
 			errno = ENOMEM;
@@ -427,6 +433,55 @@ void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
 	}
 	rcu_read_unlock();
 	__atomic_store_n(&sl->keys, 0, __ATOMIC_RELAXED);
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = CAT_SLOT_MIN_BUCKETS;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+unsigned int cat_store_maintain(struct cat_store *s, unsigned int max_resizes)
+{
+	unsigned int done = 0;
+
+	/* Round robin from where the last bounded call stopped, so no slot
+	 * waits behind a busier one forever. */
+	for (uint32_t n = 0; n < s->slot_count; n++) {
+		uint32_t i = (s->maint_next + n) & (s->slot_count - 1);
+		struct cat_slot *sl = &s->slots[i];
+		uint64_t keys = __atomic_load_n(&sl->keys, __ATOMIC_RELAXED);
+		uint64_t b = sl->buckets, target;
+
+		/* A band of 16x between grow and shrink: a slot hovering
+		 * around a boundary is not resized back and forth. Two
+		 * buckets per key after a resize keeps chains short. */
+		if (keys > b)
+			target = pow2_at_least(2 * keys);
+		else if (b > CAT_SLOT_MIN_BUCKETS && keys < b / 16)
+			target = pow2_at_least(2 * keys);
+		else
+			continue;
+		if (target == b)
+			continue;
+		cds_lfht_resize(sl->ht, (unsigned long)target);
+		__atomic_store_n(&sl->buckets, target, __ATOMIC_RELAXED);
+		if (++done == max_resizes) {
+			s->maint_next = i + 1;
+			break;
+		}
+	}
+	return done;
+}
+
+uint64_t cat_store_slot_buckets(const struct cat_store *s, uint32_t slot)
+{
+	if (slot >= s->slot_count)
+		return 0;
+	return __atomic_load_n(&s->slots[slot].buckets, __ATOMIC_RELAXED);
 }
 
 uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot)

@@ -22,6 +22,13 @@
  *     (rcu_quiescent_state or rcu_thread_offline).
  * Writes allocate (malloc) exactly one item each: that is the store's
  * documented allocation, bounded by the memory limit, not a hidden one.
+ *
+ * Tables are resized explicitly by cat_store_maintain, called from a
+ * control thread (the node agent), never by liburcu's automatic resize:
+ * liburcu 0.13's lazy resize can lose its "resize in progress" mark when
+ * the resize worker runs before the launcher sets it (likely when threads
+ * share cores), after which that table never grows again and lookups
+ * degrade to chain walks; and a worker must never pay for a resize.
  */
 #ifndef CAT_STORE_H
 #define CAT_STORE_H
@@ -162,6 +169,21 @@ int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 
 /** Remove every item of a slot. Writer context (owner of slot). */
 void cat_store_slot_clear(struct cat_store *s, uint32_t slot);
+
+/**
+ * Resize every slot table whose key count has left its sizing band (more
+ * keys than buckets, or fewer than 1 key per 16 buckets), to about two
+ * buckets per key (short chains: each chain node is a cache miss). Call periodically from one control thread -- never a
+ * worker: a resize waits for RCU grace periods. The caller is a registered
+ * QSBR thread; liburcu takes it offline while it waits. Runs concurrently
+ * with readers and the slot owners. At most max_resizes tables are resized
+ * per call (0 = no limit) so one call stays short. Returns the number
+ * resized.
+ */
+unsigned int cat_store_maintain(struct cat_store *s, unsigned int max_resizes);
+
+/** Buckets of a slot's table as last set by create or maintain. */
+uint64_t cat_store_slot_buckets(const struct cat_store *s, uint32_t slot);
 
 /** Keys in a slot (relaxed read of the owner's counter). Any thread. */
 uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot);

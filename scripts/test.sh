@@ -43,7 +43,7 @@ ninja -C "$ASAN_BUILD" tests/unit/test_wire tests/unit/test_hash \
 cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
 meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
 	--suite stress --print-errorlogs --logbase valgrind
-cp "$CATENA_BUILD/meson-logs/valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
+cp "$CATENA_BUILD/meson-logs/valgrind-valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
 
 step "integration tests (pytest, network namespaces)"
 (cd "$REPO" && $PY -m pytest tests/integration -q -p no:cacheprovider \

@@ -25,7 +25,7 @@ def meson_counts(path, label):
     with open(path) as fh:
         for line in fh:
             t = json.loads(line)
-            out = t.get("stdout", "") or ""
+            out = (t.get("stdout", "") or "") + (t.get("stderr", "") or "")
             ok = t.get("result") in ("OK", "EXPECTEDFAIL")
             skipped = t.get("result") == "SKIP"
             mp, mf, ms = PASSED_RE.findall(out), FAILED_RE.findall(out), SKIPPED_RE.findall(out)

@@ -1010,6 +1010,11 @@ static void test_many_keys(void **state)
 		}
 		assert_true(total == (uint64_t)n);
 		assert_int_equal(visited, n);
+		/* Sized by the maintainer, not by liburcu's auto-resize. */
+		assert_true(cat_store_maintain(f->s, 0) == slots);
+		for (uint32_t sl = 0; sl < slots; sl++)
+			assert_true(cat_store_slot_buckets(f->s, sl) * 2 >=
+				    cat_store_slot_keys(f->s, sl));
 		for (int i = 0; i < n; i += 2) {
 			int l = snprintf(key, sizeof(key), "key:%d", i);
 			cat_store_key(f->s, &k, key, (uint16_t)l);
@@ -1034,9 +1039,97 @@ static void test_many_keys(void **state)
 	}
 }
 
+static int put_n(struct cat_store *s, uint32_t slot, int from, int to)
+{
+	char keys[1][32];
+	struct cat_key k;
+	uint64_t v;
+
+	for (int i = from; i < to; i++) {
+		char prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "m%d-", i);
+		keys_in_slot(s, slot, prefix, keys, 1);
+		key_of(s, &k, keys[0]);
+		if (cat_store_put(s, &k, "v", 1, &v) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int del_n(struct cat_store *s, uint32_t slot, int from, int to)
+{
+	char keys[1][32];
+	struct cat_key k;
+
+	for (int i = from; i < to; i++) {
+		char prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "m%d-", i);
+		keys_in_slot(s, slot, prefix, keys, 1);
+		key_of(s, &k, keys[0]);
+		if (cat_store_del(s, &k, NULL) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Grow above 1 key per bucket (to 2 buckets per key), shrink below 1 key
+ * per 16 buckets, nothing in between. */
+static void test_maintain_grows_and_shrinks_tables(void **state)
+{
+	struct fixture *f = *state;
+
+	f->s = mk_store(1, 0);
+	assert_true(cat_store_slot_buckets(f->s, 0) == 8);
+	assert_int_equal(put_n(f->s, 0, 0, 8), 0);
+	assert_int_equal(cat_store_maintain(f->s, 0), 0);     /* 8 <= 8 */
+	assert_int_equal(put_n(f->s, 0, 8, 9), 0);
+	assert_int_equal(cat_store_maintain(f->s, 0), 1);     /* 9 > 8 */
+	assert_true(cat_store_slot_buckets(f->s, 0) == 32);   /* >= 2 x 9 */
+	assert_int_equal(cat_store_maintain(f->s, 0), 0);     /* stable */
+	assert_int_equal(del_n(f->s, 0, 2, 9), 0);            /* 2 keys left */
+	assert_int_equal(cat_store_maintain(f->s, 0), 0);     /* 2 == 32 / 16 */
+	assert_int_equal(del_n(f->s, 0, 1, 2), 0);            /* 1 key */
+	assert_int_equal(cat_store_maintain(f->s, 0), 1);
+	assert_true(cat_store_slot_buckets(f->s, 0) == 8);
+	/* The key left is still there after two resizes. */
+	{
+		char keys[1][32];
+		struct cat_key k;
+		const struct cat_item *it;
+
+		keys_in_slot(f->s, 0, "m0-", keys, 1);
+		key_of(f->s, &k, keys[0]);
+		assert_int_equal(cat_store_get(f->s, &k, &it), 0);
+	}
+}
+
+/* A bounded call resizes at most max tables and the next call carries on
+ * where it stopped, so every slot gets its turn. */
+static void test_maintain_is_bounded_and_round_robin(void **state)
+{
+	struct fixture *f = *state;
+
+	f->s = mk_store(4, 0);
+	for (uint32_t sl = 0; sl < 4; sl++)
+		assert_int_equal(put_n(f->s, sl, 0, 20), 0);
+	for (int call = 0; call < 4; call++)
+		assert_int_equal(cat_store_maintain(f->s, 1), 1);
+	assert_int_equal(cat_store_maintain(f->s, 1), 0);
+	for (uint32_t sl = 0; sl < 4; sl++)
+		assert_true(cat_store_slot_buckets(f->s, sl) == 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_maintain_grows_and_shrinks_tables, setup_empty,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_maintain_is_bounded_and_round_robin, setup_empty,
+			teardown),
 		cmocka_unit_test(test_create_rejects_bad_slot_count),
 		cmocka_unit_test_setup_teardown(test_create_valid_slot_counts,
 						setup_empty, teardown),

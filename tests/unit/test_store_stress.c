@@ -677,11 +677,35 @@ static void *grow_reader(void *p)
 	return NULL;
 }
 
+/* The node agent's job in miniature: resize tables while readers and the
+ * writer run. Counts the resizes so the test can insist they happened. */
+static atomic_int grow_resizes;
+static atomic_uint_fast64_t grow_max_buckets;
+
+static void *grow_maintainer(void *p)
+{
+	(void)p;
+	rcu_register_thread();
+	while (atomic_load(&grow_phase) != 2) {
+		unsigned int n = cat_store_maintain(store, 0);
+		uint64_t b = cat_store_slot_buckets(store, 0);
+
+		atomic_fetch_add(&grow_resizes, (int)n);
+		if (b > atomic_load(&grow_max_buckets))
+			atomic_store(&grow_max_buckets, b);
+		rcu_thread_offline();
+		usleep(200);
+		rcu_thread_online();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
 static void test_lookups_during_resize(void **state)
 {
 	(void)state;
 	struct cat_store_params p = { .slot_count = 1, .mem_limit = 0 };
-	pthread_t rt[NREADERS];
+	pthread_t rt[NREADERS], mt;
 	int nkeys = GROW_KEYS;
 
 	if (RUNNING_ON_VALGRIND)
@@ -692,10 +716,13 @@ static void test_lookups_during_resize(void **state)
 	atomic_store(&grow_hi, 0);
 	atomic_store(&grow_lo, 0);
 	atomic_store(&grow_phase, 0);
+	atomic_store(&grow_resizes, 0);
+	atomic_store(&grow_max_buckets, 0);
 
 	for (long i = 0; i < NREADERS; i++)
 		assert_int_equal(pthread_create(&rt[i], NULL, grow_reader,
 						(void *)(intptr_t)i), 0);
+	assert_int_equal(pthread_create(&mt, NULL, grow_maintainer, NULL), 0);
 
 	/* The main thread is the slot's writer here. */
 	for (int i = 0; i < nkeys; i++) {
@@ -730,10 +757,17 @@ static void test_lookups_during_resize(void **state)
 	rcu_thread_offline();
 	for (int i = 0; i < NREADERS; i++)
 		pthread_join(rt[i], NULL);
+	pthread_join(mt, NULL);
 	rcu_thread_online();
 
 	assert_int_equal(atomic_load(&failures), 0);
 	assert_true(cat_store_slot_keys(store, 0) == 0);
+	/* The table grew well past its start while readers ran, and a final
+	 * pass shrinks it back to the minimum. */
+	assert_true(atomic_load(&grow_resizes) >= 2);
+	assert_true(atomic_load(&grow_max_buckets) >= 1024);
+	(void)cat_store_maintain(store, 0);
+	assert_true(cat_store_slot_buckets(store, 0) == 8);
 	grace_period();
 	assert_true(cat_store_mem_used(store) == 0);
 	rcu_thread_offline();

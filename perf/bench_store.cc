@@ -1,0 +1,384 @@
+/*
+ * perf/bench_store.cc: the catena store (replication/store.h) next to DPDK's
+ * rte_hash on the same 1 Mi keys with the same hash function, and the
+ * process entry point (EAL init, CRC equivalence check, Google Benchmark).
+ * Results are reported, never asserted: a slow run must not fail a build.
+ * Owns the EAL for the whole binary; never touches a NIC (--no-pci).
+ */
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+
+#include "replication/hash.h"
+#include "replication/store.h"
+
+namespace {
+
+/* 1 Mi keys: "1 M keys" as a power of two so the random-order index can be
+ * masked instead of taken modulo in the timed loop. */
+constexpr uint32_t kKeys = 1u << 20;
+constexpr uint32_t kMask = kKeys - 1;
+constexpr uint32_t kKeyLen = 16;   /* "key:%012u" is exactly 16 bytes */
+constexpr uint32_t kValLen = 32;
+/* Inserts per insert run: the tables grow from 1 Mi to 1.25 Mi keys, well
+ * below rte_hash's 2 Mi entries, where cuckoo insertion would start failing
+ * from bucket pressure and measure the failure path instead. */
+constexpr uint32_t kFresh = 1u << 18;
+/* The dataplane passes a quiescent state once per burst; 64 ops is a
+ * generous burst and lets call_rcu free replaced items as the bench runs. */
+constexpr uint32_t kQsEvery = 64;
+constexpr uint32_t kSlots = 1024;   /* the node's default [store] slots */
+
+/* Fixed-width keys in one flat array, so key i is at bytes[i * 16]. */
+struct KeySet {
+	std::vector<char> bytes;
+
+	void fill(uint32_t first, uint32_t n)
+	{
+		char tmp[32];
+
+		bytes.resize((size_t)n * kKeyLen);
+		for (uint32_t i = 0; i < n; i++) {
+			snprintf(tmp, sizeof(tmp), "key:%012u", first + i);
+			memcpy(&bytes[(size_t)i * kKeyLen], tmp, kKeyLen);
+		}
+	}
+	const char *at(uint32_t i) const { return &bytes[(size_t)i * kKeyLen]; }
+};
+
+KeySet g_hit;     /* [0, kKeys): present in both tables */
+KeySet g_miss;    /* [kKeys, 2 kKeys): never inserted */
+KeySet g_fresh;   /* [2 kKeys, 2 kKeys + kFresh): inserted, then removed */
+std::vector<uint32_t> g_order;  /* random permutation of [0, kKeys) */
+
+struct rte_hash *g_rte;
+uint8_t *g_rte_vals;  /* kKeys + kFresh preallocated 32-byte values */
+struct cat_store *g_cat;
+
+uint8_t g_val_a[kValLen];
+uint8_t g_val_b[kValLen];
+
+[[noreturn]] void die(const char *what)
+{
+	fprintf(stderr, "catena-bench-micro: %s\n", what);
+	abort();
+}
+
+/*
+ * The comparison is only fair if both tables hash with the same CRC, and
+ * hash.h promises cat_hash_crc32c == ~rte_hash_crc(key, len, 0xFFFFFFFF).
+ * Check it over every length a key can have and a few alignments.
+ */
+void check_crc_equivalence()
+{
+	static uint8_t buf[512];
+	std::mt19937 rng(7470);
+
+	for (auto &b : buf)
+		b = (uint8_t)rng();
+	if (cat_hash_crc32c("123456789", 9) != 0xE3069283u)
+		die("cat_hash_crc32c(\"123456789\") != 0xE3069283");
+	for (uint32_t off = 0; off < 8; off++) {
+		for (uint32_t len = 0; len <= 300; len++) {
+			uint32_t a = cat_hash_crc32c(buf + off, len);
+			uint32_t b = ~rte_hash_crc(buf + off, len, 0xFFFFFFFFu);
+
+			if (a != b) {
+				fprintf(stderr, "catena-bench-micro: CRC mismatch "
+					"off=%u len=%u cat=%08x rte=%08x\n",
+					off, len, a, b);
+				abort();
+			}
+		}
+	}
+}
+
+void create_cat_store()
+{
+	struct cat_store_params sp;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.slot_count = kSlots;
+	sp.mem_limit = 0;
+	g_cat = cat_store_create(&sp);
+	if (g_cat == nullptr)
+		die("cat_store_create failed");
+}
+
+inline void cat_key_of(struct cat_key *k, const char *key)
+{
+	cat_store_key(g_cat, k, key, kKeyLen);
+}
+
+void setup_tables()
+{
+	std::mt19937_64 rng(1);
+
+	g_hit.fill(0, kKeys);
+	g_miss.fill(kKeys, kKeys);
+	g_fresh.fill(2 * kKeys, kFresh);
+	g_order.resize(kKeys);
+	for (uint32_t i = 0; i < kKeys; i++)
+		g_order[i] = i;
+	std::shuffle(g_order.begin(), g_order.end(), rng);
+	memset(g_val_a, 'a', kValLen);
+	memset(g_val_b, 'b', kValLen);
+
+	struct rte_hash_parameters p;
+
+	memset(&p, 0, sizeof(p));
+	p.name = "catbench";
+	p.entries = 1u << 21;
+	p.key_len = kKeyLen;
+	p.hash_func = rte_hash_crc;
+	p.hash_func_init_val = 0xFFFFFFFFu;
+	p.socket_id = (int)rte_socket_id();
+	p.extra_flag = 0;   /* single thread: no RW concurrency flags */
+	g_rte = rte_hash_create(&p);
+	if (g_rte == nullptr)
+		die(rte_strerror(rte_errno));
+	g_rte_vals = static_cast<uint8_t *>(
+		aligned_alloc(64, (size_t)(kKeys + kFresh) * kValLen));
+	if (g_rte_vals == nullptr)
+		die("out of memory for rte_hash values");
+	for (size_t i = 0; i < (size_t)(kKeys + kFresh); i++)
+		memcpy(g_rte_vals + i * kValLen, g_val_a, kValLen);
+
+	create_cat_store();
+	for (uint32_t i = 0; i < kKeys; i++) {
+		struct cat_key k;
+		uint64_t ver;
+
+		if (rte_hash_add_key_data(g_rte, g_hit.at(i),
+					  g_rte_vals + (size_t)i * kValLen) < 0)
+			die("rte_hash_add_key_data failed during setup");
+		cat_key_of(&k, g_hit.at(i));
+		if (cat_store_put(g_cat, &k, g_val_a, kValLen, &ver) != 0)
+			die("cat_store_put failed during setup");
+		if ((i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	rcu_quiescent_state();
+	/* What catena-node's agent does every 10 ms: size each slot table to
+	 * about one bucket per key (the store never auto-resizes). */
+	cat_store_maintain(g_cat, 0);
+}
+
+void teardown_tables()
+{
+	/* cat_store_destroy waits for call_rcu frees: never while online. */
+	rcu_thread_offline();
+	cat_store_destroy(g_cat);
+	rte_hash_free(g_rte);
+	free(g_rte_vals);
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+void BM_lookup_catena(benchmark::State &st, const KeySet *keys, bool expect)
+{
+	uint32_t i = 0;
+	uint64_t found = 0;
+
+	for (auto _ : st) {
+		struct cat_key k;
+		const struct cat_item *it = nullptr;
+
+		cat_key_of(&k, keys->at(g_order[i & kMask]));
+		found += cat_store_get(g_cat, &k, &it) == 0;
+		benchmark::DoNotOptimize(it);
+		if ((++i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	if (found != (expect ? (uint64_t)st.iterations() : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void BM_lookup_rte(benchmark::State &st, const KeySet *keys, bool expect)
+{
+	uint32_t i = 0;
+	uint64_t found = 0;
+
+	for (auto _ : st) {
+		void *data = nullptr;
+
+		found += rte_hash_lookup_data(g_rte, keys->at(g_order[i & kMask]),
+					      &data) >= 0;
+		benchmark::DoNotOptimize(data);
+		i++;
+	}
+	if (found != (expect ? (uint64_t)st.iterations() : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations());
+}
+
+/* ---- insert of fresh keys (a fixed count per run, removed afterwards) -- */
+
+void BM_insert_catena(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		struct cat_key k;
+		uint64_t ver;
+
+		cat_key_of(&k, g_fresh.at(i));
+		bad |= cat_store_put(g_cat, &k, g_val_a, kValLen, &ver);
+		if ((++i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	/* Untimed: restore the 1 Mi-key table for the next run. */
+	for (uint32_t j = 0; j < i; j++) {
+		struct cat_key k;
+
+		cat_key_of(&k, g_fresh.at(j));
+		bad |= cat_store_del(g_cat, &k, nullptr);
+		if ((j & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	rcu_quiescent_state();
+	if (bad)
+		st.SkipWithError("cat_store_put/del failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void BM_insert_rte(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		bad |= rte_hash_add_key_data(g_rte, g_fresh.at(i),
+			g_rte_vals + (size_t)(kKeys + i) * kValLen) < 0;
+		i++;
+	}
+	for (uint32_t j = 0; j < i; j++)
+		bad |= rte_hash_del_key(g_rte, g_fresh.at(j)) < 0;
+	if (bad)
+		st.SkipWithError("rte_hash_add_key_data/del_key failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+/* ---- replace of existing keys ----------------------------------------- */
+
+void BM_replace_catena(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		struct cat_key k;
+		uint64_t ver;
+		const uint8_t *v = (i & kKeys) ? g_val_a : g_val_b;
+
+		cat_key_of(&k, g_hit.at(g_order[i & kMask]));
+		bad |= cat_store_put(g_cat, &k, v, kValLen, &ver);
+		if ((++i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	rcu_quiescent_state();
+	if (bad)
+		st.SkipWithError("cat_store_put failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+/* rte_hash stores a pointer, so a replace only swaps the pointer: it copies
+ * no value and frees nothing, where the catena store allocates a fresh
+ * immutable item and defers the old one's free through RCU. */
+void BM_replace_rte(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		uint32_t idx = g_order[i & kMask];
+
+		bad |= rte_hash_add_key_data(g_rte, g_hit.at(idx),
+			g_rte_vals + (size_t)idx * kValLen) < 0;
+		i++;
+	}
+	if (bad)
+		st.SkipWithError("rte_hash_add_key_data failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void register_store_benchmarks()
+{
+	/* Lookups and replaces run for a fixed time; inserts run a fixed
+	 * count so the table sizes stay bounded and comparable. */
+	const double t = 0.5;
+
+	benchmark::RegisterBenchmark("store/lookup_hit/catena",
+		BM_lookup_catena, &g_hit, true)->MinTime(t);
+	benchmark::RegisterBenchmark("store/lookup_hit/rte_hash",
+		BM_lookup_rte, &g_hit, true)->MinTime(t);
+	benchmark::RegisterBenchmark("store/lookup_miss/catena",
+		BM_lookup_catena, &g_miss, false)->MinTime(t);
+	benchmark::RegisterBenchmark("store/lookup_miss/rte_hash",
+		BM_lookup_rte, &g_miss, false)->MinTime(t);
+	benchmark::RegisterBenchmark("store/insert/catena",
+		BM_insert_catena)->Iterations(kFresh);
+	benchmark::RegisterBenchmark("store/insert/rte_hash",
+		BM_insert_rte)->Iterations(kFresh);
+	benchmark::RegisterBenchmark("store/replace/catena",
+		BM_replace_catena)->MinTime(t);
+	benchmark::RegisterBenchmark("store/replace/rte_hash",
+		BM_replace_rte)->MinTime(t);
+}
+
+} /* namespace */
+
+int main(int argc, char **argv)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "catbench%d", (int)getpid());
+	const char *eal_args[] = {
+		"bench", "--no-huge", "--no-pci", "-m", "1024",
+		"--file-prefix", prefix, "--log-level", "error",
+		"--no-telemetry",
+	};
+	int eal_argc = (int)(sizeof(eal_args) / sizeof(eal_args[0]));
+	std::vector<char *> eal_argv;
+
+	for (int i = 0; i < eal_argc; i++)
+		eal_argv.push_back(const_cast<char *>(eal_args[i]));
+	eal_argv.push_back(nullptr);
+	if (rte_eal_init(eal_argc, eal_argv.data()) < 0) {
+		fprintf(stderr, "catena-bench-micro: rte_eal_init: %s\n",
+			rte_strerror(rte_errno));
+		return 1;
+	}
+	check_crc_equivalence();
+
+	benchmark::Initialize(&argc, argv);
+	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+		return 1;
+
+	rcu_register_thread();
+	setup_tables();
+	register_store_benchmarks();
+	benchmark::RunSpecifiedBenchmarks();
+	benchmark::Shutdown();
+	teardown_tables();
+	rcu_unregister_thread();
+	rte_eal_cleanup();
+	return 0;
+}

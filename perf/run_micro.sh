@@ -1,0 +1,84 @@
+#!/bin/sh
+# Run the microbenchmarks and print a compact table.
+#   perf/run_micro.sh BUILD_DIR [RESULTS_JSON] [-- extra benchmark flags]
+# Builds nothing: BUILD_DIR must hold perf/catena-bench-micro (meson builds
+# it when libbenchmark is installed). Writes Google Benchmark's JSON to
+# RESULTS_JSON (default BUILD_DIR/perf/micro-results.json), then prints
+# name, ns/op, Mops/s and, for the store, catena's time over rte_hash's per
+# operation (below 1.00: catena faster). Reports only; never fails on a
+# slow number. About a minute on 2 cores.
+set -eu
+
+usage() { echo "usage: $0 BUILD_DIR [RESULTS_JSON] [-- BENCHMARK_FLAGS...]" >&2; exit 64; }
+
+[ $# -ge 1 ] || usage
+build=$1; shift
+out=$build/perf/micro-results.json
+if [ $# -ge 1 ] && [ "$1" != "--" ]; then out=$1; shift; fi
+if [ $# -ge 1 ]; then [ "$1" = "--" ] || usage; shift; fi
+
+bin=$build/perf/catena-bench-micro
+if [ ! -x "$bin" ]; then
+	echo "$0: $bin not found (is libbenchmark-dev installed? run ninja -C $build)" >&2
+	exit 1
+fi
+
+# Wire and hash benches are a few ns each: 0.2 s apiece is plenty; the store
+# benches set their own time (0.5 s) or iteration count in the binary.
+set +e
+"$bin" --benchmark_format=json --benchmark_out="$out" \
+	--benchmark_out_format=json --benchmark_min_time=0.2 "$@" >/dev/null
+rc=$?
+set -e
+# The bench's EAL runs with --no-huge; it leaves only its runtime dir.
+rm -rf /var/run/dpdk/catbench[0-9]* 2>/dev/null || true
+if [ $rc -ne 0 ]; then
+	echo "$0: catena-bench-micro exited with status $rc" >&2
+	exit $rc
+fi
+
+/usr/bin/python3 - "$out" <<'EOF'
+import json, sys
+
+with open(sys.argv[1]) as f:
+    doc = json.load(f)
+ctx = doc.get("context", {})
+print("# %s, %s CPUs @ %s MHz, %s" % (ctx.get("host_name", "?"),
+      ctx.get("num_cpus", "?"), ctx.get("mhz_per_cpu", "?"), ctx.get("date", "")))
+scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+rows = {}
+order = []
+print("%-34s %10s %10s" % ("benchmark", "ns/op", "Mops/s"))
+for b in doc["benchmarks"]:
+    if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+        continue
+    # Drop the run options Google Benchmark appends ("/min_time:0.500").
+    name = "/".join(c for c in b.get("run_name", b["name"]).split("/")
+                    if not c.startswith(("min_time:", "iterations:", "repeats:")))
+    if b.get("error_occurred"):
+        print("%-34s ERROR: %s" % (name, b.get("error_message", "")))
+        continue
+    ips = b.get("items_per_second")
+    # Per item when the bench counts items (a batch of 16 counts 16).
+    ns = 1e9 / ips if ips else b["real_time"] * scale[b.get("time_unit", "ns")]
+    mops = ips / 1e6 if ips else 1e3 / ns
+    rows[name] = ns
+    order.append(name)
+    print("%-34s %10.1f %10.2f" % (name, ns, mops))
+
+ops = []
+for name in order:
+    p = name.split("/")
+    if len(p) == 3 and p[0] == "store" and p[2] == "catena" and p[1] not in ops:
+        ops.append(p[1])
+if ops:
+    print()
+    print("%-16s %12s %12s %16s" % ("store op", "catena ns", "rte_hash ns", "catena/rte_hash"))
+    for op in ops:
+        c = rows.get("store/%s/catena" % op)
+        r = rows.get("store/%s/rte_hash" % op)
+        if c and r:
+            print("%-16s %12.1f %12.1f %16.2f" % (op, c, r, c / r))
+print()
+print("results: %s" % sys.argv[1])
+EOF
