@@ -2,8 +2,9 @@
 # catena: the whole test suite. Installs and builds what it needs (via
 # scripts/setup.sh), then runs, in order:
 #   1. unit tests (cmocka) and the fuzz corpus replay (meson test)
-#   2. the store stress test under AddressSanitizer and under valgrind
-#   3. the integration tests (pytest: real catena-node processes in network
+#   2. unit and stress tests again under ASan+UBSan and under valgrind
+#   3. the libFuzzer wire target for a bounded time (CATENA_FUZZ_SECONDS, 20)
+#   4. the integration tests (pytest: real catena-node processes in network
 #      namespaces, kernel UDP clients)
 # and ends with one line: `N passed, N failed[, N skipped]` over every test
 # case that ran. Exit status 0 only if nothing failed.
@@ -44,6 +45,14 @@ cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
 meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
 	--suite stress --print-errorlogs --logbase valgrind
 cp "$CATENA_BUILD/meson-logs/valgrind-valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
+
+step "libFuzzer: wire decoder, ${CATENA_FUZZ_SECONDS:-20}s (ASan+UBSan)"
+# Every check outside cmocka/pytest records one line "<name> PASS|FAIL".
+if bash "$REPO/tests/fuzz/run_fuzz.sh" "${CATENA_FUZZ_SECONDS:-20}"; then
+	echo "libfuzzer-wire PASS" >> "$RESULTS/extra.txt"
+else
+	echo "libfuzzer-wire FAIL" >> "$RESULTS/extra.txt"
+fi
 
 step "integration tests (pytest, network namespaces)"
 (cd "$REPO" && $PY -m pytest tests/integration -q -p no:cacheprovider \

@@ -67,12 +67,28 @@ def junit_counts(path, label):
     return p, f, s
 
 
+def extra_counts(path, label):
+    """Checks outside cmocka and pytest: one line each, "<name> PASS|FAIL"."""
+    p = f = 0
+    if os.path.exists(path):
+        for line in open(path):
+            name, _, res = line.strip().rpartition(" ")
+            if res == "PASS":
+                p += 1
+            else:
+                f += 1
+                print(f"{label}: FAILED {name}")
+    print(f"{label}: {p} passed, {f} failed")
+    return p, f, 0
+
+
 def main():
     d = sys.argv[1]
     tot = [0, 0, 0]
     for res in (meson_counts(os.path.join(d, "unit.json"), "unit+fuzz"),
                 meson_counts(os.path.join(d, "asan.json"), "asan"),
                 meson_counts(os.path.join(d, "valgrind.json"), "valgrind"),
+                extra_counts(os.path.join(d, "extra.txt"), "other"),
                 junit_counts(os.path.join(d, "integration.xml"), "integration")):
         tot = [a + b for a, b in zip(tot, res)]
     line = f"{tot[0]} passed, {tot[1]} failed"
