@@ -25,6 +25,7 @@ struct cat_slot {
 	uint64_t version;
 	uint64_t keys;
 	uint64_t buckets;   /* written by the maintainer thread only */
+	int dirty_mode;     /* owner only: keep dirty versions (chain replica) */
 } __attribute__((aligned(CAT_CACHE_LINE)));
 
 struct cat_store {
@@ -106,6 +107,18 @@ static void item_free_rcu(struct rcu_head *head)
 	item_free(it->store, it);
 }
 
+/* Queue an unlinked item and all its older versions for freeing. Caller is
+ * the owner, online: no grace period can end while it walks the chain. */
+static void retire_chain(struct cat_item *it)
+{
+	while (it != NULL) {
+		struct cat_item *older = it->prev;
+
+		call_rcu(&it->rcu, item_free_rcu);
+		it = older;
+	}
+}
+
 void cat_store_destroy(struct cat_store *s)
 {
 	if (s == NULL)
@@ -124,8 +137,11 @@ void cat_store_destroy(struct cat_store *s)
 		 * rcu_head, so tear-down needs no allocation that could fail. */
 		slot_for_each_item(sl->ht, &iter, it) {
 			cds_lfht_del(sl->ht, &it->node);
-			it->rcu.next.next = (struct cds_wfcq_node *)dead;
-			dead = it;
+			for (struct cat_item *v = it, *older; v; v = older) {
+				older = v->prev;
+				v->rcu.next.next = (struct cds_wfcq_node *)dead;
+				dead = v;
+			}
 		}
 		cds_lfht_destroy(sl->ht, NULL);
 		while (dead != NULL) {
@@ -176,8 +192,30 @@ static struct cat_item *lookup(const struct cat_store *s,
 	return node ? caa_container_of(node, struct cat_item, node) : NULL;
 }
 
+/* The newest version if it is a live value, NULL if absent or deleted. */
+static struct cat_item *live(struct cat_item *it)
+{
+	if (it == NULL || (cat_item_flags(it) & CAT_ITEM_TOMBSTONE))
+		return NULL;
+	return it;
+}
+
 int cat_store_get(const struct cat_store *s, const struct cat_key *k,
 		  const struct cat_item **out)
+{
+	const struct cat_item *it;
+
+	rcu_read_lock();
+	it = live(lookup(s, k));
+	rcu_read_unlock();
+	if (it == NULL)
+		return -ENOENT;
+	*out = it;
+	return 0;
+}
+
+int cat_store_get_newest(const struct cat_store *s, const struct cat_key *k,
+			 const struct cat_item **out)
 {
 	const struct cat_item *it;
 
@@ -185,6 +223,22 @@ int cat_store_get(const struct cat_store *s, const struct cat_key *k,
 	it = lookup(s, k);
 	rcu_read_unlock();
 	if (it == NULL)
+		return -ENOENT;
+	*out = it;
+	return 0;
+}
+
+int cat_store_get_at(const struct cat_store *s, const struct cat_key *k,
+		     uint64_t version, const struct cat_item **out)
+{
+	const struct cat_item *it;
+
+	rcu_read_lock();
+	it = lookup(s, k);
+	while (it != NULL && it->version > version)
+		it = __atomic_load_n(&it->prev, __ATOMIC_ACQUIRE);
+	rcu_read_unlock();
+	if (it == NULL || (cat_item_flags(it) & CAT_ITEM_TOMBSTONE))
 		return -ENOENT;
 	*out = it;
 	return 0;
@@ -211,6 +265,7 @@ static struct cat_item *item_alloc(struct cat_store *s, const struct cat_key *k,
 	}
 	cds_lfht_node_init(&it->node);
 	it->store = s;
+	it->prev = NULL;
 	it->key_len = k->len;
 	it->value_len = vlen;
 	it->flags = 0;
@@ -218,36 +273,48 @@ static struct cat_item *item_alloc(struct cat_store *s, const struct cat_key *k,
 	return it;
 }
 
-/* Unlinked items stay in the memory count until their deferred free. */
-static void item_retire(struct cat_store *s, struct cat_item *it)
+static void keys_add(struct cat_slot *sl, int64_t d)
 {
-	(void)s;
-	call_rcu(&it->rcu, item_free_rcu);
+	if (d != 0)
+		__atomic_store_n(&sl->keys, sl->keys + (uint64_t)d,
+				 __ATOMIC_RELAXED);
 }
 
-/* Publish a fully built item, replacing any previous one for its key. */
+/*
+ * Publish a fully built item at version v, replacing the key's newest
+ * version. In dirty mode the old versions stay reachable through prev
+ * (set before publication, so a reader never sees a dirty item without its
+ * history); in clean mode they are freed after a grace period.
+ */
 static void publish(struct cat_store *s, const struct cat_key *k,
-		    struct cat_item *it, uint64_t *version)
+		    struct cat_item *it, uint64_t v, uint64_t *version)
 {
 	struct cat_slot *sl = &s->slots[k->slot];
-	struct cds_lfht_node *old;
-	uint64_t v = sl->version + 1;
+	struct cds_lfht_node *node;
+	struct cat_item *old;
+	int was_live, is_live = !(it->flags & CAT_ITEM_TOMBSTONE);
 
 	it->version = v;
 	rcu_read_lock();
-	old = cds_lfht_add_replace(sl->ht, k->hash, item_match, k, &it->node);
+	if (sl->dirty_mode) {
+		it->flags |= CAT_ITEM_DIRTY;
+		it->prev = lookup(s, k);
+	}
+	node = cds_lfht_add_replace(sl->ht, k->hash, item_match, k, &it->node);
 	rcu_read_unlock();
+	old = node ? caa_container_of(node, struct cat_item, node) : NULL;
+	was_live = old != NULL && !(old->flags & CAT_ITEM_TOMBSTONE);
 	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
-	if (old != NULL)
-		item_retire(s, caa_container_of(old, struct cat_item, node));
-	else
-		__atomic_store_n(&sl->keys, sl->keys + 1, __ATOMIC_RELAXED);
+	keys_add(sl, is_live - was_live);
+	if (old != NULL && !sl->dirty_mode)
+		retire_chain(old);
 	if (version != NULL)
 		*version = v;
 }
 
 static int put_new(struct cat_store *s, const struct cat_key *k,
-		   const void *value, uint32_t vlen, uint64_t *version)
+		   const void *value, uint32_t vlen, uint64_t v,
+		   uint64_t *version)
 {
 	struct cat_item *it = item_alloc(s, k, vlen);
 
@@ -255,37 +322,60 @@ static int put_new(struct cat_store *s, const struct cat_key *k,
 		return -errno;
 	if (vlen)
 		memcpy(it->data + k->len, value, vlen);
-	publish(s, k, it, version);
+	publish(s, k, it, v ? v : s->slots[k->slot].version + 1, version);
 	return 0;
 }
 
 int cat_store_put(struct cat_store *s, const struct cat_key *k,
 		  const void *value, uint32_t vlen, uint64_t *version)
 {
-	return put_new(s, k, value, vlen, version);
+	return put_new(s, k, value, vlen, 0, version);
+}
+
+/* Delete the live newest version of k at version v: unlink it in clean
+ * mode, cover it with a tombstone in dirty mode. */
+static int del_at(struct cat_store *s, const struct cat_key *k,
+		  struct cat_item *cur, uint64_t v)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+
+	if (sl->dirty_mode) {
+		struct cat_item *t = item_alloc(s, k, 0);
+
+		if (t == NULL)
+			return -errno;
+		t->flags = CAT_ITEM_TOMBSTONE;
+		publish(s, k, t, v, NULL);
+		return 0;
+	}
+	rcu_read_lock();
+	if (cds_lfht_del(sl->ht, &cur->node) == 0)
+		retire_chain(cur);
+	rcu_read_unlock();
+	/* A delete is a write: it takes a slot version so that ordering by
+	 * version stays total per slot (the chain protocol relies on it). */
+	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
+	keys_add(sl, -1);
+	return 0;
 }
 
 int cat_store_del(struct cat_store *s, const struct cat_key *k,
 		  uint64_t *version)
 {
-	struct cat_slot *sl = &s->slots[k->slot];
 	struct cat_item *it;
+	uint64_t old_version;
 	int ret;
 
 	rcu_read_lock();
-	it = lookup(s, k);
-	ret = it ? cds_lfht_del(sl->ht, &it->node) : -ENOENT;
+	it = live(lookup(s, k));
 	rcu_read_unlock();
-	if (ret != 0)
+	if (it == NULL)
 		return -ENOENT;
-	if (version != NULL)
-		*version = it->version;
-	/* A delete is a write: it takes a slot version so that ordering by
-	 * version stays total per slot (the chain protocol relies on it). */
-	__atomic_store_n(&sl->version, sl->version + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&sl->keys, sl->keys - 1, __ATOMIC_RELAXED);
-	item_retire(s, it);
-	return 0;
+	old_version = it->version;
+	ret = del_at(s, k, it, s->slots[k->slot].version + 1);
+	if (ret == 0 && version != NULL)
+		*version = old_version;
+	return ret;
 }
 
 int cat_store_cas(struct cat_store *s, const struct cat_key *k,
@@ -296,7 +386,7 @@ int cat_store_cas(struct cat_store *s, const struct cat_key *k,
 	uint64_t cur_ver;
 
 	rcu_read_lock();
-	cur = lookup(s, k);
+	cur = live(lookup(s, k));
 	cur_ver = cur ? cur->version : 0;
 	rcu_read_unlock();
 	if (cur_ver != expect) {
@@ -304,7 +394,7 @@ int cat_store_cas(struct cat_store *s, const struct cat_key *k,
 			*version = cur_ver;
 		return -ECANCELED;
 	}
-	return put_new(s, k, value, vlen, version);
+	return put_new(s, k, value, vlen, 0, version);
 }
 
 int cat_store_cas_value(struct cat_store *s, const struct cat_key *k,
@@ -315,7 +405,7 @@ int cat_store_cas_value(struct cat_store *s, const struct cat_key *k,
 	int same;
 
 	rcu_read_lock();
-	cur = lookup(s, k);
+	cur = live(lookup(s, k));
 	if (cur == NULL) {
 		rcu_read_unlock();
 		return -ENOENT;
@@ -327,7 +417,7 @@ int cat_store_cas_value(struct cat_store *s, const struct cat_key *k,
 	rcu_read_unlock();
 	if (!same)
 		return -ECANCELED;
-	return put_new(s, k, value, vlen, version);
+	return put_new(s, k, value, vlen, 0, version);
 }
 
 /* Strict decimal int64: optional '-', 1..19 digits, nothing else. */
@@ -382,7 +472,7 @@ int cat_store_incr(struct cat_store *s, const struct cat_key *k,
 	int ret = 0;
 
 	rcu_read_lock();
-	cur = lookup(s, k);
+	cur = live(lookup(s, k));
 	if (cur != NULL)
 		ret = parse_i64(cat_item_value(cur), cur->value_len, &v);
 	rcu_read_unlock();
@@ -391,7 +481,7 @@ int cat_store_incr(struct cat_store *s, const struct cat_key *k,
 	if (__builtin_add_overflow(v, delta, &r))
 		return -ERANGE;
 	n = fmt_i64(r, buf);
-	ret = put_new(s, k, buf, n, version);
+	ret = put_new(s, k, buf, n, 0, version);
 	if (ret == 0 && result != NULL)
 		*result = r;
 	return ret;
@@ -409,6 +499,8 @@ int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 		return -EINVAL;
 	rcu_read_lock();
 	slot_for_each_item(s->slots[slot].ht, &iter, it) {
+		if (cat_item_flags(it) & CAT_ITEM_TOMBSTONE)
+			continue;
 		ret = fn(it, arg);
 		if (ret != 0)
 			break;
@@ -429,7 +521,7 @@ void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
 	rcu_read_lock();
 	slot_for_each_item(sl->ht, &iter, it) {
 		if (cds_lfht_del(sl->ht, &it->node) == 0)
-			item_retire(s, it);
+			retire_chain(it);
 	}
 	rcu_read_unlock();
 	__atomic_store_n(&sl->keys, 0, __ATOMIC_RELAXED);
@@ -501,4 +593,115 @@ uint64_t cat_store_slot_version(const struct cat_store *s, uint32_t slot)
 uint64_t cat_store_mem_used(const struct cat_store *s)
 {
 	return __atomic_load_n(&s->mem_used, __ATOMIC_RELAXED);
+}
+
+void cat_store_slot_set_dirty_mode(struct cat_store *s, uint32_t slot, int on)
+{
+	if (slot < s->slot_count)
+		s->slots[slot].dirty_mode = !!on;
+}
+
+int cat_store_apply_put(struct cat_store *s, const struct cat_key *k,
+			uint64_t version, const void *value, uint32_t vlen)
+{
+	if (version <= s->slots[k->slot].version)
+		return -EINVAL;
+	return put_new(s, k, value, vlen, version, NULL);
+}
+
+int cat_store_apply_del(struct cat_store *s, const struct cat_key *k,
+			uint64_t version)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	struct cat_item *cur;
+
+	if (version <= sl->version)
+		return -EINVAL;
+	rcu_read_lock();
+	cur = live(lookup(s, k));
+	rcu_read_unlock();
+	if (cur == NULL) {
+		__atomic_store_n(&sl->version, version, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return del_at(s, k, cur, version);
+}
+
+uint64_t cat_store_slot_bump(struct cat_store *s, uint32_t slot)
+{
+	struct cat_slot *sl = &s->slots[slot];
+	uint64_t v = sl->version + 1;
+
+	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
+	return v;
+}
+
+int cat_store_apply_noop(struct cat_store *s, uint32_t slot, uint64_t version)
+{
+	struct cat_slot *sl;
+
+	if (slot >= s->slot_count)
+		return -EINVAL;
+	sl = &s->slots[slot];
+	if (version <= sl->version)
+		return -EINVAL;
+	__atomic_store_n(&sl->version, version, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void cat_store_commit(struct cat_store *s, const struct cat_key *k,
+		      uint64_t version)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	struct cat_item *it, *c, *older;
+
+	rcu_read_lock();
+	it = lookup(s, k);
+	for (c = it; c != NULL && c->version > version; c = c->prev)
+		;
+	if (c != NULL) {
+		__atomic_and_fetch(&c->flags, (uint16_t)~CAT_ITEM_DIRTY,
+				   __ATOMIC_RELEASE);
+		older = c->prev;
+		if (older != NULL) {
+			/* Readers already walking past c still hold valid
+			 * memory until their next quiescent state. */
+			__atomic_store_n(&c->prev, NULL, __ATOMIC_RELEASE);
+			retire_chain(older);
+		}
+		if (c == it && (c->flags & CAT_ITEM_TOMBSTONE) &&
+		    cds_lfht_del(sl->ht, &c->node) == 0)
+			retire_chain(c);
+	}
+	rcu_read_unlock();
+}
+
+static uint64_t fmix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static int digest_fn(const struct cat_item *it, void *arg)
+{
+	uint64_t *sum = arg;
+	uint64_t kh = cat_hash_crc32c(cat_item_key(it), it->key_len);
+	uint64_t vh = cat_hash_crc32c(cat_item_value(it), it->value_len);
+
+	/* A sum of mixed per-item hashes: independent of table order. */
+	*sum += fmix64((kh << 32 | vh) ^ fmix64(it->version ^
+			((uint64_t)it->value_len << 48)));
+	return 0;
+}
+
+uint64_t cat_store_slot_digest(const struct cat_store *s, uint32_t slot)
+{
+	uint64_t sum = 0;
+
+	cat_store_slot_foreach(s, slot, digest_fn, &sum);
+	return sum;
 }

@@ -45,21 +45,33 @@ extern "C" {
 
 struct cat_store;
 
-/** Item flags. */
-#define CAT_ITEM_DIRTY 0x1u /* written at this replica, not yet committed
-			     * by the chain tail (chain replication) */
+/** Item flags (read them with cat_item_flags: commit clears DIRTY). */
+#define CAT_ITEM_DIRTY     0x1u /* written at this replica, not yet committed
+				 * by the chain tail (chain replication) */
+#define CAT_ITEM_TOMBSTONE 0x2u /* a delete not yet committed */
 
-/** One immutable, versioned key-value pair. Read-only once published. */
+/**
+ * One versioned key-value pair. Key, value and version never change once
+ * published. Two fields do, both by the slot's owner only: flags (commit
+ * clears DIRTY) and prev, the older versions a dirty item keeps so CRAQ
+ * reads can still answer the committed one.
+ */
 struct cat_item {
 	struct cds_lfht_node node; /* store-internal */
 	struct rcu_head rcu;       /* store-internal */
 	struct cat_store *store;   /* store-internal: for the deferred free */
+	struct cat_item *prev;     /* next older version, or NULL */
 	uint64_t version;          /* slot write sequence at which it was set */
 	uint16_t key_len;
 	uint16_t flags;
 	uint32_t value_len;
 	uint8_t data[];            /* key bytes, then value bytes */
 };
+
+static inline unsigned int cat_item_flags(const struct cat_item *it)
+{
+	return __atomic_load_n(&it->flags, __ATOMIC_ACQUIRE);
+}
 
 static inline const uint8_t *cat_item_key(const struct cat_item *it)
 {
@@ -108,11 +120,77 @@ void cat_store_key(const struct cat_store *s, struct cat_key *k,
 
 /**
  * Look up k. Reader context (any registered, online thread).
- * Returns 0 and *out on success, -ENOENT if absent. *out is valid until the
- * caller's next quiescent state.
+ * Returns 0 and *out on success, -ENOENT if absent (or deleted by a
+ * tombstone). *out is the newest version, which may be dirty on a chain
+ * replica (check cat_item_flags); it is valid until the caller's next
+ * quiescent state.
  */
 int cat_store_get(const struct cat_store *s, const struct cat_key *k,
 		  const struct cat_item **out);
+
+/**
+ * The newest version of k whatever it is (a tombstone too), for a CRAQ
+ * replica deciding whether it may answer. Reader context. 0 or -ENOENT.
+ */
+int cat_store_get_newest(const struct cat_store *s, const struct cat_key *k,
+			 const struct cat_item **out);
+
+/**
+ * The newest version of k no newer than version: the committed one for a
+ * CRAQ read once the tail told which version is committed. Reader context.
+ * Returns 0 and *out, or -ENOENT (absent, tombstone, or nothing that old
+ * is kept).
+ */
+int cat_store_get_at(const struct cat_store *s, const struct cat_key *k,
+		     uint64_t version, const struct cat_item **out);
+
+/*
+ * Chain replication support. A slot in dirty mode (this node replicates it
+ * on a chain and is not its tail) keeps every write as a dirty version on
+ * top of the older ones, and a delete as a tombstone, until
+ * cat_store_commit says the tail has it. In clean mode (the default; a chain
+ * of one, or the tail) writes replace and free the old version at once.
+ * All of these are writer context (the slot's owner).
+ */
+
+/** Switch a slot's mode. Commit everything first when leaving dirty mode. */
+void cat_store_slot_set_dirty_mode(struct cat_store *s, uint32_t slot, int on);
+
+/**
+ * Apply a write ordered by the chain head: set k to value at exactly
+ * version, which must be above the slot's version (which becomes version).
+ * Returns 0, -EINVAL (version not above the slot's), -ENOSPC, -ENOMEM.
+ */
+int cat_store_apply_put(struct cat_store *s, const struct cat_key *k,
+			uint64_t version, const void *value, uint32_t vlen);
+
+/** Apply an ordered delete at version (absent keys just take the version). */
+int cat_store_apply_del(struct cat_store *s, const struct cat_key *k,
+			uint64_t version);
+
+/**
+ * Take the slot's next version for a write that changes nothing (a failed
+ * CAS still occupies a place in the chain's order) and return it.
+ */
+uint64_t cat_store_slot_bump(struct cat_store *s, uint32_t slot);
+
+/** Apply such a no-op at a replica: the slot's version becomes version. */
+int cat_store_apply_noop(struct cat_store *s, uint32_t slot, uint64_t version);
+
+/**
+ * Versions of k up to version are committed: the newest of them turns
+ * clean, older ones are freed after a grace period, a committed tombstone
+ * leaves the table. Newer (dirty) versions stay.
+ */
+void cat_store_commit(struct cat_store *s, const struct cat_key *k,
+		      uint64_t version);
+
+/**
+ * Order-independent digest of a slot's live contents (key, value, version
+ * of the newest version of every key): equal on replicas that hold the same
+ * data. Reader context.
+ */
+uint64_t cat_store_slot_digest(const struct cat_store *s, uint32_t slot);
 
 /**
  * Set k to value[0..vlen). Writer context (owner of k->slot).
@@ -159,9 +237,10 @@ int cat_store_incr(struct cat_store *s, const struct cat_key *k,
 		   int64_t delta, int64_t *result, uint64_t *version);
 
 /**
- * Call fn for every item of a slot, in table order, until fn returns
- * non-zero (which is then returned). Reader context; sees a consistent item
- * for every key present throughout, may or may not see concurrent changes.
+ * Call fn for the newest version of every key of a slot (tombstones
+ * skipped), in table order, until fn returns non-zero (which is then
+ * returned). Reader context; sees a consistent item for every key present
+ * throughout, may or may not see concurrent changes.
  */
 int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 			   int (*fn)(const struct cat_item *it, void *arg),

@@ -99,6 +99,11 @@ enum cat_status cat_wire_check_request(const struct cat_msg *m,
 		if (m->key_len != 0 || m->value_len != 0 || m->flags != 0)
 			return CAT_ST_BAD_REQUEST;
 		return CAT_ST_OK;
+	case CAT_OP_MAP_GET:
+		if (m->key_len != 0 || m->value_len != 0 || m->flags != 0 ||
+		    m->arg > UINT32_MAX)
+			return CAT_ST_BAD_REQUEST;
+		return CAT_ST_OK;
 	case CAT_OP_GET:
 	case CAT_OP_DEL:
 	case CAT_OP_INCR:
@@ -198,6 +203,7 @@ const char *cat_wire_op_name(unsigned int op)
 	case CAT_OP_CAS: return "CAS";
 	case CAT_OP_INCR: return "INCR";
 	case CAT_OP_PING: return "PING";
+	case CAT_OP_MAP_GET: return "MAP_GET";
 	default: return "?";
 	}
 }

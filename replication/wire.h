@@ -52,6 +52,9 @@ enum cat_op {
 	CAT_OP_CAS  = 0x04,
 	CAT_OP_INCR = 0x05,
 	CAT_OP_PING = 0x06, /* liveness/no-op; reply carries the node's epoch */
+	CAT_OP_MAP_GET = 0x07, /* arg = byte offset into the node's cluster map
+				* text; reply: value = text from there (as much
+				* as fits), arg = total length, epoch = map's */
 };
 
 /* Header flags. */

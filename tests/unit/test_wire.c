@@ -768,13 +768,30 @@ static void test_check_key_len(void **state)
 static void test_check_unknown_op(void **state)
 {
 	(void)state;
-	uint8_t bad[] = { 0x00, 0x07, 0x08, 0x3F, 0x40, 0x41, 0x7F, 0x80,
-			  0xFF };
+	uint8_t bad[] = { 0x00, 0x08, 0x3F, 0x40, 0x41, 0x7F, 0x80, 0xFF };
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		struct cat_msg m = req(bad[i], 5, 0);
 		assert_int_equal(cat_wire_check_request(&m, VMAX),
 				 CAT_ST_UNKNOWN_OP);
 	}
+}
+
+/* MAP_GET: no key, no value, no flags; arg is a 32-bit byte offset. */
+static void test_check_map_get(void **state)
+{
+	(void)state;
+	struct cat_msg m = { .op = CAT_OP_MAP_GET, .arg = 1400 };
+
+	assert_int_equal(cat_wire_check_request(&m, VMAX), CAT_ST_OK);
+	m.arg = (uint64_t)UINT32_MAX + 1;
+	assert_int_equal(cat_wire_check_request(&m, VMAX), CAT_ST_BAD_REQUEST);
+	m.arg = 0;
+	m.key = (const uint8_t *)"k";
+	m.key_len = 1;
+	assert_int_equal(cat_wire_check_request(&m, VMAX), CAT_ST_BAD_REQUEST);
+	m.key_len = 0;
+	m.flags = CAT_F_CAS_VALUE;
+	assert_int_equal(cat_wire_check_request(&m, VMAX), CAT_ST_BAD_REQUEST);
 }
 
 static void test_check_reply_flag_is_bad_request(void **state)
@@ -852,7 +869,8 @@ static void test_op_names(void **state)
 	assert_string_equal(cat_wire_op_name(CAT_OP_CAS), "CAS");
 	assert_string_equal(cat_wire_op_name(CAT_OP_INCR), "INCR");
 	assert_string_equal(cat_wire_op_name(CAT_OP_PING), "PING");
-	unsigned bad[] = { 0, 7, 0x3F, 0x40, 0xFF, 0x100, 0xFFFFFFFFu };
+	assert_string_equal(cat_wire_op_name(CAT_OP_MAP_GET), "MAP_GET");
+	unsigned bad[] = { 0, 8, 0x3F, 0x40, 0xFF, 0x100, 0xFFFFFFFFu };
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
 		assert_string_equal(cat_wire_op_name(bad[i]), "?");
 }
@@ -897,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_check_ping),
 		cmocka_unit_test(test_check_key_len),
 		cmocka_unit_test(test_check_unknown_op),
+		cmocka_unit_test(test_check_map_get),
 		cmocka_unit_test(test_check_reply_flag_is_bad_request),
 		cmocka_unit_test(test_decode_then_check),
 		cmocka_unit_test(test_status_names),

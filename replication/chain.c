@@ -1,0 +1,1057 @@
+/*
+ * catena chain replication engine: sequencing at the head, in-order apply
+ * and forwarding along the chain, commit at the tail, cumulative acks back,
+ * go-back-N retransmission, per-client dedup, CRAQ reads. Runs on the slot
+ * owner's worker for writes and peer messages, on any worker for reads.
+ * Sans-I/O: never blocks, never allocates after create, never reads a clock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replication/chain.h"
+#include "replication/hash.h"
+
+#define NIL UINT32_MAX
+
+/* FWD/VQUERY/VRESP carry this block at the start of their value area:
+ * what the committing node needs to answer the client itself. */
+#define EXT_LEN 24u
+enum fwd_kind { KIND_NONE = 0, KIND_PUT = 1, KIND_DEL = 2, KIND_NOOP = 3 };
+
+struct ext {
+	uint8_t kind;
+	uint8_t client_op;
+	struct cat_addr client;
+	uint64_t reply_arg;
+};
+
+/* Largest INCR result text: "-9223372036854775808". */
+#define NUM_MAX 20u
+
+struct inflight {
+	uint64_t seq;
+	uint64_t last_sent;
+	uint32_t retries;
+	uint32_t next;        /* next entry of the same slot, or NIL */
+	struct cat_msg m;     /* key and value point into buf */
+	uint8_t *buf;         /* msg_max bytes */
+};
+
+/* Replication state of one owned slot. */
+struct slot_state {
+	uint64_t committed;   /* highest seq known committed at the tail */
+	uint32_t fifo_head;   /* in-flight entries, oldest first */
+	uint32_t fifo_tail;
+	uint32_t n_inflight;
+	uint16_t pred, succ;  /* neighbours in the current map; 0 = none */
+	int8_t pos;           /* position in the chain; -1 = not a member */
+	uint8_t ack_pending;  /* in the pending-ack list */
+};
+
+/* Dedup: 4-way set-associative cache of recent client writes. */
+#define DEDUP_WAYS 4u
+struct dedup_entry {
+	uint32_t client_id;
+	uint32_t slot;
+	uint64_t seq;
+	uint64_t rseq;        /* place in the slot's order; 0 = empty entry */
+	uint64_t arg;
+	uint64_t stamp;       /* insertion counter, for eviction */
+	uint8_t op;
+	uint8_t status;
+	uint8_t value_len;
+	uint8_t value[NUM_MAX];
+};
+
+struct cat_chain {
+	struct cat_chain_params p;
+	struct cat_store *store;
+	const struct cat_map *map;
+	uint32_t slot_count;
+	uint32_t n_owned;
+	struct slot_state *slots;     /* by local index slot / n_workers */
+	struct inflight *inflight;
+	uint8_t *bufs;
+	uint32_t free_head;           /* free in-flight entries, linked by next */
+	uint32_t n_inflight;
+	uint32_t *pending_ack;        /* local slot indices, n_owned max */
+	uint32_t n_pending_ack;
+	struct dedup_entry *dedup;
+	uint32_t dedup_sets;          /* power of two */
+	uint64_t dedup_stamp;
+	uint64_t next_timer_scan;
+	uint16_t suspect;
+	struct cat_chain_link_stats links[CAT_MAP_CHAINS_MAX];
+	uint8_t scratch[CAT_WIRE_PAYLOAD_MAX_1500 * 7]; /* 9000-byte MTU */
+	struct cat_chain_stats st;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void ext_write(uint8_t *p, const struct ext *e)
+{
+	p[0] = e->kind;
+	p[1] = e->client_op;
+	put_le16(p + 2, e->client.port);
+	put_le32(p + 4, e->client.ip);
+	memcpy(p + 8, e->client.mac, 6);
+	put_le16(p + 14, 0);
+	put_le64(p + 16, e->reply_arg);
+}
+
+static int ext_read(const struct cat_msg *m, struct ext *e)
+{
+	const uint8_t *p = m->value;
+
+	if (m->value_len < EXT_LEN || get_le(p + 14, 2) != 0)
+		return -EINVAL;
+	e->kind = p[0];
+	e->client_op = p[1];
+	e->client.port = (uint16_t)get_le(p + 2, 2);
+	e->client.ip = (uint32_t)get_le(p + 4, 4);
+	memcpy(e->client.mac, p + 8, 6);
+	e->reply_arg = get_le(p + 16, 8);
+	return 0;
+}
+
+static uint32_t fmt_i64(int64_t x, uint8_t *buf)
+{
+	char tmp[NUM_MAX];
+	uint64_t v = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+	uint32_t n = 0, len = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (x < 0)
+		buf[len++] = '-';
+	while (n > 0)
+		buf[len++] = (uint8_t)tmp[--n];
+	return len;
+}
+
+static inline int owned(const struct cat_chain *ch, uint32_t slot)
+{
+	return slot < ch->slot_count && slot % ch->p.n_workers == ch->p.worker;
+}
+
+static inline struct slot_state *sstate(struct cat_chain *ch, uint32_t slot)
+{
+	return &ch->slots[slot / ch->p.n_workers];
+}
+
+static void key_of(const struct cat_store *s, struct cat_key *k,
+		   const struct cat_msg *m)
+{
+	cat_store_key(s, k, m->key, m->key_len);
+}
+
+/* Answer a client: the reply repeats op, ids, slot and key. */
+static void reply(const struct cat_chain_io *io, const struct cat_map *map,
+		  const struct cat_addr *to, uint8_t op, uint32_t client_id,
+		  uint64_t seq, uint16_t slot, const uint8_t *key,
+		  uint16_t key_len, uint8_t status, uint64_t arg,
+		  const uint8_t *value, uint32_t value_len)
+{
+	struct cat_msg r = {
+		.op = op, .flags = CAT_F_REPLY, .status = status, .slot = slot,
+		.epoch = map ? map->epoch : 0, .client_id = client_id,
+		.seq = seq, .arg = arg, .key = key, .key_len = key_len,
+		.value = value, .value_len = value_len,
+	};
+
+	if (to->ip != 0)
+		io->to_client(io->arg, to, &r);
+}
+
+static void reply_req(struct cat_chain *ch, const struct cat_addr *to,
+		      const struct cat_msg *req, uint8_t status, uint64_t arg,
+		      const uint8_t *value, uint32_t value_len)
+{
+	reply(&ch->p.io, ch->map, to, req->op, req->client_id, req->seq,
+	      req->slot, req->key, req->key_len, status, arg, value, value_len);
+	ch->st.client_replies++;
+}
+
+/* ---- dedup table -------------------------------------------------------- */
+
+static uint32_t dedup_set(const struct cat_chain *ch, uint32_t cid, uint64_t seq)
+{
+	uint64_t h = ((uint64_t)cid << 32) ^ seq;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (uint32_t)h & (ch->dedup_sets - 1);
+}
+
+static struct dedup_entry *dedup_find(struct cat_chain *ch, uint32_t cid,
+				      uint64_t seq)
+{
+	struct dedup_entry *set = &ch->dedup[dedup_set(ch, cid, seq) * DEDUP_WAYS];
+
+	for (uint32_t w = 0; w < DEDUP_WAYS; w++)
+		if (set[w].rseq != 0 && set[w].client_id == cid &&
+		    set[w].seq == seq)
+			return &set[w];
+	return NULL;
+}
+
+static void dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
+			 uint32_t slot, uint64_t rseq, uint8_t op,
+			 uint8_t status, uint64_t arg, const uint8_t *value,
+			 uint32_t value_len)
+{
+	struct dedup_entry *set = &ch->dedup[dedup_set(ch, cid, seq) * DEDUP_WAYS];
+	struct dedup_entry *e = NULL;
+
+	if (cid == 0 && seq == 0)
+		return;
+	for (uint32_t w = 0; w < DEDUP_WAYS && e == NULL; w++)
+		if (set[w].rseq == 0 ||
+		    (set[w].client_id == cid && set[w].seq == seq))
+			e = &set[w];
+	if (e == NULL) {
+		e = &set[0];
+		for (uint32_t w = 1; w < DEDUP_WAYS; w++)
+			if (set[w].stamp < e->stamp)
+				e = &set[w];
+		ch->st.dedup_evictions++;
+	}
+	e->client_id = cid;
+	e->seq = seq;
+	e->slot = slot;
+	e->rseq = rseq;
+	e->op = op;
+	e->status = status;
+	e->arg = arg;
+	e->stamp = ++ch->dedup_stamp;
+	e->value_len = value_len <= NUM_MAX ? (uint8_t)value_len : 0;
+	if (e->value_len)
+		memcpy(e->value, value, e->value_len);
+}
+
+/* ---- in-flight entries ------------------------------------------------ */
+
+static uint32_t inflight_alloc(struct cat_chain *ch)
+{
+	uint32_t i = ch->free_head;
+
+	if (i == NIL)
+		return NIL;
+	ch->free_head = ch->inflight[i].next;
+	ch->inflight[i].next = NIL;
+	ch->n_inflight++;
+	return i;
+}
+
+static void inflight_free(struct cat_chain *ch, uint32_t i)
+{
+	ch->inflight[i].next = ch->free_head;
+	ch->free_head = i;
+	ch->n_inflight--;
+}
+
+static void fifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
+{
+	if (ss->fifo_tail == NIL)
+		ss->fifo_head = i;
+	else
+		ch->inflight[ss->fifo_tail].next = i;
+	ss->fifo_tail = i;
+	ss->n_inflight++;
+}
+
+static uint32_t fifo_pop(struct cat_chain *ch, struct slot_state *ss)
+{
+	uint32_t i = ss->fifo_head;
+
+	ss->fifo_head = ch->inflight[i].next;
+	if (ss->fifo_head == NIL)
+		ss->fifo_tail = NIL;
+	ss->n_inflight--;
+	return i;
+}
+
+/* Copy a FWD message into an in-flight entry (its own key/value bytes). */
+static int inflight_fill(struct cat_chain *ch, uint32_t i,
+			 const struct cat_msg *m)
+{
+	struct inflight *e = &ch->inflight[i];
+
+	if ((size_t)m->key_len + m->value_len > ch->p.msg_max)
+		return -EMSGSIZE;
+	e->m = *m;
+	memcpy(e->buf, m->key, m->key_len);
+	memcpy(e->buf + m->key_len, m->value, m->value_len);
+	e->m.key = e->buf;
+	e->m.value = e->buf + m->key_len;
+	e->seq = m->arg;
+	e->retries = 0;
+	e->last_sent = 0;
+	return 0;
+}
+
+static struct cat_chain_link_stats *link_of(struct cat_chain *ch,
+					     uint32_t slot)
+{
+	return &ch->links[ch->map->slot_chain[slot]];
+}
+
+static void send_fwd(struct cat_chain *ch, struct slot_state *ss,
+		     struct inflight *e, uint64_t now)
+{
+	if (e->retries == 0 && e->last_sent == 0)
+		link_of(ch, e->m.slot)->forwarded++;
+	else
+		link_of(ch, e->m.slot)->retransmitted++;
+	e->m.epoch = ch->map->epoch;
+	e->last_sent = now;
+	ch->p.io.to_node(ch->p.io.arg, ss->succ, &e->m);
+}
+
+static void pending_ack(struct cat_chain *ch, struct slot_state *ss)
+{
+	if (ss->pred == 0 || ss->ack_pending)
+		return;
+	ss->ack_pending = 1;
+	ch->pending_ack[ch->n_pending_ack++] = (uint32_t)(ss - ch->slots);
+}
+
+/* Reply to the client of a committed FWD (tail, or a node turning tail). */
+static void reply_committed(struct cat_chain *ch, const struct cat_msg *fwd)
+{
+	struct ext e;
+	const uint8_t *payload;
+	uint32_t plen;
+
+	if (ext_read(fwd, &e) != 0 || e.client.ip == 0)
+		return;
+	payload = fwd->value + EXT_LEN;
+	plen = fwd->value_len - EXT_LEN;
+	/* Only INCR's reply carries a value: the new number. */
+	if (!(e.client_op == CAT_OP_INCR && fwd->status == CAT_ST_OK))
+		plen = 0;
+	reply(&ch->p.io, ch->map, &e.client, e.client_op, fwd->client_id,
+	      fwd->seq, fwd->slot, fwd->key, fwd->key_len, fwd->status,
+	      e.reply_arg, payload, plen);
+	ch->st.client_replies++;
+}
+
+/* Commit an in-flight entry's write in the store (it left the chain). */
+static void commit_entry(struct cat_chain *ch, struct inflight *e)
+{
+	struct cat_key k;
+
+	if (e->m.key_len == 0)
+		return;
+	key_of(ch->store, &k, &e->m);
+	cat_store_commit(ch->store, &k, e->seq);
+	ch->st.commits++;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
+{
+	struct cat_chain *ch;
+	uint32_t sets;
+
+	if (p == NULL || p->store == NULL || p->n_workers == 0 ||
+	    p->worker >= p->n_workers || p->inflight_max == 0 ||
+	    p->msg_max < CAT_WIRE_KEY_MAX + EXT_LEN ||
+	    p->msg_max > sizeof(((struct cat_chain *)0)->scratch) ||
+	    p->io.to_node == NULL || p->io.to_client == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ch = calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return NULL;
+	ch->p = *p;
+	ch->store = p->store;
+	ch->slot_count = cat_store_slot_count(p->store);
+	ch->n_owned = (ch->slot_count + p->n_workers - 1) / p->n_workers;
+	for (sets = 1; sets * DEDUP_WAYS < (p->dedup_max ? p->dedup_max : 1);)
+		sets <<= 1;
+	ch->dedup_sets = sets;
+	ch->slots = calloc(ch->n_owned, sizeof(*ch->slots));
+	ch->pending_ack = calloc(ch->n_owned, sizeof(*ch->pending_ack));
+	ch->inflight = calloc(p->inflight_max, sizeof(*ch->inflight));
+	ch->bufs = malloc((size_t)p->inflight_max * p->msg_max);
+	ch->dedup = calloc((size_t)sets * DEDUP_WAYS, sizeof(*ch->dedup));
+	if (!ch->slots || !ch->pending_ack || !ch->inflight || !ch->bufs ||
+	    !ch->dedup) {
+		cat_chain_destroy(ch);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < ch->n_owned; i++) {
+		ch->slots[i].fifo_head = ch->slots[i].fifo_tail = NIL;
+		ch->slots[i].pos = -1;
+	}
+	for (uint32_t i = 0; i < p->inflight_max; i++) {
+		ch->inflight[i].buf = ch->bufs + (size_t)i * p->msg_max;
+		ch->inflight[i].next = i + 1 < p->inflight_max ? i + 1 : NIL;
+	}
+	ch->free_head = 0;
+	return ch;
+}
+
+void cat_chain_destroy(struct cat_chain *ch)
+{
+	if (ch == NULL)
+		return;
+	free(ch->slots);
+	free(ch->pending_ack);
+	free(ch->inflight);
+	free(ch->bufs);
+	free(ch->dedup);
+	free(ch);
+}
+
+const struct cat_map *cat_chain_map(const struct cat_chain *ch)
+{
+	return ch->map;
+}
+
+const struct cat_chain_stats *cat_chain_stats(const struct cat_chain *ch)
+{
+	return &ch->st;
+}
+
+uint32_t cat_chain_inflight(const struct cat_chain *ch)
+{
+	return ch->n_inflight;
+}
+
+uint64_t cat_chain_slot_applied(const struct cat_chain *ch, uint32_t slot)
+{
+	return cat_store_slot_version(ch->store, slot);
+}
+
+uint64_t cat_chain_slot_committed(const struct cat_chain *ch, uint32_t slot)
+{
+	if (!owned(ch, slot))
+		return 0;
+	return ch->slots[slot / ch->p.n_workers].committed;
+}
+
+void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
+			  struct cat_chain_link_stats *out, uint32_t *in_flight)
+{
+	uint32_t n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (ci >= CAT_MAP_CHAINS_MAX)
+		return;
+	out->forwarded = __atomic_load_n(&ch->links[ci].forwarded, __ATOMIC_RELAXED);
+	out->retransmitted = __atomic_load_n(&ch->links[ci].retransmitted, __ATOMIC_RELAXED);
+	out->acked = __atomic_load_n(&ch->links[ci].acked, __ATOMIC_RELAXED);
+	out->dropped_epoch = __atomic_load_n(&ch->links[ci].dropped_epoch, __ATOMIC_RELAXED);
+	if (in_flight != NULL) {
+		const struct cat_map *map = __atomic_load_n(&ch->map, __ATOMIC_ACQUIRE);
+
+		for (uint32_t li = 0; map != NULL && li < ch->n_owned; li++) {
+			uint32_t slot = li * ch->p.n_workers + ch->p.worker;
+
+			if (slot < map->slot_count && map->slot_chain[slot] == ci)
+				n += __atomic_load_n(&ch->slots[li].n_inflight,
+						     __ATOMIC_RELAXED);
+		}
+		*in_flight = n;
+	}
+}
+
+uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
+{
+	return ch->suspect;
+}
+
+/* Drop a slot's in-flight entries, committing them first when this node
+ * is now the end of the chain (it holds the newest state there is). */
+static void drain_fifo(struct cat_chain *ch, struct slot_state *ss,
+		       int commit_and_reply)
+{
+	while (ss->fifo_head != NIL) {
+		uint32_t i = fifo_pop(ch, ss);
+		struct inflight *e = &ch->inflight[i];
+
+		commit_entry(ch, e);
+		if (commit_and_reply) {
+			reply_committed(ch, &e->m);
+			if (e->seq > ss->committed)
+				ss->committed = e->seq;
+		}
+		inflight_free(ch, i);
+	}
+}
+
+void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
+		       uint64_t now)
+{
+	__atomic_store_n(&ch->map, map, __ATOMIC_RELEASE); /* telemetry reads it */
+	ch->suspect = 0;
+	if (map->slot_count != ch->slot_count)
+		return; /* resharding the slot count is not supported */
+	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
+	     slot += ch->p.n_workers) {
+		struct slot_state *ss = sstate(ch, slot);
+		const struct cat_map_chain *c = cat_map_slot_chain(map, slot);
+		int pos = cat_map_chain_pos(c, ch->p.node_id);
+		uint16_t pred = pos > 0 ? c->nodes[pos - 1] : 0;
+		uint16_t succ = pos >= 0 && pos + 1 < c->len ? c->nodes[pos + 1] : 0;
+		uint16_t old_succ = ss->succ;
+
+		ss->pos = (int8_t)pos;
+		ss->pred = pred;
+		ss->succ = succ;
+		if (pos < 0) {
+			/* Left the chain: nothing here is ours to answer. */
+			drain_fifo(ch, ss, 0);
+			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+			continue;
+		}
+		if (succ == 0) {
+			/* Tail now: everything held is committed, by the
+			 * rule that the tail's state is the committed one. */
+			drain_fifo(ch, ss, 1);
+			ss->committed = cat_store_slot_version(ch->store, slot);
+			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+			pending_ack(ch, ss);
+			continue;
+		}
+		cat_store_slot_set_dirty_mode(ch->store, slot, 1);
+		if (succ != old_succ || ss->fifo_head != NIL) {
+			/* A new successor may lack anything not committed:
+			 * resend all of it; it drops what it has. */
+			for (uint32_t i = ss->fifo_head; i != NIL;
+			     i = ch->inflight[i].next) {
+				send_fwd(ch, ss, &ch->inflight[i], now);
+				ch->st.fwd_retransmitted++;
+			}
+		}
+		if (pred != 0)
+			pending_ack(ch, ss);
+	}
+}
+
+/* ---- the head: ordering client writes ----------------------------------- */
+
+void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
+			const struct cat_addr *from, const struct cat_msg *req)
+{
+	const struct cat_map *map = ch->map;
+	struct slot_state *ss;
+	struct dedup_entry *d;
+	struct cat_key k;
+	struct ext e = { .client_op = req->op, .client = *from };
+	uint8_t num[NUM_MAX];
+	const uint8_t *payload = NULL;
+	uint32_t plen = 0, idx = NIL;
+	uint8_t status = CAT_ST_OK;
+	uint64_t rseq;
+	int rc;
+
+	if (map == NULL || !owned(ch, req->slot)) {
+		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
+		return;
+	}
+	ss = sstate(ch, req->slot);
+	if (req->epoch > map->epoch) {
+		ch->st.retry_epoch_ahead++;
+		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
+		return;
+	}
+	if (ss->pos != 0) {
+		ch->st.moved++;
+		reply_req(ch, from, req, CAT_ST_MOVED,
+			  cat_map_chain_head(cat_map_slot_chain(map, req->slot)),
+			  NULL, 0);
+		return;
+	}
+	d = dedup_find(ch, req->client_id, req->seq);
+	if (d != NULL && d->slot == req->slot && d->op == req->op) {
+		if (d->rseq <= ss->committed) {
+			ch->st.dup_committed++;
+			reply_req(ch, from, req, d->status, d->arg, d->value,
+				  d->value_len);
+		} else {
+			/* The tail answers when it commits. */
+			ch->st.dup_in_flight++;
+		}
+		return;
+	}
+	if (ss->succ != 0) {
+		idx = inflight_alloc(ch);
+		if (idx == NIL) {
+			ch->st.retry_inflight_full++;
+			reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
+			return;
+		}
+	}
+
+	key_of(ch->store, &k, req);
+	switch (req->op) {
+	case CAT_OP_PUT:
+		rc = cat_store_put(ch->store, &k, req->value, req->value_len,
+				   &e.reply_arg);
+		payload = req->value;
+		plen = req->value_len;
+		break;
+	case CAT_OP_DEL:
+		rc = cat_store_del(ch->store, &k, &e.reply_arg);
+		break;
+	case CAT_OP_CAS:
+		if (req->flags & CAT_F_CAS_VALUE) {
+			uint32_t elen = (uint32_t)req->arg;
+
+			payload = req->value + elen;
+			plen = req->value_len - elen;
+			rc = cat_store_cas_value(ch->store, &k, req->value, elen,
+						 payload, plen, &e.reply_arg);
+		} else {
+			payload = req->value;
+			plen = req->value_len;
+			rc = cat_store_cas(ch->store, &k, req->arg, payload,
+					   plen, &e.reply_arg);
+		}
+		break;
+	case CAT_OP_INCR: {
+		int64_t result;
+
+		rc = cat_store_incr(ch->store, &k, (int64_t)req->arg, &result,
+				    &e.reply_arg);
+		if (rc == 0) {
+			plen = fmt_i64(result, num);
+			payload = num;
+		}
+		break;
+	}
+	default:
+		rc = -EINVAL;
+		break;
+	}
+
+	switch (rc) {
+	case 0:
+		e.kind = req->op == CAT_OP_DEL ? KIND_DEL : KIND_PUT;
+		if (e.kind == KIND_DEL)
+			plen = 0;
+		break;
+	case -ENOENT:
+		status = CAT_ST_NOT_FOUND;
+		e.reply_arg = 0;
+		break;
+	case -ECANCELED:
+		status = CAT_ST_CAS_FAILED; /* reply_arg: current version */
+		break;
+	case -EDOM:
+		status = CAT_ST_NOT_A_NUMBER;
+		break;
+	case -ERANGE:
+		status = CAT_ST_OVERFLOW;
+		break;
+	default:
+		/* Out of memory: nothing changed, nothing to order. */
+		if (idx != NIL)
+			inflight_free(ch, idx);
+		ch->st.store_errors++;
+		reply_req(ch, from, req, rc == -EINVAL ? CAT_ST_BAD_REQUEST :
+			  CAT_ST_NO_SPACE, 0, NULL, 0);
+		return;
+	}
+	if (status != CAT_ST_OK) {
+		/* A failed outcome still takes its place in the order, so
+		 * the tail answers it only after everything before it. */
+		e.kind = KIND_NOOP;
+		plen = 0;
+		rseq = cat_store_slot_bump(ch->store, req->slot);
+	} else {
+		rseq = cat_store_slot_version(ch->store, req->slot);
+	}
+	ch->st.writes_sequenced++;
+	dedup_insert(ch, req->client_id, req->seq, req->slot, rseq, req->op,
+		     status, e.reply_arg, req->op == CAT_OP_INCR ? payload : NULL,
+		     req->op == CAT_OP_INCR ? plen : 0);
+
+	if (ss->succ == 0) {
+		/* Chain of one: head and tail, committed at once. */
+		ss->committed = rseq;
+		ch->st.commits++;
+		reply_req(ch, from, req, status, e.reply_arg,
+			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? payload : NULL,
+			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? plen : 0);
+		return;
+	}
+
+	/* Build the FWD in the scratch buffer, keep it in flight, send it. */
+	{
+		struct cat_msg f = {
+			.op = CAT_OP_R_FWD, .status = status, .slot = req->slot,
+			.epoch = map->epoch, .client_id = req->client_id,
+			.seq = req->seq, .arg = rseq, .key = req->key,
+			.key_len = req->key_len, .value = ch->scratch,
+			.value_len = EXT_LEN + plen,
+		};
+		struct inflight *en = &ch->inflight[idx];
+
+		ext_write(ch->scratch, &e);
+		if (plen)
+			memcpy(ch->scratch + EXT_LEN, payload, plen);
+		if (inflight_fill(ch, idx, &f) != 0) {
+			/* Cannot happen: check_request bounds the request
+			 * and msg_max covers it. Never leave a hole. */
+			inflight_free(ch, idx);
+			ch->st.store_errors++;
+			return;
+		}
+		fifo_push(ch, ss, idx);
+		send_fwd(ch, ss, en, now);
+		ch->st.fwd_sent++;
+	}
+}
+
+/* ---- replicas: applying forwards, passing acks back --------------------- */
+
+static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
+		   uint16_t from_node, const struct cat_msg *m)
+{
+	uint64_t applied = cat_store_slot_version(ch->store, m->slot);
+	struct ext e;
+	struct cat_key k;
+	uint32_t idx = NIL;
+	int rc;
+
+	if (from_node == 0 || from_node != ss->pred) {
+		ch->st.fwd_not_from_pred++;
+		return;
+	}
+	if (ext_read(m, &e) != 0 || e.kind < KIND_PUT || e.kind > KIND_NOOP ||
+	    m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX) {
+		ch->st.drop_bad_peer_msg++;
+		return;
+	}
+	if (m->arg <= applied) {
+		/* Our ack was lost or is late: say again where we are. */
+		ch->st.fwd_duplicate++;
+		pending_ack(ch, ss);
+		return;
+	}
+	if (m->arg != applied + 1) {
+		ch->st.fwd_gap++;
+		return;
+	}
+	if (ss->succ != 0) {
+		idx = inflight_alloc(ch);
+		if (idx == NIL) {
+			ch->st.fwd_no_inflight++;
+			return;
+		}
+	}
+
+	key_of(ch->store, &k, m);
+	if (k.slot != m->slot) {
+		if (idx != NIL)
+			inflight_free(ch, idx);
+		ch->st.drop_bad_peer_msg++;
+		return;
+	}
+	switch (e.kind) {
+	case KIND_PUT:
+		rc = cat_store_apply_put(ch->store, &k, m->arg,
+					 m->value + EXT_LEN,
+					 m->value_len - EXT_LEN);
+		break;
+	case KIND_DEL:
+		rc = cat_store_apply_del(ch->store, &k, m->arg);
+		break;
+	default:
+		rc = cat_store_apply_noop(ch->store, m->slot, m->arg);
+		break;
+	}
+	if (rc != 0) {
+		/* Not applied (memory): the predecessor resends it. */
+		if (idx != NIL)
+			inflight_free(ch, idx);
+		ch->st.store_errors++;
+		return;
+	}
+	ch->st.fwd_applied++;
+	dedup_insert(ch, m->client_id, m->seq, m->slot, m->arg, e.client_op,
+		     m->status, e.reply_arg,
+		     m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
+		     m->value_len - EXT_LEN : 0);
+
+	if (ss->succ == 0) {
+		ss->committed = m->arg;
+		ch->st.commits++;
+		reply_committed(ch, m);
+		pending_ack(ch, ss);
+		return;
+	}
+	inflight_fill(ch, idx, m);
+	fifo_push(ch, ss, idx);
+	send_fwd(ch, ss, &ch->inflight[idx], now);
+	ch->st.fwd_sent++;
+}
+
+static void on_ack(struct cat_chain *ch, struct slot_state *ss,
+		   uint16_t from_node, const struct cat_msg *m)
+{
+	if (from_node == 0 || from_node != ss->succ) {
+		ch->st.ack_not_from_succ++;
+		return;
+	}
+	if (m->arg <= ss->committed) {
+		ch->st.acks_stale++;
+		return;
+	}
+	if (m->arg > cat_store_slot_version(ch->store, m->slot)) {
+		/* Acking what we never sent: a confused peer. */
+		ch->st.drop_bad_peer_msg++;
+		return;
+	}
+	ch->st.acks_received++;
+	link_of(ch, m->slot)->acked++;
+	ss->committed = m->arg;
+	while (ss->fifo_head != NIL &&
+	       ch->inflight[ss->fifo_head].seq <= m->arg) {
+		uint32_t i = fifo_pop(ch, ss);
+
+		commit_entry(ch, &ch->inflight[i]);
+		inflight_free(ch, i);
+	}
+	if (ch->suspect == ss->succ)
+		ch->suspect = 0;
+	pending_ack(ch, ss);
+}
+
+void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
+		       const struct cat_msg *m)
+{
+	struct slot_state *ss;
+
+	if (ch->map == NULL || !owned(ch, m->slot)) {
+		ch->st.drop_not_member++;
+		return;
+	}
+	if (m->epoch != ch->map->epoch) {
+		ch->st.drop_epoch++;
+		if (m->slot < ch->map->slot_count)
+			link_of(ch, m->slot)->dropped_epoch++;
+		return;
+	}
+	ss = sstate(ch, m->slot);
+	if (ss->pos < 0) {
+		ch->st.drop_not_member++;
+		return;
+	}
+	if (m->op == CAT_OP_R_FWD)
+		on_fwd(ch, now, ss, from_node, m);
+	else if (m->op == CAT_OP_R_ACK)
+		on_ack(ch, ss, from_node, m);
+	else
+		ch->st.drop_bad_peer_msg++;
+}
+
+void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
+{
+	/* Scanning every owned slot is cheap but not free: do it a few times
+	 * per timeout, not every poll iteration. */
+	if (ch->map == NULL || ch->n_inflight == 0 || now < ch->next_timer_scan)
+		return;
+	ch->next_timer_scan = now + ch->p.rto_ns / 4;
+	for (uint32_t li = 0; li < ch->n_owned; li++) {
+		struct slot_state *ss = &ch->slots[li];
+		struct inflight *first;
+
+		if (ss->fifo_head == NIL || ss->succ == 0)
+			continue;
+		first = &ch->inflight[ss->fifo_head];
+		if (now - first->last_sent < ch->p.rto_ns)
+			continue;
+		/* Go-back-N: the successor drops anything after a gap, so
+		 * everything from the oldest unacked entry goes again. */
+		first->retries++;
+		if (first->retries == ch->p.suspect_after) {
+			ch->st.peer_suspect++;
+			ch->suspect = ss->succ;
+		}
+		for (uint32_t i = ss->fifo_head; i != NIL;
+		     i = ch->inflight[i].next) {
+			send_fwd(ch, ss, &ch->inflight[i], now);
+			ch->st.fwd_retransmitted++;
+		}
+	}
+}
+
+void cat_chain_flush(struct cat_chain *ch, uint64_t now)
+{
+	(void)now;
+	for (uint32_t n = 0; n < ch->n_pending_ack; n++) {
+		struct slot_state *ss = &ch->slots[ch->pending_ack[n]];
+		uint32_t slot = ch->pending_ack[n] * ch->p.n_workers + ch->p.worker;
+		struct cat_msg a = {
+			.op = CAT_OP_R_ACK, .slot = (uint16_t)slot,
+			.epoch = ch->map->epoch, .arg = ss->committed,
+		};
+
+		ss->ack_pending = 0;
+		if (ss->pred == 0 || ss->committed == 0)
+			continue;
+		ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+		ch->st.acks_sent++;
+	}
+	ch->n_pending_ack = 0;
+}
+
+/* ---- reads: any worker ------------------------------------------------- */
+
+/* Read-path counters: the caller passes its own worker's stats. */
+#define COUNT(st, f) do { if ((st) != NULL) (st)->f++; } while (0)
+
+static void read_reply_item(const struct cat_map *map,
+			    const struct cat_chain_io *io,
+			    const struct cat_addr *to, const struct cat_msg *m,
+			    int rc, const struct cat_item *it)
+{
+	if (rc == 0)
+		reply(io, map, to, CAT_OP_GET, m->client_id, m->seq, m->slot,
+		      m->key, m->key_len, CAT_ST_OK, it->version,
+		      cat_item_value(it), it->value_len);
+	else
+		reply(io, map, to, CAT_OP_GET, m->client_id, m->seq, m->slot,
+		      m->key, m->key_len, CAT_ST_NOT_FOUND, 0, NULL, 0);
+}
+
+void cat_chain_read(const struct cat_map *map, uint16_t self,
+		    struct cat_store *store, const struct cat_chain_io *io,
+		    const struct cat_addr *from, uint16_t from_node,
+		    const struct cat_msg *m, struct cat_chain_stats *stats)
+{
+	const struct cat_map_chain *c;
+	const struct cat_item *it = NULL;
+	struct cat_key k;
+	int pos, rc;
+
+	if (map == NULL || m->slot >= map->slot_count)
+		return;
+	c = cat_map_slot_chain(map, m->slot);
+	pos = cat_map_chain_pos(c, self);
+	cat_store_key(store, &k, m->key, m->key_len);
+
+	if (m->op == CAT_OP_GET) {
+		if (m->epoch > map->epoch) {
+			COUNT(stats, retry_epoch_ahead);
+			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
+			      m->key, m->key_len, CAT_ST_RETRY, 0, NULL, 0);
+			return;
+		}
+		if (pos < 0 || (pos != c->len - 1 && !map->craq)) {
+			COUNT(stats, moved);
+			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
+			      m->key, m->key_len, CAT_ST_MOVED,
+			      cat_map_chain_tail(c), NULL, 0);
+			return;
+		}
+		if (pos == c->len - 1) {
+			rc = cat_store_get(store, &k, &it);
+			read_reply_item(map, io, from, m, rc, it);
+			return;
+		}
+		/* CRAQ at a replica: a clean newest version (or no version
+		 * at all) is the committed state; a dirty one, tombstones
+		 * included, means asking the tail which version counts. */
+		rc = cat_store_get_newest(store, &k, &it);
+		if (rc != 0 || !(cat_item_flags(it) & CAT_ITEM_DIRTY)) {
+			if (rc == 0 && (cat_item_flags(it) & CAT_ITEM_TOMBSTONE))
+				rc = -ENOENT;
+			COUNT(stats, craq_clean_reads);
+			read_reply_item(map, io, from, m, rc, it);
+			return;
+		}
+		{
+			struct ext e = { .kind = KIND_NONE, .client_op = CAT_OP_GET,
+					 .client = *from };
+			uint8_t buf[EXT_LEN];
+			struct cat_msg q = {
+				.op = CAT_OP_R_VQUERY, .slot = m->slot,
+				.epoch = map->epoch, .client_id = m->client_id,
+				.seq = m->seq, .key = m->key,
+				.key_len = m->key_len, .value = buf,
+				.value_len = EXT_LEN,
+			};
+
+			ext_write(buf, &e);
+			COUNT(stats, craq_version_queries);
+			io->to_node(io->arg, cat_map_chain_tail(c), &q);
+		}
+		return;
+	}
+
+	/* VQUERY / VRESP between replicas of this epoch. */
+	if (m->epoch != map->epoch) {
+		COUNT(stats, drop_epoch);
+		return;
+	}
+	if (pos < 0 || from_node == 0 ||
+	    cat_map_chain_pos(c, from_node) < 0 || m->key_len == 0 ||
+	    m->value_len < EXT_LEN) {
+		COUNT(stats, drop_not_member);
+		return;
+	}
+	if (m->op == CAT_OP_R_VQUERY) {
+		struct cat_msg r = *m;
+
+		if (pos != c->len - 1) {
+			COUNT(stats, drop_not_member);
+			return;
+		}
+		rc = cat_store_get(store, &k, &it);
+		r.op = CAT_OP_R_VRESP;
+		r.arg = rc == 0 ? it->version : 0;
+		io->to_node(io->arg, from_node, &r);
+	} else if (m->op == CAT_OP_R_VRESP) {
+		struct ext e;
+
+		if (ext_read(m, &e) != 0) {
+			COUNT(stats, drop_bad_peer_msg);
+			return;
+		}
+		rc = m->arg == 0 ? -ENOENT :
+		     cat_store_get_at(store, &k, m->arg, &it);
+		read_reply_item(map, io, &e.client, m, rc, it);
+	} else {
+		COUNT(stats, drop_bad_peer_msg);
+	}
+}

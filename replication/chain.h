@@ -1,0 +1,222 @@
+/*
+ * catena chain replication engine (van Renesse & Schneider, OSDI 2004; CRAQ
+ * reads, Terrace & Freedman, ATC 2009), sans-I/O: events in (a client write,
+ * a peer message, a timer tick, a new map), messages out through callbacks,
+ * state changes in the store. No DPDK, no clock, no randomness of its own:
+ * time comes in as an argument, so the deterministic simulator drives the
+ * very code the dataplane runs.
+ *
+ * One engine per worker: it owns the slots with slot % n_workers == worker
+ * and is the only writer of their store tables and replication state. Never
+ * blocks, never allocates after cat_chain_create (in-flight entries and the
+ * dedup table are preallocated and bounded; running out answers RETRY or
+ * drops a forward for the predecessor to resend, and is counted).
+ *
+ * Protocol summary (docs/PROTOCOL.md, "Replication", is normative):
+ *  - The head of a slot's chain orders every write-class request (PUT, DEL,
+ *    CAS, INCR) with the slot's next sequence number (= the item version),
+ *    executes it against its newest state, and forwards the outcome (the new
+ *    value, a delete, or a no-op carrying a failed outcome) as FWD.
+ *  - Each node applies FWD n only when it has applied n-1 (a gap is dropped;
+ *    the predecessor's go-back-N retransmission fills it), keeps it in flight
+ *    and forwards it; the tail commits, replies to the client and sends a
+ *    cumulative ACK upstream. ACK n commits every version <= n on the way
+ *    back (dirty versions turn clean, in-flight entries are freed).
+ *  - Every message carries the epoch; a message of another epoch is dropped.
+ *  - A retried client write (same client_id + seq) takes effect once: the
+ *    dedup table, filled on every replica from FWD, answers committed
+ *    retries with the original outcome and drops retries still in flight.
+ */
+#ifndef CAT_CHAIN_H
+#define CAT_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/map.h"
+#include "replication/store.h"
+#include "replication/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Replication opcodes (0x40..0x7f: never valid from a client). */
+#define CAT_OP_R_FWD    0x41u /* predecessor -> successor: one sequenced write */
+#define CAT_OP_R_ACK    0x42u /* successor -> predecessor: arg = committed seq */
+#define CAT_OP_R_VQUERY 0x43u /* CRAQ replica -> tail: committed version of key? */
+#define CAT_OP_R_VRESP  0x44u /* tail -> replica: arg = committed version */
+
+static inline int cat_op_is_replication(unsigned int op)
+{
+	return op >= 0x40u && op <= 0x7fu;
+}
+
+/** Where a client is, so that whichever node commits can answer it. */
+struct cat_addr {
+	uint32_t ip;      /* host byte order; 0 = no client (no reply) */
+	uint16_t port;
+	uint8_t mac[6];
+};
+
+/*
+ * Output callbacks. Called synchronously from engine functions; m (and its
+ * key/value) is valid only during the call: the callee encodes or copies it
+ * (e.g. appends it to the per-destination tx batch of this poll burst).
+ */
+struct cat_chain_io {
+	void (*to_node)(void *arg, uint16_t node_id, const struct cat_msg *m);
+	void (*to_client)(void *arg, const struct cat_addr *a,
+			  const struct cat_msg *m);
+	void *arg;
+};
+
+struct cat_chain_params {
+	uint16_t node_id;         /* this node, as in the map */
+	uint32_t worker;          /* this engine's index */
+	uint32_t n_workers;       /* slot s belongs to worker s % n_workers */
+	struct cat_store *store;  /* shared by all engines of the node */
+	struct cat_chain_io io;
+	uint32_t inflight_max;    /* in-flight entries (all owned slots) */
+	uint32_t msg_max;         /* largest replication message, bytes */
+	uint32_t dedup_max;       /* remembered client requests */
+	uint64_t rto_ns;          /* retransmission timeout */
+	uint32_t suspect_after;   /* retransmissions before a peer is suspect */
+};
+
+/*
+ * Counters, each for exactly one event. Written by the engine's worker only;
+ * read relaxed by telemetry.
+ */
+#define CAT_CHAIN_COUNTERS(X)                                               \
+	X(writes_sequenced)     /* client writes ordered at this head */       \
+	X(fwd_sent)             /* FWD messages sent (first transmission) */   \
+	X(fwd_retransmitted)    /* FWD messages sent again after a timeout */  \
+	X(fwd_applied)          /* FWD applied in order at this replica */     \
+	X(fwd_duplicate)        /* FWD already applied: re-acked */            \
+	X(fwd_gap)              /* FWD ahead of the next expected: dropped */  \
+	X(fwd_not_from_pred)    /* FWD from a node that is not our predecessor */ \
+	X(fwd_no_inflight)      /* no in-flight entry free: FWD dropped */     \
+	X(acks_sent)                                                            \
+	X(acks_received)        /* ACKs that advanced the commit point */      \
+	X(acks_stale)           /* ACKs at or below the commit point */        \
+	X(ack_not_from_succ)    /* ACK from a node that is not our successor */\
+	X(commits)              /* versions committed (tail: applied) */       \
+	X(client_replies)       /* replies sent to clients */                  \
+	X(moved)                /* requests answered MOVED */                  \
+	X(retry_inflight_full)  /* writes answered RETRY: in-flight pool full */\
+	X(retry_epoch_ahead)    /* client claims a newer epoch: RETRY */       \
+	X(dup_committed)        /* retried write answered from the dedup table */\
+	X(dup_in_flight)        /* retried write still in flight: dropped */   \
+	X(dedup_evictions)      /* dedup entries evicted to make room */       \
+	X(drop_epoch)           /* peer message of another epoch */            \
+	X(drop_not_member)      /* peer message for a slot we do not replicate */\
+	X(drop_bad_peer_msg)    /* malformed replication message */            \
+	X(craq_clean_reads)     /* CRAQ reads answered locally, clean */       \
+	X(craq_version_queries) /* CRAQ reads that asked the tail */           \
+	X(peer_suspect)         /* times a successor passed suspect_after */   \
+	X(store_errors)         /* store refused an apply (memory): see log */
+
+struct cat_chain_stats {
+#define CAT_CHAIN_X_FIELD(n) uint64_t n;
+	CAT_CHAIN_COUNTERS(CAT_CHAIN_X_FIELD)
+#undef CAT_CHAIN_X_FIELD
+};
+
+struct cat_chain;
+
+/**
+ * Create an engine. Control path: allocates every buffer it will ever use.
+ * The store must have the map's slot count. Returns NULL with errno set.
+ */
+struct cat_chain *cat_chain_create(const struct cat_chain_params *p);
+
+/** Free an engine (its worker has stopped). Does not touch the store. */
+void cat_chain_destroy(struct cat_chain *ch);
+
+/**
+ * Install a new map (first call: the initial one). Owner worker only. The
+ * caller keeps *map alive until it installs another and a grace period has
+ * passed. For every owned slot whose role changed: a node that became tail
+ * commits everything it holds (and answers those clients); a node with a new
+ * successor resends its in-flight entries there; in-flight entries and
+ * pending state of slots this node left are dropped. Messages of the old
+ * epoch are dropped from now on.
+ */
+void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
+		       uint64_t now);
+
+/** The map in force for this engine (NULL before the first set_map). */
+const struct cat_map *cat_chain_map(const struct cat_chain *ch);
+
+/**
+ * A client write-class request (PUT, DEL, CAS, INCR) that passed
+ * cat_wire_check_request, for an owned slot. Owner worker only. Replies
+ * (now or, for a sequenced write, later from the tail) go through io.
+ */
+void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
+			const struct cat_addr *from, const struct cat_msg *req);
+
+/**
+ * A replication message FWD or ACK for an owned slot, from node from_node
+ * (the dataplane derives it from the source address via the map; 0 if
+ * unknown, which is dropped). Owner worker only.
+ */
+void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
+		       const struct cat_msg *m);
+
+/** Retransmit what timed out. Owner worker; call every poll iteration or so. */
+void cat_chain_on_timer(struct cat_chain *ch, uint64_t now);
+
+/** End of a poll burst: send the coalesced ACKs. Owner worker. */
+void cat_chain_flush(struct cat_chain *ch, uint64_t now);
+
+/**
+ * Read path, any worker (RCU reader), no engine state: a client GET, or a
+ * VQUERY/VRESP peer message. Uses map (the caller's RCU-protected current
+ * map), store and io. Non-CRAQ: the tail answers, others answer MOVED.
+ * CRAQ: any replica answers a clean key; for a dirty key it sends VQUERY to
+ * the tail, and answers the client when the VRESP comes back (stateless:
+ * the client's address travels in the messages). stats may be NULL.
+ */
+void cat_chain_read(const struct cat_map *map, uint16_t self,
+		    struct cat_store *store, const struct cat_chain_io *io,
+		    const struct cat_addr *from, uint16_t from_node,
+		    const struct cat_msg *m, struct cat_chain_stats *stats);
+
+const struct cat_chain_stats *cat_chain_stats(const struct cat_chain *ch);
+
+/** Per-chain counters, indexed like map->chains[] (the current map). */
+struct cat_chain_link_stats {
+	uint64_t forwarded;      /* FWD sent to the successor, first time */
+	uint64_t retransmitted;  /* FWD sent again */
+	uint64_t acked;          /* ACKs that advanced the commit point */
+	uint64_t dropped_epoch;  /* peer messages of another epoch */
+};
+
+/**
+ * Counters of chain index ci (< CAT_MAP_CHAINS_MAX) as seen by this engine;
+ * *in_flight gets the entries this engine holds for that chain's slots.
+ * Any thread (relaxed reads; in_flight walks the owned slots).
+ */
+void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
+			  struct cat_chain_link_stats *out, uint32_t *in_flight);
+
+/** In-flight entries currently held (all owned slots). */
+uint32_t cat_chain_inflight(const struct cat_chain *ch);
+
+/** Highest sequence applied / committed at this node for an owned slot. */
+uint64_t cat_chain_slot_applied(const struct cat_chain *ch, uint32_t slot);
+uint64_t cat_chain_slot_committed(const struct cat_chain *ch, uint32_t slot);
+
+/**
+ * Successor currently suspect (retransmitted suspect_after times without an
+ * ACK) for any owned slot: its node id, or 0. For the node agent to report.
+ */
+uint16_t cat_chain_suspect_peer(const struct cat_chain *ch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CHAIN_H */

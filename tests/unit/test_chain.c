@@ -1,0 +1,556 @@
+/*
+ * Unit tests for the chain replication engine (replication/chain.c): three
+ * engines on three stores, wired through an in-test message queue that the
+ * test delivers, drops or duplicates by hand, so every step of the protocol
+ * is visible. The deterministic simulator (tests/sim) covers the random
+ * schedules; these pin down the individual rules.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "replication/chain.h"
+
+#define NODES 3
+#define QMAX 256
+#define MS 1000000ull
+
+/* A message in flight in the test network, decoded copy included. */
+struct qmsg {
+	int to_client;         /* 1: for the client; 0: for node `to` */
+	uint16_t from, to;
+	struct cat_msg m;
+	uint8_t bytes[2048];
+};
+
+static struct qmsg q[QMAX];
+static int qn;
+static uint16_t sending_node; /* which engine is running (for `from`) */
+
+static struct cat_store *stores[NODES + 1];
+static struct cat_chain *eng[NODES + 1];
+static struct cat_map *map;
+static const struct cat_addr client = { .ip = 0x0a000164, .port = 5555,
+					.mac = { 2, 0, 0, 0, 0, 0x64 } };
+
+static void enqueue(int to_client, uint16_t to, const struct cat_msg *m)
+{
+	struct qmsg *e;
+	size_t used;
+
+	assert_true(qn < QMAX);
+	e = &q[qn++];
+	e->to_client = to_client;
+	e->from = sending_node;
+	e->to = to;
+	/* Really encode and decode: the wire format is part of the path. */
+	assert_true(cat_wire_encode(e->bytes, sizeof(e->bytes), m) > 0);
+	assert_int_equal(cat_wire_decode(e->bytes, sizeof(e->bytes), &e->m, &used),
+			 CAT_WIRE_OK);
+}
+
+static void io_to_node(void *arg, uint16_t node, const struct cat_msg *m)
+{
+	(void)arg;
+	enqueue(0, node, m);
+}
+
+static void io_to_client(void *arg, const struct cat_addr *a,
+			 const struct cat_msg *m)
+{
+	(void)arg;
+	assert_true(a->ip == client.ip && a->port == client.port);
+	enqueue(1, 0, m);
+}
+
+static const struct cat_chain_io io = { io_to_node, io_to_client, NULL };
+
+static struct cat_map *parse(const char *text)
+{
+	struct cat_map *m = NULL;
+	char err[128];
+
+	assert_int_equal(cat_map_parse(text, strlen(text), &m, err, sizeof(err)), 0);
+	return m;
+}
+
+static const char *map3 =
+	"epoch 1\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 2 3\nassign 0-3 1\n";
+
+static void setup_cluster(const char *map_text, uint32_t inflight)
+{
+	struct cat_store_params sp = { .slot_count = 4 };
+
+	qn = 0;
+	map = parse(map_text);
+	for (uint16_t n = 1; n <= NODES; n++) {
+		struct cat_chain_params p = {
+			.node_id = n, .worker = 0, .n_workers = 1,
+			.io = io, .inflight_max = inflight, .msg_max = 1500,
+			.dedup_max = 64, .rto_ns = 2 * MS, .suspect_after = 3,
+		};
+
+		stores[n] = cat_store_create(&sp);
+		assert_non_null(stores[n]);
+		p.store = stores[n];
+		eng[n] = cat_chain_create(&p);
+		assert_non_null(eng[n]);
+		sending_node = n;
+		cat_chain_set_map(eng[n], map, 0);
+		cat_chain_flush(eng[n], 0);
+	}
+	qn = 0; /* initial (empty) acks */
+}
+
+static void teardown_cluster(void)
+{
+	for (uint16_t n = 1; n <= NODES; n++) {
+		cat_chain_destroy(eng[n]);
+		rcu_thread_offline();
+		cat_store_destroy(stores[n]);
+		rcu_thread_online();
+	}
+	cat_map_free(map);
+}
+
+/* Deliver message i of the queue (removing it) to its node. */
+static void deliver(int i, uint64_t now)
+{
+	struct qmsg e = q[i];
+
+	memmove(&q[i], &q[i + 1], sizeof(q[0]) * (size_t)(qn - i - 1));
+	qn--;
+	/* Re-decode: the key/value pointers must point into our copy. */
+	size_t used;
+	assert_int_equal(cat_wire_decode(e.bytes, sizeof(e.bytes), &e.m, &used),
+			 CAT_WIRE_OK);
+	assert_false(e.to_client);
+	sending_node = e.to;
+	if (e.m.op == CAT_OP_R_FWD || e.m.op == CAT_OP_R_ACK)
+		cat_chain_on_peer(eng[e.to], now, e.from, &e.m);
+	else
+		cat_chain_read(map, e.to, stores[e.to], &io, &client, e.from,
+			       &e.m, NULL);
+	cat_chain_flush(eng[e.to], now);
+}
+
+/* Deliver every node-bound message until only client replies remain. */
+static void run(uint64_t now)
+{
+	for (int guard = 0; guard < 1000; guard++) {
+		int i;
+
+		for (i = 0; i < qn && q[i].to_client; i++)
+			;
+		if (i == qn)
+			return;
+		deliver(i, now);
+	}
+	fail_msg("message storm");
+}
+
+static int find(int to_client, uint8_t op)
+{
+	for (int i = 0; i < qn; i++)
+		if (q[i].to_client == to_client && q[i].m.op == op)
+			return i;
+	return -1;
+}
+
+static uint64_t seqno = 100;
+
+static void client_write(uint16_t node, uint8_t op, const char *key,
+			 const char *value, uint64_t arg, uint64_t seq,
+			 uint64_t now)
+{
+	struct cat_msg m = {
+		.op = op, .client_id = 42, .seq = seq, .arg = arg,
+		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
+		.value = (const uint8_t *)value,
+		.value_len = value ? (uint32_t)strlen(value) : 0,
+	};
+	struct cat_key k;
+
+	cat_store_key(stores[node], &k, key, m.key_len);
+	m.slot = (uint16_t)k.slot;
+	sending_node = node;
+	cat_chain_on_write(eng[node], now, &client, &m);
+	cat_chain_flush(eng[node], now);
+}
+
+static void client_get(uint16_t node, const char *key, uint64_t seq)
+{
+	struct cat_msg m = {
+		.op = CAT_OP_GET, .client_id = 42, .seq = seq,
+		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
+	};
+	struct cat_key k;
+
+	cat_store_key(stores[node], &k, key, m.key_len);
+	m.slot = (uint16_t)k.slot;
+	sending_node = node;
+	cat_chain_read(map, node, stores[node], &io, &client, 0, &m, NULL);
+}
+
+/* Take the single client reply in the queue. */
+static struct cat_msg take_reply(uint8_t *valbuf)
+{
+	int n = 0, at = -1;
+	struct cat_msg r;
+
+	for (int i = 0; i < qn; i++)
+		if (q[i].to_client) {
+			n++;
+			at = i;
+		}
+	assert_int_equal(n, 1);
+	r = q[at].m;
+	if (valbuf && r.value_len)
+		memcpy(valbuf, r.value, r.value_len);
+	memmove(&q[at], &q[at + 1], sizeof(q[0]) * (size_t)(qn - at - 1));
+	qn--;
+	assert_true(r.flags & CAT_F_REPLY);
+	return r;
+}
+
+static void expect_stored(uint16_t node, const char *key, const char *val,
+			  int dirty)
+{
+	struct cat_key k;
+	const struct cat_item *it;
+
+	cat_store_key(stores[node], &k, key, (uint16_t)strlen(key));
+	if (val == NULL) {
+		assert_int_equal(cat_store_get(stores[node], &k, &it), -ENOENT);
+		return;
+	}
+	assert_int_equal(cat_store_get(stores[node], &k, &it), 0);
+	assert_int_equal(it->value_len, strlen(val));
+	assert_memory_equal(cat_item_value(it), val, strlen(val));
+	assert_int_equal(!!(cat_item_flags(it) & CAT_ITEM_DIRTY), dirty);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_put_travels_the_chain_and_the_tail_answers(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "k", "v1", 0, ++seqno, 0);
+	assert_int_equal(qn, 1);                   /* one FWD, no reply */
+	assert_int_equal(q[0].m.op, CAT_OP_R_FWD);
+	assert_int_equal(q[0].to, 2);
+	expect_stored(1, "k", "v1", 1);            /* dirty at the head */
+	deliver(0, 0);                             /* 1 -> 2 */
+	expect_stored(2, "k", "v1", 1);
+	assert_int_equal(q[0].to, 3);
+	deliver(0, 0);                             /* 2 -> 3: tail */
+	expect_stored(3, "k", "v1", 0);
+	/* The tail answered the client and acked upstream. */
+	assert_true(find(1, CAT_OP_PUT) >= 0);
+	assert_true(find(0, CAT_OP_R_ACK) >= 0);
+	run(0);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_true(r.arg == 1);                   /* the version */
+	assert_int_equal(r.client_id, 42);
+	assert_true(r.seq == seqno);
+	/* The acks turned every copy clean and emptied the pipelines. */
+	expect_stored(1, "k", "v1", 0);
+	expect_stored(2, "k", "v1", 0);
+	for (int n = 1; n <= NODES; n++)
+		assert_int_equal(cat_chain_inflight(eng[n]), 0);
+	teardown_cluster();
+}
+
+static void test_requests_at_the_wrong_node_are_moved(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(2, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_MOVED);
+	assert_true(r.arg == 1);        /* hint: the head */
+	assert_true(r.epoch == 1);
+	client_get(1, "k", ++seqno);    /* reads go to the tail */
+	r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_MOVED);
+	assert_true(r.arg == 3);
+	client_get(3, "k", ++seqno);
+	r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_NOT_FOUND);
+	teardown_cluster();
+}
+
+static void test_lost_forward_is_retransmitted_and_applied_once(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_INCR, "n", NULL, 5, ++seqno, 0);
+	qn = 0;                                      /* the FWD is lost */
+	cat_chain_on_timer(eng[1], 1 * MS);          /* before the rto */
+	assert_int_equal(qn, 0);
+	cat_chain_on_timer(eng[1], 3 * MS);
+	assert_int_equal(qn, 1);
+	assert_int_equal(q[0].m.op, CAT_OP_R_FWD);
+	/* Duplicate it in the network: applied once, re-acked. */
+	q[1] = q[0];
+	qn = 2;
+	run(3 * MS);
+	uint8_t val[32] = { 0 };
+	struct cat_msg r = take_reply(val);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_memory_equal(val, "5", 1);
+	assert_true(cat_chain_stats(eng[2])->fwd_duplicate >= 1);
+	expect_stored(3, "n", "5", 0);
+	assert_int_equal(cat_chain_stats(eng[1])->fwd_retransmitted, 1);
+	teardown_cluster();
+}
+
+static void test_gap_is_dropped_until_the_predecessor_resends(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "a", "1", 0, ++seqno, 0);
+	client_write(1, CAT_OP_PUT, "a", "2", 0, ++seqno, 0);
+	assert_int_equal(qn, 2);
+	deliver(1, 0);               /* seq 2 first: a gap at node 2 */
+	assert_int_equal(cat_chain_stats(eng[2])->fwd_gap, 1);
+	expect_stored(2, "a", NULL, 0);
+	run(0);                      /* seq 1 arrives, goes through */
+	(void)take_reply(NULL);
+	cat_chain_on_timer(eng[1], 5 * MS);   /* seq 2 again */
+	run(5 * MS);
+	struct cat_msg r = take_reply(NULL);
+	assert_true(r.arg == 2);
+	expect_stored(3, "a", "2", 0);
+	expect_stored(1, "a", "2", 0);
+	teardown_cluster();
+}
+
+static void test_retried_incr_takes_effect_once(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	uint64_t s = ++seqno;
+	uint8_t val[32] = { 0 };
+
+	client_write(1, CAT_OP_INCR, "n", NULL, 1, s, 0);
+	client_write(1, CAT_OP_INCR, "n", NULL, 1, s, 0);  /* still in flight */
+	assert_int_equal(cat_chain_stats(eng[1])->dup_in_flight, 1);
+	run(0);
+	struct cat_msg r = take_reply(val);
+	assert_memory_equal(val, "1", 1);
+	client_write(1, CAT_OP_INCR, "n", NULL, 1, s, 0);  /* committed */
+	r = take_reply(val);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_int_equal(r.value_len, 1);
+	assert_memory_equal(val, "1", 1);
+	assert_int_equal(cat_chain_stats(eng[1])->dup_committed, 1);
+	expect_stored(3, "n", "1", 0);
+	/* A new request id increments again. */
+	client_write(1, CAT_OP_INCR, "n", NULL, 1, ++seqno, 0);
+	run(0);
+	r = take_reply(val);
+	assert_memory_equal(val, "2", 1);
+	teardown_cluster();
+}
+
+static void test_failed_cas_is_ordered_and_answered_by_the_tail(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "c", "x", 0, ++seqno, 0);
+	run(0);
+	(void)take_reply(NULL);
+	client_write(1, CAT_OP_CAS, "c", "y", 77, ++seqno, 0); /* wrong version */
+	assert_int_equal(qn, 1);        /* a NOOP forward, no direct reply */
+	run(0);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_CAS_FAILED);
+	assert_true(r.arg == 1);        /* the current version */
+	/* Every replica consumed the same sequence number. */
+	struct cat_key k;
+	cat_store_key(stores[1], &k, "c", 1);
+	for (int n = 2; n <= NODES; n++)
+		assert_true(cat_store_slot_version(stores[n], k.slot) ==
+			    cat_store_slot_version(stores[1], k.slot));
+	expect_stored(3, "c", "x", 0);
+	teardown_cluster();
+}
+
+static void test_peer_messages_of_another_epoch_are_dropped(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
+	/* Rewrite the FWD's epoch as if from an old configuration. */
+	q[0].bytes[8] = 0;
+	deliver(0, 0);
+	assert_int_equal(cat_chain_stats(eng[2])->drop_epoch, 1);
+	expect_stored(2, "k", NULL, 0);
+	/* A forward from a node that is not the predecessor is refused. */
+	client_write(1, CAT_OP_PUT, "k2", "v", 0, ++seqno, 0);
+	q[0].to = 3;                 /* node 1 is not node 3's predecessor */
+	deliver(0, 0);
+	assert_int_equal(cat_chain_stats(eng[3])->fwd_not_from_pred, 1);
+	teardown_cluster();
+}
+
+static void test_full_pipeline_answers_retry(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 2);
+	client_write(1, CAT_OP_PUT, "a", "1", 0, ++seqno, 0);
+	client_write(1, CAT_OP_PUT, "b", "1", 0, ++seqno, 0);
+	client_write(1, CAT_OP_PUT, "c", "1", 0, ++seqno, 0);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_RETRY);
+	assert_int_equal(cat_chain_stats(eng[1])->retry_inflight_full, 1);
+	expect_stored(1, "c", NULL, 0);   /* nothing executed */
+	teardown_cluster();
+}
+
+static const char *map3_craq =
+	"epoch 1\nslots 4\ncraq on\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 2 3\nassign 0-3 1\n";
+
+static void test_craq_dirty_read_asks_the_tail(void **state)
+{
+	(void)state;
+	uint8_t val[32] = { 0 };
+
+	setup_cluster(map3_craq, 16);
+	client_write(1, CAT_OP_PUT, "k", "old", 0, ++seqno, 0);
+	run(0);
+	(void)take_reply(NULL);
+	client_get(2, "k", ++seqno);       /* clean at the middle */
+	struct cat_msg r = take_reply(val);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_memory_equal(val, "old", 3);
+
+	client_write(1, CAT_OP_PUT, "k", "new", 0, ++seqno, 0);
+	deliver(0, 0);                     /* dirty at 1 and 2, not at 3 */
+	int fwd = find(0, CAT_OP_R_FWD);
+	struct qmsg held = q[fwd];         /* hold the FWD to the tail */
+	qn = 0;
+	client_get(2, "k", ++seqno);       /* dirty: asks the tail */
+	assert_int_equal(qn, 1);
+	assert_int_equal(q[0].m.op, CAT_OP_R_VQUERY);
+	assert_int_equal(q[0].to, 3);
+	run(0);                            /* VQUERY -> VRESP -> reply */
+	r = take_reply(val);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_memory_equal(val, "old", 3); /* the committed value */
+	q[qn++] = held;                    /* now let the write commit */
+	run(0);
+	(void)take_reply(NULL);
+	client_get(2, "k", ++seqno);
+	r = take_reply(val);
+	assert_memory_equal(val, "new", 3);
+	teardown_cluster();
+}
+
+static const char *map_without_2 =
+	"epoch 2\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 3\nassign 0-3 1\n";
+
+static const char *map_without_3 =
+	"epoch 2\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 2\nassign 0-3 1\n";
+
+/* Middle failure: the head resends what the new successor lacks. */
+static void test_middle_failure_head_resends_to_new_successor(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
+	qn = 0;                         /* node 2 died with it */
+	struct cat_map *m2 = parse(map_without_2);
+	sending_node = 1;
+	cat_chain_set_map(eng[1], m2, 1 * MS);
+	sending_node = 3;
+	cat_chain_set_map(eng[3], m2, 1 * MS);
+	struct cat_map *old = map;
+	map = m2;
+	assert_int_equal(qn, 1);
+	assert_int_equal(q[0].to, 3);
+	run(1 * MS);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_true(r.epoch == 2);
+	expect_stored(3, "k", "v", 0);
+	expect_stored(1, "k", "v", 0);
+	cat_map_free(old);
+	teardown_cluster();
+}
+
+/* Tail failure: the predecessor becomes tail and commits what it holds. */
+static void test_tail_failure_predecessor_commits(void **state)
+{
+	(void)state;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
+	deliver(0, 0);                  /* at nodes 1 and 2 */
+	qn = 0;                         /* node 3 died */
+	struct cat_map *m2 = parse(map_without_3);
+	sending_node = 2;
+	cat_chain_set_map(eng[2], m2, 1 * MS);
+	cat_chain_flush(eng[2], 1 * MS);
+	sending_node = 1;
+	cat_chain_set_map(eng[1], m2, 1 * MS);
+	struct cat_map *old = map;
+	map = m2;
+	/* Node 2 answered the client as the new tail and acked node 1. */
+	assert_true(find(1, CAT_OP_PUT) >= 0);
+	run(1 * MS);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_OK);
+	expect_stored(2, "k", "v", 0);
+	expect_stored(1, "k", "v", 0);
+	assert_int_equal(cat_chain_inflight(eng[1]), 0);
+	cat_map_free(old);
+	teardown_cluster();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_travels_the_chain_and_the_tail_answers),
+		cmocka_unit_test(test_requests_at_the_wrong_node_are_moved),
+		cmocka_unit_test(test_lost_forward_is_retransmitted_and_applied_once),
+		cmocka_unit_test(test_gap_is_dropped_until_the_predecessor_resends),
+		cmocka_unit_test(test_retried_incr_takes_effect_once),
+		cmocka_unit_test(test_failed_cas_is_ordered_and_answered_by_the_tail),
+		cmocka_unit_test(test_peer_messages_of_another_epoch_are_dropped),
+		cmocka_unit_test(test_full_pipeline_answers_retry),
+		cmocka_unit_test(test_craq_dirty_read_asks_the_tail),
+		cmocka_unit_test(test_middle_failure_head_resends_to_new_successor),
+		cmocka_unit_test(test_tail_failure_predecessor_commits),
+	};
+	int rc;
+
+	rcu_register_thread();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rcu_unregister_thread();
+	return rc;
+}
