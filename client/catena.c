@@ -1,8 +1,10 @@
 /*
- * libcatena: kernel UDP client of a catena node (contract in catena.h).
- * One connected UDP socket per client; each request is one message in one
- * datagram, re-sent unchanged (same client id + seq) until a matching reply
- * arrives or the retry budget is spent. Never prints, never depends on DPDK.
+ * libcatena: kernel UDP client of a catena cluster (contract in catena.h).
+ * One unconnected UDP socket per client: a write goes to its chain's head
+ * but is answered by the tail, so replies are matched by request id from
+ * any address. Each request is one message in one datagram, re-sent with
+ * the same client id + seq until a matching reply arrives or the retry
+ * budget is spent. Never prints, never depends on DPDK.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -14,6 +16,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+/* After <time.h>: it uses struct timespec without including it. */
+#include <linux/errqueue.h>
 
 #include "client/catena.h"
 #include "replication/hash.h"
@@ -26,17 +30,36 @@
 /* RETRY backoff: short, doubling, capped at the per-try timeout. */
 #define RETRY_BACKOFF_FIRST_MS 5
 
+/* A map fetch restarts from offset 0 when the text changes under it (a new
+ * epoch between two chunks); past this many restarts the cluster is
+ * changing faster than we can read it and the fetch fails. */
+#define MAP_FETCH_RESTARTS_MAX 8
+
+/* Nodes a map fetch may ask: the one that said MOVED, the bootstrap list,
+ * the nodes of the cached map. */
+#define CAND_MAX (1 + CAT_CLIENT_BOOTSTRAP_MAX + (int)CAT_MAP_NODES_MAX)
+
 struct cat_client {
 	int fd;
 	uint32_t client_id;
-	uint32_t slot_count;   /* 0 = not learnt yet */
+	uint32_t slot_count;   /* without a map: learnt; 0 = not yet */
 	uint32_t epoch;        /* of the last reply */
 	uint64_t seq;          /* last seq used */
+	uint64_t rng;          /* xorshift state: CRAQ replica choice */
 	int timeout_ms;
 	int tries;             /* first try + retries */
 	uint32_t mtu;
 	size_t tx_cap;         /* one UDP payload at this MTU */
 	uint8_t *tx;
+	int n_boot;
+	struct sockaddr_in boot[CAT_CLIENT_BOOTSTRAP_MAX];
+	struct cat_map *map;   /* NULL = none cached */
+	char *map_text;        /* as served, NUL-terminated; with map */
+	size_t map_text_len;
+	/* Set when a node answered MAP_GET with UNKNOWN_OP: it predates the
+	 * map, so it is the whole cluster and every request goes to it. */
+	int single;
+	struct sockaddr_in single_addr;
 	uint8_t rx[RX_CAP];
 };
 
@@ -81,6 +104,16 @@ static uint32_t random_client_id(void)
 	return id;
 }
 
+static uint64_t next_random(struct cat_client *c)
+{
+	/* xorshift64: only spreads CRAQ reads over replicas, so statistical
+	 * quality beyond "not always the same node" does not matter. */
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	return c->rng;
+}
+
 static int resolve(const char *host, uint16_t port, struct sockaddr_in *sa)
 {
 	struct addrinfo hints, *res = NULL;
@@ -104,12 +137,66 @@ static int resolve(const char *host, uint16_t port, struct sockaddr_in *sa)
 	return 0;
 }
 
+/*
+ * Parse "HOST[:PORT][,HOST[:PORT]]..." into c->boot. Strict: an empty
+ * entry, a bad port or too many entries is -EINVAL (a typo in a host list
+ * must not silently shrink it); a name that does not resolve fails too.
+ */
+static int parse_hosts(struct cat_client *c, const char *list,
+		       uint16_t def_port)
+{
+	const char *p = list, *end, *colon;
+	char name[256];
+	size_t len;
+	int rc;
+
+	for (;;) {
+		unsigned long port = def_port;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0 || len >= sizeof(name) ||
+		    c->n_boot >= CAT_CLIENT_BOOTSTRAP_MAX)
+			return -EINVAL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		colon = strchr(name, ':');
+		if (colon != NULL) {
+			const char *d = colon + 1;
+
+			port = 0;
+			if (*d == '\0' || strlen(d) > 5)
+				return -EINVAL;
+			for (; *d; d++) {
+				if (*d < '0' || *d > '9')
+					return -EINVAL;
+				port = port * 10 + (unsigned long)(*d - '0');
+			}
+			if (port < 1 || port > 65535 || colon == name)
+				return -EINVAL;
+			name[colon - name] = '\0';
+		}
+		rc = resolve(name, (uint16_t)port, &c->boot[c->n_boot]);
+		if (rc < 0)
+			return rc;
+		c->n_boot++;
+		if (*end == '\0')
+			return 0;
+		p = end + 1;
+	}
+}
+
 struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err)
 {
 	struct cat_client *c = NULL;
-	struct sockaddr_in sa;
 	struct timespec ts;
-	int rc;
+	int rc, one = 1;
 
 	if (o == NULL || o->host == NULL || o->host[0] == '\0' ||
 	    o->timeout_ms < 0 || o->retries > CAT_CLIENT_RETRIES_MAX) {
@@ -150,8 +237,12 @@ struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err)
 	 * node's duplicate table cannot mistake a new request for an old one. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->seq = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	c->rng = c->seq ^ ((uint64_t)c->client_id << 32) ^ 0x9E3779B97F4A7C15ull;
+	if (c->rng == 0)
+		c->rng = 1;
 
-	rc = resolve(o->host, o->port ? o->port : CAT_WIRE_DEFAULT_PORT, &sa);
+	rc = parse_hosts(c, o->host,
+			 o->port ? o->port : CAT_WIRE_DEFAULT_PORT);
 	if (rc < 0)
 		goto fail;
 	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -159,9 +250,12 @@ struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err)
 		rc = -errno;
 		goto fail;
 	}
-	/* A connected socket: the kernel drops datagrams from any other
-	 * source, and ICMP port unreachable surfaces as ECONNREFUSED. */
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/* Unconnected, because a write's reply comes from the chain's tail,
+	 * not from the head we sent it to. IP_RECVERR keeps what a connected
+	 * socket gave for free: an ICMP port unreachable is queued with the
+	 * address it is about, so "nothing listens there" is still told
+	 * apart from "no answer". */
+	if (setsockopt(c->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one)) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -176,12 +270,22 @@ fail:
 	return NULL;
 }
 
+static void drop_map(struct cat_client *c)
+{
+	cat_map_free(c->map);
+	free(c->map_text);
+	c->map = NULL;
+	c->map_text = NULL;
+	c->map_text_len = 0;
+}
+
 void cat_client_close(struct cat_client *c)
 {
 	if (c == NULL)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	drop_map(c);
 	free(c->tx);
 	free(c);
 }
@@ -193,12 +297,39 @@ uint32_t cat_client_id(const struct cat_client *c)
 
 uint32_t cat_client_slot_count(const struct cat_client *c)
 {
-	return c ? c->slot_count : 0;
+	if (c == NULL)
+		return 0;
+	return c->map ? c->map->slot_count : c->slot_count;
 }
 
 uint32_t cat_client_epoch(const struct cat_client *c)
 {
 	return c ? c->epoch : 0;
+}
+
+uint32_t cat_client_map_epoch(const struct cat_client *c)
+{
+	return c && c->map ? c->map->epoch : 0;
+}
+
+const struct cat_map *cat_client_map(const struct cat_client *c)
+{
+	return c ? c->map : NULL;
+}
+
+const char *cat_client_map_text(const struct cat_client *c, size_t *len)
+{
+	if (c == NULL || c->map == NULL)
+		return NULL;
+	if (len)
+		*len = c->map_text_len;
+	return c->map_text;
+}
+
+static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr &&
+	       a->sin_port == b->sin_port;
 }
 
 /*
@@ -236,15 +367,70 @@ static int find_reply(const uint8_t *buf, size_t len,
 }
 
 /*
- * Wait up to ms for the reply to req. Returns 1 (found, *rep filled),
- * 0 (timed out), or a negative errno for a socket error. *refused is set
- * when the kernel reported an ICMP port unreachable meanwhile.
+ * Read the socket's error queue (IP_RECVERR) and note an ICMP port
+ * unreachable about dst. Errors about other nodes (an earlier request's
+ * node) are dropped: they say nothing about this try.
+ */
+static void drain_errors(struct cat_client *c, const struct sockaddr_in *dst,
+			 int *refused)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+				    sizeof(struct sockaddr_in))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_in orig;
+	uint8_t dummy[64];
+	struct iovec iov = { .iov_base = dummy, .iov_len = sizeof(dummy) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int soerr;
+	socklen_t sl = sizeof(soerr);
+
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_name = &orig;
+		mh.msg_namelen = sizeof(orig);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		if (recvmsg(c->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			const struct sock_extended_err *ee;
+
+			if (cm->cmsg_level != IPPROTO_IP ||
+			    cm->cmsg_type != IP_RECVERR)
+				continue;
+			ee = (const struct sock_extended_err *)CMSG_DATA(cm);
+			if (ee->ee_origin == SO_EE_ORIGIN_ICMP &&
+			    ee->ee_errno == ECONNREFUSED &&
+			    mh.msg_namelen >= sizeof(orig) &&
+			    same_addr(&orig, dst))
+				*refused = 1;
+		}
+	}
+	/* The pending socket error mirrors the queue; clear it so that
+	 * poll stops reporting POLLERR for an error already handled. */
+	(void)getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+}
+
+/*
+ * Wait up to ms for the reply to req, from any address (a write is
+ * answered by its chain's tail). Returns 1 (found: *rep filled, pointing
+ * into c->rx, and *from = the replier), 0 (timed out), or a negative errno
+ * for a socket error. *refused is set when an ICMP port unreachable about
+ * dst arrived meanwhile.
  */
 static int wait_reply(struct cat_client *c, const struct cat_msg *req,
-		      struct cat_msg *rep, int ms, int *refused)
+		      const struct sockaddr_in *dst, struct cat_msg *rep,
+		      struct sockaddr_in *from, int ms, int *refused)
 {
 	int64_t deadline = now_ms() + ms;
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	struct sockaddr_in src;
+	socklen_t sl;
 	ssize_t n;
 	int left, prc;
 
@@ -260,79 +446,52 @@ static int wait_reply(struct cat_client *c, const struct cat_msg *req,
 		}
 		if (prc == 0)
 			return 0;
-		n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT);
+		if (pfd.revents & POLLERR)
+			drain_errors(c, dst, refused);
+		if (!(pfd.revents & POLLIN)) {
+			if (left == 0)
+				return 0;
+			continue;
+		}
+		sl = sizeof(src);
+		n = recvfrom(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT,
+			     (struct sockaddr *)&src, &sl);
 		if (n < 0) {
-			if (errno == ECONNREFUSED)
-				*refused = 1;
+			if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+			    errno == ENETUNREACH)
+				drain_errors(c, dst, refused);
 			else if (errno != EINTR && errno != EAGAIN &&
 				 errno != EWOULDBLOCK)
 				return -errno;
 			continue;
 		}
-		if (find_reply(c->rx, (size_t)n, req, rep))
+		if (find_reply(c->rx, (size_t)n, req, rep)) {
+			if (from)
+				*from = src;
 			return 1;
+		}
 	}
 }
 
-/*
- * Send req and wait for its reply, re-sending the identical datagram (same
- * client id and seq) after each per-try timeout. Returns 0 with *rep set
- * (rep->status may be any status but RETRY, unless RETRY was the answer
- * to the last try), or a negative errno.
- */
-static int exchange(struct cat_client *c, const struct cat_msg *req,
-		    struct cat_msg *rep)
+/* Send one datagram; transient errors count as a lost try. */
+static int send_to(struct cat_client *c, const void *buf, size_t n,
+		   const struct sockaddr_in *dst, int *refused)
 {
-	int n, t, rc, refused = 0, got_retry = 0, heard_retry = 0;
-	int backoff = RETRY_BACKOFF_FIRST_MS;
-
-	n = cat_wire_encode(c->tx, c->tx_cap, req);
-	if (n < 0)
-		return -EMSGSIZE;
-
-	for (t = 0; t < c->tries; t++) {
-		if (got_retry) {
-			/* RETRY means the slot is reconfiguring or the
-			 * worker is busy: give it a moment, but the backoff
-			 * still spends a try of the budget. */
-			sleep_ms(backoff);
-			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
-							      : backoff * 2;
-			got_retry = 0;
-		}
-		if (send(c->fd, c->tx, (size_t)n, 0) < 0) {
-			/* A pending ICMP error from an earlier try is
-			 * reported here instead of the send: note it and
-			 * send again once. */
-			if (errno == ECONNREFUSED) {
-				refused = 1;
-				if (send(c->fd, c->tx, (size_t)n, 0) < 0 &&
-				    errno != ECONNREFUSED)
-					return -errno;
-			} else if (errno != EINTR && errno != ENOBUFS &&
-				   errno != EAGAIN) {
-				return -errno;
-			}
-		}
-		rc = wait_reply(c, req, rep, c->timeout_ms, &refused);
-		if (rc < 0)
-			return rc;
-		if (rc == 0)
-			continue;
-		c->epoch = rep->epoch;
-		if (rep->status == CAT_ST_RETRY && t + 1 < c->tries) {
-			got_retry = heard_retry = 1;
-			continue;
-		}
+	if (sendto(c->fd, buf, n, 0, (const struct sockaddr *)dst,
+		   sizeof(*dst)) >= 0)
 		return 0;
+	if (errno == ECONNREFUSED) {
+		/* An earlier ICMP error surfaced on this send; the queued
+		 * error tells whom it is about. Send once more. */
+		drain_errors(c, dst, refused);
+		if (sendto(c->fd, buf, n, 0, (const struct sockaddr *)dst,
+			   sizeof(*dst)) >= 0 || errno == ECONNREFUSED)
+			return 0;
 	}
-	/* The node is alive but kept asking to retry: say so rather than
-	 * claim it never answered. Only rep->status is meaningful then. */
-	if (heard_retry) {
-		rep->status = CAT_ST_RETRY;
+	if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN ||
+	    errno == EHOSTUNREACH || errno == ENETUNREACH)
 		return 0;
-	}
-	return refused ? -ECONNREFUSED : -ETIMEDOUT;
+	return -errno;
 }
 
 static uint64_t next_seq(struct cat_client *c)
@@ -348,11 +507,258 @@ static int learn_slot_count(struct cat_client *c, uint64_t arg)
 	return 0;
 }
 
+/* ---- the cluster map ---- */
+
+static void add_cand(struct sockaddr_in *cand, int *n,
+		     const struct sockaddr_in *a)
+{
+	for (int i = 0; i < *n; i++)
+		if (same_addr(&cand[i], a))
+			return;
+	if (*n < CAND_MAX)
+		cand[(*n)++] = *a;
+}
+
+static void node_addr(const struct cat_map_node *nd, struct sockaddr_in *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(nd->ip);
+	sa->sin_port = htons(nd->udp_port);
+}
+
+/*
+ * Fetch the map text with MAP_GET, chunk by chunk, and install it.
+ *
+ * Nodes are asked in order: first (if not NULL: the node that said MOVED),
+ * the bootstrap list, the cached map's nodes, and avoid (a node that just
+ * went silent) last. A node that does not answer one chunk costs one
+ * timeout and the next node is asked for the same chunk: every node of one
+ * epoch serves the same canonical text, so progress is kept as long as the
+ * epoch and length stay the same, and the fetch restarts at offset 0 when
+ * they change. budget bounds the lost tries (and RETRY answers).
+ *
+ * Returns 0 (installed), -EOPNOTSUPP (a node answered UNKNOWN_OP and no
+ * map is cached: c->single is set to it), or a negative errno.
+ */
+static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
+		     const struct sockaddr_in *avoid, int budget)
+{
+	struct sockaddr_in cand[CAND_MAX], from;
+	struct cat_msg req, rep;
+	uint8_t hdr[CAT_WIRE_HDR_LEN];
+	struct cat_map *m = NULL;
+	char *text = NULL, errbuf[160];
+	uint32_t total = 0, epoch = 0, have = 0;
+	int n = 0, ci = 0, lost = 0, restarts = 0, refused = 0, all_refused = 1;
+	int bad = 0, rc, backoff = RETRY_BACKOFF_FIRST_MS;
+
+	if (first)
+		add_cand(cand, &n, first);
+	for (int i = 0; i < c->n_boot; i++)
+		if (!avoid || !same_addr(&c->boot[i], avoid))
+			add_cand(cand, &n, &c->boot[i]);
+	if (c->map) {
+		for (uint16_t i = 0; i < c->map->n_nodes; i++) {
+			struct sockaddr_in sa;
+
+			node_addr(&c->map->nodes[i], &sa);
+			if (!avoid || !same_addr(&sa, avoid))
+				add_cand(cand, &n, &sa);
+		}
+	}
+	if (avoid)
+		add_cand(cand, &n, avoid);
+	/* Every candidate gets at least one chance. */
+	if (budget < n)
+		budget = n;
+
+	text = malloc(CAT_MAP_TEXT_MAX + 1);
+	if (text == NULL)
+		return -ENOMEM;
+	memset(&req, 0, sizeof(req));
+	req.op = CAT_OP_MAP_GET;
+	req.client_id = c->client_id;
+	req.seq = next_seq(c);
+
+	while (lost < budget) {
+		req.arg = have;
+		cat_wire_encode_hdr(hdr, &req);
+		refused = 0;
+		rc = send_to(c, hdr, sizeof(hdr), &cand[ci], &refused);
+		if (rc < 0)
+			goto out;
+		rc = wait_reply(c, &req, &cand[ci], &rep, &from,
+				c->timeout_ms, &refused);
+		if (rc < 0)
+			goto out;
+		if (rc == 0) {
+			all_refused &= refused;
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		all_refused = 0;
+		c->epoch = rep.epoch;
+		if (rep.status == CAT_ST_UNKNOWN_OP) {
+			/* A node from before the map: if nothing better is
+			 * known, it is a single-node cluster. */
+			if (c->map == NULL) {
+				c->single = 1;
+				c->single_addr = from;
+				rc = -EOPNOTSUPP;
+				goto out;
+			}
+			bad = 1;
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		if (rep.status == CAT_ST_RETRY) {
+			sleep_ms(backoff);
+			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
+							      : backoff * 2;
+			lost++;
+			continue;
+		}
+		if (rep.status != CAT_ST_OK || rep.arg == 0 ||
+		    rep.arg > CAT_MAP_TEXT_MAX) {
+			bad = 1;
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		if (have != 0 && (rep.epoch != epoch || rep.arg != total)) {
+			/* The text changed under us (or this node is at
+			 * another epoch): this chunk belongs to another
+			 * text, so start over from offset 0. */
+			if (++restarts > MAP_FETCH_RESTARTS_MAX) {
+				rc = -EPROTO;
+				goto out;
+			}
+			have = 0;
+			req.seq = next_seq(c);
+			continue;
+		}
+		if (have == 0) {
+			epoch = rep.epoch;
+			total = (uint32_t)rep.arg;
+		}
+		if (rep.value_len == 0 || rep.value_len > total - have) {
+			bad = 1;
+			lost++;
+			have = 0;
+			ci = (ci + 1) % n;
+			req.seq = next_seq(c);
+			continue;
+		}
+		memcpy(text + have, rep.value, rep.value_len);
+		have += rep.value_len;
+		req.seq = next_seq(c);
+		if (have < total)
+			continue;
+
+		text[total] = '\0';
+		have = 0;
+		rc = cat_map_parse(text, total, &m, errbuf, sizeof(errbuf));
+		if (rc == -ENOMEM)
+			goto out;
+		if (rc < 0 || (c->map && m->epoch < c->map->epoch)) {
+			/* Garbage, or a node still at an older epoch than
+			 * the map we hold: ask the next one. */
+			cat_map_free(m);
+			m = NULL;
+			bad = 1;
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		drop_map(c);
+		c->map = m;
+		c->map_text = text;
+		c->map_text_len = total;
+		c->single = 0;
+		return 0;
+	}
+	rc = bad ? -EPROTO : all_refused ? -ECONNREFUSED : -ETIMEDOUT;
+out:
+	free(text);
+	return rc;
+}
+
+int cat_client_refresh_map(struct cat_client *c)
+{
+	if (c == NULL)
+		return -EINVAL;
+	return fetch_map(c, NULL, NULL, c->tries);
+}
+
+/*
+ * Make sure keyed requests can be routed: a cached map, or (single-node
+ * fallback) a slot count. Fetches lazily.
+ */
+static int ensure_route(struct cat_client *c)
+{
+	int rc;
+
+	if (c->map)
+		return 0;
+	if (!c->single) {
+		rc = fetch_map(c, NULL, NULL, c->tries);
+		if (rc == 0)
+			return 0;
+		if (rc != -EOPNOTSUPP)
+			return rc;
+	}
+	if (c->slot_count == 0) {
+		rc = cat_client_ping(c, NULL, NULL);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Pick the node for req: the head of the key's chain for writes, the
+ * tail for reads (any replica with CRAQ). Fills req->slot and req->epoch
+ * (the map's: a node behind it answers RETRY instead of acting on an older
+ * map).
+ */
+static void route(struct cat_client *c, struct cat_msg *req, uint32_t crc,
+		  struct sockaddr_in *dst)
+{
+	const struct cat_map_chain *ch;
+	const struct cat_map_node *nd;
+	uint16_t id;
+
+	if (c->map == NULL) {
+		req->slot = (uint16_t)cat_hash_slot(crc, c->slot_count);
+		req->epoch = 0;
+		*dst = c->single ? c->single_addr : c->boot[0];
+		return;
+	}
+	req->slot = (uint16_t)cat_hash_slot(crc, c->map->slot_count);
+	req->epoch = c->map->epoch;
+	ch = cat_map_slot_chain(c->map, req->slot);
+	if (req->op != CAT_OP_GET)
+		id = cat_map_chain_head(ch);
+	else if (c->map->craq)
+		id = ch->nodes[next_random(c) % ch->len];
+	else
+		id = cat_map_chain_tail(ch);
+	nd = cat_map_node_by_id(c->map, id);
+	/* cat_map_parse guarantees every chain member exists. */
+	node_addr(nd, dst);
+}
+
 int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
 		    uint32_t *epoch)
 {
 	struct cat_msg req, rep;
-	int rc;
+	uint8_t hdr[CAT_WIRE_HDR_LEN];
+	const struct sockaddr_in *dst;
+	int t, rc, refused = 0, any_refused = 0, all_refused = 1;
+	int heard_retry = 0, backoff = RETRY_BACKOFF_FIRST_MS;
 
 	if (c == NULL)
 		return -EINVAL;
@@ -360,60 +766,185 @@ int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
 	req.op = CAT_OP_PING;
 	req.client_id = c->client_id;
 	req.seq = next_seq(c);
-	rc = exchange(c, &req, &rep);
-	if (rc < 0)
-		return rc;
-	if (rep.status != CAT_ST_OK)
-		return rep.status;
-	rc = learn_slot_count(c, rep.arg);
-	if (rc < 0)
-		return rc;
-	if (slot_count)
-		*slot_count = c->slot_count;
-	if (epoch)
-		*epoch = rep.epoch;
-	return 0;
+	cat_wire_encode_hdr(hdr, &req);
+	for (t = 0; t < c->tries; t++) {
+		/* A lost try moves on to the next bootstrap node: PING is
+		 * about "the cluster", and any of them answers for it. */
+		dst = c->single ? &c->single_addr : &c->boot[t % c->n_boot];
+		refused = 0;
+		rc = send_to(c, hdr, sizeof(hdr), dst, &refused);
+		if (rc < 0)
+			return rc;
+		rc = wait_reply(c, &req, dst, &rep, NULL, c->timeout_ms,
+				&refused);
+		if (rc < 0)
+			return rc;
+		any_refused |= refused;
+		if (rc == 0) {
+			all_refused &= refused;
+			continue;
+		}
+		c->epoch = rep.epoch;
+		if (rep.status == CAT_ST_RETRY && t + 1 < c->tries) {
+			heard_retry = 1;
+			sleep_ms(backoff);
+			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
+							      : backoff * 2;
+			continue;
+		}
+		if (rep.status != CAT_ST_OK)
+			return rep.status;
+		if (rep.arg > UINT32_MAX ||
+		    !cat_hash_slot_count_valid((uint32_t)rep.arg))
+			return -EPROTO;
+		if (c->map == NULL)
+			c->slot_count = (uint32_t)rep.arg;
+		if (slot_count)
+			*slot_count = (uint32_t)rep.arg;
+		if (epoch)
+			*epoch = rep.epoch;
+		return 0;
+	}
+	if (heard_retry)
+		return CAT_ST_RETRY;
+	return any_refused && all_refused ? -ECONNREFUSED : -ETIMEDOUT;
 }
 
 /*
- * Run one keyed request: learn the slot count first if needed, route by
- * slot, and follow one WRONG_SLOT correction. Returns 0 with *rep holding
- * an OK reply, a positive status, or a negative errno.
+ * Run one keyed request: make sure it can be routed, send it to its
+ * chain's head (writes) or tail/replica (reads), and wait for the reply
+ * from wherever it comes. Lost tries re-send the same bytes to the same
+ * node; after half the budget the map is refetched once (the node may
+ * have left the chain). MOVED refetches the map, first from the node that
+ * said it, and re-sends the same request id to the right node. Returns 0
+ * with *rep holding an OK reply, a positive status, or a negative errno.
  */
 static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			 struct cat_msg *rep)
 {
 	uint32_t crc = cat_hash_crc32c(req->key, req->key_len);
-	int rc, attempt;
+	struct sockaddr_in dst, from;
+	int rc, n = 0, t = 0, refused = 0, any_refused = 0, all_refused = 1;
+	int heard_retry = 0, got_retry = 0, moved = 0, wrong_slot = 0;
+	int silence_refresh = 0, retarget = 1;
+	int backoff = RETRY_BACKOFF_FIRST_MS;
 
-	if (c->slot_count == 0) {
-		rc = cat_client_ping(c, NULL, NULL);
-		if (rc != 0)
-			return rc;
-	}
+	rc = ensure_route(c);
+	if (rc != 0)
+		return rc;
 	req->client_id = c->client_id;
-	for (attempt = 0; attempt < 2; attempt++) {
-		req->slot = (uint16_t)cat_hash_slot(crc, c->slot_count);
-		/* A WRONG_SLOT answer means the request was not applied, so
-		 * the corrected request is a new request with a fresh seq
-		 * rather than a retry of the refused one. */
-		req->seq = next_seq(c);
-		rc = exchange(c, req, rep);
+	req->seq = next_seq(c);
+
+	while (t < c->tries) {
+		if (retarget) {
+			route(c, req, crc, &dst);
+			n = cat_wire_encode(c->tx, c->tx_cap, req);
+			if (n < 0)
+				return -EMSGSIZE;
+			retarget = 0;
+		}
+		if (got_retry) {
+			/* RETRY means the slot is reconfiguring or the
+			 * worker is busy: give it a moment, but the backoff
+			 * still spends a try of the budget. */
+			sleep_ms(backoff);
+			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
+							      : backoff * 2;
+			got_retry = 0;
+		}
+		refused = 0;
+		rc = send_to(c, c->tx, (size_t)n, &dst, &refused);
 		if (rc < 0)
 			return rc;
-		if (rep->status != CAT_ST_WRONG_SLOT || attempt == 1)
-			break;
-		if (learn_slot_count(c, rep->arg) < 0)
-			return -EPROTO;
+		t++;
+		rc = wait_reply(c, req, &dst, rep, &from, c->timeout_ms,
+				&refused);
+		if (rc < 0)
+			return rc;
+		any_refused |= refused;
+		if (rc == 0) {
+			all_refused &= refused;
+			/* Half the budget without an answer: the node may
+			 * have left the chain. Refetch the map once (asking
+			 * the silent node last) and re-route; the request
+			 * keeps its id, so a write that did reach the old
+			 * head is not applied twice. */
+			if (!silence_refresh && c->map && t < c->tries &&
+			    t >= (c->tries + 1) / 2) {
+				silence_refresh = 1;
+				if (fetch_map(c, NULL, &dst,
+					      (c->tries + 1) / 2) == 0)
+					retarget = 1;
+			}
+			continue;
+		}
+		all_refused = 0;
+		c->epoch = rep->epoch;
+		switch (rep->status) {
+		case CAT_ST_RETRY:
+			if (t < c->tries) {
+				got_retry = heard_retry = 1;
+				continue;
+			}
+			return CAT_ST_RETRY;
+		case CAT_ST_MOVED: {
+			const struct cat_map_node *hint = NULL;
+
+			/* Not executed: the map is stale. A redirect is
+			 * an answer, not a lost try, so it does not spend
+			 * the budget; CAT_CLIENT_MOVED_MAX bounds it. */
+			if (c->map == NULL || moved >= CAT_CLIENT_MOVED_MAX)
+				return CAT_ST_MOVED;
+			moved++;
+			t--;
+			/* Only a node at a newer epoch has a newer map to
+			 * give; from one at ours, the hint (arg = the node
+			 * that should serve it) is all there is to learn. */
+			if (rep->epoch > c->map->epoch) {
+				rc = fetch_map(c, &from, NULL, c->tries);
+				if (rc == -ENOMEM)
+					return rc;
+				if (rc == 0) {
+					retarget = 1;
+					continue;
+				}
+			}
+			if (rep->arg <= UINT16_MAX)
+				hint = cat_map_node_by_id(c->map,
+							  (uint16_t)rep->arg);
+			if (hint == NULL)
+				return CAT_ST_MOVED;
+			node_addr(hint, &dst);
+			continue;
+		}
+		case CAT_ST_WRONG_SLOT:
+			/* Not executed either, but the slot field was wrong:
+			 * the corrected request is a new request (fresh seq)
+			 * with a fresh budget, as it always was. */
+			if (wrong_slot++)
+				return CAT_ST_WRONG_SLOT;
+			if (c->map) {
+				rc = fetch_map(c, &from, NULL, c->tries);
+				if (rc < 0 && rc != -ENOMEM)
+					return CAT_ST_WRONG_SLOT;
+				if (rc < 0)
+					return rc;
+			} else if (learn_slot_count(c, rep->arg) < 0) {
+				return -EPROTO;
+			}
+			req->seq = next_seq(c);
+			t = 0;
+			retarget = 1;
+			continue;
+		default:
+			return rep->status;
+		}
 	}
-	/*
-	 * MOVED: the slot lives on another node. Following it needs the
-	 * cluster map, which arrives with chain replication; until then the
-	 * caller sees CAT_ST_MOVED (the reply's epoch is kept, see
-	 * cat_client_epoch) and decides. RETRY was already retried with
-	 * backoff in exchange() within the retry budget.
-	 */
-	return rep->status;
+	/* The node is alive but kept asking to retry: say so rather than
+	 * claim it never answered. */
+	if (heard_retry)
+		return CAT_ST_RETRY;
+	return any_refused && all_refused ? -ECONNREFUSED : -ETIMEDOUT;
 }
 
 /* Local check of key and value against the protocol limits. */

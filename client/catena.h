@@ -1,8 +1,10 @@
 /*
- * libcatena: the kernel UDP client of a catena node. Routes each request to
- * its slot, retries lost requests with the same request id, and matches
- * replies by request id. Plain sockets and libc only: it must never depend
- * on DPDK, and it never prints (errors are return codes).
+ * libcatena: the kernel UDP client of a catena cluster. Fetches and caches
+ * the cluster map, routes each request to its slot's chain (writes to the
+ * head, reads to the tail or a CRAQ replica), follows MOVED, retries lost
+ * requests with the same request id, and matches replies by request id.
+ * Plain sockets and libc only: it must never depend on DPDK, and it never
+ * prints (errors are return codes).
  */
 #ifndef CATENA_H
 #define CATENA_H
@@ -10,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "replication/map.h"
 #include "replication/wire.h"
 
 #ifdef __cplusplus
@@ -35,23 +38,45 @@ extern "C" {
  *      before anything is sent;
  *    - -ENOBUFS: (get only) the value is larger than the caller's buffer;
  *    - -EPROTO: the node answered something that breaks the protocol
- *      (e.g. an INCR reply that is not a decimal number);
+ *      (e.g. an INCR reply that is not a decimal number, a cluster map
+ *      that does not parse);
+ *    - -EOPNOTSUPP: (cat_client_refresh_map only) the node answers but
+ *      serves no cluster map (a node older than MAP_GET);
  *    - other values: socket errors from the kernel.
  * cat_client_strerror() names any of them.
  *
  * @par Thread safety
  * A client is not thread-safe: use one client per thread (or serialise
  * all calls on it yourself). Distinct clients are independent, and
- * cat_client_strerror() may be called from any thread. Request functions
- * block for at most about (retries + 1) * timeout_ms.
+ * cat_client_strerror() may be called from any thread. A request blocks
+ * for at most about (retries + 1) * timeout_ms, plus the cluster map
+ * fetches it needs (each bounded the same way) and at most
+ * CAT_CLIENT_MOVED_MAX redirects.
+ *
+ * @par Routing
+ * The client learns the cluster map (docs/PROTOCOL.md, "Routing and the
+ * cluster map") from any node with MAP_GET, lazily on the first keyed
+ * request, and caches it. Writes (PUT, DEL, CAS, INCR) go to the head of
+ * the key's chain, GETs to its tail, or to a random replica when the map
+ * says "craq on". The reply to a write comes from the tail, so replies are
+ * accepted from any address. A MOVED reply makes the client refetch the
+ * map (first from the node that said MOVED) and resend the same request
+ * id to the right node; a request that gets no reply for half of its
+ * budget also refetches the map once, in case its node left the chain.
+ * A node that does not know MAP_GET (UNKNOWN_OP) is served as a single
+ * node, as before the map existed: every request goes to it and the slot
+ * count comes from PING.
  *
  * @par Requests and retries
  * Each request gets a fresh sequence number (monotonic per client). A try
  * that gets no matching reply within timeout_ms is re-sent with the SAME
  * client id and sequence number, so the node can recognise a retried
- * CAS/INCR as a duplicate. Replies are matched on client id, sequence
- * number, op and the reply flag; anything else received (late replies to
- * earlier requests, duplicates) is discarded.
+ * CAS/INCR as a duplicate; so is a request re-routed after MOVED or a map
+ * refresh (MOVED means it was not executed). Only WRONG_SLOT, which also
+ * means "not executed", makes the corrected request a new one. Replies
+ * are matched on client id, sequence number, op and the reply flag (and
+ * the key, when the reply carries one); anything else received (late
+ * replies to earlier requests, duplicates) is discarded.
  */
 
 /** Defaults applied to zero fields of struct cat_client_opts. */
@@ -65,12 +90,22 @@ extern "C" {
 /** Pass as cat_client_opts.retries to send each request exactly once. */
 #define CAT_CLIENT_NO_RETRIES (-1)
 
+/** Bootstrap addresses accepted in cat_client_opts.host (-EINVAL above). */
+#define CAT_CLIENT_BOOTSTRAP_MAX 16
+
+/** MOVED replies one request follows before returning CAT_ST_MOVED. */
+#define CAT_CLIENT_MOVED_MAX 4
+
 /** Options for cat_client_open(). Zero fields mean "the default". */
 struct cat_client_opts {
-	/** Node address: dotted IPv4 or a host name (resolved once, IPv4
-	 *  only, at open). Required. */
+	/** Bootstrap node(s): one address, or a comma-separated list of up
+	 *  to CAT_CLIENT_BOOTSTRAP_MAX, each "HOST" or "HOST:PORT" (dotted
+	 *  IPv4 or a host name, resolved once, IPv4 only, at open; spaces
+	 *  around entries are ignored). Any node of the cluster will do: the
+	 *  map they serve names the rest. Required. */
 	const char *host;
-	/** UDP port of the node; 0 = CAT_WIRE_DEFAULT_PORT (7470). */
+	/** UDP port of bootstrap entries without ":PORT";
+	 *  0 = CAT_WIRE_DEFAULT_PORT (7470). */
 	uint16_t port;
 	/** Wait per try, in ms; 0 = CAT_CLIENT_DEFAULT_TIMEOUT_MS (200). */
 	int timeout_ms;
@@ -95,14 +130,16 @@ struct cat_client;
 void cat_client_opts_init(struct cat_client_opts *o, const char *host);
 
 /**
- * Open a client: resolve o->host, open a connected UDP socket.
- * Sends nothing: the slot count is learnt with a PING on the first keyed
- * request.
+ * Open a client: resolve every bootstrap address of o->host and open one
+ * unconnected UDP socket (replies may come from any node of a chain).
+ * Sends nothing: the cluster map is fetched on the first keyed request
+ * (or by cat_client_refresh_map()).
  *
  * @param o    options (copied; o->host need not outlive the call)
  * @param err  if not NULL, receives 0 or a negative errno on failure
- *             (-EINVAL bad options, -EHOSTUNREACH host name did not
- *             resolve to an IPv4 address, socket errors, -ENOMEM)
+ *             (-EINVAL bad options or a malformed host list,
+ *             -EHOSTUNREACH a host name did not resolve to an IPv4
+ *             address, socket errors, -ENOMEM)
  * @return the client, or NULL on failure. Free with cat_client_close().
  */
 struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err);
@@ -114,13 +151,50 @@ void cat_client_close(struct cat_client *c);
 uint32_t cat_client_id(const struct cat_client *c);
 
 /**
- * Slot count currently believed (learnt from PING or WRONG_SLOT replies);
- * 0 before the first request.
+ * Slot count currently believed: the cached map's, or (without a map)
+ * the one learnt from PING or WRONG_SLOT replies; 0 before the first
+ * request.
  */
 uint32_t cat_client_slot_count(const struct cat_client *c);
 
 /** Epoch carried by the last reply received (0 before any). */
 uint32_t cat_client_epoch(const struct cat_client *c);
+
+/**
+ * Epoch of the cached cluster map; 0 when no map is cached (none fetched
+ * yet, or the node serves none). Sends nothing.
+ */
+uint32_t cat_client_map_epoch(const struct cat_client *c);
+
+/**
+ * Fetch the cluster map now (MAP_GET, in chunks, from the bootstrap
+ * nodes first, then the nodes of the cached map) and cache it if its
+ * epoch is not older than the cached one. Requests call this themselves
+ * when needed; call it to learn the map up front or after learning out of
+ * band that it changed.
+ *
+ * @return 0 (a map is cached), -EOPNOTSUPP (the node answered UNKNOWN_OP:
+ *         it serves no map; requests then go to it alone), -ETIMEDOUT or
+ *         -ECONNREFUSED (no node answered), -EPROTO (a node served text
+ *         that does not parse as a map, or only maps older than the cached
+ *         one), -ENOMEM, socket errors. A failed refresh keeps the cached
+ *         map.
+ */
+int cat_client_refresh_map(struct cat_client *c);
+
+/**
+ * The cached cluster map, or NULL. Owned by the client: valid until the
+ * next call on c that may refresh it (any request, or
+ * cat_client_refresh_map); read it, do not free it.
+ */
+const struct cat_map *cat_client_map(const struct cat_client *c);
+
+/**
+ * The cached map's text exactly as the node served it (canonical, see
+ * cat_map_format), NUL-terminated; *len (if not NULL) = its length.
+ * NULL when no map is cached. Lifetime as cat_client_map().
+ */
+const char *cat_client_map_text(const struct cat_client *c, size_t *len);
 
 /**
  * GET key. On 0, copies the value to buf, sets *vlen to its length and
@@ -174,8 +248,9 @@ int cat_client_incr(struct cat_client *c, const void *key, size_t klen,
 		    int64_t delta, int64_t *result, uint64_t *version);
 
 /**
- * PING the node. On 0, *slot_count and *epoch (each may be NULL) are the
- * node's; the client also adopts the slot count for routing.
+ * PING a bootstrap node (the first; on a lost try the next one, in turn).
+ * On 0, *slot_count and *epoch (each may be NULL) are the node's; without
+ * a cached map the client also adopts the slot count for routing.
  */
 int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
 		    uint32_t *epoch);

@@ -1,8 +1,9 @@
 /*
- * catena-cli: one catena request from the command line, through libcatena.
- * Output is for people (default) or scripts (--json); the exit status says
- * how the request ended (see usage_text). Must never leave a value
- * unescaped in JSON: keys and values are bytes, not text.
+ * catena-cli: one catena request from the command line, through libcatena
+ * (which routes it by the cluster map), or the cluster map itself. Output
+ * is for people (default) or scripts (--json); the exit status says how
+ * the request ended (see usage_text). Must never leave a value unescaped
+ * in JSON: keys and values are bytes, not text.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "client/catena.h"
+#include "replication/map.h"
 
 /* Exit statuses (the agreed interface; 5 covers local failures it does
  * not name, 64 is sysexits' EX_USAGE). */
@@ -33,16 +35,20 @@ enum {
 #define VALUE_CAP 65536u
 
 static const char usage_line[] =
-	"usage: catena-cli [-H HOST] [-p PORT] [-t TIMEOUT_MS] [-r RETRIES] "
+	"usage: catena-cli [-H HOST[,HOST...]] [-p PORT] [-t TIMEOUT_MS] [-r RETRIES] "
 	"[--json] COMMAND ARGS\n";
 
 static const char usage_text[] =
 	"\n"
-	"Send one request to a catena node over UDP and print the answer.\n"
+	"Send one request to a catena cluster over UDP and print the answer.\n"
+	"The request goes where the cluster map says (writes to the head of the\n"
+	"key's chain, reads to its tail); the map is fetched from the given nodes.\n"
 	"\n"
 	"Options:\n"
-	"  -H, --host HOST        node address (IPv4 or name); default: $CATENA_HOST\n"
-	"  -p, --port PORT        UDP port (default 7470)\n"
+	"  -H, --host HOSTS       node address(es): HOST or HOST:PORT (IPv4 or name),\n"
+	"                         comma-separated; any node of the cluster will do;\n"
+	"                         default: $CATENA_HOST\n"
+	"  -p, --port PORT        UDP port of HOSTS without :PORT (default 7470)\n"
 	"  -t, --timeout MS       wait per try in ms (default 200)\n"
 	"  -r, --retries N        re-sends after the first try (default 5)\n"
 	"      --mtu N            path MTU, sets the local value limit (default 1500)\n"
@@ -57,13 +63,17 @@ static const char usage_text[] =
 	"  cas --value KEY EXPECTED NEWVALUE  set if the current value is EXPECTED\n"
 	"  incr KEY [DELTA]                 add DELTA (default 1, may be negative);\n"
 	"                                   print the new number\n"
-	"  ping                             print OK slots=N epoch=E\n"
+	"  ping                             print OK slots=N epoch=E (first node)\n"
+	"  map                              print the cluster map text; with --json:\n"
+	"                                   epoch, slots, craq, nodes, chains and\n"
+	"                                   the slot -> chain assignment\n"
 	"A VALUE (or EXPECTED) of - is read from stdin, binary safe.\n"
 	"\n"
 	"Exit status:\n"
 	"  0 OK, 1 NOT_FOUND, 2 CAS_FAILED, 3 any other status from the node\n"
 	"  (its name is printed on stderr), 4 no reply after all retries,\n"
 	"  5 local failure (host not found, socket error, malformed reply),\n"
+	"  (map: 3 UNKNOWN_OP if the node serves no cluster map)\n"
 	"  64 usage error.\n";
 
 static int json;
@@ -332,6 +342,11 @@ static int report_failure(const struct outcome *o)
 		else if (o->rc == CAT_ST_MOVED)
 			snprintf(detail, sizeof(detail), "epoch=%" PRIu32,
 				 o->epoch);
+		else if (o->rc == CAT_ST_UNKNOWN_OP &&
+			 strcmp(o->op, "MAP") == 0)
+			snprintf(detail, sizeof(detail),
+				 "the node serves no cluster map (it predates "
+				 "MAP_GET)");
 	} else if (o->rc == -EMSGSIZE) {
 		/* The node would answer TOO_LARGE; checking first saves a
 		 * round trip and gives scripts the same status either way. */
@@ -384,6 +399,108 @@ static void report_version_ok(const struct outcome *o)
 	} else {
 		printf("OK version=%" PRIu64 "\n", o->version);
 	}
+}
+
+/* ---- the cluster map (catena-cli map) ---- */
+
+static void json_ip(uint32_t ip, uint16_t port)
+{
+	printf("\"ip\":\"%u.%u.%u.%u\",\"port\":%u", ip >> 24,
+	       (ip >> 16) & 0xFF, (ip >> 8) & 0xFF, ip & 0xFF, port);
+}
+
+/*
+ * The slot -> chain assignment, compactly: "roundrobin" when slot s is on
+ * the (s mod n)-th chain for every s (one word instead of thousands of
+ * runs), otherwise runs of consecutive slots as [first, last, chain_id].
+ */
+static void json_assignment(const struct cat_map *m)
+{
+	uint32_t s, lo;
+	int rr = m->n_chains > 0, first = 1;
+
+	for (s = 0; s < m->slot_count && rr; s++)
+		if (m->slot_chain[s] != s % m->n_chains)
+			rr = 0;
+	if (rr && m->n_chains > 1) {
+		fputs("\"roundrobin\"", stdout);
+		return;
+	}
+	fputc('[', stdout);
+	for (lo = 0; lo < m->slot_count; lo = s) {
+		for (s = lo + 1; s < m->slot_count &&
+				 m->slot_chain[s] == m->slot_chain[lo]; s++)
+			;
+		printf("%s[%" PRIu32 ",%" PRIu32 ",%u]", first ? "" : ",", lo,
+		       s - 1, m->chains[m->slot_chain[lo]].id);
+		first = 0;
+	}
+	fputc(']', stdout);
+}
+
+static void print_map_json(const struct cat_map *m)
+{
+	uint32_t per_chain[CAT_MAP_CHAINS_MAX] = { 0 };
+
+	for (uint32_t s = 0; s < m->slot_count; s++)
+		per_chain[m->slot_chain[s]]++;
+	json_begin("MAP", "OK");
+	printf(",\"epoch\":%" PRIu32 ",\"slots\":%" PRIu32 ",\"craq\":%s",
+	       m->epoch, m->slot_count, m->craq ? "true" : "false");
+	fputs(",\"nodes\":[", stdout);
+	for (uint16_t i = 0; i < m->n_nodes; i++) {
+		const struct cat_map_node *nd = &m->nodes[i];
+		static const uint8_t zero[6];
+
+		printf("%s{\"id\":%u,", i ? "," : "", nd->id);
+		json_ip(nd->ip, nd->udp_port);
+		if (memcmp(nd->mac, zero, sizeof(zero)) != 0)
+			printf(",\"mac\":\"%02x:%02x:%02x:%02x:%02x:%02x\"",
+			       nd->mac[0], nd->mac[1], nd->mac[2], nd->mac[3],
+			       nd->mac[4], nd->mac[5]);
+		fputc('}', stdout);
+	}
+	fputs("],\"chains\":[", stdout);
+	for (uint16_t i = 0; i < m->n_chains; i++) {
+		const struct cat_map_chain *ch = &m->chains[i];
+
+		printf("%s{\"id\":%u,\"nodes\":[", i ? "," : "", ch->id);
+		for (uint8_t k = 0; k < ch->len; k++)
+			printf("%s%u", k ? "," : "", ch->nodes[k]);
+		printf("],\"head\":%u,\"tail\":%u,\"slot_count\":%" PRIu32
+		       "}", cat_map_chain_head(ch), cat_map_chain_tail(ch),
+		       per_chain[i]);
+	}
+	fputs("],\"assign\":", stdout);
+	json_assignment(m);
+	json_end();
+}
+
+/* catena-cli map: returns the rc for report_failure (0 = printed). */
+static int cmd_map(struct cat_client *c)
+{
+	const struct cat_map *m;
+	const char *text;
+	size_t len = 0;
+	int rc;
+
+	rc = cat_client_refresh_map(c);
+	if (rc == -EOPNOTSUPP)
+		return CAT_ST_UNKNOWN_OP; /* what the node answered */
+	if (rc != 0)
+		return rc;
+	m = cat_client_map(c);
+	text = cat_client_map_text(c, &len);
+	if (m == NULL || text == NULL)
+		return -EPROTO;
+	if (json) {
+		print_map_json(m);
+	} else {
+		fwrite(text, 1, len, stdout);
+		if (len == 0 || text[len - 1] != '\n')
+			fputc('\n', stdout);
+	}
+	return 0;
 }
 
 static const char *check_key(const char *key)
@@ -485,19 +602,21 @@ int main(int argc, char **argv)
 		need_args(argc, 1, 2, "incr KEY [DELTA]");
 	} else if (strcmp(cmd, "ping") == 0) {
 		need_args(argc, 0, 0, "ping");
+	} else if (strcmp(cmd, "map") == 0) {
+		need_args(argc, 0, 0, "map");
 	} else {
 		usage_error("unknown command \"%s\"", cmd);
 	}
 
 	if (host == NULL || host[0] == '\0')
-		usage_error("no host: give -H HOST or set CATENA_HOST");
+		usage_error("no host: give -H HOST[,HOST...] or set CATENA_HOST");
 	opts.host = host;
 	opts.retries = retries == 0 ? CAT_CLIENT_NO_RETRIES : retries;
 
 	memset(&o, 0, sizeof(o));
 	o.op = cmd[0] == 'g' ? "GET" : cmd[0] == 'p' && cmd[1] == 'u' ? "PUT"
 	     : cmd[0] == 'd' ? "DEL" : cmd[0] == 'c' ? "CAS"
-	     : cmd[0] == 'i' ? "INCR" : "PING";
+	     : cmd[0] == 'i' ? "INCR" : cmd[0] == 'm' ? "MAP" : "PING";
 	o.tries = 1 + retries;
 	o.timeout_ms = opts.timeout_ms;
 
@@ -520,7 +639,7 @@ int main(int argc, char **argv)
 			expect_version = parse_u64(argv[1], "EXPECTED_VERSION");
 		}
 		get_value(argv[2], &val);
-	} else if (strcmp(cmd, "ping") != 0) {
+	} else if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "map") != 0) {
 		o.key = check_key(argv[0]);
 		if (strcmp(cmd, "put") == 0)
 			get_value(argv[1], &val);
@@ -533,6 +652,10 @@ int main(int argc, char **argv)
 		if (err == -EHOSTUNREACH || err == -EAGAIN)
 			fprintf(stderr, "catena-cli: host \"%s\": not found\n",
 				host);
+		else if (err == -EINVAL)
+			fprintf(stderr, "catena-cli: bad host list \"%s\": want "
+				"HOST[:PORT][,HOST[:PORT]...] (at most %d)\n",
+				host, CAT_CLIENT_BOOTSTRAP_MAX);
 		else
 			fprintf(stderr, "catena-cli: %s\n",
 				cat_client_strerror(err));
@@ -603,6 +726,8 @@ int main(int argc, char **argv)
 				printf("%" PRId64 "\n", result);
 			}
 		}
+	} else if (strcmp(cmd, "map") == 0) {
+		o.rc = cmd_map(c);
 	} else {
 		uint32_t slots = 0, epoch = 0;
 

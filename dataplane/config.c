@@ -23,6 +23,7 @@ enum key_kind {
 	K_U64,   /* uint64_t field */
 	K_IP,    /* IPv4 address, stored host order in a uint32_t */
 	K_IDLE,  /* busy | backoff */
+	K_PATH,  /* file path, stored in a char[256] */
 };
 
 #define KF_POW2 0x1u /* value must be a power of two */
@@ -52,11 +53,25 @@ static const struct key_def keys[] = {
 	{ "dataplane", "tx_desc",       K_U32, F(tx_desc),       64, 16384, 0 },
 	{ "dataplane", "mbufs",         K_U32, F(mbufs),         1023, 4194303, 0 },
 	{ "dataplane", "handover_ring", K_U32, F(handover_ring), 64, 65536, KF_POW2 },
+	{ "cluster", "map", K_PATH, F(map_path), 0, 0, 0 },
+	{ "replication", "inflight",      K_U32, F(repl_inflight),      16, 1048576, 0 },
+	{ "replication", "dedup",         K_U32, F(repl_dedup),         16, 16777216, 0 },
+	{ "replication", "rto_us",        K_U32, F(repl_rto_us),        100, 10000000, 0 },
+	{ "replication", "suspect_after", K_U32, F(repl_suspect_after), 1, 100000, 0 },
+	{ "faults", "seed",           K_U64, F(faults.seed),           0, UINT64_MAX, 0 },
+	{ "faults", "delay_us",       K_U32, F(faults.delay_us),       0, 1000000, 0 },
+	{ "faults", "jitter_us",      K_U32, F(faults.jitter_us),      0, 1000000, 0 },
+	{ "faults", "reorder_pct",    K_U32, F(faults.reorder_pct),    0, 100, 0 },
+	{ "faults", "drop_pct",       K_U32, F(faults.drop_pct),       0, 100, 0 },
+	{ "faults", "client_replies", K_U32, F(faults.client_replies), 0, 1, 0 },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = { "node", "store", "dataplane" };
+static const char *const sections[] = {
+	"node", "store", "dataplane", "cluster", "replication", "faults",
+};
+#define SECTION_LIST "node store dataplane cluster replication faults"
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 void cat_config_defaults(struct cat_config *c)
@@ -68,13 +83,18 @@ void cat_config_defaults(struct cat_config *c)
 	c->port_id = 0;
 	c->mtu = 1500;
 	c->idle = CAT_IDLE_BUSY;
-	c->slots = 1024;
+	c->slots = 0; /* resolved by main: the map's, else CAT_CONFIG_SLOTS_DEFAULT */
 	c->mem_limit_mb = 1024;
 	c->burst = 32;
 	c->rx_desc = 1024;
 	c->tx_desc = 1024;
 	c->mbufs = 8191;
 	c->handover_ring = 1024;
+	c->repl_inflight = 4096;
+	c->repl_dedup = 65536;
+	c->repl_rto_us = 5000;
+	c->repl_suspect_after = 20;
+	c->faults.seed = 1;
 }
 
 /* Strict decimal: digits only, no sign, no spaces, no overflow. */
@@ -140,7 +160,7 @@ int cat_config_set(struct cat_config *c, const char *origin,
 
 		if (!section_known) {
 			snprintf(err, errlen,
-				 "%s: [%s]: unknown section (known: node store dataplane)",
+				 "%s: [%s]: unknown section (known: " SECTION_LIST ")",
 				 origin, section);
 			return -ENOENT;
 		}
@@ -170,6 +190,18 @@ int cat_config_set(struct cat_config *c, const char *origin,
 			return -EINVAL;
 		}
 		memcpy(field, &h, sizeof(h));
+		return 0;
+	}
+	case K_PATH: {
+		size_t len = strlen(value);
+
+		if (len == 0 || len >= sizeof(c->map_path)) {
+			snprintf(err, errlen, "%s: [%s] %s: expected a path of 1..%zu "
+				 "characters: \"%s\"", origin, section, key,
+				 sizeof(c->map_path) - 1, value);
+			return -EINVAL;
+		}
+		memcpy(field, value, len + 1);
 		return 0;
 	}
 	case K_IDLE: {
@@ -293,7 +325,7 @@ int cat_config_load(struct cat_config *c, const char *path,
 			(void)find_key(secname, "", &known);
 			if (!known) {
 				snprintf(err, errlen,
-					 "%s: [%s]: unknown section (known: node store dataplane)",
+					 "%s: [%s]: unknown section (known: " SECTION_LIST ")",
 					 origin, secname);
 				rc = -ENOENT;
 			}

@@ -20,6 +20,23 @@ enum cat_idle_mode {
 	CAT_IDLE_BACKOFF = 1, /* sleep (RCU-offline) after empty polls: shared cores */
 };
 
+/*
+ * The fault injector's settings ([faults]; also switchable at run time with
+ * the /catena/faults telemetry command). Applied on the tx path to
+ * replication traffic, and to client replies when client_replies = 1.
+ */
+struct cat_faults_cfg {
+	uint64_t seed;           /* worker w draws from seed + w */
+	uint32_t delay_us;       /* fixed extra delay, 0..1000000 */
+	uint32_t jitter_us;      /* plus uniform 0..jitter_us */
+	uint32_t reorder_pct;    /* % of packets delayed further (reordered) */
+	uint32_t drop_pct;       /* % of packets dropped */
+	uint32_t client_replies; /* 1: client replies get the faults too */
+};
+
+/* [store] slots when neither the file nor a cluster map says otherwise. */
+#define CAT_CONFIG_SLOTS_DEFAULT 1024u
+
 /** Everything catena-node is configured with. Values are validated. */
 struct cat_config {
 	/* [node] */
@@ -30,7 +47,8 @@ struct cat_config {
 	uint32_t mtu;            /* 576..9000 */
 	enum cat_idle_mode idle;
 	/* [store] */
-	uint32_t slots;          /* power of two, 1..65536 */
+	uint32_t slots;          /* power of two, 1..65536; 0 = not set: the
+				  * cluster map's slot count, else 1024 */
 	uint64_t mem_limit_mb;   /* 1..1048576 */
 	/* [dataplane] */
 	uint32_t burst;          /* 1..512 */
@@ -38,6 +56,15 @@ struct cat_config {
 	uint32_t tx_desc;        /* 64..16384 */
 	uint32_t mbufs;          /* 1023..4194303 */
 	uint32_t handover_ring;  /* power of two, 64..65536 */
+	/* [cluster] */
+	char map_path[256];      /* cluster map file; "" = single-node map */
+	/* [replication] (per worker) */
+	uint32_t repl_inflight;  /* in-flight writes, 16..1048576 */
+	uint32_t repl_dedup;     /* remembered client requests, 16..16777216 */
+	uint32_t repl_rto_us;    /* retransmission timeout, 100..10000000 */
+	uint32_t repl_suspect_after; /* retransmissions before suspect, 1..100000 */
+	/* [faults] */
+	struct cat_faults_cfg faults;
 
 	char path[256];          /* config file this came from (for messages) */
 };

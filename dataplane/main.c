@@ -1,10 +1,12 @@
 /*
  * catena-node: process setup and teardown. Parses the application
- * arguments and config, initialises EAL, the mbuf pool, the store, the
- * handover rings, the port and telemetry, launches one worker per worker
- * lcore, then sleeps until SIGINT/SIGTERM and tears everything down in
- * order, removing the hugepage files of its file prefix. Never touches
- * packets; the only file that exits the process.
+ * arguments, config and cluster map, initialises EAL, the mbuf pool, the
+ * store, the handover rings, the port, the chain engines and telemetry,
+ * launches one worker per worker lcore, then runs the node agent loop
+ * (table sizing, SIGHUP map reload, map retirement, suspect peers) until
+ * SIGINT/SIGTERM and tears everything down in order, removing the hugepage
+ * files of its file prefix. Never touches packets; the only file that
+ * exits the process.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +30,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "dataplane/agent.h"
 #include "dataplane/config.h"
 #include "dataplane/port.h"
 #include "dataplane/telemetry.h"
@@ -50,10 +53,17 @@ static int logtype;
 	rte_log(RTE_LOG_##level, logtype, "catena-node: " fmt "\n", ##__VA_ARGS__)
 
 static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_hup;
 
 static void on_signal(int signo)
 {
 	got_signal = signo;
+}
+
+static void on_hup(int signo)
+{
+	(void)signo;
+	got_hup = 1;
 }
 
 /* Everything main creates, so one teardown handles every exit path. */
@@ -67,6 +77,8 @@ struct node {
 	char runtime_dir[512];  /* EAL runtime directory, removed at exit */
 	struct cat_dp dp;
 	struct cat_worker *workers[CAT_WORKER_MAX];
+	struct cat_map *map0;   /* [cluster] map as loaded, until published */
+	struct cat_agent agent;
 };
 
 /* One clear line on stderr, for errors that end the process. */
@@ -197,6 +209,13 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 	if (n->telemetry_up)
 		cat_telemetry_disable();
 	free_rings(n);
+	for (i = 0; i < CAT_WORKER_MAX; i++)
+		if (n->workers[i] != NULL)
+			cat_worker_fini(n->workers[i]);
+	/* Workers have stopped and telemetry is off: nobody reads a map. */
+	cat_agent_fini(&n->agent);
+	cat_map_free(n->map0);
+	free(n->dp.faults);
 	if (n->port_up)
 		cat_port_fini(n->dp.port_id);
 	if (n->dp.store != NULL)
@@ -286,7 +305,77 @@ static void setup_workers(struct node *n)
 		w->idx = (uint16_t)i;
 		w->lcore = lcore;
 		n->workers[i++] = w;
+		if (cat_worker_init(w) < 0)
+			fatal(n, EXIT_RUNTIME, "cannot create the chain engine of worker "
+			      "%u (inflight %u x %u bytes, dedup %u): %s", i - 1,
+			      n->cfg.repl_inflight, n->cfg.mtu, n->cfg.repl_dedup,
+			      strerror(errno));
 	}
+}
+
+/*
+ * [cluster] map: loaded and checked before EAL, so a bad map is one line
+ * and exit 2 without touching hugepages. Also settles [store] slots: the
+ * map's when the config leaves it out.
+ */
+static int load_cluster_map(struct node *n, char *err, size_t errlen)
+{
+	struct cat_config *c = &n->cfg;
+	char why[256];
+	int rc;
+
+	if (c->map_path[0] == '\0') {
+		if (c->slots == 0)
+			c->slots = CAT_CONFIG_SLOTS_DEFAULT;
+		return 0;
+	}
+	rc = cat_map_load(c->map_path, &n->map0, why, sizeof(why));
+	if (rc == 0)
+		rc = cat_agent_map_check(n->map0, c, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(err, errlen, "config %s: [cluster] map %s: %s", c->path,
+			 c->map_path, why);
+		return rc;
+	}
+	if (c->slots == 0)
+		c->slots = n->map0->slot_count;
+	return 0;
+}
+
+/* The first map and fault settings, published before any worker runs. */
+static void publish_initial(struct node *n)
+{
+	const uint8_t *mac = n->dp.mac.addr_bytes;
+	struct cat_dp_map *dm;
+	char err[512];
+
+	n->agent.dp = &n->dp;
+	n->agent.workers = n->workers;
+	n->agent.cfg = &n->cfg;
+	if (n->map0 == NULL) {
+		if (cat_agent_map_single(&n->cfg, mac, &n->map0, err, sizeof(err)) < 0)
+			fatal(n, EXIT_CONFIG, "%s", err);
+	} else {
+		const struct cat_map_node *me =
+			cat_map_node_by_id(n->map0, (uint16_t)n->cfg.node_id);
+		static const uint8_t zero[6];
+
+		if (memcmp(me->mac, zero, 6) != 0 && memcmp(me->mac, mac, 6) != 0)
+			LOG(WARNING, "port MAC " RTE_ETHER_ADDR_PRT_FMT " differs from "
+			    "node %u's MAC in the cluster map: peers will send to the "
+			    "map's", RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.node_id);
+	}
+	dm = cat_agent_map_wrap(n->map0, (uint16_t)n->cfg.node_id);
+	if (dm == NULL)
+		fatal(n, EXIT_RUNTIME, "cannot prepare the cluster map: %s",
+		      strerror(errno));
+	n->map0 = NULL;
+	(void)cat_agent_publish(&n->agent, dm);
+
+	n->dp.faults = malloc(sizeof(*n->dp.faults));
+	if (n->dp.faults == NULL)
+		fatal(n, EXIT_RUNTIME, "out of memory");
+	*n->dp.faults = n->cfg.faults;
 }
 
 /* Application arguments start after the first "--"; EAL never sees them. */
@@ -306,7 +395,7 @@ int main(int argc, char **argv)
 	struct node *n = &node;
 	struct cat_store_params sp;
 	struct cat_port_params pp;
-	char err[512], ipbuf[INET_ADDRSTRLEN], summary[512];
+	char err[1024], ipbuf[INET_ADDRSTRLEN], summary[512];
 	struct in_addr ia;
 	struct sigaction sa;
 	const char *rdir, *slash;
@@ -332,8 +421,11 @@ int main(int argc, char **argv)
 		printf("%s\n", err);
 		return 0;
 	}
+	if (rc == 0)
+		rc = load_cluster_map(n, err, sizeof(err));
 	if (rc < 0) {
 		fail_line("%s", err);
+		cat_map_free(n->map0);
 		return EXIT_CONFIG;
 	}
 	/* EAL parses with getopt too: make it start from scratch. */
@@ -360,6 +452,8 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 
 	n->dp.n_workers = (uint16_t)(rte_lcore_count() - 1);
 	if (n->dp.n_workers == 0)
@@ -376,7 +470,12 @@ int main(int argc, char **argv)
 	n->dp.udp_port_be = htons(n->cfg.udp_port);
 	n->dp.mtu = n->cfg.mtu;
 	n->dp.slot_count = n->cfg.slots;
-	n->dp.epoch = 0;
+	n->dp.node_id = (uint16_t)n->cfg.node_id;
+	n->dp.repl_inflight = n->cfg.repl_inflight;
+	n->dp.repl_dedup = n->cfg.repl_dedup;
+	n->dp.repl_suspect_after = n->cfg.repl_suspect_after;
+	n->dp.repl_rto_ns = (uint64_t)n->cfg.repl_rto_us * 1000;
+	n->dp.tsc_hz = rte_get_tsc_hz();
 
 	setup_pool(n);
 
@@ -388,7 +487,6 @@ int main(int argc, char **argv)
 		      n->cfg.slots, strerror(errno));
 
 	setup_rings(n);
-	setup_workers(n);
 
 	pp.port_id = n->cfg.port_id;
 	pp.n_queues = n->dp.n_workers;
@@ -405,7 +503,11 @@ int main(int argc, char **argv)
 		LOG(WARNING, "port %u: link still down after %u ms; serving anyway",
 		    n->cfg.port_id, LINK_WAIT_MS);
 
-	rc = cat_telemetry_register(&n->dp, n->workers, n->cfg.node_id);
+	/* The single-node map names our MAC: known only now. */
+	publish_initial(n);
+	setup_workers(n);
+
+	rc = cat_telemetry_register(&n->dp, n->workers, &n->cfg);
 	if (rc < 0)
 		LOG(WARNING, "telemetry commands not registered: %s", strerror(-rc));
 	n->telemetry_up = 1;
@@ -424,25 +526,41 @@ int main(int argc, char **argv)
 	LOG(INFO, "node %u mac " RTE_ETHER_ADDR_PRT_FMT " port %u idle %s mtu %u",
 	    n->cfg.node_id, RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
 	    n->dp.idle_backoff ? "backoff" : "busy", n->cfg.mtu);
-	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u\n", ipbuf,
-	       n->cfg.udp_port, n->dp.n_workers, n->cfg.slots);
+	LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",
+	    n->cfg.map_path[0] ? n->cfg.map_path : "(single node)",
+	    n->dp.map->map->epoch, n->dp.map->map->n_nodes, n->dp.map->map->n_chains);
+	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u node=%u epoch=%u\n",
+	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
+	       n->dp.map->map->epoch);
 	fflush(stdout);
 
-	/* The main lcore is the node agent: today it keeps the slot tables
-	 * sized (cat_store_maintain: resizes wait for grace periods, which a
-	 * worker must never do); the control channel and config apply will
-	 * live here too. It is an RCU thread only while it maintains, offline
-	 * while it sleeps. A signal may land on any thread; polling the flag
-	 * makes that irrelevant. */
+	/* The main lcore is the node agent: it keeps the slot tables sized
+	 * (cat_store_maintain: resizes wait for grace periods, which a
+	 * worker must never do), reloads the cluster map on SIGHUP, frees
+	 * maps the workers left behind and reports suspect peers; the control
+	 * channel will live here too. It is an RCU thread only while it
+	 * maintains, offline otherwise (synchronize_rcu included). A signal
+	 * may land on any thread; polling the flags makes that irrelevant. */
 	rcu_register_thread();
 	rcu_thread_offline();
 	while (!got_signal) {
 		struct timespec ts = { 0, MAINTAIN_PERIOD_MS * 1000 * 1000 };
+		char msg[512];
 
 		nanosleep(&ts, NULL);
 		rcu_thread_online();
 		cat_store_maintain(n->dp.store, MAINTAIN_MAX_RESIZES);
 		rcu_thread_offline();
+		if (got_hup) {
+			got_hup = 0;
+			if (cat_agent_reload(&n->agent, msg, sizeof(msg)) == 0)
+				LOG(NOTICE, "%s", msg);
+			else
+				LOG(ERR, "%s", msg);
+		}
+		cat_agent_retire(&n->agent);
+		while (cat_agent_suspects(&n->agent, msg, sizeof(msg)))
+			LOG(WARNING, "%s", msg);
 	}
 	rcu_unregister_thread();
 

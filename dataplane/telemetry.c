@@ -1,12 +1,22 @@
 /*
  * catena-node telemetry commands. Setup registers them; the callbacks run
- * on DPDK's telemetry thread. Counters are plain per-worker uint64 written
+ * on DPDK's telemetry threads. Counters are plain per-worker uint64 written
  * by their worker: they are read here with relaxed atomic loads, so a
- * snapshot is per counter, not across counters. Never calls cat_store_get
- * (that needs an online RCU reader); never writes shared state.
+ * snapshot is per counter, not across counters.
+ *
+ * RCU: the map and the store are RCU-protected, and a telemetry thread is
+ * not a QSBR thread by default. A callback that reads either registers its
+ * thread for the duration (rcu_register_thread leaves it online) and
+ * unregisters before returning: DPDK runs each connection's callbacks on a
+ * thread that ends with the connection, and a registered thread must never
+ * exit. While registered it holds grace periods back, so such callbacks
+ * stay short (paged output). /catena/faults is the one writer: it publishes
+ * a new settings struct and frees the old after synchronize_rcu.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +25,17 @@
 #include <rte_pause.h>
 #include <rte_telemetry.h>
 
+#include <urcu-qsbr.h>
+
 #include "dataplane/telemetry.h"
+#include "replication/chain.h"
 #include "replication/store.h"
 
-/* Slots listed per /catena/slots call: keeps the answer well inside the
- * telemetry output buffer (16 KiB). Ask again from "next" for more. */
-#define SLOTS_PER_PAGE 100u
+/* Entries per call: keeps each answer well inside the telemetry output
+ * buffer (16 KiB). Ask again from "next" for more. */
+#define SLOTS_PER_PAGE  100u
+#define CHAINS_PER_PAGE 50u
+#define DIGESTS_PER_PAGE 128u
 
 static const struct {
 	const char *name;
@@ -32,11 +47,23 @@ static const struct {
 };
 #define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
 
-static const struct cat_dp *g_dp;
+static const struct {
+	const char *name;
+	size_t off;
+} repl_counters[] = {
+#define CAT_X_ENTRY(n) { "repl_" #n, offsetof(struct cat_chain_stats, n) },
+	CAT_CHAIN_COUNTERS(CAT_X_ENTRY)
+#undef CAT_X_ENTRY
+};
+#define N_REPL_COUNTERS (sizeof(repl_counters) / sizeof(repl_counters[0]))
+
+static struct cat_dp *g_dp;
 static struct cat_worker *const *g_workers;
+static const struct cat_config *g_cfg;
 static uint32_t g_node_id;
 static int g_enabled;
 static int g_active;
+static pthread_mutex_t g_faults_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t rd(const uint64_t *p)
 {
@@ -79,6 +106,76 @@ static void leave(void)
 	__atomic_sub_fetch(&g_active, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Reader section for the map and the store (see the file comment). */
+static void rcu_enter(void)
+{
+	rcu_register_thread();
+}
+
+static void rcu_leave(void)
+{
+	rcu_unregister_thread();
+}
+
+/* Engine counter off of every worker: engine plus read-path stats. */
+static uint64_t repl_sum(size_t off)
+{
+	uint64_t s = 0;
+	unsigned int i;
+
+	for (i = 0; i < g_dp->n_workers; i++) {
+		const struct cat_worker *w = g_workers[i];
+
+		s += rd((const uint64_t *)((const char *)cat_chain_stats(w->chain) + off));
+		s += rd((const uint64_t *)((const char *)&w->rst + off));
+	}
+	return s;
+}
+
+static const char *role_of(const struct cat_map_chain *c, uint16_t self)
+{
+	int pos = cat_map_chain_pos(c, self);
+
+	if (pos < 0)
+		return "none";
+	if (c->len == 1)
+		return "head+tail";
+	if (pos == 0)
+		return "head";
+	if (pos == c->len - 1)
+		return "tail";
+	return "middle";
+}
+
+/* Optional first parameter: a non-negative decimal index. */
+static int param_first(const char *params, uint32_t *first)
+{
+	char *end;
+	unsigned long v;
+
+	*first = 0;
+	if (params == NULL || *params == '\0')
+		return 0;
+	v = strtoul(params, &end, 10);
+	if (*end != '\0' || !isdigit((unsigned char)*params))
+		return -EINVAL;
+	*first = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	return 0;
+}
+
+/* DPDK 22.11 writes strings into JSON unescaped: keep them plain. */
+static void add_plain_str(struct rte_tel_data *d, const char *name, const char *s)
+{
+	char buf[RTE_TEL_MAX_STRING_LEN];
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (s[i] == '"' || s[i] == '\\' || (unsigned char)s[i] < 0x20) ?
+			 '\'' : s[i];
+	buf[i] = '\0';
+	rte_tel_data_add_dict_string(d, name, buf);
+}
+
 uint64_t cat_telemetry_total(const char *counter)
 {
 	size_t i;
@@ -115,7 +212,9 @@ static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unus
 		return -ENODEV;
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "node_id", g_node_id);
-	rte_tel_data_add_dict_u64(d, "epoch", g_dp->epoch);
+	rcu_enter();
+	rte_tel_data_add_dict_u64(d, "epoch", rcu_dereference(g_dp->map)->map->epoch);
+	rcu_leave();
 	rte_tel_data_add_dict_u64(d, "workers", g_dp->n_workers);
 	rte_tel_data_add_dict_u64(d, "slot_count", g_dp->slot_count);
 	for (s = 0; s < g_dp->slot_count; s++)
@@ -141,6 +240,19 @@ static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unus
 			v += rd(&g_workers[k]->st.replies_by_status[i]);
 		rte_tel_data_add_dict_u64(d, name, v);
 	}
+	for (i = 0; i < N_REPL_COUNTERS; i++)
+		rte_tel_data_add_dict_u64(d, repl_counters[i].name,
+					  repl_sum(repl_counters[i].off));
+	{
+		uint64_t inflight = 0;
+		unsigned int k;
+
+		for (k = 0; k < g_dp->n_workers; k++)
+			inflight += cat_chain_inflight(g_workers[k]->chain);
+		rte_tel_data_add_dict_u64(d, "repl_in_flight", inflight);
+	}
+	rte_tel_data_add_dict_u64(d, "peer_suspect_reports",
+				  rd(&g_dp->peer_suspect_reports));
 	leave();
 	return 0;
 }
@@ -189,14 +301,8 @@ static int cmd_slots(const char *cmd __rte_unused, const char *params,
 	uint32_t first = 0, s, listed = 0, with_keys = 0;
 	int64_t next = -1;
 
-	if (params != NULL && *params != '\0') {
-		char *end;
-		unsigned long v = strtoul(params, &end, 10);
-
-		if (*end != '\0' || !isdigit((unsigned char)*params))
-			return -EINVAL;
-		first = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-	}
+	if (param_first(params, &first) < 0)
+		return -EINVAL;
 	if (enter() < 0)
 		return -ENODEV;
 	rte_tel_data_start_dict(d);
@@ -239,14 +345,280 @@ static int cmd_slots(const char *cmd __rte_unused, const char *params,
 	return 0;
 }
 
-int cat_telemetry_register(const struct cat_dp *dp,
-			   struct cat_worker *const *workers, uint32_t node_id)
+/*
+ * /catena/chains[,FIRST]: every chain of the current map from index FIRST
+ * on: id, nodes, this node's role and the link counters summed over the
+ * workers (each engine counts by chain index of its own current map, so
+ * right after a map change a sum may mix the two maps' indices).
+ */
+static int cmd_chains(const char *cmd __rte_unused, const char *params,
+		      struct rte_tel_data *d)
+{
+	const struct cat_map *m;
+	uint32_t first, ci, listed = 0;
+	int next = -1;
+
+	if (param_first(params, &first) < 0)
+		return -EINVAL;
+	if (enter() < 0)
+		return -ENODEV;
+	rcu_enter();
+	m = rcu_dereference(g_dp->map)->map;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "epoch", m->epoch);
+	rte_tel_data_add_dict_u64(d, "n_chains", m->n_chains);
+	rte_tel_data_add_dict_string(d, "craq", m->craq ? "on" : "off");
+	for (ci = first; ci < m->n_chains; ci++) {
+		const struct cat_map_chain *c = &m->chains[ci];
+		struct cat_chain_link_stats sum = { 0 }, one;
+		uint64_t in_flight = 0;
+		struct rte_tel_data *e;
+		char name[16], nodes[64];
+		size_t used = 0;
+		unsigned int k;
+
+		if (listed == CHAINS_PER_PAGE) {
+			next = (int)ci;
+			break;
+		}
+		for (k = 0; k < g_dp->n_workers; k++) {
+			uint32_t inf = 0;
+
+			cat_chain_link_stats(g_workers[k]->chain, ci, &one, &inf);
+			sum.forwarded += one.forwarded;
+			sum.acked += one.acked;
+			sum.retransmitted += one.retransmitted;
+			sum.dropped_epoch += one.dropped_epoch;
+			in_flight += inf;
+		}
+		nodes[0] = '\0';
+		for (k = 0; k < c->len && used < sizeof(nodes); k++)
+			used += (size_t)snprintf(nodes + used, sizeof(nodes) - used,
+						 "%s%u", k ? "," : "", c->nodes[k]);
+		e = rte_tel_data_alloc();
+		if (e == NULL)
+			break;
+		rte_tel_data_start_dict(e);
+		rte_tel_data_add_dict_u64(e, "id", c->id);
+		rte_tel_data_add_dict_string(e, "nodes", nodes);
+		rte_tel_data_add_dict_string(e, "role", role_of(c, (uint16_t)g_node_id));
+		rte_tel_data_add_dict_u64(e, "forwarded", sum.forwarded);
+		rte_tel_data_add_dict_u64(e, "acked", sum.acked);
+		rte_tel_data_add_dict_u64(e, "in_flight", in_flight);
+		rte_tel_data_add_dict_u64(e, "retransmitted", sum.retransmitted);
+		rte_tel_data_add_dict_u64(e, "dropped_epoch", sum.dropped_epoch);
+		snprintf(name, sizeof(name), "%u", c->id);
+		if (rte_tel_data_add_dict_container(d, name, e, 0) != 0) {
+			rte_tel_data_free(e);
+			break;
+		}
+		listed++;
+	}
+	rte_tel_data_add_dict_int(d, "next", next);
+	rcu_leave();
+	leave();
+	return 0;
+}
+
+/* /catena/map: the current map's canonical text, one line per entry. */
+static int cmd_map(const char *cmd __rte_unused, const char *params __rte_unused,
+		   struct rte_tel_data *d)
+{
+	const struct cat_dp_map *dm;
+	struct rte_tel_data *lines;
+	const char *p, *end;
+
+	if (enter() < 0)
+		return -ENODEV;
+	lines = rte_tel_data_alloc();
+	if (lines == NULL) {
+		leave();
+		return -ENOMEM;
+	}
+	rte_tel_data_start_array(lines, RTE_TEL_STRING_VAL);
+	rcu_enter();
+	dm = rcu_dereference(g_dp->map);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "epoch", dm->map->epoch);
+	rte_tel_data_add_dict_u64(d, "length", dm->text_len);
+	for (p = dm->text, end = dm->text + dm->text_len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char line[RTE_TEL_MAX_STRING_LEN];
+
+		/* Canonical lines are short; a longer one is cut, not lost. */
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		memcpy(line, p, len);
+		line[len] = '\0';
+		if (rte_tel_data_add_array_string(lines, line) != 0)
+			break;
+		p = nl ? nl + 1 : end;
+	}
+	rcu_leave();
+	if (rte_tel_data_add_dict_container(d, "lines", lines, 0) != 0)
+		rte_tel_data_free(lines);
+	leave();
+	return 0;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+/*
+ * /catena/digest[,FIRST]: for every slot this node replicates (its chain
+ * in the current map has this node) that has seen a write: version and
+ * cat_store_slot_digest, from slot FIRST on, one page; "combined" hashes
+ * (slot, version, digest) of all of them, so two replicas of the same
+ * chains compare with one number. Digests walk the slot tables as an RCU
+ * reader on this thread (see the file comment).
+ */
+static int cmd_digest(const char *cmd __rte_unused, const char *params,
+		      struct rte_tel_data *d)
+{
+	const struct cat_map *m;
+	uint32_t first, s, listed = 0, replicated = 0;
+	uint64_t combined = 0;
+	int next = -1;
+
+	if (param_first(params, &first) < 0)
+		return -EINVAL;
+	if (enter() < 0)
+		return -ENODEV;
+	rcu_enter();
+	m = rcu_dereference(g_dp->map)->map;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "epoch", m->epoch);
+	rte_tel_data_add_dict_u64(d, "first", first);
+	for (s = 0; s < g_dp->slot_count && s < m->slot_count; s++) {
+		uint64_t version, digest;
+
+		if (cat_map_chain_pos(cat_map_slot_chain(m, s),
+				      (uint16_t)g_node_id) < 0)
+			continue;
+		version = cat_store_slot_version(g_dp->store, s);
+		if (version == 0)
+			continue;
+		replicated++;
+		digest = cat_store_slot_digest(g_dp->store, s);
+		combined = mix(mix(mix(combined, s), version), digest);
+		if (s < first)
+			continue;
+		if (listed == DIGESTS_PER_PAGE) {
+			if (next < 0)
+				next = (int)s;
+			continue;
+		}
+		{
+			struct rte_tel_data *e = rte_tel_data_alloc();
+			char name[16];
+
+			if (e == NULL)
+				continue;
+			rte_tel_data_start_dict(e);
+			rte_tel_data_add_dict_u64(e, "version", version);
+			rte_tel_data_add_dict_u64(e, "digest", digest);
+			snprintf(name, sizeof(name), "%u", s);
+			if (rte_tel_data_add_dict_container(d, name, e, 0) != 0)
+				rte_tel_data_free(e);
+			else
+				listed++;
+		}
+	}
+	rcu_leave();
+	rte_tel_data_add_dict_u64(d, "slots_written", replicated);
+	rte_tel_data_add_dict_u64(d, "combined", combined);
+	rte_tel_data_add_dict_int(d, "next", next);
+	leave();
+	return 0;
+}
+
+static void faults_dict(struct rte_tel_data *d, const struct cat_faults_cfg *f)
+{
+	rte_tel_data_add_dict_u64(d, "seed", f->seed);
+	rte_tel_data_add_dict_u64(d, "delay_us", f->delay_us);
+	rte_tel_data_add_dict_u64(d, "jitter_us", f->jitter_us);
+	rte_tel_data_add_dict_u64(d, "reorder_pct", f->reorder_pct);
+	rte_tel_data_add_dict_u64(d, "drop_pct", f->drop_pct);
+	rte_tel_data_add_dict_u64(d, "client_replies", f->client_replies);
+}
+
+/*
+ * /catena/faults[,KEY=VALUE,...]: show the fault injector's settings, or
+ * change some of them (keys and ranges as in [faults]). All pairs are
+ * checked before anything changes; the new struct is published with one
+ * pointer store and the old one freed after a grace period (this thread is
+ * not a registered reader here, so synchronize_rcu just waits for the
+ * workers). Writers are serialised by a mutex no worker ever takes.
+ */
+static int cmd_faults(const char *cmd __rte_unused, const char *params,
+		      struct rte_tel_data *d)
+{
+	struct cat_faults_cfg *cur, *nf;
+	struct cat_config tmp;
+	char err[256], buf[512];
+	char *save = NULL, *tok;
+	int rc = 0;
+
+	if (enter() < 0)
+		return -ENODEV;
+	pthread_mutex_lock(&g_faults_mu);
+	cur = g_dp->faults;
+	rte_tel_data_start_dict(d);
+	if (params == NULL || *params == '\0') {
+		faults_dict(d, cur);
+		goto out;
+	}
+	tmp = *g_cfg;
+	tmp.faults = *cur;
+	snprintf(buf, sizeof(buf), "%s", params);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL && rc == 0;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq == NULL) {
+			snprintf(err, sizeof(err), "/catena/faults: '%s': expected KEY=VALUE", tok);
+			rc = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		rc = cat_config_set(&tmp, "/catena/faults", "faults", tok, eq + 1,
+				    err, sizeof(err));
+	}
+	if (rc < 0) {
+		add_plain_str(d, "error", err);
+		faults_dict(d, cur);
+		goto out;
+	}
+	nf = malloc(sizeof(*nf));
+	if (nf == NULL) {
+		add_plain_str(d, "error", "out of memory");
+		faults_dict(d, cur);
+		goto out;
+	}
+	*nf = tmp.faults;
+	rcu_assign_pointer(g_dp->faults, nf);
+	synchronize_rcu();
+	free(cur);
+	faults_dict(d, nf);
+out:
+	pthread_mutex_unlock(&g_faults_mu);
+	leave();
+	return 0;
+}
+
+int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
+			   const struct cat_config *cfg)
 {
 	int rc;
 
 	g_dp = dp;
 	g_workers = workers;
-	g_node_id = node_id;
+	g_cfg = cfg;
+	g_node_id = cfg->node_id;
 	__atomic_store_n(&g_enabled, 1, __ATOMIC_SEQ_CST);
 
 	/* Help texts must stay under RTE_TEL_MAX_STRING_LEN (128). */
@@ -261,6 +633,22 @@ int cat_telemetry_register(const struct cat_dp *dp,
 		rc = rte_telemetry_register_cmd("/catena/slots", cmd_slots,
 			"Slots with keys: owner, keys, version. Param: first slot; "
 			"\"next\" continues, -1 = end");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/catena/chains", cmd_chains,
+			"Chains of the current map: nodes, our role, forwarded, acked, "
+			"in flight, retransmitted. Param: first index");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/catena/map", cmd_map,
+			"The current cluster map: epoch, canonical text as lines. "
+			"No parameters");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/catena/digest", cmd_digest,
+			"Per written slot we replicate: version, digest; combined. "
+			"Param: first slot; \"next\" continues");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/catena/faults", cmd_faults,
+			"Fault injector settings. Params KEY=VALUE,... change them "
+			"(seed delay_us jitter_us reorder_pct drop_pct client_replies)");
 	return rc;
 }
 

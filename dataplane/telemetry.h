@@ -1,15 +1,18 @@
 /*
- * catena-node DPDK telemetry commands: /catena/stats, /catena/lcores and
- * /catena/slots, readable with the stock dpdk-telemetry.py.
- * The callbacks run on DPDK's telemetry thread, which is not an RCU thread:
- * they read worker counters relaxed and use only the store calls that need
- * no RCU registration. Never writes anything a worker reads.
+ * catena-node DPDK telemetry commands: /catena/stats, /catena/lcores,
+ * /catena/slots, /catena/chains, /catena/map, /catena/digest and
+ * /catena/faults, readable with the stock dpdk-telemetry.py.
+ * The callbacks run on DPDK's telemetry threads (one per connection): they
+ * read counters relaxed, and register as QSBR readers for the duration of
+ * a callback that reads the map or the store. The only thing they write
+ * that a worker reads is the fault settings pointer (RCU-published).
  */
 #ifndef CAT_TELEMETRY_H
 #define CAT_TELEMETRY_H
 
 #include <stdint.h>
 
+#include "dataplane/config.h"
 #include "dataplane/worker.h"
 
 #ifdef __cplusplus
@@ -17,12 +20,14 @@ extern "C" {
 #endif
 
 /**
- * Register the commands. dp and workers[0..dp->n_workers) must stay valid
- * until cat_telemetry_disable() has returned. Main thread, once, after EAL
- * init. Returns 0 or the negative errno of rte_telemetry_register_cmd.
+ * Register the commands. dp, workers[0..dp->n_workers) and cfg must stay
+ * valid until cat_telemetry_disable() has returned; dp->faults is replaced
+ * by /catena/faults (the old settings freed after a grace period). Main
+ * thread, once, after EAL init. Returns 0 or the negative errno of
+ * rte_telemetry_register_cmd.
  */
-int cat_telemetry_register(const struct cat_dp *dp,
-			   struct cat_worker *const *workers, uint32_t node_id);
+int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
+			   const struct cat_config *cfg);
 
 /**
  * Make the commands answer an error from now on and wait for a callback

@@ -1,7 +1,10 @@
 /*
  * catena-node hot path: one poll loop per worker lcore.
  * rx burst -> Ethernet -> ARP | IPv4 -> ICMP echo | UDP -> catena messages
- * -> store (reads here, writes on the slot's owner) -> replies -> tx burst.
+ * -> client ops (reads here, writes on the slot's owner) and replication
+ * messages (FWD/ACK on the owner, VQUERY/VRESP here) -> the chain engine
+ * -> replies to clients and messages to peers, batched per destination for
+ * the burst -> fault injector (peer traffic) -> tx burst.
  * Never blocks, never allocates except mempool mbufs, never makes a syscall
  * outside the idle backoff sleep, never logs. Every discarded packet or
  * message increments exactly one named counter.
@@ -31,6 +34,11 @@
 #define IDLE_SLEEP_MIN_US  10u
 #define IDLE_SLEEP_MAX_US  1000u
 
+/* Bytes the chain engine adds to a client write's value when it forwards
+ * it (the FWD extension, docs/PROTOCOL.md "Replication"). A write whose FWD
+ * would not fit one packet is refused up front with TOO_LARGE. */
+#define FWD_EXT_LEN 24u
+
 #define L2L3L4_LEN (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
 		    sizeof(struct rte_udp_hdr))
 #define IPV4_UDP_LEN (sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
@@ -42,33 +50,17 @@ void cat_worker_request_stop(void)
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 }
 
-/* Where the replies to one request go, already swapped: src is us. */
-struct reply_addr {
-	struct rte_ether_addr eth_src, eth_dst;
-	uint32_t ip_src, ip_dst;     /* network order */
-	uint16_t port_src, port_dst; /* network order */
-};
-
-/* The reply packet being filled for one request packet (or one handover). */
-struct reply {
-	const struct reply_addr *a;
-	struct rte_mbuf *m;
-	uint8_t *pay;
-	uint32_t len;
-};
-
 /*
- * A write received by a worker that does not own its slot, copied into an
- * mbuf of the pool and passed to the owner over the SPSC ring. It carries
- * the decoded header (key/value pointers rebased onto data[] on arrival),
- * the key's hashes (computed once, by the receiver) and the reply address.
+ * A message received by a worker that does not own its slot, copied into
+ * an mbuf of the pool and passed to the owner over the SPSC ring: a client
+ * write (from_node 0; the client's address rides along so the engine can
+ * answer it) or a FWD/ACK from peer from_node. key/value pointers are
+ * rebased onto data[] on arrival.
  */
 struct handover {
-	struct reply_addr a;
+	struct cat_addr from;
+	uint16_t from_node;
 	struct cat_msg msg;
-	uint32_t slot;
-	uint32_t crc;
-	uint64_t hash;
 	uint8_t data[]; /* key, then value */
 };
 
@@ -80,6 +72,11 @@ uint16_t cat_worker_mbuf_data_room(uint32_t mtu)
 
 	room = RTE_MAX(room, (uint32_t)RTE_MBUF_DEFAULT_DATAROOM);
 	return (uint16_t)(RTE_PKTMBUF_HEADROOM + room);
+}
+
+static inline uint32_t payload_cap(const struct cat_dp *dp)
+{
+	return dp->mtu - (uint32_t)IPV4_UDP_LEN;
 }
 
 /* ---- tx ---------------------------------------------------------------- */
@@ -101,7 +98,7 @@ static void tx_flush(struct cat_worker *w)
 	w->tx_n = 0;
 }
 
-/* Replies are sent once per loop iteration; a burst that produces more than
+/* Packets are sent once per loop iteration; a burst that produces more than
  * the buffer holds sends early rather than dropping. */
 static inline void tx_enqueue(struct cat_worker *w, struct rte_mbuf *m)
 {
@@ -110,11 +107,67 @@ static inline void tx_enqueue(struct cat_worker *w, struct rte_mbuf *m)
 	w->tx_buf[w->tx_n++] = m;
 }
 
-/* ---- catena replies ---------------------------------------------------- */
-
-static void reply_finish(struct cat_worker *w, struct reply *r)
+/* A finished packet: to the tx buffer, or through the fault injector. */
+static void tx_out(struct cat_worker *w, struct rte_mbuf *m, int faultable)
 {
-	struct rte_mbuf *m = r->m;
+	int reordered;
+
+	if (!faultable || !cat_faults_active(&w->faults)) {
+		tx_enqueue(w, m);
+		return;
+	}
+	switch (cat_faults_apply(&w->faults, w->now, m, &reordered)) {
+	case CAT_FAULTS_QUEUED:
+		w->st.fault_delayed++;
+		w->st.fault_reordered += (uint64_t)reordered;
+		return;
+	case CAT_FAULTS_DROPPED:
+		w->st.fault_dropped++;
+		return;
+	case CAT_FAULTS_QUEUE_FULL:
+		w->st.fault_queue_full++;
+		/* fall through */
+	default:
+		tx_enqueue(w, m);
+		return;
+	}
+}
+
+/* Release the delayed packets that are due. */
+static unsigned int faults_release(struct cat_worker *w, uint64_t now)
+{
+	struct rte_mbuf *due[64];
+	unsigned int n, i, total = 0;
+
+	do {
+		n = cat_faults_due(&w->faults, now, due, RTE_DIM(due));
+		for (i = 0; i < n; i++)
+			tx_enqueue(w, due[i]);
+		total += n;
+	} while (n == RTE_DIM(due));
+	return total;
+}
+
+/* ---- UDP packets we originate ------------------------------------------ */
+
+static int pkt_open(struct cat_worker *w, struct cat_worker_pkt *p)
+{
+	p->m = rte_pktmbuf_alloc(w->dp->pool);
+	p->len = 0;
+	return p->m != NULL ? 0 : -ENOBUFS;
+}
+
+static inline uint8_t *pkt_tail(struct cat_worker_pkt *p)
+{
+	return rte_pktmbuf_mtod_offset(p->m, uint8_t *, L2L3L4_LEN + p->len);
+}
+
+/* Write Ethernet, IPv4 and UDP headers in front of the payload and send. */
+static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
+		      const uint8_t dst_mac[6], uint32_t dst_ip_be,
+		      uint16_t dst_port_be, int faultable)
+{
+	struct rte_mbuf *m = p->m;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
@@ -125,200 +178,221 @@ static void reply_finish(struct cat_worker *w, struct reply *r)
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	udp = (struct rte_udp_hdr *)(ip + 1);
 
-	rte_ether_addr_copy(&r->a->eth_dst, &eth->dst_addr);
-	rte_ether_addr_copy(&r->a->eth_src, &eth->src_addr);
+	memcpy(&eth->dst_addr, dst_mac, RTE_ETHER_ADDR_LEN);
+	rte_ether_addr_copy(&w->dp->mac, &eth->src_addr);
 	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
 
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->type_of_service = 0;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(IPV4_UDP_LEN + r->len));
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(IPV4_UDP_LEN + p->len));
 	ip->packet_id = 0;
 	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
 	ip->time_to_live = 64;
 	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = r->a->ip_src;
-	ip->dst_addr = r->a->ip_dst;
+	ip->src_addr = w->dp->ip_be;
+	ip->dst_addr = dst_ip_be;
 	ip->hdr_checksum = 0;
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 
-	udp->src_port = r->a->port_src;
-	udp->dst_port = r->a->port_dst;
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + r->len));
+	udp->src_port = w->dp->udp_port_be;
+	udp->dst_port = dst_port_be;
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + p->len));
 	udp->dgram_cksum = 0;
 	/* Virtual devices offload nothing: the UDP checksum is computed here. */
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 
-	m->data_len = (uint16_t)(L2L3L4_LEN + r->len);
+	m->data_len = (uint16_t)(L2L3L4_LEN + p->len);
 	m->pkt_len = m->data_len;
-	tx_enqueue(w, m);
+	p->m = NULL;
+	tx_out(w, m, faultable);
+}
+
+/* ---- client replies ------------------------------------------------------ */
+
+static inline int same_addr(const struct cat_addr *a, const struct cat_addr *b)
+{
+	return a->ip == b->ip && a->port == b->port &&
+	       memcmp(a->mac, b->mac, sizeof(a->mac)) == 0;
+}
+
+static void crep_close(struct cat_worker *w)
+{
+	if (w->crep.m == NULL)
+		return;
+	pkt_close(w, &w->crep, w->crep_to.mac, rte_cpu_to_be_32(w->crep_to.ip),
+		  rte_cpu_to_be_16(w->crep_to.port), w->faults.cfg.client_replies);
 	w->st.reply_packets++;
-	r->m = NULL;
 }
 
 /*
- * Append one reply message. The request's key is echoed when it is
- * well-formed (decoded and at most CAT_WIRE_KEY_MAX), which keeps a GET
- * reply the same size as the largest PUT, so a reply always fits the MTU.
+ * Append one reply message for client `to`. Replies to the same client
+ * share a packet until it is full, another client is answered, or the
+ * burst ends; every reply of a burst leaves in that burst.
  */
-static void reply_add(struct cat_worker *w, struct reply *r,
-		      const struct cat_msg *req, uint8_t flags,
-		      enum cat_status status, uint64_t arg, int echo_key,
-		      const void *value, uint32_t vlen)
+static void client_msg(struct cat_worker *w, const struct cat_addr *to,
+		       const struct cat_msg *out)
 {
-	const struct cat_dp *dp = w->dp;
-	uint32_t cap = dp->mtu - (uint32_t)IPV4_UDP_LEN;
-	struct cat_msg out;
-	uint32_t need;
-	uint8_t *p;
+	uint32_t cap = payload_cap(w->dp);
+	uint32_t need = (uint32_t)cat_wire_msg_len(out);
+	int n;
 
-	memset(&out, 0, sizeof(out));
-	out.version = CAT_WIRE_VERSION;
-	out.op = req->op;
-	out.flags = flags | CAT_F_REPLY;
-	out.status = (uint8_t)status;
-	out.slot = req->slot;
-	out.epoch = dp->epoch;
-	out.client_id = req->client_id;
-	out.seq = req->seq;
-	out.arg = arg;
-	out.key_len = (echo_key && req->key_len <= CAT_WIRE_KEY_MAX) ? req->key_len : 0;
-	out.value_len = vlen;
-
-	need = CAT_WIRE_HDR_LEN + out.key_len + vlen;
 	if (unlikely(need > cap)) {
 		w->st.drop_reply_too_large++;
 		return;
 	}
-	if (r->m != NULL && r->len + need > cap)
-		reply_finish(w, r);
-	if (r->m == NULL) {
-		r->m = rte_pktmbuf_alloc(dp->pool);
-		if (unlikely(r->m == NULL)) {
+	if (w->crep.m != NULL &&
+	    (!same_addr(&w->crep_to, to) || w->crep.len + need > cap))
+		crep_close(w);
+	if (w->crep.m == NULL) {
+		if (unlikely(pkt_open(w, &w->crep) != 0)) {
 			w->st.drop_reply_no_mbuf++;
 			return;
 		}
-		r->pay = rte_pktmbuf_mtod_offset(r->m, uint8_t *, L2L3L4_LEN);
-		r->len = 0;
+		w->crep_to = *to;
 	}
-	p = r->pay + r->len;
-	cat_wire_encode_hdr(p, &out);
-	p += CAT_WIRE_HDR_LEN;
-	if (out.key_len) {
-		memcpy(p, req->key, out.key_len);
-		p += out.key_len;
+	n = cat_wire_encode(pkt_tail(&w->crep), cap - w->crep.len, out);
+	if (unlikely(n < 0)) {
+		w->st.drop_reply_too_large++;
+		return;
 	}
-	if (vlen)
-		memcpy(p, value, vlen);
-	r->len += need;
+	w->crep.len += (uint32_t)n;
 	w->st.replies++;
-	w->st.replies_by_status[status]++;
+	if (out->status < CAT_ST__COUNT)
+		w->st.replies_by_status[out->status]++;
 }
 
-/* A reply with no value, to a request that passed decoding. */
-static inline void reply_status(struct cat_worker *w, struct reply *r,
+/* io->to_client: the engine answers a client (now, or as the tail). */
+static void io_to_client(void *arg, const struct cat_addr *a,
+			 const struct cat_msg *m)
+{
+	client_msg(arg, a, m);
+}
+
+static inline uint32_t cur_epoch(const struct cat_worker *w)
+{
+	return w->dmap->map->epoch;
+}
+
+/*
+ * A reply the dataplane makes itself (errors, PING, MAP_GET). The
+ * request's key is echoed when it is well-formed (decoded and at most
+ * CAT_WIRE_KEY_MAX), which keeps a reply no larger than its request.
+ */
+static void reply_local(struct cat_worker *w, const struct cat_addr *to,
+			const struct cat_msg *req, uint8_t flags,
+			enum cat_status status, uint64_t arg, int echo_key,
+			const void *value, uint32_t vlen)
+{
+	struct cat_msg out;
+
+	memset(&out, 0, sizeof(out));
+	out.op = req->op;
+	out.flags = flags | CAT_F_REPLY;
+	out.status = (uint8_t)status;
+	out.slot = req->slot;
+	out.epoch = cur_epoch(w);
+	out.client_id = req->client_id;
+	out.seq = req->seq;
+	out.arg = arg;
+	if (echo_key && req->key_len <= CAT_WIRE_KEY_MAX) {
+		out.key_len = req->key_len;
+		out.key = req->key;
+	}
+	out.value_len = vlen;
+	out.value = value;
+	client_msg(w, to, &out);
+}
+
+static inline void reply_status(struct cat_worker *w, const struct cat_addr *to,
 				const struct cat_msg *req, enum cat_status st,
 				uint64_t arg)
 {
-	reply_add(w, r, req, req->flags & CAT_F_KNOWN, st, arg, 1, NULL, 0);
+	reply_local(w, to, req, req->flags & CAT_F_KNOWN, st, arg, 1, NULL, 0);
+}
+
+/* ---- peer messages ------------------------------------------------------- */
+
+static void peer_close(struct cat_worker *w, uint32_t i)
+{
+	const struct cat_map_node *nd = &w->dmap->map->nodes[i];
+
+	if (w->peer[i].m == NULL)
+		return;
+	pkt_close(w, &w->peer[i], nd->mac, rte_cpu_to_be_32(nd->ip),
+		  rte_cpu_to_be_16(nd->udp_port), 1);
+	w->st.peer_packets++;
+}
+
+/*
+ * io->to_node: append to this burst's packet for that node; a full packet
+ * is sent and another started. Everything goes out at the end of the burst
+ * (flush_out), so batching never holds a message back.
+ */
+static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
+{
+	struct cat_worker *w = arg;
+	const struct cat_dp_map *dm = w->dmap;
+	const struct cat_map *map = dm->map;
+	uint32_t cap = payload_cap(w->dp);
+	uint32_t need = (uint32_t)cat_wire_msg_len(m);
+	struct cat_worker_pkt *p;
+	const uint8_t *mac;
+	uint32_t i;
+	int n;
+
+	for (i = 0; i < map->n_nodes; i++)
+		if (map->nodes[i].id == node_id)
+			break;
+	if (unlikely(i == map->n_nodes || i == dm->self_idx)) {
+		w->st.drop_peer_unknown++;
+		return;
+	}
+	mac = map->nodes[i].mac;
+	if (unlikely((mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0)) {
+		w->st.drop_peer_no_mac++;
+		return;
+	}
+	if (unlikely(need > cap)) {
+		w->st.drop_peer_too_large++;
+		return;
+	}
+	p = &w->peer[i];
+	if (p->m != NULL && p->len + need > cap)
+		peer_close(w, i);
+	if (p->m == NULL && unlikely(pkt_open(w, p) != 0)) {
+		w->st.drop_peer_no_mbuf++;
+		return;
+	}
+	n = cat_wire_encode(pkt_tail(p), cap - p->len, m);
+	if (unlikely(n < 0)) {
+		w->st.drop_peer_too_large++;
+		return;
+	}
+	p->len += (uint32_t)n;
+	w->st.peer_msgs++;
+}
+
+/* End of a burst: every open packet goes to tx (or the fault injector). */
+static void flush_out(struct cat_worker *w)
+{
+	uint32_t i, n = w->dmap->map->n_nodes;
+
+	crep_close(w);
+	for (i = 0; i < n; i++)
+		peer_close(w, i);
 }
 
 /* ---- request execution ------------------------------------------------- */
 
-static enum cat_status status_of(struct cat_worker *w, int rc)
-{
-	switch (rc) {
-	case 0:
-		return CAT_ST_OK;
-	case -ENOENT:
-		return CAT_ST_NOT_FOUND;
-	case -ECANCELED:
-		return CAT_ST_CAS_FAILED;
-	case -EDOM:
-		return CAT_ST_NOT_A_NUMBER;
-	case -ERANGE:
-		return CAT_ST_OVERFLOW;
-	case -ENOSPC:
-	case -ENOMEM:
-		return CAT_ST_NO_SPACE;
-	default:
-		w->st.store_errors++;
-		return CAT_ST_BAD_REQUEST;
-	}
-}
 
-/* Decimal text of v into buf (>= 21 bytes); returns its length. */
-static uint32_t fmt_i64(char *buf, int64_t v)
-{
-	char tmp[24];
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	uint32_t n = 0, len = 0;
-
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		buf[len++] = '-';
-	while (n)
-		buf[len++] = tmp[--n];
-	return len;
-}
-
-/* Run a write on the slot's owner (the calling worker) and answer it. */
-static void execute_write(struct cat_worker *w, struct reply *r,
-			  const struct cat_msg *msg, const struct cat_key *k)
-{
-	struct cat_store *s = w->dp->store;
-	uint64_t version = 0;
-	char num[24];
-	uint32_t vlen = 0;
-	int64_t result;
-	int rc;
-
-	switch (msg->op) {
-	case CAT_OP_PUT:
-		rc = cat_store_put(s, k, msg->value, msg->value_len, &version);
-		break;
-	case CAT_OP_DEL:
-		rc = cat_store_del(s, k, &version);
-		break;
-	case CAT_OP_CAS:
-		if (msg->flags & CAT_F_CAS_VALUE) {
-			uint64_t e = msg->arg;
-
-			if (unlikely(e > msg->value_len)) {
-				reply_status(w, r, msg, CAT_ST_BAD_REQUEST, 0);
-				return;
-			}
-			rc = cat_store_cas_value(s, k, msg->value, (uint32_t)e,
-						 msg->value + e,
-						 msg->value_len - (uint32_t)e, &version);
-		} else {
-			rc = cat_store_cas(s, k, msg->arg, msg->value,
-					   msg->value_len, &version);
-		}
-		break;
-	case CAT_OP_INCR:
-		rc = cat_store_incr(s, k, (int64_t)msg->arg, &result, &version);
-		if (rc == 0) {
-			vlen = fmt_i64(num, result);
-			reply_add(w, r, msg, msg->flags & CAT_F_KNOWN, CAT_ST_OK,
-				  version, 1, num, vlen);
-			return;
-		}
-		break;
-	default:
-		reply_status(w, r, msg, CAT_ST_UNKNOWN_OP, 0);
-		return;
-	}
-	/* NOT_FOUND carries 0; CAS_FAILED the current version. */
-	reply_status(w, r, msg, status_of(w, rc), rc == -ENOENT ? 0 : version);
-}
-
-/* Pass a write to the worker owning its slot. On any failure the client
- * gets RETRY: the write did not happen and may be sent again. */
-static void handover_send(struct cat_worker *w, struct reply *r,
-			  const struct cat_msg *msg, const struct cat_key *k,
+/*
+ * Pass a client write (from_node 0) or a FWD/ACK (from peer from_node) to
+ * the worker owning its slot. A client write that cannot be passed is
+ * answered RETRY (it did not happen); a peer message is dropped, and its
+ * sender's retransmission brings it again.
+ */
+static void handover_send(struct cat_worker *w, const struct cat_addr *from,
+			  uint16_t from_node, const struct cat_msg *msg,
 			  uint32_t owner)
 {
 	const struct cat_dp *dp = w->dp;
@@ -330,35 +404,39 @@ static void handover_send(struct cat_worker *w, struct reply *r,
 	m = rte_pktmbuf_alloc(dp->pool);
 	if (unlikely(m == NULL)) {
 		w->st.handover_no_mbuf++;
-		reply_status(w, r, msg, CAT_ST_RETRY, 0);
+		if (from_node == 0)
+			reply_status(w, from, msg, CAT_ST_RETRY, 0);
 		return;
 	}
 	if (unlikely(need > rte_pktmbuf_tailroom(m))) {
 		rte_pktmbuf_free(m);
 		w->st.drop_handover_too_large++;
-		reply_status(w, r, msg, CAT_ST_TOO_LARGE, 0);
+		if (from_node == 0)
+			reply_status(w, from, msg, CAT_ST_TOO_LARGE, 0);
 		return;
 	}
 	h = rte_pktmbuf_mtod(m, struct handover *);
-	h->a = *r->a;
+	h->from = *from;
+	h->from_node = from_node;
 	h->msg = *msg;
-	h->slot = k->slot;
-	h->crc = k->crc;
-	h->hash = k->hash;
 	memcpy(h->data, msg->key, msg->key_len);
 	if (msg->value_len)
 		memcpy(h->data + msg->key_len, msg->value, msg->value_len);
 
 	if (unlikely(rte_ring_sp_enqueue(dp->ring[w->idx][owner], m) != 0)) {
 		rte_pktmbuf_free(m);
-		w->st.handover_ring_full++;
-		reply_status(w, r, msg, CAT_ST_RETRY, 0);
+		if (from_node == 0) {
+			w->st.handover_ring_full++;
+			reply_status(w, from, msg, CAT_ST_RETRY, 0);
+		} else {
+			w->st.handover_peer_ring_full++;
+		}
 		return;
 	}
 	w->st.handover_sent++;
 }
 
-/* Run the writes other workers received for our slots. Returns how many. */
+/* Run what other workers received for our slots. Returns how many. */
 static unsigned int handover_drain(struct cat_worker *w)
 {
 	const struct cat_dp *dp = w->dp;
@@ -373,19 +451,16 @@ static unsigned int handover_drain(struct cat_worker *w)
 		for (i = 0; i < n; i++) {
 			struct rte_mbuf *m = objs[i];
 			struct handover *h = rte_pktmbuf_mtod(m, struct handover *);
-			struct reply r = { .a = &h->a };
-			struct cat_key k;
 
 			h->msg.key = h->data;
 			h->msg.value = h->data + h->msg.key_len;
-			k.ptr = h->data;
-			k.len = h->msg.key_len;
-			k.slot = h->slot;
-			k.crc = h->crc;
-			k.hash = h->hash;
-			execute_write(w, &r, &h->msg, &k);
-			/* The reply address lives in m: send before freeing it. */
-			reply_finish(w, &r);
+			/* The engine copies what it keeps; m may go after. */
+			if (h->from_node != 0)
+				cat_chain_on_peer(w->chain, w->now, h->from_node,
+						  &h->msg);
+			else
+				cat_chain_on_write(w->chain, w->now, &h->from,
+						   &h->msg);
 			rte_pktmbuf_free(m);
 		}
 		w->st.handover_received += n;
@@ -397,22 +472,39 @@ static unsigned int handover_drain(struct cat_worker *w)
 static void count_op(struct cat_worker_stats *st, uint8_t op)
 {
 	switch (op) {
-	case CAT_OP_GET:  st->requests_get++;  break;
-	case CAT_OP_PUT:  st->requests_put++;  break;
-	case CAT_OP_DEL:  st->requests_del++;  break;
-	case CAT_OP_CAS:  st->requests_cas++;  break;
-	case CAT_OP_INCR: st->requests_incr++; break;
-	case CAT_OP_PING: st->requests_ping++; break;
-	default:          st->requests_other++; break;
+	case CAT_OP_GET:     st->requests_get++;     break;
+	case CAT_OP_PUT:     st->requests_put++;     break;
+	case CAT_OP_DEL:     st->requests_del++;     break;
+	case CAT_OP_CAS:     st->requests_cas++;     break;
+	case CAT_OP_INCR:    st->requests_incr++;    break;
+	case CAT_OP_PING:    st->requests_ping++;    break;
+	case CAT_OP_MAP_GET: st->requests_map_get++; break;
+	default:             st->requests_other++;   break;
 	}
 }
 
-/* One decoded request message. */
-static void handle_msg(struct cat_worker *w, struct reply *r,
+/* MAP_GET: the map text from byte arg on, as much as fits one reply. */
+static void map_get(struct cat_worker *w, const struct cat_addr *from,
+		    const struct cat_msg *msg)
+{
+	const struct cat_dp_map *dm = w->dmap;
+	uint32_t room = payload_cap(w->dp) - CAT_WIRE_HDR_LEN;
+	uint32_t n;
+
+	if (msg->arg > dm->text_len) {
+		reply_status(w, from, msg, CAT_ST_BAD_REQUEST, dm->text_len);
+		return;
+	}
+	n = RTE_MIN(room, dm->text_len - (uint32_t)msg->arg);
+	reply_local(w, from, msg, 0, CAT_ST_OK, dm->text_len, 0,
+		    dm->text + msg->arg, n);
+}
+
+/* One decoded client request. */
+static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		       const struct cat_msg *msg)
 {
 	const struct cat_dp *dp = w->dp;
-	const struct cat_item *it;
 	enum cat_status st;
 	struct cat_key k;
 	uint32_t owner;
@@ -422,29 +514,30 @@ static void handle_msg(struct cat_worker *w, struct reply *r,
 
 	st = cat_wire_check_request(msg, cat_wire_value_max(dp->mtu, msg->key_len));
 	if (st != CAT_ST_OK) {
-		reply_status(w, r, msg, st, 0);
+		reply_status(w, from, msg, st, 0);
 		return;
 	}
 	if (msg->op == CAT_OP_PING) {
-		reply_status(w, r, msg, CAT_ST_OK, dp->slot_count);
+		reply_status(w, from, msg, CAT_ST_OK, dp->slot_count);
+		return;
+	}
+	if (msg->op == CAT_OP_MAP_GET) {
+		map_get(w, from, msg);
 		return;
 	}
 
 	cat_store_key(dp->store, &k, msg->key, msg->key_len);
 	if (msg->slot != k.slot) {
-		reply_status(w, r, msg, CAT_ST_WRONG_SLOT, dp->slot_count);
+		reply_status(w, from, msg, CAT_ST_WRONG_SLOT, dp->slot_count);
 		return;
 	}
 
 	switch (msg->op) {
 	case CAT_OP_GET:
-		/* Reads run here whatever the owner: the item stays valid until
-		 * this worker's next quiescent state, after the copy below. */
-		if (cat_store_get(dp->store, &k, &it) == 0)
-			reply_add(w, r, msg, msg->flags & CAT_F_KNOWN, CAT_ST_OK,
-				  it->version, 1, cat_item_value(it), it->value_len);
-		else
-			reply_status(w, r, msg, CAT_ST_NOT_FOUND, 0);
+		/* Reads run here whatever the owner: items stay valid until
+		 * this worker's next quiescent state, after the reply copy. */
+		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
+			       from, 0, msg, &w->rst);
 		return;
 	case CAT_OP_PUT:
 	case CAT_OP_DEL:
@@ -452,14 +545,59 @@ static void handle_msg(struct cat_worker *w, struct reply *r,
 	case CAT_OP_INCR:
 		owner = cat_worker_slot_owner(k.slot, dp->n_workers);
 		if (owner == w->idx)
-			execute_write(w, r, msg, &k);
+			cat_chain_on_write(w->chain, w->now, from, msg);
 		else
-			handover_send(w, r, msg, &k, owner);
+			handover_send(w, from, 0, msg, owner);
 		return;
 	default:
-		reply_status(w, r, msg, CAT_ST_UNKNOWN_OP, 0);
+		reply_status(w, from, msg, CAT_ST_UNKNOWN_OP, 0);
 		return;
 	}
+}
+
+/* One replication message from peer from_node. Never answered with an
+ * error: a peer that sends nonsense is counted, not talked to. */
+static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
+			uint16_t from_node, const struct cat_msg *msg)
+{
+	const struct cat_dp *dp = w->dp;
+	uint32_t owner;
+
+	w->st.repl_rx_msgs++;
+	if (unlikely(msg->slot >= dp->slot_count)) {
+		w->st.drop_repl_bad_slot++;
+		return;
+	}
+	switch (msg->op) {
+	case CAT_OP_R_FWD:
+	case CAT_OP_R_ACK:
+		owner = cat_worker_slot_owner(msg->slot, dp->n_workers);
+		if (owner == w->idx)
+			cat_chain_on_peer(w->chain, w->now, from_node, msg);
+		else
+			handover_send(w, from, from_node, msg, owner);
+		return;
+	case CAT_OP_R_VQUERY:
+	case CAT_OP_R_VRESP:
+		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
+			       from, from_node, msg, &w->rst);
+		return;
+	default:
+		w->st.drop_repl_bad_op++;
+		return;
+	}
+}
+
+/* Node id of the map node at this source address (host order), or 0. */
+static uint16_t peer_of(const struct cat_worker *w, uint32_t ip)
+{
+	const struct cat_map *map = w->dmap->map;
+	uint32_t i;
+
+	for (i = 0; i < map->n_nodes; i++)
+		if (map->nodes[i].ip == ip && i != w->dmap->self_idx)
+			return map->nodes[i].id;
+	return 0;
 }
 
 /* The UDP payload of a packet to our catena port: messages back to back. */
@@ -468,16 +606,13 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 			  const struct rte_udp_hdr *udp,
 			  const uint8_t *p, size_t plen)
 {
-	struct reply_addr a;
-	struct reply r = { .a = &a };
+	struct cat_addr from;
+	int from_node = -1; /* looked up on the first replication message */
 	size_t off = 0;
 
-	rte_ether_addr_copy(&w->dp->mac, &a.eth_src);
-	rte_ether_addr_copy(&eth->src_addr, &a.eth_dst);
-	a.ip_src = ip->dst_addr;
-	a.ip_dst = ip->src_addr;
-	a.port_src = udp->dst_port;
-	a.port_dst = udp->src_port;
+	from.ip = rte_be_to_cpu_32(ip->src_addr);
+	from.port = rte_be_to_cpu_16(udp->src_port);
+	memcpy(from.mac, &eth->src_addr, sizeof(from.mac));
 
 	if (plen == 0)
 		w->st.drop_short++;
@@ -502,16 +637,20 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 					w->st.drop_reply_msg++;
 					break;
 				}
+				if (cat_op_is_replication(msg.op)) {
+					w->st.drop_repl_malformed++;
+					break;
+				}
 				if (e == CAT_WIRE_ERR_VERSION)
 					w->st.msg_bad_version++;
 				else if (e == CAT_WIRE_ERR_TRUNCATED)
 					w->st.msg_truncated++;
 				else
 					w->st.msg_reserved++;
-				reply_add(w, &r, &msg, 0,
-					  e == CAT_WIRE_ERR_VERSION ?
-					  CAT_ST_BAD_VERSION : CAT_ST_BAD_REQUEST,
-					  0, 0, NULL, 0);
+				reply_local(w, &from, &msg, 0,
+					    e == CAT_WIRE_ERR_VERSION ?
+					    CAT_ST_BAD_VERSION : CAT_ST_BAD_REQUEST,
+					    0, 0, NULL, 0);
 				break;
 			}
 			break;
@@ -522,9 +661,18 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 			w->st.drop_reply_msg++;
 			continue;
 		}
-		handle_msg(w, &r, &msg);
+		if (cat_op_is_replication(msg.op)) {
+			if (from_node < 0)
+				from_node = peer_of(w, from.ip);
+			if (from_node == 0) {
+				w->st.drop_repl_unknown_peer++;
+				continue;
+			}
+			handle_repl(w, &from, (uint16_t)from_node, &msg);
+			continue;
+		}
+		handle_msg(w, &from, &msg);
 	}
-	reply_finish(w, &r);
 }
 
 /* ---- L2/L3 ------------------------------------------------------------- */
@@ -739,24 +887,95 @@ static void handle_burst(struct cat_worker *w, struct rte_mbuf **pkts,
 
 /* ---- loop -------------------------------------------------------------- */
 
+int cat_worker_init(struct cat_worker *w)
+{
+	const struct cat_dp *dp = w->dp;
+	struct cat_chain_params p;
+
+	w->io.to_node = io_to_node;
+	w->io.to_client = io_to_client;
+	w->io.arg = w;
+	memset(&p, 0, sizeof(p));
+	p.node_id = dp->node_id;
+	p.worker = w->idx;
+	p.n_workers = dp->n_workers;
+	p.store = dp->store;
+	p.io = w->io;
+	p.inflight_max = dp->repl_inflight;
+	p.msg_max = payload_cap(dp);
+	p.dedup_max = dp->repl_dedup;
+	p.rto_ns = dp->repl_rto_ns;
+	p.suspect_after = dp->repl_suspect_after;
+	w->chain = cat_chain_create(&p);
+	return w->chain != NULL ? 0 : -errno;
+}
+
+void cat_worker_fini(struct cat_worker *w)
+{
+	cat_chain_destroy(w->chain);
+	w->chain = NULL;
+}
+
+/* TSC to ns with one multiply: mult = 2^32 * 1e9 / hz. */
+static inline uint64_t tsc_ns(uint64_t mult)
+{
+	return (uint64_t)(((unsigned __int128)rte_rdtsc() * mult) >> 32);
+}
+
+/*
+ * Pick up what main published: a new map goes into the engine (which may
+ * resend or commit and answer right away, so w->dmap is switched first),
+ * new fault settings into the injector. Compared by content, not pointer,
+ * so a freed and reused settings address cannot hide a change.
+ */
+static void take_published(struct cat_worker *w)
+{
+	const struct cat_dp *dp = w->dp;
+	struct cat_dp_map *dm = rcu_dereference(dp->map);
+	struct cat_faults_cfg *fc = rcu_dereference(dp->faults);
+
+	if (unlikely(dm != w->dmap)) {
+		w->dmap = dm;
+		cat_chain_set_map(w->chain, dm->map, w->now);
+		__atomic_store_n(&w->dmap_seen, dm, __ATOMIC_RELEASE);
+		w->st.map_switches++;
+	}
+	if (unlikely(!w->faults.seeded ||
+		     memcmp(fc, &w->faults.cfg, sizeof(*fc)) != 0))
+		cat_faults_configure(&w->faults, fc, w->idx);
+}
+
 int cat_worker_main(void *arg)
 {
 	struct cat_worker *w = arg;
 	const struct cat_dp *dp = w->dp;
 	struct rte_mbuf *pkts[CAT_WORKER_BURST_MAX];
 	unsigned int empty = 0, sleep_us = IDLE_SLEEP_MIN_US;
+	uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) /
+				   dp->tsc_hz);
 
 	rcu_register_thread();
+	w->now = tsc_ns(mult);
+	take_published(w);
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
-		uint16_t n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
-		unsigned int work = n;
+		uint16_t n;
+		unsigned int work;
+		uint64_t next_due, us;
 
+		w->now = tsc_ns(mult);
+		take_published(w);
+		n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+		work = n;
 		if (n)
 			handle_burst(w, pkts, n);
 		if (dp->n_workers > 1)
 			work += handover_drain(w);
+		cat_chain_on_timer(w->chain, w->now);
+		cat_chain_flush(w->chain, w->now);
+		flush_out(w);
+		work += faults_release(w, w->now);
 		tx_flush(w);
-		/* Store items read in this iteration are no longer used. */
+		/* Store items and map read in this iteration are no longer used. */
 		rcu_quiescent_state();
 
 		if (work) {
@@ -766,14 +985,27 @@ int cat_worker_main(void *arg)
 		}
 		if (!dp->idle_backoff || ++empty < IDLE_EMPTY_POLLS)
 			continue;
+		/* A delayed packet must not wait for our sleep. */
+		us = sleep_us;
+		next_due = cat_faults_next_due(&w->faults);
+		if (next_due != UINT64_MAX) {
+			uint64_t left = next_due > w->now ? next_due - w->now : 0;
+
+			us = RTE_MIN(us, left / 1000);
+			if (us == 0)
+				continue;
+		}
 		/* Offline while asleep, so grace periods (frees, table
-		 * resizes) do not wait for us. */
+		 * resizes, map retirement) do not wait for us. */
 		rcu_thread_offline();
-		rte_delay_us_sleep(sleep_us);
+		rte_delay_us_sleep((unsigned int)us);
 		rcu_thread_online();
 		w->st.idle_sleeps++;
 		sleep_us = RTE_MIN(sleep_us * 2, IDLE_SLEEP_MAX_US);
 	}
+	/* Whatever the injector still holds leaves now. */
+	w->now = UINT64_MAX;
+	faults_release(w, UINT64_MAX);
 	tx_flush(w);
 	rcu_unregister_thread();
 	return 0;

@@ -2,7 +2,9 @@
  * catena-node worker lcores: the per-packet hot path. Each worker polls its
  * own rx queue, answers ARP, ICMP echo and catena requests, runs reads for
  * any slot and writes only for the slots it owns (others are handed to the
- * owner over an SPSC ring), and transmits on its own tx queue.
+ * owner over an SPSC ring), runs the chain replication engine of its slots
+ * (replication messages to the owner as well), and transmits on its own tx
+ * queue, through the fault injector for peer traffic.
  * Runs on worker lcores: never blocks, never allocates except mempool mbufs,
  * never makes a syscall except the idle backoff sleep.
  */
@@ -16,6 +18,9 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "dataplane/faults.h"
+#include "replication/chain.h"
+#include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
 
@@ -47,12 +52,14 @@ extern "C" {
 	X(requests_cas)                                                     \
 	X(requests_incr)                                                    \
 	X(requests_ping)                                                    \
+	X(requests_map_get)                                                 \
 	X(requests_other)      /* opcode this node does not know */         \
 	X(replies)             /* catena reply messages written */          \
 	X(reply_packets)       /* UDP packets carrying them */              \
 	X(handover_sent)       /* writes passed to their slot's owner */    \
 	X(handover_received)   /* writes run here for another worker */    \
 	X(handover_ring_full)  /* ring to the owner full: answered RETRY */ \
+	X(handover_peer_ring_full) /* same for a FWD/ACK: dropped, resent */ \
 	X(handover_no_mbuf)    /* no mbuf for the record: answered RETRY */ \
 	X(idle_sleeps)         /* backoff sleeps (RCU-offline) */           \
 	X(msg_bad_version)     /* answered BAD_VERSION */                   \
@@ -84,6 +91,22 @@ extern "C" {
 	X(drop_reply_no_mbuf)  /* pool empty: a reply was lost */           \
 	X(drop_reply_too_large) /* reply would not fit the MTU */           \
 	X(drop_handover_too_large) /* record would not fit an mbuf */       \
+	X(map_switches)        /* new cluster maps installed in the engine */ \
+	X(repl_rx_msgs)        /* replication messages from known peers */ \
+	X(peer_msgs)           /* replication messages written to peers */ \
+	X(peer_packets)        /* UDP packets carrying them */              \
+	X(drop_repl_unknown_peer) /* replication op from an IP not in the map */ \
+	X(drop_repl_malformed) /* replication message that did not decode */ \
+	X(drop_repl_bad_op)    /* op in 0x40..0x7f the engine does not know */ \
+	X(drop_repl_bad_slot)  /* slot >= slot count */                     \
+	X(drop_peer_unknown)   /* engine sent to a node not in the map */   \
+	X(drop_peer_no_mac)    /* peer's MAC unknown (map has none) */      \
+	X(drop_peer_no_mbuf)   /* pool empty: a peer message was lost */    \
+	X(drop_peer_too_large) /* peer message over the MTU */              \
+	X(fault_dropped)       /* fault injector: dropped on purpose */     \
+	X(fault_delayed)       /* fault injector: held in the delay queue */ \
+	X(fault_reordered)     /* ... of which given the reordering delay */ \
+	X(fault_queue_full)    /* delay queue full: sent without delay */   \
 	X(store_errors)        /* unexpected store errno: BAD_REQUEST */
 
 /** Counters of one worker. Written only by that worker; read relaxed. */
@@ -94,7 +117,22 @@ struct cat_worker_stats {
 	uint64_t replies_by_status[CAT_ST__COUNT]; /* indexed by enum cat_status */
 } __rte_cache_aligned;
 
-/** Node-wide dataplane context. Filled by main before launch; read-only after. */
+/*
+ * A cluster map as the dataplane publishes it: the parsed map, its
+ * canonical text (MAP_GET, /catena/map) and where this node is in it.
+ * Immutable once published; main frees it only after every worker has
+ * switched to a newer one and an RCU grace period has passed.
+ */
+struct cat_dp_map {
+	struct cat_map *map;
+	char *text;            /* cat_map_format output, NUL-terminated */
+	uint32_t text_len;
+	uint16_t self_idx;     /* index of this node in map->nodes */
+};
+
+/** Node-wide dataplane context. Filled by main before launch; read-only
+ * after, except the RCU-published pointers (map, faults) and the agent's
+ * counter, which only main (or the telemetry command) writes. */
 struct cat_dp {
 	struct cat_store *store;
 	struct rte_mempool *pool;
@@ -107,21 +145,53 @@ struct cat_dp {
 	uint16_t udp_port_be;        /* network order */
 	uint32_t mtu;
 	uint32_t slot_count;
-	uint32_t epoch;              /* node epoch (0 until the control plane sets one) */
+	uint16_t node_id;
+	/* RCU-published (rcu_assign_pointer by main; workers rcu_dereference
+	 * once per loop iteration). Never NULL after launch. */
+	struct cat_dp_map *map;
+	struct cat_faults_cfg *faults;
+	/* Chain engine parameters (per worker). */
+	uint32_t repl_inflight;
+	uint32_t repl_dedup;
+	uint32_t repl_suspect_after;
+	uint64_t repl_rto_ns;
+	uint64_t tsc_hz;
+	uint64_t peer_suspect_reports; /* main only: suspects it logged */
 	/* ring[from][to]: writes for `to`'s slots received by `from`. SPSC:
 	 * only `from` enqueues, only `to` dequeues. NULL on the diagonal. */
 	struct rte_ring *ring[CAT_WORKER_MAX][CAT_WORKER_MAX];
 };
 
+/* The packet being filled for one destination during a burst. */
+struct cat_worker_pkt {
+	struct rte_mbuf *m;
+	uint32_t len;                /* UDP payload bytes so far */
+};
+
 /** One worker. Allocated cache aligned by main; touched by its lcore only
- * (stats also read by telemetry, relaxed). */
+ * (stats, chain and dmap_seen also read by main and telemetry, relaxed). */
 struct cat_worker {
 	const struct cat_dp *dp;
 	uint16_t idx;                /* 0..n_workers-1: also its rx/tx queue */
 	unsigned int lcore;
+	struct cat_chain *chain;     /* engine of this worker's slots */
+	struct cat_chain_io io;
+	const struct cat_dp_map *dmap; /* map in force for this worker */
+	const struct cat_dp_map *dmap_seen; /* = dmap, atomic: for main */
+	uint64_t now;                /* ns, this loop iteration */
+	/* Client replies: one open packet, to one address at a time. */
+	struct cat_addr crep_to;
+	struct cat_worker_pkt crep;
+	/* Peer messages: one open packet per map node (index in map->nodes). */
+	struct cat_worker_pkt peer[CAT_MAP_NODES_MAX];
+	uint16_t peer_open[CAT_MAP_NODES_MAX];
+	uint16_t n_peer_open;
 	uint16_t tx_n;
 	struct rte_mbuf *tx_buf[CAT_WORKER_TX_BUF];
+	struct cat_faults faults;
+	const struct cat_faults_cfg *faults_seen;
 	struct cat_worker_stats st;
+	struct cat_chain_stats rst;  /* read-path engine counters (cat_chain_read) */
 } __rte_cache_aligned;
 
 /** Worker that owns writes of a slot. */
@@ -142,6 +212,15 @@ static inline uint32_t cat_worker_slots_owned(uint32_t slot_count,
  * handover record carrying the largest message. Main sizes the pool with it.
  */
 uint16_t cat_worker_mbuf_data_room(uint32_t mtu);
+
+/**
+ * Create the worker's chain engine (w->dp, w->idx set; dp's repl_* and
+ * store filled). Main thread, before launch. Returns 0 or -errno.
+ */
+int cat_worker_init(struct cat_worker *w);
+
+/** Free what cat_worker_init made (the worker has stopped). */
+void cat_worker_fini(struct cat_worker *w);
 
 /**
  * lcore entry point (rte_eal_remote_launch); arg is a struct cat_worker *.

@@ -1,10 +1,13 @@
 /*
  * catena-udp-bench: a closed-loop load generator over a plain kernel UDP
- * socket. Keeps a window of requests outstanding against one node, records
- * every request's latency (first send to matching reply, retransmissions
- * included, so a lost packet shows as a slow request rather than vanishing)
- * and prints throughput and percentiles. It measures what an ordinary UDP
- * application sees; the DPDK load generator (catena-bench) is separate.
+ * socket. Keeps a window of requests outstanding against a cluster, routed
+ * by its cluster map (writes to the head of the key's chain, reads to the
+ * tail or, with CRAQ, a random replica; replies come from the tail), records
+ * every request's latency (first send to matching reply, retransmissions and
+ * MOVED redirects included, so a lost packet or a reconfiguration shows as a
+ * slow request rather than vanishing) and prints throughput and percentiles.
+ * It measures what an ordinary UDP application sees; the DPDK load generator
+ * (catena-bench) is separate.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,10 +23,20 @@
 #include <unistd.h>
 
 #include "replication/hash.h"
+#include "replication/map.h"
 #include "replication/wire.h"
 
 #define MAX_WINDOW 256
 #define RTO_NS     (200ull * 1000 * 1000)
+/* A request silent this long refetches the map (its node may have left
+ * the chain); one giving up takes 5 s. */
+#define REMAP_NS   (1000ull * 1000 * 1000)
+#define GIVE_UP_NS (5000ull * 1000 * 1000)
+/* RETRY (slot reconfiguring): resend the same request id after this. */
+#define RETRY_NS   (2ull * 1000 * 1000)
+/* Redirects one request follows before its MOVED counts as an error. */
+#define MOVED_MAX  4
+#define BOOT_MAX   16
 /* Log-linear histogram (HdrHistogram's layout): 2^(SUB_BITS-1) buckets per
  * power of two, so a recorded latency is within ~3% of its bucket's value. */
 #define SUB_BITS   6
@@ -32,10 +45,14 @@
 
 struct slot_req {
 	int busy;
+	int moved;          /* redirects followed */
+	int remapped;       /* refetched the map for this request's silence */
 	uint64_t seq;
 	uint64_t t_first, t_last;
 	size_t len;
 	uint8_t op;
+	unsigned keyno;
+	struct sockaddr_in dst;
 	uint8_t buf[CAT_WIRE_PAYLOAD_MAX_1500];
 };
 
@@ -44,6 +61,15 @@ struct opts {
 	unsigned port, seconds, window, keys, value_size, read_pct;
 	int json, preload;
 };
+
+/* Where requests go: the cluster map, or (a node that predates MAP_GET)
+ * the one bootstrap node that answered, with the slot count from PING. */
+static struct sockaddr_in boot[BOOT_MAX];
+static int n_boot;
+static struct cat_map *map;
+static struct sockaddr_in single_addr;
+static int map_fd = -1;
+static uint64_t st_moved, st_map_fetches, st_retry_replies;
 
 static uint64_t hist[HIST_LEN];
 static uint64_t st_count[CAT_ST__COUNT];
@@ -95,11 +121,14 @@ static uint64_t hist_pct(uint64_t total, double p)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: catena-udp-bench -H HOST [-p PORT] [-d SECONDS] [-w WINDOW] [-k KEYS]\n"
-"                        [-v VALUE_BYTES] [-r READ_PCT] [--no-preload] [--json]\n"
+"usage: catena-udp-bench -H HOST[:PORT][,HOST[:PORT]...] [-p PORT] [-d SECONDS]\n"
+"                        [-w WINDOW] [-k KEYS] [-v VALUE_BYTES] [-r READ_PCT]\n"
+"                        [--no-preload] [--json]\n"
 "  Closed loop: WINDOW requests outstanding (default 8) for SECONDS (default 5)\n"
 "  over KEYS keys (default 10000, preloaded with PUTs first), READ_PCT %% GETs\n"
-"  (default 90), the rest PUTs of VALUE_BYTES (default 32).\n");
+"  (default 90), the rest PUTs of VALUE_BYTES (default 32). Requests are\n"
+"  routed by the cluster map, fetched from the -H node(s): PUTs to the head\n"
+"  of the key's chain, GETs to its tail (any replica with craq on).\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -157,81 +186,309 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int open_socket(const struct opts *o)
+/* "HOST[:PORT],..." into boot[]; 0 or -EINVAL with a message. */
+static int parse_hosts(const struct opts *o)
 {
+	char *list = strdup(o->host), *save = NULL, *tok;
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
-	struct addrinfo *ai;
-	char port[8];
-	int fd, rc;
+	int rc = 0;
 
-	snprintf(port, sizeof(port), "%u", o->port);
-	rc = getaddrinfo(o->host, port, &hints, &ai);
-	if (rc != 0) {
-		fprintf(stderr, "catena-udp-bench: %s: %s\n", o->host, gai_strerror(rc));
+	if (list == NULL)
+		return -ENOMEM;
+	/* strtok_r would skip empty entries; a typo must not shrink the list. */
+	if (list[0] == ',' || strstr(list, ",,") ||
+	    (list[0] && list[strlen(list) - 1] == ',')) {
+		fprintf(stderr, "catena-udp-bench: -H: empty entry in %s\n", o->host);
+		free(list);
 		return -EINVAL;
 	}
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		fprintf(stderr, "catena-udp-bench: socket: %s\n", strerror(errno));
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct addrinfo *ai;
+		char *colon = strchr(tok, ':'), *end = NULL;
+		unsigned long port = o->port;
+
+		while (*tok == ' ')
+			tok++;
+		if (colon) {
+			*colon = '\0';
+			errno = 0;
+			port = strtoul(colon + 1, &end, 10);
+			if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
+				fprintf(stderr, "catena-udp-bench: bad port in -H: %s\n", colon + 1);
+				rc = -EINVAL;
+				break;
+			}
+		}
+		if (n_boot == BOOT_MAX || *tok == '\0') {
+			fprintf(stderr, "catena-udp-bench: -H: empty entry or more than %d\n", BOOT_MAX);
+			rc = -EINVAL;
+			break;
+		}
+		rc = getaddrinfo(tok, NULL, &hints, &ai);
+		if (rc != 0) {
+			fprintf(stderr, "catena-udp-bench: %s: %s\n", tok, gai_strerror(rc));
+			rc = -EINVAL;
+			break;
+		}
+		memcpy(&boot[n_boot], ai->ai_addr, sizeof(boot[0]));
+		boot[n_boot++].sin_port = htons((uint16_t)port);
 		freeaddrinfo(ai);
-		return -errno;
 	}
-	freeaddrinfo(ai);
-	return fd;
+	free(list);
+	if (rc == 0 && n_boot == 0) {
+		fprintf(stderr, "catena-udp-bench: -H: no host\n");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Unconnected: a write's reply comes from the chain's tail, not from the
+ * head it was sent to. */
+static int open_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		fprintf(stderr, "catena-udp-bench: socket: %s\n", strerror(errno));
+	return fd < 0 ? -errno : fd;
 }
 
 static uint32_t client_id;
 static uint64_t next_seq = 1;
 static uint32_t slot_count;
+static uint64_t rng_state;
 
-static size_t build(uint8_t *buf, uint8_t op, uint64_t seq, unsigned keyno,
-		    unsigned vsize)
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+static void node_addr(uint16_t id, struct sockaddr_in *sa)
+{
+	const struct cat_map_node *nd = cat_map_node_by_id(map, id);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(nd->ip);
+	sa->sin_port = htons(nd->udp_port);
+}
+
+/*
+ * One request/reply on the map socket (its own socket, so that replies to
+ * benchmark requests are never eaten while the map is fetched). Returns 1
+ * with *rep (pointing into buf), 0 on timeout, <0 on error.
+ */
+static int map_exchange(const struct sockaddr_in *dst, const struct cat_msg *req,
+			uint8_t *buf, size_t cap, struct cat_msg *rep,
+			struct sockaddr_in *from)
+{
+	uint8_t hdr[CAT_WIRE_HDR_LEN];
+	uint64_t deadline = now_ns() + RTO_NS;
+	struct pollfd p = { .fd = map_fd, .events = POLLIN };
+
+	cat_wire_encode_hdr(hdr, req);
+	if (sendto(map_fd, hdr, sizeof(hdr), 0, (const struct sockaddr *)dst,
+		   sizeof(*dst)) < 0 && errno != ECONNREFUSED && errno != EAGAIN)
+		return -errno;
+	for (;;) {
+		uint64_t t = now_ns();
+		socklen_t sl = sizeof(*from);
+		size_t used;
+		ssize_t r;
+
+		if (t >= deadline || poll(&p, 1, (int)((deadline - t) / 1000000) + 1) <= 0)
+			return 0;
+		r = recvfrom(map_fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)from, &sl);
+		if (r > 0 && cat_wire_decode(buf, (size_t)r, rep, &used) == CAT_WIRE_OK &&
+		    (rep->flags & CAT_F_REPLY) && rep->client_id == req->client_id &&
+		    rep->seq == req->seq && rep->op == req->op)
+			return 1;
+	}
+}
+
+/*
+ * Fetch the cluster map with MAP_GET, chunk by chunk: from first (if given,
+ * the node that said MOVED), the bootstrap nodes, then the nodes of the map
+ * held, and avoid (a node gone silent) last; a node that does not answer
+ * costs one timeout and the next one is asked. Returns 0 (map installed), -EOPNOTSUPP (the node answered
+ * UNKNOWN_OP: it predates the map; single_addr = it), or -errno.
+ */
+static int fetch_map(const struct sockaddr_in *first, const struct sockaddr_in *avoid)
+{
+	static uint8_t buf[65536];
+	static char text[CAT_MAP_TEXT_MAX + 1];
+	struct sockaddr_in cand[1 + BOOT_MAX + CAT_MAP_NODES_MAX], from;
+	struct cat_msg req = { .op = CAT_OP_MAP_GET, .client_id = client_id }, rep;
+	uint32_t have = 0, total = 0, epoch = 0;
+	int n = 0, ci = 0, lost = 0, restarts = 0, rc;
+	char err[160];
+
+	st_map_fetches++;
+	if (first)
+		cand[n++] = *first;
+	for (int i = 0; i < n_boot; i++)
+		if (!avoid || !same_addr(&boot[i], avoid))
+			cand[n++] = boot[i];
+	for (uint16_t i = 0; map && i < map->n_nodes; i++) {
+		node_addr(map->nodes[i].id, &cand[n]);
+		if (!avoid || !same_addr(&cand[n], avoid))
+			n++;
+	}
+	if (avoid)
+		cand[n++] = *avoid;
+	req.seq = next_seq++;
+	while (lost < 10 + n) {
+		req.arg = have;
+		rc = map_exchange(&cand[ci], &req, buf, sizeof(buf), &rep, &from);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 || rep.status == CAT_ST_RETRY) {
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		if (rep.status == CAT_ST_UNKNOWN_OP && map == NULL) {
+			single_addr = from;
+			return -EOPNOTSUPP;
+		}
+		if (rep.status != CAT_ST_OK || rep.arg == 0 || rep.arg > CAT_MAP_TEXT_MAX ||
+		    (have && (rep.epoch != epoch || rep.arg != total)) ||
+		    rep.value_len == 0 || rep.value_len > rep.arg - have) {
+			/* Another node, another epoch, or nonsense: start over. */
+			if (++restarts > 16)
+				return -EPROTO;
+			have = 0;
+			ci = (ci + 1) % n;
+			req.seq = next_seq++;
+			continue;
+		}
+		epoch = rep.epoch;
+		total = (uint32_t)rep.arg;
+		memcpy(text + have, rep.value, rep.value_len);
+		have += rep.value_len;
+		req.seq = next_seq++;
+		if (have < total)
+			continue;
+		struct cat_map *m;
+
+		rc = cat_map_parse(text, total, &m, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "catena-udp-bench: bad map from node: %s\n", err);
+			return rc;
+		}
+		if (map && m->epoch < map->epoch) {
+			cat_map_free(m);	/* a lagging node: ask another */
+			have = 0;
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		cat_map_free(map);
+		map = m;
+		slot_count = map->slot_count;
+		return 0;
+	}
+	return -ETIMEDOUT;
+}
+
+/* Learn the slot count from a node that predates the map; PING is retried
+ * a few times. */
+static int ping(void)
+{
+	uint8_t buf[2048];
+	struct cat_msg m = { .op = CAT_OP_PING, .client_id = client_id, .seq = next_seq++ }, rep;
+	struct sockaddr_in from;
+
+	for (int attempt = 0; attempt < 10; attempt++) {
+		int rc = map_exchange(&single_addr, &m, buf, sizeof(buf), &rep, &from);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 1 && rep.status == CAT_ST_OK) {
+			slot_count = (uint32_t)rep.arg;
+			return cat_hash_slot_count_valid(slot_count) ? 0 : -EPROTO;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+/* Encode w's request for the current map and pick its node. The seq is
+ * kept: a re-routed request is the same request. */
+static void build(struct slot_req *w, unsigned vsize)
 {
 	char key[24];
 	uint8_t val[CAT_WIRE_PAYLOAD_MAX_1500];
 	struct cat_msg m = {0};
-	int n = snprintf(key, sizeof(key), "key:%012u", keyno);
+	int n = snprintf(key, sizeof(key), "key:%012u", w->keyno);
 
-	memset(val, 'a' + (int)(seq % 26), vsize);
-	m.op = op;
+	memset(val, 'a' + (int)(w->seq % 26), vsize);
+	m.op = w->op;
 	m.client_id = client_id;
-	m.seq = seq;
+	m.seq = w->seq;
 	m.key = (const uint8_t *)key;
 	m.key_len = (uint16_t)n;
 	m.slot = (uint16_t)cat_hash_slot(cat_hash_crc32c(key, (size_t)n), slot_count);
-	if (op == CAT_OP_PUT) {
+	if (w->op == CAT_OP_PUT) {
 		m.value = val;
 		m.value_len = vsize;
 	}
-	return (size_t)cat_wire_encode(buf, CAT_WIRE_PAYLOAD_MAX_1500, &m);
+	if (map) {
+		const struct cat_map_chain *ch = cat_map_slot_chain(map, m.slot);
+		uint16_t id;
+
+		m.epoch = map->epoch;
+		if (w->op != CAT_OP_GET)
+			id = cat_map_chain_head(ch);
+		else if (map->craq)
+			id = ch->nodes[rng() % ch->len];
+		else
+			id = cat_map_chain_tail(ch);
+		node_addr(id, &w->dst);
+	} else {
+		w->dst = single_addr;
+	}
+	w->len = (size_t)cat_wire_encode(w->buf, CAT_WIRE_PAYLOAD_MAX_1500, &m);
 }
 
-/* Learn the slot count; PING is retried a few times. */
-static int ping(int fd)
+static void send_req(int fd, struct slot_req *w)
 {
-	uint8_t buf[2048];
-	struct cat_msg m = { .op = CAT_OP_PING, .client_id = client_id, .seq = next_seq++ };
-	size_t consumed;
+	(void)sendto(fd, w->buf, w->len, 0, (const struct sockaddr *)&w->dst,
+		     sizeof(w->dst));
+}
 
-	for (int attempt = 0; attempt < 10; attempt++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int n = cat_wire_encode(buf, sizeof(buf), &m);
+/* Refetch the map (first asking `first`) and re-route every outstanding
+ * request whose node changed, keeping its request id. */
+static void remap(int fd, struct slot_req *win, unsigned window,
+		  const struct sockaddr_in *first, const struct sockaddr_in *avoid,
+		  const struct opts *o)
+{
+	uint32_t old = map ? map->epoch : 0;
+	uint64_t t;
 
-		if (send(fd, buf, (size_t)n, 0) < 0)
-			return -errno;
-		while (poll(&p, 1, 300) > 0) {
-			ssize_t r = recv(fd, buf, sizeof(buf), 0);
-			struct cat_msg rep;
+	if (fetch_map(first, avoid) < 0 || map == NULL || map->epoch == old)
+		return;
+	t = now_ns();
+	for (unsigned i = 0; i < window; i++) {
+		struct sockaddr_in before = win[i].dst;
 
-			if (r > 0 && cat_wire_decode(buf, (size_t)r, &rep, &consumed) == CAT_WIRE_OK &&
-			    (rep.flags & CAT_F_REPLY) && rep.seq == m.seq &&
-			    rep.client_id == client_id && rep.status == CAT_ST_OK) {
-				slot_count = (uint32_t)rep.arg;
-				return cat_hash_slot_count_valid(slot_count) ? 0 : -EPROTO;
-			}
+		if (!win[i].busy)
+			continue;
+		build(&win[i], o->value_size);
+		if (!same_addr(&before, &win[i].dst)) {
+			/* Sent afresh: its retransmission clock restarts. */
+			send_req(fd, &win[i]);
+			win[i].t_last = t;
+			win[i].remapped = 1;
 		}
 	}
-	return -ETIMEDOUT;
 }
 
 struct run_result {
@@ -240,7 +497,7 @@ struct run_result {
 };
 
 /* Run a closed loop until `total` requests completed (if nonzero) or
- * `until` passes. Request kinds come from next_op(). */
+ * `until` passes. */
 static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until,
 		    int preload, int record, struct run_result *res)
 {
@@ -259,37 +516,47 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 			struct slot_req *w = &win[i];
 
 			if (!w->busy && !stop) {
-				unsigned k;
-				uint8_t op;
-
 				if (preload) {
-					k = seed_key++;
-					op = CAT_OP_PUT;
+					w->keyno = seed_key++;
+					w->op = CAT_OP_PUT;
 				} else {
-					k = (unsigned)(random() % o->keys);
-					op = (unsigned)(random() % 100) < o->read_pct ?
+					w->keyno = (unsigned)(random() % o->keys);
+					w->op = (unsigned)(random() % 100) < o->read_pct ?
 						CAT_OP_GET : CAT_OP_PUT;
 				}
 				w->seq = next_seq++;
-				w->op = op;
-				w->len = build(w->buf, op, w->seq, k, o->value_size);
+				w->moved = w->remapped = 0;
+				build(w, o->value_size);
 				w->t_first = w->t_last = t;
 				w->busy = 1;
 				issued++;
-				if (send(fd, w->buf, w->len, 0) < 0 && errno != EAGAIN)
+				if (sendto(fd, w->buf, w->len, 0, (const struct sockaddr *)&w->dst,
+					   sizeof(w->dst)) < 0 && errno != EAGAIN &&
+				    errno != ECONNREFUSED)
 					return -errno;
 				stop = total ? issued >= total : 0;
 			} else if (w->busy && t - w->t_last > RTO_NS) {
-				/* Same bytes, same request id: a retry. */
+				/* Same request id: a retry (same bytes unless
+				 * the map changed meanwhile). */
 				w->t_last = t;
 				res->retrans++;
-				if (t - w->t_first > 5000000000ull) {
+				if (t - w->t_first > GIVE_UP_NS) {
 					res->timeouts_gave_up++;
 					w->busy = 0;
 					done++;
 					continue;
 				}
-				(void)send(fd, w->buf, w->len, 0);
+				if (map && !w->remapped && t - w->t_first > REMAP_NS) {
+					/* Its node may have left the chain. */
+					struct sockaddr_in silent = w->dst;
+
+					w->remapped = 1;
+					remap(fd, win, o->window, NULL, &silent, o);
+					if (!same_addr(&silent, &w->dst))
+						continue; /* re-routed and sent */
+					t = now_ns();
+				}
+				send_req(fd, w);
 			}
 			outstanding += w->busy;
 		}
@@ -300,7 +567,10 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 		if (poll(&p, 1, 10) <= 0)
 			continue;
 		for (;;) {
-			ssize_t r = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+			struct sockaddr_in from;
+			socklen_t sl = sizeof(from);
+			ssize_t r = recvfrom(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT,
+					     (struct sockaddr *)&from, &sl);
 			size_t off = 0, used;
 			struct cat_msg rep;
 
@@ -314,8 +584,33 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 				for (unsigned i = 0; i < o->window; i++) {
 					struct slot_req *w = &win[i];
 
-					if (!w->busy || w->seq != rep.seq)
+					if (!w->busy || w->seq != rep.seq || w->op != rep.op)
 						continue;
+					if (rep.status == CAT_ST_MOVED && map &&
+					    w->moved < MOVED_MAX) {
+						/* Not executed: refetch the map
+						 * if the node knows a newer one,
+						 * resend the same request id. */
+						w->moved++;
+						st_moved++;
+						if (rep.epoch > map->epoch)
+							remap(fd, win, o->window, &from, NULL, o);
+						build(w, o->value_size);
+						/* From a node at our epoch: follow
+						 * its hint (arg = the right node). */
+						if (rep.epoch <= map->epoch && rep.arg <= UINT16_MAX &&
+						    cat_map_node_by_id(map, (uint16_t)rep.arg))
+							node_addr((uint16_t)rep.arg, &w->dst);
+						w->t_last = now_ns();
+						send_req(fd, w);
+						break;
+					}
+					if (rep.status == CAT_ST_RETRY) {
+						/* Reconfiguring: resend soon. */
+						st_retry_replies++;
+						w->t_last = now_ns() - RTO_NS + RETRY_NS;
+						break;
+					}
 					if (record) {
 						uint64_t lat = now_ns() - w->t_first;
 
@@ -335,6 +630,26 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 	return 0;
 }
 
+/* "3 chains of 3 nodes" / "2 chains of 2-3 nodes", for the report. */
+static void chain_shape(char *buf, size_t cap, unsigned *lo_out, unsigned *hi_out)
+{
+	unsigned lo = CAT_MAP_CHAIN_LEN_MAX, hi = 0;
+
+	for (uint16_t i = 0; i < map->n_chains; i++) {
+		if (map->chains[i].len < lo)
+			lo = map->chains[i].len;
+		if (map->chains[i].len > hi)
+			hi = map->chains[i].len;
+	}
+	if (lo == hi)
+		snprintf(buf, cap, "%u chain%s of %u node%s", map->n_chains,
+			 map->n_chains == 1 ? "" : "s", hi, hi == 1 ? "" : "s");
+	else
+		snprintf(buf, cap, "%u chains of %u-%u nodes", map->n_chains, lo, hi);
+	*lo_out = lo;
+	*hi_out = hi;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -348,13 +663,21 @@ int main(int argc, char **argv)
 	if (getrandom(&client_id, sizeof(client_id), 0) != sizeof(client_id))
 		client_id = (uint32_t)getpid();
 	srandom(client_id);
-	fd = open_socket(&o);
-	if (fd < 0)
+	rng_state = ((uint64_t)client_id << 32) | 0x9E3779B9u;
+	if (parse_hosts(&o) < 0) {
+		usage(stderr);
+		return 64;
+	}
+	fd = open_socket();
+	map_fd = open_socket();
+	if (fd < 0 || map_fd < 0)
 		return 1;
-	rc = ping(fd);
+	rc = fetch_map(NULL, NULL);
+	if (rc == -EOPNOTSUPP)
+		rc = ping();	/* a node from before the map: it alone */
 	if (rc < 0) {
-		fprintf(stderr, "catena-udp-bench: no answer from %s:%u to PING (%s)\n",
-			o.host, o.port, strerror(-rc));
+		fprintf(stderr, "catena-udp-bench: no cluster map or PING answer from %s (%s)\n",
+			o.host, strerror(-rc));
 		return 4;
 	}
 	if (o.preload) {
@@ -378,13 +701,21 @@ int main(int argc, char **argv)
 	double secs = (double)res.t_ns / 1e9;
 	double tput = secs > 0 ? (double)total / secs : 0;
 	uint64_t errors = total - st_count[CAT_ST_OK] - st_count[CAT_ST_NOT_FOUND];
+	char shape[64] = "single node (no cluster map)";
+	unsigned clo = 1, chi = 1;
+
+	if (map)
+		chain_shape(shape, sizeof(shape), &clo, &chi);
 
 	if (o.json) {
 		printf("{\"host\":\"%s\",\"port\":%u,\"seconds\":%.3f,\"window\":%u,"
 		       "\"keys\":%u,\"value_bytes\":%u,\"read_pct\":%u,\"ops\":%llu,"
 		       "\"ops_per_sec\":%.1f,\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,"
 		       "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"retransmits\":%llu,"
-		       "\"gave_up\":%llu,\"error_replies\":%llu}\n",
+		       "\"gave_up\":%llu,\"error_replies\":%llu,"
+		       "\"map_epoch\":%u,\"slots\":%u,\"craq\":%s,\"nodes\":%u,"
+		       "\"chains\":%u,\"chain_len_min\":%u,\"chain_len_max\":%u,"
+		       "\"moved\":%llu,\"retry_replies\":%llu,\"map_fetches\":%llu}\n",
 		       o.host, o.port, secs, o.window, o.keys, o.value_size, o.read_pct,
 		       (unsigned long long)total, tput,
 		       hist_pct(total, 50) / 1e3, hist_pct(total, 90) / 1e3,
@@ -392,10 +723,27 @@ int main(int argc, char **argv)
 		       hist_pct(total, 100) / 1e3,
 		       (unsigned long long)(res.retrans + pre.retrans),
 		       (unsigned long long)res.timeouts_gave_up,
-		       (unsigned long long)errors);
+		       (unsigned long long)errors,
+		       map ? map->epoch : 0, slot_count,
+		       map && map->craq ? "true" : "false",
+		       map ? map->n_nodes : 1, map ? map->n_chains : 1, clo, chi,
+		       (unsigned long long)st_moved,
+		       (unsigned long long)st_retry_replies,
+		       (unsigned long long)st_map_fetches);
 	} else {
-		printf("catena-udp-bench: %s:%u, %u keys, %u-byte values, %u%% GET, window %u\n",
-		       o.host, o.port, o.keys, o.value_size, o.read_pct, o.window);
+		/* A host list names its own ports. */
+		if (strpbrk(o.host, ":,"))
+			printf("catena-udp-bench: %s, %u keys, %u-byte values, %u%% GET, window %u\n",
+			       o.host, o.keys, o.value_size, o.read_pct, o.window);
+		else
+			printf("catena-udp-bench: %s:%u, %u keys, %u-byte values, %u%% GET, window %u\n",
+			       o.host, o.port, o.keys, o.value_size, o.read_pct, o.window);
+		printf("  map          epoch %u, %s, craq %s, %u slots;"
+		       " moved %llu, retry %llu, map fetches %llu\n",
+		       map ? map->epoch : 0, shape, map && map->craq ? "on" : "off",
+		       slot_count, (unsigned long long)st_moved,
+		       (unsigned long long)st_retry_replies,
+		       (unsigned long long)st_map_fetches);
 		printf("  requests     %llu in %.2f s = %.0f ops/s\n",
 		       (unsigned long long)total, secs, tput);
 		printf("  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
@@ -408,9 +756,13 @@ int main(int argc, char **argv)
 		       (unsigned long long)errors);
 	}
 	close(fd);
+	close(map_fd);
+	cat_map_free(map);
 	return (errors || res.timeouts_gave_up) ? 3 : 0;
 err:
 	fprintf(stderr, "catena-udp-bench: %s\n", strerror(-rc));
 	close(fd);
+	close(map_fd);
+	cat_map_free(map);
 	return 1;
 }

@@ -16,7 +16,7 @@
 
 /* FWD/VQUERY/VRESP carry this block at the start of their value area:
  * what the committing node needs to answer the client itself. */
-#define EXT_LEN 24u
+#define EXT_LEN CAT_WIRE_REPL_EXT_LEN
 enum fwd_kind { KIND_NONE = 0, KIND_PUT = 1, KIND_DEL = 2, KIND_NOOP = 3 };
 
 struct ext {

@@ -30,16 +30,23 @@ extern "C" {
  * 1500 (MTU) - 20 (IPv4) - 8 (UDP). catena never relies on IP fragments. */
 #define CAT_WIRE_PAYLOAD_MAX_1500 1472u
 
-/* Largest value a single request can carry at a given MTU: one header, the
- * key and the value must fit one UDP payload, and a GET reply (header + key
- * + value) is the same size, so the reply always fits too. */
+/* Bytes a chain forward (FWD) adds in front of a replicated value: the
+ * client's address and the reply's outcome travel with the write so that
+ * the tail can answer the client (docs/PROTOCOL.md, "Replication"). */
+#define CAT_WIRE_REPL_EXT_LEN 24u
+
+/* Largest value a single request can carry at a given MTU: header, key and
+ * value must fit one UDP payload, and so must the forward that replicates
+ * it (24 bytes more). The limit is the same on every node, whatever the
+ * chain length, so a client never needs to know the topology to obey it.
+ * A GET reply (header + key + value) is then always smaller than a frame. */
 static inline uint32_t cat_wire_value_max(uint32_t mtu, uint32_t key_len)
 {
-	uint32_t payload = mtu - 28u;
+	uint32_t fixed = 28u + CAT_WIRE_HDR_LEN + CAT_WIRE_REPL_EXT_LEN;
 
-	if (mtu < 28u + CAT_WIRE_HDR_LEN + key_len)
+	if (mtu < fixed + key_len)
 		return 0;
-	return payload - CAT_WIRE_HDR_LEN - key_len;
+	return mtu - fixed - key_len;
 }
 
 /* Opcodes. Client ops are below 0x40; replication ops (chain protocol,

@@ -55,11 +55,15 @@ def status_name(st):
     return STATUS_NAMES[st] if 0 <= st < len(STATUS_NAMES) else "?%d" % st
 
 
+REPL_EXT_LEN = 24  # what a chain forward adds (PROTOCOL.md, Limits)
+
+
 def value_max(mtu, key_len):
     """Largest value one request may carry (cat_wire_value_max)."""
-    if mtu < 28 + HDR_LEN + key_len:
+    fixed = 28 + HDR_LEN + REPL_EXT_LEN
+    if mtu < fixed + key_len:
         return 0
-    return mtu - 28 - HDR_LEN - key_len
+    return mtu - fixed - key_len
 
 
 # --- CRC-32C (Castagnoli, reflected 0x82F63B78, init/xorout 0xFFFFFFFF) ---

@@ -124,6 +124,6 @@ def test_ping_and_reply_header_fields(cluster):
     for m in r:
         assert m["client_id"] == 0x1234ABCD
         assert m["flags"] & cp.F_REPLY
-        assert m["epoch"] == 0
+        assert m["epoch"] == 1
     assert st(r[0]) == "OK" and r[0]["arg"] == 1024
     assert r[1]["slot"] == cp.slot_of(b"hdr", 1024), "reply echoes the slot"

@@ -93,7 +93,7 @@ def test_json_output_parses_for_every_command(cluster):
 
 
 def test_ping_reports_slot_count_and_epoch(cluster):
-    assert ok(cluster.cli("ping")) == "OK slots=1024 epoch=0\n"
+    assert ok(cluster.cli("ping")) == "OK slots=1024 epoch=1\n"
 
 
 def test_unanswered_request_times_out_with_exit_4(cluster):

@@ -96,10 +96,20 @@ def test_message_with_the_reply_flag_is_never_answered_but_counted(cluster):
 
 
 def test_unknown_op_gets_unknown_op(cluster):
-    for op in (0x00, 0x07, 0x3F, 0x40, 0x7F, 0xFF):
+    for op in (0x00, 0x08, 0x3F, 0x80, 0xFF):
         replies = raw(cluster, req(op=op).encode())
         assert [r["status_name"] for r in replies] == ["UNKNOWN_OP"], (hex(op), replies)
         assert replies[0]["op"] == op
+
+
+def test_replication_ops_from_a_client_are_dropped_unanswered(cluster):
+    """Ops 0x40..0x7f are node-to-node: from an address that is not a node of
+    the map they are never answered (no reflection), only counted."""
+    before = cluster.node.stats()
+    for op in (0x40, 0x41, 0x42, 0x43, 0x44, 0x7F):
+        assert raw(cluster, req(op=op).encode()) == [], hex(op)
+    after = cluster.node.stats()
+    assert cluster.node.delta(before, after, "drop_repl_unknown_peer") == 6
 
 
 def test_key_of_251_bytes_is_too_large_and_250_is_fine(cluster):

@@ -1,16 +1,11 @@
 """
 Scenario: a client whose reply was lost re-sends the identical request
 (same client_id and seq). Idempotent ops are harmless to repeat; a
-non-idempotent INCR must take effect once. The node has no per-client
-dedup table yet (issue #3), so today the INCR applies twice: that test is
-a strict xfail, so it turns into a failure (and reminds us to drop the
-marker) the day the dedup table lands.
+non-idempotent INCR must take effect once: the chain engine's dedup table
+answers the retry with the original outcome.
 """
 
-import pytest
 
-
-@pytest.mark.xfail(strict=True, reason="per-client dedup table arrives with issue #3")
 def test_retried_incr_with_the_same_request_id_applies_once(cluster):
     res = cluster.ops([
         {"op": "resend", "times": 2, "msg": {"op": "incr", "key": "once", "arg": 1}},

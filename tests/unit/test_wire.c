@@ -126,19 +126,21 @@ static void test_constants(void **state)
 static void test_value_max(void **state)
 {
 	(void)state;
-	/* 1500 - 20 (IPv4) - 8 (UDP) - 40 (header) - key */
-	assert_int_equal(cat_wire_value_max(1500, 0), 1432);
-	assert_int_equal(cat_wire_value_max(1500, 1), 1431);
-	assert_int_equal(cat_wire_value_max(1500, 250), 1182);
-	assert_int_equal(cat_wire_value_max(9000, 10), 9000 - 28 - 40 - 10);
+	/* 1500 - 20 (IPv4) - 8 (UDP) - 40 (header) - 24 (forward ext). */
+	assert_int_equal(cat_wire_value_max(1500, 0), 1408);
+	assert_int_equal(cat_wire_value_max(1500, 1), 1407);
+	assert_int_equal(cat_wire_value_max(1500, 250), 1158);
+	assert_int_equal(cat_wire_value_max(9000, 10), 9000 - 28 - 40 - 24 - 10);
 	/* A header plus key that does not fit leaves no room, never wraps. */
-	assert_int_equal(cat_wire_value_max(68, 0), 0);
-	assert_int_equal(cat_wire_value_max(67, 0), 0);
+	assert_int_equal(cat_wire_value_max(92, 0), 0);
+	assert_int_equal(cat_wire_value_max(91, 0), 0);
+	assert_int_equal(cat_wire_value_max(93, 0), 1);
 	assert_int_equal(cat_wire_value_max(100, 250), 0);
 	assert_int_equal(cat_wire_value_max(0, 0), 0);
-	/* A full-size request is exactly one 1500-MTU UDP payload. */
-	assert_int_equal(CAT_WIRE_HDR_LEN + 250 + cat_wire_value_max(1500, 250),
-			 CAT_WIRE_PAYLOAD_MAX_1500);
+	/* The forward of a full-size request is exactly one 1500-MTU UDP
+	 * payload. */
+	assert_int_equal(CAT_WIRE_HDR_LEN + 250 + CAT_WIRE_REPL_EXT_LEN +
+			 cat_wire_value_max(1500, 250), CAT_WIRE_PAYLOAD_MAX_1500);
 }
 
 /* ---- byte-exact layout ---- */
@@ -334,7 +336,7 @@ static void test_roundtrip_every_op(void **state)
 static void test_roundtrip_max_key_and_value_mtu1500(void **state)
 {
 	(void)state;
-	uint8_t key[250], val[1182];
+	uint8_t key[250], val[1158];
 	uint32_t vmax = cat_wire_value_max(1500, 250);
 
 	assert_int_equal(vmax, sizeof(val));
@@ -345,7 +347,8 @@ static void test_roundtrip_max_key_and_value_mtu1500(void **state)
 		.client_id = 5, .seq = 6, .key = key, .key_len = 250,
 		.value = val, .value_len = vmax,
 	};
-	assert_int_equal(cat_wire_msg_len(&m), CAT_WIRE_PAYLOAD_MAX_1500);
+	assert_int_equal(cat_wire_msg_len(&m) + CAT_WIRE_REPL_EXT_LEN,
+			 CAT_WIRE_PAYLOAD_MAX_1500);
 	roundtrip(&m);
 	assert_int_equal(cat_wire_check_request(&m, vmax), CAT_ST_OK);
 
@@ -633,7 +636,7 @@ static struct cat_msg req(uint8_t op, uint16_t klen, uint32_t vlen)
 	return m;
 }
 
-#define VMAX 1182u
+#define VMAX 1158u
 
 static void test_check_get_del(void **state)
 {

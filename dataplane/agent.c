@@ -1,0 +1,263 @@
+/*
+ * catena-node agent: the cluster map's life cycle on the main lcore.
+ * Maps are immutable; a new one is published with one pointer store, each
+ * worker switches at the top of its next loop iteration, and the old one is
+ * freed only when no worker has it as its current map after a grace period.
+ * Never called by a worker; never prints (main logs what it returns).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu-qsbr.h>
+
+#include "dataplane/agent.h"
+#include "replication/chain.h"
+
+static void ip_str(uint32_t ip, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xffu,
+		 (ip >> 8) & 0xffu, ip & 0xffu);
+}
+
+int cat_agent_map_check(const struct cat_map *m, const struct cat_config *c,
+			char *err, size_t errlen)
+{
+	const struct cat_map_node *nd = cat_map_node_by_id(m, (uint16_t)c->node_id);
+	char a[16], b[16];
+
+	if (nd == NULL) {
+		snprintf(err, errlen, "[node] id %u is not a node of the cluster map",
+			 c->node_id);
+		return -EINVAL;
+	}
+	if (nd->ip != c->ip || nd->udp_port != c->udp_port) {
+		ip_str(c->ip, a, sizeof(a));
+		ip_str(nd->ip, b, sizeof(b));
+		snprintf(err, errlen, "[node] ip %s udp_port %u differ from node %u "
+			 "in the cluster map (%s port %u)", a, c->udp_port,
+			 c->node_id, b, nd->udp_port);
+		return -EINVAL;
+	}
+	if (c->slots != 0 && m->slot_count != c->slots) {
+		snprintf(err, errlen, "[store] slots = %u but the cluster map has "
+			 "slots %u (leave [store] slots out to take the map's)",
+			 c->slots, m->slot_count);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cat_agent_map_single(const struct cat_config *c, const uint8_t mac[6],
+			 struct cat_map **out, char *err, size_t errlen)
+{
+	char text[512], ip[16], perr[256];
+	int n, rc;
+
+	ip_str(c->ip, ip, sizeof(ip));
+	n = snprintf(text, sizeof(text),
+		     "epoch 1\nslots %u\ncraq off\n"
+		     "node %u %s:%u %02x:%02x:%02x:%02x:%02x:%02x\n"
+		     "chain 1 %u\nassign 0-%u 1\n",
+		     c->slots, c->node_id, ip, c->udp_port, mac[0], mac[1], mac[2],
+		     mac[3], mac[4], mac[5], c->node_id, c->slots - 1);
+	rc = cat_map_parse(text, (size_t)n, out, perr, sizeof(perr));
+	if (rc < 0)
+		snprintf(err, errlen, "single-node map: %s", perr);
+	return rc;
+}
+
+struct cat_dp_map *cat_agent_map_wrap(struct cat_map *m, uint16_t node_id)
+{
+	struct cat_dp_map *dm;
+	uint16_t i;
+	int n;
+
+	for (i = 0; i < m->n_nodes; i++)
+		if (m->nodes[i].id == node_id)
+			break;
+	if (i == m->n_nodes) {
+		errno = EINVAL;
+		return NULL;
+	}
+	dm = calloc(1, sizeof(*dm));
+	if (dm == NULL)
+		return NULL;
+	dm->text = malloc(CAT_MAP_TEXT_MAX);
+	if (dm->text == NULL) {
+		free(dm);
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = cat_map_format(m, dm->text, CAT_MAP_TEXT_MAX);
+	if (n < 0) {
+		free(dm->text);
+		free(dm);
+		errno = -n;
+		return NULL;
+	}
+	dm->text_len = (uint32_t)n;
+	dm->map = m;
+	dm->self_idx = i;
+	return dm;
+}
+
+void cat_agent_map_free(struct cat_dp_map *dm)
+{
+	if (dm == NULL)
+		return;
+	cat_map_free(dm->map);
+	free(dm->text);
+	free(dm);
+}
+
+int cat_agent_publish(struct cat_agent *a, struct cat_dp_map *dm)
+{
+	struct cat_dp_map *old = a->dp->map;
+
+	if (old != NULL) {
+		if (a->n_retired == CAT_AGENT_RETIRED_MAX)
+			return -EBUSY;
+		a->retired[a->n_retired++] = old;
+	}
+	rcu_assign_pointer(a->dp->map, dm);
+	return 0;
+}
+
+int cat_agent_reload(struct cat_agent *a, char *msg, size_t msglen)
+{
+	const struct cat_config *c = a->cfg;
+	const struct cat_map *cur = a->dp->map->map;
+	struct cat_config chk = *c;
+	struct cat_dp_map *dm;
+	struct cat_map *m = NULL;
+	char err[256];
+	int rc;
+
+	if (c->map_path[0] == '\0') {
+		snprintf(msg, msglen, "SIGHUP: no [cluster] map configured, nothing to reload");
+		return -ENOENT;
+	}
+	rc = cat_map_load(c->map_path, &m, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(msg, msglen, "SIGHUP: cluster map %s: %s; keeping epoch %u",
+			 c->map_path, err, cur->epoch);
+		return rc;
+	}
+	chk.slots = a->dp->slot_count;
+	rc = cat_agent_map_check(m, &chk, err, sizeof(err));
+	if (rc == 0 && m->epoch <= cur->epoch) {
+		snprintf(err, sizeof(err), "epoch %u is not above the current %u",
+			 m->epoch, cur->epoch);
+		rc = -ESTALE;
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "SIGHUP: cluster map %s: %s; keeping epoch %u",
+			 c->map_path, err, cur->epoch);
+		cat_map_free(m);
+		return rc;
+	}
+	dm = cat_agent_map_wrap(m, (uint16_t)c->node_id);
+	if (dm == NULL) {
+		rc = -errno;
+		snprintf(msg, msglen, "SIGHUP: cluster map %s: %s; keeping epoch %u",
+			 c->map_path, strerror(errno), cur->epoch);
+		cat_map_free(m);
+		return rc;
+	}
+	rc = cat_agent_publish(a, dm);
+	if (rc < 0) {
+		snprintf(msg, msglen, "SIGHUP: too many maps awaiting retirement; "
+			 "keeping epoch %u", cur->epoch);
+		cat_agent_map_free(dm);
+		return rc;
+	}
+	snprintf(msg, msglen, "cluster map %s: epoch %u published (%u nodes, %u chains)",
+		 c->map_path, dm->map->epoch, dm->map->n_nodes, dm->map->n_chains);
+	return 0;
+}
+
+static int in_use(const struct cat_agent *a, const struct cat_dp_map *dm)
+{
+	for (uint32_t i = 0; i < a->dp->n_workers; i++)
+		if (__atomic_load_n(&a->workers[i]->dmap_seen, __ATOMIC_ACQUIRE) == dm)
+			return 1;
+	return 0;
+}
+
+unsigned int cat_agent_retire(struct cat_agent *a)
+{
+	unsigned int freed = 0;
+	uint32_t i, keep = 0;
+
+	if (a->n_retired == 0)
+		return 0;
+	/*
+	 * Grace period first, check second: a worker that loaded an old map
+	 * pointer just before the newer one was published stores it as its
+	 * current map before its next quiescent state, so only after a grace
+	 * period does "no worker has it" stay true for good. Telemetry
+	 * callbacks reading the map are registered readers and are waited
+	 * for too.
+	 */
+	synchronize_rcu();
+	for (i = 0; i < a->n_retired; i++) {
+		if (in_use(a, a->retired[i])) {
+			a->retired[keep++] = a->retired[i];
+			continue;
+		}
+		cat_agent_map_free(a->retired[i]);
+		freed++;
+	}
+	a->n_retired = keep;
+	return freed;
+}
+
+int cat_agent_suspects(struct cat_agent *a, char *msg, size_t msglen)
+{
+	const struct cat_dp_map *dm = a->dp->map;
+	const struct cat_map *m = dm->map;
+
+	for (uint32_t w = 0; w < a->dp->n_workers; w++) {
+		uint16_t p = cat_chain_suspect_peer(a->workers[w]->chain);
+		int known = 0;
+		size_t used;
+
+		if (p == a->suspect[w])
+			continue;
+		for (uint32_t o = 0; o < a->dp->n_workers; o++)
+			if (o != w && a->suspect[o] == p)
+				known = 1;
+		a->suspect[w] = p;
+		if (p == 0 || known)
+			continue;
+		/* Which chains have that node as our successor. */
+		used = (size_t)snprintf(msg, msglen, "peer %u stopped answering on chain ", p);
+		for (uint16_t ci = 0, listed = 0; ci < m->n_chains && used < msglen; ci++) {
+			const struct cat_map_chain *c = &m->chains[ci];
+			int pos = cat_map_chain_pos(c, a->dp->node_id);
+
+			if (pos >= 0 && pos + 1 < c->len && c->nodes[pos + 1] == p)
+				used += (size_t)snprintf(msg + used, msglen - used,
+							 "%s%u", listed++ ? "," : "", c->id);
+		}
+		if (used < msglen)
+			snprintf(msg + used, msglen - used, " (epoch %u, worker %u): "
+				 "reported, no action until a new map", m->epoch, w);
+		a->dp->peer_suspect_reports++;
+		return 1;
+	}
+	return 0;
+}
+
+void cat_agent_fini(struct cat_agent *a)
+{
+	if (a->dp == NULL)
+		return; /* nothing was published */
+	for (uint32_t i = 0; i < a->n_retired; i++)
+		cat_agent_map_free(a->retired[i]);
+	a->n_retired = 0;
+	cat_agent_map_free(a->dp->map);
+	a->dp->map = NULL;
+}
