@@ -1050,6 +1050,19 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 		}
 		rc = m->arg == 0 ? -ENOENT :
 		     cat_store_get_at(store, &k, m->arg, &it);
+		if (rc == -ENOENT && m->arg != 0 &&
+		    cat_store_get_newest(store, &k, &it) == 0 &&
+		    it->version > m->arg) {
+			/* An ACK overtook the VRESP: a newer version was
+			 * committed since the tail answered, and the one it
+			 * named is already trimmed. The committed version now
+			 * is as good an answer: it was committed after this
+			 * read began (found by the simulator, seed 1614). */
+			while (it != NULL && (cat_item_flags(it) & CAT_ITEM_DIRTY))
+				it = __atomic_load_n(&it->prev, __ATOMIC_ACQUIRE);
+			rc = it != NULL &&
+			     !(cat_item_flags(it) & CAT_ITEM_TOMBSTONE) ? 0 : -ENOENT;
+		}
 		read_reply_item(map, io, &e.client, m, rc, it);
 	} else {
 		COUNT(stats, drop_bad_peer_msg);
