@@ -13,29 +13,21 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${CATENA_BUILD:-$REPO/build}
 SECS=${1:-5}
-P=catdemo                      # prefix of everything this script creates
-NODES="1 2 3"
-CLI_IP=10.99.0.100             # the shipped map's addresses, only ever
-                               # inside the demo's own namespaces
+CL_P=catdemo                   # prefix of everything this script creates
+CL_BUILD=$BUILD
+CL_TMP=
 PY=/usr/bin/python3
-TMP=
-declare -A PID
+# shellcheck source=scripts/cluster-lib.sh
+. "$REPO/scripts/cluster-lib.sh"
+P=$CL_P
+NODES=$CL_NODES
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 
 cleanup() {
-	for n in $NODES; do
-		if [ -n "${PID[$n]:-}" ] && kill -0 "${PID[$n]}" 2>/dev/null; then
-			kill -TERM "${PID[$n]}" 2>/dev/null
-			wait "${PID[$n]}" 2>/dev/null
-		fi
-	done
-	# A run killed before its own clean-up may have left nodes behind.
-	pkill -TERM -f -- "--file-prefix $P-n[123] " 2>/dev/null && sleep 1
-	for ns in $P-n1 $P-n2 $P-n3 $P-c1 $P-br; do ip netns del "$ns" 2>/dev/null; done
-	rm -f /dev/hugepages/$P-n[123]map_* 2>/dev/null
-	[ -n "$TMP" ] && rm -rf "$TMP"
+	cl_down
+	[ -n "$CL_TMP" ] && rm -rf "$CL_TMP"
 	return 0
 }
 trap cleanup EXIT
@@ -43,58 +35,21 @@ trap 'exit 130' INT TERM HUP PIPE
 
 bash "$REPO/scripts/setup.sh" || die "set-up failed"
 cleanup
-TMP=$(mktemp -d /tmp/catena-demo.XXXXXX)
+CL_TMP=$(mktemp -d /tmp/catena-demo.XXXXXX)
+TMP=$CL_TMP
 
-say "network: bridge $P-br; nodes $P-n1..3 (10.99.0.1..3, DPDK af_packet); client $P-c1 ($CLI_IP)"
-ip netns add $P-br || die "cannot create namespaces (root?)"
-ip -n $P-br link add br0 type bridge
-ip -n $P-br link set br0 up
-# Bridged IPv4 must not detour through the host's iptables (br_netfilter).
-for f in iptables ip6tables arptables; do
-	ip netns exec $P-br sysctl -qw net.bridge.bridge-nf-call-$f=0 2>/dev/null
-done
-for end in n1 n2 n3 c1; do
-	ip netns add $P-$end
-	ip link add v$end netns $P-$end type veth peer name b$end netns $P-br
-	ip -n $P-br link set b$end master br0 up
-	ip netns exec $P-$end sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip -n $P-$end link set lo up
-done
-for n in $NODES; do
-	# Peers address each other by the MACs in the map.
-	ip -n $P-n$n link set vn$n address 02:ca:7e:00:00:0$n
-	ip -n $P-n$n link set vn$n up
-done
-ip -n $P-c1 link set vc1 up
-ip -n $P-c1 addr add $CLI_IP/24 dev vc1
+say "network: bridge $P-br; nodes $P-n1..3 (10.99.0.1..3, DPDK af_packet); client $P-c1 ($CL_CLIENT_IP)"
+cl_net_up || die "cannot create namespaces (root?)"
 
 say "starting three catena-nodes (config/node1..3.conf, map config/cluster-3chains.map)"
-for n in $NODES; do
-	sed -e "s|^map = .*|map = $REPO/config/cluster-3chains.map|" \
-		"$REPO/config/node$n.conf" > "$TMP/node$n.conf"
-	ip netns exec $P-n$n "$BUILD/dataplane/catena-node" -l 0,1 --no-pci \
-		--file-prefix $P-n$n --huge-unlink -m 256 --log-level 'lib.*:warning' \
-		--vdev net_af_packet0,iface=vn$n,qpairs=1 -- \
-		--config "$TMP/node$n.conf" >"$TMP/node$n.out" 2>"$TMP/node$n.err" &
-	PID[$n]=$!
-done
-for n in $NODES; do
-	for _ in $(seq 200); do
-		grep -q 'catena-node: ready' "$TMP/node$n.out" 2>/dev/null && break
-		kill -0 "${PID[$n]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q 'catena-node: ready' "$TMP/node$n.out" || { cat "$TMP/node$n.err" >&2; die "node $n did not start"; }
-	cat "$TMP/node$n.out"
-done
+cl_start "$REPO/config/cluster-3chains.map" || die "a node did not start"
+cat "$TMP"/node[123].out
 
 C() {
 	printf '$ catena-cli %s\n' "$*"
 	ip netns exec $P-c1 "$BUILD/client/catena-cli" -H 10.99.0.1 "$@"
 }
-T() { # telemetry command $2 on node $1, JSON on stdout
-	echo "$2" | ip netns exec $P-n$1 dpdk-telemetry.py -f $P-n$1 2>/dev/null
-}
+T() { cl_tel "$@"; }
 
 say "ping: each node answers ICMP echo itself"
 for n in $NODES; do
@@ -117,14 +72,7 @@ echo "(a kernel UDP client and three af_packet nodes sharing 2 cores with the ba
 echo " idle policy: this shows the demo plumbing, not NIC-hardware latency)"
 
 say "replicas: every chain's three copies must hold the same data"
-for _ in $(seq 50); do # let the last acks land
-	busy=0
-	for n in $NODES; do
-		T $n /catena/stats | grep -q '"repl_in_flight": 0' || busy=1
-	done
-	[ $busy = 0 ] && break
-	sleep 0.1
-done
+cl_quiesce || echo "  (writes still in flight after 5 s)"
 for n in $NODES; do T $n /catena/digest > "$TMP/digest$n.json"; T $n /catena/stats > "$TMP/stats$n.json"; T $n /catena/chains > "$TMP/chains$n.json"; done
 $PY - "$TMP" <<'EOF'
 import json, sys, os
@@ -162,13 +110,8 @@ EOF
 AGREE_RC=$?
 
 say "stopping the nodes (SIGTERM)"
-RC=0
-for n in $NODES; do
-	kill -TERM "${PID[$n]}"; wait "${PID[$n]}"; r=$?
-	PID[$n]=
-	[ $r = 0 ] || RC=$r
-	tail -1 "$TMP/node$n.err"
-done
+cl_stop; RC=$?
+tail -qn1 "$TMP"/node[123].err
 left=$(ls /dev/hugepages 2>/dev/null | grep -c "^$P-n" || true)
 echo "node exit status $RC, hugepage files left: $left"
 [ "$RC" = 0 ] && [ "$left" = 0 ] && [ "$BENCH_RC" = 0 ] && [ "$AGREE_RC" = 0 ] \

@@ -1,0 +1,115 @@
+# catena: shell helpers that build a local cluster on a virtual Ethernet
+# segment, shared by scripts/demo.sh and perf/chain_bench.sh. Source it;
+# needs root. Everything lives in network namespaces named $CL_P-*: a Linux
+# bridge ($CL_P-br), nodes ($CL_P-n1..3: veth vnN with the map's MAC, driven
+# by DPDK's net_af_packet) and one client ($CL_P-c1, 10.99.0.100). The
+# addresses are the shipped maps' and exist only inside these namespaces.
+#
+# Set before use: CL_P (prefix), CL_BUILD (build dir), CL_TMP (scratch dir).
+
+CL_NODES="1 2 3"
+CL_CLIENT_IP=10.99.0.100
+declare -gA CL_PID
+
+# Remove what an earlier (possibly interrupted) run with this prefix left.
+cl_down() {
+	local n ns
+	for n in $CL_NODES; do
+		if [ -n "${CL_PID[$n]:-}" ] && kill -0 "${CL_PID[$n]}" 2>/dev/null; then
+			kill -TERM "${CL_PID[$n]}" 2>/dev/null
+			wait "${CL_PID[$n]}" 2>/dev/null
+		fi
+		CL_PID[$n]=
+	done
+	pkill -TERM -f -- "--file-prefix $CL_P-n[123] " 2>/dev/null && sleep 1
+	for ns in $CL_P-n1 $CL_P-n2 $CL_P-n3 $CL_P-c1 $CL_P-br; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -f /dev/hugepages/$CL_P-n[123]map_* 2>/dev/null
+	return 0
+}
+
+cl_net_up() {
+	local end n f
+	ip netns add $CL_P-br || return 1
+	ip -n $CL_P-br link add br0 type bridge
+	ip -n $CL_P-br link set br0 up
+	# Bridged IPv4 must not detour through the host's iptables.
+	for f in iptables ip6tables arptables; do
+		ip netns exec $CL_P-br sysctl -qw net.bridge.bridge-nf-call-$f=0 2>/dev/null
+	done
+	for end in n1 n2 n3 c1; do
+		ip netns add $CL_P-$end || return 1
+		ip link add v$end netns $CL_P-$end type veth peer name b$end netns $CL_P-br
+		ip -n $CL_P-br link set b$end master br0 up
+		ip netns exec $CL_P-$end sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		ip -n $CL_P-$end link set lo up
+	done
+	for n in $CL_NODES; do
+		# Peers address each other by the MACs in the map.
+		ip -n $CL_P-n$n link set vn$n address 02:ca:7e:00:00:0$n
+		ip -n $CL_P-n$n link set vn$n up
+	done
+	ip -n $CL_P-c1 link set vc1 up
+	ip -n $CL_P-c1 addr add $CL_CLIENT_IP/24 dev vc1
+}
+
+# cl_start MAPFILE: start the three nodes on config/nodeN.conf with MAPFILE,
+# wait until each prints its ready line. Returns non-zero (and shows the
+# failing node's log) if one does not come up within 20 s.
+cl_start() {
+	local map=$1 repo n
+	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	for n in $CL_NODES; do
+		sed -e "s|^map = .*|map = $map|" "$repo/config/node$n.conf" > "$CL_TMP/node$n.conf"
+		ip netns exec $CL_P-n$n "$CL_BUILD/dataplane/catena-node" -l 0,1 --no-pci \
+			--file-prefix $CL_P-n$n --huge-unlink -m 256 --log-level 'lib.*:warning' \
+			--vdev net_af_packet0,iface=vn$n,qpairs=1 -- \
+			--config "$CL_TMP/node$n.conf" >"$CL_TMP/node$n.out" 2>"$CL_TMP/node$n.err" &
+		CL_PID[$n]=$!
+	done
+	for n in $CL_NODES; do
+		for _ in $(seq 200); do
+			grep -q 'catena-node: ready' "$CL_TMP/node$n.out" 2>/dev/null && break
+			kill -0 "${CL_PID[$n]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		if ! grep -q 'catena-node: ready' "$CL_TMP/node$n.out"; then
+			cat "$CL_TMP/node$n.err" >&2
+			return 1
+		fi
+	done
+}
+
+# cl_stop: SIGTERM every node; returns non-zero if one exited non-zero.
+cl_stop() {
+	local n r rc=0
+	for n in $CL_NODES; do
+		[ -n "${CL_PID[$n]:-}" ] || continue
+		kill -TERM "${CL_PID[$n]}"
+		wait "${CL_PID[$n]}"
+		r=$?
+		CL_PID[$n]=
+		[ $r = 0 ] || rc=$r
+	done
+	return $rc
+}
+
+# cl_tel N CMD: a telemetry command on node N, its JSON on stdout.
+cl_tel() {
+	echo "$2" | ip netns exec $CL_P-n$1 dpdk-telemetry.py -f $CL_P-n$1 2>/dev/null
+}
+
+# cl_quiesce: wait (up to 5 s) until no node holds writes in flight.
+cl_quiesce() {
+	local busy n
+	for _ in $(seq 50); do
+		busy=0
+		for n in $CL_NODES; do
+			cl_tel $n /catena/stats | grep -q '"repl_in_flight": 0' || busy=1
+		done
+		[ $busy = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
