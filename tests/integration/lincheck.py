@@ -19,7 +19,7 @@ strict: a precedes b only if a.ret < b.call (touching intervals overlap).
 
 Algorithm: Wing & Gong with Lowe's just-in-time linearization and
 memoization (WGL, as in Knossos and Porcupine); see lincheck.c for the why,
-including the subset-dominance memo that keeps unknown ops cheap.
+including the rules that keep ops with unknown outcome affordable.
 """
 
 from __future__ import annotations
@@ -180,7 +180,8 @@ def check(ops: Iterable, initial: int | None = None,
     # Unknown GETs can neither fail nor change the state: drop them.
     live = [i for i, op in enumerate(ops)
             if not (op.out == "unknown" and op.kind == "get")]
-    known = [ops[i].ret is not None for i in live]
+    lops = [ops[i] for i in live]
+    known = [op.ret is not None for op in lops]
     known_mask = 0
     for j, k in enumerate(known):
         if k:
@@ -189,8 +190,7 @@ def check(ops: Iterable, initial: int | None = None,
     # returns at equal times so touching intervals count as concurrent.
     kents = []
     uents = []
-    for j, i in enumerate(live):
-        op = ops[i]
+    for j, op in enumerate(lops):
         if known[j]:
             kents.append((op.call, 0, j))
             kents.append((op.ret, 1, j))
@@ -201,21 +201,66 @@ def check(ops: Iterable, initial: int | None = None,
     klist = _DLink(kents)
     ulist = _DLink(uents)
 
+    # Classes of identical unknown ops, members ranked by call time: they
+    # are interchangeable, so they are used in rank order only.
+    cls = [0] * len(lops)
+    cpos = [0] * len(lops)
+    members: dict = {}
+    for _, _, j in uents:
+        members.setdefault(_effect_key(lops[j]), []).append(j)
+    for c, ek in enumerate(sorted(members)):
+        for pos, j in enumerate(members[ek]):
+            cls[j], cpos[j] = c, pos
+    cused = [0] * len(members)
+
     present = initial is not None
     value = initial if present else 0
     known_left = sum(known)
     lin = 0                       # bitset of linearized live ops
-    memo: dict = {}               # (known bits, present, value) -> [unknown bits]
+    memo: dict = {}               # (known bits, present, value, ext) -> [unknown bits]
     nstates = 0
     stack = []                    # (node, bound, present, value, unk_phase)
     best = [-1, None]             # deepest failure: depth, snapshot
 
-    def dominated(bits, p, v):
-        lst = memo.get((bits & known_mask, p, v))
-        if lst is None:
-            return False
+    def dominated(key, bits):
         u = bits & ~known_mask
-        return any(s & ~u == 0 for s in lst)
+        return any(s & ~u == 0 for s in memo.get(key, ()))
+
+    def remember(key, bits):
+        u = bits & ~known_mask
+        lst = [s for s in memo.get(key, ()) if u & ~s != 0]
+        lst.append(u)
+        memo[key] = lst
+
+    def canonical_pruned(u, p0, v0, y, nxt):
+        # See canonical_pruned in lincheck.c: may y go right after the
+        # unknown op u (taken from state (p0, v0)), reaching nxt?
+        alone = _step(lops[y], p0, v0)
+        if alone is None:
+            return False
+        if alone == nxt:
+            return True            # u is erased by y
+        if not known[y] and cls[y] >= cls[u]:
+            return False
+        return _step(lops[u], *alone) == nxt   # y, u commute
+
+    def unknown_has_next(u, nxt, bound):
+        for pass_ in (0, 1):
+            x = ulist.head.next if pass_ else klist.head.next
+            while x is not None and (x.time <= bound if pass_
+                                     else x.is_call):
+                y = x.j
+                x = x.next
+                if y == u:
+                    continue
+                if not known[y] and cpos[y] != cused[cls[y]] + (
+                        cls[y] == cls[u]):
+                    continue
+                after = _step(lops[y], *nxt)
+                if after is not None and not canonical_pruned(
+                        u, present, value, y, after):
+                    return True
+        return False
 
     def note_stuck(ret_node):
         if len(stack) <= best[0]:
@@ -245,51 +290,71 @@ def check(ops: Iterable, initial: int | None = None,
                 continue
         elif node is not None and node.time <= bound:
             cand = node
-        if cand is not None:
-            j = cand.j
-            nxt = _step(ops[live[j]], present, value)
-            if nxt is not None and stack and stack[-1][4]:
-                # The unknown op on top of the stack is erased by this
-                # one: dominated by placing this one alone (see lincheck.c).
-                if _step(ops[live[j]], stack[-1][2], stack[-1][3]) == nxt:
-                    nxt = None
-            if nxt is not None:
-                bits = lin | (1 << j)
-                if not dominated(bits, *nxt):
-                    if nstates >= max_states:
-                        return Result(None, "gave up: %d search states "
-                                      "explored (budget) on %d ops without "
-                                      "an answer" % (nstates, len(ops)),
-                                      nstates)
-                    memo.setdefault((bits & known_mask,) + nxt,
-                                    []).append(bits & ~known_mask)
-                    nstates += 1
-                    stack.append((cand, bound, present, value, unk))
-                    present, value = nxt
-                    lin = bits
-                    if known[j]:
-                        known_left -= 1
-                    cand.lift()
-                    node = klist.head.next
-                    unk = False
-                    continue
+        if cand is None:
+            # No candidate left: first_ret's op cannot be placed here.
+            if first_ret is not None:
+                note_stuck(first_ret)
+            if not stack:
+                return Result(False, _explain_fail(ops, nstates, *best),
+                              nstates)
+            cand, bound, present, value, unk = stack.pop()
+            cand.unlift()
+            lin &= ~(1 << cand.j)
+            if known[cand.j]:
+                known_left += 1
+            else:
+                cused[cls[cand.j]] -= 1
             node = cand.next
+            if unk:
+                first_ret = klist.head.next
+                while first_ret is not None and first_ret.is_call:
+                    first_ret = first_ret.next
             continue
-        # No candidate left: first_ret's op cannot be placed here.
-        if first_ret is not None:
-            note_stuck(first_ret)
-        if not stack:
-            return Result(False, _explain_fail(ops, nstates, *best), nstates)
-        cand, bound, present, value, unk = stack.pop()
-        cand.unlift()
-        lin &= ~(1 << cand.j)
-        if known[cand.j]:
-            known_left += 1
         node = cand.next
+        j = cand.j
+        if unk and cpos[j] != cused[cls[j]]:
+            continue
+        nxt = _step(lops[j], present, value)
+        if nxt is None:
+            continue
+        if stack and stack[-1][4] and canonical_pruned(
+                stack[-1][0].j, stack[-1][2], stack[-1][3], j, nxt):
+            continue
+        if unk and not unknown_has_next(j, nxt, bound):
+            continue
+        bits = lin | (1 << j)
+        kbits = bits & known_mask
+        key = (kbits,) + nxt + (None,)
+        if dominated(key, bits):
+            continue
         if unk:
-            first_ret = klist.head.next
-            while first_ret is not None and first_ret.is_call:
-                first_ret = first_ret.next
+            key = (kbits,) + nxt + ((cls[j], present, value),)
+            if dominated(key, bits):
+                continue
+        if nstates >= max_states:
+            return Result(None, "gave up: %d search states explored "
+                          "(budget) on %d ops without an answer"
+                          % (nstates, len(ops)), nstates)
+        remember(key, bits)
+        nstates += 1
+        stack.append((cand, bound, present, value, unk))
+        present, value = nxt
+        lin = bits
+        if known[j]:
+            known_left -= 1
+        else:
+            cused[cls[j]] += 1
+        cand.lift()
+        node = klist.head.next
+        unk = False
+
+
+def _effect_key(op: Op):
+    if op.kind == "cas":
+        return (op.kind, op.arg, op.arg2)
+    if op.kind in ("put", "cas_absent", "incr"):
+        return (op.kind, op.arg, 0)
+    return (op.kind, 0, 0)
 
 
 def _explain_fail(ops, nstates, depth, snap) -> str:
