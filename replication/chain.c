@@ -26,8 +26,7 @@ struct ext {
 	uint64_t reply_arg;
 };
 
-/* Largest INCR result text: "-9223372036854775808". */
-#define NUM_MAX 20u
+#define NUM_MAX CAT_WIRE_I64_TEXT_MAX
 
 struct inflight {
 	uint64_t seq;
@@ -140,23 +139,6 @@ static int ext_read(const struct cat_msg *m, struct ext *e)
 	memcpy(e->client.mac, p + 8, 6);
 	e->reply_arg = get_le(p + 16, 8);
 	return 0;
-}
-
-static uint32_t fmt_i64(int64_t x, uint8_t *buf)
-{
-	char tmp[NUM_MAX];
-	uint64_t v = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
-	uint32_t n = 0, len = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	if (x < 0)
-		buf[len++] = '-';
-	while (n > 0)
-		buf[len++] = (uint8_t)tmp[--n];
-	return len;
 }
 
 static inline int owned(const struct cat_chain *ch, uint32_t slot)
@@ -652,7 +634,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		rc = cat_store_incr(ch->store, &k, (int64_t)req->arg, &result,
 				    &e.reply_arg);
 		if (rc == 0) {
-			plen = fmt_i64(result, num);
+			plen = cat_wire_i64_format(result, num);
 			payload = num;
 		}
 		break;

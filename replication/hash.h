@@ -26,23 +26,26 @@ static inline uint32_t cat_hash_slot(uint32_t crc, uint32_t slot_count)
 	return crc & (slot_count - 1u);
 }
 
-/**
- * Hash used inside a slot's table, derived from the key's CRC-32C so a key
- * is hashed once. All keys of one slot share the CRC's low bits, which the
- * table's split-ordered buckets would index on, so the CRC is run through a
- * 64-bit finaliser (MurmurHash3 fmix64) first. Internal: not part of the
- * wire protocol.
- */
-static inline uint64_t cat_hash_table(uint32_t crc, uint32_t key_len)
+/** MurmurHash3's 64-bit finaliser: every input bit affects every output bit. */
+static inline uint64_t cat_hash_mix64(uint64_t h)
 {
-	uint64_t h = ((uint64_t)key_len << 32) | crc;
-
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h;
+}
+
+/**
+ * Hash used inside a slot's table, derived from the key's CRC-32C so a key
+ * is hashed once. All keys of one slot share the CRC's low bits, which the
+ * table's split-ordered buckets would index on, so the CRC is run through
+ * cat_hash_mix64 first. Internal: not part of the wire protocol.
+ */
+static inline uint64_t cat_hash_table(uint32_t crc, uint32_t key_len)
+{
+	return cat_hash_mix64(((uint64_t)key_len << 32) | crc);
 }
 
 /** 1 if n is a power of two in [1, 65536] (the slot field is 16 bits). */

@@ -12,6 +12,7 @@
 
 #include "replication/hash.h"
 #include "replication/store.h"
+#include "replication/wire.h"
 
 #define CAT_CACHE_LINE 64
 /* Buckets a slot table starts with and never shrinks below. */
@@ -445,29 +446,12 @@ static int parse_i64(const uint8_t *p, uint32_t len, int64_t *out)
 	return 0;
 }
 
-static uint32_t fmt_i64(int64_t x, char *buf /* >= 20 */)
-{
-	char tmp[20];
-	uint64_t v = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
-	uint32_t n = 0, len = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	if (x < 0)
-		buf[len++] = '-';
-	while (n > 0)
-		buf[len++] = tmp[--n];
-	return len;
-}
-
 int cat_store_incr(struct cat_store *s, const struct cat_key *k,
 		   int64_t delta, int64_t *result, uint64_t *version)
 {
 	const struct cat_item *cur;
 	int64_t v = 0, r;
-	char buf[20];
+	uint8_t buf[CAT_WIRE_I64_TEXT_MAX];
 	uint32_t n;
 	int ret = 0;
 
@@ -480,7 +464,7 @@ int cat_store_incr(struct cat_store *s, const struct cat_key *k,
 		return ret;
 	if (__builtin_add_overflow(v, delta, &r))
 		return -ERANGE;
-	n = fmt_i64(r, buf);
+	n = cat_wire_i64_format(r, buf);
 	ret = put_new(s, k, buf, n, 0, version);
 	if (ret == 0 && result != NULL)
 		*result = r;
@@ -676,16 +660,6 @@ void cat_store_commit(struct cat_store *s, const struct cat_key *k,
 	rcu_read_unlock();
 }
 
-static uint64_t fmix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
 static int digest_fn(const struct cat_item *it, void *arg)
 {
 	uint64_t *sum = arg;
@@ -693,7 +667,7 @@ static int digest_fn(const struct cat_item *it, void *arg)
 	uint64_t vh = cat_hash_crc32c(cat_item_value(it), it->value_len);
 
 	/* A sum of mixed per-item hashes: independent of table order. */
-	*sum += fmix64((kh << 32 | vh) ^ fmix64(it->version ^
+	*sum += cat_hash_mix64((kh << 32 | vh) ^ cat_hash_mix64(it->version ^
 			((uint64_t)it->value_len << 48)));
 	return 0;
 }

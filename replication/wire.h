@@ -162,6 +162,30 @@ int cat_wire_encode(void *buf, size_t cap, const struct cat_msg *m);
  */
 void cat_wire_encode_hdr(void *buf, const struct cat_msg *m);
 
+/** Longest INCR value text: "-9223372036854775808". */
+#define CAT_WIRE_I64_TEXT_MAX 20u
+
+/**
+ * Format x as INCR stores and returns it: decimal, '-' for negatives, no
+ * padding, no NUL. buf holds CAT_WIRE_I64_TEXT_MAX bytes. Returns the length.
+ */
+static inline uint32_t cat_wire_i64_format(int64_t x, uint8_t *buf)
+{
+	uint8_t tmp[CAT_WIRE_I64_TEXT_MAX];
+	uint64_t v = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+	uint32_t n = 0, len = 0;
+
+	do {
+		tmp[n++] = (uint8_t)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (x < 0)
+		buf[len++] = '-';
+	while (n > 0)
+		buf[len++] = tmp[--n];
+	return len;
+}
+
 /** Stable upper-case name of a status ("OK", "NOT_FOUND", ...), or "?" */
 const char *cat_wire_status_name(unsigned int st);
 

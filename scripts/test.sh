@@ -3,7 +3,7 @@
 # scripts/setup.sh), then runs, in order:
 #   1. unit tests (cmocka) and the fuzz corpus replay (meson test)
 #   2. unit and stress tests again under ASan+UBSan and under valgrind
-#   3. the libFuzzer wire target for a bounded time (CATENA_FUZZ_SECONDS, 20)
+#   3. the libFuzzer targets (wire, map) for a bounded time (CATENA_FUZZ_SECONDS, 15)
 #   4. the integration tests (pytest: real catena-node processes in network
 #      namespaces, kernel UDP clients)
 # and ends with one line: `N passed, N failed[, N skipped]` over every test
@@ -53,13 +53,15 @@ meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
 	--suite stress --print-errorlogs --logbase valgrind
 cp "$CATENA_BUILD/meson-logs/valgrind-valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
 
-step "libFuzzer: wire decoder, ${CATENA_FUZZ_SECONDS:-20}s (ASan+UBSan)"
+step "libFuzzer: wire decoder and map parser, ${CATENA_FUZZ_SECONDS:-15}s each (ASan+UBSan)"
 # Every check outside cmocka/pytest records one line "<name> PASS|FAIL".
-if bash "$REPO/tests/fuzz/run_fuzz.sh" "${CATENA_FUZZ_SECONDS:-20}"; then
-	echo "libfuzzer-wire PASS" >> "$RESULTS/extra.txt"
-else
-	echo "libfuzzer-wire FAIL" >> "$RESULTS/extra.txt"
-fi
+for t in wire map; do
+	if bash "$REPO/tests/fuzz/run_fuzz.sh" $t "${CATENA_FUZZ_SECONDS:-15}"; then
+		echo "libfuzzer-$t PASS" >> "$RESULTS/extra.txt"
+	else
+		echo "libfuzzer-$t FAIL" >> "$RESULTS/extra.txt"
+	fi
+done
 
 step "integration tests (pytest, network namespaces)"
 (cd "$REPO" && $PY -m pytest tests/integration -q -p no:cacheprovider \

@@ -1,40 +1,53 @@
 #!/bin/sh
-# Fuzz the wire format with libFuzzer for a bounded time.
-#   tests/fuzz/run_fuzz.sh [SECONDS]        (default 30)
-# Builds tests/fuzz/fuzz_wire.c + replication/wire.c + replication/hash.c
-# with clang-14 -fsanitize=fuzzer,address,undefined directly (not through
-# meson, whose gcc build has no libFuzzer), starts from the seed corpus in
-# tests/fuzz/corpus/wire (read only: new inputs go to a scratch corpus), and
-# exits non-zero if the fuzzer found a crash, leak or sanitizer report. The
-# crashing input is copied to tests/fuzz/crashes/ for replay with fuzz-replay.
+# Fuzz one of catena's parsers with libFuzzer for a bounded time.
+#   tests/fuzz/run_fuzz.sh TARGET [SECONDS]      TARGET: wire | map (default 30 s)
+# wire: the message decoder and request checks (fuzz_wire.c, corpus/wire);
+# map:  the cluster map parser and formatter (fuzz_map.c, corpus/map, with
+#       map.dict so mutations reach the directive handlers).
+# Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
+# (not through meson, whose gcc build has no libFuzzer), starts from the seed
+# corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
+# the fuzzer found a crash, leak or sanitizer report. The crashing input is
+# copied to tests/fuzz/crashes/ for replay with the fuzz-replay executables.
 # Environment: CLANG (default clang-14), FUZZ_WORK (scratch dir, default a
-# fresh mktemp dir, kept for inspection), FUZZ_JOBS is not used: one process.
+# fresh mktemp dir, kept for inspection).
 set -eu
 
-secs=${1:-30}
+target=${1:-}
+secs=${2:-30}
+case $target in
+wire) srcs="replication/wire.c replication/hash.c"; maxlen=4096 ;;
+map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
+*) echo "usage: $0 wire|map [SECONDS]" >&2; exit 64 ;;
+esac
 case $secs in
-''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 64 ;;
+''|*[!0-9]*) echo "usage: $0 wire|map [SECONDS]" >&2; exit 64 ;;
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 clang=${CLANG:-clang-14}
-work=${FUZZ_WORK:-$(mktemp -d /tmp/catena-fuzz.XXXXXX)}
+work=${FUZZ_WORK:-$(mktemp -d /tmp/catena-fuzz-$target.XXXXXX)}
 mkdir -p "$work/corpus" "$work/artifacts"
 
+set --
+for s in $srcs; do set -- "$@" "$root/$s"; done
 # UBSan findings must stop the run like ASan's do, or they scroll past.
 "$clang" -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-D_GNU_SOURCE -D_LGPL_SOURCE -I"$root" \
-	"$here/fuzz_wire.c" "$root/replication/wire.c" "$root/replication/hash.c" \
-	-o "$work/fuzz-wire"
+	"$here/fuzz_$target.c" "$@" -o "$work/fuzz-$target"
 
-echo "run_fuzz: fuzzing for ${secs}s, scratch dir $work" >&2
+dict=
+[ -f "$here/$target.dict" ] && dict="-dict=$here/$target.dict"
+
+echo "run_fuzz: fuzzing $target for ${secs}s, scratch dir $work" >&2
 set +e
-"$work/fuzz-wire" -max_total_time="$secs" -print_final_stats=1 \
-	-timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+# shellcheck disable=SC2086
+"$work/fuzz-$target" -max_total_time="$secs" -print_final_stats=1 \
+	-timeout=10 -rss_limit_mb=2048 -max_len=$maxlen $dict \
 	-artifact_prefix="$work/artifacts/" \
-	"$work/corpus" "$here/corpus/wire" 2>"$work/fuzz.log"
+	"$work/corpus" "$here/corpus/$target" 2>"$work/fuzz.log"
 rc=$?
 set -e
 
@@ -43,7 +56,7 @@ runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log" | tail 
 eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/fuzz.log" | tail -1)
 cov=$(grep -o 'cov: [0-9]*' "$work/fuzz.log" | tail -1 | cut -d' ' -f2)
 ncorp=$(ls "$work/corpus" | wc -l)
-echo "run_fuzz: runs=${runs:-?} exec/s=${eps:-?} cov=${cov:-?} new_corpus_files=$ncorp exit=$rc"
+echo "run_fuzz: $target runs=${runs:-?} exec/s=${eps:-?} cov=${cov:-?} new_corpus_files=$ncorp exit=$rc"
 
 crashes=$(ls "$work/artifacts" 2>/dev/null | wc -l)
 if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
@@ -53,7 +66,7 @@ if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
 		cp "$f" "$here/crashes/"
 		echo "run_fuzz: saved $here/crashes/$(basename "$f")" >&2
 	done
-	grep -E 'ERROR|SUMMARY|fuzz_wire:|runtime error' "$work/fuzz.log" | head -20 >&2
+	grep -E "ERROR|SUMMARY|fuzz_$target:|runtime error" "$work/fuzz.log" | head -20 >&2
 	echo "run_fuzz: FAILED (full log: $work/fuzz.log)" >&2
 	exit 1
 fi
