@@ -3,7 +3,7 @@
  * string is parsed; a map that parses must format to canonical text that
  * parses back to the very same map and formats to the very same text, and
  * every lookup on it must stay inside the map. Built by
- * tests/fuzz/run_fuzz_map.sh (libFuzzer) and by meson (fuzz-replay-map).
+ * tests/fuzz/run_fuzz.sh map (libFuzzer) and by meson (fuzz-replay-map).
  * Aborts on any broken invariant; never reads outside the input.
  */
 #include <errno.h>

@@ -7,6 +7,7 @@ Never sends anything by itself; the Client only talks to the address given.
 """
 
 import os
+import random
 import select
 import socket
 import struct
@@ -26,8 +27,10 @@ HDR = struct.Struct("<HBBBBHIIQQHHI")
 assert HDR.size == HDR_LEN
 
 OP_GET, OP_PUT, OP_DEL, OP_CAS, OP_INCR, OP_PING = 1, 2, 3, 4, 5, 6
+OP_MAP_GET = 7
 OP_NAMES = {OP_GET: "GET", OP_PUT: "PUT", OP_DEL: "DEL", OP_CAS: "CAS",
-            OP_INCR: "INCR", OP_PING: "PING"}
+            OP_INCR: "INCR", OP_PING: "PING", OP_MAP_GET: "MAP_GET"}
+WRITE_OPS = (OP_PUT, OP_DEL, OP_CAS, OP_INCR)
 
 F_REPLY = 0x01
 F_CAS_VALUE = 0x02
@@ -353,3 +356,275 @@ class Client:
 
     def incr(self, key, delta=1):
         return self.request(OP_INCR, key, arg=delta & 0xFFFFFFFFFFFFFFFF)
+
+
+# --- the cluster map (docs/CLUSTER_MAP.md) and a routing client ---
+
+class MapError(Exception):
+    pass
+
+
+class ClusterMap:
+    """A parsed cluster map: epoch, slots, craq, nodes {id: (ip, port)},
+    chains {id: [node ids, head first]}, and the slot -> chain table.
+    Parses what a node serves (canonical text) and hand-written maps;
+    it is not a validator (map.c is; the unit tests hold its rules)."""
+
+    def __init__(self, text):
+        if isinstance(text, bytes):
+            text = text.decode("ascii")
+        self.text = text
+        self.epoch = None
+        self.slots = None
+        self.craq = False
+        self.nodes = {}
+        self.macs = {}
+        self.chains = {}
+        self.chain_order = []
+        assigns = []
+        for n, line in enumerate(text.split("\n"), 1):
+            toks = line.split("#", 1)[0].split()
+            if not toks:
+                continue
+            d, a = toks[0], toks[1:]
+            try:
+                if d == "epoch":
+                    self.epoch = int(a[0])
+                elif d == "slots":
+                    self.slots = int(a[0])
+                elif d == "craq":
+                    self.craq = a[0] == "on"
+                elif d == "node":
+                    ip, _, port = a[1].partition(":")
+                    self.nodes[int(a[0])] = (ip, int(port or DEFAULT_PORT))
+                    if len(a) > 2:
+                        self.macs[int(a[0])] = a[2].lower()
+                elif d == "chain":
+                    self.chains[int(a[0])] = [int(x) for x in a[1:]]
+                    self.chain_order.append(int(a[0]))
+                elif d == "assign":
+                    assigns.append(a)
+                else:
+                    raise MapError("line %d: unknown directive %r" % (n, d))
+            except (IndexError, ValueError) as e:
+                raise MapError("line %d: %r: %s" % (n, line, e))
+        if self.epoch is None or self.slots is None:
+            raise MapError("no epoch or slots line")
+        self.slot_chain = [None] * self.slots
+        for a in assigns:
+            if a[0] == "all":
+                for s in range(self.slots):
+                    self.slot_chain[s] = self.chain_order[
+                        s % len(self.chain_order)]
+                continue
+            lo, _, hi = a[0].partition("-")
+            for s in range(int(lo), int(hi or lo) + 1):
+                self.slot_chain[s] = int(a[1])
+        if None in self.slot_chain:
+            raise MapError("slot %d unassigned" % self.slot_chain.index(None))
+
+    def chain_of(self, slot):
+        """Node ids of the slot's chain, head first."""
+        return self.chains[self.slot_chain[slot]]
+
+    def head(self, slot):
+        return self.chain_of(slot)[0]
+
+    def tail(self, slot):
+        return self.chain_of(slot)[-1]
+
+    def node_of_addr(self, addr):
+        for nid, a in self.nodes.items():
+            if a[0] == addr[0] and a[1] == addr[1]:
+                return nid
+        return None
+
+
+class ClusterClient:
+    """A routing client as PROTOCOL.md describes one: fetches the map with
+    MAP_GET, sends writes to the slot's head and reads to its tail (any
+    replica with craq on) from ONE unconnected socket, accepts the reply
+    from any node (matched on client_id, seq, op, REPLY), follows MOVED
+    (map refresh, same request id), backs off on RETRY, re-sends the same
+    bytes on silence and refetches the map every `refresh_every` silent
+    tries (the node may have left the chain), asking the silent node last.
+    request() returns (reply Msg or None if it gave up, info dict)."""
+
+    MOVED_MAX = 4
+
+    def __init__(self, seeds, timeout=0.2, retries=10, refresh_every=None,
+                 client_id=None, rng=None, map_timeout=0.25):
+        self.seeds = [(h, DEFAULT_PORT) if isinstance(h, str) else tuple(h)
+                      for h in seeds]
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind(("0.0.0.0", 0))
+        self.timeout = timeout
+        self.retries = retries
+        self.refresh_every = refresh_every or max(1, (retries + 1) // 2)
+        self.map_timeout = map_timeout
+        self.rng = rng or random.Random()
+        self.client_id = (client_id if client_id is not None
+                          else (int.from_bytes(os.urandom(4), "little") or 1))
+        self.seq = int.from_bytes(os.urandom(2), "little") << 16
+        self.map = None
+        self.stats = {"resends": 0, "moved": 0, "retry": 0, "map_fetches": 0,
+                      "map_fetch_failures": 0, "stray": 0, "gave_up": 0,
+                      "refresh_on_silence": 0}
+
+    def close(self):
+        self.sock.close()
+
+    def next_seq(self):
+        self.seq += 1
+        return self.seq
+
+    def _wait(self, m, deadline):
+        """The reply to m (same client_id, seq, op, REPLY) and its source
+        address, or (None, None) at the deadline. Anything else is stray."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, None
+            r, _, _ = select.select([self.sock], [], [], left)
+            if not r:
+                return None, None
+            data, src = self.sock.recvfrom(65535)
+            try:
+                msgs = decode_all(data)
+            except DecodeError:
+                self.stats["stray"] += 1
+                continue
+            hit = None
+            for x in msgs:
+                if (x.flags & F_REPLY and x.client_id == self.client_id and
+                        x.seq == m.seq and x.op == m.op and hit is None):
+                    hit = x
+                else:
+                    self.stats["stray"] += 1
+            if hit is not None:
+                return hit, src
+
+    # the map
+    def _fetch_from(self, addr):
+        """The whole map text from one node, or None."""
+        text, total, epoch, restarts = b"", None, None, 0
+        while total is None or len(text) < total:
+            m = Msg(op=OP_MAP_GET, arg=len(text), client_id=self.client_id,
+                    seq=self.next_seq())
+            r = None
+            for _ in range(2):
+                self.sock.sendto(m.encode(), addr)
+                r, _ = self._wait(m, time.monotonic() + self.map_timeout)
+                if r is not None:
+                    break
+            if r is None or r.status != ST_OK:
+                return None
+            if total is not None and (r.arg != total or r.epoch != epoch):
+                restarts += 1
+                if restarts > 8:
+                    return None
+                text, total, epoch = b"", None, None
+                continue
+            total, epoch = r.arg, r.epoch
+            text += r.value
+            if not r.value and len(text) < total:
+                return None
+        return text
+
+    def fetch_map(self, first=None, last=None):
+        """Refresh the map: ask `first`, the seeds, the map's nodes, and
+        `last` (a silent node) at the end. Never goes back to an older
+        epoch. Returns True if a map was fetched."""
+        cands = []
+        known = list(self.map.nodes.values()) if self.map else []
+        for a in ([first] if first else []) + self.seeds + known:
+            a = tuple(a)
+            if a not in cands and a != last:
+                cands.append(a)
+        if last:
+            cands.append(tuple(last))
+        self.stats["map_fetches"] += 1
+        for a in cands:
+            text = self._fetch_from(a)
+            if text is None:
+                continue
+            new = ClusterMap(text)
+            if self.map is None or new.epoch >= self.map.epoch:
+                self.map = new
+            return True
+        self.stats["map_fetch_failures"] += 1
+        return self.map is not None
+
+    def target(self, op, slot, hint=None):
+        """Node id to send a request of op for slot under the current map."""
+        if hint is not None and hint in self.map.nodes:
+            return hint
+        if op in WRITE_OPS:
+            return self.map.head(slot)
+        if op == OP_GET:
+            if self.map.craq:
+                return self.rng.choice(self.map.chain_of(slot))
+            return self.map.tail(slot)
+        return self.rng.choice(sorted(self.map.nodes))
+
+    def request(self, op, key=b"", value=b"", arg=0, flags=0, to=None):
+        """One request, routed by the map (or sent to node id `to`).
+        Returns (reply or None, info); info: nodes tried, replier, moved,
+        retry and silent-try counts."""
+        if self.map is None and not self.fetch_map():
+            raise MapError("no node answered MAP_GET")
+        if isinstance(key, str):
+            key = key.encode()
+        if isinstance(value, str):
+            value = value.encode()
+        slot = slot_of(key, self.map.slots) if key else 0
+        m = Msg(op=op, key=key, value=value, arg=arg & 0xFFFFFFFFFFFFFFFF,
+                flags=flags, slot=slot, epoch=self.map.epoch,
+                client_id=self.client_id, seq=self.next_seq())
+        node = to if to is not None else self.target(op, slot)
+        info = {"nodes": [], "moved": 0, "retry": 0, "silent": 0,
+                "from": None}
+        tries, moved, pause = 0, 0, 0.005
+        while True:
+            info["nodes"].append(node)
+            if tries or moved:
+                self.stats["resends"] += 1
+            self.sock.sendto(m.encode(), self.map.nodes[node])
+            r, src = self._wait(m, time.monotonic() + self.timeout)
+            if r is None:
+                tries += 1
+                info["silent"] += 1
+                if tries > self.retries:
+                    self.stats["gave_up"] += 1
+                    return None, info
+                if to is None and tries % self.refresh_every == 0:
+                    self.stats["refresh_on_silence"] += 1
+                    self.fetch_map(last=self.map.nodes[node])
+                    m.epoch = self.map.epoch
+                    node = self.target(op, slot)
+                continue
+            info["from"] = self.map.node_of_addr(src)
+            if r.status == ST_MOVED and to is None:
+                moved += 1
+                info["moved"] += 1
+                self.stats["moved"] += 1
+                if moved > self.MOVED_MAX:
+                    return r, info
+                hint = r.arg
+                if r.epoch > self.map.epoch:
+                    self.fetch_map(first=src)
+                    hint = None      # the new map names the node
+                m.epoch = self.map.epoch
+                node = self.target(op, slot, hint)
+                continue
+            if r.status == ST_RETRY:
+                tries += 1
+                info["retry"] += 1
+                self.stats["retry"] += 1
+                if tries > self.retries:
+                    return r, info
+                time.sleep(pause)
+                pause = min(pause * 2, self.timeout)
+                continue
+            return r, info

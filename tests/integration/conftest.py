@@ -100,7 +100,7 @@ class Node:
     """One catena-node process inside a node namespace."""
 
     def __init__(self, harness, ns, ip, workers, tmp, no_huge, sets,
-                 conf_extra, idle, qpairs=None):
+                 conf_extra, idle, qpairs=None, iface="vn1"):
         self.h = harness
         self.ns = ns
         self.ip = ip
@@ -126,8 +126,8 @@ class Node:
         eal += ["--no-pci", "--file-prefix", self.prefix]
         eal += (["--no-huge", "-m", "256"] if no_huge else
                 ["--huge-unlink", "-m", "256"])
-        eal += ["--vdev", "net_af_packet0,iface=vn1,qpairs=%d"
-                % (qpairs or workers)]
+        eal += ["--vdev", "net_af_packet0,iface=%s,qpairs=%d"
+                % (iface, qpairs or workers)]
         app = ["--config", self.conf]
         for s in sets:
             app += ["--set", s]
@@ -408,3 +408,28 @@ def cluster2(harness):
     harness.setup(clients=2)
     harness.start_node()
     return harness
+
+
+# --- three-node clusters (cluster.py) ---
+
+@pytest.fixture
+def make_cluster(binaries, privileges, hugepages, tmp_path):
+    """A factory: make_cluster(chains=..., craq=..., clients=...,
+    workers=...) builds and starts a three-node cluster (cluster.Cluster).
+    Teardown SIGTERMs every node (exit 0 asserted), checks that no hugepage
+    file is left and that every namespace is deleted, whatever the test
+    did."""
+    import cluster as cluster_mod   # here: cluster.py imports this module
+    made = []
+
+    def make(**kw):
+        c = cluster_mod.Cluster(binaries, tmp_path, _next, _live_namespaces)
+        made.append(c)
+        return c.setup(**kw)
+
+    try:
+        yield make
+    finally:
+        problems = [p for c in made for p in c.teardown()]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

@@ -73,6 +73,12 @@ class Topology:
         run("ip", "-n", self.bridge_ns, "link", "set", "br0", "mtu",
             str(self.mtu))
         run("ip", "-n", self.bridge_ns, "link", "set", "br0", "up")
+        # Bridged IPv4 must not detour through iptables when br_netfilter
+        # is loaded (it drops malformed IPv4 before the node sees it, and
+        # would apply the host's rules). Per namespace on current kernels.
+        for f in ("iptables", "ip6tables", "arptables"):
+            run(*nsexec(self.bridge_ns, "sysctl", "-qw",
+                        "net.bridge.bridge-nf-call-%s=0" % f), check=False)
 
     def _veth(self, ns, inner, port):
         # Created inside the bridge namespace and moved: no name ever
@@ -83,15 +89,21 @@ class Topology:
         run("ip", "-n", self.bridge_ns, "link", "set", port, "master", "br0")
         run("ip", "-n", self.bridge_ns, "link", "set", port, "up")
 
-    def add_node(self):
+    def add_node(self, iface="vn1", mac=None):
+        """A node namespace; its veth end `iface` gets `mac` (if given)
+        before it comes up: cluster peers address each other by the map's
+        MAC, there is no ARP between nodes."""
         i = len(self.nodes) + 1
         ns = "%s-n%d" % (self.base, i)
         self._add_ns(ns)
-        self._veth(ns, "vn1", "p-n%d" % i)
-        run(*nsexec(ns, "sysctl", "-qw", "net.ipv6.conf.vn1.disable_ipv6=1"),
-            check=False)
-        run("ip", "-n", ns, "link", "set", "vn1", "up")
-        node = {"ns": ns, "ip": "10.99.%d.%d" % (self.net, i), "iface": "vn1"}
+        self._veth(ns, iface, "p-n%d" % i)
+        run(*nsexec(ns, "sysctl", "-qw",
+                    "net.ipv6.conf.%s.disable_ipv6=1" % iface), check=False)
+        if mac:
+            run("ip", "-n", ns, "link", "set", iface, "address", mac)
+        run("ip", "-n", ns, "link", "set", iface, "up")
+        node = {"ns": ns, "ip": "10.99.%d.%d" % (self.net, i), "iface": iface,
+                "port": "p-n%d" % i, "mac": mac}
         self.nodes.append(node)
         return node
 
@@ -107,7 +119,7 @@ class Topology:
         # node reads frames through AF_PACKET, which would otherwise see
         # veth's unfinished (CHECKSUM_PARTIAL) UDP checksums.
         run(*nsexec(ns, "ethtool", "-K", "vc1", "tx", "off"), check=False)
-        client = {"ns": ns, "ip": ip, "iface": "vc1"}
+        client = {"ns": ns, "ip": ip, "iface": "vc1", "port": "p-c%d" % i}
         self.clients.append(client)
         return client
 
