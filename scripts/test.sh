@@ -31,6 +31,12 @@ step "unit tests, fuzz corpora, deterministic simulation: 2000 seeds (meson test
 meson test -C "$CATENA_BUILD" --suite unit --suite fuzz --suite sim --print-errorlogs \
 	--logbase unit
 cp "$CATENA_BUILD/meson-logs/unit.json" "$RESULTS/unit.json" 2>/dev/null
+# The simulator's own summary (seeds, faults injected, failures replayable).
+$PY -c 'import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t["name"].startswith("catena:sim"):
+        print((t.get("stdout") or "").strip())' "$RESULTS/unit.json" 2>/dev/null
 
 step "unit and stress tests under AddressSanitizer+UBSan, then under valgrind"
 if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
