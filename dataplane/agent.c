@@ -125,14 +125,82 @@ int cat_agent_publish(struct cat_agent *a, struct cat_dp_map *dm)
 	return 0;
 }
 
+uint32_t cat_agent_epoch(const struct cat_agent *a)
+{
+	const struct cat_dp_map *dm = a->dp->map;
+
+	return dm != NULL ? dm->map->epoch : 0;
+}
+
+/* 1 if dm's canonical text is that of the map in force. */
+static int same_as_current(const struct cat_agent *a, const struct cat_dp_map *dm)
+{
+	const struct cat_dp_map *cur = a->dp->map;
+
+	return cur != NULL && cur->text_len == dm->text_len &&
+	       memcmp(cur->text, dm->text, dm->text_len) == 0;
+}
+
+int cat_agent_apply(struct cat_agent *a, struct cat_map *m, const char *origin,
+		    int same_ok, char *msg, size_t msglen)
+{
+	uint32_t cur = cat_agent_epoch(a);
+	struct cat_config chk = *a->cfg;
+	struct cat_dp_map *dm;
+	char err[256];
+	int rc;
+
+	chk.slots = a->dp->slot_count;
+	rc = cat_agent_map_check(m, &chk, err, sizeof(err));
+	if (rc == 0 && (m->epoch < cur || (m->epoch == cur && !same_ok))) {
+		snprintf(err, sizeof(err), "epoch %u is not above the current %u",
+			 m->epoch, cur);
+		rc = -ESTALE;
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s: %s; keeping epoch %u", origin, err, cur);
+		cat_map_free(m);
+		return rc;
+	}
+	dm = cat_agent_map_wrap(m, (uint16_t)a->cfg->node_id);
+	if (dm == NULL) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s; keeping epoch %u", origin,
+			 strerror(errno), cur);
+		cat_map_free(m);
+		return rc;
+	}
+	if (m->epoch == cur) {
+		/* The same epoch again (e.g. a control plane that restarted)
+		 * is already applied if it is the same map; another map
+		 * under the same epoch is a bug somewhere, never installed. */
+		rc = same_as_current(a, dm) ? 1 : -ESTALE;
+		cat_agent_map_free(dm);
+		if (rc == 1)
+			snprintf(msg, msglen, "%s: epoch %u is already in force",
+				 origin, cur);
+		else
+			snprintf(msg, msglen, "%s: epoch %u differs from the map in "
+				 "force under the same epoch; keeping it", origin, cur);
+		return rc;
+	}
+	rc = cat_agent_publish(a, dm);
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s: too many maps awaiting retirement; "
+			 "keeping epoch %u", origin, cur);
+		cat_agent_map_free(dm);
+		return rc;
+	}
+	snprintf(msg, msglen, "%s: epoch %u published (%u nodes, %u chains)",
+		 origin, dm->map->epoch, dm->map->n_nodes, dm->map->n_chains);
+	return 0;
+}
+
 int cat_agent_reload(struct cat_agent *a, char *msg, size_t msglen)
 {
 	const struct cat_config *c = a->cfg;
-	const struct cat_map *cur = a->dp->map->map;
-	struct cat_config chk = *c;
-	struct cat_dp_map *dm;
 	struct cat_map *m = NULL;
-	char err[256];
+	char err[256], origin[300];
 	int rc;
 
 	if (c->map_path[0] == '\0') {
@@ -142,40 +210,19 @@ int cat_agent_reload(struct cat_agent *a, char *msg, size_t msglen)
 	rc = cat_map_load(c->map_path, &m, err, sizeof(err));
 	if (rc < 0) {
 		snprintf(msg, msglen, "SIGHUP: cluster map %s: %s; keeping epoch %u",
-			 c->map_path, err, cur->epoch);
+			 c->map_path, err, cat_agent_epoch(a));
 		return rc;
 	}
-	chk.slots = a->dp->slot_count;
-	rc = cat_agent_map_check(m, &chk, err, sizeof(err));
-	if (rc == 0 && m->epoch <= cur->epoch) {
-		snprintf(err, sizeof(err), "epoch %u is not above the current %u",
-			 m->epoch, cur->epoch);
-		rc = -ESTALE;
-	}
+	snprintf(origin, sizeof(origin), "cluster map %s", c->map_path);
+	rc = cat_agent_apply(a, m, origin, 0, msg, msglen);
 	if (rc < 0) {
-		snprintf(msg, msglen, "SIGHUP: cluster map %s: %s; keeping epoch %u",
-			 c->map_path, err, cur->epoch);
-		cat_map_free(m);
-		return rc;
+		/* Failures keep the "SIGHUP:" prefix operators look for. */
+		char tmp[600];
+
+		snprintf(tmp, sizeof(tmp), "SIGHUP: %s", msg);
+		snprintf(msg, msglen, "%s", tmp);
 	}
-	dm = cat_agent_map_wrap(m, (uint16_t)c->node_id);
-	if (dm == NULL) {
-		rc = -errno;
-		snprintf(msg, msglen, "SIGHUP: cluster map %s: %s; keeping epoch %u",
-			 c->map_path, strerror(errno), cur->epoch);
-		cat_map_free(m);
-		return rc;
-	}
-	rc = cat_agent_publish(a, dm);
-	if (rc < 0) {
-		snprintf(msg, msglen, "SIGHUP: too many maps awaiting retirement; "
-			 "keeping epoch %u", cur->epoch);
-		cat_agent_map_free(dm);
-		return rc;
-	}
-	snprintf(msg, msglen, "cluster map %s: epoch %u published (%u nodes, %u chains)",
-		 c->map_path, dm->map->epoch, dm->map->n_nodes, dm->map->n_chains);
-	return 0;
+	return rc;
 }
 
 static int in_use(const struct cat_agent *a, const struct cat_dp_map *dm)
@@ -217,7 +264,11 @@ unsigned int cat_agent_retire(struct cat_agent *a)
 int cat_agent_suspects(struct cat_agent *a, char *msg, size_t msglen)
 {
 	const struct cat_dp_map *dm = a->dp->map;
-	const struct cat_map *m = dm->map;
+	const struct cat_map *m;
+
+	if (dm == NULL)
+		return 0; /* no map, no chains, no successors */
+	m = dm->map;
 
 	for (uint32_t w = 0; w < a->dp->n_workers; w++) {
 		uint16_t p = cat_chain_suspect_peer(a->workers[w]->chain);

@@ -1,8 +1,9 @@
 /*
  * catena-node agent (main lcore): builds, validates and publishes the
- * cluster map the workers run on (from [cluster] map, on SIGHUP again, or a
- * synthesized single-node map), retires old maps once no worker can see
- * them, and turns the engines' suspect successors into one log line each.
+ * cluster map the workers run on (from [cluster] map, on SIGHUP again, from
+ * the control plane (dataplane/control.h), or a synthesized single-node
+ * map), retires old maps once no worker can see them, and turns the
+ * engines' suspect successors into one log line each.
  * Main thread only; never touches packets, never blocks a worker.
  */
 #ifndef CAT_AGENT_H
@@ -62,11 +63,29 @@ struct cat_agent {
  */
 int cat_agent_publish(struct cat_agent *a, struct cat_dp_map *dm);
 
+/** Epoch of the map in force, 0 while there is none. Main thread. */
+uint32_t cat_agent_epoch(const struct cat_agent *a);
+
 /**
- * SIGHUP: load [cluster] map again, check it (cat_agent_map_check, same
- * slot count, an epoch above the current one) and publish it. On any error
- * the current map stays. Returns 0 with "map epoch N published" in msg, or
- * a negative errno with the reason in msg. Main thread.
+ * The one way a new map is installed (SIGHUP and the control channel):
+ * check m (cat_agent_map_check against this node, the node's slot count)
+ * and publish it if its epoch is above the current one. Takes ownership of
+ * m whatever happens. origin prefixes msg ("cluster map FILE", "control
+ * plane"). An epoch equal to the current one is refused, unless same_ok
+ * and m is the very map in force (same canonical text): then nothing
+ * changes and 1 is returned. Returns 0 ("...: epoch N published (...)" in
+ * msg), 1, or a negative errno (-EINVAL: not for this node, -ESTALE: epoch
+ * not above, -EBUSY: too many maps awaiting retirement) with the reason
+ * and "keeping epoch N" in msg; the current map then stays. Main thread.
+ */
+int cat_agent_apply(struct cat_agent *a, struct cat_map *m, const char *origin,
+		    int same_ok, char *msg, size_t msglen);
+
+/**
+ * SIGHUP: load [cluster] map again and cat_agent_apply it (an epoch above
+ * the current one is required). On any error the current map stays.
+ * Returns 0 with "map epoch N published" in msg, or a negative errno with
+ * the reason in msg. Main thread.
  */
 int cat_agent_reload(struct cat_agent *a, char *msg, size_t msglen);
 

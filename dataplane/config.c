@@ -16,6 +16,7 @@
 #include <rte_cfgfile.h>
 
 #include "dataplane/config.h"
+#include "dataplane/control.h"
 
 enum key_kind {
 	K_U32,   /* uint32_t field */
@@ -24,6 +25,7 @@ enum key_kind {
 	K_IP,    /* IPv4 address, stored host order in a uint32_t */
 	K_IDLE,  /* busy | backoff */
 	K_PATH,  /* file path, stored in a char[256] */
+	K_ENDPOINT, /* unix:PATH | tcp:A.B.C.D:PORT, stored in a char[256] */
 };
 
 #define KF_POW2 0x1u /* value must be a power of two */
@@ -54,6 +56,8 @@ static const struct key_def keys[] = {
 	{ "dataplane", "mbufs",         K_U32, F(mbufs),         1023, 4194303, 0 },
 	{ "dataplane", "handover_ring", K_U32, F(handover_ring), 64, 65536, KF_POW2 },
 	{ "cluster", "map", K_PATH, F(map_path), 0, 0, 0 },
+	{ "control", "connect",      K_ENDPOINT, F(control_connect), 0, 0, 0 },
+	{ "control", "heartbeat_ms", K_U32,      F(heartbeat_ms),    10, 60000, 0 },
 	{ "replication", "inflight",      K_U32, F(repl_inflight),      16, 1048576, 0 },
 	{ "replication", "dedup",         K_U32, F(repl_dedup),         16, 16777216, 0 },
 	{ "replication", "rto_us",        K_U32, F(repl_rto_us),        100, 10000000, 0 },
@@ -69,9 +73,9 @@ static const struct key_def keys[] = {
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const sections[] = {
-	"node", "store", "dataplane", "cluster", "replication", "faults",
+	"node", "store", "dataplane", "cluster", "control", "replication", "faults",
 };
-#define SECTION_LIST "node store dataplane cluster replication faults"
+#define SECTION_LIST "node store dataplane cluster control replication faults"
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 void cat_config_defaults(struct cat_config *c)
@@ -90,6 +94,7 @@ void cat_config_defaults(struct cat_config *c)
 	c->tx_desc = 1024;
 	c->mbufs = 8191;
 	c->handover_ring = 1024;
+	c->heartbeat_ms = 200;
 	c->repl_inflight = 4096;
 	c->repl_dedup = 65536;
 	c->repl_rto_us = 5000;
@@ -202,6 +207,20 @@ int cat_config_set(struct cat_config *c, const char *origin,
 			return -EINVAL;
 		}
 		memcpy(field, value, len + 1);
+		return 0;
+	}
+	case K_ENDPOINT: {
+		struct cat_control_endpoint ep;
+		char why[160];
+
+		if (strlen(value) >= sizeof(c->control_connect) ||
+		    cat_control_endpoint_parse(value, &ep, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: [%s] %s: %s: \"%s\"", origin, section,
+				 key, strlen(value) >= sizeof(c->control_connect) ?
+				 "too long" : why, value);
+			return -EINVAL;
+		}
+		memcpy(field, value, strlen(value) + 1);
 		return 0;
 	}
 	case K_IDLE: {

@@ -57,7 +57,11 @@ struct cat_config {
 	uint32_t mbufs;          /* 1023..4194303 */
 	uint32_t handover_ring;  /* power of two, 64..65536 */
 	/* [cluster] */
-	char map_path[256];      /* cluster map file; "" = single-node map */
+	char map_path[256];      /* cluster map file; "" = single-node map, or
+				  * with [control] no map until one arrives */
+	/* [control] */
+	char control_connect[256]; /* "unix:PATH" or "tcp:A.B.C.D:PORT"; "" = none */
+	uint32_t heartbeat_ms;   /* heartbeat period, 10..60000 */
 	/* [replication] (per worker) */
 	uint32_t repl_inflight;  /* in-flight writes, 16..1048576 */
 	uint32_t repl_dedup;     /* remembered client requests, 16..16777216 */

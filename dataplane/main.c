@@ -3,7 +3,8 @@
  * arguments, config and cluster map, initialises EAL, the mbuf pool, the
  * store, the handover rings, the port, the chain engines and telemetry,
  * launches one worker per worker lcore, then runs the node agent loop
- * (table sizing, SIGHUP map reload, map retirement, suspect peers) until
+ * (table sizing, SIGHUP map reload, map retirement, suspect peers, the
+ * control channel) until
  * SIGINT/SIGTERM and tears everything down in order, removing the hugepage
  * files of its file prefix. Never touches packets; the only file that
  * exits the process.
@@ -11,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@
 
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
+#include "dataplane/control.h"
 #include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "dataplane/worker.h"
@@ -79,6 +82,8 @@ struct node {
 	struct cat_worker *workers[CAT_WORKER_MAX];
 	struct cat_map *map0;   /* [cluster] map as loaded, until published */
 	struct cat_agent agent;
+	struct cat_control control;
+	int control_up;         /* control initialised: fini it */
 };
 
 /* One clear line on stderr, for errors that end the process. */
@@ -212,6 +217,8 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 	for (i = 0; i < CAT_WORKER_MAX; i++)
 		if (n->workers[i] != NULL)
 			cat_worker_fini(n->workers[i]);
+	if (n->control_up)
+		cat_control_fini(&n->control);
 	/* Workers have stopped and telemetry is off: nobody reads a map. */
 	cat_agent_fini(&n->agent);
 	cat_map_free(n->map0);
@@ -352,7 +359,11 @@ static void publish_initial(struct node *n)
 	n->agent.dp = &n->dp;
 	n->agent.workers = n->workers;
 	n->agent.cfg = &n->cfg;
-	if (n->map0 == NULL) {
+	if (n->map0 == NULL && n->cfg.control_connect[0] != '\0') {
+		/* The control plane will send the map; until then workers
+		 * answer PING, ARP and ICMP, and RETRY to the rest. */
+		(void)0;
+	} else if (n->map0 == NULL) {
 		if (cat_agent_map_single(&n->cfg, mac, &n->map0, err, sizeof(err)) < 0)
 			fatal(n, EXIT_CONFIG, "%s", err);
 	} else {
@@ -365,17 +376,81 @@ static void publish_initial(struct node *n)
 			    "node %u's MAC in the cluster map: peers will send to the "
 			    "map's", RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.node_id);
 	}
-	dm = cat_agent_map_wrap(n->map0, (uint16_t)n->cfg.node_id);
-	if (dm == NULL)
-		fatal(n, EXIT_RUNTIME, "cannot prepare the cluster map: %s",
-		      strerror(errno));
-	n->map0 = NULL;
-	(void)cat_agent_publish(&n->agent, dm);
+	if (n->map0 != NULL) {
+		dm = cat_agent_map_wrap(n->map0, (uint16_t)n->cfg.node_id);
+		if (dm == NULL)
+			fatal(n, EXIT_RUNTIME, "cannot prepare the cluster map: %s",
+			      strerror(errno));
+		n->map0 = NULL;
+		(void)cat_agent_publish(&n->agent, dm);
+	}
 
 	n->dp.faults = malloc(sizeof(*n->dp.faults));
 	if (n->dp.faults == NULL)
 		fatal(n, EXIT_RUNTIME, "out of memory");
 	*n->dp.faults = n->cfg.faults;
+}
+
+/* The control channel's log lines, through the node's log type. */
+static void control_log(unsigned int level, const char *msg)
+{
+	rte_log(level, logtype, "catena-node: %s\n", msg);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * The main lcore is the node agent: it keeps the slot tables sized
+ * (cat_store_maintain: resizes wait for grace periods, which a worker must
+ * never do), reloads the cluster map on SIGHUP, frees maps the workers left
+ * behind, reports suspect peers, and runs the control channel. It sleeps
+ * in poll(2) on the control socket, so a control message is handled at
+ * once, and does the rest every MAINTAIN_PERIOD_MS. It is an RCU thread
+ * online only while it reads the store (maintain, digests), offline
+ * otherwise (synchronize_rcu included). A signal may land on any thread;
+ * polling the flags makes that irrelevant.
+ */
+static void agent_loop(struct node *n)
+{
+	uint64_t next_maintain = mono_ms();
+
+	rcu_register_thread();
+	rcu_thread_offline();
+	while (!got_signal) {
+		struct pollfd pfd = { .fd = -1 };
+		uint64_t now = mono_ms();
+		int timeout = next_maintain > now ? (int)(next_maintain - now) : 0;
+		char msg[512];
+
+		pfd.fd = cat_control_pollfd(&n->control, &pfd.events);
+		(void)poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
+		now = mono_ms();
+		cat_control_poll(&n->control, now);
+		if (now < next_maintain)
+			continue;
+		next_maintain = now + MAINTAIN_PERIOD_MS;
+
+		rcu_thread_online();
+		cat_store_maintain(n->dp.store, MAINTAIN_MAX_RESIZES);
+		rcu_thread_offline();
+		if (got_hup) {
+			got_hup = 0;
+			if (cat_agent_reload(&n->agent, msg, sizeof(msg)) == 0)
+				LOG(NOTICE, "%s", msg);
+			else
+				LOG(ERR, "%s", msg);
+		}
+		cat_agent_retire(&n->agent);
+		while (cat_agent_suspects(&n->agent, msg, sizeof(msg)))
+			LOG(WARNING, "%s", msg);
+	}
+	rcu_unregister_thread();
 }
 
 /* Application arguments start after the first "--"; EAL never sees them. */
@@ -507,9 +582,16 @@ int main(int argc, char **argv)
 	publish_initial(n);
 	setup_workers(n);
 
+	rc = cat_control_init(&n->control, &n->cfg, &n->agent, control_log,
+			      err, sizeof(err));
+	if (rc < 0)
+		fatal(n, EXIT_CONFIG, "%s", err);
+	n->control_up = 1;
+
 	rc = cat_telemetry_register(&n->dp, n->workers, &n->cfg);
 	if (rc < 0)
 		LOG(WARNING, "telemetry commands not registered: %s", strerror(-rc));
+	cat_telemetry_set_control(&n->control);
 	n->telemetry_up = 1;
 
 	for (i = 0; i < n->dp.n_workers; i++) {
@@ -526,43 +608,21 @@ int main(int argc, char **argv)
 	LOG(INFO, "node %u mac " RTE_ETHER_ADDR_PRT_FMT " port %u idle %s mtu %u",
 	    n->cfg.node_id, RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
 	    n->dp.idle_backoff ? "backoff" : "busy", n->cfg.mtu);
-	LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",
-	    n->cfg.map_path[0] ? n->cfg.map_path : "(single node)",
-	    n->dp.map->map->epoch, n->dp.map->map->n_nodes, n->dp.map->map->n_chains);
+	if (n->dp.map != NULL)
+		LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",
+		    n->cfg.map_path[0] ? n->cfg.map_path : "(single node)",
+		    n->dp.map->map->epoch, n->dp.map->map->n_nodes,
+		    n->dp.map->map->n_chains);
+	else
+		LOG(NOTICE, "no cluster map yet: waiting for control plane %s "
+		    "(PING, ARP and ICMP are answered, requests get RETRY)",
+		    n->cfg.control_connect);
 	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u node=%u epoch=%u\n",
 	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
-	       n->dp.map->map->epoch);
+	       cat_agent_epoch(&n->agent));
 	fflush(stdout);
 
-	/* The main lcore is the node agent: it keeps the slot tables sized
-	 * (cat_store_maintain: resizes wait for grace periods, which a
-	 * worker must never do), reloads the cluster map on SIGHUP, frees
-	 * maps the workers left behind and reports suspect peers; the control
-	 * channel will live here too. It is an RCU thread only while it
-	 * maintains, offline otherwise (synchronize_rcu included). A signal
-	 * may land on any thread; polling the flags makes that irrelevant. */
-	rcu_register_thread();
-	rcu_thread_offline();
-	while (!got_signal) {
-		struct timespec ts = { 0, MAINTAIN_PERIOD_MS * 1000 * 1000 };
-		char msg[512];
-
-		nanosleep(&ts, NULL);
-		rcu_thread_online();
-		cat_store_maintain(n->dp.store, MAINTAIN_MAX_RESIZES);
-		rcu_thread_offline();
-		if (got_hup) {
-			got_hup = 0;
-			if (cat_agent_reload(&n->agent, msg, sizeof(msg)) == 0)
-				LOG(NOTICE, "%s", msg);
-			else
-				LOG(ERR, "%s", msg);
-		}
-		cat_agent_retire(&n->agent);
-		while (cat_agent_suspects(&n->agent, msg, sizeof(msg)))
-			LOG(WARNING, "%s", msg);
-	}
-	rcu_unregister_thread();
+	agent_loop(n);
 
 	cat_worker_request_stop();
 	rte_eal_mp_wait_lcore();

@@ -27,6 +27,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "dataplane/control.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/store.h"
@@ -61,6 +62,7 @@ static struct cat_dp *g_dp;
 static struct cat_worker *const *g_workers;
 static const struct cat_config *g_cfg;
 static uint32_t g_node_id;
+static const struct cat_control *g_control;
 static int g_enabled;
 static int g_active;
 static pthread_mutex_t g_faults_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -201,11 +203,49 @@ uint64_t cat_telemetry_drops_total(void)
 	return s;
 }
 
+uint64_t cat_telemetry_repl_total(const char *counter)
+{
+	size_t i;
+
+	if (g_dp == NULL)
+		return 0;
+	for (i = 0; i < N_REPL_COUNTERS; i++)
+		if (strcmp(repl_counters[i].name, counter) == 0)
+			return repl_sum(repl_counters[i].off);
+	return 0;
+}
+
+uint64_t cat_telemetry_replies(unsigned int status)
+{
+	uint64_t v = 0;
+
+	if (g_dp == NULL || status >= CAT_ST__COUNT)
+		return 0;
+	for (unsigned int k = 0; k < g_dp->n_workers; k++)
+		v += rd(&g_workers[k]->st.replies_by_status[status]);
+	return v;
+}
+
+uint64_t cat_telemetry_store_keys(void)
+{
+	uint64_t keys = 0;
+
+	if (g_dp == NULL)
+		return 0;
+	for (uint32_t s = 0; s < g_dp->slot_count; s++)
+		keys += cat_store_slot_keys(g_dp->store, s);
+	return keys;
+}
+
+void cat_telemetry_set_control(const struct cat_control *cc)
+{
+	__atomic_store_n(&g_control, cc, __ATOMIC_RELEASE);
+}
+
 static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 		     struct rte_tel_data *d)
 {
-	uint64_t keys = 0;
-	uint32_t s;
+	const struct cat_dp_map *dm;
 	size_t i;
 
 	if (enter() < 0)
@@ -213,13 +253,12 @@ static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unus
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "node_id", g_node_id);
 	rcu_enter();
-	rte_tel_data_add_dict_u64(d, "epoch", rcu_dereference(g_dp->map)->map->epoch);
+	dm = rcu_dereference(g_dp->map);
+	rte_tel_data_add_dict_u64(d, "epoch", dm != NULL ? dm->map->epoch : 0);
 	rcu_leave();
 	rte_tel_data_add_dict_u64(d, "workers", g_dp->n_workers);
 	rte_tel_data_add_dict_u64(d, "slot_count", g_dp->slot_count);
-	for (s = 0; s < g_dp->slot_count; s++)
-		keys += cat_store_slot_keys(g_dp->store, s);
-	rte_tel_data_add_dict_u64(d, "store_keys", keys);
+	rte_tel_data_add_dict_u64(d, "store_keys", cat_telemetry_store_keys());
 	rte_tel_data_add_dict_u64(d, "store_mem_used", cat_store_mem_used(g_dp->store));
 	rte_tel_data_add_dict_u64(d, "mempool_mbufs_free",
 				  rte_mempool_avail_count(g_dp->pool));
@@ -354,6 +393,8 @@ static int cmd_slots(const char *cmd __rte_unused, const char *params,
 static int cmd_chains(const char *cmd __rte_unused, const char *params,
 		      struct rte_tel_data *d)
 {
+	static const struct cat_map none; /* before the first map */
+	const struct cat_dp_map *dm;
 	const struct cat_map *m;
 	uint32_t first, ci, listed = 0;
 	int next = -1;
@@ -363,7 +404,8 @@ static int cmd_chains(const char *cmd __rte_unused, const char *params,
 	if (enter() < 0)
 		return -ENODEV;
 	rcu_enter();
-	m = rcu_dereference(g_dp->map)->map;
+	dm = rcu_dereference(g_dp->map);
+	m = dm != NULL ? dm->map : &none;
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "epoch", m->epoch);
 	rte_tel_data_add_dict_u64(d, "n_chains", m->n_chains);
@@ -439,9 +481,14 @@ static int cmd_map(const char *cmd __rte_unused, const char *params __rte_unused
 	rcu_enter();
 	dm = rcu_dereference(g_dp->map);
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_u64(d, "epoch", dm->map->epoch);
-	rte_tel_data_add_dict_u64(d, "length", dm->text_len);
-	for (p = dm->text, end = dm->text + dm->text_len; p < end;) {
+	rte_tel_data_add_dict_u64(d, "epoch", dm != NULL ? dm->map->epoch : 0);
+	rte_tel_data_add_dict_u64(d, "length", dm != NULL ? dm->text_len : 0);
+	p = end = NULL;
+	if (dm != NULL) {
+		p = dm->text;
+		end = dm->text + dm->text_len;
+	}
+	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		char line[RTE_TEL_MAX_STRING_LEN];
@@ -479,6 +526,8 @@ static uint64_t mix(uint64_t h, uint64_t v)
 static int cmd_digest(const char *cmd __rte_unused, const char *params,
 		      struct rte_tel_data *d)
 {
+	static const struct cat_map none; /* before the first map: no slots */
+	const struct cat_dp_map *dm;
 	const struct cat_map *m;
 	uint32_t first, s, listed = 0, replicated = 0;
 	uint64_t combined = 0;
@@ -489,7 +538,8 @@ static int cmd_digest(const char *cmd __rte_unused, const char *params,
 	if (enter() < 0)
 		return -ENODEV;
 	rcu_enter();
-	m = rcu_dereference(g_dp->map)->map;
+	dm = rcu_dereference(g_dp->map);
+	m = dm != NULL ? dm->map : &none;
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "epoch", m->epoch);
 	rte_tel_data_add_dict_u64(d, "first", first);
@@ -610,6 +660,64 @@ out:
 	return 0;
 }
 
+static const char *state_name(uint64_t st)
+{
+	switch (st) {
+	case CAT_CONTROL_WAITING:    return "waiting";
+	case CAT_CONTROL_CONNECTING: return "connecting";
+	case CAT_CONTROL_UP:         return "connected";
+	default:                     return "off";
+	}
+}
+
+/*
+ * /catena/control: the control channel as the main lcore last left it
+ * (each counter read on its own; the endpoint never changes).
+ */
+static int cmd_control(const char *cmd __rte_unused, const char *params __rte_unused,
+		       struct rte_tel_data *d)
+{
+	const struct cat_control *cc;
+	const struct cat_control_status *st;
+	uint64_t state;
+
+	if (enter() < 0)
+		return -ENODEV;
+	cc = __atomic_load_n(&g_control, __ATOMIC_ACQUIRE);
+	rte_tel_data_start_dict(d);
+	state = cc != NULL ? rd(&cc->st.state) : CAT_CONTROL_OFF;
+	rte_tel_data_add_dict_string(d, "state", state_name(state));
+	rte_tel_data_add_dict_u64(d, "connected", state == CAT_CONTROL_UP);
+	if (cc == NULL || state == CAT_CONTROL_OFF) {
+		leave();
+		return 0;
+	}
+	st = &cc->st;
+	add_plain_str(d, "endpoint", cc->endpoint);
+	rte_tel_data_add_dict_u64(d, "heartbeat_ms", cc->heartbeat_ms);
+#define CTL_U64(f) rte_tel_data_add_dict_u64(d, #f, rd(&st->f))
+	CTL_U64(last_map_epoch);
+	CTL_U64(maps_received);
+	CTL_U64(maps_published);
+	CTL_U64(maps_current);
+	CTL_U64(maps_rejected);
+	CTL_U64(heartbeats_sent);
+	CTL_U64(digest_requests);
+	CTL_U64(last_digest_us);
+	CTL_U64(connects);
+	CTL_U64(reconnects);
+	CTL_U64(connect_failures);
+	CTL_U64(disconnects);
+	CTL_U64(msgs_received);
+	CTL_U64(msgs_bad);
+	CTL_U64(errors_received);
+	CTL_U64(rx_bytes);
+	CTL_U64(tx_bytes);
+#undef CTL_U64
+	leave();
+	return 0;
+}
+
 int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
 			   const struct cat_config *cfg)
 {
@@ -649,6 +757,10 @@ int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
 		rc = rte_telemetry_register_cmd("/catena/faults", cmd_faults,
 			"Fault injector settings. Params KEY=VALUE,... change them "
 			"(seed delay_us jitter_us reorder_pct drop_pct client_replies)");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/catena/control", cmd_control,
+			"Control channel: state, endpoint, last map epoch, heartbeats, "
+			"reconnects. No parameters");
 	return rc;
 }
 

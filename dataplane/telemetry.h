@@ -1,7 +1,8 @@
 /*
  * catena-node DPDK telemetry commands: /catena/stats, /catena/lcores,
- * /catena/slots, /catena/chains, /catena/map, /catena/digest and
- * /catena/faults, readable with the stock dpdk-telemetry.py.
+ * /catena/slots, /catena/chains, /catena/map, /catena/digest,
+ * /catena/faults and /catena/control, readable with the stock
+ * dpdk-telemetry.py.
  * The callbacks run on DPDK's telemetry threads (one per connection): they
  * read counters relaxed, and register as QSBR readers for the duration of
  * a callback that reads the map or the store. The only thing they write
@@ -42,6 +43,25 @@ uint64_t cat_telemetry_total(const char *counter);
 
 /** Sum of every drop counter (drop_* and tx_dropped_full) over all workers. */
 uint64_t cat_telemetry_drops_total(void);
+
+/** Sum of one chain engine counter by its /catena/stats name ("repl_..."),
+ * engines and read paths of all workers (0 for an unknown name). */
+uint64_t cat_telemetry_repl_total(const char *counter);
+
+/** Replies with this status (enum cat_status), all workers. */
+uint64_t cat_telemetry_replies(unsigned int status);
+
+/** Keys in the store (sum over the slots, relaxed). */
+uint64_t cat_telemetry_store_keys(void);
+
+struct cat_control;
+
+/**
+ * Make /catena/control show cc (NULL: "off"). cc must stay valid until
+ * cat_telemetry_disable() has returned. Main thread, before the channel
+ * is used.
+ */
+void cat_telemetry_set_control(const struct cat_control *cc);
 
 #ifdef __cplusplus
 }

@@ -270,7 +270,7 @@ static void io_to_client(void *arg, const struct cat_addr *a,
 
 static inline uint32_t cur_epoch(const struct cat_worker *w)
 {
-	return w->dmap->map->epoch;
+	return likely(w->dmap != NULL) ? w->dmap->map->epoch : 0;
 }
 
 /*
@@ -375,9 +375,12 @@ static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
 /* End of a burst: every open packet goes to tx (or the fault injector). */
 static void flush_out(struct cat_worker *w)
 {
-	uint32_t i, n = w->dmap->map->n_nodes;
+	uint32_t i, n;
 
 	crep_close(w);
+	if (unlikely(w->dmap == NULL))
+		return; /* no map, no peers */
+	n = w->dmap->map->n_nodes;
 	for (i = 0; i < n; i++)
 		peer_close(w, i);
 }
@@ -436,6 +439,14 @@ static void handover_send(struct cat_worker *w, const struct cat_addr *from,
 	w->st.handover_sent++;
 }
 
+/* A request that needs a map, on a node that has none yet. */
+static void no_map(struct cat_worker *w, const struct cat_addr *from,
+		   const struct cat_msg *msg)
+{
+	w->st.retry_no_map++;
+	reply_status(w, from, msg, CAT_ST_RETRY, 0);
+}
+
 /* Run what other workers received for our slots. Returns how many. */
 static unsigned int handover_drain(struct cat_worker *w)
 {
@@ -454,6 +465,16 @@ static unsigned int handover_drain(struct cat_worker *w)
 
 			h->msg.key = h->data;
 			h->msg.value = h->data + h->msg.key_len;
+			/* The very first map: the sender took it a moment
+			 * before we did (we will at our next iteration). */
+			if (unlikely(w->dmap == NULL)) {
+				if (h->from_node != 0)
+					w->st.drop_repl_no_map++;
+				else
+					no_map(w, &h->from, &h->msg);
+				rte_pktmbuf_free(m);
+				continue;
+			}
 			/* The engine copies what it keeps; m may go after. */
 			if (h->from_node != 0)
 				cat_chain_on_peer(w->chain, w->now, h->from_node,
@@ -519,6 +540,15 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	}
 	if (msg->op == CAT_OP_PING) {
 		reply_status(w, from, msg, CAT_ST_OK, dp->slot_count);
+		return;
+	}
+	if (unlikely(w->dmap == NULL)) {
+		if (msg->op == CAT_OP_MAP_GET || msg->op == CAT_OP_GET ||
+		    msg->op == CAT_OP_PUT || msg->op == CAT_OP_DEL ||
+		    msg->op == CAT_OP_CAS || msg->op == CAT_OP_INCR)
+			no_map(w, from, msg);
+		else
+			reply_status(w, from, msg, CAT_ST_UNKNOWN_OP, 0);
 		return;
 	}
 	if (msg->op == CAT_OP_MAP_GET) {
@@ -662,6 +692,10 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 			continue;
 		}
 		if (cat_op_is_replication(msg.op)) {
+			if (unlikely(w->dmap == NULL)) {
+				w->st.drop_repl_no_map++;
+				continue;
+			}
 			if (from_node < 0)
 				from_node = peer_of(w, from.ip);
 			if (from_node == 0) {
@@ -934,7 +968,7 @@ static void take_published(struct cat_worker *w)
 	struct cat_dp_map *dm = rcu_dereference(dp->map);
 	struct cat_faults_cfg *fc = rcu_dereference(dp->faults);
 
-	if (unlikely(dm != w->dmap)) {
+	if (unlikely(dm != w->dmap && dm != NULL)) {
 		w->dmap = dm;
 		cat_chain_set_map(w->chain, dm->map, w->now);
 		__atomic_store_n(&w->dmap_seen, dm, __ATOMIC_RELEASE);

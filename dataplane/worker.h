@@ -54,6 +54,7 @@ extern "C" {
 	X(requests_ping)                                                    \
 	X(requests_map_get)                                                 \
 	X(requests_other)      /* opcode this node does not know */         \
+	X(retry_no_map)        /* requests answered RETRY: no map yet */     \
 	X(replies)             /* catena reply messages written */          \
 	X(reply_packets)       /* UDP packets carrying them */              \
 	X(handover_sent)       /* writes passed to their slot's owner */    \
@@ -99,6 +100,7 @@ extern "C" {
 	X(drop_repl_malformed) /* replication message that did not decode */ \
 	X(drop_repl_bad_op)    /* op in 0x40..0x7f the engine does not know */ \
 	X(drop_repl_bad_slot)  /* slot >= slot count */                     \
+	X(drop_repl_no_map)    /* replication message before the first map */ \
 	X(drop_peer_unknown)   /* engine sent to a node not in the map */   \
 	X(drop_peer_no_mac)    /* peer's MAC unknown (map has none) */      \
 	X(drop_peer_no_mbuf)   /* pool empty: a peer message was lost */    \
@@ -147,7 +149,9 @@ struct cat_dp {
 	uint32_t slot_count;
 	uint16_t node_id;
 	/* RCU-published (rcu_assign_pointer by main; workers rcu_dereference
-	 * once per loop iteration). Never NULL after launch. */
+	 * once per loop iteration). map is NULL only on a node with [control]
+	 * and no [cluster] map until the control plane sends the first map
+	 * (then never NULL again); faults is never NULL after launch. */
 	struct cat_dp_map *map;
 	struct cat_faults_cfg *faults;
 	/* Chain engine parameters (per worker). */
@@ -176,7 +180,8 @@ struct cat_worker {
 	unsigned int lcore;
 	struct cat_chain *chain;     /* engine of this worker's slots */
 	struct cat_chain_io io;
-	const struct cat_dp_map *dmap; /* map in force for this worker */
+	const struct cat_dp_map *dmap; /* map in force for this worker; NULL
+					* until the node has its first map */
 	const struct cat_dp_map *dmap_seen; /* = dmap, atomic: for main */
 	uint64_t now;                /* ns, this loop iteration */
 	/* Client replies: one open packet, to one address at a time. */

@@ -24,6 +24,7 @@ PKGS=(
 	build-essential pkg-config meson ninja-build   # build
 	libdpdk-dev dpdk dpdk-dev                      # DPDK + dpdk-telemetry.py, dpdk-dumpcap
 	liburcu-dev                                    # RCU hash tables (cds_lfht, QSBR)
+	libjansson-dev                                 # JSON: control channel, management socket
 	libcmocka-dev                                  # unit tests
 	libbenchmark-dev                               # perf/ microbenchmarks
 	python3 python3-pytest                         # integration tests

@@ -1,0 +1,748 @@
+/*
+ * catena-node control channel (docs/CONTROL.md, "Node channel"), run by the
+ * main lcore between its other chores. Everything is non-blocking: the
+ * socket, the connect, every send (output is queued and flushed as the
+ * socket takes it). A lost control plane only means reconnect attempts with
+ * backoff; the node keeps serving on the map it has. Maps are installed
+ * only through cat_agent_apply, the path SIGHUP uses, so the workers see
+ * them the one way they see any map: an RCU-published pointer.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+#include <rte_log.h>
+#include <urcu-qsbr.h>
+
+#include "dataplane/control.h"
+#include "dataplane/telemetry.h"
+#include "replication/chain.h"
+#include "replication/store.h"
+
+/* A connection that lived this long was a real one: the next attempt
+ * after losing it starts again from the shortest backoff. */
+#define STABLE_MS 2000u
+/* A TCP connect still in progress after this long counts as failed. */
+#define CONNECT_TIMEOUT_MS 1000u
+/* Reading stops after this much per poll, so a flood cannot hold the
+ * main lcore; the rest waits for the next loop iteration. */
+#define RX_PER_POLL (1024u * 1024u)
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void wr(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static void inc(uint64_t *p)
+{
+	__atomic_store_n(p, *p + 1, __ATOMIC_RELAXED);
+}
+
+static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	int n;
+
+	if (cc->log == NULL)
+		return;
+	n = snprintf(msg, sizeof(msg), "control plane %s: ", cc->endpoint);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	cc->log(level, msg);
+}
+
+int cat_control_endpoint_parse(const char *s, struct cat_control_endpoint *ep,
+			       char *err, size_t errlen)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (strncmp(s, "unix:", 5) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ep->sa;
+		size_t len = strlen(s + 5);
+
+		if (len == 0 || len >= sizeof(un->sun_path)) {
+			snprintf(err, errlen, "expected unix:PATH with a path of 1..%zu "
+				 "bytes", sizeof(un->sun_path) - 1);
+			return -EINVAL;
+		}
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, s + 5, len + 1);
+		ep->sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+		return 0;
+	}
+	if (strncmp(s, "tcp:", 4) == 0) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ep->sa;
+		const char *colon = strrchr(s + 4, ':');
+		char host[INET_ADDRSTRLEN], *end;
+		unsigned long port;
+
+		if (colon == NULL || (size_t)(colon - (s + 4)) >= sizeof(host))
+			goto bad_tcp;
+		memcpy(host, s + 4, (size_t)(colon - (s + 4)));
+		host[colon - (s + 4)] = '\0';
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			goto bad_tcp;
+		if (colon[1] < '0' || colon[1] > '9')
+			goto bad_tcp;
+		port = strtoul(colon + 1, &end, 10);
+		if (*end != '\0' || port == 0 || port > 65535)
+			goto bad_tcp;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		ep->sa_len = sizeof(*in);
+		return 0;
+	}
+	snprintf(err, errlen, "expected unix:PATH or tcp:A.B.C.D:PORT");
+	return -EINVAL;
+bad_tcp:
+	snprintf(err, errlen, "expected tcp:A.B.C.D:PORT (port 1..65535)");
+	return -EINVAL;
+}
+
+int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
+		     struct cat_agent *agent, cat_control_log_fn log,
+		     char *err, size_t errlen)
+{
+	int rc;
+
+	memset(cc, 0, sizeof(*cc));
+	cc->fd = -1;
+	cc->agent = agent;
+	cc->log = log;
+	cc->heartbeat_ms = cfg->heartbeat_ms;
+	if (cfg->control_connect[0] == '\0') {
+		cc->st.state = CAT_CONTROL_OFF;
+		return 0;
+	}
+	snprintf(cc->endpoint, sizeof(cc->endpoint), "%s", cfg->control_connect);
+	rc = cat_control_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
+	if (rc < 0)
+		return rc;
+	cc->rx = malloc(CAT_CONTROL_RX_LINE_MAX + 1);
+	if (cc->rx == NULL) {
+		snprintf(err, errlen, "control channel: out of memory");
+		return -ENOMEM;
+	}
+	cc->backoff_ms = CAT_CONTROL_BACKOFF_MIN_MS;
+	cc->next_attempt_ms = 0; /* the first poll connects */
+	wr(&cc->st.state, CAT_CONTROL_WAITING);
+	return 0;
+}
+
+int cat_control_pollfd(const struct cat_control *cc, short *events)
+{
+	if (cc->fd < 0)
+		return -1;
+	if (cc->st.state == CAT_CONTROL_CONNECTING)
+		*events = POLLOUT;
+	else
+		*events = (short)(POLLIN | (cc->tx_len > cc->tx_off ? POLLOUT : 0));
+	return cc->fd;
+}
+
+/* ---- connection life cycle --------------------------------------------- */
+
+static void close_fd(struct cat_control *cc)
+{
+	if (cc->fd >= 0)
+		close(cc->fd);
+	cc->fd = -1;
+	cc->rx_len = 0;
+	cc->rx_discard = 0;
+	cc->tx_len = cc->tx_off = 0;
+}
+
+static void schedule_retry(struct cat_control *cc, uint64_t now)
+{
+	cc->next_attempt_ms = now + cc->backoff_ms;
+	cc->backoff_ms = cc->backoff_ms * 2 > CAT_CONTROL_BACKOFF_MAX_MS ?
+			 CAT_CONTROL_BACKOFF_MAX_MS : cc->backoff_ms * 2;
+	wr(&cc->st.state, CAT_CONTROL_WAITING);
+}
+
+static void connect_failed(struct cat_control *cc, uint64_t now, int err)
+{
+	close_fd(cc);
+	inc(&cc->st.connect_failures);
+	if (!cc->down_logged) {
+		say(cc, RTE_LOG_WARNING, "cannot connect: %s; serving on epoch %u, "
+		      "retrying (backoff %u ms doubling to %u ms)", strerror(err),
+		      cat_agent_epoch(cc->agent), CAT_CONTROL_BACKOFF_MIN_MS,
+		      CAT_CONTROL_BACKOFF_MAX_MS);
+		cc->down_logged = 1;
+	}
+	schedule_retry(cc, now);
+}
+
+static void disconnect(struct cat_control *cc, uint64_t now, const char *why)
+{
+	close_fd(cc);
+	inc(&cc->st.disconnects);
+	say(cc, RTE_LOG_WARNING, "disconnected (%s); serving on epoch %u, "
+	      "reconnecting", why, cat_agent_epoch(cc->agent));
+	cc->down_logged = 1;
+	if (now - cc->up_since_ms >= STABLE_MS)
+		cc->backoff_ms = CAT_CONTROL_BACKOFF_MIN_MS;
+	schedule_retry(cc, now);
+}
+
+/* Queue one line (a newline is added). 0, or -ENOBUFS: disconnected. */
+static int queue_line(struct cat_control *cc, uint64_t now, const char *s,
+		      size_t len)
+{
+	size_t need = cc->tx_len - cc->tx_off + len + 1;
+
+	if (cc->fd < 0)
+		return -ENOTCONN;
+	if (cc->tx_off > 0) {
+		memmove(cc->tx, cc->tx + cc->tx_off, cc->tx_len - cc->tx_off);
+		cc->tx_len -= cc->tx_off;
+		cc->tx_off = 0;
+	}
+	if (need > CAT_CONTROL_TX_MAX) {
+		disconnect(cc, now, "it does not read what the node sends");
+		return -ENOBUFS;
+	}
+	if (need > cc->tx_cap) {
+		size_t cap = cc->tx_cap ? cc->tx_cap : 4096;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(cc->tx, cap);
+		if (p == NULL) {
+			disconnect(cc, now, "out of memory for output");
+			return -ENOBUFS;
+		}
+		cc->tx = p;
+		cc->tx_cap = cap;
+	}
+	memcpy(cc->tx + cc->tx_len, s, len);
+	cc->tx[cc->tx_len + len] = '\n';
+	cc->tx_len += len + 1;
+	return 0;
+}
+
+/* Serialise and queue a JSON object (the reference is taken). */
+static int queue_json(struct cat_control *cc, uint64_t now, json_t *o)
+{
+	char *s;
+	int rc;
+
+	if (o == NULL)
+		return -ENOMEM;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		return -ENOMEM;
+	rc = queue_line(cc, now, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+/* Send what the socket takes now. 0, or -1 if the connection was lost. */
+static int flush(struct cat_control *cc, uint64_t now)
+{
+	while (cc->fd >= 0 && cc->tx_off < cc->tx_len) {
+		ssize_t n = send(cc->fd, cc->tx + cc->tx_off, cc->tx_len - cc->tx_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			disconnect(cc, now, strerror(errno));
+			return -1;
+		}
+		cc->tx_off += (size_t)n;
+		__atomic_store_n(&cc->st.tx_bytes, cc->st.tx_bytes + (uint64_t)n,
+				 __ATOMIC_RELAXED);
+	}
+	if (cc->tx_off == cc->tx_len)
+		cc->tx_off = cc->tx_len = 0;
+	return cc->fd >= 0 ? 0 : -1;
+}
+
+static void on_connected(struct cat_control *cc, uint64_t now)
+{
+	const struct cat_dp *dp = cc->agent->dp;
+	uint32_t epoch = cat_agent_epoch(cc->agent);
+
+	wr(&cc->st.state, CAT_CONTROL_UP);
+	inc(&cc->st.connects);
+	if (cc->st.connects > 1)
+		inc(&cc->st.reconnects);
+	cc->up_since_ms = now;
+	cc->down_logged = 0;
+	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
+	say(cc, RTE_LOG_NOTICE, "connected; hello node %u epoch %u",
+	      dp->node_id, epoch);
+	queue_json(cc, now, json_pack("{s:s, s:i, s:I}", "type", "hello",
+				      "node", (int)dp->node_id,
+				      "epoch", (json_int_t)epoch));
+	flush(cc, now);
+}
+
+static void try_connect(struct cat_control *cc, uint64_t now)
+{
+	int fd, one = 1;
+
+	fd = socket(cc->ep.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		connect_failed(cc, now, errno);
+		return;
+	}
+	cc->fd = fd;
+	if (cc->ep.sa.ss_family == AF_INET)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)&cc->ep.sa, cc->ep.sa_len) == 0) {
+		on_connected(cc, now);
+		return;
+	}
+	if (errno == EINPROGRESS) {
+		cc->up_since_ms = now; /* connect started */
+		wr(&cc->st.state, CAT_CONTROL_CONNECTING);
+		return;
+	}
+	/* A Unix socket with a full backlog says EAGAIN: try again later. */
+	connect_failed(cc, now, errno);
+}
+
+static void check_connecting(struct cat_control *cc, uint64_t now)
+{
+	struct pollfd p = { .fd = cc->fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int soerr = 0;
+
+	if (poll(&p, 1, 0) <= 0) {
+		if (now - cc->up_since_ms >= CONNECT_TIMEOUT_MS)
+			connect_failed(cc, now, ETIMEDOUT);
+		return;
+	}
+	if (getsockopt(cc->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr != 0) {
+		connect_failed(cc, now, soerr);
+		return;
+	}
+	on_connected(cc, now);
+}
+
+/* ---- messages from the control plane ----------------------------------- */
+
+static void send_map_applied(struct cat_control *cc, uint64_t now, uint32_t epoch)
+{
+	queue_json(cc, now, json_pack("{s:s, s:i, s:I}", "type", "map_applied",
+				      "node", (int)cc->agent->dp->node_id,
+				      "epoch", (json_int_t)epoch));
+}
+
+static void on_map(struct cat_control *cc, uint64_t now, json_t *o)
+{
+	json_t *je = json_object_get(o, "epoch"), *jt = json_object_get(o, "text");
+	struct cat_map *m = NULL;
+	char err[256], origin[300], msg[768];
+	json_int_t epoch;
+	int rc;
+
+	inc(&cc->st.maps_received);
+	if (!json_is_integer(je) || !json_is_string(jt)) {
+		inc(&cc->st.maps_rejected);
+		say(cc, RTE_LOG_ERR, "map message without an integer epoch and a "
+		      "text: ignored; keeping epoch %u", cat_agent_epoch(cc->agent));
+		return;
+	}
+	epoch = json_integer_value(je);
+	wr(&cc->st.last_map_epoch, (uint64_t)epoch);
+	rc = cat_map_parse(json_string_value(jt), json_string_length(jt), &m,
+			   err, sizeof(err));
+	if (rc < 0) {
+		inc(&cc->st.maps_rejected);
+		say(cc, RTE_LOG_ERR, "map epoch %" JSON_INTEGER_FORMAT ": %s; "
+		      "keeping epoch %u", epoch, err, cat_agent_epoch(cc->agent));
+		return;
+	}
+	if ((json_int_t)m->epoch != epoch) {
+		inc(&cc->st.maps_rejected);
+		say(cc, RTE_LOG_ERR, "map message epoch %" JSON_INTEGER_FORMAT
+		      " but its text says epoch %u: ignored; keeping epoch %u",
+		      epoch, m->epoch, cat_agent_epoch(cc->agent));
+		cat_map_free(m);
+		return;
+	}
+	snprintf(origin, sizeof(origin), "control plane %s: map", cc->endpoint);
+	rc = cat_agent_apply(cc->agent, m, origin, 1, msg, sizeof(msg));
+	if (rc < 0) {
+		inc(&cc->st.maps_rejected);
+		if (cc->log != NULL)
+			cc->log(RTE_LOG_ERR, msg);
+		return;
+	}
+	if (rc == 0) {
+		inc(&cc->st.maps_published);
+		if (cc->log != NULL)
+			cc->log(RTE_LOG_NOTICE, msg);
+	} else {
+		inc(&cc->st.maps_current);
+	}
+	send_map_applied(cc, now, (uint32_t)epoch);
+}
+
+/* Append to a growing buffer; 0 or -ENOMEM. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+/*
+ * digest_request: [version, "digest"] of every slot this node replicates
+ * in its current map and that has seen a write. The walk runs online as an
+ * RCU reader (cat_store_slot_digest's contract) and offline again before
+ * anything is sent. The answer is cut into lines of at most
+ * CAT_CONTROL_LINE_MAX bytes, every one a complete digests message with
+ * the same req; all but the last say "more":true.
+ */
+static void on_digest_request(struct cat_control *cc, uint64_t now, json_t *o)
+{
+	const struct cat_dp *dp = cc->agent->dp;
+	json_t *jreq = json_object_get(o, "req");
+	struct sbuf line = { 0 }, entries = { 0 };
+	const struct cat_dp_map *dm;
+	char head[160], *req;
+	uint64_t t0 = mono_us();
+	size_t hlen, start = 0;
+	int rc = 0;
+
+	inc(&cc->st.digest_requests);
+	if (jreq == NULL) {
+		inc(&cc->st.msgs_bad);
+		say(cc, RTE_LOG_WARNING, "digest_request without req: ignored");
+		return;
+	}
+	req = json_dumps(jreq, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (req == NULL || strlen(req) > 64) {
+		free(req);
+		inc(&cc->st.msgs_bad);
+		say(cc, RTE_LOG_WARNING, "digest_request with a bad req: ignored");
+		return;
+	}
+
+	/* Entries first ("slot":[version,"digest"] separated by commas),
+	 * then cut into lines. */
+	rcu_thread_online();
+	dm = rcu_dereference(dp->map);
+	if (dm != NULL) {
+		const struct cat_map *m = dm->map;
+
+		for (uint32_t s = 0; s < dp->slot_count && s < m->slot_count && rc == 0; s++) {
+			char e[96];
+			uint64_t v;
+			int n;
+
+			if (cat_map_chain_pos(cat_map_slot_chain(m, s), dp->node_id) < 0)
+				continue;
+			v = cat_store_slot_version(dp->store, s);
+			if (v == 0)
+				continue;
+			n = snprintf(e, sizeof(e), "%s\"%u\":[%" PRIu64 ",\"%" PRIu64 "\"]",
+				     entries.len ? "," : "", s, v,
+				     cat_store_slot_digest(dp->store, s));
+			rc = sb_add(&entries, e, (size_t)n);
+		}
+	}
+	rcu_thread_offline();
+
+	hlen = (size_t)snprintf(head, sizeof(head),
+				"{\"type\":\"digests\",\"node\":%u,\"req\":%s,",
+				dp->node_id, req);
+	free(req);
+	while (rc == 0) {
+		/* Room for the header, "more":true, "slots":{ and }}. */
+		size_t room = CAT_CONTROL_LINE_MAX - hlen - 32, end = entries.len;
+		int more = 0;
+
+		if (end - start > room) {
+			/* Cut after the last whole entry that fits. */
+			end = start + room;
+			while (end > start && entries.p[end] != ',')
+				end--;
+			if (end == start)
+				break; /* cannot happen: entries are < 100 bytes */
+			more = 1;
+		}
+		line.len = 0;
+		rc = sb_add(&line, head, hlen);
+		if (rc == 0 && more)
+			rc = sb_add(&line, "\"more\":true,", 12);
+		if (rc == 0)
+			rc = sb_add(&line, "\"slots\":{", 9);
+		if (rc == 0 && end > start)
+			rc = sb_add(&line, entries.p + start, end - start);
+		if (rc == 0)
+			rc = sb_add(&line, "}}", 2);
+		if (rc == 0 && queue_line(cc, now, line.p, line.len) < 0)
+			break;
+		if (!more)
+			break;
+		start = end + 1; /* past the comma */
+	}
+	if (rc < 0)
+		say(cc, RTE_LOG_ERR, "digests: out of memory");
+	free(line.p);
+	free(entries.p);
+	wr(&cc->st.last_digest_us, mono_us() - t0);
+}
+
+static void on_error(struct cat_control *cc, json_t *o)
+{
+	const char *e = json_string_value(json_object_get(o, "error"));
+
+	inc(&cc->st.errors_received);
+	if (e == NULL)
+		e = "(no text)";
+	/* It closes the connection next; the same complaint at every
+	 * reconnect is said once. */
+	if (strcmp(e, cc->last_error) == 0)
+		return;
+	snprintf(cc->last_error, sizeof(cc->last_error), "%s", e);
+	say(cc, RTE_LOG_ERR, "error: %s", e);
+}
+
+static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t len)
+{
+	json_error_t jerr;
+	const char *type;
+	json_t *o;
+
+	inc(&cc->st.msgs_received);
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return;
+	o = json_loadb(s, len, 0, &jerr);
+	type = json_string_value(json_object_get(o, "type"));
+	if (!json_is_object(o) || type == NULL) {
+		inc(&cc->st.msgs_bad);
+		say(cc, RTE_LOG_WARNING, "ignored a line that is not a JSON object "
+		      "with a type (%s)", o == NULL ? jerr.text : "no type");
+	} else if (strcmp(type, "map") == 0) {
+		on_map(cc, now, o);
+	} else if (strcmp(type, "digest_request") == 0) {
+		on_digest_request(cc, now, o);
+	} else if (strcmp(type, "error") == 0) {
+		on_error(cc, o);
+	} else {
+		inc(&cc->st.msgs_bad);
+		say(cc, RTE_LOG_WARNING, "ignored a message of unknown type \"%.40s\"",
+		      type);
+	}
+	json_decref(o);
+}
+
+/* Read what is there and act on every complete line. */
+static void read_lines(struct cat_control *cc, uint64_t now)
+{
+	size_t got = 0;
+
+	while (cc->fd >= 0 && got < RX_PER_POLL) {
+		size_t scan = cc->rx_len, pos = 0;
+		ssize_t n;
+
+		n = recv(cc->fd, cc->rx + cc->rx_len, CAT_CONTROL_RX_LINE_MAX - cc->rx_len,
+			 MSG_DONTWAIT);
+		if (n == 0) {
+			disconnect(cc, now, "closed by the control plane");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				disconnect(cc, now, strerror(errno));
+			return;
+		}
+		got += (size_t)n;
+		__atomic_store_n(&cc->st.rx_bytes, cc->st.rx_bytes + (uint64_t)n,
+				 __ATOMIC_RELAXED);
+		cc->rx_len += (size_t)n;
+		for (size_t i = scan; i < cc->rx_len && cc->fd >= 0; i++) {
+			if (cc->rx[i] != '\n')
+				continue;
+			if (cc->rx_discard)
+				cc->rx_discard = 0; /* end of the overlong line */
+			else
+				on_line(cc, now, cc->rx + pos, i - pos);
+			pos = i + 1;
+		}
+		if (cc->fd < 0)
+			return; /* a message made us disconnect */
+		memmove(cc->rx, cc->rx + pos, cc->rx_len - pos);
+		cc->rx_len -= pos;
+		if (cc->rx_len == CAT_CONTROL_RX_LINE_MAX) {
+			if (!cc->rx_discard) {
+				inc(&cc->st.msgs_bad);
+				say(cc, RTE_LOG_WARNING, "ignored a line longer than %u bytes",
+				      CAT_CONTROL_RX_LINE_MAX);
+			}
+			cc->rx_discard = 1;
+			cc->rx_len = 0;
+		}
+	}
+}
+
+/* ---- heartbeat --------------------------------------------------------- */
+
+/*
+ * {"type":"heartbeat","node":N,"epoch":E,"suspect":[...],"in_flight":F,
+ *  "stats":{...}}: suspects are every engine's suspect successor, without
+ * duplicates (a hint: docs/CONTROL.md); stats are the /catena/stats
+ * counters listed in docs/OPERATIONS.md.
+ */
+static void heartbeat(struct cat_control *cc, uint64_t now)
+{
+	const struct cat_agent *a = cc->agent;
+	const struct cat_dp *dp = a->dp;
+	json_t *suspect = json_array(), *stats;
+	uint16_t seen[CAT_WORKER_MAX];
+	uint32_t n_seen = 0;
+	uint64_t in_flight = 0;
+	static const char *const worker_counters[] = {
+		"rx_packets", "tx_packets", "requests", "replies", "retry_no_map",
+		"map_switches",
+	};
+	static const char *const repl_counters[] = {
+		"repl_writes_sequenced", "repl_fwd_sent", "repl_fwd_retransmitted",
+		"repl_fwd_applied", "repl_acks_received", "repl_commits",
+		"repl_client_replies", "repl_moved", "repl_drop_epoch",
+		"repl_peer_suspect",
+	};
+
+	for (uint32_t w = 0; w < dp->n_workers; w++) {
+		uint16_t p = cat_chain_suspect_peer(a->workers[w]->chain);
+		uint32_t i;
+
+		in_flight += cat_chain_inflight(a->workers[w]->chain);
+		if (p == 0)
+			continue;
+		for (i = 0; i < n_seen && seen[i] != p; i++)
+			;
+		if (i < n_seen)
+			continue;
+		seen[n_seen++] = p;
+		json_array_append_new(suspect, json_integer(p));
+	}
+	stats = json_object();
+	for (size_t i = 0; i < sizeof(worker_counters) / sizeof(worker_counters[0]); i++)
+		json_object_set_new(stats, worker_counters[i],
+			json_integer((json_int_t)cat_telemetry_total(worker_counters[i])));
+	json_object_set_new(stats, "replies_retry", json_integer(
+		(json_int_t)cat_telemetry_replies(CAT_ST_RETRY)));
+	json_object_set_new(stats, "replies_moved", json_integer(
+		(json_int_t)cat_telemetry_replies(CAT_ST_MOVED)));
+	for (size_t i = 0; i < sizeof(repl_counters) / sizeof(repl_counters[0]); i++)
+		json_object_set_new(stats, repl_counters[i],
+			json_integer((json_int_t)cat_telemetry_repl_total(repl_counters[i])));
+	json_object_set_new(stats, "repl_in_flight", json_integer((json_int_t)in_flight));
+	json_object_set_new(stats, "store_keys",
+			    json_integer((json_int_t)cat_telemetry_store_keys()));
+	json_object_set_new(stats, "store_mem_used",
+			    json_integer((json_int_t)cat_store_mem_used(dp->store)));
+	json_object_set_new(stats, "drops_total",
+			    json_integer((json_int_t)cat_telemetry_drops_total()));
+	json_object_set_new(stats, "peer_suspect_reports",
+			    json_integer((json_int_t)dp->peer_suspect_reports));
+
+	if (queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:o, s:I, s:o}",
+					  "type", "heartbeat", "node", (int)dp->node_id,
+					  "epoch", (json_int_t)cat_agent_epoch(a),
+					  "suspect", suspect,
+					  "in_flight", (json_int_t)in_flight,
+					  "stats", stats)) == 0)
+		inc(&cc->st.heartbeats_sent);
+}
+
+void cat_control_poll(struct cat_control *cc, uint64_t now)
+{
+	switch (cc->st.state) {
+	case CAT_CONTROL_OFF:
+		return;
+	case CAT_CONTROL_WAITING:
+		if (now < cc->next_attempt_ms)
+			return;
+		try_connect(cc, now);
+		return;
+	case CAT_CONTROL_CONNECTING:
+		check_connecting(cc, now);
+		return;
+	default:
+		break;
+	}
+	read_lines(cc, now);
+	if (cc->fd < 0)
+		return;
+	if (now >= cc->next_heartbeat_ms) {
+		heartbeat(cc, now);
+		/* A loop that fell behind sends one heartbeat, not a burst. */
+		cc->next_heartbeat_ms += cc->heartbeat_ms;
+		if (cc->next_heartbeat_ms <= now)
+			cc->next_heartbeat_ms = now + cc->heartbeat_ms;
+	}
+	flush(cc, now);
+}
+
+void cat_control_fini(struct cat_control *cc)
+{
+	close_fd(cc);
+	free(cc->rx);
+	free(cc->tx);
+	cc->rx = NULL;
+	cc->tx = NULL;
+	cc->tx_cap = 0;
+	if (cc->st.state != CAT_CONTROL_OFF)
+		wr(&cc->st.state, CAT_CONTROL_WAITING);
+}

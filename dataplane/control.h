@@ -1,0 +1,141 @@
+/*
+ * catena-node control channel: the node side of docs/CONTROL.md's node
+ * channel (line-delimited JSON to catena-control over a Unix socket or
+ * TCP): hello, heartbeats, maps applied through the agent, digests.
+ * Main lcore only, non-blocking: never waits on the control plane, never
+ * touches worker state except through the agent's RCU map publication, and
+ * never stops the node from serving when the control plane goes away.
+ */
+#ifndef CAT_CONTROL_H
+#define CAT_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sys/socket.h>
+
+#include "dataplane/agent.h"
+#include "dataplane/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reconnect backoff: first retry after MIN, doubling to MAX. */
+#define CAT_CONTROL_BACKOFF_MIN_MS 100u
+#define CAT_CONTROL_BACKOFF_MAX_MS 2000u
+/* Lines from the control plane may be this long (a 64 KiB map text grows
+ * when JSON-escaped); a longer one is discarded and counted. */
+#define CAT_CONTROL_RX_LINE_MAX (256u * 1024u)
+/* Bytes queued for a control plane that does not read: past this the
+ * connection is dropped and made again (it would only hold stale data). */
+#define CAT_CONTROL_TX_MAX (8u * 1024u * 1024u)
+/* A digests answer is cut into lines of at most this many bytes (the
+ * contract's line limit), all but the last with "more":true. */
+#define CAT_CONTROL_LINE_MAX 65536u
+
+/** A parsed [control] connect value. */
+struct cat_control_endpoint {
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+};
+
+/**
+ * Parse "unix:PATH" (PATH 1..107 bytes) or "tcp:A.B.C.D:PORT" (PORT
+ * 1..65535). Returns 0, or -EINVAL with a reason in err. Any thread.
+ */
+int cat_control_endpoint_parse(const char *s, struct cat_control_endpoint *ep,
+			       char *err, size_t errlen);
+
+enum cat_control_state {
+	CAT_CONTROL_OFF = 0,      /* no [control] configured */
+	CAT_CONTROL_WAITING,      /* not connected; next attempt after backoff */
+	CAT_CONTROL_CONNECTING,   /* TCP connect in progress */
+	CAT_CONTROL_UP,           /* connected, hello sent */
+};
+
+/*
+ * What /catena/control shows. Written by the main lcore only, read relaxed
+ * by the telemetry thread (one counter at a time).
+ */
+struct cat_control_status {
+	uint64_t state;            /* enum cat_control_state */
+	uint64_t last_map_epoch;   /* epoch of the last map message received */
+	uint64_t maps_received;
+	uint64_t maps_published;   /* maps that became the node's map */
+	uint64_t maps_current;     /* same epoch and map as ours: acknowledged */
+	uint64_t maps_rejected;    /* bad text, not for this node, stale epoch */
+	uint64_t heartbeats_sent;
+	uint64_t digest_requests;
+	uint64_t connects;         /* connections made */
+	uint64_t reconnects;       /* connections made after a lost one */
+	uint64_t connect_failures; /* attempts that failed */
+	uint64_t disconnects;      /* connections lost or closed by us */
+	uint64_t msgs_received;    /* lines from the control plane */
+	uint64_t msgs_bad;         /* lines that were not a known message */
+	uint64_t errors_received;  /* "error" messages */
+	uint64_t rx_bytes;
+	uint64_t tx_bytes;
+	uint64_t last_digest_us;   /* time the last digests answer took */
+};
+
+/* Main logs through this (level: RTE_LOG_ERR .. RTE_LOG_DEBUG). */
+typedef void (*cat_control_log_fn)(unsigned int level, const char *msg);
+
+struct cat_control {
+	char endpoint[256];        /* as configured; "" = off */
+	struct cat_control_endpoint ep;
+	uint32_t heartbeat_ms;
+	struct cat_agent *agent;
+	cat_control_log_fn log;
+	int fd;                    /* -1 when not connected */
+	uint32_t backoff_ms;
+	uint64_t next_attempt_ms;
+	uint64_t next_heartbeat_ms;
+	uint64_t up_since_ms;
+	int down_logged;           /* "unreachable" said once per outage */
+	char last_error[256];      /* last "error" text logged */
+	char *rx;                  /* CAT_CONTROL_RX_LINE_MAX + 1 */
+	size_t rx_len;
+	int rx_discard;            /* dropping the rest of an overlong line */
+	char *tx;
+	size_t tx_len, tx_off, tx_cap;
+	struct cat_control_status st;
+};
+
+/**
+ * Set up from cfg ([control] connect, heartbeat_ms); agent is the node's
+ * (already holding the first map, if any). With no [control] the channel
+ * stays off and every other call does nothing. The first connection
+ * attempt is made by the first cat_control_poll. Returns 0 or -errno with
+ * a message in err. Main thread.
+ */
+int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
+		     struct cat_agent *agent, cat_control_log_fn log,
+		     char *err, size_t errlen);
+
+/**
+ * The socket to wait on and the poll(2) events that would make progress
+ * (POLLIN, plus POLLOUT while connecting or with output queued), or -1
+ * when nothing is pending. Main thread.
+ */
+int cat_control_pollfd(const struct cat_control *cc, short *events);
+
+/**
+ * Do whatever is due, without blocking: connect or reconnect (backoff
+ * 100 ms doubling to 2 s), read and act on complete lines (map, digest
+ * request, error), send the heartbeat, flush queued output. now_ms is a
+ * monotonic clock. A digest request walks the store as an RCU reader: the
+ * caller (a registered QSBR thread) is offline, and is brought online only
+ * for that walk. Main thread.
+ */
+void cat_control_poll(struct cat_control *cc, uint64_t now_ms);
+
+/** Close the connection and free the buffers. Main thread, at teardown. */
+void cat_control_fini(struct cat_control *cc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CONTROL_H */
