@@ -1,0 +1,244 @@
+/*
+ * catena-control state: event log, node table, line output and the one
+ * path by which a map changes (cat_ctl_commit: validate, store with fsync,
+ * then push). A map is never sent to a node before it is stored, so a
+ * restarted control plane never goes back to an epoch a node has seen.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control/ctl.h"
+#include "control/planner.h"
+
+uint64_t cat_ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int64_t cat_ctl_now_unix(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void cat_ctl_event(struct cat_ctl *c, const char *fmt, ...)
+{
+	struct cat_ctl_event *e = &c->events[c->next_event];
+	va_list ap;
+
+	e->time = cat_ctl_now_unix();
+	e->epoch = c->map != NULL ? c->map->epoch : 0;
+	va_start(ap, fmt);
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	va_end(ap);
+	c->next_event = (c->next_event + 1) % CAT_CTL_EVENTS_MAX;
+	if (c->n_events < CAT_CTL_EVENTS_MAX)
+		c->n_events++;
+	if (!c->quiet)
+		fprintf(stderr, "catena-control: epoch %u: %s\n", e->epoch,
+			e->text);
+}
+
+const char *cat_ctl_state_name(enum cat_ctl_node_state st)
+{
+	switch (st) {
+	case CAT_CTL_NODE_NEW:
+		return "new";
+	case CAT_CTL_NODE_UP:
+		return "up";
+	case CAT_CTL_NODE_FAILED:
+		return "failed";
+	case CAT_CTL_NODE_DRAINED:
+		return "drained";
+	case CAT_CTL_NODE_RETURNED:
+		return "returned";
+	}
+	return "?";
+}
+
+struct cat_ctl_node *cat_ctl_node(struct cat_ctl *c, uint16_t id)
+{
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i].id == id)
+			return &c->nodes[i];
+	return NULL;
+}
+
+unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
+			       char *buf, size_t cap)
+{
+	unsigned int n = 0;
+	size_t len = 0;
+
+	if (cap > 0)
+		buf[0] = '\0';
+	for (uint16_t i = 0; i < m->n_chains; i++) {
+		if (cat_map_chain_pos(&m->chains[i], id) < 0)
+			continue;
+		if (len < cap) {
+			int w = snprintf(buf + len, cap - len, n ? " %u" : "%u",
+					 m->chains[i].id);
+			if (w > 0)
+				len += (size_t)w;
+		}
+		n++;
+	}
+	return n;
+}
+
+void cat_ctl_sync_nodes(struct cat_ctl *c)
+{
+	struct cat_ctl_node next[CAT_MAP_NODES_MAX];
+	uint16_t n = 0;
+
+	memset(next, 0, sizeof(next));
+	for (uint16_t i = 0; i < c->map->n_nodes; i++) {
+		uint16_t id = c->map->nodes[i].id;
+		struct cat_ctl_node *old = cat_ctl_node(c, id);
+
+		if (old != NULL) {
+			next[n] = *old;
+			old->id = 0; /* taken over */
+		} else {
+			next[n].id = id;
+			switch (cat_ctl_store_mark(&c->store, id)) {
+			case CAT_CTL_MARK_FAILED:
+				next[n].state = CAT_CTL_NODE_FAILED;
+				break;
+			case CAT_CTL_MARK_DRAINED:
+				next[n].state = CAT_CTL_NODE_DRAINED;
+				break;
+			default:
+				next[n].state = CAT_CTL_NODE_NEW;
+			}
+		}
+		n++;
+	}
+	/* What is left in the old table is no longer in the map. */
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		struct cat_ctl_node *o = &c->nodes[i];
+
+		if (o->id == 0)
+			continue;
+		if (o->conn != NULL) {
+			cat_ctl_node_error(o->conn,
+					   "this node was removed from the cluster map");
+			o->conn->node = 0;
+		}
+		json_decref(o->stats);
+		cat_ctl_store_set_mark(&c->store, o->id, CAT_CTL_MARK_NONE);
+	}
+	memcpy(c->nodes, next, sizeof(next));
+	c->n_nodes = n;
+}
+
+static int out_append(struct cat_ctl_conn *conn, const char *data, size_t len)
+{
+	if (conn->dead)
+		return -EPIPE;
+	if (conn->out_len + len > CAT_CTL_OUT_MAX) {
+		/* A peer that does not read is dropped rather than buffered
+		 * without bound. */
+		conn->dead = 1;
+		return -ENOBUFS;
+	}
+	if (conn->out_len + len > conn->out_cap) {
+		size_t cap = conn->out_cap ? conn->out_cap : 4096;
+		char *p;
+
+		while (cap < conn->out_len + len)
+			cap *= 2;
+		p = realloc(conn->out, cap);
+		if (p == NULL) {
+			conn->dead = 1;
+			return -ENOMEM;
+		}
+		conn->out = p;
+		conn->out_cap = cap;
+	}
+	memcpy(conn->out + conn->out_len, data, len);
+	conn->out_len += len;
+	return 0;
+}
+
+int cat_ctl_send(struct cat_ctl_conn *conn, json_t *msg)
+{
+	char *s = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	int rc;
+
+	if (s == NULL) {
+		conn->dead = 1;
+		return -ENOMEM;
+	}
+	rc = out_append(conn, s, strlen(s));
+	if (rc == 0)
+		rc = out_append(conn, "\n", 1);
+	free(s);
+	return rc;
+}
+
+void cat_ctl_node_error(struct cat_ctl_conn *conn, const char *why)
+{
+	json_t *m = json_pack("{s:s,s:s}", "type", "error", "error", why);
+
+	if (m != NULL)
+		cat_ctl_send(conn, m);
+	json_decref(m);
+	conn->closing = 1;
+}
+
+int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn)
+{
+	char *text = malloc(CAT_MAP_TEXT_MAX + 1);
+	json_t *m = NULL;
+	int n, rc = -ENOMEM;
+
+	if (text == NULL)
+		return rc;
+	n = cat_map_format(c->map, text, CAT_MAP_TEXT_MAX + 1);
+	if (n >= 0)
+		m = json_pack("{s:s,s:I,s:s}", "type", "map", "epoch",
+			      (json_int_t)c->map->epoch, "text", text);
+	if (m != NULL)
+		rc = cat_ctl_send(conn, m);
+	json_decref(m);
+	free(text);
+	return rc;
+}
+
+int cat_ctl_commit(struct cat_ctl *c, struct cat_map *next,
+		   const char *reason, char *err, size_t errlen)
+{
+	int rc = cat_ctl_plan_validate(c->map, next, err, errlen);
+
+	if (rc < 0) {
+		cat_map_free(next);
+		return rc;
+	}
+	rc = cat_ctl_store_save(&c->store, next, reason, cat_ctl_now_unix(),
+				err, errlen);
+	if (rc < 0) {
+		cat_ctl_event(c, "store write failed, epoch %u not published: %s",
+			      next->epoch, err);
+		cat_map_free(next);
+		return rc;
+	}
+	cat_map_free(c->map);
+	c->map = next;
+	cat_ctl_sync_nodes(c);
+	/* Every node that said hello gets it, failed and drained ones too, so
+	 * a node out of the chains answers MOVED instead of stale data. */
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->kind == CAT_CTL_CONN_NODE && k->node != 0 && !k->closing)
+			cat_ctl_push_map(c, k);
+	}
+	return 0;
+}

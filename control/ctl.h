@@ -1,0 +1,201 @@
+/*
+ * catena-control state: the current map, what the control plane knows of
+ * each node, the open connections of the node channel and the management
+ * socket, and the event log. cat_ctl_commit is the one way to change the
+ * map: validate, store durably, then push. Single-threaded (the event loop
+ * in control_main.c); nothing here blocks except the store's fsync.
+ */
+#ifndef CAT_CTL_H
+#define CAT_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "control/ctl_config.h"
+#include "control/store_file.h"
+#include "replication/map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAT_CTL_LINE_MAX 65536u          /* bytes a line, without the LF */
+#define CAT_CTL_OUT_MAX (8u << 20)       /* unsent bytes before a peer is dropped */
+#define CAT_CTL_CONNS_MAX 256u
+#define CAT_CTL_EVENTS_MAX 100u
+#define CAT_CTL_EVENT_TEXT 400u
+#define CAT_CTL_SUSPECT_MAX 8u
+#define CAT_CTL_VERIFY_MAX 4u            /* verify requests in flight */
+#define CAT_CTL_VERIFY_MS 2000u          /* how long verify waits for digests */
+
+enum cat_ctl_conn_kind {
+	CAT_CTL_CONN_NODE,
+	CAT_CTL_CONN_MGMT,
+};
+
+struct cat_ctl_conn {
+	int fd;
+	enum cat_ctl_conn_kind kind;
+	uint64_t serial;      /* unique per connection: late answers find it by this */
+	char *in;             /* CAT_CTL_LINE_MAX + 1 bytes */
+	size_t in_len;
+	int in_overflow;      /* line too long seen: answered, closing */
+	char *out;
+	size_t out_len, out_cap;
+	int eof;              /* the peer closed its side: read nothing more */
+	int closing;          /* close once out is flushed; read nothing more */
+	int dead;             /* close now */
+	uint16_t node;        /* node channel: id from its hello, 0 before */
+	int busy;             /* mgmt: a verify is pending; hold later requests */
+};
+
+enum cat_ctl_node_state {
+	CAT_CTL_NODE_NEW,      /* not heard from since this process started */
+	CAT_CTL_NODE_UP,       /* heartbeating */
+	CAT_CTL_NODE_FAILED,   /* heartbeats stopped: left its chains */
+	CAT_CTL_NODE_DRAINED,  /* taken out of its chains by an operator */
+	CAT_CTL_NODE_RETURNED, /* failed, heartbeating again, not rejoined */
+};
+
+struct cat_ctl_node {
+	uint16_t id;
+	enum cat_ctl_node_state state;
+	struct cat_ctl_conn *conn;  /* NULL when not connected */
+	uint64_t last_hb_ms;        /* monotonic ms of hello/heartbeat, 0 never */
+	uint32_t epoch;             /* map epoch the node last reported */
+	int64_t in_flight;
+	uint16_t n_suspect;
+	uint16_t suspect[CAT_CTL_SUSPECT_MAX];
+	json_t *stats;              /* last heartbeat's stats object, or NULL */
+};
+
+struct cat_ctl_event {
+	int64_t time;               /* Unix seconds */
+	uint32_t epoch;
+	char text[CAT_CTL_EVENT_TEXT];
+};
+
+struct cat_ctl_digest {
+	uint32_t slot;
+	uint64_t version, digest;
+};
+
+struct cat_ctl_verify {
+	uint32_t req;               /* 0: this entry is free */
+	uint64_t conn_serial;       /* the management connection waiting */
+	uint64_t deadline_ms;
+	uint16_t n_asked;
+	uint16_t asked[CAT_MAP_NODES_MAX];
+	uint8_t answered[CAT_MAP_NODES_MAX];
+	struct cat_ctl_digest *dg[CAT_MAP_NODES_MAX];
+	uint32_t n_dg[CAT_MAP_NODES_MAX], cap_dg[CAT_MAP_NODES_MAX];
+};
+
+struct cat_ctl {
+	struct cat_ctl_config cfg;
+	struct cat_ctl_store store;
+	struct cat_map *map;
+	uint16_t n_nodes;
+	struct cat_ctl_node nodes[CAT_MAP_NODES_MAX];
+	uint16_t n_conns;
+	struct cat_ctl_conn *conns[CAT_CTL_CONNS_MAX];
+	uint64_t next_serial;
+	uint32_t n_events, next_event;  /* ring of the last CAT_CTL_EVENTS_MAX */
+	struct cat_ctl_event events[CAT_CTL_EVENTS_MAX];
+	uint64_t start_ms;
+	int64_t start_unix;
+	uint32_t next_req;
+	struct cat_ctl_verify verify[CAT_CTL_VERIFY_MAX];
+	int quiet;                      /* 1: events are not written to stderr */
+};
+
+/** Monotonic milliseconds. */
+uint64_t cat_ctl_now_ms(void);
+/** Unix seconds. */
+int64_t cat_ctl_now_unix(void);
+
+/**
+ * Record an event: one line "catena-control: epoch E: TEXT" on stderr
+ * (unless quiet) and in the ring that `status` shows.
+ */
+void cat_ctl_event(struct cat_ctl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/** State name as the management socket shows it ("up", "failed", ...). */
+const char *cat_ctl_state_name(enum cat_ctl_node_state st);
+
+/** Node entry by id, or NULL. */
+struct cat_ctl_node *cat_ctl_node(struct cat_ctl *c, uint16_t id);
+
+/**
+ * Rebuild the node table after c->map changed: new nodes enter as NEW (or
+ * as their stored mark says), nodes no longer in the map are dropped and
+ * their connection is told so and closed.
+ */
+void cat_ctl_sync_nodes(struct cat_ctl *c);
+
+/**
+ * Queue one JSON object as a line on conn (compact, LF-terminated). An
+ * unsendable object, or a peer that let CAT_CTL_OUT_MAX bytes pile up,
+ * marks the connection dead. Returns 0 or a negative errno.
+ */
+int cat_ctl_send(struct cat_ctl_conn *conn, json_t *msg);
+
+/** Queue {"type":"error","error":why} and close the node connection after it. */
+void cat_ctl_node_error(struct cat_ctl_conn *conn, const char *why);
+
+/** Queue the current map to a node connection and note it was pushed. */
+int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn);
+
+/**
+ * Make next the current map: validate it against the current one, store
+ * it durably with reason, and only then push it to every node connection.
+ * Takes ownership of next either way. Returns 0, or a negative errno with
+ * err (the current map stays; a store failure is also an event).
+ */
+int cat_ctl_commit(struct cat_ctl *c, struct cat_map *next,
+		   const char *reason, char *err, size_t errlen);
+
+/** Chain ids node id is a member of, written as "1 2 3" into buf. Returns
+ * how many. */
+unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
+			       char *buf, size_t cap);
+
+/* nodechan.c: the node side of the node channel. */
+
+/** Handle one line from a node connection (len bytes, no LF). */
+void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		       const char *line, size_t len);
+/** A node connection is going away. */
+void cat_ctl_node_closed(struct cat_ctl *c, struct cat_ctl_conn *conn);
+/** Fail the nodes whose heartbeats stopped. */
+void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms);
+/** Earliest heartbeat deadline (UINT64_MAX if none). */
+uint64_t cat_ctl_node_deadline(const struct cat_ctl *c);
+
+/* mgmt.c: the management socket. */
+
+/** Handle one request line from a management connection. */
+void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		       const char *line, size_t len);
+/**
+ * A node's "digests" message (already checked to come from node). Returns
+ * 0 (an answer to no running verify is ignored), or -EINVAL with why for
+ * a malformed one: the node channel then closes that connection.
+ */
+int cat_ctl_mgmt_digests(struct cat_ctl *c, uint16_t node, json_t *msg,
+			 char *why, size_t whylen);
+/** Answer the verify requests whose time is up or whose nodes all answered. */
+void cat_ctl_mgmt_tick(struct cat_ctl *c, uint64_t now_ms);
+/** Earliest verify deadline (UINT64_MAX if none). */
+uint64_t cat_ctl_mgmt_deadline(const struct cat_ctl *c);
+/** Free what verify requests hold. */
+void cat_ctl_mgmt_fini(struct cat_ctl *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CTL_H */

@@ -1,0 +1,269 @@
+/*
+ * catena-control configuration reader. The INI dialect is the one the
+ * node's rte_cfgfile accepts (sections, key = value, ';' or '#' comments,
+ * also after a value when preceded by a blank), without DPDK: control/
+ * must not depend on it. Never prints.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "control/ctl_config.h"
+
+#define LINE_MAX_LEN 1024
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void cat_ctl_config_defaults(struct cat_ctl_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->store, "file");
+	strcpy(c->state_dir, "/var/lib/catena");
+	c->node_kind = CAT_CTL_LISTEN_UNIX;
+	strcpy(c->node_listen, "unix:/run/catena/nodes.sock");
+	strcpy(c->node_path, "/run/catena/nodes.sock");
+	strcpy(c->mgmt_socket, "/run/catena/control.sock");
+	c->heartbeat_timeout_ms = 1000;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+			 e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static int set_path(char *dst, size_t cap, const char *v, char *why,
+		    size_t whylen)
+{
+	if (strlen(v) >= cap) {
+		snprintf(why, whylen, "longer than %zu bytes", cap - 1);
+		return -EINVAL;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+static int parse_listen(struct cat_ctl_config *c, const char *v, char *why,
+			size_t whylen)
+{
+	if (strlen(v) >= sizeof(c->node_listen)) {
+		snprintf(why, whylen, "too long");
+		return -EINVAL;
+	}
+	strcpy(c->node_listen, v);
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] == '\0' || strlen(v + 5) >= sizeof(c->node_path)) {
+			snprintf(why, whylen, "unix socket path empty or over %zu bytes",
+				 sizeof(c->node_path) - 1);
+			return -EINVAL;
+		}
+		c->node_kind = CAT_CTL_LISTEN_UNIX;
+		strcpy(c->node_path, v + 5);
+		return 0;
+	}
+	if (strncmp(v, "tcp:", 4) == 0) {
+		char addr[32];
+		const char *colon = strrchr(v + 4, ':');
+		struct in_addr ia;
+		char *end;
+		unsigned long port;
+
+		if (colon == NULL || (size_t)(colon - (v + 4)) >= sizeof(addr))
+			goto bad_tcp;
+		memcpy(addr, v + 4, (size_t)(colon - (v + 4)));
+		addr[colon - (v + 4)] = '\0';
+		errno = 0;
+		port = strtoul(colon + 1, &end, 10);
+		if (inet_pton(AF_INET, addr, &ia) != 1 || colon[1] == '\0' ||
+		    *end != '\0' || errno != 0 || port == 0 || port > 65535 ||
+		    colon[1] == '+' || colon[1] == '-')
+			goto bad_tcp;
+		c->node_kind = CAT_CTL_LISTEN_TCP;
+		c->node_ip = ntohl(ia.s_addr);
+		c->node_port = (uint16_t)port;
+		return 0;
+	}
+bad_tcp:
+	snprintf(why, whylen, "expected unix:PATH or tcp:IPV4:PORT");
+	return -EINVAL;
+}
+
+static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
+		   char *why, size_t whylen)
+{
+	if (strcmp(k, "store") == 0) {
+		if (strcmp(v, "file") == 0)
+			return 0;
+		if (strcmp(v, "etcd") == 0) {
+			snprintf(why, whylen, "etcd: not implemented yet (use file)");
+			return -ENOTSUP;
+		}
+		snprintf(why, whylen, "expected file or etcd");
+		return -EINVAL;
+	}
+	if (strcmp(k, "state_dir") == 0)
+		return set_path(c->state_dir, sizeof(c->state_dir), v, why, whylen);
+	if (strcmp(k, "node_listen") == 0)
+		return parse_listen(c, v, why, whylen);
+	if (strcmp(k, "mgmt_socket") == 0)
+		return set_path(c->mgmt_socket, sizeof(c->mgmt_socket), v, why,
+				whylen);
+	if (strcmp(k, "initial_map") == 0)
+		return set_path(c->initial_map, sizeof(c->initial_map), v, why,
+				whylen);
+	if (strcmp(k, "heartbeat_timeout_ms") == 0) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*end != '\0' || errno != 0 || v[0] < '0' || v[0] > '9' ||
+		    n < 10 || n > 600000) {
+			snprintf(why, whylen, "expected a number 10..600000");
+			return -EINVAL;
+		}
+		c->heartbeat_timeout_ms = (uint32_t)n;
+		return 0;
+	}
+	snprintf(why, whylen, "unknown key");
+	return -ENOENT;
+}
+
+static const char *const known[] = {
+	"store", "state_dir", "node_listen", "mgmt_socket",
+	"heartbeat_timeout_ms", "initial_map",
+};
+#define N_KNOWN (sizeof(known) / sizeof(known[0]))
+
+int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
+			char *err, size_t errlen)
+{
+	char line[LINE_MAX_LEN + 2], why[160];
+	unsigned int seen[N_KNOWN] = { 0 };
+	int in_control = 0, rc = 0;
+	unsigned int lineno = 0;
+	FILE *f;
+
+	cat_ctl_config_defaults(c);
+	f = fopen(path, "r");
+	if (f == NULL) {
+		rc = -errno;
+		set_err(err, errlen, "%s", strerror(errno));
+		return rc;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s, *eq, *k, *v, *cm;
+		size_t i;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			set_err(err, errlen, "line %u: longer than %d bytes",
+				lineno, LINE_MAX_LEN);
+			rc = -EINVAL;
+			break;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == ';' || *s == '#')
+			continue;
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+			char *rest = e != NULL ? trim(e + 1) : NULL;
+
+			if (rest == NULL || (*rest != '\0' && *rest != ';' &&
+					     *rest != '#')) {
+				set_err(err, errlen, "line %u: bad section line",
+					lineno);
+				rc = -EINVAL;
+				break;
+			}
+			*e = '\0';
+			if (strcmp(trim(s + 1), "control") != 0) {
+				set_err(err, errlen,
+					"line %u: [%.40s]: unknown section (only [control])",
+					lineno, trim(s + 1));
+				rc = -EINVAL;
+				break;
+			}
+			in_control = 1;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			set_err(err, errlen, "line %u: expected 'key = value'",
+				lineno);
+			rc = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		k = trim(s);
+		v = eq + 1;
+		/* A comment after a value needs a blank before it, so a path
+		 * may contain '#' or ';' where it is not preceded by one. */
+		for (cm = v; *cm != '\0'; cm++)
+			if ((*cm == ';' || *cm == '#') &&
+			    (cm == v || cm[-1] == ' ' || cm[-1] == '\t')) {
+				*cm = '\0';
+				break;
+			}
+		v = trim(v);
+		if (!in_control) {
+			set_err(err, errlen, "line %u: %.40s: key outside [control]",
+				lineno, k);
+			rc = -EINVAL;
+			break;
+		}
+		for (i = 0; i < N_KNOWN; i++)
+			if (strcmp(known[i], k) == 0)
+				break;
+		if (i == N_KNOWN) {
+			set_err(err, errlen, "line %u: [control] %.40s: unknown key",
+				lineno, k);
+			rc = -EINVAL;
+			break;
+		}
+		if (seen[i]) {
+			set_err(err, errlen,
+				"line %u: [control] %s: given twice (first on line %u)",
+				lineno, k, seen[i]);
+			rc = -EINVAL;
+			break;
+		}
+		seen[i] = lineno;
+		if (*v == '\0') {
+			set_err(err, errlen, "line %u: [control] %s: empty value",
+				lineno, k);
+			rc = -EINVAL;
+			break;
+		}
+		rc = set_key(c, k, v, why, sizeof(why));
+		if (rc < 0) {
+			set_err(err, errlen, "line %u: [control] %s: %s: \"%.60s\"",
+				lineno, k, why, v);
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		rc = -EIO;
+		set_err(err, errlen, "read error");
+	}
+	fclose(f);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * catena-control configuration: a small strict INI reader for the
+ * [control] section (docs/CONTROL.md). Unknown sections and keys,
+ * duplicates, empty values and out-of-range numbers are errors naming the
+ * key. Startup only; never prints, never exits: the caller reports.
+ */
+#ifndef CAT_CTL_CONFIG_H
+#define CAT_CTL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAT_CTL_PATH_MAX 256u
+
+enum cat_ctl_listen_kind {
+	CAT_CTL_LISTEN_UNIX,
+	CAT_CTL_LISTEN_TCP,
+};
+
+struct cat_ctl_config {
+	char store[16];                       /* "file" */
+	char state_dir[CAT_CTL_PATH_MAX];
+	enum cat_ctl_listen_kind node_kind;
+	char node_path[108];                  /* unix: socket path */
+	uint32_t node_ip;                     /* tcp: host byte order */
+	uint16_t node_port;                   /* tcp */
+	char node_listen[CAT_CTL_PATH_MAX];   /* as written, for messages */
+	char mgmt_socket[108];
+	uint32_t heartbeat_timeout_ms;        /* 10..600000 */
+	char initial_map[CAT_CTL_PATH_MAX];   /* "" if not set */
+};
+
+/** Defaults of docs/CONTROL.md (no initial_map). */
+void cat_ctl_config_defaults(struct cat_ctl_config *c);
+
+/**
+ * Read path into c (defaults first). Returns 0, or a negative errno with
+ * one line in err: "line 4: [control] foo: unknown key", or the open
+ * error. store = etcd is refused (-ENOTSUP: not implemented yet).
+ */
+int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
+			char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CTL_CONFIG_H */

@@ -1,0 +1,831 @@
+/*
+ * catena-control management socket (docs/CONTROL.md): one JSON request a
+ * line, one JSON answer a line. Every request is checked in full (command,
+ * argument names and types) before anything changes, so a bad request
+ * changes nothing. Map changes go through cat_ctl_commit like failures do.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "control/ctl.h"
+#include "control/planner.h"
+
+#define SLOTS_PER_ANSWER 512u  /* keeps a `slots` answer within one line */
+#define DIFFER_MAX 100u        /* differing slots listed by verify */
+#define EVENTS_SHOWN 20u
+
+static void reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
+{
+	char why[512];
+	json_t *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	for (char *p = why; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	m = json_pack("{s:b,s:s}", "ok", 0, "error", why);
+	if (m != NULL)
+		cat_ctl_send(conn, m);
+	json_decref(m);
+}
+
+/* Takes result. */
+static void reply_ok(struct cat_ctl_conn *conn, json_t *result)
+{
+	json_t *m;
+	char *s;
+	size_t n;
+
+	if (result == NULL) {
+		reply_err(conn, "out of memory");
+		return;
+	}
+	m = json_pack("{s:b,s:o}", "ok", 1, "result", result);
+	s = m != NULL ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	n = s != NULL ? strlen(s) : 0;
+	if (s == NULL)
+		reply_err(conn, "out of memory");
+	else if (n > CAT_CTL_LINE_MAX)
+		reply_err(conn, "answer of %zu bytes is over the %u-byte line limit",
+			  n, CAT_CTL_LINE_MAX);
+	else
+		cat_ctl_send(conn, m);
+	free(s);
+	json_decref(m);
+}
+
+static json_t *ip_port(const struct cat_map_node *nd)
+{
+	char b[32];
+
+	snprintf(b, sizeof(b), "%u.%u.%u.%u:%u", nd->ip >> 24,
+		 (nd->ip >> 16) & 0xffu, (nd->ip >> 8) & 0xffu, nd->ip & 0xffu,
+		 nd->udp_port);
+	return json_string(b);
+}
+
+static json_t *mac_json(const struct cat_map_node *nd)
+{
+	static const uint8_t zero[6];
+	char b[24];
+
+	if (memcmp(nd->mac, zero, 6) == 0)
+		return json_null();
+	snprintf(b, sizeof(b), "%02x:%02x:%02x:%02x:%02x:%02x", nd->mac[0],
+		 nd->mac[1], nd->mac[2], nd->mac[3], nd->mac[4], nd->mac[5]);
+	return json_string(b);
+}
+
+static json_t *members(const struct cat_map_chain *ch)
+{
+	json_t *a = json_array();
+
+	for (uint8_t k = 0; k < ch->len; k++)
+		json_array_append_new(a, json_integer(ch->nodes[k]));
+	return a;
+}
+
+static json_t *id_array(const uint16_t *ids, unsigned int n)
+{
+	json_t *a = json_array();
+
+	for (unsigned int i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ids[i]));
+	return a;
+}
+
+static json_t *chains_of(const struct cat_map *m, uint16_t id)
+{
+	json_t *a = json_array();
+
+	for (uint16_t i = 0; i < m->n_chains; i++)
+		if (cat_map_chain_pos(&m->chains[i], id) >= 0)
+			json_array_append_new(a, json_integer(m->chains[i].id));
+	return a;
+}
+
+static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	uint64_t now = cat_ctl_now_ms();
+	unsigned int up = 0, shown;
+	json_t *ev = json_array();
+	char mode[8] = "?";
+	struct stat st;
+
+	(void)req;
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		up += c->nodes[i].state == CAT_CTL_NODE_UP;
+	if (stat(c->cfg.mgmt_socket, &st) == 0)
+		snprintf(mode, sizeof(mode), "%04o", (unsigned int)(st.st_mode & 07777));
+	shown = c->n_events < EVENTS_SHOWN ? c->n_events : EVENTS_SHOWN;
+	for (unsigned int k = shown; k > 0; k--) {
+		const struct cat_ctl_event *e = &c->events[
+			(c->next_event + CAT_CTL_EVENTS_MAX - k) % CAT_CTL_EVENTS_MAX];
+
+		json_array_append_new(ev, json_pack("{s:I,s:I,s:s}", "time",
+			(json_int_t)e->time, "epoch", (json_int_t)e->epoch,
+			"text", e->text));
+	}
+	reply_ok(conn, json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:o}",
+		"epoch", (json_int_t)c->map->epoch,
+		"nodes_up", (json_int_t)up,
+		"nodes_total", (json_int_t)c->n_nodes,
+		"chains", (json_int_t)c->map->n_chains,
+		"slots", (json_int_t)c->map->slot_count,
+		"craq", c->map->craq,
+		"store", c->cfg.store,
+		"state_dir", c->cfg.state_dir,
+		"node_listen", c->cfg.node_listen,
+		"mgmt_socket", c->cfg.mgmt_socket,
+		"socket_mode", mode,
+		"heartbeat_timeout_ms", (json_int_t)c->cfg.heartbeat_timeout_ms,
+		"uptime_s", (json_int_t)((now - c->start_ms) / 1000u),
+		"events", ev));
+}
+
+static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	uint64_t now = cat_ctl_now_ms();
+	json_t *a = json_array();
+
+	(void)req;
+	for (uint16_t i = 0; i < c->map->n_nodes; i++) {
+		const struct cat_map_node *nd = &c->map->nodes[i];
+		const struct cat_ctl_node *n = cat_ctl_node(c, nd->id);
+		int heard = n != NULL && n->last_hb_ms != 0;
+
+		json_array_append_new(a, json_pack("{s:I,s:o,s:o,s:s,s:b,s:o,s:o,s:o,s:o}",
+			"id", (json_int_t)nd->id,
+			"address", ip_port(nd),
+			"mac", mac_json(nd),
+			"state", n != NULL ? cat_ctl_state_name(n->state) : "new",
+			"connected", n != NULL && n->conn != NULL,
+			"epoch", heard ? json_integer(n->epoch) : json_null(),
+			"last_heartbeat_ms", heard ?
+				json_integer((json_int_t)(now - n->last_hb_ms)) : json_null(),
+			"chains", chains_of(c->map, nd->id),
+			"suspect", n != NULL ? id_array(n->suspect, n->n_suspect)
+					     : json_array()));
+	}
+	reply_ok(conn, a);
+}
+
+static json_int_t slots_of(const struct cat_map *m, uint16_t chain_index)
+{
+	json_int_t n = 0;
+
+	for (uint32_t s = 0; s < m->slot_count; s++)
+		n += m->slot_chain[s] == chain_index;
+	return n;
+}
+
+static void cmd_chains(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_t *a = json_array();
+
+	(void)req;
+	for (uint16_t i = 0; i < c->map->n_chains; i++) {
+		const struct cat_map_chain *ch = &c->map->chains[i];
+
+		json_array_append_new(a, json_pack("{s:I,s:o,s:I,s:I,s:I}",
+			"id", (json_int_t)ch->id, "members", members(ch),
+			"head", (json_int_t)cat_map_chain_head(ch),
+			"tail", (json_int_t)cat_map_chain_tail(ch),
+			"slots", slots_of(c->map, i)));
+	}
+	reply_ok(conn, a);
+}
+
+/* An optional integer argument in [min, max]: 1 if given, 0 if absent,
+ * -1 after answering an error. */
+static int arg_int(struct cat_ctl_conn *conn, json_t *req, const char *cmd,
+		   const char *key, json_int_t min, json_int_t max, json_int_t *v)
+{
+	json_t *j = json_object_get(req, key);
+
+	if (j == NULL)
+		return 0;
+	if (!json_is_integer(j) || json_integer_value(j) < min ||
+	    json_integer_value(j) > max) {
+		reply_err(conn, "%s: \"%s\" must be a number %lld..%lld", cmd, key,
+			  (long long)min, (long long)max);
+		return -1;
+	}
+	*v = json_integer_value(j);
+	return 1;
+}
+
+static void cmd_slots(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_int_t first = 0, count, max = c->map->slot_count;
+	json_t *a;
+	int rc;
+
+	if (arg_int(conn, req, "slots", "first", 0, max - 1, &first) < 0)
+		return;
+	count = max - first < SLOTS_PER_ANSWER ? max - first : SLOTS_PER_ANSWER;
+	rc = arg_int(conn, req, "slots", "count", 1, SLOTS_PER_ANSWER, &count);
+	if (rc < 0)
+		return;
+	if (first + count > max) {
+		reply_err(conn, "slots: %lld..%lld is past the last slot %lld",
+			  (long long)first, (long long)(first + count - 1),
+			  (long long)(max - 1));
+		return;
+	}
+	a = json_array();
+	for (json_int_t s = first; s < first + count; s++) {
+		const struct cat_map_chain *ch = cat_map_slot_chain(c->map, (uint32_t)s);
+
+		json_array_append_new(a, json_pack("{s:I,s:I,s:o}", "slot", s,
+			"chain", (json_int_t)ch->id, "members", members(ch)));
+	}
+	reply_ok(conn, json_pack("{s:I,s:I,s:I,s:o}", "slot_count", max,
+				 "first", first, "count", count, "slots", a));
+}
+
+static void cmd_stats(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_t *a = json_array(), *sum = json_object();
+
+	(void)req;
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *n = &c->nodes[i];
+		const char *k;
+		json_t *v;
+
+		json_array_append_new(a, json_pack("{s:I,s:s,s:I,s:O}",
+			"id", (json_int_t)n->id, "state", cat_ctl_state_name(n->state),
+			"in_flight", (json_int_t)n->in_flight,
+			"stats", n->stats != NULL ? n->stats : json_null()));
+		json_object_foreach(n->stats, k, v) {
+			json_t *acc = json_object_get(sum, k);
+
+			if (!json_is_integer(v))
+				continue;
+			if (acc == NULL)
+				json_object_set_new(sum, k, json_integer(json_integer_value(v)));
+			else
+				json_integer_set(acc, json_integer_value(acc) +
+						 json_integer_value(v));
+		}
+	}
+	reply_ok(conn, json_pack("{s:o,s:o}", "nodes", a, "sum", sum));
+}
+
+static void cmd_history(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_int_t last = 100;
+	size_t from;
+	json_t *a;
+
+	if (arg_int(conn, req, "epoch_history", "last", 1, 1000, &last) < 0)
+		return;
+	from = c->store.n_hist > (size_t)last ? c->store.n_hist - (size_t)last : 0;
+	a = json_array();
+	for (size_t i = from; i < c->store.n_hist; i++)
+		json_array_append_new(a, json_pack("{s:I,s:I,s:s}",
+			"epoch", (json_int_t)c->store.hist[i].epoch,
+			"time", (json_int_t)c->store.hist[i].time,
+			"reason", c->store.hist[i].reason));
+	reply_ok(conn, json_pack("{s:I,s:o}", "total", (json_int_t)c->store.n_hist,
+				 "history", a));
+}
+
+/* The node argument of node_drain/node_remove; NULL after answering. */
+static struct cat_ctl_node *arg_node(struct cat_ctl *c, struct cat_ctl_conn *conn,
+				     json_t *req, const char *cmd)
+{
+	json_int_t id;
+	struct cat_ctl_node *n;
+
+	if (arg_int(conn, req, cmd, "node", 1, 65535, &id) <= 0) {
+		if (json_object_get(req, "node") == NULL)
+			reply_err(conn, "%s: \"node\" (a node id) is required", cmd);
+		return NULL;
+	}
+	n = cat_ctl_node(c, (uint16_t)id);
+	if (n == NULL)
+		reply_err(conn, "%s: no node %lld in the map", cmd, (long long)id);
+	return n;
+}
+
+static void list_ids(char *buf, size_t cap, const uint16_t *ids, unsigned int n)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < n && len < cap; i++) {
+		int w = snprintf(buf + len, cap - len, i ? " %u" : "%u", ids[i]);
+
+		if (w > 0)
+			len += (size_t)w;
+	}
+}
+
+/* Plan taking node id out of every chain for an operator: refused (an
+ * answered error, -1) when it would empty a chain. *next NULL: it is in no
+ * chain. */
+static int plan_out(struct cat_ctl *c, struct cat_ctl_conn *conn, const char *cmd,
+		    uint16_t id, struct cat_map **next, struct cat_ctl_removal *r)
+{
+	char err[256], kept[1400];
+	int rc = cat_ctl_plan_remove(c->map, id, next, r, err, sizeof(err));
+
+	if (rc < 0) {
+		reply_err(conn, "%s: %s", cmd, rc == -EINVAL ? err : strerror(-rc));
+		return -1;
+	}
+	if (r->n_kept > 0) {
+		list_ids(kept, sizeof(kept), r->kept, r->n_kept);
+		reply_err(conn, "%s: node %u is the last member of chains %s: taking it out would empty them",
+			  cmd, id, kept);
+		cat_map_free(*next);
+		*next = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void cmd_drain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	struct cat_ctl_node *n = arg_node(c, conn, req, "node_drain");
+	struct cat_ctl_removal *r;
+	struct cat_map *next = NULL;
+	enum cat_ctl_mark prev;
+	char err[256], reason[96], left[1400];
+	uint16_t id;
+
+	if (n == NULL)
+		return;
+	id = n->id;
+	r = malloc(sizeof(*r));
+	if (r == NULL) {
+		reply_err(conn, "out of memory");
+		return;
+	}
+	if (plan_out(c, conn, "node_drain", id, &next, r) < 0)
+		goto out;
+	if (next == NULL) {
+		reply_err(conn, "node_drain: node %u is in no chain", id);
+		goto out;
+	}
+	prev = cat_ctl_store_mark(&c->store, id);
+	cat_ctl_store_set_mark(&c->store, id, CAT_CTL_MARK_DRAINED);
+	snprintf(reason, sizeof(reason), "node %u drained (operator)", id);
+	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+		cat_ctl_store_set_mark(&c->store, id, prev);
+		reply_err(conn, "node_drain: %s", err);
+		goto out;
+	}
+	cat_ctl_node(c, id)->state = CAT_CTL_NODE_DRAINED;
+	list_ids(left, sizeof(left), r->left, r->n_left);
+	cat_ctl_event(c, "%s: removed from chains %s", reason, left);
+	reply_ok(conn, json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
+				 "node", (json_int_t)id, "left_chains",
+				 id_array(r->left, r->n_left)));
+out:
+	free(r);
+}
+
+static void cmd_remove(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	struct cat_ctl_node *n = arg_node(c, conn, req, "node_remove");
+	struct cat_ctl_removal *r;
+	struct cat_map *out = NULL, *gone = NULL;
+	enum cat_ctl_mark prev;
+	char err[256], reason[96], left[1400];
+	uint16_t id;
+	int rc;
+
+	if (n == NULL)
+		return;
+	id = n->id;
+	r = malloc(sizeof(*r));
+	if (r == NULL) {
+		reply_err(conn, "out of memory");
+		return;
+	}
+	if (plan_out(c, conn, "node_remove", id, &out, r) < 0)
+		goto done;
+	/* Leaving the chains and leaving the map are one epoch. */
+	rc = cat_ctl_plan_forget(out != NULL ? out : c->map, id, &gone, err,
+				 sizeof(err));
+	cat_map_free(out);
+	if (rc < 0) {
+		reply_err(conn, "node_remove: %s", rc == -EINVAL || rc == -EBUSY ?
+			  err : strerror(-rc));
+		goto done;
+	}
+	gone->epoch = c->map->epoch + 1;
+	prev = cat_ctl_store_mark(&c->store, id);
+	cat_ctl_store_set_mark(&c->store, id, CAT_CTL_MARK_NONE);
+	snprintf(reason, sizeof(reason), "node %u removed (operator)", id);
+	if (cat_ctl_commit(c, gone, reason, err, sizeof(err)) < 0) {
+		cat_ctl_store_set_mark(&c->store, id, prev);
+		reply_err(conn, "node_remove: %s", err);
+		goto done;
+	}
+	list_ids(left, sizeof(left), r->left, r->n_left);
+	if (r->n_left > 0)
+		cat_ctl_event(c, "%s: removed from chains %s and from the map",
+			      reason, left);
+	else
+		cat_ctl_event(c, "%s: removed from the map (it was in no chain)",
+			      reason);
+	reply_ok(conn, json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
+				 "node", (json_int_t)id, "left_chains",
+				 id_array(r->left, r->n_left)));
+done:
+	free(r);
+}
+
+static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_t *jip = json_object_get(req, "ip"), *jmac = json_object_get(req, "mac");
+	json_int_t id, port = 7470;
+	struct cat_map_node nd;
+	struct cat_map *next;
+	char err[256], reason[96];
+	int rc;
+
+	if (json_object_get(req, "chain") != NULL) {
+		reply_err(conn, "node_add: joining a chain needs state transfer, not implemented yet (issue #4): add the node as a spare (no \"chain\")");
+		return;
+	}
+	if (arg_int(conn, req, "node_add", "node", 1, 65535, &id) <= 0) {
+		if (json_object_get(req, "node") == NULL)
+			reply_err(conn, "node_add: \"node\" (a node id) is required");
+		return;
+	}
+	if (!json_is_string(jip)) {
+		reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
+		return;
+	}
+	if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
+		return;
+	if (jmac != NULL && !json_is_string(jmac)) {
+		reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
+		return;
+	}
+	if (cat_ctl_node(c, (uint16_t)id) != NULL) {
+		reply_err(conn, "node_add: node %lld already exists", (long long)id);
+		return;
+	}
+	rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip), (uint32_t)port,
+			       json_string_value(jmac), &nd, err, sizeof(err));
+	if (rc == 0)
+		rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
+	if (rc < 0) {
+		reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
+		 (long long)id);
+	cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
+	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+		reply_err(conn, "node_add: %s", err);
+		return;
+	}
+	cat_ctl_event(c, "%s: %s, in no chain (joining chains needs state transfer: issue #4)",
+		      reason, json_string_value(jip));
+	reply_ok(conn, json_pack("{s:I,s:I,s:s,s:[]}", "epoch",
+				 (json_int_t)c->map->epoch, "node", id, "state",
+				 "new", "chains"));
+}
+
+/* ---- verify ---- */
+
+static struct cat_ctl_conn *conn_by_serial(struct cat_ctl *c, uint64_t serial)
+{
+	for (uint16_t i = 0; i < c->n_conns; i++)
+		if (c->conns[i]->serial == serial)
+			return c->conns[i];
+	return NULL;
+}
+
+static void verify_free(struct cat_ctl_verify *v)
+{
+	for (unsigned int i = 0; i < CAT_MAP_NODES_MAX; i++)
+		free(v->dg[i]);
+	memset(v, 0, sizeof(*v));
+}
+
+static void cmd_verify(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	struct cat_ctl_verify *v = NULL;
+	json_t *m;
+
+	(void)req;
+	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX && v == NULL; i++)
+		if (c->verify[i].req == 0)
+			v = &c->verify[i];
+	if (v == NULL) {
+		reply_err(conn, "verify: %u verify requests already running",
+			  CAT_CTL_VERIFY_MAX);
+		return;
+	}
+	memset(v, 0, sizeof(*v));
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *n = &c->nodes[i];
+
+		if (n->state == CAT_CTL_NODE_UP && n->conn != NULL &&
+		    !n->conn->closing && !n->conn->dead)
+			v->asked[v->n_asked++] = n->id;
+	}
+	if (v->n_asked == 0) {
+		reply_err(conn, "verify: no node is up");
+		return;
+	}
+	if (++c->next_req == 0)
+		c->next_req = 1;
+	v->req = c->next_req;
+	v->conn_serial = conn->serial;
+	v->deadline_ms = cat_ctl_now_ms() + CAT_CTL_VERIFY_MS;
+	m = json_pack("{s:s,s:I}", "type", "digest_request", "req", (json_int_t)v->req);
+	for (uint16_t i = 0; i < v->n_asked; i++)
+		cat_ctl_send(cat_ctl_node(c, v->asked[i])->conn, m);
+	json_decref(m);
+	conn->busy = 1; /* answers stay in request order */
+}
+
+/* A version or digest: a JSON integer >= 0, or its decimal string (a
+ * digest may exceed 2^53, which not every JSON reader keeps exact). */
+static int get_u64(json_t *j, uint64_t *v)
+{
+	const char *s;
+	char *end;
+
+	if (json_is_integer(j) && json_integer_value(j) >= 0) {
+		*v = (uint64_t)json_integer_value(j);
+		return 0;
+	}
+	s = json_string_value(j);
+	if (s == NULL || s[0] < '0' || s[0] > '9' || strlen(s) > 20)
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return *end != '\0' || errno != 0 ? -EINVAL : 0;
+}
+
+int cat_ctl_mgmt_digests(struct cat_ctl *c, uint16_t node, json_t *msg,
+			 char *why, size_t whylen)
+{
+	json_t *jreq = json_object_get(msg, "req"), *slots = json_object_get(msg, "slots");
+	json_t *more = json_object_get(msg, "more");
+	struct cat_ctl_verify *v = NULL;
+	const char *key;
+	json_t *val;
+	int k = -1;
+
+	if (!json_is_integer(jreq) || !json_is_object(slots) ||
+	    (more != NULL && !json_is_boolean(more))) {
+		snprintf(why, whylen,
+			 "digests: expected \"req\" (number), \"slots\" (object), optional \"more\" (boolean)");
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX && v == NULL; i++)
+		if (c->verify[i].req != 0 &&
+		    (json_int_t)c->verify[i].req == json_integer_value(jreq))
+			v = &c->verify[i];
+	for (uint16_t i = 0; v != NULL && i < v->n_asked; i++)
+		if (v->asked[i] == node)
+			k = i;
+	if (v == NULL || k < 0 || v->answered[k])
+		return 0; /* late, or not asked: nothing waits for it */
+	json_object_foreach(slots, key, val) {
+		struct cat_ctl_digest d;
+		char *end;
+		unsigned long s;
+
+		errno = 0;
+		s = strtoul(key, &end, 10);
+		if (key[0] < '0' || key[0] > '9' || *end != '\0' || errno != 0 ||
+		    s >= c->map->slot_count || !json_is_array(val) ||
+		    json_array_size(val) != 2 ||
+		    get_u64(json_array_get(val, 0), &d.version) < 0 ||
+		    get_u64(json_array_get(val, 1), &d.digest) < 0) {
+			snprintf(why, whylen,
+				 "digests: slot \"%.12s\": expected a slot below %u mapped to [version, digest]",
+				 key, c->map->slot_count);
+			return -EINVAL;
+		}
+		d.slot = (uint32_t)s;
+		if (v->n_dg[k] == v->cap_dg[k]) {
+			uint32_t cap = v->cap_dg[k] ? v->cap_dg[k] * 2 : 256;
+			struct cat_ctl_digest *p = realloc(v->dg[k], cap * sizeof(*p));
+
+			if (p == NULL) {
+				snprintf(why, whylen, "digests: control plane out of memory");
+				return -ENOMEM;
+			}
+			v->dg[k] = p;
+			v->cap_dg[k] = cap;
+		}
+		v->dg[k][v->n_dg[k]++] = d;
+	}
+	if (!json_is_true(more))
+		v->answered[k] = 1;
+	return 0;
+}
+
+static int cmp_digest(const void *a, const void *b)
+{
+	const struct cat_ctl_digest *x = a, *y = b;
+
+	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static const struct cat_ctl_digest *find_digest(const struct cat_ctl_verify *v,
+						int k, uint32_t slot)
+{
+	struct cat_ctl_digest key = { .slot = slot };
+
+	return bsearch(&key, v->dg[k], v->n_dg[k], sizeof(key), cmp_digest);
+}
+
+static void verify_answer(struct cat_ctl *c, struct cat_ctl_verify *v,
+			  struct cat_ctl_conn *conn)
+{
+	uint16_t missing[CAT_MAP_NODES_MAX];
+	unsigned int n_missing = 0;
+	json_int_t checked = 0, n_differ = 0;
+	json_t *differ;
+	char list[400];
+
+	for (uint16_t i = 0; i < v->n_asked; i++)
+		if (!v->answered[i])
+			missing[n_missing++] = v->asked[i];
+	if (n_missing > 0) {
+		list_ids(list, sizeof(list), missing, n_missing);
+		reply_err(conn, "verify: no digests within %u ms from nodes %s",
+			  CAT_CTL_VERIFY_MS, list);
+		return;
+	}
+	for (uint16_t i = 0; i < v->n_asked; i++)
+		qsort(v->dg[i], v->n_dg[i], sizeof(v->dg[i][0]), cmp_digest);
+	differ = json_array();
+	for (uint32_t s = 0; s < c->map->slot_count; s++) {
+		const struct cat_map_chain *ch = cat_map_slot_chain(c->map, s);
+		uint64_t ver[CAT_MAP_CHAIN_LEN_MAX], dig[CAT_MAP_CHAIN_LEN_MAX];
+		uint16_t who[CAT_MAP_CHAIN_LEN_MAX];
+		unsigned int live = 0, same = 1;
+
+		for (uint8_t m = 0; m < ch->len; m++) {
+			int k = -1;
+
+			for (uint16_t i = 0; i < v->n_asked; i++)
+				if (v->asked[i] == ch->nodes[m])
+					k = i;
+			if (k < 0)
+				continue; /* not up: nothing to compare */
+			{
+				const struct cat_ctl_digest *d = find_digest(v, k, s);
+
+				/* A slot a replica never wrote is version 0. */
+				ver[live] = d != NULL ? d->version : 0;
+				dig[live] = d != NULL ? d->digest : 0;
+			}
+			who[live] = ch->nodes[m];
+			if (live > 0 && (ver[live] != ver[0] || dig[live] != dig[0]))
+				same = 0;
+			live++;
+		}
+		if (live == 0)
+			continue;
+		checked++;
+		if (same)
+			continue;
+		if (n_differ++ < DIFFER_MAX) {
+			json_t *vj = json_object(), *dj = json_object();
+
+			for (unsigned int i = 0; i < live; i++) {
+				char id[8], dec[24];
+
+				snprintf(id, sizeof(id), "%u", who[i]);
+				snprintf(dec, sizeof(dec), "%llu", (unsigned long long)dig[i]);
+				json_object_set_new(vj, id, json_integer((json_int_t)ver[i]));
+				json_object_set_new(dj, id, json_string(dec));
+			}
+			json_array_append_new(differ, json_pack("{s:I,s:I,s:o,s:o}",
+				"slot", (json_int_t)s, "chain", (json_int_t)ch->id,
+				"versions", vj, "digests", dj));
+		}
+	}
+	reply_ok(conn, json_pack("{s:I,s:I,s:I,s:o,s:o}", "epoch",
+				 (json_int_t)c->map->epoch, "slots_checked", checked,
+				 "differ_count", n_differ, "differ", differ,
+				 "nodes", id_array(v->asked, v->n_asked)));
+}
+
+void cat_ctl_mgmt_tick(struct cat_ctl *c, uint64_t now_ms)
+{
+	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++) {
+		struct cat_ctl_verify *v = &c->verify[i];
+		struct cat_ctl_conn *conn;
+		int all = 1;
+
+		if (v->req == 0)
+			continue;
+		for (uint16_t k = 0; k < v->n_asked; k++)
+			all &= v->answered[k];
+		if (!all && now_ms < v->deadline_ms)
+			continue;
+		conn = conn_by_serial(c, v->conn_serial);
+		if (conn != NULL) {
+			verify_answer(c, v, conn);
+			conn->busy = 0;
+		}
+		verify_free(v);
+	}
+}
+
+uint64_t cat_ctl_mgmt_deadline(const struct cat_ctl *c)
+{
+	uint64_t d = UINT64_MAX;
+
+	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++)
+		if (c->verify[i].req != 0 && c->verify[i].deadline_ms < d)
+			d = c->verify[i].deadline_ms;
+	return d;
+}
+
+void cat_ctl_mgmt_fini(struct cat_ctl *c)
+{
+	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++)
+		verify_free(&c->verify[i]);
+}
+
+/* ---- dispatch ---- */
+
+struct command {
+	const char *name;
+	void (*run)(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req);
+	const char *args[5];
+};
+
+static const struct command commands[] = {
+	{ "status", cmd_status, { NULL } },
+	{ "nodes", cmd_nodes, { NULL } },
+	{ "chains", cmd_chains, { NULL } },
+	{ "slots", cmd_slots, { "first", "count", NULL } },
+	{ "stats", cmd_stats, { NULL } },
+	{ "epoch_history", cmd_history, { "last", NULL } },
+	{ "verify", cmd_verify, { NULL } },
+	{ "node_drain", cmd_drain, { "node", NULL } },
+	{ "node_remove", cmd_remove, { "node", NULL } },
+	{ "node_add", cmd_add, { "node", "ip", "port", "mac", "chain" } },
+};
+
+void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		       const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	const struct command *cmd = NULL;
+	const char *name, *key;
+	json_t *val;
+
+	if (req == NULL || !json_is_object(req)) {
+		if (req == NULL)
+			reply_err(conn, "not JSON: %s", jerr.text);
+		else
+			reply_err(conn, "the request must be a JSON object");
+		json_decref(req);
+		return;
+	}
+	name = json_string_value(json_object_get(req, "cmd"));
+	for (size_t i = 0; name != NULL && i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			cmd = &commands[i];
+	if (name == NULL) {
+		reply_err(conn, "\"cmd\" missing or not a string");
+	} else if (cmd == NULL) {
+		reply_err(conn, "unknown cmd '%.40s' (status, nodes, chains, slots, stats, epoch_history, verify, node_drain, node_remove, node_add)",
+			  name);
+	} else {
+		json_object_foreach(req, key, val) {
+			int ok = strcmp(key, "cmd") == 0;
+
+			for (unsigned int i = 0; !ok && i < 5 && cmd->args[i] != NULL; i++)
+				ok = strcmp(cmd->args[i], key) == 0;
+			if (!ok) {
+				reply_err(conn, "%s: unknown argument '%.40s'", name, key);
+				json_decref(req);
+				return;
+			}
+		}
+		cmd->run(c, conn, req);
+	}
+	json_decref(req);
+}

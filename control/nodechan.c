@@ -1,0 +1,369 @@
+/*
+ * catena-control node channel (docs/CONTROL.md): hello, heartbeats,
+ * map_applied and digests from nodes; failure detection by heartbeat
+ * timeout. Any malformed line gets an error and the connection is closed
+ * (the node reconnects with backoff), so a confused node never half-talks.
+ * A suspicion reported by a node is logged, never acted on alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/ctl.h"
+#include "control/planner.h"
+
+/* An integer member in [min, max]; 0, or -ENOENT if absent, -EINVAL if
+ * present but not such an integer. */
+static int get_int(json_t *o, const char *key, json_int_t min, json_int_t max,
+		   json_int_t *v)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (j == NULL)
+		return -ENOENT;
+	if (!json_is_integer(j) || json_integer_value(j) < min ||
+	    json_integer_value(j) > max)
+		return -EINVAL;
+	*v = json_integer_value(j);
+	return 0;
+}
+
+static void list_ids(char *buf, size_t cap, const uint16_t *ids, unsigned int n)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < n && len < cap; i++) {
+		int w = snprintf(buf + len, cap - len, i ? " %u" : "%u", ids[i]);
+
+		if (w > 0)
+			len += (size_t)w;
+	}
+}
+
+/* A failed node is heard from again: by a new hello, or by heartbeats on
+ * the connection it kept (a node that was frozen, not restarted). */
+static void node_back(struct cat_ctl *c, struct cat_ctl_node *n)
+{
+	char chains[256], why[256];
+
+	if (cat_ctl_chains_of(c->map, n->id, chains, sizeof(chains)) > 0) {
+		/* It was kept as the last member of some chain: with it back,
+		 * those slots are served again. */
+		n->state = CAT_CTL_NODE_UP;
+		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
+		if (cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
+				       why, sizeof(why)) < 0)
+			cat_ctl_event(c, "store write failed: %s", why);
+		cat_ctl_event(c,
+			"node %u returned: still the last member of chains %s, serving them again",
+			n->id, chains);
+	} else {
+		n->state = CAT_CTL_NODE_RETURNED;
+		cat_ctl_event(c,
+			"node %u returned, not rejoined: state transfer not implemented (issue #4)",
+			n->id);
+	}
+}
+
+static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
+{
+	struct cat_ctl_node *n;
+	json_int_t id, epoch;
+	char why[160];
+
+	if (conn->node != 0) {
+		cat_ctl_node_error(conn, "hello: already said on this connection");
+		return;
+	}
+	if (get_int(msg, "node", 1, 65535, &id) < 0 ||
+	    get_int(msg, "epoch", 0, UINT32_MAX, &epoch) < 0) {
+		cat_ctl_node_error(conn,
+			"hello: expected {\"type\":\"hello\",\"node\":1..65535,\"epoch\":0..4294967295}");
+		return;
+	}
+	n = cat_ctl_node(c, (uint16_t)id);
+	if (n == NULL) {
+		snprintf(why, sizeof(why),
+			 "hello: unknown node %lld (not in the map at epoch %u)",
+			 (long long)id, c->map->epoch);
+		cat_ctl_node_error(conn, why);
+		cat_ctl_event(c, "refused a hello from unknown node %lld", (long long)id);
+		return;
+	}
+	if (n->conn != NULL && n->conn != conn) {
+		/* A restarted node reconnects before its old connection is
+		 * noticed dead: the newest one wins. */
+		cat_ctl_node_error(n->conn, "replaced by a newer connection of this node");
+		n->conn->node = 0;
+	}
+	n->conn = conn;
+	conn->node = n->id;
+	n->last_hb_ms = cat_ctl_now_ms();
+	n->epoch = (uint32_t)epoch;
+	switch (n->state) {
+	case CAT_CTL_NODE_NEW:
+	case CAT_CTL_NODE_UP:
+		cat_ctl_event(c, "node %u up (node at epoch %u)", n->id, n->epoch);
+		n->state = CAT_CTL_NODE_UP;
+		break;
+	case CAT_CTL_NODE_FAILED:
+		node_back(c, n);
+		break;
+	case CAT_CTL_NODE_RETURNED:
+		cat_ctl_event(c, "node %u reconnected (returned: in no chain)", n->id);
+		break;
+	case CAT_CTL_NODE_DRAINED:
+		cat_ctl_event(c, "node %u connected (drained: in no chain)", n->id);
+		break;
+	}
+	if (n->epoch < c->map->epoch)
+		cat_ctl_push_map(c, conn);
+	else if (n->epoch > c->map->epoch)
+		cat_ctl_event(c,
+			"node %u is at epoch %u, above the stored epoch %u: it keeps its map",
+			n->id, n->epoch, c->map->epoch);
+}
+
+static int check_node(struct cat_ctl_conn *conn, json_t *msg, const char *type)
+{
+	json_int_t id;
+	char why[128];
+
+	if (get_int(msg, "node", 1, 65535, &id) < 0 || id != conn->node) {
+		snprintf(why, sizeof(why),
+			 "%s: \"node\" missing or not this connection's node %u",
+			 type, conn->node);
+		cat_ctl_node_error(conn, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			 json_t *msg)
+{
+	struct cat_ctl_node *n = cat_ctl_node(c, conn->node);
+	json_t *sus = json_object_get(msg, "suspect");
+	json_t *stats = json_object_get(msg, "stats");
+	uint16_t ids[CAT_CTL_SUSPECT_MAX];
+	json_int_t epoch, infl = 0;
+	unsigned int ns = 0;
+	size_t i;
+	json_t *v;
+	int rc;
+
+	if (check_node(conn, msg, "heartbeat") < 0)
+		return;
+	rc = get_int(msg, "in_flight", 0, INT64_MAX, &infl);
+	if (get_int(msg, "epoch", 0, UINT32_MAX, &epoch) < 0 || rc == -EINVAL ||
+	    (sus != NULL && !json_is_array(sus)) ||
+	    (stats != NULL && !json_is_object(stats))) {
+		cat_ctl_node_error(conn,
+			"heartbeat: expected \"epoch\" (number), optional \"suspect\" (array of node ids), \"in_flight\" (number), \"stats\" (object)");
+		return;
+	}
+	json_array_foreach(sus, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 65535) {
+			cat_ctl_node_error(conn, "heartbeat: \"suspect\" holds a non node id");
+			return;
+		}
+		if (ns < CAT_CTL_SUSPECT_MAX)
+			ids[ns++] = (uint16_t)json_integer_value(v);
+	}
+	if (n == NULL)
+		return;
+	n->last_hb_ms = cat_ctl_now_ms();
+	n->epoch = (uint32_t)epoch;
+	n->in_flight = infl;
+	if (n->state == CAT_CTL_NODE_FAILED) {
+		node_back(c, n);
+		/* The maps pushed while it was away wait in its socket; this
+		 * one makes sure it ends on the current epoch. */
+		if (n->epoch < c->map->epoch)
+			cat_ctl_push_map(c, conn);
+	}
+	if (ns != n->n_suspect || memcmp(ids, n->suspect, ns * sizeof(ids[0]))) {
+		char list[64];
+
+		list_ids(list, sizeof(list), ids, ns);
+		if (ns > 0)
+			cat_ctl_event(c, "node %u suspects %s (a hint: no action on it alone)",
+				      n->id, list);
+		else
+			cat_ctl_event(c, "node %u suspects nobody now", n->id);
+		memcpy(n->suspect, ids, ns * sizeof(ids[0]));
+		n->n_suspect = (uint16_t)ns;
+	}
+	if (stats != NULL) {
+		json_decref(n->stats);
+		n->stats = json_incref(stats);
+	}
+}
+
+static void on_map_applied(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			   json_t *msg)
+{
+	struct cat_ctl_node *n = cat_ctl_node(c, conn->node);
+	json_int_t epoch;
+
+	if (check_node(conn, msg, "map_applied") < 0)
+		return;
+	if (get_int(msg, "epoch", 1, UINT32_MAX, &epoch) < 0) {
+		cat_ctl_node_error(conn, "map_applied: \"epoch\" missing or not 1..4294967295");
+		return;
+	}
+	if (n != NULL)
+		n->epoch = (uint32_t)epoch;
+}
+
+void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		       const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *type;
+	char why[256];
+
+	if (msg == NULL || !json_is_object(msg)) {
+		snprintf(why, sizeof(why), "not a JSON object%s%s",
+			 msg == NULL ? ": " : "", msg == NULL ? jerr.text : "");
+		cat_ctl_node_error(conn, why);
+		json_decref(msg);
+		return;
+	}
+	type = json_string_value(json_object_get(msg, "type"));
+	if (type == NULL) {
+		cat_ctl_node_error(conn, "\"type\" missing or not a string");
+	} else if (strcmp(type, "hello") == 0) {
+		on_hello(c, conn, msg);
+	} else if (conn->node == 0) {
+		cat_ctl_node_error(conn, "the first line must be a hello");
+	} else if (strcmp(type, "heartbeat") == 0) {
+		on_heartbeat(c, conn, msg);
+	} else if (strcmp(type, "map_applied") == 0) {
+		on_map_applied(c, conn, msg);
+	} else if (strcmp(type, "digests") == 0) {
+		if (check_node(conn, msg, "digests") == 0 &&
+		    cat_ctl_mgmt_digests(c, conn->node, msg, why,
+					 sizeof(why)) < 0)
+			cat_ctl_node_error(conn, why);
+	} else {
+		snprintf(why, sizeof(why), "unknown type '%.40s'", type);
+		cat_ctl_node_error(conn, why);
+	}
+	json_decref(msg);
+}
+
+void cat_ctl_node_closed(struct cat_ctl *c, struct cat_ctl_conn *conn)
+{
+	struct cat_ctl_node *n;
+
+	if (conn->node == 0)
+		return;
+	n = cat_ctl_node(c, conn->node);
+	if (n != NULL && n->conn == conn) {
+		n->conn = NULL;
+		cat_ctl_event(c, "node %u disconnected (%s)", n->id,
+			      cat_ctl_state_name(n->state));
+	}
+	conn->node = 0;
+}
+
+static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now)
+{
+	struct cat_ctl_node *n = cat_ctl_node(c, id);
+	uint32_t to = c->cfg.heartbeat_timeout_ms;
+	struct cat_ctl_removal *r;
+	struct cat_map *next = NULL;
+	char err[256], reason[128], left[1400], kept[1400];
+	int rc;
+
+	if (n->state == CAT_CTL_NODE_RETURNED) {
+		n->state = CAT_CTL_NODE_FAILED;
+		cat_ctl_event(c,
+			"node %u failed again (no heartbeat for %u ms): in no chain, map unchanged",
+			id, to);
+		return;
+	}
+	r = malloc(sizeof(*r));
+	if (r == NULL)
+		return;
+	rc = cat_ctl_plan_remove(c->map, id, &next, r, err, sizeof(err));
+	if (rc < 0) {
+		cat_ctl_event(c, "node %u failed (no heartbeat for %u ms) but no new map: %s",
+			      id, to, rc == -EINVAL ? err : strerror(-rc));
+		n->last_hb_ms = now; /* try again after another timeout */
+		free(r);
+		return;
+	}
+	list_ids(left, sizeof(left), r->left, r->n_left);
+	list_ids(kept, sizeof(kept), r->kept, r->n_kept);
+	cat_ctl_store_set_mark(&c->store, id, CAT_CTL_MARK_FAILED);
+	snprintf(reason, sizeof(reason), "node %u failed (no heartbeat for %u ms)",
+		 id, to);
+	if (next != NULL)
+		rc = cat_ctl_commit(c, next, reason, err, sizeof(err));
+	else
+		rc = cat_ctl_store_save(&c->store, c->map, NULL,
+					cat_ctl_now_unix(), err, sizeof(err));
+	n = cat_ctl_node(c, id); /* the table was rebuilt */
+	if (rc < 0) {
+		cat_ctl_store_set_mark(&c->store, id, CAT_CTL_MARK_NONE);
+		cat_ctl_event(c, "%s, but the change failed: %s", reason, err);
+		n->last_hb_ms = now;
+		free(r);
+		return;
+	}
+	n->state = CAT_CTL_NODE_FAILED;
+	if (r->n_left > 0 && r->n_kept > 0)
+		cat_ctl_event(c,
+			"%s: removed from chains %s; kept in chains %s as their last member (their slots are unavailable until it returns)",
+			reason, left, kept);
+	else if (r->n_left > 0)
+		cat_ctl_event(c, "%s: removed from chains %s", reason, left);
+	else if (r->n_kept > 0)
+		cat_ctl_event(c,
+			"%s: kept in chains %s as their last member (their slots are unavailable until it returns), map unchanged",
+			reason, kept);
+	else
+		cat_ctl_event(c, "%s: in no chain, map unchanged", reason);
+	free(r);
+}
+
+void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
+{
+	uint16_t due[CAT_MAP_NODES_MAX];
+	unsigned int n = 0;
+
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *nd = &c->nodes[i];
+
+		if ((nd->state == CAT_CTL_NODE_UP ||
+		     nd->state == CAT_CTL_NODE_RETURNED) &&
+		    now_ms >= nd->last_hb_ms + c->cfg.heartbeat_timeout_ms)
+			due[n++] = nd->id;
+	}
+	/* One epoch per failed node: each map change is one event a
+	 * reader of the history can follow. */
+	for (unsigned int i = 0; i < n; i++)
+		if (cat_ctl_node(c, due[i]) != NULL)
+			fail_node(c, due[i], now_ms);
+}
+
+uint64_t cat_ctl_node_deadline(const struct cat_ctl *c)
+{
+	uint64_t d = UINT64_MAX;
+
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *nd = &c->nodes[i];
+
+		if ((nd->state == CAT_CTL_NODE_UP ||
+		     nd->state == CAT_CTL_NODE_RETURNED) &&
+		    nd->last_hb_ms + c->cfg.heartbeat_timeout_ms < d)
+			d = nd->last_hb_ms + c->cfg.heartbeat_timeout_ms;
+	}
+	return d;
+}

@@ -1,0 +1,97 @@
+/*
+ * catena-control planner: the map changes the control plane makes (remove a
+ * node from its chains, forget it, add a spare), each a pure function from
+ * one struct cat_map to the next epoch's, plus validation and a one-line
+ * description of what changed. No I/O, no clock, no printing, no globals.
+ */
+#ifndef CAT_CTL_PLANNER_H
+#define CAT_CTL_PLANNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Longest canonical map text the control plane publishes: a "map" line of
+ * the node channel ({"type":"map","epoch":E,"text":"..."} with every LF
+ * escaped as two bytes) must stay within the channel's 65536-byte line.
+ */
+#define CAT_CTL_MAP_TEXT_MAX 60000u
+
+/** What cat_ctl_plan_remove did, for the event log (chain ids). */
+struct cat_ctl_removal {
+	uint16_t n_left;                       /* chains the node left */
+	uint16_t left[CAT_MAP_CHAINS_MAX];
+	uint16_t n_kept;                       /* chains it is the last member of */
+	uint16_t kept[CAT_MAP_CHAINS_MAX];
+};
+
+/**
+ * Remove node from every chain of m, keeping the order of the others (a
+ * head's successor becomes head, a tail's predecessor tail, a middle
+ * node's neighbours are joined). A chain whose only member is the node
+ * keeps it (never emptied) and is listed in r->kept. On a change returns 0
+ * and *out (epoch m->epoch + 1, canonical: it went through format and
+ * parse; free with cat_map_free). If the node left no chain (it was in
+ * none, or only in chains it alone forms) returns 0 with *out NULL.
+ * -ENOENT: no such node; -EOVERFLOW: epoch at its maximum; -ENOMEM;
+ * -EINVAL with err if the result does not validate.
+ */
+int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
+			struct cat_map **out, struct cat_ctl_removal *r,
+			char *err, size_t errlen);
+
+/**
+ * Drop node from m's node list (the node must be in no chain: -EBUSY).
+ * Returns 0 and *out at epoch + 1; -ENOENT, -EOVERFLOW, -ENOMEM, -EINVAL
+ * as cat_ctl_plan_remove.
+ */
+int cat_ctl_plan_forget(const struct cat_map *m, uint16_t node,
+			struct cat_map **out, char *err, size_t errlen);
+
+/**
+ * Add nd as a spare (in no chain). -EEXIST if its id is taken, -ENOSPC at
+ * CAT_MAP_NODES_MAX nodes, -EINVAL with err when the parser refuses the
+ * result (e.g. an address another node has), -EOVERFLOW, -ENOMEM.
+ */
+int cat_ctl_plan_add(const struct cat_map *m, const struct cat_map_node *nd,
+		     struct cat_map **out, char *err, size_t errlen);
+
+/**
+ * Parse one node from operator input: id, dotted-quad ip, port (0 means
+ * the default 7470) and mac (NULL or "" for unknown), checked by the map
+ * parser's own rules (docs/CLUSTER_MAP.md). Returns 0 and *nd, or -EINVAL
+ * with a one-line reason in err.
+ */
+int cat_ctl_plan_node(uint16_t id, const char *ip, uint32_t port,
+		      const char *mac, struct cat_map_node *nd, char *err,
+		      size_t errlen);
+
+/**
+ * Check that next may follow cur (cur NULL: next is the first map): its
+ * epoch is cur's + 1, it survives format then parse unchanged, and its
+ * canonical text is at most CAT_CTL_MAP_TEXT_MAX bytes. Returns 0, or
+ * -EINVAL with a one-line reason in err.
+ */
+int cat_ctl_plan_validate(const struct cat_map *cur,
+			  const struct cat_map *next, char *err,
+			  size_t errlen);
+
+/**
+ * Describe what changed from a to b in one line ("chain 1: 1 2 3 -> 2 3;
+ * node 4 added"; "no change"). Writes at most cap bytes including the
+ * NUL (truncating); returns the length it wanted, like snprintf.
+ */
+int cat_ctl_plan_describe(const struct cat_map *a, const struct cat_map *b,
+			  char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CTL_PLANNER_H */

@@ -1,0 +1,99 @@
+/*
+ * catena-control map store, file backend: state_dir/map.json holds the
+ * current map (epoch and canonical text), the epoch history and the node
+ * marks (failed, drained) that must survive a restart. Every save is
+ * atomic and durable (write a temporary file, fsync, rename, fsync the
+ * directory) and returns only once the data is on disk, so a map is never
+ * sent before it is stored. Single-threaded; never prints.
+ */
+#ifndef CAT_CTL_STORE_FILE_H
+#define CAT_CTL_STORE_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAT_CTL_REASON_MAX 256u
+#define CAT_CTL_STORE_PATH_MAX 512u
+
+enum cat_ctl_mark {
+	CAT_CTL_MARK_NONE = 0,
+	CAT_CTL_MARK_FAILED,   /* left its chains on a heartbeat timeout */
+	CAT_CTL_MARK_DRAINED,  /* left its chains on node_drain */
+};
+
+struct cat_ctl_hist {
+	uint32_t epoch;
+	int64_t time;                       /* Unix seconds */
+	char reason[CAT_CTL_REASON_MAX];
+};
+
+struct cat_ctl_store {
+	char dir[CAT_CTL_STORE_PATH_MAX];
+	char path[CAT_CTL_STORE_PATH_MAX + 16];
+	char tmp[CAT_CTL_STORE_PATH_MAX + 16];
+	int lock_fd;                        /* flock on state_dir/map.lock */
+	uint32_t epoch;                     /* 0: nothing stored yet */
+	struct cat_ctl_hist *hist;          /* oldest first */
+	size_t n_hist, cap_hist;
+	uint16_t n_marks;
+	uint16_t mark_id[CAT_MAP_NODES_MAX];
+	uint8_t mark[CAT_MAP_NODES_MAX];    /* enum cat_ctl_mark */
+};
+
+/**
+ * Prepare s for directory dir, creating it (and its parents, mode 0750)
+ * if missing, and take an exclusive lock on dir/map.lock so that two
+ * control planes never write one store (-EBUSY if another holds it).
+ * Nothing is read yet. Returns 0 or a negative errno with err.
+ */
+int cat_ctl_store_init(struct cat_ctl_store *s, const char *dir, char *err,
+		       size_t errlen);
+
+/**
+ * Load map.json: returns 0 and *map (free with cat_map_free) with the
+ * history and marks in s; -ENOENT if there is no map.json (an empty
+ * store); -EINVAL with err for a file that is not a valid store (bad JSON,
+ * a map that does not parse, an epoch that disagrees with the map's own);
+ * other negative errnos from reading.
+ */
+int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,
+		       char *err, size_t errlen);
+
+/**
+ * Store m as the current map, with the current marks. If m's epoch is new
+ * a history entry (epoch, now, reason) is appended; saving the same epoch
+ * again only rewrites the marks. Returns 0 once map.json is durable;
+ * -ESTALE if m's epoch is below the stored one; a negative errno with err
+ * if writing failed (then the history is as before the call, and the old
+ * map.json is intact).
+ */
+int cat_ctl_store_save(struct cat_ctl_store *s, const struct cat_map *m,
+		       const char *reason, int64_t now, char *err,
+		       size_t errlen);
+
+/** Mark of node id (CAT_CTL_MARK_NONE if none). */
+enum cat_ctl_mark cat_ctl_store_mark(const struct cat_ctl_store *s,
+				     uint16_t id);
+
+/** Set (or with CAT_CTL_MARK_NONE clear) a node's mark; stored on the next
+ * cat_ctl_store_save. Returns 0 or -ENOSPC. */
+int cat_ctl_store_set_mark(struct cat_ctl_store *s, uint16_t id,
+			   enum cat_ctl_mark mark);
+
+/** Name of a mark as stored ("failed", "drained"; NULL for none). */
+const char *cat_ctl_store_mark_name(enum cat_ctl_mark mark);
+
+/** Free what s holds (not s itself) and release the lock. */
+void cat_ctl_store_fini(struct cat_ctl_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CTL_STORE_FILE_H */
