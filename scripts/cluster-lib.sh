@@ -22,6 +22,7 @@ cl_down() {
 		CL_PID[$n]=
 	done
 	pkill -TERM -f -- "--file-prefix $CL_P-n[123] " 2>/dev/null && sleep 1
+	cl_control_stop
 	for ns in $CL_P-n1 $CL_P-n2 $CL_P-n3 $CL_P-c1 $CL_P-br; do
 		ip netns del "$ns" 2>/dev/null
 	done
@@ -54,14 +55,53 @@ cl_net_up() {
 	ip -n $CL_P-c1 addr add $CL_CLIENT_IP/24 dev vc1
 }
 
-# cl_start MAPFILE: start the three nodes on config/nodeN.conf with MAPFILE,
-# wait until each prints its ready line. Returns non-zero (and shows the
-# failing node's log) if one does not come up within 20 s.
+# cl_control_start MAPFILE: start catena-control (file store, Unix sockets
+# in $CL_TMP) with MAPFILE as its first epoch; sets CL_NODESOCK, CL_MGMT.
+cl_control_start() {
+	CL_NODESOCK=$CL_TMP/nodes.sock
+	CL_MGMT=$CL_TMP/control.sock
+	cat > "$CL_TMP/control.conf" <<CONF
+[control]
+state_dir = $CL_TMP/state
+node_listen = unix:$CL_NODESOCK
+mgmt_socket = $CL_MGMT
+heartbeat_timeout_ms = 1000
+initial_map = $1
+CONF
+	"$CL_BUILD/control/catena-control" --config "$CL_TMP/control.conf" \
+		>"$CL_TMP/control.out" 2>"$CL_TMP/control.err" &
+	CL_CONTROL_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$CL_MGMT" ] && return 0
+		kill -0 $CL_CONTROL_PID 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$CL_TMP/control.err" >&2
+	return 1
+}
+
+cl_control_stop() {
+	[ -n "${CL_CONTROL_PID:-}" ] || return 0
+	kill -TERM $CL_CONTROL_PID 2>/dev/null
+	wait $CL_CONTROL_PID
+	local rc=$?
+	CL_CONTROL_PID=
+	return $rc
+}
+
+# cl_start MAPFILE: start the three nodes on config/nodeN.conf with MAPFILE
+# (as their starting map; with catena-control running, they also connect to
+# it), wait until each prints its ready line. Returns non-zero (and shows
+# the failing node's log) if one does not come up within 20 s.
 cl_start() {
 	local map=$1 repo n
 	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	for n in $CL_NODES; do
 		sed -e "s|^map = .*|map = $map|" "$repo/config/node$n.conf" > "$CL_TMP/node$n.conf"
+		if [ -n "${CL_NODESOCK:-}" ]; then
+			printf '\n[control]\nconnect = unix:%s\nheartbeat_ms = 100\n' \
+				"$CL_NODESOCK" >> "$CL_TMP/node$n.conf"
+		fi
 		ip netns exec $CL_P-n$n "$CL_BUILD/dataplane/catena-node" -l 0,1 --no-pci \
 			--file-prefix $CL_P-n$n --huge-unlink -m 256 --log-level 'lib.*:warning' \
 			--vdev net_af_packet0,iface=vn$n,qpairs=1 -- \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# catena demo: the embedded default cluster -- three catena-nodes replicating
-# every slot on chains of three (config/cluster-3chains.map: each node is head
-# of one chain, middle of one, tail of one) -- on a virtual Ethernet segment
+# catena demo: the embedded default cluster -- catena-control owning the map
+# and three catena-nodes replicating every slot on chains of three
+# (config/cluster-3chains.map: each node is head of one chain, middle of one,
+# tail of one) -- on a virtual Ethernet segment
 # made of network namespaces (a Linux bridge and veth pairs; each node drives
 # its veth with DPDK's net_af_packet). It runs a few catena-cli operations, a
 # short mixed benchmark from a kernel UDP client, checks that the replicas
@@ -41,9 +42,24 @@ TMP=$CL_TMP
 say "network: bridge $P-br; nodes $P-n1..3 (10.99.0.1..3, DPDK af_packet); client $P-c1 ($CL_CLIENT_IP)"
 cl_net_up || die "cannot create namespaces (root?)"
 
-say "starting three catena-nodes (config/node1..3.conf, map config/cluster-3chains.map)"
+say "starting catena-control (file store, first epoch from config/cluster-3chains.map)"
+cl_control_start "$REPO/config/cluster-3chains.map" || die "catena-control did not start"
+CTL() {
+	printf '$ catenactl %s\n' "$*"
+	"$BUILD/control/catenactl" -s "$CL_MGMT" "$@"
+}
+
+say "starting three catena-nodes (config/node1..3.conf), each connecting to catena-control"
 cl_start "$REPO/config/cluster-3chains.map" || die "a node did not start"
 cat "$TMP"/node[123].out
+for _ in $(seq 50); do # heartbeats every 100 ms
+	up=$("$BUILD/control/catenactl" -s "$CL_MGMT" --json status 2>/dev/null \
+		| $PY -c 'import json,sys; print(json.load(sys.stdin).get("nodes_up", 0))' 2>/dev/null)
+	[ "${up:-0}" = 3 ] && break
+	sleep 0.1
+done
+CTL status
+CTL chains
 
 C() {
 	printf '$ catena-cli %s\n' "$*"
@@ -73,6 +89,7 @@ echo " idle policy: this shows the demo plumbing, not NIC-hardware latency)"
 
 say "replicas: every chain's three copies must hold the same data"
 cl_quiesce || echo "  (writes still in flight after 5 s)"
+CTL verify; VERIFY_RC=$?
 for n in $NODES; do T $n /catena/digest > "$TMP/digest$n.json"; T $n /catena/stats > "$TMP/stats$n.json"; T $n /catena/chains > "$TMP/chains$n.json"; done
 $PY - "$TMP" <<'EOF'
 import json, sys, os
@@ -112,8 +129,10 @@ AGREE_RC=$?
 say "stopping the nodes (SIGTERM)"
 cl_stop; RC=$?
 tail -qn1 "$TMP"/node[123].err
+cl_control_stop || RC=1
 left=$(ls /dev/hugepages 2>/dev/null | grep -c "^$P-n" || true)
 echo "node exit status $RC, hugepage files left: $left"
 [ "$RC" = 0 ] && [ "$left" = 0 ] && [ "$BENCH_RC" = 0 ] && [ "$AGREE_RC" = 0 ] \
+	&& [ "$VERIFY_RC" = 0 ] \
 	|| die "demo finished with errors"
 say "demo OK: three replicas, every write acknowledged by the tail, replicas identical"
