@@ -7,7 +7,9 @@ namespaces, all on one bridge in a per-run 10.99.N.0/24. The cluster map
 the node configs are written into the test's tmp_path. Also: telemetry
 helpers (stats, chains, digests, quiesce), map reload by SIGHUP, nftables
 faults in the bridge namespace, and client workloads (cluster_workload.py)
-in client namespaces. Teardown SIGTERMs every node (exit 0 expected),
+in client namespaces. With setup(control=...) the nodes take their maps
+from catena-control (control.py) instead; kill9() crashes a node, link()
+takes its veth down or up. Teardown SIGTERMs every node (exit 0 expected),
 checks that no hugepage file is left and that every namespace is gone.
 Nothing here sends a packet from the root namespace.
 """
@@ -76,6 +78,8 @@ class Cluster:
         self.chains = None
         self.craq = False
         self.nft_tables = []     # (family, name) added in the bridge ns
+        self.ctl = None          # control.Control, with setup(control=...)
+        self.killed = set()      # node ids crashed by kill9()
 
     # --- building ---
 
@@ -107,9 +111,14 @@ class Cluster:
         return text
 
     def setup(self, chains=ONE_CHAIN, craq=False, clients=2, workers=1,
-              conf_extra=""):
+              conf_extra="", control=None, heartbeat_ms=100):
         """workers: int, or {node id: workers} (2 = --lcores 0@0,1@1,2@0
-        and qpairs=2)."""
+        and qpairs=2). control: a control.Control (not started): it is
+        started with this cluster's map as its initial_map, and the nodes
+        get `[control] connect` (and no `[cluster] map`: their first map
+        comes from catena-control); setup returns once every node has
+        applied epoch 1."""
+        self.ctl = control
         _instances[0] += 1
         base = netns.pick_base(self.next_name("k"))
         net = (os.getpid() * 7 + _instances[0] * 31) % 200 + 20
@@ -127,11 +136,20 @@ class Cluster:
             self.teardown_topology()
             raise
         self.write_map(1, chains, craq)
+        if control is not None:
+            control.start(initial_map=self.map_path)
         for i in (1, 2, 3):
             w = workers.get(i, 1) if isinstance(workers, dict) else workers
-            conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n"
-                    "[cluster]\nmap = %s\n%s" % (i, self.ip(i), self.map_path,
-                                                 conf_extra))
+            if control is None:
+                conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n"
+                        "[cluster]\nmap = %s\n%s"
+                        % (i, self.ip(i), self.map_path, conf_extra))
+            else:
+                conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n"
+                        "[store]\nslots = 1024\n"
+                        "[control]\nconnect = %s\nheartbeat_ms = %d\n%s"
+                        % (i, self.ip(i), control.node_endpoint(i),
+                           heartbeat_ms, conf_extra))
             n = Node(self, self.topo.nodes[i - 1]["ns"], self.ip(i), w,
                      self.tmp, False, [], lambda _c, conf=conf: conf,
                      "backoff", iface="vn%d" % i)
@@ -139,7 +157,11 @@ class Cluster:
             n.start(wait_ready=False)
         for i in (1, 2, 3):
             r = self.nodes[i].wait_ready()
-            assert r["node"] == str(i) and r["epoch"] == "1", r
+            # Under a control plane a node starts without a map (epoch 0).
+            assert r["node"] == str(i) and r["epoch"] == (
+                "1" if control is None else "0"), r
+        if control is not None:
+            control.wait_applied(1, (1, 2, 3), timeout=15)
         return self
 
     def ip(self, i):
@@ -239,6 +261,40 @@ class Cluster:
                     "node %d did not publish epoch %d:\n%s"
                     % (i, epoch, self.nodes[i].stderr()[-2000:]))
                 time.sleep(0.05)
+
+    def adopt_map(self, i):
+        """Take node i's current map (/catena/map) as the cluster's map
+        (self.map, epoch, chains): after catena-control changed it."""
+        m = self.nodes[i].telemetry("/catena/map")["/catena/map"]
+        lines = m["lines"]
+        text = "".join(l + "\n" for l in lines) if isinstance(lines, list) \
+            else str(lines)
+        self.map = cp.ClusterMap(text)
+        self.epoch = int(m["epoch"])
+        self.chains = [list(self.map.chains[c])
+                       for c in self.map.chain_order]
+        return self.map
+
+    def kill9(self, i):
+        """SIGKILL node i (a crash) and reap it; returns the monotonic time
+        of the kill. Teardown does not expect an exit status from it."""
+        n = self.nodes[i]
+        t = time.monotonic()
+        n.proc.kill()
+        n.proc.wait()
+        n.returncode = n.proc.returncode
+        n.proc = None
+        n.out_f.close()
+        n.err_f.close()
+        self.killed.add(i)
+        return t
+
+    def link(self, i, up):
+        """Set node i's veth (in its namespace) up or down: the node is cut
+        off from the data network (its control channel is a Unix socket:
+        cut that separately, control.Relay)."""
+        netns.run("ip", "-n", self.ns(i), "link", "set", "vn%d" % i,
+                  "up" if up else "down")
 
     def sigstop(self, i):
         self.nodes[i].proc.send_signal(signal.SIGSTOP)

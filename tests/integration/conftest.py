@@ -433,3 +433,54 @@ def make_cluster(binaries, privileges, hugepages, tmp_path):
         problems = [p for c in made for p in c.teardown()]
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+# --- three-node clusters under catena-control (control.py) ---
+
+@pytest.fixture(scope="session")
+def control_binaries(build_dir, binaries):
+    """catena-node, catena-cli, catena-control and catenactl; a missing
+    one is a FAILURE, as for `binaries`."""
+    ctl = os.path.join(build_dir, "control", "catena-control")
+    cctl = os.path.join(build_dir, "control", "catenactl")
+    missing = [p for p in (ctl, cctl) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.fail("control plane binaries not found: %s (set CATENA_BUILD "
+                    "to a meson build directory that built control/)"
+                    % ", ".join(missing), pytrace=False)
+    return dict(binaries, control=ctl, catenactl=cctl)
+
+
+@pytest.fixture
+def make_control_cluster(control_binaries, privileges, hugepages, tmp_path):
+    """A factory: make_control_cluster(chains=..., clients=...,
+    heartbeat_timeout_ms=..., relay=False, ...) starts catena-control
+    (root namespace, Unix sockets under tmp_path, initial_map = the
+    cluster's map) and a three-node cluster (cluster.Cluster) whose nodes
+    take their maps from it; returns the cluster, with the control plane
+    as cluster.ctl. Teardown: the nodes as make_cluster's, then
+    catena-control SIGTERMed (exit 0 asserted)."""
+    import cluster as cluster_mod
+    import control as control_mod
+    made = []
+
+    def make(heartbeat_timeout_ms=800, relay=False, **kw):
+        ctl = control_mod.Control(control_binaries, tmp_path,
+                                  heartbeat_timeout_ms=heartbeat_timeout_ms,
+                                  relay=relay)
+        c = cluster_mod.Cluster(control_binaries, tmp_path, _next,
+                                _live_namespaces)
+        c.ctl = ctl
+        made.append(c)
+        return c.setup(control=ctl, **kw)
+
+    try:
+        yield make
+    finally:
+        problems = []
+        for c in made:
+            problems += c.teardown()
+            if c.ctl is not None:
+                problems += c.ctl.teardown()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
