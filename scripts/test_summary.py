@@ -61,6 +61,9 @@ def junit_counts(path, label):
                 print(f"{label}: FAILED {case.get('classname')}::{case.get('name')}")
             elif "skipped" in kinds:
                 s += 1
+                sk = case.find("skipped")
+                kind = "expected failure (strict xfail)" if (sk.get("type") or "").endswith("xfail") else "skipped"
+                print(f"{label}: {kind}: {case.get('classname')}::{case.get('name')}: {sk.get('message', '')}")
             else:
                 p += 1
     print(f"{label}: {p} passed, {f} failed" + (f", {s} skipped" if s else ""))
