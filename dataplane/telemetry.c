@@ -718,10 +718,42 @@ static int cmd_control(const char *cmd __rte_unused, const char *params __rte_un
 	return 0;
 }
 
+/* Help texts must stay under RTE_TEL_MAX_STRING_LEN (128). */
+static const struct {
+	const char *name;
+	telemetry_cb fn;
+	const char *help;
+} commands[] = {
+	{ "/catena/stats", cmd_stats,
+	  "Node totals: traffic, requests, replies by status, every drop counter. "
+	  "No parameters" },
+	{ "/catena/lcores", cmd_lcores,
+	  "Per worker: lcore, queue, slots owned, packets, requests, handovers, "
+	  "idle sleeps" },
+	{ "/catena/slots", cmd_slots,
+	  "Slots with keys: owner, keys, version. Param: first slot; "
+	  "\"next\" continues, -1 = end" },
+	{ "/catena/chains", cmd_chains,
+	  "Chains of the current map: nodes, our role, forwarded, acked, "
+	  "in flight, retransmitted. Param: first index" },
+	{ "/catena/map", cmd_map,
+	  "The current cluster map: epoch, canonical text as lines. "
+	  "No parameters" },
+	{ "/catena/digest", cmd_digest,
+	  "Per written slot we replicate: version, digest; combined. "
+	  "Param: first slot; \"next\" continues" },
+	{ "/catena/faults", cmd_faults,
+	  "Fault injector settings. Params KEY=VALUE,... change them "
+	  "(seed delay_us jitter_us reorder_pct drop_pct client_replies)" },
+	{ "/catena/control", cmd_control,
+	  "Control channel: state, endpoint, last map epoch, heartbeats, "
+	  "reconnects. No parameters" },
+};
+
 int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
 			   const struct cat_config *cfg)
 {
-	int rc;
+	int rc = 0;
 
 	g_dp = dp;
 	g_workers = workers;
@@ -729,38 +761,9 @@ int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
 	g_node_id = cfg->node_id;
 	__atomic_store_n(&g_enabled, 1, __ATOMIC_SEQ_CST);
 
-	/* Help texts must stay under RTE_TEL_MAX_STRING_LEN (128). */
-	rc = rte_telemetry_register_cmd("/catena/stats", cmd_stats,
-		"Node totals: traffic, requests, replies by status, every drop counter. "
-		"No parameters");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/lcores", cmd_lcores,
-			"Per worker: lcore, queue, slots owned, packets, requests, handovers, "
-			"idle sleeps");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/slots", cmd_slots,
-			"Slots with keys: owner, keys, version. Param: first slot; "
-			"\"next\" continues, -1 = end");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/chains", cmd_chains,
-			"Chains of the current map: nodes, our role, forwarded, acked, "
-			"in flight, retransmitted. Param: first index");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/map", cmd_map,
-			"The current cluster map: epoch, canonical text as lines. "
-			"No parameters");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/digest", cmd_digest,
-			"Per written slot we replicate: version, digest; combined. "
-			"Param: first slot; \"next\" continues");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/faults", cmd_faults,
-			"Fault injector settings. Params KEY=VALUE,... change them "
-			"(seed delay_us jitter_us reorder_pct drop_pct client_replies)");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/catena/control", cmd_control,
-			"Control channel: state, endpoint, last map epoch, heartbeats, "
-			"reconnects. No parameters");
+	for (size_t i = 0; rc == 0 && i < RTE_DIM(commands); i++)
+		rc = rte_telemetry_register_cmd(commands[i].name, commands[i].fn,
+						commands[i].help);
 	return rc;
 }
 
