@@ -501,10 +501,12 @@ static void drain_fifo(struct cat_chain *ch, struct slot_state *ss,
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		       uint64_t now)
 {
+	/* The slot count is fixed at cluster creation; the agent refuses
+	 * such a map before it gets here, and so does the engine. */
+	if (map->slot_count != ch->slot_count)
+		return;
 	__atomic_store_n(&ch->map, map, __ATOMIC_RELEASE); /* telemetry reads it */
 	ch->suspect = 0;
-	if (map->slot_count != ch->slot_count)
-		return; /* resharding the slot count is not supported */
 	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
 	     slot += ch->p.n_workers) {
 		struct slot_state *ss = sstate(ch, slot);

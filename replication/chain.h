@@ -141,7 +141,8 @@ void cat_chain_destroy(struct cat_chain *ch);
  * commits everything it holds (and answers those clients); a node with a new
  * successor resends its in-flight entries there; in-flight entries and
  * pending state of slots this node left are dropped. Messages of the old
- * epoch are dropped from now on.
+ * epoch are dropped from now on. A map with another slot count than the
+ * store's is ignored (the slot count is fixed at cluster creation).
  */
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		       uint64_t now);
