@@ -476,7 +476,7 @@ void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
 
 uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
 {
-	return ch->suspect;
+	return __atomic_load_n(&ch->suspect, __ATOMIC_RELAXED); /* the agent reads it */
 }
 
 /* Drop a slot's in-flight entries, committing them first when this node
@@ -506,7 +506,7 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 	if (map->slot_count != ch->slot_count)
 		return;
 	__atomic_store_n(&ch->map, map, __ATOMIC_RELEASE); /* telemetry reads it */
-	ch->suspect = 0;
+	__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
 	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
 	     slot += ch->p.n_workers) {
 		struct slot_state *ss = sstate(ch, slot);
@@ -836,7 +836,7 @@ static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 		inflight_free(ch, i);
 	}
 	if (ch->suspect == ss->succ)
-		ch->suspect = 0;
+		__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
 	pending_ack(ch, ss);
 }
 
@@ -889,7 +889,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		first->retries++;
 		if (first->retries == ch->p.suspect_after) {
 			ch->st.peer_suspect++;
-			ch->suspect = ss->succ;
+			__atomic_store_n(&ch->suspect, ss->succ, __ATOMIC_RELAXED);
 		}
 		for (uint32_t i = ss->fifo_head; i != NIL;
 		     i = ch->inflight[i].next) {
