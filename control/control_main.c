@@ -2,8 +2,12 @@
  * catena-control: owns the cluster map. One thread runs a poll() loop over
  * the node-channel listener and its connections, the management socket and
  * its connections, and the heartbeat and verify deadlines. Sockets are
- * non-blocking and every input line is bounded; the only blocking call is
- * the store's fsync, which must finish before a new map is sent anyway.
+ * non-blocking and every input line is bounded; the only blocking calls are
+ * the store's fsync (or, with etcd, its HTTP requests, each bounded by
+ * CAT_CTL_ETCD_HTTP_MS), which must finish before a new map is sent anyway.
+ * With store = etcd an instance acts only while it holds the leader lease:
+ * it binds its sockets when it wins and closes them the moment it cannot
+ * show the lease still holds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,8 +66,11 @@ static void mkdir_parent(const char *path)
 }
 
 /* A Unix listener at path, mode 0660. A stale socket file (nobody
- * accepting) is replaced; a live one, or any other file, is an error. */
-static int listen_unix(const char *path, char *err, size_t errlen)
+ * accepting) is replaced; a live one, or any other file, is an error --
+ * unless force: an etcd leader holding the lease replaces even a live
+ * socket, whose owner cannot be a leader any more (it stops acting the
+ * moment its lease is in doubt; a frozen one finds out when it wakes). */
+static int listen_unix(const char *path, int force, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -82,7 +89,7 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: exists and is not a socket", path);
 			return -EEXIST;
 		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		probe = force ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(probe);
 			snprintf(err, errlen, "%s: in use by another process", path);
@@ -275,17 +282,50 @@ static void conn_flush(struct cat_ctl_conn *k)
 	k->out_len -= off;
 }
 
-static int start_store(struct cat_ctl *c)
+/* Open the store: the file backend takes its lock; the etcd backend only
+ * prepares its client (nothing is read before this instance leads).
+ * Returns 0 or an exit status. */
+static int open_store(struct cat_ctl *c, struct cat_ctl_etcd *etcd)
+{
+	char err[512], name[CAT_CTL_STORE_PATH_MAX];
+	int rc;
+
+	if (strcmp(c->cfg.store, "etcd") != 0) {
+		rc = cat_ctl_store_init(&c->store, c->cfg.state_dir, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "catena-control: store: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	if (c->cfg.instance[0] == '\0') {
+		char host[40] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(c->cfg.instance, sizeof(c->cfg.instance), "%s:%ld", host,
+			 (long)getpid());
+	}
+	rc = cat_ctl_etcd_init(etcd, c->cfg.etcd_endpoints, c->cfg.etcd_prefix,
+			       c->cfg.instance, c->cfg.lease_ms, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "catena-control: store: %s\n", err);
+		return rc == -EINVAL ? 2 : 1;
+	}
+	c->etcd = etcd;
+	snprintf(name, sizeof(name), "etcd:%s", etcd->map_key);
+	cat_ctl_store_init_io(&c->store, name, cat_ctl_etcd_get_map,
+			      cat_ctl_etcd_put_map, etcd);
+	return 0;
+}
+
+/* Load the stored map, or store initial_map in an empty store. Returns 0
+ * or an exit status. */
+static int load_store(struct cat_ctl *c)
 {
 	char err[512];
 	struct cat_map *m = NULL;
 	int rc;
 
-	rc = cat_ctl_store_init(&c->store, c->cfg.state_dir, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "catena-control: store: %s\n", err);
-		return 1;
-	}
 	rc = cat_ctl_store_load(&c->store, &m, err, sizeof(err));
 	if (rc == 0) {
 		c->map = m;
@@ -331,12 +371,87 @@ static int start_store(struct cat_ctl *c)
 	return 0;
 }
 
-static void loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
+/* etcd: keep the lease. 0 while it surely holds, -1 when this instance
+ * must stop acting now (the lease may be gone or about to go). */
+static int keep_lease(struct cat_ctl *c, uint64_t *next_ka)
+{
+	struct cat_ctl_etcd *e = c->etcd;
+	uint64_t now = cat_ctl_now_ms();
+	char err[512];
+	int rc;
+
+	if (now >= e->lease_until_ms) {
+		cat_ctl_event(c, "leader lease not renewed in time (%u ms)",
+			      c->cfg.lease_ms);
+		return -1;
+	}
+	if (now < *next_ka)
+		return 0;
+	rc = cat_ctl_etcd_keepalive(e, now, err, sizeof(err));
+	if (rc == -ENOENT) {
+		cat_ctl_event(c, "leader lease lost: %s", err);
+		return -1;
+	}
+	if (rc < 0) {
+		/* Try again soon; lease_until_ms decides when to give up. */
+		cat_ctl_event(c, "leader lease keepalive failed: %s", err);
+		*next_ka = cat_ctl_now_ms() + 100;
+	} else {
+		*next_ka = now + c->cfg.lease_ms / 3;
+	}
+	if (cat_ctl_now_ms() >= e->lease_until_ms) {
+		cat_ctl_event(c, "leader lease not renewed in time (%u ms)",
+			      c->cfg.lease_ms);
+		return -1;
+	}
+	return 0;
+}
+
+/* etcd: a map compare-and-swap was lost. Still the leader: take the
+ * stored map (someone wrote it with our key? then it is ours to serve)
+ * and go on; otherwise -1: stop acting. */
+static int after_lost_cas(struct cat_ctl *c)
+{
+	struct cat_map *m = NULL;
+	char err[512];
+	int rc = cat_ctl_etcd_check_leader(c->etcd, err, sizeof(err));
+
+	c->etcd->lost = 0;
+	if (rc <= 0) {
+		cat_ctl_event(c, "map compare-and-swap lost and %s: stepping down",
+			      rc == 0 ? "no longer the leader" : err);
+		return -1;
+	}
+	rc = cat_ctl_store_load(&c->store, &m, err, sizeof(err));
+	if (rc < 0) {
+		cat_ctl_event(c, "map compare-and-swap lost, reload failed (%s): stepping down",
+			      rc == -ENOENT ? "no map stored" : err);
+		return -1;
+	}
+	cat_map_free(c->map);
+	c->map = m;
+	cat_ctl_sync_nodes(c);
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->kind == CAT_CTL_CONN_NODE && k->node != 0 && !k->closing)
+			cat_ctl_push_map(c, k);
+	}
+	cat_ctl_event(c, "map compare-and-swap lost: reloaded epoch %u from %s",
+		      m->epoch, c->store.path);
+	return 0;
+}
+
+/* Returns 0 on a stop signal or poll error, 1 when leadership was lost. */
+static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 {
 	struct pollfd pf[2 + CAT_CTL_CONNS_MAX];
 	sigset_t during;
+	uint64_t next_ka = 0;
 
 	sigemptyset(&during);
+	if (c->etcd != NULL)
+		next_ka = cat_ctl_now_ms() + c->cfg.lease_ms / 3;
 	while (!stop_signal) {
 		uint64_t now = cat_ctl_now_ms(), dl;
 		struct timespec ts;
@@ -358,6 +473,10 @@ static void loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 		dl = cat_ctl_node_deadline(c);
 		if (cat_ctl_mgmt_deadline(c) < dl)
 			dl = cat_ctl_mgmt_deadline(c);
+		if (c->etcd != NULL && next_ka < dl)
+			dl = next_ka;
+		if (c->etcd != NULL && c->etcd->lease_until_ms < dl)
+			dl = c->etcd->lease_until_ms;
 		/* At most a second: the loop also notices a stop signal that
 		 * way, whatever the deadlines. */
 		wait = dl <= now ? 0 : dl - now > 1000 ? 1000 : (int64_t)(dl - now);
@@ -369,6 +488,10 @@ static void loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 			break;
 		if (stop_signal)
 			break;
+		/* Before anything is read: an instance that may have lost its
+		 * lease (a long stall, etcd gone) acts on nothing more. */
+		if (c->etcd != NULL && keep_lease(c, &next_ka) < 0)
+			return 1;
 		/* Read everything first, then look at deadlines: a heartbeat
 		 * that waited in a socket buffer still counts. */
 		for (uint16_t i = 0; i < n; i++)
@@ -383,6 +506,8 @@ static void loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 		cat_ctl_mgmt_tick(c, now);
 		for (uint16_t i = 0; i < c->n_conns; i++)
 			process_lines(c, c->conns[i]); /* held lines after a verify */
+		if (c->etcd != NULL && c->etcd->lost && after_lost_cas(c) < 0)
+			return 1;
 		for (uint16_t i = 0; i < c->n_conns; i++)
 			if (c->conns[i]->out_len > 0)
 				conn_flush(c->conns[i]);
@@ -393,9 +518,193 @@ static void loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 				conn_free(c, i);
 		}
 	}
+	return 0;
 }
 
-static int run(struct cat_ctl *c, int argc, char **argv)
+struct listeners {
+	int node_fd, mgmt_fd;
+	ino_t node_ino, mgmt_ino;   /* the socket files this process made */
+};
+
+static ino_t inode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+static int open_listeners(struct cat_ctl *c, struct listeners *l, int force)
+{
+	char err[512];
+
+	l->node_ino = l->mgmt_ino = 0;
+	if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
+		l->node_fd = listen_unix(c->cfg.node_path, force, err, sizeof(err));
+	else
+		l->node_fd = listen_tcp(c->cfg.node_ip, c->cfg.node_port, err,
+					sizeof(err));
+	if (l->node_fd < 0) {
+		fprintf(stderr, "catena-control: node_listen %s\n", err);
+		return -1;
+	}
+	if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
+		l->node_ino = inode_of(c->cfg.node_path);
+	l->mgmt_fd = listen_unix(c->cfg.mgmt_socket, force, err, sizeof(err));
+	if (l->mgmt_fd < 0) {
+		fprintf(stderr, "catena-control: mgmt_socket %s\n", err);
+		close(l->node_fd);
+		if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
+			unlink(c->cfg.node_path);
+		return -1;
+	}
+	l->mgmt_ino = inode_of(c->cfg.mgmt_socket);
+	return 0;
+}
+
+/* Close every connection and both listeners. unlink: remove the socket
+ * files too, but only if they are still the ones this process bound (an
+ * etcd leader that took over may have replaced them). */
+static void close_all(struct cat_ctl *c, struct listeners *l, int unlink_files)
+{
+	while (c->n_conns > 0)
+		conn_free(c, (uint16_t)(c->n_conns - 1));
+	close(l->node_fd);
+	close(l->mgmt_fd);
+	if (!unlink_files)
+		return;
+	if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX &&
+	    inode_of(c->cfg.node_path) == l->node_ino)
+		unlink(c->cfg.node_path);
+	if (inode_of(c->cfg.mgmt_socket) == l->mgmt_ino)
+		unlink(c->cfg.mgmt_socket);
+}
+
+static void print_ready(struct cat_ctl *c)
+{
+	if (c->etcd != NULL)
+		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s instance=%s\n",
+		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
+		       c->cfg.node_listen, c->cfg.mgmt_socket, c->cfg.instance);
+	else
+		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s\n",
+		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
+		       c->cfg.node_listen, c->cfg.mgmt_socket);
+	fflush(stdout);
+}
+
+static const char *stop_name(void)
+{
+	return stop_signal == SIGINT ? "SIGINT" :
+	       stop_signal == SIGTERM ? "SIGTERM" : "poll error";
+}
+
+/* Forget everything a leader knew: a later term starts from the store. */
+static void drop_state(struct cat_ctl *c)
+{
+	cat_ctl_mgmt_fini(c);
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		json_decref(c->nodes[i].stats);
+	c->n_nodes = 0;
+	cat_map_free(c->map);
+	c->map = NULL;
+}
+
+/* etcd: one term as leader. Returns -1 to go back to following, or an
+ * exit status. */
+static int lead(struct cat_ctl *c)
+{
+	struct listeners l;
+	int rc;
+
+	cat_ctl_event(c, "instance %s is the leader (lease %u ms)",
+		      c->cfg.instance, c->cfg.lease_ms);
+	rc = load_store(c);
+	if (rc == 2) {
+		cat_ctl_etcd_resign(c->etcd);
+		return 2;
+	}
+	if (rc != 0 || cat_ctl_now_ms() >= c->etcd->lease_until_ms) {
+		cat_ctl_event(c, "could not take over (%s): resigning",
+			      rc != 0 ? "store unreadable" : "lease ran out");
+		cat_ctl_etcd_resign(c->etcd);
+		drop_state(c);
+		return -1;
+	}
+	cat_ctl_sync_nodes(c);
+	if (open_listeners(c, &l, 1) < 0) {
+		cat_ctl_event(c, "cannot bind the sockets: resigning");
+		cat_ctl_etcd_resign(c->etcd);
+		drop_state(c);
+		return -1;
+	}
+	print_ready(c);
+	rc = loop(c, l.node_fd, l.mgmt_fd);
+	if (rc == 1) {
+		/* Leave the socket files: a new leader replaces them, and one
+		 * may already have. */
+		close_all(c, &l, 0);
+		cat_ctl_etcd_forget(c->etcd);
+		cat_ctl_event(c, "stopped acting: now a follower");
+		drop_state(c);
+		return -1;
+	}
+	cat_ctl_event(c, "stopping (%s)", stop_name());
+	close_all(c, &l, 1);
+	cat_ctl_etcd_resign(c->etcd);
+	return stop_signal != 0 ? 0 : 1;
+}
+
+/* etcd: follow until elected, lead, follow again when the lease is lost. */
+static int run_etcd(struct cat_ctl *c)
+{
+	char who[64], last_who[64] = "", err[512], last_err[512] = "";
+	sigset_t during;
+	uint64_t next_try = 0;
+
+	sigemptyset(&during);
+	printf("catena-control: standby instance=%s etcd=%s prefix=%s\n",
+	       c->cfg.instance, c->cfg.etcd_endpoints, c->cfg.etcd_prefix);
+	fflush(stdout);
+	while (!stop_signal) {
+		uint64_t now = cat_ctl_now_ms();
+		struct timespec ts;
+		int rc;
+
+		if (now >= next_try) {
+			next_try = now + c->cfg.lease_ms / 2;
+			rc = cat_ctl_etcd_campaign(c->etcd, now, who, sizeof(who),
+						   err, sizeof(err));
+			if (rc < 0 && strcmp(err, last_err) != 0) {
+				cat_ctl_event(c, "etcd: %s", err);
+				snprintf(last_err, sizeof(last_err), "%s", err);
+			}
+			if (rc >= 0)
+				last_err[0] = '\0';
+			if (rc == 0 && strcmp(who, last_who) != 0) {
+				cat_ctl_event(c, "follower: the leader is %s", who);
+				snprintf(last_who, sizeof(last_who), "%s", who);
+			}
+			if (rc == 1) {
+				last_who[0] = '\0';
+				rc = lead(c);
+				if (rc >= 0)
+					return rc;
+				/* Lost: wait a retry period, so that another
+				 * instance gets its chance first. */
+				next_try = cat_ctl_now_ms() + c->cfg.lease_ms / 2;
+			}
+			continue;
+		}
+		ts.tv_sec = (time_t)((next_try - now) / 1000);
+		ts.tv_nsec = (long)((next_try - now) % 1000) * 1000000L;
+		ppoll(NULL, 0, &ts, &during);
+	}
+	cat_ctl_event(c, "stopping (%s)", stop_name());
+	return 0;
+}
+
+static int run(struct cat_ctl *c, struct cat_ctl_etcd *etcd, int argc,
+	       char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -404,9 +713,10 @@ static int run(struct cat_ctl *c, int argc, char **argv)
 	};
 	const char *cfg_path = NULL;
 	char err[512];
-	int opt, rc, node_fd, mgmt_fd;
+	int opt, rc;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t block;
+	struct listeners l;
 
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -440,60 +750,47 @@ static int run(struct cat_ctl *c, int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 
-	rc = start_store(c);
+	rc = open_store(c, etcd);
+	if (rc != 0)
+		return rc;
+	if (c->etcd != NULL)
+		return run_etcd(c);
+	rc = load_store(c);
 	if (rc != 0)
 		return rc;
 	cat_ctl_sync_nodes(c);
-	if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
-		node_fd = listen_unix(c->cfg.node_path, err, sizeof(err));
-	else
-		node_fd = listen_tcp(c->cfg.node_ip, c->cfg.node_port, err,
-				     sizeof(err));
-	if (node_fd < 0) {
-		fprintf(stderr, "catena-control: node_listen %s\n", err);
+	if (open_listeners(c, &l, 0) < 0)
 		return 1;
-	}
-	mgmt_fd = listen_unix(c->cfg.mgmt_socket, err, sizeof(err));
-	if (mgmt_fd < 0) {
-		fprintf(stderr, "catena-control: mgmt_socket %s\n", err);
-		if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
-			unlink(c->cfg.node_path);
-		return 1;
-	}
-	printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s\n",
-	       c->map->epoch, c->map->n_nodes, c->map->n_chains,
-	       c->cfg.node_listen, c->cfg.mgmt_socket);
-	fflush(stdout);
+	print_ready(c);
 
-	loop(c, node_fd, mgmt_fd);
+	loop(c, l.node_fd, l.mgmt_fd);
 	rc = stop_signal != 0 ? 0 : 1;
 
-	cat_ctl_event(c, "stopping (%s)", stop_signal == SIGINT ? "SIGINT" :
-		      stop_signal == SIGTERM ? "SIGTERM" : "poll error");
-	while (c->n_conns > 0)
-		conn_free(c, (uint16_t)(c->n_conns - 1));
-	close(node_fd);
-	close(mgmt_fd);
-	if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
-		unlink(c->cfg.node_path);
-	unlink(c->cfg.mgmt_socket);
+	cat_ctl_event(c, "stopping (%s)", stop_name());
+	close_all(c, &l, 1);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	struct cat_ctl *c = calloc(1, sizeof(*c));
+	struct cat_ctl_etcd *etcd = calloc(1, sizeof(*etcd));
 	int rc;
 
-	if (c == NULL)
+	if (c == NULL || etcd == NULL) {
+		free(c);
+		free(etcd);
 		return 1;
+	}
 	c->store.lock_fd = -1;
-	rc = run(c, argc, argv);
+	rc = run(c, etcd, argc, argv);
 	cat_ctl_mgmt_fini(c);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		json_decref(c->nodes[i].stats);
 	cat_map_free(c->map);
 	cat_ctl_store_fini(&c->store);
+	cat_ctl_etcd_fini(etcd);
+	free(etcd);
 	free(c);
 	return rc;
 }

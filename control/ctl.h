@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "control/ctl_config.h"
+#include "control/store_etcd.h"
 #include "control/store_file.h"
 #include "replication/map.h"
 
@@ -109,6 +110,7 @@ struct cat_ctl {
 	uint32_t next_req;
 	struct cat_ctl_verify verify[CAT_CTL_VERIFY_MAX];
 	int quiet;                      /* 1: events are not written to stderr */
+	struct cat_ctl_etcd *etcd;      /* store = etcd: the client and lease; else NULL */
 };
 
 /** Monotonic milliseconds. */

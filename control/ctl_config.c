@@ -35,6 +35,9 @@ void cat_ctl_config_defaults(struct cat_ctl_config *c)
 	strcpy(c->node_path, "/run/catena/nodes.sock");
 	strcpy(c->mgmt_socket, "/run/catena/control.sock");
 	c->heartbeat_timeout_ms = 1000;
+	strcpy(c->etcd_endpoints, "http://127.0.0.1:2379");
+	strcpy(c->etcd_prefix, "/catena/");
+	c->lease_ms = 2000;
 }
 
 static char *trim(char *s)
@@ -110,11 +113,9 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 		   char *why, size_t whylen)
 {
 	if (strcmp(k, "store") == 0) {
-		if (strcmp(v, "file") == 0)
+		if (strcmp(v, "file") == 0 || strcmp(v, "etcd") == 0) {
+			strcpy(c->store, v);
 			return 0;
-		if (strcmp(v, "etcd") == 0) {
-			snprintf(why, whylen, "etcd: not implemented yet (use file)");
-			return -ENOTSUP;
 		}
 		snprintf(why, whylen, "expected file or etcd");
 		return -EINVAL;
@@ -129,6 +130,35 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 	if (strcmp(k, "initial_map") == 0)
 		return set_path(c->initial_map, sizeof(c->initial_map), v, why,
 				whylen);
+	if (strcmp(k, "etcd_endpoints") == 0) {
+		/* Each endpoint is http://HOST:PORT; the store checks the
+		 * scheme, this only bounds the length. */
+		if (strncmp(v, "http://", 7) != 0) {
+			snprintf(why, whylen, "expected http://HOST:PORT[,...]");
+			return -EINVAL;
+		}
+		return set_path(c->etcd_endpoints, sizeof(c->etcd_endpoints), v,
+				why, whylen);
+	}
+	if (strcmp(k, "etcd_prefix") == 0)
+		return set_path(c->etcd_prefix, sizeof(c->etcd_prefix) - 8, v, why,
+				whylen);
+	if (strcmp(k, "instance") == 0)
+		return set_path(c->instance, sizeof(c->instance), v, why, whylen);
+	if (strcmp(k, "lease_ms") == 0) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*end != '\0' || errno != 0 || v[0] < '0' || v[0] > '9' ||
+		    n < 500 || n > 60000) {
+			snprintf(why, whylen, "expected a number 500..60000");
+			return -EINVAL;
+		}
+		c->lease_ms = (uint32_t)n;
+		return 0;
+	}
 	if (strcmp(k, "heartbeat_timeout_ms") == 0) {
 		char *end;
 		unsigned long n;
@@ -150,6 +180,7 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 static const char *const known[] = {
 	"store", "state_dir", "node_listen", "mgmt_socket",
 	"heartbeat_timeout_ms", "initial_map",
+	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

@@ -22,7 +22,7 @@ enum cat_ctl_listen_kind {
 };
 
 struct cat_ctl_config {
-	char store[16];                       /* "file" */
+	char store[16];                       /* "file" or "etcd" */
 	char state_dir[CAT_CTL_PATH_MAX];
 	enum cat_ctl_listen_kind node_kind;
 	char node_path[108];                  /* unix: socket path */
@@ -32,6 +32,11 @@ struct cat_ctl_config {
 	char mgmt_socket[108];
 	uint32_t heartbeat_timeout_ms;        /* 10..600000 */
 	char initial_map[CAT_CTL_PATH_MAX];   /* "" if not set */
+	/* store = etcd (docs/CONTROL.md, "Store (etcd backend)") */
+	char etcd_endpoints[CAT_CTL_PATH_MAX]; /* comma list of http://H:P */
+	char etcd_prefix[128];                /* key prefix, "/catena/" */
+	uint32_t lease_ms;                    /* leader lease, 500..60000 */
+	char instance[64];                    /* "" : hostname:pid */
 };
 
 /** Defaults of docs/CONTROL.md (no initial_map). */
@@ -40,7 +45,7 @@ void cat_ctl_config_defaults(struct cat_ctl_config *c);
 /**
  * Read path into c (defaults first). Returns 0, or a negative errno with
  * one line in err: "line 4: [control] foo: unknown key", or the open
- * error. store = etcd is refused (-ENOTSUP: not implemented yet).
+ * error.
  */
 int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 			char *err, size_t errlen);

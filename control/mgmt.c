@@ -118,7 +118,7 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 {
 	uint64_t now = cat_ctl_now_ms();
 	unsigned int up = 0, shown;
-	json_t *ev = json_array();
+	json_t *ev = json_array(), *r;
 	char mode[8] = "?";
 	struct stat st;
 
@@ -136,7 +136,7 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 			(json_int_t)e->time, "epoch", (json_int_t)e->epoch,
 			"text", e->text));
 	}
-	reply_ok(conn, json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:o}",
+	r = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:o}",
 		"epoch", (json_int_t)c->map->epoch,
 		"nodes_up", (json_int_t)up,
 		"nodes_total", (json_int_t)c->n_nodes,
@@ -150,7 +150,11 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 		"socket_mode", mode,
 		"heartbeat_timeout_ms", (json_int_t)c->cfg.heartbeat_timeout_ms,
 		"uptime_s", (json_int_t)((now - c->start_ms) / 1000u),
-		"events", ev));
+		"events", ev);
+	/* With etcd only the leader answers: say which instance that is. */
+	if (r != NULL && c->etcd != NULL)
+		json_object_set_new(r, "instance", json_string(c->etcd->instance));
+	reply_ok(conn, r);
 }
 
 static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)

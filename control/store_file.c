@@ -96,6 +96,19 @@ int cat_ctl_store_init(struct cat_ctl_store *s, const char *dir, char *err,
 	return 0;
 }
 
+int cat_ctl_store_init_io(struct cat_ctl_store *s, const char *name,
+			  cat_ctl_store_get_fn get, cat_ctl_store_put_fn put,
+			  void *arg)
+{
+	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
+	snprintf(s->path, sizeof(s->path), "%s", name);
+	s->io_get = get;
+	s->io_put = put;
+	s->io_arg = arg;
+	return 0;
+}
+
 const char *cat_ctl_store_mark_name(enum cat_ctl_mark mark)
 {
 	switch (mark) {
@@ -310,7 +323,13 @@ int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,
 	int rc;
 
 	*map = NULL;
-	rc = read_all(s->path, &buf, &len);
+	if (s->io_get != NULL) {
+		rc = s->io_get(s->io_arg, &buf, &len, err, errlen);
+		if (rc < 0)
+			return rc;
+	} else {
+		rc = read_all(s->path, &buf, &len);
+	}
 	if (rc == -ENOENT)
 		return rc;
 	if (rc < 0) {
@@ -458,7 +477,9 @@ int cat_ctl_store_save(struct cat_ctl_store *s, const struct cat_map *m,
 					       JSON_PRESERVE_ORDER) : NULL;
 		rc = data != NULL ? 0 : -ENOMEM;
 	}
-	if (rc == 0)
+	if (rc == 0 && s->io_put != NULL)
+		rc = s->io_put(s->io_arg, data, strlen(data), err, errlen);
+	else if (rc == 0)
 		rc = write_durable(s, data, strlen(data), err, errlen);
 	if (rc == -ENOMEM)
 		set_err(err, errlen, "out of memory");

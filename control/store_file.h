@@ -33,6 +33,14 @@ struct cat_ctl_hist {
 	char reason[CAT_CTL_REASON_MAX];
 };
 
+/* Another backend's read and durable write of the map.json document: get
+ * returns 0 with a malloc'd buffer, -ENOENT when nothing is stored; put
+ * returns 0 only once the document is durable. */
+typedef int (*cat_ctl_store_get_fn)(void *arg, char **data, size_t *len,
+				    char *err, size_t errlen);
+typedef int (*cat_ctl_store_put_fn)(void *arg, const char *data, size_t len,
+				    char *err, size_t errlen);
+
 struct cat_ctl_store {
 	char dir[CAT_CTL_STORE_PATH_MAX];
 	char path[CAT_CTL_STORE_PATH_MAX + 16];
@@ -44,6 +52,11 @@ struct cat_ctl_store {
 	uint16_t n_marks;
 	uint16_t mark_id[CAT_MAP_NODES_MAX];
 	uint8_t mark[CAT_MAP_NODES_MAX];    /* enum cat_ctl_mark */
+	/* Set by cat_ctl_store_init_io: the same document, kept elsewhere
+	 * (store_etcd). NULL for the file backend. */
+	cat_ctl_store_get_fn io_get;
+	cat_ctl_store_put_fn io_put;
+	void *io_arg;
 };
 
 /**
@@ -54,6 +67,15 @@ struct cat_ctl_store {
  */
 int cat_ctl_store_init(struct cat_ctl_store *s, const char *dir, char *err,
 		       size_t errlen);
+
+/**
+ * Prepare s for a backend that keeps the same document elsewhere (etcd):
+ * no directory, no lock; load and save go through get and put. name
+ * stands for the path in messages. Returns 0.
+ */
+int cat_ctl_store_init_io(struct cat_ctl_store *s, const char *name,
+			  cat_ctl_store_get_fn get, cat_ctl_store_put_fn put,
+			  void *arg);
 
 /**
  * Load map.json: returns 0 and *map (free with cat_map_free) with the

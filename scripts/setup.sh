@@ -31,6 +31,8 @@ PKGS=(
 	clang libclang-rt-14-dev                       # libFuzzer targets
 	iproute2 nftables iputils-ping iputils-arping ethtool  # test topology, faults, ping
 	valgrind                                       # leak checks
+	etcd-server                                    # catena-control store = etcd (integration test)
+	libcurl4-openssl-dev                           # catena-control etcd backend: HTTP to etcd's JSON gateway
 )
 
 missing=()

@@ -2,7 +2,9 @@
 catena-control for the integration tests (docs/CONTROL.md): its config
 (state_dir, node channel socket and management socket under the test's
 tmp_path, initial_map = the test's cluster map), the process (ready line,
-SIGTERM, restart on the same state_dir), catenactl, raw requests on the
+SIGTERM, restart on the same state_dir; or store = etcd, several instances
+sharing one etcd and one pair of socket paths, only the leader listening),
+catenactl, raw requests on the
 management socket, waits on what it reports, and an optional relay per
 node on the node channel that a test can cut, so a node can be partitioned
 from the control plane as well as from the data network.
@@ -160,15 +162,24 @@ def connect_unix(path, timeout=5.0):
 
 
 class Control:
-    """One catena-control process (restartable on the same state_dir)."""
+    """One catena-control process (restartable on the same state_dir).
+    With etcd={"endpoints":..., "instance":..., "lease_ms":..., "prefix":...}
+    it runs with store = etcd; name (its directory under tmp) and sock_dir
+    (where both sockets are: give several instances the same one) let
+    several run side by side; start(wait_ready=False) returns once it is
+    a follower ("standby" line)."""
 
-    def __init__(self, bins, tmp, heartbeat_timeout_ms=800, relay=False):
+    def __init__(self, bins, tmp, heartbeat_timeout_ms=800, relay=False,
+                 name="control", etcd=None, sock_dir=None):
         self.bins = bins
-        self.dir = os.path.join(str(tmp), "control")
+        self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
+        self.etcd = etcd
+        sock_dir = sock_dir or self.dir
+        os.makedirs(sock_dir, exist_ok=True)
         self.state_dir = os.path.join(self.dir, "state")
-        self.node_sock = os.path.join(self.dir, "nodes.sock")
-        self.mgmt = os.path.join(self.dir, "mgmt.sock")
+        self.node_sock = os.path.join(sock_dir, "nodes.sock")
+        self.mgmt = os.path.join(sock_dir, "mgmt.sock")
         self.conf = os.path.join(self.dir, "control.conf")
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.use_relay = relay
@@ -181,16 +192,58 @@ class Control:
     # --- the process ---
 
     def write_config(self, initial_map):
+        store = "store = file\nstate_dir = %s\n" % self.state_dir
+        if self.etcd is not None:
+            store = "store = etcd\n" + "".join(
+                "%s = %s\n" % (k, v) for k, v in (
+                    ("etcd_endpoints", self.etcd["endpoints"]),
+                    ("etcd_prefix", self.etcd.get("prefix")),
+                    ("lease_ms", self.etcd.get("lease_ms")),
+                    ("instance", self.etcd.get("instance")))
+                if v is not None)
         with open(self.conf, "w") as f:
             f.write("; catena-control of one integration test (control.py)\n"
-                    "[control]\nstore = file\nstate_dir = %s\n"
+                    "[control]\n%s"
                     "node_listen = unix:%s\nmgmt_socket = %s\n"
                     "heartbeat_timeout_ms = %d\ninitial_map = %s\n"
-                    % (self.state_dir, self.node_sock, self.mgmt,
+                    % (store, self.node_sock, self.mgmt,
                        self.heartbeat_timeout_ms, initial_map))
 
-    def start(self, initial_map=None):
-        """Start (again); returns the ready line's fields."""
+    def ready_lines(self):
+        return [l for l in self.stdout().splitlines()
+                if l.startswith("catena-control: ready")]
+
+    def wait_ready(self, count=1, timeout=READY_TIMEOUT):
+        """Wait for this run's `count`-th ready line (an etcd instance
+        prints one each time it becomes the leader); returns its fields."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.ready_lines()
+            if len(lines) >= count:
+                self.ready = dict(kv.split("=", 1)
+                                  for kv in lines[count - 1].split()[2:])
+                return self.ready
+            rc = self.proc.poll()
+            if rc is not None or time.monotonic() > deadline:
+                raise ControlError(
+                    "catena-control %s before `ready` #%d.\nstderr:\n%s"
+                    % ("exited with %s" % rc if rc is not None else
+                       "not ready after %.0f s" % timeout, count,
+                       self.stderr()[-3000:]))
+            time.sleep(0.02)
+
+    def kill9(self):
+        """SIGKILL (a crash) and reap; teardown expects nothing more."""
+        self.proc.kill()
+        self.proc.wait()
+        self.returncodes.append(self.proc.returncode)
+        self.proc = None
+        self.out_f.close()
+        self.err_f.close()
+
+    def start(self, initial_map=None, wait_ready=True):
+        """Start (again); returns the ready line's fields (or, with
+        wait_ready=False, the standby line's, once it is there)."""
         if initial_map is not None:
             self.write_config(initial_map)
         assert self.proc is None, "catena-control already running"
@@ -203,9 +256,11 @@ class Control:
             [self.bins["control"], "--config", self.conf], stdout=self.out_f,
             stderr=self.err_f, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT
+        want = ("catena-control: ready" if wait_ready else
+                "catena-control: standby")
         while True:
             for line in self.stdout().splitlines():
-                if line.startswith("catena-control: ready"):
+                if line.startswith(want):
                     self.ready = dict(kv.split("=", 1)
                                       for kv in line.split()[2:])
                     return self.ready
