@@ -67,6 +67,9 @@ KeySet g_fresh;   /* [2 kKeys, 2 kKeys + kFresh): inserted, then removed */
 std::vector<uint32_t> g_order;  /* random permutation of [0, kKeys) */
 
 struct rte_hash *g_rte;
+/* The same keys in an rte_hash built for what the catena store offers:
+ * lock-free readers concurrent with a writer (RW_CONCURRENCY_LF). */
+struct rte_hash *g_rte_lf;
 uint8_t *g_rte_vals;  /* kKeys + kFresh preallocated 32-byte values */
 struct cat_store *g_cat;
 
@@ -152,6 +155,11 @@ void setup_tables()
 	g_rte = rte_hash_create(&p);
 	if (g_rte == nullptr)
 		die(rte_strerror(rte_errno));
+	p.name = "catbench_lf";
+	p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
+	g_rte_lf = rte_hash_create(&p);
+	if (g_rte_lf == nullptr)
+		die(rte_strerror(rte_errno));
 	g_rte_vals = static_cast<uint8_t *>(
 		aligned_alloc(64, (size_t)(kKeys + kFresh) * kValLen));
 	if (g_rte_vals == nullptr)
@@ -165,6 +173,8 @@ void setup_tables()
 		uint64_t ver;
 
 		if (rte_hash_add_key_data(g_rte, g_hit.at(i),
+					  g_rte_vals + (size_t)i * kValLen) < 0 ||
+		    rte_hash_add_key_data(g_rte_lf, g_hit.at(i),
 					  g_rte_vals + (size_t)i * kValLen) < 0)
 			die("rte_hash_add_key_data failed during setup");
 		cat_key_of(&k, g_hit.at(i));
@@ -185,6 +195,7 @@ void teardown_tables()
 	rcu_thread_offline();
 	cat_store_destroy(g_cat);
 	rte_hash_free(g_rte);
+	rte_hash_free(g_rte_lf);
 	free(g_rte_vals);
 }
 
@@ -210,15 +221,18 @@ void BM_lookup_catena(benchmark::State &st, const KeySet *keys, bool expect)
 	st.SetItemsProcessed(st.iterations());
 }
 
-void BM_lookup_rte(benchmark::State &st, const KeySet *keys, bool expect)
+void BM_lookup_rte(benchmark::State &st, const KeySet *keys, bool expect,
+		   struct rte_hash **tbl)
 {
+	struct rte_hash *h = *tbl;
+
 	uint32_t i = 0;
 	uint64_t found = 0;
 
 	for (auto _ : st) {
 		void *data = nullptr;
 
-		found += rte_hash_lookup_data(g_rte, keys->at(g_order[i & kMask]),
+		found += rte_hash_lookup_data(h, keys->at(g_order[i & kMask]),
 					      &data) >= 0;
 		benchmark::DoNotOptimize(data);
 		i++;
@@ -328,11 +342,15 @@ void register_store_benchmarks()
 	benchmark::RegisterBenchmark("store/lookup_hit/catena",
 		BM_lookup_catena, &g_hit, true)->MinTime(t);
 	benchmark::RegisterBenchmark("store/lookup_hit/rte_hash",
-		BM_lookup_rte, &g_hit, true)->MinTime(t);
+		BM_lookup_rte, &g_hit, true, &g_rte)->MinTime(t);
+	benchmark::RegisterBenchmark("store/lookup_hit/rte_hash_lf",
+		BM_lookup_rte, &g_hit, true, &g_rte_lf)->MinTime(t);
 	benchmark::RegisterBenchmark("store/lookup_miss/catena",
 		BM_lookup_catena, &g_miss, false)->MinTime(t);
 	benchmark::RegisterBenchmark("store/lookup_miss/rte_hash",
-		BM_lookup_rte, &g_miss, false)->MinTime(t);
+		BM_lookup_rte, &g_miss, false, &g_rte)->MinTime(t);
+	benchmark::RegisterBenchmark("store/lookup_miss/rte_hash_lf",
+		BM_lookup_rte, &g_miss, false, &g_rte_lf)->MinTime(t);
 	benchmark::RegisterBenchmark("store/insert/catena",
 		BM_insert_catena)->Iterations(kFresh);
 	benchmark::RegisterBenchmark("store/insert/rte_hash",
