@@ -61,10 +61,9 @@ static int reparse(const struct cat_map *m, struct cat_map **out, char *err,
 
 static int node_index(const struct cat_map *m, uint16_t id)
 {
-	for (uint16_t i = 0; i < m->n_nodes; i++)
-		if (m->nodes[i].id == id)
-			return i;
-	return -1;
+	const struct cat_map_node *n = cat_map_node_by_id(m, id);
+
+	return n != NULL ? (int)(n - m->nodes) : -1;
 }
 
 static int next_epoch(const struct cat_map *m, struct cat_map **dup)

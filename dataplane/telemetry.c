@@ -384,6 +384,16 @@ static int cmd_slots(const char *cmd __rte_unused, const char *params,
 	return 0;
 }
 
+/* The current map, or an empty one (no chains, no slots) before the first
+ * map arrives, so a command answers with empty lists instead of failing.
+ * Caller is an RCU reader (rcu_enter). */
+static const struct cat_map *map_or_none(const struct cat_dp_map *dm)
+{
+	static const struct cat_map none;
+
+	return dm != NULL ? dm->map : &none;
+}
+
 /*
  * /catena/chains[,FIRST]: every chain of the current map from index FIRST
  * on: id, nodes, this node's role and the link counters summed over the
@@ -393,7 +403,6 @@ static int cmd_slots(const char *cmd __rte_unused, const char *params,
 static int cmd_chains(const char *cmd __rte_unused, const char *params,
 		      struct rte_tel_data *d)
 {
-	static const struct cat_map none; /* before the first map */
 	const struct cat_dp_map *dm;
 	const struct cat_map *m;
 	uint32_t first, ci, listed = 0;
@@ -405,7 +414,7 @@ static int cmd_chains(const char *cmd __rte_unused, const char *params,
 		return -ENODEV;
 	rcu_enter();
 	dm = rcu_dereference(g_dp->map);
-	m = dm != NULL ? dm->map : &none;
+	m = map_or_none(dm);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "epoch", m->epoch);
 	rte_tel_data_add_dict_u64(d, "n_chains", m->n_chains);
@@ -526,7 +535,6 @@ static uint64_t mix(uint64_t h, uint64_t v)
 static int cmd_digest(const char *cmd __rte_unused, const char *params,
 		      struct rte_tel_data *d)
 {
-	static const struct cat_map none; /* before the first map: no slots */
 	const struct cat_dp_map *dm;
 	const struct cat_map *m;
 	uint32_t first, s, listed = 0, replicated = 0;
@@ -539,7 +547,7 @@ static int cmd_digest(const char *cmd __rte_unused, const char *params,
 		return -ENODEV;
 	rcu_enter();
 	dm = rcu_dereference(g_dp->map);
-	m = dm != NULL ? dm->map : &none;
+	m = map_or_none(dm);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "epoch", m->epoch);
 	rte_tel_data_add_dict_u64(d, "first", first);

@@ -34,11 +34,6 @@
 #define IDLE_SLEEP_MIN_US  10u
 #define IDLE_SLEEP_MAX_US  1000u
 
-/* Bytes the chain engine adds to a client write's value when it forwards
- * it (the FWD extension, docs/PROTOCOL.md "Replication"). A write whose FWD
- * would not fit one packet is refused up front with TOO_LARGE. */
-#define FWD_EXT_LEN 24u
-
 #define L2L3L4_LEN (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
 		    sizeof(struct rte_udp_hdr))
 #define IPV4_UDP_LEN (sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
@@ -333,6 +328,7 @@ static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
 	struct cat_worker *w = arg;
 	const struct cat_dp_map *dm = w->dmap;
 	const struct cat_map *map = dm->map;
+	const struct cat_map_node *nd = cat_map_node_by_id(map, node_id);
 	uint32_t cap = payload_cap(w->dp);
 	uint32_t need = (uint32_t)cat_wire_msg_len(m);
 	struct cat_worker_pkt *p;
@@ -340,14 +336,12 @@ static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
 	uint32_t i;
 	int n;
 
-	for (i = 0; i < map->n_nodes; i++)
-		if (map->nodes[i].id == node_id)
-			break;
-	if (unlikely(i == map->n_nodes || i == dm->self_idx)) {
+	i = nd != NULL ? (uint32_t)(nd - map->nodes) : UINT32_MAX;
+	if (unlikely(nd == NULL || i == dm->self_idx)) {
 		w->st.drop_peer_unknown++;
 		return;
 	}
-	mac = map->nodes[i].mac;
+	mac = nd->mac;
 	if (unlikely((mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0)) {
 		w->st.drop_peer_no_mac++;
 		return;
@@ -386,7 +380,6 @@ static void flush_out(struct cat_worker *w)
 }
 
 /* ---- request execution ------------------------------------------------- */
-
 
 /*
  * Pass a client write (from_node 0) or a FWD/ACK (from peer from_node) to

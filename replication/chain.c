@@ -88,56 +88,29 @@ struct cat_chain {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static void ext_write(uint8_t *p, const struct ext *e)
 {
 	p[0] = e->kind;
 	p[1] = e->client_op;
-	put_le16(p + 2, e->client.port);
-	put_le32(p + 4, e->client.ip);
+	cat_wire_put_le16(p + 2, e->client.port);
+	cat_wire_put_le32(p + 4, e->client.ip);
 	memcpy(p + 8, e->client.mac, 6);
-	put_le16(p + 14, 0);
-	put_le64(p + 16, e->reply_arg);
+	cat_wire_put_le16(p + 14, 0);
+	cat_wire_put_le64(p + 16, e->reply_arg);
 }
 
 static int ext_read(const struct cat_msg *m, struct ext *e)
 {
 	const uint8_t *p = m->value;
 
-	if (m->value_len < EXT_LEN || get_le(p + 14, 2) != 0)
+	if (m->value_len < EXT_LEN || cat_wire_get_le16(p + 14) != 0)
 		return -EINVAL;
 	e->kind = p[0];
 	e->client_op = p[1];
-	e->client.port = (uint16_t)get_le(p + 2, 2);
-	e->client.ip = (uint32_t)get_le(p + 4, 4);
+	e->client.port = cat_wire_get_le16(p + 2);
+	e->client.ip = cat_wire_get_le32(p + 4);
 	memcpy(e->client.mac, p + 8, 6);
-	e->reply_arg = get_le(p + 16, 8);
+	e->reply_arg = cat_wire_get_le64(p + 16);
 	return 0;
 }
 

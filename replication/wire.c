@@ -2,48 +2,12 @@
  * catena wire format: encode and decode of the fixed 40-byte little-endian
  * header and its key/value payload. Runs per message on the hot path:
  * never allocates, never trusts a length it has not checked against the
- * buffer. Explicit little-endian loads keep it correct on any host.
+ * buffer. Explicit little-endian loads (wire.h) keep it correct on any host.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "replication/wire.h"
-
-static inline uint16_t ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
-	       ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	return (uint64_t)ld32(p) | ((uint64_t)ld32(p + 4) << 32);
-}
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	st32(p, (uint32_t)v);
-	st32(p + 4, (uint32_t)(v >> 32));
-}
 
 enum cat_wire_err cat_wire_decode(const void *buf, size_t len,
 				  struct cat_msg *m, size_t *consumed)
@@ -54,21 +18,21 @@ enum cat_wire_err cat_wire_decode(const void *buf, size_t len,
 	*consumed = 0;
 	if (len < CAT_WIRE_HDR_LEN)
 		return CAT_WIRE_ERR_SHORT;
-	if (ld16(p) != CAT_WIRE_MAGIC)
+	if (cat_wire_get_le16(p) != CAT_WIRE_MAGIC)
 		return CAT_WIRE_ERR_MAGIC;
 
 	m->version = p[2];
 	m->op = p[3];
 	m->flags = p[4];
 	m->status = p[5];
-	m->slot = ld16(p + 6);
-	m->epoch = ld32(p + 8);
-	m->client_id = ld32(p + 12);
-	m->seq = ld64(p + 16);
-	m->arg = ld64(p + 24);
-	m->key_len = ld16(p + 32);
-	reserved = ld16(p + 34);
-	m->value_len = ld32(p + 36);
+	m->slot = cat_wire_get_le16(p + 6);
+	m->epoch = cat_wire_get_le32(p + 8);
+	m->client_id = cat_wire_get_le32(p + 12);
+	m->seq = cat_wire_get_le64(p + 16);
+	m->arg = cat_wire_get_le64(p + 24);
+	m->key_len = cat_wire_get_le16(p + 32);
+	reserved = cat_wire_get_le16(p + 34);
+	m->value_len = cat_wire_get_le32(p + 36);
 	m->key = NULL;
 	m->value = NULL;
 
@@ -141,19 +105,19 @@ void cat_wire_encode_hdr(void *buf, const struct cat_msg *m)
 {
 	uint8_t *p = buf;
 
-	st16(p, CAT_WIRE_MAGIC);
+	cat_wire_put_le16(p, CAT_WIRE_MAGIC);
 	p[2] = CAT_WIRE_VERSION;
 	p[3] = m->op;
 	p[4] = m->flags;
 	p[5] = m->status;
-	st16(p + 6, m->slot);
-	st32(p + 8, m->epoch);
-	st32(p + 12, m->client_id);
-	st64(p + 16, m->seq);
-	st64(p + 24, m->arg);
-	st16(p + 32, m->key_len);
-	st16(p + 34, 0);
-	st32(p + 36, m->value_len);
+	cat_wire_put_le16(p + 6, m->slot);
+	cat_wire_put_le32(p + 8, m->epoch);
+	cat_wire_put_le32(p + 12, m->client_id);
+	cat_wire_put_le64(p + 16, m->seq);
+	cat_wire_put_le64(p + 24, m->arg);
+	cat_wire_put_le16(p + 32, m->key_len);
+	cat_wire_put_le16(p + 34, 0);
+	cat_wire_put_le32(p + 36, m->value_len);
 }
 
 int cat_wire_encode(void *buf, size_t cap, const struct cat_msg *m)

@@ -49,6 +49,46 @@ static inline uint32_t cat_wire_value_max(uint32_t mtu, uint32_t key_len)
 	return mtu - fixed - key_len;
 }
 
+/* Little-endian field access, for the header here and for the payload
+ * formats built on it (the replication extension in chain.c). Explicit
+ * byte loads and stores: correct on any host, any alignment. */
+static inline uint16_t cat_wire_get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t cat_wire_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
+	       ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t cat_wire_get_le64(const uint8_t *p)
+{
+	return (uint64_t)cat_wire_get_le32(p) |
+	       ((uint64_t)cat_wire_get_le32(p + 4) << 32);
+}
+
+static inline void cat_wire_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void cat_wire_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void cat_wire_put_le64(uint8_t *p, uint64_t v)
+{
+	cat_wire_put_le32(p, (uint32_t)v);
+	cat_wire_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* Opcodes. Client ops are below 0x40; replication ops (chain protocol,
  * later issues) live in 0x40..0x7f so a client can never be mistaken for a
  * peer by opcode alone. */
