@@ -37,16 +37,57 @@ struct inflight {
 	uint8_t *buf;         /* msg_max bytes */
 };
 
+/* Position of a node that joins a slot's chain (no member yet). */
+#define POS_JOINER (-2)
+
+/* ack_pending bits: what cat_chain_flush owes the predecessor. */
+#define PEND_LISTED 0x1u  /* in the pending-ack list */
+#define PEND_ACK    0x2u  /* an ACK of committed */
+#define PEND_SNAP   0x8u  /* a SNAP_ACK of the stream seq received */
+
+/* Outbound state transfer phases (this node the tail, c->joining set). */
+enum xphase {
+	X_NONE = 0,
+	X_WAIT,      /* not begun: keeps nothing for the joiner yet */
+	X_SNAP,      /* snapshot running; writes since its cut kept in fifo */
+	X_LIVE,      /* snapshot done: the joiner is our successor for FWD,
+		      * our ACKs upstream wait for its ACKs */
+};
+
 /* Replication state of one owned slot. */
 struct slot_state {
 	uint64_t committed;   /* highest seq known committed at the tail */
 	uint32_t fifo_head;   /* in-flight entries, oldest first */
 	uint32_t fifo_tail;
 	uint32_t n_inflight;
-	uint16_t pred, succ;  /* neighbours in the current map; 0 = none */
-	int8_t pos;           /* position in the chain; -1 = not a member */
-	uint8_t ack_pending;  /* in the pending-ack list */
+	uint16_t pred, succ;  /* neighbours for FWD and ACK; 0 = none */
+	int8_t pos;           /* position in the chain; -1 = not a member,
+			       * POS_JOINER = joining it */
+	uint8_t is_tail;      /* the chain's tail: commits, answers clients */
+	uint8_t ack_pending;  /* PEND_* bits */
+	/* Outbound state transfer. */
+	uint16_t xto;         /* joiner this node streams to, 0 = none */
+	uint8_t xphase;       /* enum xphase */
+	uint8_t xdone;        /* snapshot walk finished, SNAP_END queued */
+	uint32_t xgen;        /* stream generation */
+	uint64_t xcut;        /* slot version when the snapshot began */
+	uint64_t xfloor;      /* what we had acked upstream at the switch to
+			       * X_LIVE: the joiner is caught up past it */
+	uint64_t xjack;       /* the joiner's highest ACK (X_LIVE) */
+	uint64_t xseq;        /* next stream seq */
+	uint32_t xfifo_head, xfifo_tail, xn; /* unacked SNAP messages */
+	uint64_t xkeys, xbytes;
+	/* Inbound state transfer (this node joins the chain). */
+	uint32_t jgen;        /* generation being received, 0 = none */
+	uint64_t jnext;       /* next stream seq expected */
+	uint8_t jlive;        /* snapshot ended here: FWDs are accepted */
+	uint8_t held;         /* new tail holding reads until sync */
+	uint8_t sync_have;    /* ... floor received from the predecessor */
+	uint64_t sync_floor;
+	uint64_t sync_last;   /* ... last asked for at */
 };
+
+#define XFER_SLOTS_MAX 8u
 
 /* Dedup: 4-way set-associative cache of recent client writes. */
 #define DEDUP_WAYS 4u
@@ -81,6 +122,15 @@ struct cat_chain {
 	uint64_t dedup_stamp;
 	uint64_t next_timer_scan;
 	uint16_t suspect;
+	/* State transfer: slots waiting to start, and those snapshotting. */
+	uint32_t n_xwait;
+	uint32_t xscan;                   /* where to look for a waiting slot */
+	uint32_t n_xactive;
+	uint32_t xactive[XFER_SLOTS_MAX]; /* local slot indices */
+	uint32_t xgen_next;
+	uint32_t n_held;                  /* slots held, waiting for a floor */
+	int64_t xtokens;                  /* rate limit: bytes we may send */
+	uint64_t xtokens_at;
 	struct cat_chain_link_stats links[CAT_MAP_CHAINS_MAX];
 	uint8_t scratch[CAT_WIRE_PAYLOAD_MAX_1500 * 7]; /* 9000-byte MTU */
 	struct cat_chain_stats st;
@@ -294,12 +344,21 @@ static void send_fwd(struct cat_chain *ch, struct slot_state *ss,
 	ch->p.io.to_node(ch->p.io.arg, ss->succ, &e->m);
 }
 
+/* Owe the predecessor an ACK (and what else bits say) at the next flush. */
+static void pend(struct cat_chain *ch, struct slot_state *ss, unsigned int bits)
+{
+	if (ss->pred == 0)
+		return;
+	ss->ack_pending |= (uint8_t)bits;
+	if (!(ss->ack_pending & PEND_LISTED)) {
+		ss->ack_pending |= PEND_LISTED;
+		ch->pending_ack[ch->n_pending_ack++] = (uint32_t)(ss - ch->slots);
+	}
+}
+
 static void pending_ack(struct cat_chain *ch, struct slot_state *ss)
 {
-	if (ss->pred == 0 || ss->ack_pending)
-		return;
-	ss->ack_pending = 1;
-	ch->pending_ack[ch->n_pending_ack++] = (uint32_t)(ss - ch->slots);
+	pend(ch, ss, PEND_ACK);
 }
 
 /* Reply to the client of a committed FWD (tail, or a node turning tail). */
@@ -370,8 +429,13 @@ struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (ch->p.xfer_slots == 0)
+		ch->p.xfer_slots = 2;
+	if (ch->p.xfer_slots > XFER_SLOTS_MAX)
+		ch->p.xfer_slots = XFER_SLOTS_MAX;
 	for (uint32_t i = 0; i < ch->n_owned; i++) {
 		ch->slots[i].fifo_head = ch->slots[i].fifo_tail = NIL;
+		ch->slots[i].xfifo_head = ch->slots[i].xfifo_tail = NIL;
 		ch->slots[i].pos = -1;
 	}
 	for (uint32_t i = 0; i < p->inflight_max; i++) {
@@ -447,6 +511,36 @@ void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
 	}
 }
 
+void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
+			     struct cat_chain_xfer_progress *out)
+{
+	const struct cat_map *map = __atomic_load_n(&ch->map, __ATOMIC_ACQUIRE);
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t li = 0; map != NULL && li < ch->n_owned; li++) {
+		uint32_t slot = li * ch->p.n_workers + ch->p.worker;
+		const struct slot_state *ss = &ch->slots[li];
+		uint8_t ph = __atomic_load_n(&ss->xphase, __ATOMIC_RELAXED);
+
+		if (slot >= map->slot_count || map->slot_chain[slot] != ci)
+			continue;
+		if (__atomic_load_n(&ss->xto, __ATOMIC_RELAXED) != 0) {
+			out->slots++;
+			out->snapshotting += ph == X_SNAP;
+			out->caught_up += ph == X_LIVE &&
+				__atomic_load_n(&ss->xjack, __ATOMIC_RELAXED) >=
+				__atomic_load_n(&ss->xfloor, __ATOMIC_RELAXED);
+			out->keys += __atomic_load_n(&ss->xkeys, __ATOMIC_RELAXED);
+			out->bytes += __atomic_load_n(&ss->xbytes, __ATOMIC_RELAXED);
+		}
+		if (__atomic_load_n(&ss->pos, __ATOMIC_RELAXED) == POS_JOINER) {
+			out->joining++;
+			out->joined += __atomic_load_n(&ss->jlive, __ATOMIC_RELAXED);
+		}
+		out->held += __atomic_load_n(&ss->held, __ATOMIC_RELAXED);
+	}
+}
+
 uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
 {
 	return __atomic_load_n(&ch->suspect, __ATOMIC_RELAXED); /* the agent reads it */
@@ -471,6 +565,366 @@ static void drain_fifo(struct cat_chain *ch, struct slot_state *ss,
 	}
 }
 
+/* ---- state transfer: the tail streams a slot to a joining node -------- */
+
+static void xfifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
+{
+	if (ss->xfifo_tail == NIL)
+		ss->xfifo_head = i;
+	else
+		ch->inflight[ss->xfifo_tail].next = i;
+	ss->xfifo_tail = i;
+	ss->xn++;
+}
+
+static uint32_t xfifo_pop(struct cat_chain *ch, struct slot_state *ss)
+{
+	uint32_t i = ss->xfifo_head;
+
+	ss->xfifo_head = ch->inflight[i].next;
+	if (ss->xfifo_head == NIL)
+		ss->xfifo_tail = NIL;
+	ss->xn--;
+	return i;
+}
+
+static uint32_t local_of(const struct cat_chain *ch, const struct slot_state *ss)
+{
+	return (uint32_t)(ss - ch->slots);
+}
+
+static uint32_t slot_of(const struct cat_chain *ch, const struct slot_state *ss)
+{
+	return local_of(ch, ss) * ch->p.n_workers + ch->p.worker;
+}
+
+static void xactive_remove(struct cat_chain *ch, uint32_t li)
+{
+	for (uint32_t k = 0; k < ch->n_xactive; k++)
+		if (ch->xactive[k] == li) {
+			ch->xactive[k] = ch->xactive[--ch->n_xactive];
+			return;
+		}
+}
+
+/* Ask the predecessor for its floor (a held slot, until it answers). */
+static void send_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			  uint64_t now)
+{
+	struct cat_msg m = {
+		.op = CAT_OP_R_SYNC_REQ, .slot = (uint16_t)slot_of(ch, ss),
+		.epoch = ch->map->epoch,
+	};
+
+	ss->sync_last = now;
+	if (ss->pred == 0)
+		return;
+	ch->p.io.to_node(ch->p.io.arg, ss->pred, &m);
+	ch->st.sync_requests++;
+}
+
+static void hold_set(struct cat_chain *ch, struct slot_state *ss, int on)
+{
+	if (ss->held == !!on)
+		return;
+	ss->held = (uint8_t)!!on;
+	ss->sync_have = 0;
+	ss->sync_floor = 0;
+	cat_store_slot_set_hold(ch->store, slot_of(ch, ss), on);
+	if (on) {
+		ch->n_held++;
+	} else {
+		ch->n_held--;
+		ch->st.hold_released++;
+	}
+}
+
+/* A held slot answers reads again once it has what its predecessor had
+ * when it took us as successor (nothing upstream: it has all there is). */
+static void hold_check(struct cat_chain *ch, struct slot_state *ss)
+{
+	if (ss->held && (ss->pred == 0 || (ss->sync_have &&
+	    cat_store_slot_version(ch->store, slot_of(ch, ss)) >= ss->sync_floor)))
+		hold_set(ch, ss, 0);
+}
+
+/* Drop the outbound stream's own state: its unacknowledged snapshot
+ * messages, its store cursor, its place among the active or waiting
+ * slots. The writes kept in the fifo are the caller's business. */
+static void xfer_clear(struct cat_chain *ch, struct slot_state *ss)
+{
+	while (ss->xfifo_head != NIL)
+		inflight_free(ch, xfifo_pop(ch, ss));
+	if (ss->xphase == X_SNAP) {
+		cat_store_snap_end(ch->store, slot_of(ch, ss));
+		xactive_remove(ch, local_of(ch, ss));
+	}
+	if (ss->xphase == X_WAIT)
+		ch->n_xwait--;
+	ss->xphase = X_NONE;
+	ss->xdone = 0;
+}
+
+/* Out of in-flight entries while a snapshot runs: give the writes kept
+ * for the joiner up (they are committed here) and start the slot again
+ * later with a new cut, rather than stall the chain's writes. */
+static void xfer_restart(struct cat_chain *ch, struct slot_state *ss)
+{
+	xfer_clear(ch, ss);
+	drain_fifo(ch, ss, 0);
+	ss->xphase = X_WAIT;
+	ch->n_xwait++;
+	ch->st.xfer_restarts++;
+}
+
+static void xfer_start(struct cat_chain *ch, struct slot_state *ss)
+{
+	uint32_t slot = slot_of(ch, ss);
+
+	ch->n_xwait--;
+	ch->xactive[ch->n_xactive++] = local_of(ch, ss);
+	ss->xphase = X_SNAP;
+	ss->xdone = 0;
+	if (++ch->xgen_next == 0)
+		ch->xgen_next = 1;
+	ss->xgen = ch->xgen_next;
+	ss->xcut = cat_store_slot_version(ch->store, slot);
+	ss->xseq = 1;
+	ss->xkeys = 0;
+	ss->xbytes = 0;
+	cat_store_snap_begin(ch->store, slot);
+	ch->st.xfer_started++;
+}
+
+static void xsend(struct cat_chain *ch, struct slot_state *ss,
+		  struct inflight *e, uint64_t now)
+{
+	e->m.epoch = ch->map->epoch;
+	e->last_sent = now;
+	ch->p.io.to_node(ch->p.io.arg, ss->xto, &e->m);
+}
+
+static uint32_t xfer_window(const struct cat_chain *ch)
+{
+	uint32_t w = ch->p.xfer_window ? ch->p.xfer_window : 32u;
+	uint32_t cap = ch->p.inflight_max / 4u / ch->p.xfer_slots;
+
+	return w < cap ? w : (cap ? cap : 1u);
+}
+
+/* Send what the window and the rate allow of one slot's snapshot. */
+static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
+{
+	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
+
+	while (ss->xdone == 0 && ss->xn < win &&
+	       (ch->p.xfer_rate == 0 || ch->xtokens > 0)) {
+		const struct cat_item *it;
+		struct cat_msg m = {
+			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
+			.epoch = ch->map->epoch, .client_id = ss->xgen,
+			.seq = ss->xseq,
+		};
+
+		idx = inflight_alloc(ch);
+		if (idx == NIL)
+			return;
+		if (cat_store_snap_next(ch->store, slot, &it) != 0) {
+			m.op = CAT_OP_R_SNAP_END;
+			m.arg = ss->xcut;
+			ss->xdone = 1;
+			cat_store_snap_end(ch->store, slot);
+		} else {
+			m.arg = it->version;
+			m.key = cat_item_key(it);
+			m.key_len = it->key_len;
+			m.value = cat_item_value(it);
+			m.value_len = it->value_len;
+		}
+		if (inflight_fill(ch, idx, &m) != 0) {
+			/* Cannot be sent, and skipping it would lose it at
+			 * the joiner: the slot stays unfinished, counted. */
+			inflight_free(ch, idx);
+			ch->st.xfer_too_large++;
+			ss->xdone = 2;
+			cat_store_snap_end(ch->store, slot);
+			return;
+		}
+		ss->xseq++;
+		xfifo_push(ch, ss, idx);
+		xsend(ch, ss, &ch->inflight[idx], now);
+		if (m.op == CAT_OP_R_SNAP) {
+			ss->xkeys++;
+			ss->xbytes += (uint64_t)m.key_len + m.value_len;
+			ch->st.xfer_snap_sent++;
+		}
+		ch->xtokens -= (int64_t)(CAT_WIRE_HDR_LEN + m.key_len + m.value_len);
+	}
+}
+
+static void xfer_pump(struct cat_chain *ch, uint64_t now)
+{
+	if (ch->p.xfer_rate != 0) {
+		uint64_t dt = now - ch->xtokens_at;
+		int64_t burst = 65536 + 4 * (int64_t)ch->p.msg_max;
+
+		if (dt > 1000000000ull)
+			dt = 1000000000ull;
+		ch->xtokens += (int64_t)(dt * ch->p.xfer_rate / 1000000000ull);
+		if (ch->xtokens > burst)
+			ch->xtokens = burst;
+		ch->xtokens_at = now;
+	}
+	for (uint32_t n = 0; ch->n_xwait > 0 && ch->n_xactive < ch->p.xfer_slots &&
+	     n < ch->n_owned; n++) {
+		struct slot_state *ss = &ch->slots[ch->xscan];
+
+		ch->xscan = ch->xscan + 1 < ch->n_owned ? ch->xscan + 1 : 0;
+		if (ss->xphase == X_WAIT)
+			xfer_start(ch, ss);
+	}
+	for (uint32_t k = 0; k < ch->n_xactive; k++) {
+		struct slot_state *ss = &ch->slots[ch->xactive[k]];
+
+		if (ss->xfifo_head != NIL &&
+		    now - ch->inflight[ss->xfifo_head].last_sent >= ch->p.rto_ns) {
+			/* Go-back-N, as for FWD: the joiner drops gaps. */
+			for (uint32_t i = ss->xfifo_head; i != NIL;
+			     i = ch->inflight[i].next) {
+				xsend(ch, ss, &ch->inflight[i], now);
+				ch->st.xfer_snap_retransmitted++;
+			}
+		}
+		xfer_send(ch, ss, now);
+	}
+}
+
+/* The joiner acknowledged snapshot messages up to m->seq. */
+static void on_snap_ack(struct cat_chain *ch, uint64_t now,
+			struct slot_state *ss, uint16_t from_node,
+			const struct cat_msg *m)
+{
+	if (from_node == 0 || from_node != ss->xto || ss->xphase != X_SNAP ||
+	    m->client_id != ss->xgen) {
+		ch->st.acks_stale++;
+		return;
+	}
+	while (ss->xfifo_head != NIL &&
+	       ch->inflight[ss->xfifo_head].m.seq <= m->seq)
+		inflight_free(ch, xfifo_pop(ch, ss));
+	if (ss->xdone != 1 || ss->xfifo_head != NIL)
+		return;
+	/* The joiner has the snapshot: from now on it is our successor for
+	 * FWD, starting with the writes kept since the cut, and what we ACK
+	 * upstream waits for its ACKs. xfloor is what we have ACKed upstream
+	 * already: once the joiner has that, it holds every write the
+	 * chain's head may have let go of. */
+	xactive_remove(ch, local_of(ch, ss));
+	ss->xphase = X_LIVE;
+	ss->succ = ss->xto;
+	ss->xfloor = ss->committed;
+	ss->xjack = ss->xcut;
+	if (ss->xjack >= ss->xfloor)
+		ch->st.xfer_caught_up++;
+	for (uint32_t i = ss->fifo_head; i != NIL; i = ch->inflight[i].next) {
+		send_fwd(ch, ss, &ch->inflight[i], now);
+		ch->st.fwd_sent++;
+	}
+}
+
+/* Joiner side: one snapshot message of the stream from our tail. */
+static void on_snap(struct cat_chain *ch, struct slot_state *ss,
+		    uint16_t from_node, const struct cat_msg *m)
+{
+	uint32_t slot = slot_of(ch, ss);
+	struct cat_key k;
+
+	if (ss->pos != POS_JOINER || from_node == 0 || from_node != ss->pred ||
+	    m->client_id == 0) {
+		ch->st.drop_not_member++;
+		return;
+	}
+	if (m->client_id != ss->jgen) {
+		if (m->seq != 1) {
+			ch->st.xfer_snap_gap++;
+			return;
+		}
+		/* A new stream: whatever the slot held here is stale. */
+		cat_store_slot_clear(ch->store, slot);
+		cat_store_slot_set_version(ch->store, slot, 0);
+		ss->jgen = m->client_id;
+		ss->jnext = 1;
+		ss->jlive = 0;
+		ss->committed = 0;
+		ch->st.xfer_slot_resets++;
+	}
+	if (m->seq < ss->jnext) {
+		ch->st.xfer_snap_duplicate++;
+		pend(ch, ss, PEND_SNAP);
+		return;
+	}
+	if (m->seq > ss->jnext) {
+		ch->st.xfer_snap_gap++;
+		return;
+	}
+	if (m->op == CAT_OP_R_SNAP) {
+		if (m->key_len == 0 || m->arg == 0) {
+			ch->st.drop_bad_peer_msg++;
+			return;
+		}
+		key_of(ch->store, &k, m);
+		if (k.slot != slot) {
+			ch->st.drop_bad_peer_msg++;
+			return;
+		}
+		if (cat_store_apply_snap(ch->store, &k, m->arg, m->value,
+					 m->value_len) != 0) {
+			ch->st.store_errors++; /* the tail sends it again */
+			return;
+		}
+		ch->st.xfer_snap_applied++;
+	} else {
+		/* The cut: the writes after it come as FWD, in order. */
+		cat_store_slot_set_version(ch->store, slot, m->arg);
+		ss->committed = m->arg;
+		ss->jlive = 1;
+	}
+	ss->jnext++;
+	pend(ch, ss, PEND_SNAP);
+}
+
+/* Predecessor's floor: what a held slot must reach before it reads. Any
+ * version a client was told is committed (by the old tail, before it
+ * took the new map) is at or below the predecessor's applied version. */
+static void on_sync(struct cat_chain *ch, struct slot_state *ss,
+		    uint16_t from_node, const struct cat_msg *m)
+{
+	if (from_node == 0 || from_node != ss->pred) {
+		ch->st.fwd_not_from_pred++;
+		return;
+	}
+	if (ss->held && !ss->sync_have) {
+		ss->sync_floor = m->arg;
+		ss->sync_have = 1;
+		hold_check(ch, ss);
+	}
+}
+
+static void on_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			uint16_t from_node, const struct cat_msg *m)
+{
+	struct cat_msg r = {
+		.op = CAT_OP_R_SYNC, .slot = m->slot, .epoch = ch->map->epoch,
+		.arg = cat_store_slot_version(ch->store, m->slot),
+	};
+
+	if (from_node == 0 || from_node != ss->succ) {
+		ch->st.ack_not_from_succ++;
+		return;
+	}
+	ch->p.io.to_node(ch->p.io.arg, from_node, &r);
+}
+
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		       uint64_t now)
 {
@@ -480,34 +934,88 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		return;
 	__atomic_store_n(&ch->map, map, __ATOMIC_RELEASE); /* telemetry reads it */
 	__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
+	if (ch->xgen_next == 0)
+		ch->xgen_next = (uint32_t)(now >> 10) | 1u; /* differs per run */
 	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
 	     slot += ch->p.n_workers) {
 		struct slot_state *ss = sstate(ch, slot);
 		const struct cat_map_chain *c = cat_map_slot_chain(map, slot);
 		int pos = cat_map_chain_pos(c, ch->p.node_id);
-		uint16_t pred = pos > 0 ? c->nodes[pos - 1] : 0;
-		uint16_t succ = pos >= 0 && pos + 1 < c->len ? c->nodes[pos + 1] : 0;
-		uint16_t old_succ = ss->succ;
+		int joiner = pos < 0 && c->joining == ch->p.node_id;
+		int is_tail = pos >= 0 && pos == c->len - 1;
+		int was_joiner = ss->pos == POS_JOINER;
+		uint16_t pred = 0, succ = 0, jto = is_tail ? c->joining : 0;
+		uint16_t old_succ = ss->succ, old_pred = ss->pred;
 
-		ss->pos = (int8_t)pos;
+		if (pos >= 0) {
+			pred = pos > 0 ? c->nodes[pos - 1] : 0;
+			succ = pos + 1 < c->len ? c->nodes[pos + 1] : 0;
+		} else if (joiner) {
+			pred = cat_map_chain_tail(c);
+		}
+
+		/* Outbound stream: it goes on while we stay the tail and the
+		 * joiner stays; it is handed over when the joiner became our
+		 * successor after its snapshot; otherwise it stops. */
+		if (ss->xto != 0 && ss->xto != jto) {
+			int handover = succ == ss->xto && ss->xphase == X_LIVE;
+
+			xfer_clear(ch, ss);
+			if (!handover)
+				drain_fifo(ch, ss, 0); /* committed here already */
+			ss->xto = 0;
+		}
+		if (jto != 0 && ss->xto == 0) {
+			ss->xto = jto;
+			ss->xphase = X_WAIT;
+			ch->n_xwait++;
+		}
+		if (ss->xto != 0 && ss->xphase == X_LIVE)
+			succ = ss->xto;
+		/* Inbound stream: from another tail, it starts over. */
+		if (!joiner || pred != old_pred) {
+			ss->jgen = 0;
+			ss->jnext = 0;
+			ss->jlive = 0;
+		}
+
+		ss->pos = (int8_t)(joiner ? POS_JOINER : pos);
 		ss->pred = pred;
 		ss->succ = succ;
+		ss->is_tail = (uint8_t)is_tail;
 		if (pos < 0) {
-			/* Left the chain: nothing here is ours to answer. */
+			/* Left the chain (nothing here is ours to answer), or
+			 * joining it (nothing in flight until the snapshot). */
+			hold_set(ch, ss, 0);
 			drain_fifo(ch, ss, 0);
 			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 			continue;
 		}
+		/* A joiner that became tail may lack the last writes its old
+		 * tail committed: no reads until it has caught up with the
+		 * floor its predecessor sends (SYNC). */
+		if (was_joiner)
+			hold_set(ch, ss, 1);
+		if (ss->held && (was_joiner || pred != old_pred)) {
+			ss->sync_have = 0; /* a new predecessor: ask it */
+			send_sync_req(ch, ss, now);
+		}
+		hold_check(ch, ss);
 		if (succ == 0) {
 			/* Tail now: everything held is committed, by the
-			 * rule that the tail's state is the committed one. */
-			drain_fifo(ch, ss, 1);
+			 * rule that the tail's state is the committed one.
+			 * During a snapshot the fifo holds the writes kept
+			 * for the joiner, committed and answered already. */
+			if (ss->xphase != X_SNAP)
+				drain_fifo(ch, ss, 1);
 			ss->committed = cat_store_slot_version(ch->store, slot);
 			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 			pending_ack(ch, ss);
 			continue;
 		}
-		cat_store_slot_set_dirty_mode(ch->store, slot, 1);
+		/* A tail streaming to a live joiner keeps its writes clean:
+		 * it still answers reads and clients. */
+		cat_store_slot_set_dirty_mode(ch->store, slot, !is_tail);
 		if (succ != old_succ || ss->fifo_head != NIL) {
 			/* A new successor may lack anything not committed:
 			 * resend all of it; it drops what it has. */
@@ -568,9 +1076,11 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		}
 		return;
 	}
-	if (ss->succ != 0) {
+	if (ss->succ != 0 || ss->xphase == X_SNAP) {
 		idx = inflight_alloc(ch);
-		if (idx == NIL) {
+		if (idx == NIL && ss->succ == 0) {
+			xfer_restart(ch, ss);
+		} else if (idx == NIL) {
 			ch->st.retry_inflight_full++;
 			reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
 			return;
@@ -661,14 +1171,18 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		     status, e.reply_arg, req->op == CAT_OP_INCR ? payload : NULL,
 		     req->op == CAT_OP_INCR ? plen : 0);
 
-	if (ss->succ == 0) {
-		/* Chain of one: head and tail, committed at once. */
-		ss->committed = rseq;
+	if (ss->is_tail) {
+		/* Chain of one: head and tail, committed at once. A joiner
+		 * gets the write too (kept during its snapshot, sent after),
+		 * and once it is live its ACK is what counts as committed. */
+		if (ss->succ == 0)
+			ss->committed = rseq;
 		ch->st.commits++;
 		reply_req(ch, from, req, status, e.reply_arg,
 			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? payload : NULL,
 			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? plen : 0);
-		return;
+		if (idx == NIL)
+			return;
 	}
 
 	/* Build the FWD in the scratch buffer, keep it in flight, send it. */
@@ -693,8 +1207,10 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			return;
 		}
 		fifo_push(ch, ss, idx);
-		send_fwd(ch, ss, en, now);
-		ch->st.fwd_sent++;
+		if (ss->succ != 0) {
+			send_fwd(ch, ss, en, now);
+			ch->st.fwd_sent++;
+		}
 	}
 }
 
@@ -713,6 +1229,10 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.fwd_not_from_pred++;
 		return;
 	}
+	if (ss->pos == POS_JOINER && !ss->jlive) {
+		ch->st.xfer_fwd_early++;
+		return;
+	}
 	if (ext_read(m, &e) != 0 || e.kind < KIND_PUT || e.kind > KIND_NOOP ||
 	    m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX) {
 		ch->st.drop_bad_peer_msg++;
@@ -728,9 +1248,11 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.fwd_gap++;
 		return;
 	}
-	if (ss->succ != 0) {
+	if (ss->succ != 0 || ss->xphase == X_SNAP) {
 		idx = inflight_alloc(ch);
-		if (idx == NIL) {
+		if (idx == NIL && ss->succ == 0) {
+			xfer_restart(ch, ss);
+		} else if (idx == NIL) {
 			ch->st.fwd_no_inflight++;
 			return;
 		}
@@ -769,17 +1291,24 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		     m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
 		     m->value_len - EXT_LEN : 0);
 
+	hold_check(ch, ss);
 	if (ss->succ == 0) {
+		/* Tail (or joiner): nobody further down to wait for. */
 		ss->committed = m->arg;
+		pending_ack(ch, ss);
+	}
+	if (ss->is_tail) {
 		ch->st.commits++;
 		reply_committed(ch, m);
-		pending_ack(ch, ss);
-		return;
 	}
+	if (idx == NIL)
+		return;
 	inflight_fill(ch, idx, m);
 	fifo_push(ch, ss, idx);
-	send_fwd(ch, ss, &ch->inflight[idx], now);
-	ch->st.fwd_sent++;
+	if (ss->succ != 0) {
+		send_fwd(ch, ss, &ch->inflight[idx], now);
+		ch->st.fwd_sent++;
+	}
 }
 
 static void on_ack(struct cat_chain *ch, struct slot_state *ss,
@@ -789,18 +1318,14 @@ static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 		ch->st.ack_not_from_succ++;
 		return;
 	}
-	if (m->arg <= ss->committed) {
-		ch->st.acks_stale++;
-		return;
-	}
 	if (m->arg > cat_store_slot_version(ch->store, m->slot)) {
 		/* Acking what we never sent: a confused peer. */
 		ch->st.drop_bad_peer_msg++;
 		return;
 	}
-	ch->st.acks_received++;
-	link_of(ch, m->slot)->acked++;
-	ss->committed = m->arg;
+	/* Even an ACK at or below our commit point frees what it covers: a
+	 * tail with a live joiner committed its writes before the joiner
+	 * acknowledged them. */
 	while (ss->fifo_head != NIL &&
 	       ch->inflight[ss->fifo_head].seq <= m->arg) {
 		uint32_t i = fifo_pop(ch, ss);
@@ -808,6 +1333,18 @@ static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 		commit_entry(ch, &ch->inflight[i]);
 		inflight_free(ch, i);
 	}
+	if (ss->xphase == X_LIVE && m->arg > ss->xjack) {
+		if (ss->xjack < ss->xfloor && m->arg >= ss->xfloor)
+			ch->st.xfer_caught_up++;
+		ss->xjack = m->arg;
+	}
+	if (m->arg <= ss->committed) {
+		ch->st.acks_stale++;
+		return;
+	}
+	ch->st.acks_received++;
+	link_of(ch, m->slot)->acked++;
+	ss->committed = m->arg;
 	if (ch->suspect == ss->succ)
 		__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
 	pending_ack(ch, ss);
@@ -829,29 +1366,55 @@ void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
 		return;
 	}
 	ss = sstate(ch, m->slot);
-	if (ss->pos < 0) {
+	if (ss->pos == -1) {
 		ch->st.drop_not_member++;
 		return;
 	}
-	if (m->op == CAT_OP_R_FWD)
+	switch (m->op) {
+	case CAT_OP_R_FWD:
 		on_fwd(ch, now, ss, from_node, m);
-	else if (m->op == CAT_OP_R_ACK)
+		break;
+	case CAT_OP_R_ACK:
 		on_ack(ch, ss, from_node, m);
-	else
+		break;
+	case CAT_OP_R_SNAP:
+	case CAT_OP_R_SNAP_END:
+		on_snap(ch, ss, from_node, m);
+		break;
+	case CAT_OP_R_SNAP_ACK:
+		on_snap_ack(ch, now, ss, from_node, m);
+		break;
+	case CAT_OP_R_SYNC:
+		on_sync(ch, ss, from_node, m);
+		break;
+	case CAT_OP_R_SYNC_REQ:
+		on_sync_req(ch, ss, from_node, m);
+		break;
+	default:
 		ch->st.drop_bad_peer_msg++;
+		break;
+	}
 }
 
 void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 {
 	/* Scanning every owned slot is cheap but not free: do it a few times
 	 * per timeout, not every poll iteration. */
-	if (ch->map == NULL || ch->n_inflight == 0 || now < ch->next_timer_scan)
+	if (ch->map == NULL)
+		return;
+	if (ch->n_xwait != 0 || ch->n_xactive != 0)
+		xfer_pump(ch, now);
+	if ((ch->n_inflight == 0 && ch->n_held == 0) ||
+	    now < ch->next_timer_scan)
 		return;
 	ch->next_timer_scan = now + ch->p.rto_ns / 4;
 	for (uint32_t li = 0; li < ch->n_owned; li++) {
 		struct slot_state *ss = &ch->slots[li];
 		struct inflight *first;
 
+		if (ss->held && !ss->sync_have &&
+		    now - ss->sync_last >= ch->p.rto_ns)
+			send_sync_req(ch, ss, now);
 		if (ss->fifo_head == NIL || ss->succ == 0)
 			continue;
 		first = &ch->inflight[ss->fifo_head];
@@ -878,16 +1441,26 @@ void cat_chain_flush(struct cat_chain *ch, uint64_t now)
 	for (uint32_t n = 0; n < ch->n_pending_ack; n++) {
 		struct slot_state *ss = &ch->slots[ch->pending_ack[n]];
 		uint32_t slot = ch->pending_ack[n] * ch->p.n_workers + ch->p.worker;
+		unsigned int bits = ss->ack_pending;
 		struct cat_msg a = {
 			.op = CAT_OP_R_ACK, .slot = (uint16_t)slot,
 			.epoch = ch->map->epoch, .arg = ss->committed,
 		};
 
 		ss->ack_pending = 0;
-		if (ss->pred == 0 || ss->committed == 0)
+		if (ss->pred == 0)
 			continue;
-		ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
-		ch->st.acks_sent++;
+		if ((bits & PEND_ACK) && ss->committed != 0) {
+			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+			ch->st.acks_sent++;
+		}
+		if ((bits & PEND_SNAP) && ss->jgen != 0) {
+			a.op = CAT_OP_R_SNAP_ACK;
+			a.arg = 0;
+			a.client_id = ss->jgen;
+			a.seq = ss->jnext - 1;
+			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+		}
 	}
 	ch->n_pending_ack = 0;
 }
@@ -941,6 +1514,14 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 			      cat_map_chain_tail(c), NULL, 0);
 			return;
 		}
+		if (cat_store_slot_held(store, m->slot)) {
+			/* A new tail still short of what its predecessor
+			 * committed: its answer could be stale. */
+			COUNT(stats, read_held);
+			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
+			      m->key, m->key_len, CAT_ST_RETRY, 0, NULL, 0);
+			return;
+		}
 		if (pos == c->len - 1) {
 			rc = cat_store_get(store, &k, &it);
 			read_reply_item(map, io, from, m, rc, it);
@@ -992,6 +1573,10 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 
 		if (pos != c->len - 1) {
 			COUNT(stats, drop_not_member);
+			return;
+		}
+		if (cat_store_slot_held(store, m->slot)) {
+			COUNT(stats, read_held); /* the replica asks again */
 			return;
 		}
 		rc = cat_store_get(store, &k, &it);

@@ -46,10 +46,26 @@ extern "C" {
 #define CAT_OP_R_ACK    0x42u /* successor -> predecessor: arg = committed seq */
 #define CAT_OP_R_VQUERY 0x43u /* CRAQ replica -> tail: committed version of key? */
 #define CAT_OP_R_VRESP  0x44u /* tail -> replica: arg = committed version */
+/* State transfer to a joining node (docs/PROTOCOL.md, "State transfer"). */
+#define CAT_OP_R_SNAP     0x45u /* tail -> joiner: one item; client_id = stream
+				 * generation, seq = stream seq, arg = version */
+#define CAT_OP_R_SNAP_END 0x46u /* tail -> joiner: snapshot done, arg = cut */
+#define CAT_OP_R_SNAP_ACK 0x47u /* joiner -> tail: seq = stream seq received */
+#define CAT_OP_R_SYNC_REQ 0x48u /* held replica -> pred: your applied version? */
+#define CAT_OP_R_SYNC     0x49u /* pred -> held replica: arg = applied version,
+				 * what it must reach before it answers reads */
 
 static inline int cat_op_is_replication(unsigned int op)
 {
 	return op >= 0x40u && op <= 0x7fu;
+}
+
+/** Replication ops run by the slot owner's engine (cat_chain_on_peer);
+ * the others (VQUERY, VRESP) by cat_chain_read on any worker. */
+static inline int cat_chain_op_is_owned(unsigned int op)
+{
+	return op == CAT_OP_R_FWD || op == CAT_OP_R_ACK ||
+	       (op >= CAT_OP_R_SNAP && op <= CAT_OP_R_SYNC);
 }
 
 /** Where a client is, so that whichever node commits can answer it. */
@@ -82,6 +98,12 @@ struct cat_chain_params {
 	uint32_t dedup_max;       /* remembered client requests */
 	uint64_t rto_ns;          /* retransmission timeout */
 	uint32_t suspect_after;   /* retransmissions before a peer is suspect */
+	/* State transfer (this node the tail, a node joining the chain). */
+	uint64_t xfer_rate;       /* snapshot bytes per second; 0 = no limit */
+	uint32_t xfer_window;     /* unacknowledged snapshot messages per slot
+				   * (0: 32); capped to a quarter of the
+				   * in-flight entries over xfer_slots */
+	uint32_t xfer_slots;      /* slots snapshotted at once (0: 2, max 8) */
 };
 
 /*
@@ -115,7 +137,22 @@ struct cat_chain_params {
 	X(craq_clean_reads)     /* CRAQ reads answered locally, clean */       \
 	X(craq_version_queries) /* CRAQ reads that asked the tail */           \
 	X(peer_suspect)         /* times a successor passed suspect_after */   \
-	X(store_errors)         /* store refused an apply (memory): see log */
+	X(store_errors)         /* store refused an apply (memory): see log */ \
+	X(xfer_started)         /* slot snapshots begun towards a joiner */    \
+	X(xfer_restarts)        /* snapshots abandoned to start again: no      \
+				 * in-flight entry left to keep a write */     \
+	X(xfer_too_large)       /* item larger than a message: stream stuck */ \
+	X(xfer_snap_sent)       /* snapshot items sent (first transmission) */ \
+	X(xfer_snap_retransmitted) /* snapshot messages sent again */          \
+	X(xfer_caught_up)       /* slots whose joiner reached our commits */   \
+	X(xfer_snap_applied)    /* joiner: snapshot items installed */         \
+	X(xfer_snap_duplicate)  /* joiner: snapshot message already had */     \
+	X(xfer_snap_gap)        /* joiner: snapshot message out of order */    \
+	X(xfer_slot_resets)     /* joiner: slot cleared for a new snapshot */  \
+	X(xfer_fwd_early)       /* joiner: FWD before its snapshot ended */    \
+	X(sync_requests)        /* held: SYNC_REQ sent to the predecessor */      \
+	X(hold_released)        /* slots a new tail began to answer reads on */\
+	X(read_held)            /* reads answered RETRY: tail catching up */
 
 struct cat_chain_stats {
 #define CAT_CHAIN_X_FIELD(n) uint64_t n;
@@ -202,6 +239,21 @@ struct cat_chain_link_stats {
  */
 void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
 			  struct cat_chain_link_stats *out, uint32_t *in_flight);
+
+/** State transfer of one chain as seen by this engine (any thread,
+ * relaxed reads; walks the owned slots). */
+struct cat_chain_xfer_progress {
+	uint32_t slots;        /* owned slots this node streams to a joiner */
+	uint32_t caught_up;    /* of those, whose joiner has all we committed */
+	uint32_t snapshotting; /* of those, with a snapshot running */
+	uint64_t keys, bytes;  /* snapshot items and bytes sent */
+	uint32_t joining;      /* owned slots this node is joining */
+	uint32_t joined;       /* of those, whose snapshot has ended here */
+	uint32_t held;         /* owned slots held: a new tail catching up */
+};
+
+void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
+			     struct cat_chain_xfer_progress *out);
 
 /** In-flight entries currently held (all owned slots). */
 uint32_t cat_chain_inflight(const struct cat_chain *ch);

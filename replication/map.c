@@ -37,6 +37,12 @@ struct assign {
 	uint8_t rr;
 };
 
+/* A join line, resolved once every chain and node is known. */
+struct join {
+	uint32_t line;
+	uint16_t chain_id, node_id;
+};
+
 struct parser {
 	struct cat_map *m;
 	char *err;
@@ -47,6 +53,8 @@ struct parser {
 	uint32_t chain_line[CAT_MAP_CHAINS_MAX]; /* by declaration index */
 	struct assign *as;
 	size_t n_as, cap_as;
+	struct join joins[CAT_MAP_CHAINS_MAX];
+	size_t n_joins;
 };
 
 /* Formats "line N: ..." into err; always returns -EINVAL so callers can
@@ -417,6 +425,31 @@ static int do_assign(struct parser *ps, const struct tok *t, size_t n)
 	return 0;
 }
 
+static int do_join(struct parser *ps, const struct tok *t, size_t n)
+{
+	struct join j = { .line = ps->line };
+	char q[QUOTE_MAX + 4];
+
+	if (n != 3)
+		return fail(ps, "join: expected 'join CHAIN NODE'");
+	if (parse_id(&t[1], &j.chain_id) != 0)
+		return fail(ps, "join: bad chain id '%s' (1..65535)",
+			    quote(&t[1], q));
+	if (parse_id(&t[2], &j.node_id) != 0)
+		return fail(ps, "join: bad node id '%s' (1..65535)",
+			    quote(&t[2], q));
+	for (size_t i = 0; i < ps->n_joins; i++)
+		if (ps->joins[i].chain_id == j.chain_id)
+			return fail(ps, "join: chain %u already has a joining "
+				    "node (line %u)", j.chain_id,
+				    ps->joins[i].line);
+	if (ps->n_joins >= CAT_MAP_CHAINS_MAX)
+		return fail(ps, "too many join lines (at most %u)",
+			    CAT_MAP_CHAINS_MAX);
+	ps->joins[ps->n_joins++] = j;
+	return 0;
+}
+
 static int is_blank(char c)
 {
 	/* CR counts as blank so that files with CRLF line ends parse. */
@@ -462,6 +495,8 @@ static int parse_line(struct parser *ps, const char *p, size_t len)
 		return do_chain(ps, t, n);
 	if (tok_is(&t[0], "assign"))
 		return do_assign(ps, t, n);
+	if (tok_is(&t[0], "join"))
+		return do_join(ps, t, n);
 	return fail(ps, "unknown directive '%s'", quote(&t[0], q));
 }
 
@@ -510,6 +545,26 @@ static int resolve(struct parser *ps)
 					       "chain %u: unknown node %u",
 					       m->chains[i].id,
 					       m->chains[i].nodes[k]);
+	for (size_t i = 0; i < ps->n_joins; i++) {
+		const struct join *j = &ps->joins[i];
+		int ci = chain_index(m, j->chain_id);
+		struct cat_map_chain *c;
+
+		if (ci < 0)
+			return fail_at(ps, j->line, "join: unknown chain %u",
+				       j->chain_id);
+		c = &m->chains[ci];
+		if (node_index(m, j->node_id) < 0)
+			return fail_at(ps, j->line, "join: chain %u: unknown "
+				       "node %u", c->id, j->node_id);
+		if (cat_map_chain_pos(c, j->node_id) >= 0)
+			return fail_at(ps, j->line, "join: node %u is already "
+				       "a member of chain %u", j->node_id, c->id);
+		if (c->len >= CAT_MAP_CHAIN_LEN_MAX)
+			return fail_at(ps, j->line, "join: chain %u is full "
+				       "(%u nodes)", c->id, CAT_MAP_CHAIN_LEN_MAX);
+		c->joining = j->node_id;
+	}
 
 	m->slot_chain = calloc(m->slot_count, sizeof(*m->slot_chain));
 	owner_line = calloc(m->slot_count, sizeof(*owner_line));
@@ -760,6 +815,10 @@ int cat_map_format(const struct cat_map *m, char *buf, size_t cap)
 			put(&o, " %u", m->chains[i].nodes[k]);
 		put(&o, "\n");
 	}
+	for (uint16_t i = 0; i < m->n_chains; i++)
+		if (m->chains[i].joining != 0)
+			put(&o, "join %u %u\n", m->chains[i].id,
+			    m->chains[i].joining);
 
 	/* Round robin over several chains would be one line per slot as
 	 * ranges (65536 lines at most, far over the text limit), so it keeps
@@ -829,6 +888,15 @@ const struct cat_map_node *cat_map_node_by_id(const struct cat_map *m,
 	int i = node_index(m, id);
 
 	return i < 0 ? NULL : &m->nodes[i];
+}
+
+int cat_map_can_join(const struct cat_map *m, const struct cat_map_chain *c,
+		     uint16_t node_id)
+{
+	if (node_index(m, node_id) < 0 || cat_map_chain_pos(c, node_id) >= 0 ||
+	    c->joining != 0 || c->len >= CAT_MAP_CHAIN_LEN_MAX)
+		return -EINVAL;
+	return 0;
 }
 
 int cat_map_chain_pos(const struct cat_map_chain *c, uint16_t node_id)

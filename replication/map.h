@@ -32,6 +32,10 @@ struct cat_map_chain {
 	uint16_t id;                          /* 1..65535, unique */
 	uint8_t len;                          /* 1..CAT_MAP_CHAIN_LEN_MAX */
 	uint16_t nodes[CAT_MAP_CHAIN_LEN_MAX]; /* node ids, head first */
+	/* A node being brought into the chain by state transfer from its
+	 * tail ("join" line), or 0. It is not a replica yet: routing, reads
+	 * and cat_map_chain_pos ignore it; only the tail streams to it. */
+	uint16_t joining;
 };
 
 struct cat_map {
@@ -87,6 +91,13 @@ cat_map_slot_chain(const struct cat_map *m, uint32_t slot)
 
 /** Position of node id in chain c (0 = head), or -1 if not a member. */
 int cat_map_chain_pos(const struct cat_map_chain *c, uint16_t node_id);
+
+/**
+ * Whether a chain can take node id as its joining node: it exists in m, is
+ * no member of c, c has no joining node yet and is not full. 0 or -EINVAL.
+ */
+int cat_map_can_join(const struct cat_map *m, const struct cat_map_chain *c,
+		     uint16_t node_id);
 
 /** Head and tail node ids of a chain. */
 static inline uint16_t cat_map_chain_head(const struct cat_map_chain *c)

@@ -27,6 +27,9 @@ struct cat_slot {
 	uint64_t keys;
 	uint64_t buckets;   /* written by the maintainer thread only */
 	int dirty_mode;     /* owner only: keep dirty versions (chain replica) */
+	int hold;           /* owner writes, readers read: answer no reads */
+	int snap_active;    /* owner only: a snapshot walk is running */
+	struct cat_item *snap_cur; /* owner only: next item of that walk */
 } __attribute__((aligned(CAT_CACHE_LINE)));
 
 struct cat_store {
@@ -281,6 +284,30 @@ static void keys_add(struct cat_slot *sl, int64_t d)
 				 __ATOMIC_RELAXED);
 }
 
+/* The snapshot cursor's item is about to leave the table: move the
+ * cursor to the next item first (the owner is the only writer, so nothing
+ * else moves between this and the removal). */
+static void snap_skip(struct cat_slot *sl, struct cat_item *leaving)
+{
+	struct cds_lfht_iter iter;
+
+	if (!sl->snap_active || sl->snap_cur != leaving)
+		return;
+	iter.node = &leaving->node;
+	iter.next = rcu_dereference(leaving->node.next);
+	cds_lfht_next(sl->ht, &iter);
+	sl->snap_cur = cds_lfht_iter_get_node(&iter) == NULL ? NULL :
+		caa_container_of(cds_lfht_iter_get_node(&iter),
+				 struct cat_item, node);
+}
+
+/* Remove an item from its slot table; 0 if this call removed it. */
+static int unlink_item(struct cat_slot *sl, struct cat_item *it)
+{
+	snap_skip(sl, it);
+	return cds_lfht_del(sl->ht, &it->node);
+}
+
 /*
  * Publish a fully built item at version v, replacing the key's newest
  * version. In dirty mode the old versions stay reachable through prev
@@ -304,6 +331,9 @@ static void publish(struct cat_store *s, const struct cat_key *k,
 	node = cds_lfht_add_replace(sl->ht, k->hash, item_match, k, &it->node);
 	rcu_read_unlock();
 	old = node ? caa_container_of(node, struct cat_item, node) : NULL;
+	/* The new version took the old one's place in the table. */
+	if (old != NULL && sl->snap_active && sl->snap_cur == old)
+		sl->snap_cur = it;
 	was_live = old != NULL && !(old->flags & CAT_ITEM_TOMBSTONE);
 	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
 	keys_add(sl, is_live - was_live);
@@ -350,7 +380,7 @@ static int del_at(struct cat_store *s, const struct cat_key *k,
 		return 0;
 	}
 	rcu_read_lock();
-	if (cds_lfht_del(sl->ht, &cur->node) == 0)
+	if (unlink_item(sl, cur) == 0)
 		retire_chain(cur);
 	rcu_read_unlock();
 	/* A delete is a write: it takes a slot version so that ordering by
@@ -503,12 +533,89 @@ void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
 		return;
 	sl = &s->slots[slot];
 	rcu_read_lock();
+	sl->snap_active = 0;
+	sl->snap_cur = NULL;
 	slot_for_each_item(sl->ht, &iter, it) {
 		if (cds_lfht_del(sl->ht, &it->node) == 0)
 			retire_chain(it);
 	}
 	rcu_read_unlock();
 	__atomic_store_n(&sl->keys, 0, __ATOMIC_RELAXED);
+}
+
+void cat_store_snap_begin(struct cat_store *s, uint32_t slot)
+{
+	struct cat_slot *sl = &s->slots[slot];
+	struct cds_lfht_iter iter;
+
+	rcu_read_lock();
+	cds_lfht_first(sl->ht, &iter);
+	sl->snap_cur = cds_lfht_iter_get_node(&iter) == NULL ? NULL :
+		caa_container_of(cds_lfht_iter_get_node(&iter),
+				 struct cat_item, node);
+	sl->snap_active = 1;
+	rcu_read_unlock();
+}
+
+int cat_store_snap_next(struct cat_store *s, uint32_t slot,
+			const struct cat_item **out)
+{
+	struct cat_slot *sl = &s->slots[slot];
+	struct cat_item *it;
+
+	if (!sl->snap_active)
+		return -ENOENT;
+	rcu_read_lock();
+	do {
+		it = sl->snap_cur;
+		if (it == NULL)
+			break;
+		/* Advancing is what snap_skip does for a leaving item. */
+		snap_skip(sl, it);
+	} while (cat_item_flags(it) & CAT_ITEM_TOMBSTONE);
+	rcu_read_unlock();
+	if (it == NULL)
+		return -ENOENT;
+	*out = it;
+	return 0;
+}
+
+void cat_store_snap_end(struct cat_store *s, uint32_t slot)
+{
+	s->slots[slot].snap_active = 0;
+	s->slots[slot].snap_cur = NULL;
+}
+
+int cat_store_apply_snap(struct cat_store *s, const struct cat_key *k,
+			 uint64_t version, const void *value, uint32_t vlen)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	uint64_t keep = sl->version;
+	int rc = put_new(s, k, value, vlen, version, NULL);
+
+	/* publish set the slot version to the item's: put it back. */
+	__atomic_store_n(&sl->version, keep, __ATOMIC_RELAXED);
+	return rc;
+}
+
+void cat_store_slot_set_version(struct cat_store *s, uint32_t slot,
+				uint64_t version)
+{
+	if (slot < s->slot_count)
+		__atomic_store_n(&s->slots[slot].version, version,
+				 __ATOMIC_RELAXED);
+}
+
+void cat_store_slot_set_hold(struct cat_store *s, uint32_t slot, int on)
+{
+	if (slot < s->slot_count)
+		__atomic_store_n(&s->slots[slot].hold, !!on, __ATOMIC_RELAXED);
+}
+
+int cat_store_slot_held(const struct cat_store *s, uint32_t slot)
+{
+	return slot < s->slot_count &&
+	       __atomic_load_n(&s->slots[slot].hold, __ATOMIC_RELAXED);
 }
 
 static uint64_t pow2_at_least(uint64_t n)
@@ -654,7 +761,7 @@ void cat_store_commit(struct cat_store *s, const struct cat_key *k,
 			retire_chain(older);
 		}
 		if (c == it && (c->flags & CAT_ITEM_TOMBSTONE) &&
-		    cds_lfht_del(sl->ht, &c->node) == 0)
+		    unlink_item(sl, c) == 0)
 			retire_chain(c);
 	}
 	rcu_read_unlock();

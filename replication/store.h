@@ -249,6 +249,55 @@ int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 /** Remove every item of a slot. Writer context (owner of slot). */
 void cat_store_slot_clear(struct cat_store *s, uint32_t slot);
 
+/*
+ * Slot snapshots for state transfer: a cursor over one slot's table that
+ * survives the owner's quiescent states and its own writes, so a snapshot
+ * is sent a few items per poll iteration while the slot keeps serving (no
+ * pause, no copy of the slot). The cursor names the next item to send;
+ * the store moves it when the owner replaces that item (to the new
+ * version, at the same place in the table) or removes it (to the next
+ * item), so it never points at freed memory. Items added behind the cursor
+ * are not visited: the caller replays every write after the snapshot's
+ * start, which covers them. One snapshot per slot at a time. All three are
+ * writer context (the slot's owner).
+ */
+
+/** Put the slot's cursor on its first item. */
+void cat_store_snap_begin(struct cat_store *s, uint32_t slot);
+
+/**
+ * The item under the cursor (tombstones skipped), then advance past it.
+ * Returns 0 and *out (valid until the caller's next quiescent state), or
+ * -ENOENT when the walk is done (or no snapshot is running).
+ */
+int cat_store_snap_next(struct cat_store *s, uint32_t slot,
+			const struct cat_item **out);
+
+/** Stop the slot's snapshot (done or abandoned). */
+void cat_store_snap_end(struct cat_store *s, uint32_t slot);
+
+/**
+ * Install a snapshot item at a joining replica: k set to value at
+ * version, whatever the slot's version (the snapshot is fuzzy; the writes
+ * replayed after it restore the order). Writer context. 0, -ENOSPC,
+ * -ENOMEM.
+ */
+int cat_store_apply_snap(struct cat_store *s, const struct cat_key *k,
+			 uint64_t version, const void *value, uint32_t vlen);
+
+/** Set a slot's version (a replica whose snapshot ends at version). */
+void cat_store_slot_set_version(struct cat_store *s, uint32_t slot,
+				uint64_t version);
+
+/*
+ * Hold: a slot whose replica must not answer reads yet (a new tail still
+ * catching up to what its predecessor committed). Set and cleared by the
+ * slot's owner; read by every worker on the read path (relaxed: the flag
+ * only gates answers, it guards no memory).
+ */
+void cat_store_slot_set_hold(struct cat_store *s, uint32_t slot, int on);
+int cat_store_slot_held(const struct cat_store *s, uint32_t slot);
+
 /**
  * Resize every slot table whose key count has left its sizing band (more
  * keys than buckets, or fewer than 1 key per 16 buckets), to about two

@@ -136,7 +136,7 @@ static void deliver(int i, uint64_t now)
 			 CAT_WIRE_OK);
 	assert_false(e.to_client);
 	sending_node = e.to;
-	if (e.m.op == CAT_OP_R_FWD || e.m.op == CAT_OP_R_ACK)
+	if (cat_chain_op_is_owned(e.m.op))
 		cat_chain_on_peer(eng[e.to], now, e.from, &e.m);
 	else
 		cat_chain_read(map, e.to, stores[e.to], &io, &client, e.from,
@@ -532,6 +532,251 @@ static void test_tail_failure_predecessor_commits(void **state)
 	teardown_cluster();
 }
 
+/* ---- state transfer: a node joins a chain --------------------------- */
+
+static const char *map12 =
+	"epoch 1\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 2\nassign 0-3 1\n";
+static const char *map12_join3 =
+	"epoch 2\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 2\njoin 1 3\nassign 0-3 1\n";
+static const char *map123_e3 =
+	"epoch 3\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1 02:00:00:00:00:01\n"
+	"node 2 10.0.0.2 02:00:00:00:00:02\n"
+	"node 3 10.0.0.3 02:00:00:00:00:03\n"
+	"chain 1 1 2 3\nassign 0-3 1\n";
+
+static void install(const char *text, uint64_t now)
+{
+	struct cat_map *m = parse(text), *old = map;
+
+	for (uint16_t n = 1; n <= NODES; n++) {
+		sending_node = n;
+		cat_chain_set_map(eng[n], m, now);
+		cat_chain_flush(eng[n], now);
+	}
+	map = m;
+	cat_map_free(old);  /* engines hold the new one now; test is serial */
+}
+
+/* Timers and flushes on every node, then deliver all node traffic. */
+static void tick(uint64_t now)
+{
+	for (uint16_t n = 1; n <= NODES; n++) {
+		sending_node = n;
+		cat_chain_on_timer(eng[n], now);
+		cat_chain_flush(eng[n], now);
+	}
+	run(now);
+}
+
+static void drop_client_replies(void)
+{
+	int j = 0;
+
+	for (int i = 0; i < qn; i++)
+		if (!q[i].to_client)
+			q[j++] = q[i];
+	qn = j;
+}
+
+static struct cat_chain_xfer_progress progress(uint16_t n)
+{
+	struct cat_chain_xfer_progress p;
+
+	cat_chain_xfer_progress(eng[n], 0, &p);
+	return p;
+}
+
+static void put_keys(const char *prefix, int from, int to, const char *val,
+		     uint64_t now)
+{
+	char key[32];
+
+	for (int i = from; i < to; i++) {
+		snprintf(key, sizeof(key), "%s%d", prefix, i);
+		client_write(1, CAT_OP_PUT, key, val, 0, ++seqno, now);
+		run(now);
+	}
+	drop_client_replies();
+}
+
+static void expect_same_slots(uint16_t a, uint16_t b)
+{
+	for (uint32_t s = 0; s < 4; s++) {
+		assert_true(cat_store_slot_digest(stores[a], s) ==
+			    cat_store_slot_digest(stores[b], s));
+		assert_true(cat_store_slot_keys(stores[a], s) ==
+			    cat_store_slot_keys(stores[b], s));
+	}
+}
+
+/* The tail streams a snapshot to the joiner while writes go on; once it
+ * has caught up, the joiner becomes tail, holds reads until its
+ * predecessor's floor arrives, then serves the newest values. */
+static void test_join_snapshot_then_writes_then_handover(void **state)
+{
+	uint64_t now = 0;
+
+	(void)state;
+	setup_cluster(map12, 256);
+	put_keys("k", 0, 40, "old", now);
+	client_write(1, CAT_OP_DEL, "k7", NULL, 0, ++seqno, now);
+	run(now);
+	drop_client_replies();
+
+	install(map12_join3, now);
+	assert_int_equal(progress(2).slots, 4);
+	assert_int_equal(progress(3).joining, 4);
+	/* Writes before, during and after the snapshots, in small steps
+	 * so that they interleave with the stream. */
+	for (int round = 0; round < 50; round++) {
+		char key[32];
+
+		now += 100000;
+		snprintf(key, sizeof(key), "k%d", round % 45);
+		client_write(1, round % 7 == 3 ? CAT_OP_DEL : CAT_OP_PUT, key,
+			     "new", 0, ++seqno, now);
+		tick(now);
+		drop_client_replies();
+	}
+	for (int i = 0; i < 100 && progress(2).caught_up < 4; i++) {
+		now += 1 * MS;
+		tick(now);
+	}
+	struct cat_chain_xfer_progress p = progress(2);
+	assert_int_equal(p.caught_up, 4);
+	assert_int_equal(p.snapshotting, 0);
+	assert_true(p.keys > 0 && p.bytes > 0);
+	assert_int_equal(progress(3).joined, 4);
+	expect_same_slots(2, 3);
+	/* A joiner is no replica: reads and writes there are MOVED. */
+	client_get(3, "k1", ++seqno);
+	assert_int_equal(take_reply(NULL).status, CAT_ST_MOVED);
+
+	/* A write the old tail committed but the joiner has not seen yet
+	 * when the hand-over map arrives. */
+	client_write(1, CAT_OP_PUT, "k1", "last", 0, ++seqno, now);
+	deliver(0, now);                 /* 1 -> 2: node 2 answers */
+	assert_true(find(1, CAT_OP_PUT) >= 0);
+	qn = 0;                          /* its FWD to node 3 is lost */
+	install(map123_e3, now);
+	/* Node 3 is tail now but holds reads: asked node 2 for its floor. */
+	client_get(3, "k1", ++seqno);
+	assert_int_equal(take_reply(NULL).status, CAT_ST_RETRY);
+	assert_true(find(0, CAT_OP_R_SYNC_REQ) >= 0);
+	for (int i = 0; i < 10; i++) {
+		now += 1 * MS;
+		tick(now);
+	}
+	drop_client_replies();  /* node 3 re-answers the resent write */
+	uint8_t v[16] = { 0 };
+	client_get(3, "k1", ++seqno);
+	struct cat_msg r = take_reply(v);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_memory_equal(v, "last", 4);
+	expect_same_slots(2, 3);
+	assert_true(cat_chain_stats(eng[3])->hold_released == 4);
+	/* Writes go down the three-node chain and the new tail answers. */
+	client_write(1, CAT_OP_PUT, "k2", "after", 0, ++seqno, now);
+	run(now);
+	assert_int_equal(take_reply(NULL).status, CAT_ST_OK);
+	expect_stored(3, "k2", "after", 0);
+	for (int i = 0; i < 5; i++) {
+		now += 1 * MS;
+		tick(now);
+	}
+	for (int n = 1; n <= NODES; n++)
+		assert_int_equal(cat_chain_inflight(eng[n]), 0);
+	expect_same_slots(1, 3);
+	teardown_cluster();
+}
+
+/* Lost and duplicated snapshot messages: go-back-N fills the gaps, and a
+ * returning node's stale keys do not survive its new snapshot. */
+static void test_join_survives_loss_and_clears_stale_data(void **state)
+{
+	uint64_t now = 0;
+	struct cat_key k;
+
+	(void)state;
+	setup_cluster(map12, 256);
+	put_keys("k", 0, 30, "v", now);
+	/* Node 3 has data from an earlier life. */
+	cat_store_key(stores[3], &k, "ghost", 5);
+	assert_int_equal(cat_store_put(stores[3], &k, "boo", 3, NULL), 0);
+
+	install(map12_join3, now);
+	for (int round = 0; round < 400 && progress(2).caught_up < 4; round++) {
+		now += 300000;
+		for (uint16_t n = 1; n <= NODES; n++) {
+			sending_node = n;
+			cat_chain_on_timer(eng[n], now);
+			cat_chain_flush(eng[n], now);
+		}
+		/* Lose every third message to node 3, duplicate every fifth. */
+		for (int i = 0, c = 0; i < qn; i++) {
+			if (q[i].to_client || q[i].to != 3)
+				continue;
+			if (++c % 3 == 0) {
+				memmove(&q[i], &q[i + 1],
+					sizeof(q[0]) * (size_t)(qn - i - 1));
+				qn--;
+				i--;
+			} else if (c % 5 == 0 && qn < QMAX - 1) {
+				q[qn++] = q[i];
+			}
+		}
+		run(now);
+	}
+	assert_int_equal(progress(2).caught_up, 4);
+	assert_true(cat_chain_stats(eng[2])->xfer_snap_retransmitted > 0);
+	assert_true(cat_chain_stats(eng[3])->xfer_snap_duplicate > 0);
+	expect_same_slots(2, 3);
+	expect_stored(3, "ghost", NULL, 0);
+	teardown_cluster();
+}
+
+/* More writes during a snapshot than there are in-flight entries to keep
+ * them: the tail gives that snapshot up and starts it again, clients keep
+ * being answered, and the join completes once the writes stop. */
+static void test_join_restarts_when_writes_outrun_the_pool(void **state)
+{
+	uint64_t now = 0;
+
+	(void)state;
+	setup_cluster(map12, 16);
+	put_keys("k", 0, 40, "v", now);
+	install(map12_join3, now);
+	for (int round = 0; round < 60; round++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "k%d", round % 40);
+		client_write(1, CAT_OP_PUT, key, "w", 0, ++seqno, now);
+		run(now);
+		assert_int_equal(take_reply(NULL).status, CAT_ST_OK);
+		if (round % 10 == 0) {  /* the stream crawls along */
+			now += 1000;
+			tick(now);
+		}
+	}
+	for (int i = 0; i < 200 && progress(2).caught_up < 4; i++) {
+		now += 1 * MS;
+		tick(now);
+	}
+	assert_true(cat_chain_stats(eng[2])->xfer_restarts > 0);
+	assert_int_equal(progress(2).caught_up, 4);
+	expect_same_slots(2, 3);
+	teardown_cluster();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +791,9 @@ int main(void)
 		cmocka_unit_test(test_craq_dirty_read_asks_the_tail),
 		cmocka_unit_test(test_middle_failure_head_resends_to_new_successor),
 		cmocka_unit_test(test_tail_failure_predecessor_commits),
+		cmocka_unit_test(test_join_snapshot_then_writes_then_handover),
+		cmocka_unit_test(test_join_survives_loss_and_clears_stale_data),
+		cmocka_unit_test(test_join_restarts_when_writes_outrun_the_pool),
 	};
 	int rc;
 

@@ -327,6 +327,14 @@ static const struct {
 	/* unknown directive */
 	{ HDR N12 OK_TAIL "replicas 3\n", "line 7: unknown directive 'replicas'" },
 	{ "Epoch 1\n", "line 1: unknown directive 'Epoch'" },
+	/* join */
+	{ HDR N12 OK_TAIL "join 1\n", "line 7: join: expected 'join CHAIN NODE'" },
+	{ HDR N12 OK_TAIL "join 0 2\n", "line 7: join: bad chain id '0'" },
+	{ HDR N12 OK_TAIL "join 1 x\n", "line 7: join: bad node id 'x'" },
+	{ HDR N12 OK_TAIL "join 9 2\n", "line 7: join: unknown chain 9" },
+	{ HDR N12 OK_TAIL "join 1 7\n", "line 7: join: chain 1: unknown node 7" },
+	{ HDR N12 OK_TAIL "join 1 1\n", "line 7: join: node 1 is already a member of chain 1" },
+	{ HDR N12 OK_TAIL "join 1 2\njoin 1 2\n", "line 8: join: chain 1 already has a joining node (line 7)" },
 	/* epoch */
 	{ "epoch 0\nslots 8\n" N12 OK_TAIL, "line 1: epoch 0" },
 	{ "epoch 4294967296\n", "line 1: epoch: bad number '4294967296'" },
@@ -423,6 +431,34 @@ static const struct {
 	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 1\n",
 	  "unknown directive 'aaaaaaaaaaaaaaaaaaaaaaaa...'" },
 };
+
+/* A joining node: parsed, kept out of the chain's members, written back
+ * in canonical form, refused where it cannot join. */
+static void test_join(void **state)
+{
+	(void)state;
+	struct cat_map *m = parse_ok(
+		"join 1 3 # node 3 joins\nepoch 4\nslots 8\n"
+		"node 1 10.0.0.1\nnode 2 10.0.0.2\nnode 3 10.0.0.3\n"
+		"chain 1 1 2\nchain 2 2\nassign all roundrobin\n");
+	char buf[1024];
+
+	assert_int_equal(m->chains[0].joining, 3);
+	assert_int_equal(m->chains[1].joining, 0);
+	assert_int_equal(m->chains[0].len, 2);
+	assert_int_equal(cat_map_chain_pos(&m->chains[0], 3), -1);
+	assert_int_equal(cat_map_chain_tail(&m->chains[0]), 2);
+	assert_int_equal(cat_map_can_join(m, &m->chains[1], 3), 0);
+	assert_int_equal(cat_map_can_join(m, &m->chains[1], 2), -EINVAL);
+	assert_int_equal(cat_map_can_join(m, &m->chains[0], 1), -EINVAL);
+	assert_int_equal(cat_map_can_join(m, &m->chains[1], 9), -EINVAL);
+	assert_true(cat_map_format(m, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "chain 2 2\njoin 1 3\nassign"));
+	cat_map_free(m);
+	m = parse_ok(buf);
+	assert_int_equal(m->chains[0].joining, 3);
+	cat_map_free(m);
+}
 
 static void test_errors(void **state)
 {
@@ -1081,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_roundrobin),
 		cmocka_unit_test(test_format_canonical_text),
+		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_nul_byte),
 		cmocka_unit_test(test_error_line_length),
