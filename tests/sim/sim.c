@@ -116,6 +116,10 @@ struct params {
 	uint64_t fail_at, detect, skew_max;
 	uint16_t fail2_node;     /* 0, or a second failure (chains of 3) */
 	uint64_t fail2_at;
+	int join;                /* the spare (node 4) joins: 1 one chain,
+				  * 2 every chain */
+	uint64_t join_at;
+	uint64_t xfer_rate;      /* snapshot bytes/s, 0 = unlimited */
 };
 
 /* --craq on|off: restrict the parameter space (part of the replay line). */
@@ -183,6 +187,17 @@ static void derive_params(struct params *p, uint64_t seed)
 				      rng_range(&r, 1000, 30000) * US;
 		}
 	}
+	/* Drawn last, so the draws above stay what they were per seed.
+	 * Not with the tiny in-flight pools: three rotated chains of four
+	 * make every node a middle twice, and with 2-8 entries the middles
+	 * can wait on each other in a cycle (a known limit, see
+	 * docs/OPERATIONS.md, "In-flight pool"). */
+	if (p->n_nodes == 4 && p->inflight_max >= 16 && rng_ppm(&r, 600000)) {
+		p->join = rng_ppm(&r, 500000) ? 2 : 1;
+		p->join_at = rng_range(&r, 0, 40000) * US;
+		p->xfer_rate = rng_ppm(&r, 500000) ? 0 :
+			       rng_range(&r, 20, 2000) * 1000;
+	}
 }
 
 static void format_params(const struct params *p, char *buf, size_t len)
@@ -216,11 +231,26 @@ static void format_params(const struct params *p, char *buf, size_t len)
 		snprintf(buf + l, len - l, ", then node %u at %" PRIu64 "us",
 			 p->fail2_node, p->fail2_at / US);
 	}
+	if (p->join) {
+		size_t l = strlen(buf);
+
+		if (p->xfer_rate)
+			snprintf(buf + l, len - l, ", node 4 joins %s at %" PRIu64
+				 "us (snapshot %" PRIu64 " bytes/s)",
+				 p->join == 2 ? "every chain" : "chain 1",
+				 p->join_at / US, p->xfer_rate);
+		else
+			snprintf(buf + l, len - l, ", node 4 joins %s at %" PRIu64
+				 "us (snapshot rate unlimited)",
+				 p->join == 2 ? "every chain" : "chain 1",
+				 p->join_at / US);
+	}
 }
 
 /* ---- simulation state -------------------------------------------------- */
 
-enum ev_type { EV_DGRAM, EV_TICK, EV_CLIENT, EV_FAIL, EV_PUBLISH, EV_INSTALL };
+enum ev_type { EV_DGRAM, EV_TICK, EV_CLIENT, EV_FAIL, EV_PUBLISH, EV_INSTALL,
+	       EV_JOIN, EV_JOIN_CHECK };
 
 struct event {
 	uint64_t t, seq;
@@ -286,6 +316,7 @@ struct totals {
 	uint64_t retry_epoch, retry_full, fwd_no_inflight, drop_epoch;
 	uint64_t dup_in_flight, suspected, fail_head, fail_middle, fail_tail;
 	uint64_t fail_nonmember, suspected_upstream;
+	uint64_t joins, snap_items, snap_retrans, xfer_restarts, held_reads;
 };
 
 struct sim {
@@ -297,7 +328,7 @@ struct sim {
 	size_t heap_n, heap_cap;
 	struct node nodes[MAX_NODES];
 	struct client clients[MAX_CLIENTS];
-	struct cat_map *maps[8];
+	struct cat_map *maps[12];
 	int n_maps;
 	const struct cat_map *cur_map;  /* the control plane's newest */
 	int pending_control;            /* failures/installs still to come */
@@ -605,7 +636,7 @@ static void node_deliver(struct sim *s, struct node *n, int src,
 				fail(s, "replication op from a client");
 				return;
 			}
-			if (m.op == CAT_OP_R_FWD || m.op == CAT_OP_R_ACK) {
+			if (cat_chain_op_is_owned(m.op)) {
 				/* The owner of a bogus slot would be any
 				 * worker; slot % W keeps it defined. */
 				cat_chain_on_peer(n->eng[m.slot % s->p.workers],
@@ -1067,6 +1098,7 @@ static struct cat_map *map_through_text(struct sim *s, struct cat_map *m)
 	} else {
 		for (uint16_t ci = 0; ci < m->n_chains; ci++)
 			if (back->chains[ci].len != m->chains[ci].len ||
+			    back->chains[ci].joining != m->chains[ci].joining ||
 			    memcmp(back->chains[ci].nodes, m->chains[ci].nodes,
 				   m->chains[ci].len * sizeof(uint16_t)) != 0)
 				fail(s, "chain %u of epoch %u changed through "
@@ -1078,6 +1110,27 @@ static struct cat_map *map_through_text(struct sim *s, struct cat_map *m)
 		return NULL;
 	}
 	return back;
+}
+
+/* Publish m (already through text) as the newest map, installed on every
+ * live node after a random skew. */
+static void control_push(struct sim *s, struct cat_map *m)
+{
+	if (s->n_maps == (int)(sizeof(s->maps) / sizeof(s->maps[0]))) {
+		fail(s, "more maps than the sim keeps");
+		cat_map_free(m);
+		return;
+	}
+	s->maps[s->n_maps++] = m;
+	s->cur_map = m;
+	for (int i = 0; i < s->p.n_nodes; i++) {
+		if (!s->nodes[i].alive)
+			continue;
+		ev_push(s, ev_new(s, s->now + (s->p.skew_max ?
+			   rng_range(&s->r, 0, s->p.skew_max) : 0),
+			   EV_INSTALL, i, 0));
+		s->pending_control++;
+	}
 }
 
 static void control_publish(struct sim *s, int idx)
@@ -1129,21 +1182,80 @@ static void control_publish(struct sim *s, int idx)
 				     "after it has failed", i + 1, sp);
 		}
 
-	s->maps[s->n_maps++] = m;
-	s->cur_map = m;
 	s->pending_control--;
 	trace(s, "control: epoch %u without n%d", m->epoch, idx + 1);
-	for (int i = 0; i < s->p.n_nodes; i++) {
-		struct event *e;
+	control_push(s, m);
+}
 
-		if (!s->nodes[i].alive)
-			continue;
-		e = ev_new(s, s->now + (s->p.skew_max ?
-			   rng_range(&s->r, 0, s->p.skew_max) : 0),
-			   EV_INSTALL, i, 0);
-		ev_push(s, e);
-		s->pending_control++;
+/* ---- control plane: a spare joins by state transfer ----------------------- */
+
+static void control_join(struct sim *s)
+{
+	struct cat_map *m = cat_map_dup(s->cur_map);
+
+	if (m == NULL) {
+		fail(s, "cat_map_dup: out of memory");
+		return;
 	}
+	m->epoch++;
+	for (uint16_t ci = 0; ci < m->n_chains; ci++)
+		if ((s->p.join == 2 || ci == 0) &&
+		    cat_map_can_join(m, &m->chains[ci], 4) == 0)
+			m->chains[ci].joining = 4;
+	m = map_through_text(s, m);
+	if (m == NULL)
+		return;
+	trace(s, "control: epoch %u, node 4 joining", m->epoch);
+	control_push(s, m);
+	ev_push(s, ev_new(s, s->now + MS, EV_JOIN_CHECK, 0, 0));
+}
+
+/* Hand over every chain whose tail reports all its slots caught up. */
+static void control_join_check(struct sim *s)
+{
+	const struct cat_map *cur = s->cur_map;
+	struct cat_map *m = NULL;
+	int waiting = 0;
+
+	for (uint16_t ci = 0; ci < cur->n_chains; ci++) {
+		const struct cat_map_chain *c = &cur->chains[ci];
+		struct node *tail = &s->nodes[cat_map_chain_tail(c) - 1];
+		uint32_t want = 0, got = 0;
+
+		if (c->joining == 0)
+			continue;
+		for (uint32_t slot = 0; slot < cur->slot_count; slot++)
+			want += cur->slot_chain[slot] == ci;
+		for (uint32_t w = 0; tail->alive && w < s->p.workers; w++) {
+			struct cat_chain_xfer_progress pr;
+
+			cat_chain_xfer_progress(tail->eng[w], ci, &pr);
+			got += pr.caught_up;
+		}
+		if (got < want || !tail->alive) {
+			waiting++;
+			continue;
+		}
+		if (m == NULL && (m = cat_map_dup(cur)) == NULL) {
+			fail(s, "cat_map_dup: out of memory");
+			return;
+		}
+		m->chains[ci].nodes[m->chains[ci].len++] = c->joining;
+		m->chains[ci].joining = 0;
+		s->t.joins++;
+	}
+	if (m != NULL) {
+		m->epoch++;
+		m = map_through_text(s, m);
+		if (m == NULL)
+			return;
+		trace(s, "control: epoch %u, node 4 handed over", m->epoch);
+		control_push(s, m);
+	}
+	if (waiting)
+		ev_push(s, ev_new(s, s->now + MS, EV_JOIN_CHECK, 0, 0));
+	else
+		s->pending_control--; /* the join itself */
 }
 
 /* ---- setup and teardown ------------------------------------------------- */
@@ -1207,7 +1319,7 @@ static int sim_setup(struct sim *s)
 				.io = nd->io, .inflight_max = s->p.inflight_max,
 				.msg_max = MTU_PAYLOAD,
 				.dedup_max = s->p.dedup_max, .rto_ns = s->p.rto,
-				.suspect_after = 3,
+				.suspect_after = 3, .xfer_rate = s->p.xfer_rate,
 			};
 
 			nd->eng[w] = cat_chain_create(&cp);
@@ -1239,6 +1351,10 @@ static int sim_setup(struct sim *s)
 	}
 	if (s->p.fail2_node) {
 		ev_push(s, ev_new(s, s->p.fail2_at, EV_FAIL, s->p.fail2_node - 1, 0));
+		s->pending_control++;
+	}
+	if (s->p.join) {
+		ev_push(s, ev_new(s, s->p.join_at, EV_JOIN, 0, 0));
 		s->pending_control++;
 	}
 	return 0;
@@ -1375,6 +1491,12 @@ static void run_events(struct sim *s)
 		case EV_PUBLISH:
 			control_publish(s, e->a);
 			break;
+		case EV_JOIN:
+			control_join(s);
+			break;
+		case EV_JOIN_CHECK:
+			control_join_check(s);
+			break;
 		case EV_INSTALL:
 			s->pending_control--;
 			if (s->nodes[e->a].alive) {
@@ -1480,6 +1602,8 @@ static void check_replicas(struct sim *s)
 		for (uint32_t slot = 0; slot < s->p.slots; slot++)
 			if (!node_in_chain(cat_map_slot_chain(s->maps[0], slot),
 					   nd->id) &&
+			    !node_in_chain(cat_map_slot_chain(map, slot), nd->id) &&
+			    cat_map_slot_chain(map, slot)->joining != nd->id &&
 			    cat_store_slot_keys(nd->store, slot) != 0)
 				fail(s, "n%u holds keys of slot %u, never its "
 				     "replica", nd->id, slot);
@@ -1612,9 +1736,14 @@ static void add_engine_stats(struct sim *s)
 			s->t.fwd_no_inflight += st->fwd_no_inflight;
 			s->t.drop_epoch += st->drop_epoch;
 			s->t.dup_in_flight += st->dup_in_flight;
+			s->t.snap_items += st->xfer_snap_sent;
+			s->t.snap_retrans += st->xfer_snap_retransmitted;
+			s->t.xfer_restarts += st->xfer_restarts;
 		}
-	for (int i = 0; i < s->p.n_nodes; i++)
+	for (int i = 0; i < s->p.n_nodes; i++) {
 		s->t.craq_queries += s->nodes[i].rstats.craq_version_queries;
+		s->t.held_reads += s->nodes[i].rstats.read_held;
+	}
 }
 
 /* Run one seed; fills *t and returns 0 (pass) or 1 (fail, why in buf). */
@@ -1682,6 +1811,11 @@ static void totals_add(struct totals *a, const struct totals *b)
 	a->fail_tail += b->fail_tail;
 	a->fail_nonmember += b->fail_nonmember;
 	a->suspected_upstream += b->suspected_upstream;
+	a->joins += b->joins;
+	a->snap_items += b->snap_items;
+	a->snap_retrans += b->snap_retrans;
+	a->xfer_restarts += b->xfer_restarts;
+	a->held_reads += b->held_reads;
 }
 
 static void usage(void)
@@ -1851,6 +1985,11 @@ static int run_many(uint64_t start, uint64_t count, int jobs)
 	       all.drop_epoch, all.dup_in_flight, all.fail_head,
 	       all.fail_middle, all.fail_tail, all.fail_nonmember,
 	       all.suspected, all.suspected_upstream);
+	printf("sim: state transfer: %" PRIu64 " chains joined by the spare, %"
+	       PRIu64 " snapshot items sent (%" PRIu64 " again), %" PRIu64
+	       " snapshots restarted, %" PRIu64 " reads held at a new tail\n",
+	       all.joins, all.snap_items, all.snap_retrans, all.xfer_restarts,
+	       all.held_reads);
 	return (all.failed || got != count) ? 1 : 0;
 }
 
