@@ -62,6 +62,8 @@ static const struct key_def keys[] = {
 	{ "replication", "dedup",         K_U32, F(repl_dedup),         16, 16777216, 0 },
 	{ "replication", "rto_us",        K_U32, F(repl_rto_us),        100, 10000000, 0 },
 	{ "replication", "suspect_after", K_U32, F(repl_suspect_after), 1, 100000, 0 },
+	{ "replication", "transfer_rate", K_U64, F(repl_xfer_rate), 0, 100000000000ull, 0 },
+	{ "replication", "transfer_slots", K_U32, F(repl_xfer_slots), 1, 8, 0 },
 	{ "faults", "seed",           K_U64, F(faults.seed),           0, UINT64_MAX, 0 },
 	{ "faults", "delay_us",       K_U32, F(faults.delay_us),       0, 1000000, 0 },
 	{ "faults", "jitter_us",      K_U32, F(faults.jitter_us),      0, 1000000, 0 },
@@ -99,6 +101,8 @@ void cat_config_defaults(struct cat_config *c)
 	c->repl_dedup = 65536;
 	c->repl_rto_us = 5000;
 	c->repl_suspect_after = 20;
+	c->repl_xfer_rate = 100000000; /* 100 MB/s per worker */
+	c->repl_xfer_slots = 2;
 	c->faults.seed = 1;
 }
 

@@ -67,6 +67,8 @@ struct cat_config {
 	uint32_t repl_dedup;     /* remembered client requests, 16..16777216 */
 	uint32_t repl_rto_us;    /* retransmission timeout, 100..10000000 */
 	uint32_t repl_suspect_after; /* retransmissions before suspect, 1..100000 */
+	uint64_t repl_xfer_rate; /* state transfer bytes/s per worker, 0 = no limit */
+	uint32_t repl_xfer_slots; /* slots snapshotted at once per worker, 1..8 */
 	/* [faults] */
 	struct cat_faults_cfg faults;
 

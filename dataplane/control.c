@@ -638,6 +638,52 @@ static void read_lines(struct cat_control *cc, uint64_t now)
 /* ---- heartbeat --------------------------------------------------------- */
 
 /*
+ * State transfer progress, one entry per chain this node streams to a
+ * joiner (as its tail) or joins (docs/CONTROL.md, "Joining a chain"): the
+ * control plane hands the chain over when the tail reports every slot of
+ * it caught up. Main lcore: the map in force cannot be freed under it.
+ */
+static json_t *xfer_report(const struct cat_agent *a)
+{
+	const struct cat_dp_map *dm = a->dp->map;
+	json_t *arr = json_array();
+
+	for (uint32_t ci = 0; dm != NULL && ci < dm->map->n_chains; ci++) {
+		const struct cat_map_chain *c = &dm->map->chains[ci];
+		struct cat_chain_xfer_progress x, s = { 0 };
+		uint32_t want = 0;
+
+		if (c->joining == 0)
+			continue;
+		for (uint32_t w = 0; w < a->dp->n_workers; w++) {
+			cat_chain_xfer_progress(a->workers[w]->chain, ci, &x);
+			s.slots += x.slots;
+			s.caught_up += x.caught_up;
+			s.snapshotting += x.snapshotting;
+			s.keys += x.keys;
+			s.bytes += x.bytes;
+			s.joining += x.joining;
+			s.joined += x.joined;
+		}
+		if (s.slots == 0 && s.joining == 0)
+			continue;
+		for (uint32_t slot = 0; slot < dm->map->slot_count; slot++)
+			want += dm->map->slot_chain[slot] == ci;
+		json_array_append_new(arr, json_pack(
+			"{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"chain", (int)c->id, "joiner", (int)c->joining,
+			"epoch", (int)dm->map->epoch,
+			"chain_slots", (json_int_t)want,
+			"slots", (json_int_t)s.slots,
+			"caught_up", (json_int_t)s.caught_up,
+			"snapshotting", (json_int_t)s.snapshotting,
+			"keys", (json_int_t)s.keys, "bytes", (json_int_t)s.bytes,
+			"joined", (json_int_t)s.joined));
+	}
+	return arr;
+}
+
+/*
  * {"type":"heartbeat","node":N,"epoch":E,"suspect":[...],"in_flight":F,
  *  "stats":{...}}: suspects are every engine's suspect successor, without
  * duplicates (a hint: docs/CONTROL.md); stats are the /catena/stats
@@ -647,7 +693,7 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 {
 	const struct cat_agent *a = cc->agent;
 	const struct cat_dp *dp = a->dp;
-	json_t *suspect = json_array(), *stats;
+	json_t *suspect = json_array(), *stats, *xfer;
 	uint16_t seen[CAT_WORKER_MAX];
 	uint32_t n_seen = 0;
 	uint64_t in_flight = 0;
@@ -696,13 +742,14 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 			    json_integer((json_int_t)cat_telemetry_drops_total()));
 	json_object_set_new(stats, "peer_suspect_reports",
 			    json_integer((json_int_t)dp->peer_suspect_reports));
+	xfer = xfer_report(a);
 
-	if (queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:o, s:I, s:o}",
+	if (queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:o, s:I, s:o, s:o}",
 					  "type", "heartbeat", "node", (int)dp->node_id,
 					  "epoch", (json_int_t)cat_agent_epoch(a),
 					  "suspect", suspect,
 					  "in_flight", (json_int_t)in_flight,
-					  "stats", stats)) == 0)
+					  "stats", stats, "xfer", xfer)) == 0)
 		inc(&cc->st.heartbeats_sent);
 }
 

@@ -550,6 +550,8 @@ int main(int argc, char **argv)
 	n->dp.repl_dedup = n->cfg.repl_dedup;
 	n->dp.repl_suspect_after = n->cfg.repl_suspect_after;
 	n->dp.repl_rto_ns = (uint64_t)n->cfg.repl_rto_us * 1000;
+	n->dp.repl_xfer_rate = n->cfg.repl_xfer_rate;
+	n->dp.repl_xfer_slots = n->cfg.repl_xfer_slots;
 	n->dp.tsc_hz = rte_get_tsc_hz();
 
 	setup_pool(n);

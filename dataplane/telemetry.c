@@ -139,7 +139,7 @@ static const char *role_of(const struct cat_map_chain *c, uint16_t self)
 	int pos = cat_map_chain_pos(c, self);
 
 	if (pos < 0)
-		return "none";
+		return c->joining == self ? "joining" : "none";
 	if (c->len == 1)
 		return "head+tail";
 	if (pos == 0)
@@ -458,6 +458,33 @@ static int cmd_chains(const char *cmd __rte_unused, const char *params,
 		rte_tel_data_add_dict_u64(e, "in_flight", in_flight);
 		rte_tel_data_add_dict_u64(e, "retransmitted", sum.retransmitted);
 		rte_tel_data_add_dict_u64(e, "dropped_epoch", sum.dropped_epoch);
+		{
+			struct cat_chain_xfer_progress x, xs = { 0 };
+
+			for (k = 0; k < g_dp->n_workers; k++) {
+				cat_chain_xfer_progress(g_workers[k]->chain, ci, &x);
+				xs.slots += x.slots;
+				xs.caught_up += x.caught_up;
+				xs.snapshotting += x.snapshotting;
+				xs.keys += x.keys;
+				xs.bytes += x.bytes;
+				xs.joining += x.joining;
+				xs.joined += x.joined;
+				xs.held += x.held;
+			}
+			/* State transfer: to the joiner (as its tail) or from
+			 * the tail (as the joiner); held: a new tail's slots
+			 * still short of its predecessor's floor. */
+			rte_tel_data_add_dict_u64(e, "joining", c->joining);
+			rte_tel_data_add_dict_u64(e, "xfer_slots", xs.slots);
+			rte_tel_data_add_dict_u64(e, "xfer_caught_up", xs.caught_up);
+			rte_tel_data_add_dict_u64(e, "xfer_snapshotting", xs.snapshotting);
+			rte_tel_data_add_dict_u64(e, "xfer_keys", xs.keys);
+			rte_tel_data_add_dict_u64(e, "xfer_bytes", xs.bytes);
+			rte_tel_data_add_dict_u64(e, "join_slots", xs.joining);
+			rte_tel_data_add_dict_u64(e, "join_slots_done", xs.joined);
+			rte_tel_data_add_dict_u64(e, "held_slots", xs.held);
+		}
 		snprintf(name, sizeof(name), "%u", c->id);
 		if (rte_tel_data_add_dict_container(d, name, e, 0) != 0) {
 			rte_tel_data_free(e);

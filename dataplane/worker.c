@@ -591,15 +591,15 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 		w->st.drop_repl_bad_slot++;
 		return;
 	}
-	switch (msg->op) {
-	case CAT_OP_R_FWD:
-	case CAT_OP_R_ACK:
+	if (cat_chain_op_is_owned(msg->op)) {
 		owner = cat_worker_slot_owner(msg->slot, dp->n_workers);
 		if (owner == w->idx)
 			cat_chain_on_peer(w->chain, w->now, from_node, msg);
 		else
 			handover_send(w, from, from_node, msg, owner);
 		return;
+	}
+	switch (msg->op) {
 	case CAT_OP_R_VQUERY:
 	case CAT_OP_R_VRESP:
 		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
@@ -933,6 +933,8 @@ int cat_worker_init(struct cat_worker *w)
 	p.dedup_max = dp->repl_dedup;
 	p.rto_ns = dp->repl_rto_ns;
 	p.suspect_after = dp->repl_suspect_after;
+	p.xfer_rate = dp->repl_xfer_rate;
+	p.xfer_slots = dp->repl_xfer_slots;
 	w->chain = cat_chain_create(&p);
 	return w->chain != NULL ? 0 : -errno;
 }

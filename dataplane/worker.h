@@ -159,6 +159,8 @@ struct cat_dp {
 	uint32_t repl_dedup;
 	uint32_t repl_suspect_after;
 	uint64_t repl_rto_ns;
+	uint64_t repl_xfer_rate;
+	uint32_t repl_xfer_slots;
 	uint64_t tsc_hz;
 	uint64_t peer_suspect_reports; /* main only: suspects it logged */
 	/* ring[from][to]: writes for `to`'s slots received by `from`. SPSC:
