@@ -66,6 +66,8 @@ static const char usage_text[] =
 	"                              replicas of its chain\n"
 	"  node add ID IP[:PORT] MAC   add a node as a spare, in no chain\n"
 	"                              (PORT default 7470)\n"
+	"  node join ID CHAIN          a node in the map joins CHAIN: state transfer\n"
+	"                              from the chain's tail, then it becomes tail\n"
 	"  node drain ID               take a node out of every chain (new epoch)\n"
 	"  node remove ID              drain a node, then forget it\n"
 	"\n"
@@ -438,6 +440,14 @@ static json_t *build_request(int argc, char **argv, struct command *cmdl)
 			set_new(req, "ip", json_string(ip));
 			set_new(req, "port", json_integer(port));
 			set_new(req, "mac", json_string(mac));
+		} else if (strcmp(argv[0], "join") == 0) {
+			need_args(argc - 1, 2, 2, "node join ID CHAIN");
+			cmdl->verb = CAT_CTL_NODE_JOIN;
+			cmd = "node_add";
+			set_new(req, "node", json_integer(
+				parse_range(argv[1], "ID", 1, 65535)));
+			set_new(req, "chain", json_integer(
+				parse_range(argv[2], "CHAIN", 1, 65535)));
 		} else if (strcmp(argv[0], "drain") == 0 ||
 			   strcmp(argv[0], "remove") == 0) {
 			int drain = argv[0][0] == 'd';
@@ -449,8 +459,8 @@ static json_t *build_request(int argc, char **argv, struct command *cmdl)
 			set_new(req, "node", json_integer(
 				parse_range(argv[1], "ID", 1, 65535)));
 		} else {
-			usage_error("unknown node command \"%s\" (add, drain, "
-				    "remove)", argv[0]);
+			usage_error("unknown node command \"%s\" (add, join, "
+				    "drain, remove)", argv[0]);
 		}
 		cmdl->node_id = argv[1];
 	} else {

@@ -774,10 +774,30 @@ static json_t *members_of(const json_t *item)
 	return json_is_array(m) ? m : NULL;
 }
 
+/* "4: 120/256 slots caught up, 3 snapshotting, 5120 keys, 2.1 MB" */
+static char *join_cell(json_t *j)
+{
+	json_t *cs = json_object_get(j, "chain_slots");
+
+	if (!json_is_object(j))
+		return xasprintf("-");
+	if (cs == NULL)
+		return xasprintf("%lld: waiting for the tail's report",
+				 (long long)json_integer_value(json_object_get(j, "node")));
+	return xasprintf("%lld: %lld/%lld slots caught up, %lld snapshotting, %lld keys, %lld bytes",
+		(long long)json_integer_value(json_object_get(j, "node")),
+		(long long)json_integer_value(json_object_get(j, "caught_up")),
+		(long long)json_integer_value(cs),
+		(long long)json_integer_value(json_object_get(j, "snapshotting")),
+		(long long)json_integer_value(json_object_get(j, "keys")),
+		(long long)json_integer_value(json_object_get(j, "bytes")));
+}
+
 static int print_chains(json_t *r)
 {
-	static const char *const hdr[] = { "ID", "HEAD", "MIDDLE", "TAIL", "SLOTS" };
-	static const char used[] = "id|chain|members|nodes|head|tail|slots|slot_count|n_slots";
+	static const char *const hdr[] = { "ID", "HEAD", "MIDDLE", "TAIL", "SLOTS",
+					   "JOINING" };
+	static const char used[] = "id|chain|members|nodes|head|tail|slots|slot_count|n_slots|joining";
 	json_t *items = list_of(r, "chains", "id"), *item, *extra;
 	struct table t;
 	size_t i;
@@ -787,7 +807,7 @@ static int print_chains(json_t *r)
 		return CAT_CTL_EXIT_OK;
 	}
 	extra = extra_keys(items, used);
-	tbl_init(&t, hdr, 5, json_array_size(extra));
+	tbl_init(&t, hdr, 6, json_array_size(extra));
 	tbl_header_extra(&t, extra);
 	json_array_foreach(items, i, item) {
 		json_t *m = members_of(item), *slots;
@@ -803,6 +823,7 @@ static int print_chains(json_t *r)
 		tbl_cell(&t, json_is_array(slots)
 			     ? xasprintf("%zu", json_array_size(slots))
 			     : jstr(slots));
+		tbl_cell(&t, join_cell(field(item, "joining")));
 		tbl_row_extra(&t, item, extra);
 	}
 	tbl_print(&t);
@@ -1095,6 +1116,9 @@ int cat_ctl_show(enum cat_ctl_verb verb, json_t *result,
 		return print_verify(result);
 	case CAT_CTL_NODE_ADD:
 		return print_node_op(result, "added as a spare", ctx->node_id);
+	case CAT_CTL_NODE_JOIN:
+		return print_node_op(result, "joining (catenactl chains shows its progress)",
+				     ctx->node_id);
 	case CAT_CTL_NODE_DRAIN:
 		return print_node_op(result, "drained", ctx->node_id);
 	case CAT_CTL_NODE_REMOVE:

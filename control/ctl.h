@@ -70,6 +70,8 @@ struct cat_ctl_node {
 	uint16_t n_suspect;
 	uint16_t suspect[CAT_CTL_SUSPECT_MAX];
 	json_t *stats;              /* last heartbeat's stats object, or NULL */
+	json_t *xfer;               /* last heartbeat's state transfer report */
+	uint64_t boot;              /* the node process's boot id (hello), 0 unknown */
 };
 
 struct cat_ctl_event {
@@ -111,6 +113,8 @@ struct cat_ctl {
 	struct cat_ctl_verify verify[CAT_CTL_VERIFY_MAX];
 	int quiet;                      /* 1: events are not written to stderr */
 	struct cat_ctl_etcd *etcd;      /* store = etcd: the client and lease; else NULL */
+	uint32_t rf;                    /* replication factor to restore */
+	uint64_t join_started_ms[CAT_MAP_CHAINS_MAX]; /* by chain index, 0 none */
 };
 
 /** Monotonic milliseconds. */
@@ -174,6 +178,15 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 void cat_ctl_node_closed(struct cat_ctl *c, struct cat_ctl_conn *conn);
 /** Fail the nodes whose heartbeats stopped. */
 void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms);
+
+/*
+ * Replication restore (control/rejoin.c): hand a chain over to its joiner
+ * once its tail reports every slot caught up, and, with restore_replicas,
+ * give each chain shorter than the replication factor a joiner from the
+ * live nodes outside it. Called every loop iteration; at most one map
+ * change per call.
+ */
+void cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms);
 /** Earliest heartbeat deadline (UINT64_MAX if none). */
 uint64_t cat_ctl_node_deadline(const struct cat_ctl *c);
 

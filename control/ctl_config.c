@@ -35,6 +35,7 @@ void cat_ctl_config_defaults(struct cat_ctl_config *c)
 	strcpy(c->node_path, "/run/catena/nodes.sock");
 	strcpy(c->mgmt_socket, "/run/catena/control.sock");
 	c->heartbeat_timeout_ms = 1000;
+	c->restore_replicas = 1;
 	strcpy(c->etcd_endpoints, "http://127.0.0.1:2379");
 	strcpy(c->etcd_prefix, "/catena/");
 	c->lease_ms = 2000;
@@ -159,6 +160,22 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 		c->lease_ms = (uint32_t)n;
 		return 0;
 	}
+	if (strcmp(k, "restore_replicas") == 0) {
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+			snprintf(why, whylen, "expected 'on' or 'off'");
+			return -EINVAL;
+		}
+		c->restore_replicas = strcmp(v, "on") == 0;
+		return 0;
+	}
+	if (strcmp(k, "replication_factor") == 0) {
+		if (strlen(v) != 1 || v[0] < '0' || v[0] > '8') {
+			snprintf(why, whylen, "expected a number 0..8 (0: the longest chain of the map at start)");
+			return -EINVAL;
+		}
+		c->replication_factor = (uint32_t)(v[0] - '0');
+		return 0;
+	}
 	if (strcmp(k, "heartbeat_timeout_ms") == 0) {
 		char *end;
 		unsigned long n;
@@ -181,6 +198,7 @@ static const char *const known[] = {
 	"store", "state_dir", "node_listen", "mgmt_socket",
 	"heartbeat_timeout_ms", "initial_map",
 	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
+	"restore_replicas", "replication_factor",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

@@ -37,6 +37,8 @@ struct cat_ctl_config {
 	char etcd_prefix[128];                /* key prefix, "/catena/" */
 	uint32_t lease_ms;                    /* leader lease, 500..60000 */
 	char instance[64];                    /* "" : hostname:pid */
+	int restore_replicas;                 /* 1: add joiners to short chains */
+	uint32_t replication_factor;          /* 0: longest chain at start, 1..8 */
 };
 
 /** Defaults of docs/CONTROL.md (no initial_map). */

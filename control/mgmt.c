@@ -193,6 +193,29 @@ static json_int_t slots_of(const struct cat_map *m, uint16_t chain_index)
 	return n;
 }
 
+/* A joining node and how far its state transfer is, from the tail's last
+ * heartbeat (docs/CONTROL.md, "Joining a chain"). */
+static json_t *join_progress(struct cat_ctl *c, const struct cat_map_chain *ch)
+{
+	const struct cat_ctl_node *t = cat_ctl_node(c, cat_map_chain_tail(ch));
+	json_t *o = json_pack("{s:I}", "node", (json_int_t)ch->joining);
+	size_t k;
+	json_t *e;
+
+	json_array_foreach(t != NULL ? t->xfer : NULL, k, e)
+		if (json_integer_value(json_object_get(e, "chain")) == ch->id &&
+		    json_integer_value(json_object_get(e, "joiner")) == ch->joining) {
+			static const char *const keys[] = {
+				"epoch", "chain_slots", "snapshotting",
+				"caught_up", "keys", "bytes",
+			};
+
+			for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
+				json_object_set(o, keys[j], json_object_get(e, keys[j]));
+		}
+	return o;
+}
+
 static void cmd_chains(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
 	json_t *a = json_array();
@@ -201,11 +224,15 @@ static void cmd_chains(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 	for (uint16_t i = 0; i < c->map->n_chains; i++) {
 		const struct cat_map_chain *ch = &c->map->chains[i];
 
-		json_array_append_new(a, json_pack("{s:I,s:o,s:I,s:I,s:I}",
+		json_t *o = json_pack("{s:I,s:o,s:I,s:I,s:I}",
 			"id", (json_int_t)ch->id, "members", members(ch),
 			"head", (json_int_t)cat_map_chain_head(ch),
 			"tail", (json_int_t)cat_map_chain_tail(ch),
-			"slots", slots_of(c->map, i)));
+			"slots", slots_of(c->map, i));
+
+		if (ch->joining != 0)
+			json_object_set_new(o, "joining", join_progress(c, ch));
+		json_array_append_new(a, o);
 	}
 	reply_ok(conn, a);
 }
@@ -454,58 +481,103 @@ done:
 	free(r);
 }
 
+/* node_add with "chain": the node (new or already in the map) joins that
+ * chain; its tail streams it the chain's slots and catena-control makes it
+ * the tail once it has caught up (control/rejoin.c). */
+static int add_join(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		    json_int_t id, json_int_t chain)
+{
+	struct cat_map *next = NULL;
+	struct cat_ctl_node *n;
+	char err[256], reason[128];
+	int rc;
+
+	rc = cat_ctl_plan_join(c->map, (uint16_t)chain, (uint16_t)id, &next,
+			       err, sizeof(err));
+	if (rc < 0) {
+		reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
+		return rc;
+	}
+	snprintf(reason, sizeof(reason),
+		 "node %lld joins chain %lld (operator): state transfer from its tail",
+		 (long long)id, (long long)chain);
+	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+		reply_err(conn, "node_add: %s", err);
+		return -EIO;
+	}
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
+		if (c->map->chains[ci].id == chain)
+			c->join_started_ms[ci] = cat_ctl_now_ms();
+	n = cat_ctl_node(c, (uint16_t)id);
+	if (n != NULL && n->state == CAT_CTL_NODE_RETURNED)
+		n->state = CAT_CTL_NODE_UP;
+	return 0;
+}
+
 static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
 	json_t *jip = json_object_get(req, "ip"), *jmac = json_object_get(req, "mac");
-	json_int_t id, port = 7470;
+	json_int_t id, port = 7470, chain = 0;
+	const struct cat_ctl_node *old;
 	struct cat_map_node nd;
 	struct cat_map *next;
 	char err[256], reason[96];
 	int rc;
 
-	if (json_object_get(req, "chain") != NULL) {
-		reply_err(conn, "node_add: joining a chain needs state transfer, not implemented yet (issue #4): add the node as a spare (no \"chain\")");
-		return;
-	}
 	if (arg_int(conn, req, "node_add", "node", 1, 65535, &id) <= 0) {
 		if (json_object_get(req, "node") == NULL)
 			reply_err(conn, "node_add: \"node\" (a node id) is required");
 		return;
 	}
-	if (!json_is_string(jip)) {
-		reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
+	if (arg_int(conn, req, "node_add", "chain", 1, 65535, &chain) < 0)
+		return;
+	old = cat_ctl_node(c, (uint16_t)id);
+	if (old != NULL && chain == 0) {
+		reply_err(conn, "node_add: node %lld already exists (give \"chain\" to make it join one)",
+			  (long long)id);
 		return;
 	}
-	if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
-		return;
-	if (jmac != NULL && !json_is_string(jmac)) {
-		reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
-		return;
-	}
-	if (cat_ctl_node(c, (uint16_t)id) != NULL) {
-		reply_err(conn, "node_add: node %lld already exists", (long long)id);
+	if (old != NULL && old->state == CAT_CTL_NODE_FAILED) {
+		reply_err(conn, "node_add: node %lld is failed (not heartbeating): it cannot take a state transfer",
+			  (long long)id);
 		return;
 	}
-	rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip), (uint32_t)port,
-			       json_string_value(jmac), &nd, err, sizeof(err));
-	if (rc == 0)
-		rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
-	if (rc < 0) {
-		reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
-		return;
+	if (old == NULL) {
+		if (!json_is_string(jip)) {
+			reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
+			return;
+		}
+		if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
+			return;
+		if (jmac != NULL && !json_is_string(jmac)) {
+			reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
+			return;
+		}
+		rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip),
+				       (uint32_t)port, json_string_value(jmac),
+				       &nd, err, sizeof(err));
+		if (rc == 0)
+			rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
+		if (rc < 0) {
+			reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
+			return;
+		}
+		snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
+			 (long long)id);
+		cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
+		if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+			reply_err(conn, "node_add: %s", err);
+			return;
+		}
+		cat_ctl_event(c, "%s: %s, in no chain", reason,
+			      json_string_value(jip));
 	}
-	snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
-		 (long long)id);
-	cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
-	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
-		reply_err(conn, "node_add: %s", err);
+	if (chain != 0 && add_join(c, conn, id, chain) < 0)
 		return;
-	}
-	cat_ctl_event(c, "%s: %s, in no chain (joining chains needs state transfer: issue #4)",
-		      reason, json_string_value(jip));
-	reply_ok(conn, json_pack("{s:I,s:I,s:s,s:[]}", "epoch",
+	reply_ok(conn, json_pack("{s:I,s:I,s:s,s:[],s:I}", "epoch",
 				 (json_int_t)c->map->epoch, "node", id, "state",
-				 "new", "chains"));
+				 old != NULL ? cat_ctl_state_name(old->state) : "new",
+				 "chains", "joining", chain));
 }
 
 /* ---- verify ---- */

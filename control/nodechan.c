@@ -61,16 +61,26 @@ static void node_back(struct cat_ctl *c, struct cat_ctl_node *n)
 			n->id, chains);
 	} else {
 		n->state = CAT_CTL_NODE_RETURNED;
-		cat_ctl_event(c,
-			"node %u returned, not rejoined: state transfer not implemented (issue #4)",
+		cat_ctl_event(c, c->cfg.restore_replicas ?
+			"node %u returned: in no chain, it rejoins by state transfer where a chain is short" :
+			"node %u returned: in no chain (restore_replicas off: node_add with a chain rejoins it)",
 			n->id);
 	}
+}
+
+static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now,
+		      const char *why);
+
+/* A node that restarted lost its state: out of its chains at once. */
+static void restarted(struct cat_ctl *c, struct cat_ctl_node *n)
+{
+	fail_node(c, n->id, cat_ctl_now_ms(), "restarted (a new process: its data is gone)");
 }
 
 static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 {
 	struct cat_ctl_node *n;
-	json_int_t id, epoch;
+	json_int_t id, epoch, boot = 0;
 	char why[160];
 
 	if (conn->node != 0) {
@@ -81,6 +91,10 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	    get_int(msg, "epoch", 0, UINT32_MAX, &epoch) < 0) {
 		cat_ctl_node_error(conn,
 			"hello: expected {\"type\":\"hello\",\"node\":1..65535,\"epoch\":0..4294967295}");
+		return;
+	}
+	if (get_int(msg, "boot", 1, INT64_MAX, &boot) == -EINVAL) {
+		cat_ctl_node_error(conn, "hello: \"boot\" must be a positive number");
 		return;
 	}
 	n = cat_ctl_node(c, (uint16_t)id);
@@ -102,6 +116,23 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	conn->node = n->id;
 	n->last_hb_ms = cat_ctl_now_ms();
 	n->epoch = (uint32_t)epoch;
+	if (boot != 0 && n->boot != 0 && (uint64_t)boot != n->boot &&
+	    (n->state == CAT_CTL_NODE_UP || n->state == CAT_CTL_NODE_NEW)) {
+		/* A new process of a known node: it starts empty, so it can
+		 * not stay in its chains; it leaves them now and rejoins them
+		 * by state transfer. */
+		n->boot = (uint64_t)boot;
+		restarted(c, n);
+		n = cat_ctl_node(c, (uint16_t)id);
+		if (n == NULL)
+			return;
+		node_back(c, n);
+		if (n->epoch < c->map->epoch)
+			cat_ctl_push_map(c, conn);
+		return;
+	}
+	if (boot != 0)
+		n->boot = (uint64_t)boot;
 	switch (n->state) {
 	case CAT_CTL_NODE_NEW:
 	case CAT_CTL_NODE_UP:
@@ -147,6 +178,7 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	struct cat_ctl_node *n = cat_ctl_node(c, conn->node);
 	json_t *sus = json_object_get(msg, "suspect");
 	json_t *stats = json_object_get(msg, "stats");
+	json_t *xfer = json_object_get(msg, "xfer");
 	uint16_t ids[CAT_CTL_SUSPECT_MAX];
 	json_int_t epoch, infl = 0;
 	unsigned int ns = 0;
@@ -159,9 +191,10 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	rc = get_int(msg, "in_flight", 0, INT64_MAX, &infl);
 	if (get_int(msg, "epoch", 0, UINT32_MAX, &epoch) < 0 || rc == -EINVAL ||
 	    (sus != NULL && !json_is_array(sus)) ||
-	    (stats != NULL && !json_is_object(stats))) {
+	    (stats != NULL && !json_is_object(stats)) ||
+	    (xfer != NULL && !json_is_array(xfer))) {
 		cat_ctl_node_error(conn,
-			"heartbeat: expected \"epoch\" (number), optional \"suspect\" (array of node ids), \"in_flight\" (number), \"stats\" (object)");
+			"heartbeat: expected \"epoch\" (number), optional \"suspect\" (array of node ids), \"in_flight\" (number), \"stats\" (object), \"xfer\" (array)");
 		return;
 	}
 	json_array_foreach(sus, i, v) {
@@ -201,6 +234,8 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		json_decref(n->stats);
 		n->stats = json_incref(stats);
 	}
+	json_decref(n->xfer);
+	n->xfer = json_incref(xfer); /* NULL if absent: nothing to report */
 }
 
 static void on_map_applied(struct cat_ctl *c, struct cat_ctl_conn *conn,
@@ -272,7 +307,8 @@ void cat_ctl_node_closed(struct cat_ctl *c, struct cat_ctl_conn *conn)
 	conn->node = 0;
 }
 
-static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now)
+static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now,
+		      const char *why)
 {
 	struct cat_ctl_node *n = cat_ctl_node(c, id);
 	uint32_t to = c->cfg.heartbeat_timeout_ms;
@@ -302,8 +338,11 @@ static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now)
 	list_ids(left, sizeof(left), r->left, r->n_left);
 	list_ids(kept, sizeof(kept), r->kept, r->n_kept);
 	cat_ctl_store_set_mark(&c->store, id, CAT_CTL_MARK_FAILED);
-	snprintf(reason, sizeof(reason), "node %u failed (no heartbeat for %u ms)",
-		 id, to);
+	if (why != NULL)
+		snprintf(reason, sizeof(reason), "node %u %s", id, why);
+	else
+		snprintf(reason, sizeof(reason),
+			 "node %u failed (no heartbeat for %u ms)", id, to);
 	if (next != NULL)
 		rc = cat_ctl_commit(c, next, reason, err, sizeof(err));
 	else
@@ -350,7 +389,7 @@ void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 	 * reader of the history can follow. */
 	for (unsigned int i = 0; i < n; i++)
 		if (cat_ctl_node(c, due[i]) != NULL)
-			fail_node(c, due[i], now_ms);
+			fail_node(c, due[i], now_ms, NULL);
 }
 
 uint64_t cat_ctl_node_deadline(const struct cat_ctl *c)

@@ -100,6 +100,10 @@ int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
 	for (uint16_t i = 0; i < m->n_chains; i++) {
 		const struct cat_map_chain *c = &m->chains[i];
 
+		if (c->joining == node) {
+			r->left[r->n_left++] = c->id; /* its join is off */
+			continue;
+		}
 		if (cat_map_chain_pos(c, node) < 0)
 			continue;
 		if (c->len == 1)
@@ -116,6 +120,8 @@ int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
 		struct cat_map_chain *c = &d->chains[i];
 		uint8_t k = 0;
 
+		if (c->joining == node)
+			c->joining = 0;
 		if (c->len == 1)
 			continue;
 		for (uint8_t j = 0; j < c->len; j++)
@@ -125,6 +131,69 @@ int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
 			c->nodes[j] = 0;
 		c->len = k;
 	}
+	return finish(d, out, err, errlen);
+}
+
+static int chain_index(const struct cat_map *m, uint16_t chain)
+{
+	for (uint16_t i = 0; i < m->n_chains; i++)
+		if (m->chains[i].id == chain)
+			return i;
+	return -1;
+}
+
+int cat_ctl_plan_join(const struct cat_map *m, uint16_t chain, uint16_t node,
+		      struct cat_map **out, char *err, size_t errlen)
+{
+	int ci = chain_index(m, chain), rc;
+	const struct cat_map_chain *c;
+	struct cat_map *d;
+
+	*out = NULL;
+	if (ci < 0) {
+		set_err(err, errlen, "no chain %u", chain);
+		return -ENOENT;
+	}
+	c = &m->chains[ci];
+	if (node_index(m, node) < 0) {
+		set_err(err, errlen, "no node %u", node);
+		return -ENOENT;
+	}
+	if (cat_map_chain_pos(c, node) >= 0) {
+		set_err(err, errlen, "node %u is already in chain %u", node, chain);
+		return -EEXIST;
+	}
+	if (cat_map_can_join(m, c, node) < 0) {
+		set_err(err, errlen, c->joining != 0 ?
+			"chain %u already has a joining node (%u)" :
+			"chain %u is full", chain, c->joining);
+		return -EBUSY;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	d->chains[ci].joining = node;
+	return finish(d, out, err, errlen);
+}
+
+int cat_ctl_plan_handover(const struct cat_map *m, uint16_t chain,
+			  struct cat_map **out, char *err, size_t errlen)
+{
+	int ci = chain_index(m, chain), rc;
+	struct cat_map_chain *c;
+	struct cat_map *d;
+
+	*out = NULL;
+	if (ci < 0 || m->chains[ci].joining == 0) {
+		set_err(err, errlen, "chain %u has no joining node", chain);
+		return -ENOENT;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	c = &d->chains[ci];
+	c->nodes[c->len++] = c->joining;
+	c->joining = 0;
 	return finish(d, out, err, errlen);
 }
 
@@ -138,7 +207,8 @@ int cat_ctl_plan_forget(const struct cat_map *m, uint16_t node,
 	if (i < 0)
 		return -ENOENT;
 	for (uint16_t c = 0; c < m->n_chains; c++)
-		if (cat_map_chain_pos(&m->chains[c], node) >= 0) {
+		if (cat_map_chain_pos(&m->chains[c], node) >= 0 ||
+		    m->chains[c].joining == node) {
 			set_err(err, errlen, "node %u is in chain %u", node,
 				m->chains[c].id);
 			return -EBUSY;
@@ -345,6 +415,15 @@ int cat_ctl_plan_describe(const struct cat_map *a, const struct cat_map *b,
 		const struct cat_map_chain *o = &a->chains[i];
 		const struct cat_map_chain *n = chain_by_id(b, o->id);
 
+		if (n != NULL && n->joining != o->joining && n->joining != 0) {
+			sb_item(&s);
+			sb_put(&s, "chain %u: node %u joining", o->id, n->joining);
+		} else if (n != NULL && n->joining != o->joining &&
+			   cat_map_chain_pos(n, o->joining) < 0) {
+			sb_item(&s);
+			sb_put(&s, "chain %u: node %u no longer joining", o->id,
+			       o->joining);
+		}
 		if (n != NULL && n->len == o->len &&
 		    memcmp(n->nodes, o->nodes, o->len * sizeof(o->nodes[0])) == 0)
 			continue;

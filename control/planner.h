@@ -47,6 +47,24 @@ int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
 			char *err, size_t errlen);
 
 /**
+ * Make node the joining node of chain (docs/CLUSTER_MAP.md, "join"): the
+ * chain's tail streams its slots to it. Returns 0 and *out at epoch + 1;
+ * -ENOENT (no such chain or node), -EEXIST (already a member), -EBUSY
+ * (the chain has a joiner already, or is full), -EOVERFLOW, -ENOMEM,
+ * -EINVAL; err says which.
+ */
+int cat_ctl_plan_join(const struct cat_map *m, uint16_t chain, uint16_t node,
+		      struct cat_map **out, char *err, size_t errlen);
+
+/**
+ * The joiner of chain becomes its tail (its state transfer is complete:
+ * the caller checked the old tail's report). 0 and *out, -ENOENT (no
+ * joiner), -EOVERFLOW, -ENOMEM, -EINVAL.
+ */
+int cat_ctl_plan_handover(const struct cat_map *m, uint16_t chain,
+			  struct cat_map **out, char *err, size_t errlen);
+
+/**
  * Drop node from m's node list (the node must be in no chain: -EBUSY).
  * Returns 0 and *out at epoch + 1; -ENOENT, -EOVERFLOW, -ENOMEM, -EINVAL
  * as cat_ctl_plan_remove.

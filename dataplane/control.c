@@ -134,6 +134,19 @@ int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
 	cc->agent = agent;
 	cc->log = log;
 	cc->heartbeat_ms = cfg->heartbeat_ms;
+	{
+		/* A new process starts with an empty store: catena-control
+		 * tells a restart from a reconnect by this id (wall clock in
+		 * ns and the pid: unique per start on one host). */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		cc->boot = ((uint64_t)ts.tv_sec * 1000000000ull +
+			    (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40);
+		cc->boot &= INT64_MAX;
+		if (cc->boot == 0)
+			cc->boot = 1;
+	}
 	if (cfg->control_connect[0] == '\0') {
 		cc->st.state = CAT_CONTROL_OFF;
 		return 0;
@@ -302,9 +315,10 @@ static void on_connected(struct cat_control *cc, uint64_t now)
 	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
 	say(cc, RTE_LOG_NOTICE, "connected; hello node %u epoch %u",
 	      dp->node_id, epoch);
-	queue_json(cc, now, json_pack("{s:s, s:i, s:I}", "type", "hello",
+	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I}", "type", "hello",
 				      "node", (int)dp->node_id,
-				      "epoch", (json_int_t)epoch));
+				      "epoch", (json_int_t)epoch,
+				      "boot", (json_int_t)cc->boot));
 	flush(cc, now);
 }
 

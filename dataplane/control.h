@@ -86,6 +86,7 @@ struct cat_control {
 	char endpoint[256];        /* as configured; "" = off */
 	struct cat_control_endpoint ep;
 	uint32_t heartbeat_ms;
+	uint64_t boot;             /* this process's boot id, told in hello */
 	struct cat_agent *agent;
 	cat_control_log_fn log;
 	int fd;                    /* -1 when not connected */

@@ -1,0 +1,172 @@
+/*
+ * catena-control replication restore: a chain short of replicas gets a
+ * joining node (a live node outside it), the chain's tail streams it the
+ * chain's slots (replication/chain.c), and once the tail reports every
+ * slot caught up, one epoch makes the joiner the new tail. Decisions only:
+ * the map changes go through cat_ctl_commit like every other. Runs on the
+ * control plane's one thread; never blocks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control/ctl.h"
+#include "control/planner.h"
+
+/* The tail's report for chain ci of the map in force, or NULL. */
+static json_t *tail_report(struct cat_ctl *c, const struct cat_map_chain *ch)
+{
+	const struct cat_ctl_node *t = cat_ctl_node(c, cat_map_chain_tail(ch));
+	size_t i;
+	json_t *e;
+
+	if (t == NULL || t->xfer == NULL || t->state != CAT_CTL_NODE_UP)
+		return NULL;
+	json_array_foreach(t->xfer, i, e) {
+		if (json_integer_value(json_object_get(e, "chain")) == ch->id &&
+		    json_integer_value(json_object_get(e, "joiner")) == ch->joining &&
+		    json_integer_value(json_object_get(e, "epoch")) ==
+			(json_int_t)c->map->epoch)
+			return e;
+	}
+	return NULL;
+}
+
+static json_int_t num(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* A chain whose joiner has caught up: hand it over. 1 if a map was
+ * committed (one change per call keeps each epoch one event). */
+static int try_handover(struct cat_ctl *c, uint64_t now_ms)
+{
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
+		const struct cat_map_chain *ch = &c->map->chains[ci];
+		struct cat_map *next = NULL;
+		char err[256], reason[200];
+		json_t *r;
+		uint16_t chain_id = ch->id, joiner = ch->joining;
+		json_int_t keys, bytes;
+		double secs;
+
+		if (ch->joining == 0)
+			continue;
+		r = tail_report(c, ch);
+		if (r == NULL || num(r, "chain_slots") <= 0 ||
+		    num(r, "slots") != num(r, "chain_slots") ||
+		    num(r, "caught_up") != num(r, "chain_slots"))
+			continue;
+		keys = num(r, "keys");
+		bytes = num(r, "bytes");
+		secs = c->join_started_ms[ci] ?
+		       (double)(now_ms - c->join_started_ms[ci]) / 1000.0 : 0.0;
+		if (cat_ctl_plan_handover(c->map, chain_id, &next, err,
+					  sizeof(err)) < 0) {
+			cat_ctl_event(c, "chain %u: hand-over to node %u refused: %s",
+				      chain_id, joiner, err);
+			continue;
+		}
+		snprintf(reason, sizeof(reason),
+			 "chain %u: node %u caught up (%lld keys, %lld bytes in %.1f s), now its tail",
+			 chain_id, joiner, (long long)keys, (long long)bytes, secs);
+		if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+			cat_ctl_event(c, "%s, but the change failed: %s", reason, err);
+			return 1;
+		}
+		c->join_started_ms[ci] = 0;
+		return 1;
+	}
+	return 0;
+}
+
+static unsigned int memberships(const struct cat_map *m, uint16_t id)
+{
+	unsigned int n = 0;
+
+	for (uint16_t ci = 0; ci < m->n_chains; ci++)
+		n += cat_map_chain_pos(&m->chains[ci], id) >= 0 ||
+		     m->chains[ci].joining == id;
+	return n;
+}
+
+/* The live node to join chain ch: up (or back after a failure),
+ * connected, on the current epoch, outside ch, in the fewest chains. */
+static struct cat_ctl_node *pick(struct cat_ctl *c,
+				 const struct cat_map_chain *ch)
+{
+	struct cat_ctl_node *best = NULL;
+	unsigned int best_n = 0;
+
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		struct cat_ctl_node *n = &c->nodes[i];
+		unsigned int k;
+
+		if ((n->state != CAT_CTL_NODE_UP &&
+		     n->state != CAT_CTL_NODE_RETURNED) || n->conn == NULL ||
+		    n->epoch != c->map->epoch ||
+		    cat_map_can_join(c->map, ch, n->id) < 0)
+			continue;
+		k = memberships(c->map, n->id);
+		if (best == NULL || k < best_n) {
+			best = n;
+			best_n = k;
+		}
+	}
+	return best;
+}
+
+static void try_restore(struct cat_ctl *c, uint64_t now_ms)
+{
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
+		const struct cat_map_chain *ch = &c->map->chains[ci];
+		struct cat_map *next = NULL;
+		struct cat_ctl_node *n;
+		char err[256], reason[200];
+		uint16_t chain_id = ch->id, id;
+
+		if (ch->joining != 0 || ch->len >= c->rf)
+			continue;
+		n = pick(c, ch);
+		if (n == NULL)
+			continue;
+		id = n->id;
+		if (cat_ctl_plan_join(c->map, chain_id, id, &next, err,
+				      sizeof(err)) < 0) {
+			cat_ctl_event(c, "chain %u: node %u cannot join: %s",
+				      chain_id, id, err);
+			continue;
+		}
+		snprintf(reason, sizeof(reason),
+			 "chain %u has %u of %u replicas: node %u joins it (state transfer from its tail, node %u)",
+			 chain_id, ch->len, c->rf, id, cat_map_chain_tail(ch));
+		if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+			cat_ctl_event(c, "%s, but the change failed: %s", reason, err);
+			return;
+		}
+		c->join_started_ms[ci] = now_ms;
+		n = cat_ctl_node(c, id); /* the table was rebuilt */
+		if (n != NULL && n->state == CAT_CTL_NODE_RETURNED)
+			n->state = CAT_CTL_NODE_UP;
+		return;
+	}
+}
+
+void cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
+{
+	if (c->map == NULL)
+		return;
+	if (c->rf == 0) {
+		uint32_t longest = 0;
+
+		for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
+			if (c->map->chains[ci].len > longest)
+				longest = c->map->chains[ci].len;
+		c->rf = c->cfg.replication_factor ? c->cfg.replication_factor :
+			longest;
+	}
+	if (try_handover(c, now_ms))
+		return;
+	if (c->cfg.restore_replicas)
+		try_restore(c, now_ms);
+}
