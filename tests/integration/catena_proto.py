@@ -381,6 +381,7 @@ class ClusterMap:
         self.macs = {}
         self.chains = {}
         self.chain_order = []
+        self.joining = {}    # chain id -> node joining it (not a replica)
         assigns = []
         for n, line in enumerate(text.split("\n"), 1):
             toks = line.split("#", 1)[0].split()
@@ -404,6 +405,8 @@ class ClusterMap:
                     self.chain_order.append(int(a[0]))
                 elif d == "assign":
                     assigns.append(a)
+                elif d == "join":
+                    self.joining[int(a[0])] = int(a[1])
                 else:
                     raise MapError("line %d: unknown directive %r" % (n, d))
             except (IndexError, ValueError) as e:

@@ -83,7 +83,8 @@ class Cluster:
 
     # --- building ---
 
-    def map_text(self, epoch, chains, craq=False, roundrobin=None):
+    def map_text(self, epoch, chains, craq=False, roundrobin=None,
+                 joins=None):
         """A map like config/cluster-*.map with this run's addresses: all
         three nodes declared (a node left out of every chain is a spare),
         chains as given, slots 0-1023 on one chain or round robin."""
@@ -95,13 +96,15 @@ class Cluster:
         lines.append("")
         for ci, ch in enumerate(chains, 1):
             lines.append("chain %d %s" % (ci, " ".join(map(str, ch))))
+        for ci, node in sorted((joins or {}).items()):
+            lines.append("join %d %d" % (ci, node))
         lines.append("")
         rr = len(chains) > 1 if roundrobin is None else roundrobin
         lines.append("assign all roundrobin" if rr else "assign 0-1023 1")
         return "\n".join(lines) + "\n"
 
-    def write_map(self, epoch, chains, craq=False):
-        text = self.map_text(epoch, chains, craq)
+    def write_map(self, epoch, chains, craq=False, joins=None):
+        text = self.map_text(epoch, chains, craq, joins=joins)
         tmp = self.map_path + ".new"
         with open(tmp, "w") as f:
             f.write(text)
@@ -248,10 +251,13 @@ class Cluster:
 
     # --- map changes and node faults ---
 
-    def reload(self, epoch, chains, nodes, craq=None, timeout=10.0):
-        """Write the map with `epoch` and SIGHUP `nodes` in that order,
-        each waited for (`epoch N published` in its log)."""
-        self.write_map(epoch, chains, self.craq if craq is None else craq)
+    def reload(self, epoch, chains, nodes, craq=None, timeout=10.0,
+               joins=None):
+        """Write the map with `epoch` (joins: {chain number: node joining
+        it}) and SIGHUP `nodes` in that order, each waited for (`epoch N
+        published` in its log)."""
+        self.write_map(epoch, chains, self.craq if craq is None else craq,
+                       joins=joins)
         for i in nodes:
             self.nodes[i].proc.send_signal(signal.SIGHUP)
             want = "epoch %d published" % epoch
@@ -287,6 +293,15 @@ class Cluster:
         n.out_f.close()
         n.err_f.close()
         self.killed.add(i)
+        return t
+
+    def restart(self, i):
+        """Start node i again after kill9(i): a new process, empty store,
+        same config. Returns the monotonic time it was started."""
+        t = time.monotonic()
+        self.killed.discard(i)
+        self.nodes[i].returncode = None   # the crash's status is history
+        self.nodes[i].start()
         return t
 
     def link(self, i, up):

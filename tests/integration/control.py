@@ -170,7 +170,7 @@ class Control:
     a follower ("standby" line)."""
 
     def __init__(self, bins, tmp, heartbeat_timeout_ms=800, relay=False,
-                 name="control", etcd=None, sock_dir=None):
+                 name="control", etcd=None, sock_dir=None, extra_conf=""):
         self.bins = bins
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -182,6 +182,7 @@ class Control:
         self.mgmt = os.path.join(sock_dir, "mgmt.sock")
         self.conf = os.path.join(self.dir, "control.conf")
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self.extra_conf = extra_conf   # more [control] lines
         self.use_relay = relay
         self.relays = {}
         self.proc = None
@@ -205,9 +206,10 @@ class Control:
             f.write("; catena-control of one integration test (control.py)\n"
                     "[control]\n%s"
                     "node_listen = unix:%s\nmgmt_socket = %s\n"
-                    "heartbeat_timeout_ms = %d\ninitial_map = %s\n"
+                    "heartbeat_timeout_ms = %d\ninitial_map = %s\n%s"
                     % (store, self.node_sock, self.mgmt,
-                       self.heartbeat_timeout_ms, initial_map))
+                       self.heartbeat_timeout_ms, initial_map,
+                       self.extra_conf))
 
     def ready_lines(self):
         return [l for l in self.stdout().splitlines()

@@ -100,11 +100,8 @@ def test_planned_tail_removal_clients_follow_moved(make_cluster):
     assert ch["1"]["role"] == "none", ch
 
 
-@pytest.mark.xfail(reason="known gap, issue #4 (node join with state transfer): "
-                   "a node re-added to a chain is not brought up to date; "
-                   "as tail it serves stale reads and the next write to a "
-                   "slot it missed never commits (FWD gap forever)",
-                   strict=True)
+# A node put back in a chain must come through a join (state transfer):
+# maps alone, no control plane, as an operator with SIGHUP would do it.
 def test_node_rejoining_after_missing_writes_serves_them(make_cluster):
     c = make_cluster(chains=ONE_CHAIN, clients=1)
     r = c.ops([{"op": "put", "key": "a", "value": "1"}])["results"]
@@ -115,9 +112,23 @@ def test_node_rejoining_after_missing_writes_serves_them(make_cluster):
                {"op": "put", "key": "b", "value": "x"}])["results"]
     assert [x["status_name"] for x in r] == ["OK", "OK"], r
     c.sigcont(2)
-    c.reload(3, [[1, 3, 2]], nodes=[2, 3, 1])     # node 2 back, as tail
+    # Node 2 joins: node 3 (the tail) streams it every slot.
+    c.reload(3, [[1, 3]], nodes=[2, 3, 1], joins={1: 2})
+    deadline = time.monotonic() + 20
+    while True:
+        ch = c.chains_of(3)["1"]
+        if int(ch["xfer_caught_up"]) == 1024:
+            break
+        assert time.monotonic() < deadline, ch
+        time.sleep(0.1)
+    j = c.chains_of(2)["1"]
+    assert j["role"] == "joining" and int(j["join_slots_done"]) == 1024, j
+    assert int(ch["xfer_keys"]) >= 2, ch
+    c.reload(4, [[1, 3, 2]], nodes=[2, 3, 1])     # node 2 back, as tail
     r = c.ops([{"op": "get", "key": "a"}, {"op": "get", "key": "b"},
                {"op": "put", "key": "a", "value": "3"}],
               timeout=0.2, retries=5)["results"]
     got = [(x["status_name"], x.get("value_text")) for x in r]
     assert got == [("OK", "2"), ("OK", "x"), ("OK", "")], got
+    c.quiesce()
+    c.check_replicas()

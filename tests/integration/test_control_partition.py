@@ -15,8 +15,11 @@ sent the current map (it is in no chain: a spare, state `returned`), and
 answers MOVED from then on. Reads of keys written during the cut return
 the new values, histories are linearizable, the survivors agree.
 
-Rejoining the chains needs state transfer (issue #4): that expectation is
-the separate, strict xfail test at the end.
+This first test runs catena-control with restore_replicas off, so the
+returned node stays a spare and every step above can be seen. The second
+test leaves it on (the default): the returned node rejoins every chain it
+left by state transfer from the chain's tail and serves the values written
+while it was away.
 """
 
 import time
@@ -60,7 +63,8 @@ def wait_removed(c, victim, survivors):
 def test_link_down_node_removed_its_stale_epoch_rejected_clients_never_see_stale_data(
         make_control_cluster):
     c = make_control_cluster(chains=THREE_CHAINS, clients=2, relay=True,
-                             heartbeat_timeout_ms=HB_TIMEOUT_MS)
+                             heartbeat_timeout_ms=HB_TIMEOUT_MS,
+                             control_conf="restore_replicas = off\n")
     c.adopt_map(1)
     assert chains_of_keys(c, CUT_KEYS) == {1, 2, 3}
     puts(c, CUT_KEYS, "old")
@@ -165,10 +169,8 @@ def test_link_down_node_removed_its_stale_epoch_rejected_clients_never_see_stale
     assert any("node 3 returned" in e for e in ev), ev
 
 
-@pytest.mark.xfail(strict=True, reason="state transfer for rejoin: issue #4")
 def test_link_down_node_rejoins_by_state_transfer_and_serves_new_values(
         make_control_cluster):
-    """Expected once issue #4 lands; strict xfail until then."""
     c = make_control_cluster(chains=THREE_CHAINS, clients=1, relay=True,
                              heartbeat_timeout_ms=HB_TIMEOUT_MS)
     c.adopt_map(1)
@@ -177,20 +179,40 @@ def test_link_down_node_rejoins_by_state_transfer_and_serves_new_values(
     wait_removed(c, 3, (1, 2))
     puts(c, CUT_KEYS, "new")
     c.link(3, True)
+    t0 = time.monotonic()
     c.ctl.relays[3].heal()
-    c.ctl.wait_applied(2, (3,), timeout=10)
-    # Rejoining: node 3 is brought up to date and put back in chains
-    # (by catena-control, or on an operator's request).
-    a = c.ctl.request({"cmd": "node_add", "node": 3, "ip": c.ip(3),
-                       "mac": "02:ca:7e:00:00:03", "chain": 1})
-    t = c.ctl.wait_for("node 3 back in a chain", lambda: (
-        c.ctl.nodes()[3]["chains"] != [] and c.ctl.nodes()[3]["state"] ==
-        "up"), timeout=4, period=0.2)
-    assert t, a
-    c.quiesce(timeout=10)
-    c.adopt_map(3)
+
+    # catena-control sees node 3 back and, with chains short of their
+    # three replicas, makes it join each one; each tail streams it the
+    # chain's slots and hands over once it has caught up.
+    def rejoined():
+        chains = c.ctl.ctl_json("chains")
+        ok = all(len(ch["members"]) == 3 and "joining" not in ch
+                 for ch in chains)
+        return chains if ok else None
+    chains = c.ctl.wait_for("node 3 back in all three chains", rejoined,
+                            timeout=30, period=0.2)
+    took = time.monotonic() - t0
+    assert [ch["members"][-1] for ch in chains] == [3, 3, 3], chains
+    t = c.ctl.nodes()
+    assert t[3]["state"] == "up" and t[3]["connected"] is True, t[3]
+    hist = c.ctl.ctl_json("epoch", "history")["history"]
+    reasons = [h["reason"] for h in hist]
+    assert sum("node 3 joins it" in r for r in reasons) == 3, reasons
+    assert sum("node 3 caught up" in r for r in reasons) == 3, reasons
+    print("rejoin: node 3 back as tail of chains 1, 2, 3 %.1f s after its "
+          "control channel returned; epochs: %s" % (took, reasons[-6:]))
+
+    c.quiesce(timeout=15)
+    c.adopt_map(1)
     c.check_replicas()
+    # Node 3 is every chain's tail: it answers the values written while
+    # it was away, to a client that asks it directly.
     res = c.ops([{"op": "get", "key": k, "to": 3} for k in CUT_KEYS])
-    got = {r["key_text"]: r["value_text"] for r in res["results"]
-           if r["status_name"] == "OK"}
-    assert got and all(v == "new" for v in got.values()), got
+    got = {r["key_text"]: (r["status_name"], r["value_text"])
+           for r in res["results"]}
+    assert got == {k: ("OK", "new") for k in CUT_KEYS}, got
+    v = c.ctl.ctl_json("verify")
+    assert v["differ"] == [] and sorted(v["nodes"]) == [1, 2, 3], v
+    st = c.chains_of(3)
+    assert all(st[str(k)]["role"] == "tail" for k in (1, 2, 3)), st
