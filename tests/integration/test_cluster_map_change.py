@@ -15,8 +15,6 @@ chain are identical, and every key's history is linearizable.
 
 import time
 
-import pytest
-
 from cluster import ONE_CHAIN
 from test_cluster_linearizable import KEYS, summary_line
 

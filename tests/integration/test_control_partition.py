@@ -24,7 +24,6 @@ while it was away.
 
 import time
 
-import pytest
 
 import catena_proto as cp
 from cluster import THREE_CHAINS
