@@ -191,7 +191,7 @@ static void derive_params(struct params *p, uint64_t seed)
 	 * Not with the tiny in-flight pools: three rotated chains of four
 	 * make every node a middle twice, and with 2-8 entries the middles
 	 * can wait on each other in a cycle (a known limit, see
-	 * docs/OPERATIONS.md, "In-flight pool"). */
+	 * docs/ARCHITECTURE.md, "Known limit"). */
 	if (p->n_nodes == 4 && p->inflight_max >= 16 && rng_ppm(&r, 600000)) {
 		p->join = rng_ppm(&r, 500000) ? 2 : 1;
 		p->join_at = rng_range(&r, 0, 40000) * US;
