@@ -463,3 +463,257 @@ int cat_ctl_plan_describe(const struct cat_map *a, const struct cat_map *b,
 		sb_put(&s, "no change");
 	return (int)s.len;
 }
+
+/* ---- slot moves (live resharding) -------------------------------------- */
+
+int cat_ctl_plan_chain_add(const struct cat_map *m, uint16_t chain,
+			   const uint16_t *nodes, unsigned int n,
+			   struct cat_map **out, char *err, size_t errlen)
+{
+	struct cat_map *d;
+	struct cat_map_chain *c;
+	int rc;
+
+	*out = NULL;
+	if (chain == 0 || chain_index(m, chain) >= 0) {
+		set_err(err, errlen, "chain %u already exists", chain);
+		return -EEXIST;
+	}
+	if (n == 0 || n > CAT_MAP_CHAIN_LEN_MAX) {
+		set_err(err, errlen, "a chain has 1..%u nodes", CAT_MAP_CHAIN_LEN_MAX);
+		return -EINVAL;
+	}
+	if (m->n_chains >= CAT_MAP_CHAINS_MAX) {
+		set_err(err, errlen, "too many chains (at most %u)", CAT_MAP_CHAINS_MAX);
+		return -ENOSPC;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (node_index(m, nodes[i]) < 0) {
+			set_err(err, errlen, "no node %u", nodes[i]);
+			return -ENOENT;
+		}
+		for (unsigned int j = 0; j < i; j++)
+			if (nodes[j] == nodes[i]) {
+				set_err(err, errlen, "node %u twice", nodes[i]);
+				return -EINVAL;
+			}
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	c = &d->chains[d->n_chains++];
+	memset(c, 0, sizeof(*c));
+	c->id = chain;
+	c->len = (uint8_t)n;
+	memcpy(c->nodes, nodes, n * sizeof(nodes[0]));
+	return finish(d, out, err, errlen);
+}
+
+int cat_ctl_plan_move_start(const struct cat_map *m, const uint8_t *slots,
+			    uint16_t to, uint16_t via, struct cat_map **out,
+			    char *err, size_t errlen)
+{
+	int ti = chain_index(m, to), from_ci = -1, rc;
+	uint32_t count = 0;
+	struct cat_map *d;
+	struct cat_map_chain *c;
+
+	*out = NULL;
+	if (ti < 0) {
+		set_err(err, errlen, "no chain %u", to);
+		return -ENOENT;
+	}
+	if (m->chains[ti].move_to != 0) {
+		set_err(err, errlen, "chain %u is a move's transitional chain", to);
+		return -EINVAL;
+	}
+	if (chain_index(m, via) >= 0) {
+		set_err(err, errlen, "chain id %u is taken", via);
+		return -EEXIST;
+	}
+	for (uint32_t s = 0; s < m->slot_count; s++) {
+		if (!slots[s])
+			continue;
+		count++;
+		if (from_ci < 0)
+			from_ci = m->slot_chain[s];
+		if (m->slot_chain[s] != from_ci) {
+			set_err(err, errlen, "slots of one move must share a chain: slot %u is on chain %u, not %u",
+				s, m->chains[m->slot_chain[s]].id,
+				m->chains[from_ci].id);
+			return -EINVAL;
+		}
+	}
+	if (count == 0) {
+		set_err(err, errlen, "no slots");
+		return -EINVAL;
+	}
+	if (m->chains[from_ci].move_to != 0) {
+		set_err(err, errlen, "slots on chain %u are already moving",
+			m->chains[from_ci].id);
+		return -EBUSY;
+	}
+	if (from_ci == ti) {
+		set_err(err, errlen, "the slots are on chain %u already", to);
+		return -EINVAL;
+	}
+	if (m->n_chains >= CAT_MAP_CHAINS_MAX) {
+		set_err(err, errlen, "too many chains for a transitional one");
+		return -ENOSPC;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	/* The transitional chain starts as the source chain: for every
+	 * node the moving slots keep their roles, so this epoch changes
+	 * nothing on the data path. */
+	c = &d->chains[d->n_chains];
+	*c = m->chains[from_ci];
+	c->id = via;
+	c->joining = 0;
+	c->move_to = to;
+	c->move_from = m->chains[from_ci].id;
+	for (uint32_t s = 0; s < d->slot_count; s++)
+		if (slots[s])
+			d->slot_chain[s] = d->n_chains;
+	d->n_chains++;
+	return finish(d, out, err, errlen);
+}
+
+/* Is b[0..k) a subsequence of t (same relative order)? */
+static int subseq(const uint16_t *b, unsigned int k, const struct cat_map_chain *t)
+{
+	unsigned int j = 0;
+
+	for (uint8_t i = 0; i < t->len && j < k; i++)
+		if (t->nodes[i] == b[j])
+			j++;
+	return j == k;
+}
+
+enum cat_ctl_move_step cat_ctl_plan_move_next(const struct cat_map *m,
+					      uint16_t via, uint16_t *node)
+{
+	int vi = chain_index(m, via), ti;
+	const struct cat_map_chain *t, *b;
+	unsigned int k = 0;
+
+	*node = 0;
+	if (vi < 0 || m->chains[vi].move_to == 0)
+		return CAT_CTL_MOVE_NONE;
+	t = &m->chains[vi];
+	ti = chain_index(m, t->move_to);
+	if (ti < 0)
+		return CAT_CTL_MOVE_NONE;
+	b = &m->chains[ti];
+	if (t->joining != 0)
+		return CAT_CTL_MOVE_WAIT;
+	if (t->len == b->len &&
+	    memcmp(t->nodes, b->nodes, t->len * sizeof(t->nodes[0])) == 0)
+		return CAT_CTL_MOVE_FINISH;
+	/* The transitional chain can only grow at its tail (a join) and
+	 * lose nodes anywhere. Keep the longest prefix of the target that it
+	 * already holds in order; append the rest one join at a time. */
+	while (k < b->len && subseq(b->nodes, k + 1, t))
+		k++;
+	if (k < b->len) {
+		*node = b->nodes[k];
+		if (cat_map_chain_pos(t, *node) >= 0)
+			return CAT_CTL_MOVE_REMOVE; /* out of place: out, then back */
+		if (t->len < CAT_MAP_CHAIN_LEN_MAX)
+			return CAT_CTL_MOVE_JOIN;
+	}
+	/* Everything of the target is in place (or the chain is full): the
+	 * first node that is not part of the kept prefix goes. */
+	for (uint8_t i = 0; i < t->len; i++) {
+		unsigned int j;
+
+		for (j = 0; j < k && b->nodes[j] != t->nodes[i]; j++)
+			;
+		if (j == k) {
+			*node = t->nodes[i];
+			return CAT_CTL_MOVE_REMOVE;
+		}
+	}
+	return CAT_CTL_MOVE_NONE; /* cannot happen: t == b was caught above */
+}
+
+int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
+				 uint16_t node, struct cat_map **out, char *err,
+				 size_t errlen)
+{
+	int ci = chain_index(m, chain), pos, rc;
+	struct cat_map_chain *c;
+	struct cat_map *d;
+
+	*out = NULL;
+	if (ci < 0 || (pos = cat_map_chain_pos(&m->chains[ci], node)) < 0) {
+		set_err(err, errlen, "node %u is not in chain %u", node, chain);
+		return -ENOENT;
+	}
+	if (m->chains[ci].len == 1) {
+		set_err(err, errlen, "node %u is chain %u's last member", node, chain);
+		return -EBUSY;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	c = &d->chains[ci];
+	memmove(&c->nodes[pos], &c->nodes[pos + 1],
+		(size_t)(c->len - pos - 1) * sizeof(c->nodes[0]));
+	c->nodes[--c->len] = 0;
+	return finish(d, out, err, errlen);
+}
+
+int cat_ctl_plan_move_finish(const struct cat_map *m, uint16_t via,
+			     struct cat_map **out, char *err, size_t errlen)
+{
+	int vi = chain_index(m, via), ti, rc;
+	struct cat_map *d;
+
+	*out = NULL;
+	if (vi < 0 || m->chains[vi].move_to == 0 ||
+	    (ti = chain_index(m, m->chains[vi].move_to)) < 0) {
+		set_err(err, errlen, "chain %u is no move in progress", via);
+		return -ENOENT;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	/* Its slots go to the target; the chains after it shift down. */
+	for (uint32_t s = 0; s < d->slot_count; s++) {
+		if (d->slot_chain[s] == vi)
+			d->slot_chain[s] = (uint16_t)ti;
+		if (d->slot_chain[s] > vi)
+			d->slot_chain[s]--;
+	}
+	memmove(&d->chains[vi], &d->chains[vi + 1],
+		(size_t)(d->n_chains - vi - 1) * sizeof(d->chains[0]));
+	d->n_chains--;
+	memset(&d->chains[d->n_chains], 0, sizeof(d->chains[0]));
+	return finish(d, out, err, errlen);
+}
+
+int cat_ctl_plan_move_reverse(const struct cat_map *m, uint16_t via,
+			      struct cat_map **out, char *err, size_t errlen)
+{
+	int vi = chain_index(m, via), rc;
+	struct cat_map_chain *c;
+	struct cat_map *d;
+	uint16_t t;
+
+	*out = NULL;
+	if (vi < 0 || m->chains[vi].move_to == 0) {
+		set_err(err, errlen, "chain %u is no move in progress", via);
+		return -ENOENT;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	c = &d->chains[vi];
+	t = c->move_to;
+	c->move_to = c->move_from;
+	c->move_from = t;
+	c->joining = 0; /* a join towards the old target is moot */
+	return finish(d, out, err, errlen);
+}

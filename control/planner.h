@@ -108,6 +108,58 @@ int cat_ctl_plan_validate(const struct cat_map *cur,
 int cat_ctl_plan_describe(const struct cat_map *a, const struct cat_map *b,
 			  char *buf, size_t cap);
 
+/*
+ * Slot moves (live resharding, docs/CONTROL.md "Moving slots"). A move
+ * puts its slots on a transitional chain that starts as a copy of the
+ * source chain (a "move VIA TO FROM" line) and is reshaped one epoch at a
+ * time into a copy of the target: nodes the target has join at the tail
+ * by state transfer, nodes it has not leave. When the two are equal, the
+ * slots are assigned to the target and the transitional chain goes. At
+ * every epoch each moving slot has exactly one chain.
+ */
+
+/** Add chain with nodes[0..n) (head first) and no slots. -EEXIST, -EINVAL,
+ * -ENOENT (unknown node), -ENOSPC, -EOVERFLOW, -ENOMEM. */
+int cat_ctl_plan_chain_add(const struct cat_map *m, uint16_t chain,
+			   const uint16_t *nodes, unsigned int n,
+			   struct cat_map **out, char *err, size_t errlen);
+
+/**
+ * Start moving the slots s with slots[s] != 0 (all on one ordinary chain)
+ * to chain `to`, through a new transitional chain with id `via`.
+ * -ENOENT, -EEXIST (via taken), -EBUSY (already moving), -EINVAL, -ENOSPC.
+ */
+int cat_ctl_plan_move_start(const struct cat_map *m, const uint8_t *slots,
+			    uint16_t to, uint16_t via, struct cat_map **out,
+			    char *err, size_t errlen);
+
+enum cat_ctl_move_step {
+	CAT_CTL_MOVE_NONE,   /* via is no move in progress */
+	CAT_CTL_MOVE_WAIT,   /* a join runs: wait for its hand-over */
+	CAT_CTL_MOVE_JOIN,   /* *node joins via (cat_ctl_plan_join) */
+	CAT_CTL_MOVE_REMOVE, /* *node leaves via (cat_ctl_plan_chain_drop_node) */
+	CAT_CTL_MOVE_FINISH, /* via equals the target: cat_ctl_plan_move_finish */
+};
+
+/** The next step of the move through chain via. Pure. */
+enum cat_ctl_move_step cat_ctl_plan_move_next(const struct cat_map *m,
+					      uint16_t via, uint16_t *node);
+
+/** Take node out of one chain only (never its last member: -EBUSY). */
+int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
+				 uint16_t node, struct cat_map **out, char *err,
+				 size_t errlen);
+
+/** The move through via is done: its slots go to the target chain and the
+ * transitional chain is dropped. */
+int cat_ctl_plan_move_finish(const struct cat_map *m, uint16_t via,
+			     struct cat_map **out, char *err, size_t errlen);
+
+/** Cancel: the move through via heads back to its source chain (a join in
+ * progress is dropped). Steps then run as for any move. */
+int cat_ctl_plan_move_reverse(const struct cat_map *m, uint16_t via,
+			      struct cat_map **out, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

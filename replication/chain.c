@@ -82,6 +82,7 @@ struct slot_state {
 	uint64_t jnext;       /* next stream seq expected */
 	uint8_t jlive;        /* snapshot ended here: FWDs are accepted */
 	uint8_t held;         /* new tail holding reads until sync */
+	uint64_t held_at;     /* ... since */
 	uint8_t sync_have;    /* ... floor received from the predecessor */
 	uint64_t sync_floor;
 	uint64_t sync_last;   /* ... last asked for at */
@@ -531,6 +532,12 @@ void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
 				__atomic_load_n(&ss->xjack, __ATOMIC_RELAXED) >=
 				__atomic_load_n(&ss->xfloor, __ATOMIC_RELAXED);
 			out->keys += __atomic_load_n(&ss->xkeys, __ATOMIC_RELAXED);
+			if (ph == X_LIVE) {
+				uint64_t a = cat_store_slot_version(ch->store, slot);
+				uint64_t j = __atomic_load_n(&ss->xjack, __ATOMIC_RELAXED);
+
+				out->lag += a > j ? a - j : 0;
+			}
 			out->bytes += __atomic_load_n(&ss->xbytes, __ATOMIC_RELAXED);
 		}
 		if (__atomic_load_n(&ss->pos, __ATOMIC_RELAXED) == POS_JOINER) {
@@ -539,6 +546,11 @@ void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
 		}
 		out->held += __atomic_load_n(&ss->held, __ATOMIC_RELAXED);
 	}
+}
+
+void cat_chain_set_xfer_rate(struct cat_chain *ch, uint64_t bytes_per_s)
+{
+	__atomic_store_n(&ch->p.xfer_rate, bytes_per_s, __ATOMIC_RELAXED);
 }
 
 uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
@@ -623,7 +635,8 @@ static void send_sync_req(struct cat_chain *ch, struct slot_state *ss,
 	ch->st.sync_requests++;
 }
 
-static void hold_set(struct cat_chain *ch, struct slot_state *ss, int on)
+static void hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
+		     uint64_t now)
 {
 	if (ss->held == !!on)
 		return;
@@ -633,19 +646,26 @@ static void hold_set(struct cat_chain *ch, struct slot_state *ss, int on)
 	cat_store_slot_set_hold(ch->store, slot_of(ch, ss), on);
 	if (on) {
 		ch->n_held++;
+		ss->held_at = now;
 	} else {
+		uint64_t d = now > ss->held_at ? now - ss->held_at : 0;
+
 		ch->n_held--;
 		ch->st.hold_released++;
+		ch->st.hold_ns_total += d;
+		if (d > ch->st.hold_ns_max)
+			ch->st.hold_ns_max = d;
 	}
 }
 
 /* A held slot answers reads again once it has what its predecessor had
  * when it took us as successor (nothing upstream: it has all there is). */
-static void hold_check(struct cat_chain *ch, struct slot_state *ss)
+static void hold_check(struct cat_chain *ch, struct slot_state *ss,
+		       uint64_t now)
 {
 	if (ss->held && (ss->pred == 0 || (ss->sync_have &&
 	    cat_store_slot_version(ch->store, slot_of(ch, ss)) >= ss->sync_floor)))
-		hold_set(ch, ss, 0);
+		hold_set(ch, ss, 0, now);
 }
 
 /* Drop the outbound stream's own state: its unacknowledged snapshot
@@ -717,8 +737,9 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 {
 	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
 
-	while (ss->xdone == 0 && ss->xn < win &&
-	       (ch->p.xfer_rate == 0 || ch->xtokens > 0)) {
+	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
+
+	while (ss->xdone == 0 && ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
 		const struct cat_item *it;
 		struct cat_msg m = {
 			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
@@ -764,13 +785,15 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 
 static void xfer_pump(struct cat_chain *ch, uint64_t now)
 {
-	if (ch->p.xfer_rate != 0) {
+	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
+
+	if (rate != 0) {
 		uint64_t dt = now - ch->xtokens_at;
 		int64_t burst = 65536 + 4 * (int64_t)ch->p.msg_max;
 
 		if (dt > 1000000000ull)
 			dt = 1000000000ull;
-		ch->xtokens += (int64_t)(dt * ch->p.xfer_rate / 1000000000ull);
+		ch->xtokens += (int64_t)(dt * rate / 1000000000ull);
 		if (ch->xtokens > burst)
 			ch->xtokens = burst;
 		ch->xtokens_at = now;
@@ -896,7 +919,7 @@ static void on_snap(struct cat_chain *ch, struct slot_state *ss,
 /* Predecessor's floor: what a held slot must reach before it reads. Any
  * version a client was told is committed (by the old tail, before it
  * took the new map) is at or below the predecessor's applied version. */
-static void on_sync(struct cat_chain *ch, struct slot_state *ss,
+static void on_sync(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		    uint16_t from_node, const struct cat_msg *m)
 {
 	if (from_node == 0 || from_node != ss->pred) {
@@ -906,7 +929,7 @@ static void on_sync(struct cat_chain *ch, struct slot_state *ss,
 	if (ss->held && !ss->sync_have) {
 		ss->sync_floor = m->arg;
 		ss->sync_have = 1;
-		hold_check(ch, ss);
+		hold_check(ch, ss, now);
 	}
 }
 
@@ -943,7 +966,7 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		int pos = cat_map_chain_pos(c, ch->p.node_id);
 		int joiner = pos < 0 && c->joining == ch->p.node_id;
 		int is_tail = pos >= 0 && pos == c->len - 1;
-		int was_joiner = ss->pos == POS_JOINER;
+		int was_joiner = ss->pos == POS_JOINER, was_member = ss->pos >= 0;
 		uint16_t pred = 0, succ = 0, jto = is_tail ? c->joining : 0;
 		uint16_t old_succ = ss->succ, old_pred = ss->pred;
 
@@ -986,21 +1009,31 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		if (pos < 0) {
 			/* Left the chain (nothing here is ours to answer), or
 			 * joining it (nothing in flight until the snapshot). */
-			hold_set(ch, ss, 0);
+			hold_set(ch, ss, 0, now);
 			drain_fifo(ch, ss, 0);
 			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+			if (!joiner && (was_member || was_joiner)) {
+				/* The chain has the slot without us: our copy
+				 * would only go stale (a slot that moved
+				 * away, a node taken out). Rejoining starts
+				 * from a snapshot anyway. */
+				cat_store_slot_clear(ch->store, slot);
+				cat_store_slot_set_version(ch->store, slot, 0);
+				ss->committed = 0;
+				ch->st.slots_dropped++;
+			}
 			continue;
 		}
 		/* A joiner that became tail may lack the last writes its old
 		 * tail committed: no reads until it has caught up with the
 		 * floor its predecessor sends (SYNC). */
 		if (was_joiner)
-			hold_set(ch, ss, 1);
+			hold_set(ch, ss, 1, now);
 		if (ss->held && (was_joiner || pred != old_pred)) {
 			ss->sync_have = 0; /* a new predecessor: ask it */
 			send_sync_req(ch, ss, now);
 		}
-		hold_check(ch, ss);
+		hold_check(ch, ss, now);
 		if (succ == 0) {
 			/* Tail now: everything held is committed, by the
 			 * rule that the tail's state is the committed one.
@@ -1291,7 +1324,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		     m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
 		     m->value_len - EXT_LEN : 0);
 
-	hold_check(ch, ss);
+	hold_check(ch, ss, now);
 	if (ss->succ == 0) {
 		/* Tail (or joiner): nobody further down to wait for. */
 		ss->committed = m->arg;
@@ -1385,7 +1418,7 @@ void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
 		on_snap_ack(ch, now, ss, from_node, m);
 		break;
 	case CAT_OP_R_SYNC:
-		on_sync(ch, ss, from_node, m);
+		on_sync(ch, now, ss, from_node, m);
 		break;
 	case CAT_OP_R_SYNC_REQ:
 		on_sync_req(ch, ss, from_node, m);

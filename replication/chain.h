@@ -152,7 +152,10 @@ struct cat_chain_params {
 	X(xfer_fwd_early)       /* joiner: FWD before its snapshot ended */    \
 	X(sync_requests)        /* held: SYNC_REQ sent to the predecessor */      \
 	X(hold_released)        /* slots a new tail began to answer reads on */\
-	X(read_held)            /* reads answered RETRY: tail catching up */
+	X(read_held)            /* reads answered RETRY: tail catching up */  \
+	X(hold_ns_total)        /* time slots spent held, summed (ns) */       \
+	X(hold_ns_max)          /* longest hold of one slot (ns) */            \
+	X(slots_dropped)        /* slots cleared: this node left their chain */
 
 struct cat_chain_stats {
 #define CAT_CHAIN_X_FIELD(n) uint64_t n;
@@ -250,10 +253,15 @@ struct cat_chain_xfer_progress {
 	uint32_t joining;      /* owned slots this node is joining */
 	uint32_t joined;       /* of those, whose snapshot has ended here */
 	uint32_t held;         /* owned slots held: a new tail catching up */
+	uint64_t lag;          /* writes the joiner has yet to acknowledge */
 };
 
 void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
 			     struct cat_chain_xfer_progress *out);
+
+/** Change the snapshot rate limit (bytes/s, 0 = none). Any thread: the
+ * engine reads it at its next timer call. */
+void cat_chain_set_xfer_rate(struct cat_chain *ch, uint64_t bytes_per_s);
 
 /** In-flight entries currently held (all owned slots). */
 uint32_t cat_chain_inflight(const struct cat_chain *ch);

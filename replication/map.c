@@ -37,6 +37,12 @@ struct assign {
 	uint8_t rr;
 };
 
+/* A move line, resolved once every chain is known. */
+struct move {
+	uint32_t line;
+	uint16_t chain_id, to, from;
+};
+
 /* A join line, resolved once every chain and node is known. */
 struct join {
 	uint32_t line;
@@ -55,6 +61,8 @@ struct parser {
 	size_t n_as, cap_as;
 	struct join joins[CAT_MAP_CHAINS_MAX];
 	size_t n_joins;
+	struct move moves[CAT_MAP_CHAINS_MAX];
+	size_t n_moves;
 };
 
 /* Formats "line N: ..." into err; always returns -EINVAL so callers can
@@ -450,6 +458,34 @@ static int do_join(struct parser *ps, const struct tok *t, size_t n)
 	return 0;
 }
 
+static int do_move(struct parser *ps, const struct tok *t, size_t n)
+{
+	struct move mv = { .line = ps->line };
+	char q[QUOTE_MAX + 4];
+
+	if (n != 4)
+		return fail(ps, "move: expected 'move CHAIN TO FROM'");
+	for (size_t k = 1; k <= 3; k++) {
+		uint16_t *dst = k == 1 ? &mv.chain_id : k == 2 ? &mv.to : &mv.from;
+
+		if (parse_id(&t[k], dst) != 0)
+			return fail(ps, "move: bad chain id '%s' (1..65535)",
+				    quote(&t[k], q));
+	}
+	if (mv.chain_id == mv.to || mv.chain_id == mv.from || mv.to == mv.from)
+		return fail(ps, "move: chains %u, %u and %u must differ",
+			    mv.chain_id, mv.to, mv.from);
+	for (size_t i = 0; i < ps->n_moves; i++)
+		if (ps->moves[i].chain_id == mv.chain_id)
+			return fail(ps, "move: chain %u already moves (line %u)",
+				    mv.chain_id, ps->moves[i].line);
+	if (ps->n_moves >= CAT_MAP_CHAINS_MAX)
+		return fail(ps, "too many move lines (at most %u)",
+			    CAT_MAP_CHAINS_MAX);
+	ps->moves[ps->n_moves++] = mv;
+	return 0;
+}
+
 static int is_blank(char c)
 {
 	/* CR counts as blank so that files with CRLF line ends parse. */
@@ -497,6 +533,8 @@ static int parse_line(struct parser *ps, const char *p, size_t len)
 		return do_assign(ps, t, n);
 	if (tok_is(&t[0], "join"))
 		return do_join(ps, t, n);
+	if (tok_is(&t[0], "move"))
+		return do_move(ps, t, n);
 	return fail(ps, "unknown directive '%s'", quote(&t[0], q));
 }
 
@@ -564,6 +602,19 @@ static int resolve(struct parser *ps)
 			return fail_at(ps, j->line, "join: chain %u is full "
 				       "(%u nodes)", c->id, CAT_MAP_CHAIN_LEN_MAX);
 		c->joining = j->node_id;
+	}
+	for (size_t i = 0; i < ps->n_moves; i++) {
+		const struct move *mv = &ps->moves[i];
+		int ci = chain_index(m, mv->chain_id);
+
+		if (ci < 0 || chain_index(m, mv->to) < 0 ||
+		    chain_index(m, mv->from) < 0)
+			return fail_at(ps, mv->line, "move: unknown chain %u",
+				       ci < 0 ? mv->chain_id :
+				       chain_index(m, mv->to) < 0 ? mv->to :
+				       mv->from);
+		m->chains[ci].move_to = mv->to;
+		m->chains[ci].move_from = mv->from;
 	}
 
 	m->slot_chain = calloc(m->slot_count, sizeof(*m->slot_chain));
@@ -819,6 +870,10 @@ int cat_map_format(const struct cat_map *m, char *buf, size_t cap)
 		if (m->chains[i].joining != 0)
 			put(&o, "join %u %u\n", m->chains[i].id,
 			    m->chains[i].joining);
+	for (uint16_t i = 0; i < m->n_chains; i++)
+		if (m->chains[i].move_to != 0)
+			put(&o, "move %u %u %u\n", m->chains[i].id,
+			    m->chains[i].move_to, m->chains[i].move_from);
 
 	/* Round robin over several chains would be one line per slot as
 	 * ranges (65536 lines at most, far over the text limit), so it keeps

@@ -36,6 +36,10 @@ struct cat_map_chain {
 	 * tail ("join" line), or 0. It is not a replica yet: routing, reads
 	 * and cat_map_chain_pos ignore it; only the tail streams to it. */
 	uint16_t joining;
+	/* A transitional chain of a slot move ("move" line): its slots are
+	 * on their way from chain move_from to chain move_to (chain ids;
+	 * both 0 for an ordinary chain). Routing treats it as any chain. */
+	uint16_t move_to, move_from;
 };
 
 struct cat_map {

@@ -382,6 +382,7 @@ class ClusterMap:
         self.chains = {}
         self.chain_order = []
         self.joining = {}    # chain id -> node joining it (not a replica)
+        self.moving = {}     # transitional chain id -> (to, from) chain ids
         assigns = []
         for n, line in enumerate(text.split("\n"), 1):
             toks = line.split("#", 1)[0].split()
@@ -407,6 +408,8 @@ class ClusterMap:
                     assigns.append(a)
                 elif d == "join":
                     self.joining[int(a[0])] = int(a[1])
+                elif d == "move":       # a slot move's transitional chain
+                    self.moving[int(a[0])] = (int(a[1]), int(a[2]))
                 else:
                     raise MapError("line %d: unknown directive %r" % (n, d))
             except (IndexError, ValueError) as e:

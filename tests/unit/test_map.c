@@ -327,6 +327,12 @@ static const struct {
 	/* unknown directive */
 	{ HDR N12 OK_TAIL "replicas 3\n", "line 7: unknown directive 'replicas'" },
 	{ "Epoch 1\n", "line 1: unknown directive 'Epoch'" },
+	/* move */
+	{ HDR N12 OK_TAIL "move 1 2\n", "line 7: move: expected 'move CHAIN TO FROM'" },
+	{ HDR N12 OK_TAIL "move 1 x 3\n", "line 7: move: bad chain id 'x'" },
+	{ HDR N12 OK_TAIL "move 1 1 2\n", "line 7: move: chains 1, 1 and 2 must differ" },
+	{ HDR N12 OK_TAIL "chain 2 2\nchain 3 1\nmove 3 2 1\nmove 3 1 2\n", "line 10: move: chain 3 already moves (line 9)" },
+	{ HDR N12 OK_TAIL "chain 2 2\nmove 2 1 5\n", "line 8: move: unknown chain 5" },
 	/* join */
 	{ HDR N12 OK_TAIL "join 1\n", "line 7: join: expected 'join CHAIN NODE'" },
 	{ HDR N12 OK_TAIL "join 0 2\n", "line 7: join: bad chain id '0'" },
@@ -457,6 +463,28 @@ static void test_join(void **state)
 	cat_map_free(m);
 	m = parse_ok(buf);
 	assert_int_equal(m->chains[0].joining, 3);
+	cat_map_free(m);
+}
+
+/* A transitional chain of a slot move: parsed, formatted, round-tripped. */
+static void test_move(void **state)
+{
+	(void)state;
+	struct cat_map *m = parse_ok(
+		"epoch 4\nslots 8\nnode 1 10.0.0.1\nnode 2 10.0.0.2\n"
+		"chain 1 1\nchain 2 2\nchain 60001 1 2\nmove 60001 2 1\n"
+		"assign 0-5 1\nassign 6-7 60001\n");
+	char buf[1024];
+
+	assert_int_equal(m->chains[2].move_to, 2);
+	assert_int_equal(m->chains[2].move_from, 1);
+	assert_int_equal(m->chains[0].move_to, 0);
+	assert_true(cat_map_format(m, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "chain 60001 1 2\nmove 60001 2 1\nassign"));
+	cat_map_free(m);
+	m = parse_ok(buf);
+	assert_int_equal(m->chains[2].move_to, 2);
+	assert_int_equal(m->chains[2].move_from, 1);
 	cat_map_free(m);
 }
 
@@ -1118,6 +1146,7 @@ int main(void)
 		cmocka_unit_test(test_roundrobin),
 		cmocka_unit_test(test_format_canonical_text),
 		cmocka_unit_test(test_join),
+		cmocka_unit_test(test_move),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_nul_byte),
 		cmocka_unit_test(test_error_line_length),

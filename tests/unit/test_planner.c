@@ -356,6 +356,152 @@ static void test_describe(void **state)
 	cat_map_free(m);
 }
 
+/* ---- slot moves ---- */
+
+/* Drive a move to its end the way catena-control does (a join is handed
+ * over at once here); every intermediate map must validate, and the
+ * moving slots must always have exactly one chain. */
+static struct cat_map *run_move(struct cat_map *m, uint16_t via, int *steps)
+{
+	char err[256];
+
+	for (*steps = 0; *steps < 40; (*steps)++) {
+		struct cat_map *next = NULL;
+		uint16_t node;
+		int rc = 0;
+
+		switch (cat_ctl_plan_move_next(m, via, &node)) {
+		case CAT_CTL_MOVE_JOIN:
+			rc = cat_ctl_plan_join(m, via, node, &next, err, sizeof(err));
+			break;
+		case CAT_CTL_MOVE_WAIT:
+			rc = cat_ctl_plan_handover(m, via, &next, err, sizeof(err));
+			break;
+		case CAT_CTL_MOVE_REMOVE:
+			rc = cat_ctl_plan_chain_drop_node(m, via, node, &next, err,
+							  sizeof(err));
+			break;
+		case CAT_CTL_MOVE_FINISH:
+			rc = cat_ctl_plan_move_finish(m, via, &next, err, sizeof(err));
+			assert_int_equal(rc, 0);
+			assert_int_equal(cat_ctl_plan_validate(m, next, err,
+							       sizeof(err)), 0);
+			cat_map_free(m);
+			return next;
+		case CAT_CTL_MOVE_NONE:
+			fail_msg("move through %u vanished", via);
+		}
+		if (rc != 0)
+			fail_msg("step %d: %s", *steps, err);
+		assert_int_equal(cat_ctl_plan_validate(m, next, err, sizeof(err)), 0);
+		assert_round_trip(next);
+		cat_map_free(m);
+		m = next;
+	}
+	fail_msg("move through %u did not finish in 40 steps", via);
+	return NULL;
+}
+
+static void test_move_reshapes_to_the_target(void **state)
+{
+	static const struct {
+		const char *from, *to;
+		int max_steps;
+	} cases[] = {
+		{ "1 2 3", "4 5 6", 8 },  /* disjoint: three joins, then removals */
+		{ "1 2 3", "2 3 1", 3 },  /* rotated: one node out and back */
+		{ "1 2 3", "3 1 2", 5 },
+		{ "1 2 3", "3 2 1", 5 },
+		{ "1 2", "2 5", 4 },
+		{ "1", "6", 3 },
+		{ "1 2 3 4 5 6", "6 5", 9 },
+	};
+	char text[1024];
+	uint8_t slots[8] = { 0, 0, 1, 1, 1, 0, 0, 1 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cat_map *m, *next = NULL;
+		char err[256];
+		int steps;
+
+		snprintf(text, sizeof(text),
+			 "epoch 1\nslots 8\nnode 1 10.0.0.1\nnode 2 10.0.0.2\n"
+			 "node 3 10.0.0.3\nnode 4 10.0.0.4\nnode 5 10.0.0.5\n"
+			 "node 6 10.0.0.6\nchain 1 %s\nchain 2 %s\n"
+			 "assign 0-7 1\n", cases[i].from, cases[i].to);
+		m = parse_ok(text);
+		assert_int_equal(cat_ctl_plan_move_start(m, slots, 2, 60001, &next,
+							 err, sizeof(err)), 0);
+		/* The transitional chain starts as the source: no role moves. */
+		assert_int_equal(next->chains[2].len, m->chains[0].len);
+		assert_memory_equal(next->chains[2].nodes, m->chains[0].nodes,
+				    m->chains[0].len * sizeof(uint16_t));
+		assert_int_equal(cat_map_slot_chain(next, 2)->id, 60001);
+		assert_int_equal(cat_map_slot_chain(next, 0)->id, 1);
+		cat_map_free(m);
+		m = run_move(next, 60001, &steps);
+		assert_true(steps <= cases[i].max_steps * 2);
+		assert_int_equal(m->n_chains, 2);
+		for (uint32_t s = 0; s < 8; s++)
+			assert_int_equal(cat_map_slot_chain(m, s)->id, slots[s] ? 2 : 1);
+		cat_map_free(m);
+	}
+}
+
+static void test_move_refusals_and_cancel(void **state)
+{
+	struct cat_map *m = parse_ok(
+		"epoch 1\nslots 8\nnode 1 10.0.0.1\nnode 2 10.0.0.2\n"
+		"node 3 10.0.0.3\nchain 1 1 2\nchain 2 3\n"
+		"assign 0-3 1\nassign 4-7 2\n");
+	uint8_t mixed[8] = { 0, 0, 0, 1, 1, 0, 0, 0 };
+	uint8_t none[8] = { 0 };
+	uint8_t two[8] = { 1, 1, 0, 0, 0, 0, 0, 0 };
+	struct cat_map *next = NULL, *back = NULL;
+	char err[256];
+	int steps;
+
+	(void)state;
+	assert_int_equal(cat_ctl_plan_move_start(m, mixed, 2, 60001, &next, err,
+						 sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "share a chain"));
+	assert_int_equal(cat_ctl_plan_move_start(m, none, 2, 60001, &next, err,
+						 sizeof(err)), -EINVAL);
+	assert_int_equal(cat_ctl_plan_move_start(m, two, 1, 60001, &next, err,
+						 sizeof(err)), -EINVAL);
+	assert_int_equal(cat_ctl_plan_move_start(m, two, 9, 60001, &next, err,
+						 sizeof(err)), -ENOENT);
+	assert_int_equal(cat_ctl_plan_move_start(m, two, 2, 1, &next, err,
+						 sizeof(err)), -EEXIST);
+	assert_int_equal(cat_ctl_plan_move_start(m, two, 2, 60001, &next, err,
+						 sizeof(err)), 0);
+	/* The first step joins node 3; cancel drops that join and the move
+	 * heads back to chain 1, which the transitional chain equals: done. */
+	{
+		uint16_t node;
+		struct cat_map *j = NULL;
+
+		assert_int_equal(cat_ctl_plan_move_next(next, 60001, &node),
+				 CAT_CTL_MOVE_JOIN);
+		assert_int_equal(node, 3);
+		assert_int_equal(cat_ctl_plan_join(next, 60001, 3, &j, err,
+						   sizeof(err)), 0);
+		assert_int_equal(cat_ctl_plan_move_next(j, 60001, &node),
+				 CAT_CTL_MOVE_WAIT);
+		assert_int_equal(cat_ctl_plan_move_reverse(j, 60001, &back, err,
+							   sizeof(err)), 0);
+		cat_map_free(j);
+	}
+	back = run_move(back, 60001, &steps);
+	assert_int_equal(steps, 0);
+	for (uint32_t s = 0; s < 8; s++)
+		assert_int_equal(cat_map_slot_chain(back, s)->id, s < 4 ? 1 : 2);
+	cat_map_free(back);
+	cat_map_free(next);
+	cat_map_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +515,8 @@ int main(void)
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_too_long_for_a_line),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_move_reshapes_to_the_target),
+		cmocka_unit_test(test_move_refusals_and_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
