@@ -68,6 +68,14 @@ static const char usage_text[] =
 	"                              (PORT default 7470)\n"
 	"  node join ID CHAIN          a node in the map joins CHAIN: state transfer\n"
 	"                              from the chain's tail, then it becomes tail\n"
+	"  chain add ID NODE...        a new chain (head first), no slots yet\n"
+	"  reshard move --slots A[-B] --to CHAIN\n"
+	"                              move slots A..B to CHAIN while they serve\n"
+	"  reshard rebalance           spread slots evenly over the chains\n"
+	"  reshard status              moves in progress: step, copied, lag, ETA\n"
+	"  reshard pause|resume        hold / continue every move at its next step\n"
+	"  reshard cancel              every move heads back to its source chain\n"
+	"  reshard rate BYTES          snapshot rate per node worker (0: no limit)\n"
 	"  node drain ID               take a node out of every chain (new epoch)\n"
 	"  node remove ID              drain a node, then forget it\n"
 	"\n"
@@ -423,6 +431,63 @@ static json_t *build_request(int argc, char **argv, struct command *cmdl)
 		need_args(argc, 0, 0, "verify");
 		cmdl->verb = CAT_CTL_VERIFY;
 		cmd = "verify";
+	} else if (strcmp(c, "chain") == 0) {
+		json_t *nodes = json_array();
+
+		if (argc < 3 || strcmp(argv[0], "add") != 0)
+			usage_error("want: chain add ID NODE...");
+		cmdl->verb = CAT_CTL_CHAIN_ADD;
+		cmd = "chain_add";
+		set_new(req, "chain", json_integer(parse_range(argv[1], "ID", 1, 59999)));
+		for (int i = 2; i < argc; i++)
+			json_array_append_new(nodes, json_integer(
+				parse_range(argv[i], "NODE", 1, 65535)));
+		set_new(req, "nodes", nodes);
+	} else if (strcmp(c, "reshard") == 0) {
+		if (argc < 1)
+			usage_error("want: reshard move|rebalance|status|pause|resume|cancel|rate");
+		cmdl->verb = CAT_CTL_RESHARD;
+		if (strcmp(argv[0], "move") == 0) {
+			const char *sl = NULL, *to = NULL;
+			char *dash;
+
+			for (int i = 1; i + 1 < argc; i += 2) {
+				if (strcmp(argv[i], "--slots") == 0)
+					sl = argv[i + 1];
+				else if (strcmp(argv[i], "--to") == 0)
+					to = argv[i + 1];
+				else
+					usage_error("reshard move: unknown option \"%s\"", argv[i]);
+			}
+			if (sl == NULL || to == NULL || argc != 5)
+				usage_error("want: reshard move --slots A[-B] --to CHAIN");
+			cmd = "reshard_move";
+			dash = strchr(sl, '-');
+			if (dash != NULL) {
+				*dash = '\0';
+				set_new(req, "last", json_integer(parse_range(dash + 1, "slot", 0, 65535)));
+			}
+			set_new(req, "first", json_integer(parse_range(sl, "slot", 0, 65535)));
+			set_new(req, "to", json_integer(parse_range(to, "CHAIN", 1, 65535)));
+		} else if (strcmp(argv[0], "rate") == 0) {
+			need_args(argc - 1, 1, 1, "reshard rate BYTES_PER_SECOND");
+			cmd = "reshard_rate";
+			set_new(req, "bytes_per_s", json_integer(
+				parse_range(argv[1], "BYTES_PER_SECOND", 0, LONG_MAX)));
+		} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "rebalance") == 0 ||
+			   strcmp(argv[0], "pause") == 0 || strcmp(argv[0], "resume") == 0 ||
+			   strcmp(argv[0], "cancel") == 0) {
+			static char name[32];
+
+			need_args(argc - 1, 0, 0, "reshard status|rebalance|pause|resume|cancel");
+			snprintf(name, sizeof(name), "reshard_%s", argv[0]);
+			cmd = name;
+			if (strcmp(argv[0], "status") == 0)
+				cmdl->verb = CAT_CTL_RESHARD_STATUS;
+		} else {
+			usage_error("unknown reshard command \"%s\" (move, rebalance, status, pause, resume, cancel, rate)",
+				    argv[0]);
+		}
 	} else if (strcmp(c, "node") == 0) {
 		if (argc < 1)
 			usage_error("want: node add|drain|remove ...");
@@ -652,7 +717,7 @@ int main(int argc, char **argv)
 	opterr = 0;
 	/* Options may follow the command too (catenactl nodes --json): no
 	 * argument of any command starts with '-'. */
-	while ((opt = getopt_long(argc, argv, ":s:t:jh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:s:t:jh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			if (optarg[0] == '\0')

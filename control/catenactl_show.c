@@ -1096,6 +1096,76 @@ static int print_node_op(json_t *r, const char *what, const char *id)
 	return CAT_CTL_EXIT_OK;
 }
 
+/* "key  value" lines of an answer (reshard commands, chain add). */
+static int print_fields(json_t *r, const char *title)
+{
+	struct table t;
+
+	printf("%s\n", title);
+	kv_init(&t);
+	if (json_is_object(r))
+		kv_fields(&t, r, "", "  ");
+	kv_print(&t);
+	return CAT_CTL_EXIT_OK;
+}
+
+/* One line per move: where its slots go, how far it is. */
+static int print_reshard_status(json_t *r)
+{
+	static const char *const hdr[] = { "VIA", "FROM", "TO", "SLOTS", "MEMBERS",
+					   "TARGET", "STEP", "COPIED", "LAG", "ELAPSED",
+					   "ETA" };
+	json_t *moves = field(r, "moves"), *q = field(r, "queued"), *m;
+	struct table t;
+	size_t i;
+
+	if (!json_is_array(moves)) {
+		print_pretty(r, "reshard status", NULL);
+		return CAT_CTL_EXIT_OK;
+	}
+	printf("reshard: %zu moves in progress, %zu queued%s, transfer rate %s\n",
+	       json_array_size(moves), json_array_size(q),
+	       json_is_true(field(r, "paused")) ? ", PAUSED" : "",
+	       json_integer_value(field(r, "rate")) > 0 ?
+	       xasprintf("%lld bytes/s per worker", (long long)json_integer_value(field(r, "rate"))) :
+	       "as configured on the nodes");
+	if (json_array_size(moves) == 0 && json_array_size(q) == 0)
+		return CAT_CTL_EXIT_OK;
+	tbl_init(&t, hdr, 11, 0);
+	json_array_foreach(moves, i, m) {
+		json_t *eta = field(m, "eta_s"), *mem = field(m, "members"),
+		       *tg = field(m, "target");
+
+		tbl_cell(&t, jstr(field(m, "via")));
+		tbl_cell(&t, jstr(field(m, "from")));
+		tbl_cell(&t, jstr(field(m, "to")));
+		tbl_cell(&t, jstr(field(m, "slots")));
+		tbl_cell(&t, join(mem, 0, json_array_size(mem), ",", jstr));
+		tbl_cell(&t, join(tg, 0, json_array_size(tg), ",", jstr));
+		tbl_cell(&t, json_integer_value(field(m, "joining")) ?
+			 xasprintf("%s (node %lld)%s", json_string_value(field(m, "step")),
+				   (long long)json_integer_value(field(m, "joining")),
+				   json_is_true(field(m, "cancelled")) ? ", cancelled" : "") :
+			 xasprintf("%s%s", json_string_value(field(m, "step")),
+				   json_is_true(field(m, "cancelled")) ? ", cancelled" : ""));
+		tbl_cell(&t, xasprintf("%lld keys, %lld bytes",
+			 (long long)json_integer_value(field(m, "keys_copied")),
+			 (long long)json_integer_value(field(m, "bytes_copied"))));
+		tbl_cell(&t, jstr(field(m, "lag")));
+		tbl_cell(&t, xasprintf("%.1f s", json_real_value(field(m, "elapsed_s"))));
+		tbl_cell(&t, json_is_real(eta) ? xasprintf("%.1f s", json_real_value(eta)) :
+			 xstrdup("-"));
+	}
+	tbl_print(&t);
+	tbl_free(&t);
+	json_array_foreach(q, i, m)
+		printf("queued: %lld slots from chain %lld to chain %lld\n",
+		       (long long)json_integer_value(field(m, "slots")),
+		       (long long)json_integer_value(field(m, "from")),
+		       (long long)json_integer_value(field(m, "to")));
+	return CAT_CTL_EXIT_OK;
+}
+
 int cat_ctl_show(enum cat_ctl_verb verb, json_t *result,
 		 const struct cat_ctl_show_ctx *ctx)
 {
@@ -1116,6 +1186,12 @@ int cat_ctl_show(enum cat_ctl_verb verb, json_t *result,
 		return print_verify(result);
 	case CAT_CTL_NODE_ADD:
 		return print_node_op(result, "added as a spare", ctx->node_id);
+	case CAT_CTL_CHAIN_ADD:
+		return print_fields(result, "chain added (no slots yet)");
+	case CAT_CTL_RESHARD:
+		return print_fields(result, "reshard: done");
+	case CAT_CTL_RESHARD_STATUS:
+		return print_reshard_status(result);
 	case CAT_CTL_NODE_JOIN:
 		return print_node_op(result, "joining (catenactl chains shows its progress)",
 				     ctx->node_id);

@@ -503,7 +503,8 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 			accept_all(c, mgmt_fd, CAT_CTL_CONN_MGMT);
 		now = cat_ctl_now_ms();
 		cat_ctl_node_tick(c, now);
-		cat_ctl_rejoin_tick(c, now);
+		if (!cat_ctl_rejoin_tick(c, now))
+			cat_ctl_reshard_tick(c, now);
 		cat_ctl_mgmt_tick(c, now);
 		for (uint16_t i = 0; i < c->n_conns; i++)
 			process_lines(c, c->conns[i]); /* held lines after a verify */

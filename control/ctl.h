@@ -96,6 +96,24 @@ struct cat_ctl_verify {
 	uint32_t n_dg[CAT_MAP_NODES_MAX], cap_dg[CAT_MAP_NODES_MAX];
 };
 
+/* A slot move in progress, by its transitional chain (control/reshard.c). */
+#define CAT_CTL_MOVES_MAX 16u
+struct cat_ctl_move {
+	uint16_t via;               /* 0: free entry */
+	int cancelled;
+	uint64_t started_ms;
+	uint64_t steps;             /* epochs it made */
+	uint64_t keys, bytes;       /* copied by joins that finished */
+	uint64_t cur_keys, cur_bytes, lag; /* the join running now */
+};
+
+/* A move a rebalance queued: count slots from chain `from` to `to`. */
+#define CAT_CTL_QUEUED_MAX 64u
+struct cat_ctl_queued {
+	uint16_t from, to;
+	uint32_t count;
+};
+
 struct cat_ctl {
 	struct cat_ctl_config cfg;
 	struct cat_ctl_store store;
@@ -115,6 +133,12 @@ struct cat_ctl {
 	struct cat_ctl_etcd *etcd;      /* store = etcd: the client and lease; else NULL */
 	uint32_t rf;                    /* replication factor to restore */
 	uint64_t join_started_ms[CAT_MAP_CHAINS_MAX]; /* by chain index, 0 none */
+	struct cat_ctl_move moves[CAT_CTL_MOVES_MAX];
+	struct cat_ctl_queued queued[CAT_CTL_QUEUED_MAX];
+	unsigned int n_queued;
+	int reshard_paused;
+	int xfer_rate_set;              /* an operator set the rate: */
+	uint64_t xfer_rate;             /* ... snapshot bytes/s per worker */
 };
 
 /** Monotonic milliseconds. */
@@ -186,7 +210,29 @@ void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms);
  * live nodes outside it. Called every loop iteration; at most one map
  * change per call.
  */
-void cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms);
+int cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms);
+
+/*
+ * Live resharding (control/reshard.c): one step of the slot moves in
+ * progress, or the start of the next queued one. Returns 1 if the map
+ * changed. Call when cat_ctl_rejoin_tick changed nothing.
+ */
+int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms);
+
+/**
+ * A reshard_* or chain_add request of the management socket: its result
+ * object, or NULL with err set (nothing changed).
+ */
+json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
+				json_t *req, char *err, size_t errlen);
+
+/** A join into the transitional chain via was handed over after copying
+ * keys and bytes: count them for the move's totals. */
+void cat_ctl_reshard_joined(struct cat_ctl *c, uint16_t via, uint64_t keys,
+			    uint64_t bytes);
+
+/** Tell every connected node the operator's state transfer rate (if set). */
+void cat_ctl_xfer_rate_push(struct cat_ctl *c);
 /** Earliest heartbeat deadline (UINT64_MAX if none). */
 uint64_t cat_ctl_node_deadline(const struct cat_ctl *c);
 

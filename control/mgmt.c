@@ -558,6 +558,17 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 				       &nd, err, sizeof(err));
 		if (rc == 0)
 			rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
+		if (rc == 0 && chain != 0) {
+			/* Refuse a join that cannot happen before adding the
+			 * node: a refused request changes nothing. */
+			struct cat_map *j = NULL;
+
+			rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
+					       &j, err, sizeof(err));
+			cat_map_free(j);
+			if (rc < 0)
+				cat_map_free(next);
+		}
 		if (rc < 0) {
 			reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
 			return;
@@ -850,6 +861,19 @@ struct command {
 	const char *args[5];
 };
 
+static void cmd_reshard(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	char err[256];
+	json_t *r = cat_ctl_reshard_request(c, json_string_value(json_object_get(req, "cmd")),
+					    req, err, sizeof(err));
+
+	if (r == NULL)
+		reply_err(conn, "%s: %s", json_string_value(json_object_get(req, "cmd")),
+			  err);
+	else
+		reply_ok(conn, r);
+}
+
 static const struct command commands[] = {
 	{ "status", cmd_status, { NULL } },
 	{ "nodes", cmd_nodes, { NULL } },
@@ -861,6 +885,14 @@ static const struct command commands[] = {
 	{ "node_drain", cmd_drain, { "node", NULL } },
 	{ "node_remove", cmd_remove, { "node", NULL } },
 	{ "node_add", cmd_add, { "node", "ip", "port", "mac", "chain" } },
+	{ "chain_add", cmd_reshard, { "chain", "nodes", NULL } },
+	{ "reshard_move", cmd_reshard, { "first", "last", "to", NULL } },
+	{ "reshard_rebalance", cmd_reshard, { NULL } },
+	{ "reshard_status", cmd_reshard, { NULL } },
+	{ "reshard_pause", cmd_reshard, { NULL } },
+	{ "reshard_resume", cmd_reshard, { NULL } },
+	{ "reshard_cancel", cmd_reshard, { NULL } },
+	{ "reshard_rate", cmd_reshard, { "bytes_per_s", NULL } },
 };
 
 void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
@@ -887,7 +919,7 @@ void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	if (name == NULL) {
 		reply_err(conn, "\"cmd\" missing or not a string");
 	} else if (cmd == NULL) {
-		reply_err(conn, "unknown cmd '%.40s' (status, nodes, chains, slots, stats, epoch_history, verify, node_drain, node_remove, node_add)",
+		reply_err(conn, "unknown cmd '%.40s' (status, nodes, chains, slots, stats, epoch_history, verify, node_drain, node_remove, node_add, chain_add, reshard_move, reshard_rebalance, reshard_status, reshard_pause, reshard_resume, reshard_cancel, reshard_rate)",
 			  name);
 	} else {
 		json_object_foreach(req, key, val) {

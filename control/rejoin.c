@@ -47,10 +47,11 @@ static int try_handover(struct cat_ctl *c, uint64_t now_ms)
 		char err[256], reason[200];
 		json_t *r;
 		uint16_t chain_id = ch->id, joiner = ch->joining;
+		int ch_was_move = ch->move_to != 0;
 		json_int_t keys, bytes;
 		double secs;
 
-		if (ch->joining == 0)
+		if (ch->joining == 0 || (ch->move_to != 0 && c->reshard_paused))
 			continue;
 		r = tail_report(c, ch);
 		if (r == NULL || num(r, "chain_slots") <= 0 ||
@@ -75,6 +76,9 @@ static int try_handover(struct cat_ctl *c, uint64_t now_ms)
 			return 1;
 		}
 		c->join_started_ms[ci] = 0;
+		if (ch_was_move)
+			cat_ctl_reshard_joined(c, chain_id, (uint64_t)keys,
+					       (uint64_t)bytes);
 		return 1;
 	}
 	return 0;
@@ -116,7 +120,7 @@ static struct cat_ctl_node *pick(struct cat_ctl *c,
 	return best;
 }
 
-static void try_restore(struct cat_ctl *c, uint64_t now_ms)
+static int try_restore(struct cat_ctl *c, uint64_t now_ms)
 {
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
 		const struct cat_map_chain *ch = &c->map->chains[ci];
@@ -125,7 +129,8 @@ static void try_restore(struct cat_ctl *c, uint64_t now_ms)
 		char err[256], reason[200];
 		uint16_t chain_id = ch->id, id;
 
-		if (ch->joining != 0 || ch->len >= c->rf)
+		/* A move's transitional chain has its own plan. */
+		if (ch->joining != 0 || ch->len >= c->rf || ch->move_to != 0)
 			continue;
 		n = pick(c, ch);
 		if (n == NULL)
@@ -142,20 +147,21 @@ static void try_restore(struct cat_ctl *c, uint64_t now_ms)
 			 chain_id, ch->len, c->rf, id, cat_map_chain_tail(ch));
 		if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
 			cat_ctl_event(c, "%s, but the change failed: %s", reason, err);
-			return;
+			return 1;
 		}
 		c->join_started_ms[ci] = now_ms;
 		n = cat_ctl_node(c, id); /* the table was rebuilt */
 		if (n != NULL && n->state == CAT_CTL_NODE_RETURNED)
 			n->state = CAT_CTL_NODE_UP;
-		return;
+		return 1;
 	}
+	return 0;
 }
 
-void cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
+int cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
 {
 	if (c->map == NULL)
-		return;
+		return 0;
 	if (c->rf == 0) {
 		uint32_t longest = 0;
 
@@ -166,7 +172,17 @@ void cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
 			longest;
 	}
 	if (try_handover(c, now_ms))
+		return 1;
+	return c->cfg.restore_replicas ? try_restore(c, now_ms) : 0;
+}
+
+void cat_ctl_xfer_rate_push(struct cat_ctl *c)
+{
+	if (!c->xfer_rate_set)
 		return;
-	if (c->cfg.restore_replicas)
-		try_restore(c, now_ms);
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i].conn != NULL)
+			cat_ctl_send(c->nodes[i].conn, json_pack("{s:s,s:I}",
+				"type", "xfer_rate",
+				"bytes_per_s", (json_int_t)c->xfer_rate));
 }

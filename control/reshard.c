@@ -1,0 +1,548 @@
+/*
+ * catena-control live resharding: slot moves between chains while both
+ * keep serving (docs/CONTROL.md, "Moving slots"). A move runs through a
+ * transitional chain (control/planner.h): each tick makes at most one
+ * step (one epoch), and a join's snapshot goes at the rate the nodes are
+ * told. Decisions only, on the control plane's one thread; the map in the
+ * store is the truth, so a restarted catena-control resumes every move it
+ * finds there (the queue of a rebalance not yet started is in memory).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/ctl.h"
+#include "control/planner.h"
+
+#define VIA_FIRST 60000u  /* transitional chain ids: 60000.. */
+
+static int chain_index(const struct cat_map *m, uint16_t id)
+{
+	for (uint16_t i = 0; i < m->n_chains; i++)
+		if (m->chains[i].id == id)
+			return i;
+	return -1;
+}
+
+static struct cat_ctl_move *move_of(struct cat_ctl *c, uint16_t via, int make)
+{
+	struct cat_ctl_move *free_one = NULL;
+
+	for (unsigned int i = 0; i < CAT_CTL_MOVES_MAX; i++) {
+		if (c->moves[i].via == via)
+			return &c->moves[i];
+		if (c->moves[i].via == 0 && free_one == NULL)
+			free_one = &c->moves[i];
+	}
+	if (!make || free_one == NULL)
+		return NULL;
+	memset(free_one, 0, sizeof(*free_one));
+	free_one->via = via;
+	free_one->started_ms = cat_ctl_now_ms();
+	return free_one;
+}
+
+static uint32_t slots_on(const struct cat_map *m, int ci)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < m->slot_count; s++)
+		n += m->slot_chain[s] == ci;
+	return n;
+}
+
+static int commit(struct cat_ctl *c, struct cat_map *next, const char *why)
+{
+	char err[256];
+
+	if (cat_ctl_commit(c, next, why, err, sizeof(err)) < 0) {
+		cat_ctl_event(c, "%s, but the change failed: %s", why, err);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The tail's report on the transitional chain's join, folded into the
+ * move's running totals (a join's counters start at 0 on each). */
+static void track_join(struct cat_ctl *c, struct cat_ctl_move *mv,
+		       const struct cat_map_chain *t)
+{
+	const struct cat_ctl_node *tail = cat_ctl_node(c, cat_map_chain_tail(t));
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(tail != NULL ? tail->xfer : NULL, i, e) {
+		if (json_integer_value(json_object_get(e, "chain")) != t->id ||
+		    json_integer_value(json_object_get(e, "joiner")) != t->joining)
+			continue;
+		mv->cur_keys = (uint64_t)json_integer_value(json_object_get(e, "keys"));
+		mv->cur_bytes = (uint64_t)json_integer_value(json_object_get(e, "bytes"));
+		mv->lag = (uint64_t)json_integer_value(json_object_get(e, "lag"));
+	}
+}
+
+/* One step of one move; 1 if the map changed. */
+static int step(struct cat_ctl *c, const struct cat_map_chain *t, uint64_t now)
+{
+	struct cat_ctl_move *mv = move_of(c, t->id, 1);
+	uint16_t via = t->id, to = t->move_to, from = t->move_from, node;
+	struct cat_map *next = NULL;
+	char err[256], why[256];
+	const struct cat_ctl_node *n;
+	int rc;
+
+	if (mv == NULL)
+		return 0;
+	switch (cat_ctl_plan_move_next(c->map, via, &node)) {
+	case CAT_CTL_MOVE_WAIT:
+		track_join(c, mv, t);
+		return 0;
+	case CAT_CTL_MOVE_NONE:
+		return 0;
+	case CAT_CTL_MOVE_JOIN:
+		n = cat_ctl_node(c, node);
+		/* A joiner must take the stream now: heartbeating, on this
+		 * epoch. A target member that is down waits (or is removed
+		 * from the target by failure handling, which reshapes the
+		 * move). */
+		if (n == NULL || n->conn == NULL || n->epoch != c->map->epoch ||
+		    (n->state != CAT_CTL_NODE_UP && n->state != CAT_CTL_NODE_RETURNED))
+			return 0;
+		rc = cat_ctl_plan_join(c->map, via, node, &next, err, sizeof(err));
+		snprintf(why, sizeof(why),
+			 "reshard: slots moving from chain %u to chain %u (via chain %u): node %u joins",
+			 from, to, via, node);
+		break;
+	case CAT_CTL_MOVE_REMOVE:
+		rc = cat_ctl_plan_chain_drop_node(c->map, via, node, &next, err,
+						  sizeof(err));
+		snprintf(why, sizeof(why),
+			 "reshard: slots moving from chain %u to chain %u (via chain %u): node %u leaves them",
+			 from, to, via, node);
+		break;
+	case CAT_CTL_MOVE_FINISH: {
+		uint32_t n_slots = slots_on(c->map, chain_index(c->map, via));
+
+		rc = cat_ctl_plan_move_finish(c->map, via, &next, err, sizeof(err));
+		snprintf(why, sizeof(why),
+			 "reshard: %u slots %s chain %u (from chain %u) in %.1f s, %llu keys and %llu bytes copied%s",
+			 n_slots, mv->cancelled ? "back on" : "now on", to, from,
+			 (double)(now - mv->started_ms) / 1000.0,
+			 (unsigned long long)(mv->keys + mv->cur_keys),
+			 (unsigned long long)(mv->bytes + mv->cur_bytes),
+			 mv->cancelled ? " (cancelled)" : "");
+		break;
+	}
+	default:
+		return 0;
+	}
+	if (rc < 0) {
+		cat_ctl_event(c, "reshard via chain %u: step refused: %s", via, err);
+		return 0;
+	}
+	if (commit(c, next, why) < 0)
+		return 1;
+	if (cat_ctl_plan_move_next(c->map, via, &node) == CAT_CTL_MOVE_WAIT) {
+		int vi = chain_index(c->map, via);
+
+		if (vi >= 0)  /* a join began: its clock for the hand-over line */
+			c->join_started_ms[vi] = now;
+	}
+	mv = move_of(c, via, 0);
+	if (mv != NULL) {
+		mv->steps++;
+		if (cat_ctl_plan_move_next(c->map, via, &node) == CAT_CTL_MOVE_NONE)
+			mv->via = 0; /* finished */
+	}
+	return 1;
+}
+
+/* Start the next queued move of a rebalance. 1 if the map changed. */
+static int start_queued(struct cat_ctl *c)
+{
+	struct cat_ctl_queued *q;
+	struct cat_map *next = NULL;
+	uint8_t *slots;
+	char err[256], why[200];
+	int fi, rc;
+	uint32_t want;
+	uint16_t via;
+
+	if (c->n_queued == 0)
+		return 0;
+	q = &c->queued[0];
+	fi = chain_index(c->map, q->from);
+	slots = calloc(c->map->slot_count, 1);
+	if (slots == NULL)
+		return 0;
+	/* The highest-numbered slots of the source: any would do; these keep
+	 * the low ranges where they are, which reads well in `slots`. */
+	want = q->count;
+	for (uint32_t s = c->map->slot_count; fi >= 0 && want > 0 && s-- > 0;)
+		if (c->map->slot_chain[s] == fi) {
+			slots[s] = 1;
+			want--;
+		}
+	for (via = VIA_FIRST; chain_index(c->map, via) >= 0; via++)
+		;
+	rc = fi < 0 || want == q->count ? -ENOENT :
+	     cat_ctl_plan_move_start(c->map, slots, q->to, via, &next, err,
+				     sizeof(err));
+	snprintf(why, sizeof(why),
+		 "reshard (rebalance): %u slots from chain %u to chain %u, via chain %u",
+		 q->count - want, q->from, q->to, via);
+	memmove(&c->queued[0], &c->queued[1],
+		(c->n_queued - 1) * sizeof(c->queued[0]));
+	c->n_queued--;
+	free(slots);
+	if (rc < 0) {
+		cat_ctl_event(c, "reshard (rebalance): move from chain %u to %u not started: %s",
+			      q->from, q->to, rc == -ENOENT ? "the chains changed" : err);
+		return 0;
+	}
+	if (commit(c, next, why) == 0)
+		move_of(c, via, 1);
+	return 1;
+}
+
+void cat_ctl_reshard_joined(struct cat_ctl *c, uint16_t via, uint64_t keys,
+			    uint64_t bytes)
+{
+	struct cat_ctl_move *mv = move_of(c, via, 0);
+
+	if (mv == NULL)
+		return;
+	mv->keys += keys;
+	mv->bytes += bytes;
+	mv->cur_keys = mv->cur_bytes = mv->lag = 0;
+}
+
+int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms)
+{
+	int moving = 0;
+
+	if (c->map == NULL)
+		return 0;
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
+		const struct cat_map_chain *t = &c->map->chains[ci];
+
+		if (t->move_to == 0)
+			continue;
+		moving = 1;
+		if (c->reshard_paused)
+			continue;
+		if (step(c, t, now_ms))
+			return 1;
+	}
+	/* Forget moves whose chain is gone (finished, or lost to a restart). */
+	for (unsigned int i = 0; i < CAT_CTL_MOVES_MAX; i++)
+		if (c->moves[i].via != 0 && chain_index(c->map, c->moves[i].via) < 0)
+			c->moves[i].via = 0;
+	if (!moving && !c->reshard_paused)
+		return start_queued(c);
+	return 0;
+}
+
+/* ---- requests (the management socket) ------------------------------ */
+
+static int get_u(json_t *req, const char *k, json_int_t min, json_int_t max,
+		 json_int_t *v, char *err, size_t errlen)
+{
+	json_t *j = json_object_get(req, k);
+
+	if (j == NULL)
+		return 0;
+	if (!json_is_integer(j) || json_integer_value(j) < min ||
+	    json_integer_value(j) > max) {
+		snprintf(err, errlen, "\"%s\" must be a number %lld..%lld", k,
+			 (long long)min, (long long)max);
+		return -1;
+	}
+	*v = json_integer_value(j);
+	return 1;
+}
+
+static json_t *req_move(struct cat_ctl *c, json_t *req, char *err, size_t errlen)
+{
+	json_int_t first = -1, last = -1, to = 0;
+	struct cat_map *next = NULL;
+	uint8_t *slots;
+	char why[200];
+	uint16_t via, from;
+	int rc;
+
+	if (get_u(req, "first", 0, c->map->slot_count - 1, &first, err, errlen) <= 0 ||
+	    get_u(req, "last", 0, c->map->slot_count - 1, &last, err, errlen) < 0 ||
+	    get_u(req, "to", 1, 65535, &to, err, errlen) <= 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "\"first\" (a slot) and \"to\" (a chain id) are required");
+		return NULL;
+	}
+	if (last < 0)
+		last = first;
+	if (last < first) {
+		snprintf(err, errlen, "slots %lld-%lld: backwards", (long long)first,
+			 (long long)last);
+		return NULL;
+	}
+	slots = calloc(c->map->slot_count, 1);
+	if (slots == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (json_int_t s = first; s <= last; s++)
+		slots[s] = 1;
+	for (via = VIA_FIRST; chain_index(c->map, via) >= 0; via++)
+		;
+	from = c->map->chains[c->map->slot_chain[first]].id;
+	rc = cat_ctl_plan_move_start(c->map, slots, (uint16_t)to, via, &next, err,
+				     errlen);
+	free(slots);
+	if (rc < 0)
+		return NULL;
+	snprintf(why, sizeof(why),
+		 "reshard: slots %lld-%lld moving from chain %u to chain %lld (operator), via chain %u",
+		 (long long)first, (long long)last, from, (long long)to, via);
+	if (cat_ctl_commit(c, next, why, err, errlen) < 0)
+		return NULL;
+	move_of(c, via, 1);
+	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "epoch", (json_int_t)c->map->epoch,
+			 "via", (json_int_t)via, "from", (json_int_t)from,
+			 "to", to, "slots", last - first + 1);
+}
+
+/* Even spread over the ordinary chains; for each over-full chain, its
+ * excess goes to the under-full ones in order: every slot moved is one a
+ * balanced map needs moved, so the moves are as few as they can be. */
+static json_t *req_rebalance(struct cat_ctl *c, char *err, size_t errlen)
+{
+	const struct cat_map *m = c->map;
+	int32_t have[CAT_MAP_CHAINS_MAX], want[CAT_MAP_CHAINS_MAX];
+	uint16_t ord[CAT_MAP_CHAINS_MAX];
+	unsigned int n = 0, k = 0;
+	json_t *out;
+
+	for (uint16_t ci = 0; ci < m->n_chains; ci++) {
+		if (m->chains[ci].move_to != 0) {
+			snprintf(err, errlen, "a move is in progress (reshard status): rebalance after it");
+			return NULL;
+		}
+		ord[n] = ci;
+		have[n] = (int32_t)slots_on(m, ci);
+		n++;
+	}
+	if (c->n_queued > 0) {
+		snprintf(err, errlen, "a rebalance is queued already (reshard status)");
+		return NULL;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		want[i] = (int32_t)(m->slot_count / n + (i < m->slot_count % n));
+	out = json_array();
+	for (unsigned int i = 0; i < n; i++) {
+		while (have[i] > want[i]) {
+			uint32_t cnt;
+
+			while (k < n && have[k] >= want[k])
+				k++;
+			if (k == n || c->n_queued == CAT_CTL_QUEUED_MAX)
+				break;
+			cnt = (uint32_t)(have[i] - want[i] < want[k] - have[k] ?
+					 have[i] - want[i] : want[k] - have[k]);
+			c->queued[c->n_queued++] = (struct cat_ctl_queued){
+				.from = m->chains[ord[i]].id,
+				.to = m->chains[ord[k]].id, .count = cnt,
+			};
+			json_array_append_new(out, json_pack("{s:I,s:I,s:I}",
+				"from", (json_int_t)m->chains[ord[i]].id,
+				"to", (json_int_t)m->chains[ord[k]].id,
+				"slots", (json_int_t)cnt));
+			have[i] -= (int32_t)cnt;
+			have[k] += (int32_t)cnt;
+		}
+	}
+	cat_ctl_event(c, "reshard rebalance (operator): %zu moves queued",
+		      json_array_size(out));
+	return json_pack("{s:I,s:o}", "epoch", (json_int_t)m->epoch, "moves", out);
+}
+
+static json_t *req_status(struct cat_ctl *c)
+{
+	json_t *moves = json_array(), *queued = json_array();
+	uint64_t now = cat_ctl_now_ms();
+
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
+		const struct cat_map_chain *t = &c->map->chains[ci];
+		int ti = chain_index(c->map, t->move_to);
+		struct cat_ctl_move *mv = move_of(c, t->id, 1);
+		json_t *o, *target = json_array(), *members = json_array();
+		uint16_t node = 0;
+		enum cat_ctl_move_step st;
+		unsigned int left = 0;
+		double el;
+
+		if (t->move_to == 0 || mv == NULL)
+			continue;
+		for (uint8_t k = 0; k < t->len; k++)
+			json_array_append_new(members, json_integer(t->nodes[k]));
+		for (uint8_t k = 0; ti >= 0 && k < c->map->chains[ti].len; k++) {
+			uint16_t b = c->map->chains[ti].nodes[k];
+
+			json_array_append_new(target, json_integer(b));
+			left += cat_map_chain_pos(t, b) < 0 ||
+				(t->joining == b);
+		}
+		st = cat_ctl_plan_move_next(c->map, t->id, &node);
+		el = (double)(now - mv->started_ms) / 1000.0;
+		o = json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:b,s:b}",
+			"via", (json_int_t)t->id, "from", (json_int_t)t->move_from,
+			"to", (json_int_t)t->move_to,
+			"slots", (json_int_t)slots_on(c->map, ci),
+			"members", members, "target", target,
+			"step", st == CAT_CTL_MOVE_WAIT ? "copying" :
+				st == CAT_CTL_MOVE_JOIN ? "join next" :
+				st == CAT_CTL_MOVE_REMOVE ? "remove next" :
+				st == CAT_CTL_MOVE_FINISH ? "finishing" : "none",
+			"joining", (json_int_t)t->joining,
+			"replicas_to_copy", (json_int_t)left,
+			"keys_copied", (json_int_t)(mv->keys + mv->cur_keys),
+			"bytes_copied", (json_int_t)(mv->bytes + mv->cur_bytes),
+			"lag", (json_int_t)mv->lag, "elapsed_s", el,
+			"paused", c->reshard_paused, "cancelled", mv->cancelled);
+		/* Time left: copies to go at the pace of those done. */
+		if (mv->steps > 0 && left > 0 && mv->bytes + mv->cur_bytes > 0) {
+			double per_copy = el / (double)(mv->steps / 2 + 1);
+
+			json_object_set_new(o, "eta_s", json_real(per_copy * left));
+		} else {
+			json_object_set_new(o, "eta_s", json_null());
+		}
+		json_array_append_new(moves, o);
+	}
+	for (unsigned int i = 0; i < c->n_queued; i++)
+		json_array_append_new(queued, json_pack("{s:I,s:I,s:I}",
+			"from", (json_int_t)c->queued[i].from,
+			"to", (json_int_t)c->queued[i].to,
+			"slots", (json_int_t)c->queued[i].count));
+	return json_pack("{s:I,s:b,s:I,s:o,s:o}", "epoch", (json_int_t)c->map->epoch,
+			 "paused", c->reshard_paused,
+			 "rate", (json_int_t)c->xfer_rate, "moves", moves,
+			 "queued", queued);
+}
+
+static json_t *req_cancel(struct cat_ctl *c, char *err, size_t errlen)
+{
+	unsigned int n = 0, dropped = c->n_queued;
+
+	c->n_queued = 0;
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
+		const struct cat_map_chain *t = &c->map->chains[ci];
+		struct cat_map *next = NULL;
+		struct cat_ctl_move *mv;
+		char why[160];
+		uint16_t via = t->id;
+
+		if (t->move_to == 0)
+			continue;
+		mv = move_of(c, via, 1);
+		if (mv != NULL && mv->cancelled)
+			continue;
+		if (cat_ctl_plan_move_reverse(c->map, via, &next, err, errlen) < 0)
+			return NULL;
+		snprintf(why, sizeof(why),
+			 "reshard cancel (operator): slots via chain %u go back to chain %u",
+			 via, t->move_from);
+		if (cat_ctl_commit(c, next, why, err, errlen) < 0)
+			return NULL;
+		mv = move_of(c, via, 1);
+		if (mv != NULL)
+			mv->cancelled = 1;
+		n++;
+	}
+	return json_pack("{s:I,s:I,s:I}", "epoch", (json_int_t)c->map->epoch,
+			 "cancelled", (json_int_t)n, "dropped_queued",
+			 (json_int_t)dropped);
+}
+
+static json_t *req_chain_add(struct cat_ctl *c, json_t *req, char *err,
+			     size_t errlen)
+{
+	json_t *jn = json_object_get(req, "nodes"), *v;
+	uint16_t nodes[CAT_MAP_CHAIN_LEN_MAX];
+	struct cat_map *next = NULL;
+	json_int_t id = 0;
+	char why[128];
+	size_t i;
+
+	if (get_u(req, "chain", 1, VIA_FIRST - 1, &id, err, errlen) <= 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "\"chain\" (an id 1..%u) is required",
+				 VIA_FIRST - 1);
+		return NULL;
+	}
+	if (!json_is_array(jn) || json_array_size(jn) == 0 ||
+	    json_array_size(jn) > CAT_MAP_CHAIN_LEN_MAX) {
+		snprintf(err, errlen, "\"nodes\" must be an array of 1..%u node ids",
+			 CAT_MAP_CHAIN_LEN_MAX);
+		return NULL;
+	}
+	json_array_foreach(jn, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 65535) {
+			snprintf(err, errlen, "\"nodes\" holds a non node id");
+			return NULL;
+		}
+		nodes[i] = (uint16_t)json_integer_value(v);
+	}
+	if (cat_ctl_plan_chain_add(c->map, (uint16_t)id, nodes,
+				   (unsigned int)json_array_size(jn), &next, err,
+				   errlen) < 0)
+		return NULL;
+	snprintf(why, sizeof(why), "chain %lld added (operator), no slots yet",
+		 (long long)id);
+	if (cat_ctl_commit(c, next, why, err, errlen) < 0)
+		return NULL;
+	return json_pack("{s:I,s:I,s:O}", "epoch", (json_int_t)c->map->epoch,
+			 "chain", id, "nodes", jn);
+}
+
+json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
+				json_t *req, char *err, size_t errlen)
+{
+	json_int_t rate = 0;
+
+	err[0] = '\0';
+	if (strcmp(cmd, "reshard_move") == 0)
+		return req_move(c, req, err, errlen);
+	if (strcmp(cmd, "reshard_rebalance") == 0)
+		return req_rebalance(c, err, errlen);
+	if (strcmp(cmd, "reshard_status") == 0)
+		return req_status(c);
+	if (strcmp(cmd, "reshard_cancel") == 0)
+		return req_cancel(c, err, errlen);
+	if (strcmp(cmd, "chain_add") == 0)
+		return req_chain_add(c, req, err, errlen);
+	if (strcmp(cmd, "reshard_pause") == 0 || strcmp(cmd, "reshard_resume") == 0) {
+		int pause = cmd[8] == 'p';
+
+		if (c->reshard_paused != pause)
+			cat_ctl_event(c, "reshard %s (operator)", pause ? "paused" : "resumed");
+		c->reshard_paused = pause;
+		return json_pack("{s:b}", "paused", pause);
+	}
+	if (strcmp(cmd, "reshard_rate") == 0) {
+		if (get_u(req, "bytes_per_s", 0, INT64_MAX, &rate, err, errlen) <= 0) {
+			if (err[0] == '\0')
+				snprintf(err, errlen, "\"bytes_per_s\" is required (0: no limit)");
+			return NULL;
+		}
+		c->xfer_rate = (uint64_t)rate;
+		c->xfer_rate_set = 1;
+		cat_ctl_xfer_rate_push(c);
+		cat_ctl_event(c, "state transfer rate set to %lld bytes/s per worker (operator)",
+			      (long long)rate);
+		return json_pack("{s:I}", "bytes_per_s", rate);
+	}
+	snprintf(err, errlen, "unknown reshard command");
+	return NULL;
+}
