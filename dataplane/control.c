@@ -552,6 +552,26 @@ static void on_digest_request(struct cat_control *cc, uint64_t now, json_t *o)
 	wr(&cc->st.last_digest_us, mono_us() - t0);
 }
 
+/* {"type":"xfer_rate","bytes_per_s":N}: the operator's state transfer
+ * rate (catenactl reshard rate), for every worker's engine from now on. */
+static void on_xfer_rate(struct cat_control *cc, json_t *o)
+{
+	json_t *r = json_object_get(o, "bytes_per_s");
+	const struct cat_agent *a = cc->agent;
+
+	if (!json_is_integer(r) || json_integer_value(r) < 0) {
+		inc(&cc->st.msgs_bad);
+		say(cc, RTE_LOG_WARNING, "xfer_rate without a bytes_per_s >= 0: ignored");
+		return;
+	}
+	for (uint32_t w = 0; w < a->dp->n_workers; w++)
+		cat_chain_set_xfer_rate(a->workers[w]->chain,
+					(uint64_t)json_integer_value(r));
+	say(cc, RTE_LOG_NOTICE, "state transfer rate: %lld bytes/s per worker%s",
+	    (long long)json_integer_value(r),
+	    json_integer_value(r) == 0 ? " (no limit)" : "");
+}
+
 static void on_error(struct cat_control *cc, json_t *o)
 {
 	const char *e = json_string_value(json_object_get(o, "error"));
@@ -590,6 +610,8 @@ static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t 
 		on_digest_request(cc, now, o);
 	} else if (strcmp(type, "error") == 0) {
 		on_error(cc, o);
+	} else if (strcmp(type, "xfer_rate") == 0) {
+		on_xfer_rate(cc, o);
 	} else {
 		inc(&cc->st.msgs_bad);
 		say(cc, RTE_LOG_WARNING, "ignored a message of unknown type \"%.40s\"",
