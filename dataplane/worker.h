@@ -145,6 +145,10 @@ struct cat_dp {
 	struct rte_ether_addr mac;
 	uint32_t ip_be;              /* our IPv4 address, network order */
 	uint16_t udp_port_be;        /* network order */
+	uint16_t udp_port;           /* the same, host order */
+	uint16_t worker_ports;       /* flow steering: UDP ports udp_port+1 ..
+				      * udp_port+worker_ports are ours too
+				      * (one per worker); else 0 */
 	uint32_t mtu;
 	uint32_t slot_count;
 	uint16_t node_id;
