@@ -132,6 +132,7 @@ void cat_ctl_sync_nodes(struct cat_ctl *c)
 			o->conn->node = 0;
 		}
 		json_decref(o->stats);
+		json_decref(o->port);
 		cat_ctl_store_set_mark(&c->store, o->id, CAT_CTL_MARK_NONE);
 	}
 	memcpy(c->nodes, next, sizeof(next));

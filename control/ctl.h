@@ -70,6 +70,8 @@ struct cat_ctl_node {
 	uint16_t n_suspect;
 	uint16_t suspect[CAT_CTL_SUSPECT_MAX];
 	json_t *stats;              /* last heartbeat's stats object, or NULL */
+	json_t *port;               /* last heartbeat's port object (mtu,
+				     * value_max, link, ...), or NULL */
 };
 
 struct cat_ctl_event {

@@ -141,12 +141,37 @@ static int check_node(struct cat_ctl_conn *conn, json_t *msg, const char *type)
 	return 0;
 }
 
+/* A node's data port went down or came back since its last heartbeat: an
+ * event for the operator (the link itself changes no map: a node whose
+ * link stays down stops answering its peers, who report it suspect). */
+static void note_port(struct cat_ctl *c, const struct cat_ctl_node *n,
+		      json_t *port)
+{
+	json_int_t down = json_integer_value(json_object_get(port, "link_down_events"));
+	json_int_t up = json_integer_value(json_object_get(port, "link_up_events"));
+	json_int_t was_down = json_integer_value(json_object_get(n->port,
+								 "link_down_events"));
+	json_int_t was_up = json_integer_value(json_object_get(n->port,
+							       "link_up_events"));
+	const char *link = json_string_value(json_object_get(port, "link"));
+
+	if (n->port == NULL)
+		return;
+	if (down > was_down)
+		cat_ctl_event(c, "node %u: data port link down (link_down_events %lld)",
+			      n->id, (long long)down);
+	if (up > was_up && link != NULL && strcmp(link, "up") == 0)
+		cat_ctl_event(c, "node %u: data port link up again (link_up_events %lld)",
+			      n->id, (long long)up);
+}
+
 static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 			 json_t *msg)
 {
 	struct cat_ctl_node *n = cat_ctl_node(c, conn->node);
 	json_t *sus = json_object_get(msg, "suspect");
 	json_t *stats = json_object_get(msg, "stats");
+	json_t *port = json_object_get(msg, "port");
 	uint16_t ids[CAT_CTL_SUSPECT_MAX];
 	json_int_t epoch, infl = 0;
 	unsigned int ns = 0;
@@ -200,6 +225,11 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	if (stats != NULL) {
 		json_decref(n->stats);
 		n->stats = json_incref(stats);
+	}
+	if (json_is_object(port)) {
+		note_port(c, n, port);
+		json_decref(n->port);
+		n->port = json_incref(port);
 	}
 }
 

@@ -27,6 +27,7 @@
 #include <urcu-qsbr.h>
 
 #include "dataplane/control.h"
+#include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/store.h"
@@ -638,8 +639,30 @@ static void read_lines(struct cat_control *cc, uint64_t now)
 /* ---- heartbeat --------------------------------------------------------- */
 
 /*
+ * The heartbeat's "port": the MTU and the value limit that follows from it
+ * (so catenactl status can state the cluster's), the link and its
+ * transitions, and the steering mode. null without a port.
+ */
+static json_t *port_json(const struct cat_port *p, uint32_t mtu)
+{
+	if (p == NULL)
+		return json_null();
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
+		"mtu", (json_int_t)mtu,
+		"value_max", (json_int_t)cat_wire_value_max(mtu, 0),
+		"link", __atomic_load_n(&p->link.up, __ATOMIC_RELAXED) ? "up" : "down",
+		"link_down_events", (json_int_t)__atomic_load_n(&p->link.down_events,
+								 __ATOMIC_RELAXED),
+		"link_up_events", (json_int_t)__atomic_load_n(&p->link.up_events,
+							       __ATOMIC_RELAXED),
+		"link_speed_mbps", (json_int_t)__atomic_load_n(&p->link.speed_mbps,
+								__ATOMIC_RELAXED),
+		"steering", cat_steer_mode_name(p->steer));
+}
+
+/*
  * {"type":"heartbeat","node":N,"epoch":E,"suspect":[...],"in_flight":F,
- *  "stats":{...}}: suspects are every engine's suspect successor, without
+ *  "stats":{...},"port":{...}}: suspects are every engine's suspect successor, without
  * duplicates (a hint: docs/CONTROL.md); stats are the /catena/stats
  * counters listed in docs/OPERATIONS.md.
  */
@@ -697,12 +720,13 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 	json_object_set_new(stats, "peer_suspect_reports",
 			    json_integer((json_int_t)dp->peer_suspect_reports));
 
-	if (queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:o, s:I, s:o}",
+	if (queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:o, s:I, s:o, s:o}",
 					  "type", "heartbeat", "node", (int)dp->node_id,
 					  "epoch", (json_int_t)cat_agent_epoch(a),
 					  "suspect", suspect,
 					  "in_flight", (json_int_t)in_flight,
-					  "stats", stats)) == 0)
+					  "stats", stats,
+					  "port", port_json(cc->port, dp->mtu))) == 0)
 		inc(&cc->st.heartbeats_sent);
 }
 
