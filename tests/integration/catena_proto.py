@@ -381,6 +381,7 @@ class ClusterMap:
         self.macs = {}
         self.chains = {}
         self.chain_order = []
+        self.workers = {}
         assigns = []
         for n, line in enumerate(text.split("\n"), 1):
             toks = line.split("#", 1)[0].split()
@@ -404,6 +405,8 @@ class ClusterMap:
                     self.chain_order.append(int(a[0]))
                 elif d == "assign":
                     assigns.append(a)
+                elif d == "workers":
+                    self.workers[int(a[0])] = int(a[1])
                 else:
                     raise MapError("line %d: unknown directive %r" % (n, d))
             except (IndexError, ValueError) as e:
@@ -432,6 +435,13 @@ class ClusterMap:
 
     def tail(self, slot):
         return self.chain_of(slot)[-1]
+
+    def addr_for(self, node, slot):
+        """Where to send a request for slot to node: its worker port for
+        the slot if the map announces its workers, else its address."""
+        ip, port = self.nodes[node]
+        w = self.workers.get(node)
+        return (ip, port + 1 + slot % w) if w else (ip, port)
 
     def node_of_addr(self, addr):
         for nid, a in self.nodes.items():
@@ -590,7 +600,7 @@ class ClusterClient:
             info["nodes"].append(node)
             if tries or moved:
                 self.stats["resends"] += 1
-            self.sock.sendto(m.encode(), self.map.nodes[node])
+            self.sock.sendto(m.encode(), self.map.addr_for(node, slot))
             r, src = self._wait(m, time.monotonic() + self.timeout)
             if r is None:
                 tries += 1
