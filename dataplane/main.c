@@ -407,6 +407,11 @@ static void publish_initial(struct node *n)
 			    "node %u's MAC in the cluster map: peers will send to the "
 			    "map's", RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.node_id);
 	}
+	if (n->map0 != NULL &&
+	    cat_agent_map_check_workers(n->map0, (uint16_t)n->cfg.node_id,
+					n->dp.n_workers, err, sizeof(err)) < 0)
+		fatal(n, EXIT_CONFIG, "config %s: [cluster] map %s: %s", n->cfg.path,
+		      n->cfg.map_path, err);
 	if (n->map0 != NULL) {
 		dm = cat_agent_map_wrap(n->map0, (uint16_t)n->cfg.node_id);
 		if (dm == NULL)
@@ -618,7 +623,10 @@ int main(int argc, char **argv)
 		fatal(n, EXIT_RUNTIME, "%s", err);
 	n->port_up = 1;
 	n->dp.mac = n->port.mac;
-	if (n->port.steer == CAT_STEER_FLOW)
+	/* Worker ports are accepted whatever the steering: a map may
+	 * announce them ("workers ID N") to clients before or without flow
+	 * rules, and a request on the wrong queue is handed over as usual. */
+	if (n->dp.n_workers > 1)
 		n->dp.worker_ports = n->dp.n_workers;
 	LOG(NOTICE, "port %u steering %s: %s", n->cfg.port_id,
 	    cat_steer_mode_name(n->port.steer), n->port.steer_why);

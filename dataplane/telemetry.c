@@ -766,8 +766,9 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	add_plain_str(d, "steering_reason", p->steer_why);
 	add_plain_str(d, "steering_asked", cat_steer_want_name(g_cfg->steering));
 	rte_tel_data_add_dict_u64(d, "flow_rules", p->n_flows);
+	/* Worker w also takes udp_port + 1 + w (with several workers). */
 	rte_tel_data_add_dict_u64(d, "worker_udp_port_first",
-				  p->n_flows ? g_cfg->udp_port + 1u : 0);
+				  p->n_queues > 1 ? g_cfg->udp_port + 1u : 0);
 	add_plain_str(d, "link", rd(&l->up) ? "up" : "down");
 	rte_tel_data_add_dict_u64(d, "link_speed_mbps", rd(&l->speed_mbps));
 	rte_tel_data_add_dict_u64(d, "link_down_events", rd(&l->down_events));

@@ -858,6 +858,8 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		w->st.drop_udp_port++;
 		return 0;
 	}
+	if (udp->dst_port != w->dp->udp_port_be)
+		w->st.rx_worker_port_datagrams++;
 	if (unlikely(udp->src_port == 0)) {
 		w->st.drop_udp_src_port_zero++;
 		return 0;

@@ -84,6 +84,7 @@ extern "C" {
 	X(drop_icmp_not_echo)                                               \
 	X(drop_udp_bad_length)                                              \
 	X(drop_udp_port)       /* not our catena port */                    \
+	X(rx_worker_port_datagrams) /* UDP to a per-worker port (udp_port+1+w) */ \
 	X(drop_udp_src_port_zero) /* nowhere to reply to */                 \
 	X(drop_l4_cksum_bad)   /* device says the UDP checksum is bad */    \
 	X(drop_short)          /* catena bytes shorter than a header */     \

@@ -49,7 +49,7 @@ def test_af_packet_two_workers_falls_back_to_software_handover(harness):
     # af_packet has neither rte_flow nor an RSS hash: both are named.
     assert "flow rules refused" in p["steering_reason"], p
     assert "no IPv4/UDP RSS" in p["steering_reason"], p
-    assert p["flow_rules"] == 0 and p["worker_udp_port_first"] == 0, p
+    assert p["flow_rules"] == 0 and p["worker_udp_port_first"] == 7471, p
     assert p["ifname"] == "vn1", p
     log = [l for l in node.stderr().splitlines() if "steering software" in l]
     assert log and "flow rules refused" in log[0], node.stderr()[-2000:]
