@@ -114,10 +114,12 @@ static json_t *chains_of(const struct cat_map *m, uint16_t id)
 	return a;
 }
 
-/* A field of a node's last heartbeat "port" object, or null. */
+/* A field of a connected node's last heartbeat "port" object, or null
+ * (a node that is not connected has no current link state to show). */
 static json_t *port_field(const struct cat_ctl_node *n, const char *key)
 {
-	json_t *v = n != NULL ? json_object_get(n->port, key) : NULL;
+	json_t *v = n != NULL && n->conn != NULL ?
+		    json_object_get(n->port, key) : NULL;
 
 	return v != NULL ? json_incref(v) : json_null();
 }
