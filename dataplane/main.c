@@ -628,7 +628,7 @@ int main(int argc, char **argv)
 	 * rules, and a request on the wrong queue is handed over as usual. */
 	if (n->dp.n_workers > 1)
 		n->dp.worker_ports = n->dp.n_workers;
-	LOG(NOTICE, "port %u steering %s: %s", n->cfg.port_id,
+	LOG(NOTICE, "port %u (%s) steering %s: %s", n->cfg.port_id, n->port.driver,
 	    cat_steer_mode_name(n->port.steer), n->port.steer_why);
 	check_numa(n);
 	if (!n->port.link.up)

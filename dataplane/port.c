@@ -292,7 +292,8 @@ int cat_port_init(struct cat_port *port, const struct cat_port_params *p,
 		}
 	}
 	if (rc < 0) {
-		snprintf(err, errlen, "port %u: %s", p->port_id, port->steer_why);
+		snprintf(err, errlen, "port %u (%s): %s", p->port_id, port->driver,
+			 port->steer_why);
 		goto fail_started;
 	}
 

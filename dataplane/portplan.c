@@ -47,9 +47,14 @@ int cat_steer_want_parse(const char *s, enum cat_steer_want *out)
 	return -EINVAL;
 }
 
-/* Why flow rules cannot be had, as a clause: "" when they can. */
+/* Why flow rules cannot be had, as a clause: "" when they can. The PMD's
+ * message is left out when it only repeats the errno's text. */
 static void flow_refusal(const struct cat_steer_caps *c, char *buf, size_t len)
 {
+	const char *e = c->flow_probe < 0 ? strerror(-c->flow_probe) : "";
+	const char *m = c->flow_why != NULL && c->flow_why[0] &&
+			strcmp(c->flow_why, e) != 0 ? c->flow_why : NULL;
+
 	buf[0] = '\0';
 	if ((uint32_t)c->udp_port + c->n_workers > 65535u)
 		snprintf(buf, len, "worker ports %u..%u would pass 65535",
@@ -57,23 +62,24 @@ static void flow_refusal(const struct cat_steer_caps *c, char *buf, size_t len)
 	else if (c->flow_probe == 1)
 		snprintf(buf, len, "flow rules not probed");
 	else if (c->flow_probe < 0)
-		snprintf(buf, len, "flow rules refused (%s%s%s)",
-			 strerror(-c->flow_probe),
-			 c->flow_why != NULL && c->flow_why[0] ? ": " : "",
-			 c->flow_why != NULL ? c->flow_why : "");
+		snprintf(buf, len, "flow rules refused (%s%s%s)", e, m ? ": " : "",
+			 m ? m : "");
 }
 
+/*
+ * The sentences are short enough for one telemetry string (128 bytes) in
+ * the usual cases; the driver is not repeated (it is its own field and in
+ * the log line's prefix).
+ */
 int cat_steer_decide(const struct cat_steer_caps *c, enum cat_steer_want want,
 		     enum cat_steer_mode *mode, char *why, size_t whylen)
 {
-	const char *drv = c->driver != NULL ? c->driver : "port";
 	char noflow[200];
 
 	if (c->n_workers <= 1) {
 		/* Any mode is trivially honoured with one queue. */
 		*mode = CAT_STEER_SINGLE;
-		snprintf(why, whylen, "%s: one worker, one queue: every request "
-			 "lands on its owner", drv);
+		snprintf(why, whylen, "one worker, one queue: nothing to steer");
 		return 0;
 	}
 	flow_refusal(c, noflow, sizeof(noflow));
@@ -81,27 +87,24 @@ int cat_steer_decide(const struct cat_steer_caps *c, enum cat_steer_want want,
 	switch (want) {
 	case CAT_STEER_WANT_FLOW:
 		if (noflow[0] != '\0') {
-			snprintf(why, whylen, "%s: [node] steering = flow but %s",
-				 drv, noflow);
+			snprintf(why, whylen, "[node] steering = flow but %s", noflow);
 			return -ENOTSUP;
 		}
 		break;
 	case CAT_STEER_WANT_RSS:
 		if (c->rss_hf == 0) {
-			snprintf(why, whylen, "%s: [node] steering = rss but the "
-				 "device has no IPv4/UDP RSS hash", drv);
+			snprintf(why, whylen, "[node] steering = rss but the device "
+				 "has no IPv4/UDP RSS hash");
 			return -ENOTSUP;
 		}
 		*mode = CAT_STEER_RSS;
-		snprintf(why, whylen, "%s: RSS as configured ([node] steering = "
-			 "rss): the NIC spreads flows over %u queues, writes reach "
-			 "their owner over the hand-over rings", drv, c->n_workers);
+		snprintf(why, whylen, "RSS as configured over %u queues; writes "
+			 "reach their owner over the hand-over rings", c->n_workers);
 		return 0;
 	case CAT_STEER_WANT_SOFTWARE:
 		*mode = CAT_STEER_SOFTWARE;
-		snprintf(why, whylen, "%s: software hand-over as configured "
-			 "([node] steering = software): writes reach their owner "
-			 "over the hand-over rings", drv);
+		snprintf(why, whylen, "software hand-over as configured ([node] "
+			 "steering = software)");
 		return 0;
 	default:
 		break;
@@ -109,23 +112,20 @@ int cat_steer_decide(const struct cat_steer_caps *c, enum cat_steer_want want,
 
 	if (noflow[0] == '\0') {
 		*mode = CAT_STEER_FLOW;
-		snprintf(why, whylen, "%s: a flow rule per worker validated: UDP "
-			 "port %u+1+w goes to queue w of worker w (%u..%u)", drv,
-			 c->udp_port, c->udp_port + 1u,
-			 (uint32_t)c->udp_port + c->n_workers);
+		snprintf(why, whylen, "a flow rule per worker validated: UDP ports "
+			 "%u..%u to queues 0..%u", c->udp_port + 1u,
+			 (uint32_t)c->udp_port + c->n_workers, c->n_workers - 1u);
 		return 0;
 	}
 	if (c->rss_hf != 0) {
 		*mode = CAT_STEER_RSS;
-		snprintf(why, whylen, "%s: %s; RSS spreads flows over %u queues "
-			 "and writes reach their owner over the hand-over rings",
-			 drv, noflow, c->n_workers);
+		snprintf(why, whylen, "%s; RSS over %u queues, writes reach their "
+			 "owner over the hand-over rings", noflow, c->n_workers);
 		return 0;
 	}
 	*mode = CAT_STEER_SOFTWARE;
-	snprintf(why, whylen, "%s: %s and no IPv4/UDP RSS hash; requests land "
-		 "on the queue the device picks and writes reach their owner "
-		 "over the hand-over rings", drv, noflow);
+	snprintf(why, whylen, "%s and no IPv4/UDP RSS hash: writes reach their "
+		 "owner over the hand-over rings", noflow);
 	return 0;
 }
 
