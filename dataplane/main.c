@@ -30,6 +30,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 
 #include "dataplane/agent.h"
@@ -77,6 +78,7 @@ struct node {
 	int port_up;
 	int launched;
 	int telemetry_up;
+	int pdump_up;           /* rte_pdump_init done: dpdk-dumpcap may attach */
 	char prefix[256];       /* EAL file prefix, for hugepage cleanup */
 	char runtime_dir[512];  /* EAL runtime directory, removed at exit */
 	struct cat_dp dp;
@@ -216,6 +218,8 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 	}
 	if (n->telemetry_up)
 		cat_telemetry_disable();
+	if (n->pdump_up)
+		(void)rte_pdump_uninit();
 	free_rings(n);
 	for (i = 0; i < CAT_WORKER_MAX; i++)
 		if (n->workers[i] != NULL)
@@ -648,6 +652,15 @@ int main(int argc, char **argv)
 	rc = cat_telemetry_register(&n->dp, n->workers, &n->cfg);
 	if (rc < 0)
 		LOG(WARNING, "telemetry commands not registered: %s", strerror(-rc));
+	/* dpdk-dumpcap (a secondary process) captures by asking us, over
+	 * EAL's multi-process channel, to copy rx/tx into its ring: nothing
+	 * runs on the hot path until one attaches. Needs hugepage files a
+	 * secondary can map (no --huge-unlink, no --in-memory). */
+	if (rte_pdump_init() == 0)
+		n->pdump_up = 1;
+	else
+		LOG(WARNING, "pdump not enabled (dpdk-dumpcap cannot attach): %s",
+		    rte_strerror(rte_errno));
 	cat_telemetry_set_control(&n->control);
 	cat_telemetry_set_port(&n->port);
 	n->control.port = &n->port;
