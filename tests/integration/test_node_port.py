@@ -99,6 +99,16 @@ def test_bad_mtu_is_one_clear_line_and_exit_2(harness, value, why):
     assert len(err) == 1 and "[node] mtu" in err[0] and why in err[0], err
 
 
+def test_bad_steering_value_is_one_clear_line_and_exit_2(harness):
+    harness.setup(clients=1)
+    node = harness.start_node(wait_ready=False, sets=["node.steering=fast"])
+    rc = wait_exit(node)
+    assert rc == 2, "want exit 2, got %s\nstderr:\n%s" % (rc, node.stderr())
+    err = node.stderr().strip().splitlines()
+    assert len(err) == 1 and "[node] steering: expected auto, flow, rss or " \
+        "software: \"fast\"" in err[0], err
+
+
 def test_mtu_above_what_af_packet_takes_is_refused_clearly(harness):
     # DPDK 22.11's af_packet takes frames of 1518 bytes at most.
     harness.setup(clients=1)
