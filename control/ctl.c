@@ -126,13 +126,13 @@ void cat_ctl_sync_nodes(struct cat_ctl *c)
 
 		if (o->id == 0)
 			continue;
+		json_decref(o->port);
 		if (o->conn != NULL) {
 			cat_ctl_node_error(o->conn,
 					   "this node was removed from the cluster map");
 			o->conn->node = 0;
 		}
 		json_decref(o->stats);
-		json_decref(o->port);
 		cat_ctl_store_set_mark(&c->store, o->id, CAT_CTL_MARK_NONE);
 	}
 	memcpy(c->nodes, next, sizeof(next));

@@ -59,6 +59,28 @@ static void inc(uint64_t *p)
 	__atomic_store_n(p, *p + 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * The heartbeat's "port" (beside "stats"): the MTU and the value limit
+ * that follows from it (so catenactl status can state the cluster's), the
+ * link and its transitions, and the steering mode. null without a port.
+ */
+static json_t *port_json(const struct cat_port *p, uint32_t mtu)
+{
+	if (p == NULL)
+		return json_null();
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
+		"mtu", (json_int_t)mtu,
+		"value_max", (json_int_t)cat_wire_value_max(mtu, 0),
+		"link", __atomic_load_n(&p->link.up, __ATOMIC_RELAXED) ? "up" : "down",
+		"link_down_events", (json_int_t)__atomic_load_n(&p->link.down_events,
+								 __ATOMIC_RELAXED),
+		"link_up_events", (json_int_t)__atomic_load_n(&p->link.up_events,
+							       __ATOMIC_RELAXED),
+		"link_speed_mbps", (json_int_t)__atomic_load_n(&p->link.speed_mbps,
+								__ATOMIC_RELAXED),
+		"steering", cat_steer_mode_name(p->steer));
+}
+
 static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -639,30 +661,8 @@ static void read_lines(struct cat_control *cc, uint64_t now)
 /* ---- heartbeat --------------------------------------------------------- */
 
 /*
- * The heartbeat's "port": the MTU and the value limit that follows from it
- * (so catenactl status can state the cluster's), the link and its
- * transitions, and the steering mode. null without a port.
- */
-static json_t *port_json(const struct cat_port *p, uint32_t mtu)
-{
-	if (p == NULL)
-		return json_null();
-	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
-		"mtu", (json_int_t)mtu,
-		"value_max", (json_int_t)cat_wire_value_max(mtu, 0),
-		"link", __atomic_load_n(&p->link.up, __ATOMIC_RELAXED) ? "up" : "down",
-		"link_down_events", (json_int_t)__atomic_load_n(&p->link.down_events,
-								 __ATOMIC_RELAXED),
-		"link_up_events", (json_int_t)__atomic_load_n(&p->link.up_events,
-							       __ATOMIC_RELAXED),
-		"link_speed_mbps", (json_int_t)__atomic_load_n(&p->link.speed_mbps,
-								__ATOMIC_RELAXED),
-		"steering", cat_steer_mode_name(p->steer));
-}
-
-/*
  * {"type":"heartbeat","node":N,"epoch":E,"suspect":[...],"in_flight":F,
- *  "stats":{...},"port":{...}}: suspects are every engine's suspect successor, without
+ *  "stats":{...}}: suspects are every engine's suspect successor, without
  * duplicates (a hint: docs/CONTROL.md); stats are the /catena/stats
  * counters listed in docs/OPERATIONS.md.
  */

@@ -379,9 +379,9 @@ class ClusterMap:
         self.craq = False
         self.nodes = {}
         self.macs = {}
+        self.workers = {}    # node id -> workers it announces (its ports)
         self.chains = {}
         self.chain_order = []
-        self.workers = {}
         assigns = []
         for n, line in enumerate(text.split("\n"), 1):
             toks = line.split("#", 1)[0].split()
@@ -395,6 +395,8 @@ class ClusterMap:
                     self.slots = int(a[0])
                 elif d == "craq":
                     self.craq = a[0] == "on"
+                elif d == "workers":
+                    self.workers[int(a[0])] = int(a[1])
                 elif d == "node":
                     ip, _, port = a[1].partition(":")
                     self.nodes[int(a[0])] = (ip, int(port or DEFAULT_PORT))
@@ -405,8 +407,6 @@ class ClusterMap:
                     self.chain_order.append(int(a[0]))
                 elif d == "assign":
                     assigns.append(a)
-                elif d == "workers":
-                    self.workers[int(a[0])] = int(a[1])
                 else:
                     raise MapError("line %d: unknown directive %r" % (n, d))
             except (IndexError, ValueError) as e:
