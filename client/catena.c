@@ -749,6 +749,10 @@ static void route(struct cat_client *c, struct cat_msg *req, uint32_t crc,
 	nd = cat_map_node_by_id(c->map, id);
 	/* cat_map_parse guarantees every chain member exists. */
 	node_addr(nd, dst);
+	/* A node that announces its workers takes the slot on the port its
+	 * NIC steers to the slot's owner (the reply still comes from its
+	 * udp_port: replies are accepted from any address). */
+	dst->sin_port = htons(cat_map_node_port(nd, req->slot));
 }
 
 int cat_client_ping(struct cat_client *c, uint32_t *slot_count,

@@ -604,8 +604,10 @@ static const char *stop_name(void)
 static void drop_state(struct cat_ctl *c)
 {
 	cat_ctl_mgmt_fini(c);
-	for (uint16_t i = 0; i < c->n_nodes; i++)
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		json_decref(c->nodes[i].stats);
+		json_decref(c->nodes[i].port);
+	}
 	c->n_nodes = 0;
 	cat_map_free(c->map);
 	c->map = NULL;
@@ -787,8 +789,10 @@ int main(int argc, char **argv)
 	c->store.lock_fd = -1;
 	rc = run(c, etcd, argc, argv);
 	cat_ctl_mgmt_fini(c);
-	for (uint16_t i = 0; i < c->n_nodes; i++)
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		json_decref(c->nodes[i].stats);
+		json_decref(c->nodes[i].port);
+	}
 	cat_map_free(c->map);
 	cat_ctl_store_fini(&c->store);
 	cat_ctl_etcd_fini(etcd);

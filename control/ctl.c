@@ -126,6 +126,7 @@ void cat_ctl_sync_nodes(struct cat_ctl *c)
 
 		if (o->id == 0)
 			continue;
+		json_decref(o->port);
 		if (o->conn != NULL) {
 			cat_ctl_node_error(o->conn,
 					   "this node was removed from the cluster map");

@@ -67,6 +67,8 @@ struct cat_ctl_node {
 	uint64_t last_hb_ms;        /* monotonic ms of hello/heartbeat, 0 never */
 	uint32_t epoch;             /* map epoch the node last reported */
 	int64_t in_flight;
+	json_t *port;               /* last heartbeat's port object (mtu,
+				     * value_max, link, ...), or NULL */
 	uint16_t n_suspect;
 	uint16_t suspect[CAT_CTL_SUSPECT_MAX];
 	json_t *stats;              /* last heartbeat's stats object, or NULL */

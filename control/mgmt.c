@@ -114,6 +114,63 @@ static json_t *chains_of(const struct cat_map *m, uint16_t id)
 	return a;
 }
 
+/* A field of a connected node's last heartbeat "port" object, or null
+ * (a node that is not connected has no current link state to show). */
+static json_t *port_field(const struct cat_ctl_node *n, const char *key)
+{
+	json_t *v = n != NULL && n->conn != NULL ?
+		    json_object_get(n->port, key) : NULL;
+
+	return v != NULL ? json_incref(v) : json_null();
+}
+
+/*
+ * status: the MTU the nodes run with and the value limit that follows (a
+ * write must fit every node of its chain, so the smallest counts; the
+ * nodes report theirs in their heartbeats).
+ */
+static void port_summary(struct cat_ctl *c, json_t *r)
+{
+	json_int_t mtu_lo = 0, mtu_hi = 0, vmax = 0;
+	unsigned int reported = 0, down = 0;
+	char buf[160];
+
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *n = &c->nodes[i];
+		json_t *m = json_object_get(n->port, "mtu");
+		json_t *v = json_object_get(n->port, "value_max");
+		const char *link = json_string_value(json_object_get(n->port, "link"));
+
+		if (n->state != CAT_CTL_NODE_UP || !json_is_integer(m) ||
+		    !json_is_integer(v))
+			continue;
+		if (reported == 0 || json_integer_value(m) < mtu_lo)
+			mtu_lo = json_integer_value(m);
+		if (reported == 0 || json_integer_value(m) > mtu_hi)
+			mtu_hi = json_integer_value(m);
+		if (reported == 0 || json_integer_value(v) < vmax)
+			vmax = json_integer_value(v);
+		reported++;
+		down += link != NULL && strcmp(link, "down") == 0;
+	}
+	if (reported == 0) {
+		json_object_set_new(r, "value_limit", json_string(
+			"unknown: no node up has reported its mtu"));
+		return;
+	}
+	if (mtu_lo == mtu_hi)
+		snprintf(buf, sizeof(buf), "%lld", (long long)mtu_lo);
+	else
+		snprintf(buf, sizeof(buf), "%lld..%lld (differs across nodes: the "
+			 "smallest sets the limit)", (long long)mtu_lo, (long long)mtu_hi);
+	json_object_set_new(r, "mtu", json_string(buf));
+	snprintf(buf, sizeof(buf), "%lld - key length bytes (mtu - 92 - key length)",
+		 (long long)vmax);
+	json_object_set_new(r, "value_limit", json_string(buf));
+	json_object_set_new(r, "value_max", json_integer(vmax));
+	json_object_set_new(r, "data_links_down", json_integer(down));
+}
+
 static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
 	uint64_t now = cat_ctl_now_ms();
@@ -151,6 +208,8 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 		"heartbeat_timeout_ms", (json_int_t)c->cfg.heartbeat_timeout_ms,
 		"uptime_s", (json_int_t)((now - c->start_ms) / 1000u),
 		"events", ev);
+	if (r != NULL)
+		port_summary(c, r);
 	/* With etcd only the leader answers: say which instance that is. */
 	if (r != NULL && c->etcd != NULL)
 		json_object_set_new(r, "instance", json_string(c->etcd->instance));
@@ -168,7 +227,7 @@ static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 		const struct cat_ctl_node *n = cat_ctl_node(c, nd->id);
 		int heard = n != NULL && n->last_hb_ms != 0;
 
-		json_array_append_new(a, json_pack("{s:I,s:o,s:o,s:s,s:b,s:o,s:o,s:o,s:o}",
+		json_array_append_new(a, json_pack("{s:I,s:o,s:o,s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:o}",
 			"id", (json_int_t)nd->id,
 			"address", ip_port(nd),
 			"mac", mac_json(nd),
@@ -179,7 +238,9 @@ static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 				json_integer((json_int_t)(now - n->last_hb_ms)) : json_null(),
 			"chains", chains_of(c->map, nd->id),
 			"suspect", n != NULL ? id_array(n->suspect, n->n_suspect)
-					     : json_array()));
+					     : json_array(),
+			"link", port_field(n, "link"),
+			"mtu", port_field(n, "mtu")));
 	}
 	reply_ok(conn, a);
 }

@@ -175,6 +175,37 @@ static int check_node(struct cat_ctl_conn *conn, json_t *msg, const char *type)
 	return 0;
 }
 
+/*
+ * The heartbeat's "port" (optional; anything but an object is ignored):
+ * kept for status and nodes, and a link that went down or came back since
+ * the last heartbeat is an event for the operator. The link itself changes
+ * no map: a node whose link stays down stops answering its peers, who
+ * report it suspect.
+ */
+static void keep_port(struct cat_ctl *c, struct cat_ctl_node *n, json_t *port)
+{
+	json_int_t down, up, was_down, was_up;
+	const char *link;
+
+	if (!json_is_object(port))
+		return;
+	if (n->port != NULL) {
+		down = json_integer_value(json_object_get(port, "link_down_events"));
+		up = json_integer_value(json_object_get(port, "link_up_events"));
+		was_down = json_integer_value(json_object_get(n->port, "link_down_events"));
+		was_up = json_integer_value(json_object_get(n->port, "link_up_events"));
+		link = json_string_value(json_object_get(port, "link"));
+		if (down > was_down)
+			cat_ctl_event(c, "node %u: data port link down "
+				      "(link_down_events %lld)", n->id, (long long)down);
+		if (up > was_up && link != NULL && strcmp(link, "up") == 0)
+			cat_ctl_event(c, "node %u: data port link up again "
+				      "(link_up_events %lld)", n->id, (long long)up);
+	}
+	json_decref(n->port);
+	n->port = json_incref(port);
+}
+
 static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 			 json_t *msg)
 {
@@ -214,6 +245,7 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	n->last_hb_ms = cat_ctl_now_ms();
 	n->epoch = (uint32_t)epoch;
 	n->in_flight = infl;
+	keep_port(c, n, json_object_get(msg, "port"));
 	if (n->state == CAT_CTL_NODE_FAILED) {
 		node_back(c, n);
 		/* The maps pushed while it was away wait in its socket; this

@@ -49,6 +49,19 @@ int cat_agent_map_check(const struct cat_map *m, const struct cat_config *c,
 	return 0;
 }
 
+int cat_agent_map_check_workers(const struct cat_map *m, uint16_t node_id,
+				uint16_t n_workers, char *err, size_t errlen)
+{
+	const struct cat_map_node *nd = cat_map_node_by_id(m, node_id);
+
+	if (nd == NULL || nd->workers == 0 || nd->workers == n_workers)
+		return 0;
+	snprintf(err, errlen, "workers %u %u: this node runs %u worker%s (give "
+		 "EAL %u worker lcores, or announce %u)", node_id, nd->workers,
+		 n_workers, n_workers == 1 ? "" : "s", nd->workers, n_workers);
+	return -EINVAL;
+}
+
 int cat_agent_map_single(const struct cat_config *c, const uint8_t mac[6],
 			 struct cat_map **out, char *err, size_t errlen)
 {
@@ -152,6 +165,9 @@ int cat_agent_apply(struct cat_agent *a, struct cat_map *m, const char *origin,
 
 	chk.slots = a->dp->slot_count;
 	rc = cat_agent_map_check(m, &chk, err, sizeof(err));
+	if (rc == 0)
+		rc = cat_agent_map_check_workers(m, (uint16_t)chk.node_id,
+						 a->dp->n_workers, err, sizeof(err));
 	if (rc == 0 && (m->epoch < cur || (m->epoch == cur && !same_ok))) {
 		snprintf(err, sizeof(err), "epoch %u is not above the current %u",
 			 m->epoch, cur);

@@ -31,6 +31,15 @@ int cat_agent_map_check(const struct cat_map *m, const struct cat_config *c,
 			char *err, size_t errlen);
 
 /**
+ * Check the map's "workers" line for this node, if any, against the node:
+ * it must announce exactly n_workers (clients spread slots over that many
+ * ports; a port past the node's workers would never be answered).
+ * Returns 0, or -EINVAL with one line in err. Any thread.
+ */
+int cat_agent_map_check_workers(const struct cat_map *m, uint16_t node_id,
+				uint16_t n_workers, char *err, size_t errlen);
+
+/**
  * The map of a node that has no [cluster] map: epoch 1, this node (with
  * mac), one chain of one holding every slot. Returns 0 and *out, or a
  * negative errno with a message.

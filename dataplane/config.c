@@ -24,6 +24,7 @@ enum key_kind {
 	K_U64,   /* uint64_t field */
 	K_IP,    /* IPv4 address, stored host order in a uint32_t */
 	K_IDLE,  /* busy | backoff */
+	K_STEER, /* auto | flow | rss | software */
 	K_PATH,  /* file path, stored in a char[256] */
 	K_ENDPOINT, /* unix:PATH | tcp:A.B.C.D:PORT, stored in a char[256] */
 };
@@ -48,6 +49,7 @@ static const struct key_def keys[] = {
 	{ "node", "port_id",  K_U16,  F(port_id),  0, 1023, 0 },
 	{ "node", "mtu",      K_U32,  F(mtu),      576, 9000, 0 },
 	{ "node", "idle",     K_IDLE, F(idle),     0, 0, 0 },
+	{ "node", "steering", K_STEER, F(steering), 0, 0, 0 },
 	{ "store", "slots",        K_U32, F(slots),        1, 65536, KF_POW2 },
 	{ "store", "mem_limit_mb", K_U64, F(mem_limit_mb), 1, 1048576, 0 },
 	{ "dataplane", "burst",         K_U32, F(burst),         1, 512, 0 },
@@ -89,6 +91,7 @@ void cat_config_defaults(struct cat_config *c)
 	c->port_id = 0;
 	c->mtu = 1500;
 	c->idle = CAT_IDLE_BUSY;
+	c->steering = CAT_STEER_WANT_AUTO;
 	c->slots = 0; /* resolved by main: the map's, else CAT_CONFIG_SLOTS_DEFAULT */
 	c->mem_limit_mb = 1024;
 	c->burst = 32;
@@ -240,6 +243,17 @@ int cat_config_set(struct cat_config *c, const char *origin,
 			return -EINVAL;
 		}
 		memcpy(field, &m, sizeof(m));
+		return 0;
+	}
+	case K_STEER: {
+		enum cat_steer_want sw;
+
+		if (cat_steer_want_parse(value, &sw) < 0) {
+			snprintf(err, errlen, "%s: [%s] %s: expected auto, flow, rss or "
+				 "software: \"%s\"", origin, section, key, value);
+			return -EINVAL;
+		}
+		memcpy(field, &sw, sizeof(sw));
 		return 0;
 	}
 	default:

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dataplane/portplan.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,8 +46,9 @@ struct cat_config {
 	uint32_t ip;             /* IPv4 address, host byte order; 0 = unset */
 	uint16_t udp_port;       /* 1..65535 */
 	uint16_t port_id;        /* DPDK ethdev port id */
-	uint32_t mtu;            /* 576..9000 */
+	uint32_t mtu;            /* 576..9000; the value limit follows it */
 	enum cat_idle_mode idle;
+	enum cat_steer_want steering; /* auto | flow | rss | software */
 	/* [store] */
 	uint32_t slots;          /* power of two, 1..65536; 0 = not set: the
 				  * cluster map's slot count, else 1024 */

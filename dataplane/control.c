@@ -27,6 +27,7 @@
 #include <urcu-qsbr.h>
 
 #include "dataplane/control.h"
+#include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/store.h"
@@ -56,6 +57,28 @@ static void wr(uint64_t *p, uint64_t v)
 static void inc(uint64_t *p)
 {
 	__atomic_store_n(p, *p + 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The heartbeat's "port" (beside "stats"): the MTU and the value limit
+ * that follows from it (so catenactl status can state the cluster's), the
+ * link and its transitions, and the steering mode. null without a port.
+ */
+static json_t *port_json(const struct cat_port *p, uint32_t mtu)
+{
+	if (p == NULL)
+		return json_null();
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
+		"mtu", (json_int_t)mtu,
+		"value_max", (json_int_t)cat_wire_value_max(mtu, 0),
+		"link", __atomic_load_n(&p->link.up, __ATOMIC_RELAXED) ? "up" : "down",
+		"link_down_events", (json_int_t)__atomic_load_n(&p->link.down_events,
+								 __ATOMIC_RELAXED),
+		"link_up_events", (json_int_t)__atomic_load_n(&p->link.up_events,
+							       __ATOMIC_RELAXED),
+		"link_speed_mbps", (json_int_t)__atomic_load_n(&p->link.speed_mbps,
+								__ATOMIC_RELAXED),
+		"steering", cat_steer_mode_name(p->steer));
 }
 
 static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...)
@@ -733,6 +756,7 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 	uint16_t seen[CAT_WORKER_MAX];
 	uint32_t n_seen = 0;
 	uint64_t in_flight = 0;
+	json_t *hb;
 	static const char *const worker_counters[] = {
 		"rx_packets", "tx_packets", "requests", "replies", "retry_no_map",
 		"map_switches",
@@ -780,12 +804,16 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 			    json_integer((json_int_t)dp->peer_suspect_reports));
 	xfer = xfer_report(a);
 
-	if (queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:o, s:I, s:o, s:o}",
-					  "type", "heartbeat", "node", (int)dp->node_id,
-					  "epoch", (json_int_t)cat_agent_epoch(a),
-					  "suspect", suspect,
-					  "in_flight", (json_int_t)in_flight,
-					  "stats", stats, "xfer", xfer)) == 0)
+	hb = json_pack("{s:s, s:i, s:I, s:o, s:I, s:o, s:o}",
+		       "type", "heartbeat", "node", (int)dp->node_id,
+		       "epoch", (json_int_t)cat_agent_epoch(a),
+		       "suspect", suspect,
+		       "in_flight", (json_int_t)in_flight,
+		       "stats", stats, "xfer", xfer);
+	/* The data port rides beside the counters (port_json). */
+	if (hb != NULL)
+		json_object_set_new(hb, "port", port_json(cc->port, dp->mtu));
+	if (queue_json(cc, now, hb) == 0)
 		inc(&cc->st.heartbeats_sent);
 }
 

@@ -47,6 +47,8 @@ struct cat_control_endpoint {
 int cat_control_endpoint_parse(const char *s, struct cat_control_endpoint *ep,
 			       char *err, size_t errlen);
 
+struct cat_port;
+
 enum cat_control_state {
 	CAT_CONTROL_OFF = 0,      /* no [control] configured */
 	CAT_CONTROL_WAITING,      /* not connected; next attempt after backoff */
@@ -102,6 +104,8 @@ struct cat_control {
 	char *tx;
 	size_t tx_len, tx_off, tx_cap;
 	struct cat_control_status st;
+	const struct cat_port *port; /* set by main: MTU, link and steering go
+				      * out in each heartbeat; NULL = none */
 };
 
 /**

@@ -30,12 +30,14 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
 #include "dataplane/control.h"
 #include "dataplane/port.h"
+#include "dataplane/portplan.h"
 #include "dataplane/telemetry.h"
 #include "dataplane/worker.h"
 #include "replication/store.h"
@@ -76,6 +78,7 @@ struct node {
 	int port_up;
 	int launched;
 	int telemetry_up;
+	int pdump_up;           /* rte_pdump_init done: dpdk-dumpcap may attach */
 	char prefix[256];       /* EAL file prefix, for hugepage cleanup */
 	char runtime_dir[512];  /* EAL runtime directory, removed at exit */
 	struct cat_dp dp;
@@ -84,6 +87,8 @@ struct node {
 	struct cat_agent agent;
 	struct cat_control control;
 	int control_up;         /* control initialised: fini it */
+	struct cat_port port;
+	int mem_socket;         /* NUMA socket of the pool and rings: the port's */
 };
 
 /* One clear line on stderr, for errors that end the process. */
@@ -213,6 +218,8 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 	}
 	if (n->telemetry_up)
 		cat_telemetry_disable();
+	if (n->pdump_up)
+		(void)rte_pdump_uninit();
 	free_rings(n);
 	for (i = 0; i < CAT_WORKER_MAX; i++)
 		if (n->workers[i] != NULL)
@@ -224,7 +231,7 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 	cat_map_free(n->map0);
 	free(n->dp.faults);
 	if (n->port_up)
-		cat_port_fini(n->dp.port_id);
+		cat_port_fini(&n->port);
 	if (n->dp.store != NULL)
 		/* main is not an RCU reader, as cat_store_destroy requires. */
 		cat_store_destroy(n->dp.store);
@@ -260,9 +267,10 @@ static void setup_pool(struct node *n)
 	unsigned int cache = RTE_MIN(256u, c->mbufs / 8);
 	uint64_t need;
 
+	/* On the port's socket: the NIC writes every received frame into it. */
 	n->dp.pool = rte_pktmbuf_pool_create("cat_mbufs", c->mbufs, cache, 0,
 					     cat_worker_mbuf_data_room(c->mtu),
-					     (int)rte_socket_id());
+					     n->mem_socket);
 	if (n->dp.pool == NULL)
 		fatal(n, EXIT_RUNTIME, "cannot create pool of %u mbufs: %s", c->mbufs,
 		      rte_strerror(rte_errno));
@@ -277,8 +285,13 @@ static void setup_pool(struct node *n)
 
 static void setup_rings(struct node *n)
 {
-	unsigned int i, j;
+	unsigned int i, j, lcore, sock[CAT_WORKER_MAX];
 
+	/* Worker j's lcore (workers are numbered in lcore order). */
+	i = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		if (i < CAT_WORKER_MAX)
+			sock[i++] = rte_lcore_to_socket_id(lcore);
 	for (i = 0; i < n->dp.n_workers; i++) {
 		for (j = 0; j < n->dp.n_workers; j++) {
 			char name[RTE_RING_NAMESIZE];
@@ -288,8 +301,10 @@ static void setup_rings(struct node *n)
 			snprintf(name, sizeof(name), "cat_ho_%u_%u", i, j);
 			/* SPSC: only worker i enqueues, only worker j dequeues,
 			 * and a preempted producer cannot stall anyone. */
+			/* On the consumer's socket: it polls the ring
+			 * every iteration, the producer only writes. */
 			n->dp.ring[i][j] = rte_ring_create(name, n->cfg.handover_ring,
-				(int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+				(int)sock[j], RING_F_SP_ENQ | RING_F_SC_DEQ);
 			if (n->dp.ring[i][j] == NULL)
 				fatal(n, EXIT_RUNTIME, "cannot create ring %s: %s", name,
 				      rte_strerror(rte_errno));
@@ -318,6 +333,26 @@ static void setup_workers(struct node *n)
 			      n->cfg.repl_inflight, n->cfg.mtu, n->cfg.repl_dedup,
 			      strerror(errno));
 	}
+}
+
+/*
+ * NUMA: the port, the pool and rings on its socket, the workers polling
+ * it and the main lcore (which allocates and first touches the store, the
+ * slot tables and the chain engines) should all share one socket. A config
+ * that crosses sockets still runs, slower; it is said once at start.
+ */
+static void check_numa(struct node *n)
+{
+	int ws[CAT_WORKER_MAX];
+	unsigned int lcore, i = 0;
+	char why[512];
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		if (i < CAT_WORKER_MAX)
+			ws[i++] = (int)rte_lcore_to_socket_id(lcore);
+	if (cat_numa_check(n->port.socket, (int)rte_socket_id(), ws, i, why,
+			   sizeof(why)) > 0)
+		LOG(WARNING, "NUMA: %s", why);
 }
 
 /*
@@ -376,6 +411,11 @@ static void publish_initial(struct node *n)
 			    "node %u's MAC in the cluster map: peers will send to the "
 			    "map's", RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.node_id);
 	}
+	if (n->map0 != NULL &&
+	    cat_agent_map_check_workers(n->map0, (uint16_t)n->cfg.node_id,
+					n->dp.n_workers, err, sizeof(err)) < 0)
+		fatal(n, EXIT_CONFIG, "config %s: [cluster] map %s: %s", n->cfg.path,
+		      n->cfg.map_path, err);
 	if (n->map0 != NULL) {
 		dm = cat_agent_map_wrap(n->map0, (uint16_t)n->cfg.node_id);
 		if (dm == NULL)
@@ -436,6 +476,9 @@ static void agent_loop(struct node *n)
 			continue;
 		next_maintain = now + MAINTAIN_PERIOD_MS;
 
+		if (cat_port_link_poll(&n->port, now, msg, sizeof(msg)))
+			rte_log(n->port.link.up ? RTE_LOG_NOTICE : RTE_LOG_WARNING,
+				logtype, "catena-node: %s\n", msg);
 		rcu_thread_online();
 		cat_store_maintain(n->dp.store, MAINTAIN_MAX_RESIZES);
 		rcu_thread_offline();
@@ -475,7 +518,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	const char *rdir, *slash;
 	char **app_argv;
-	int dd, app_argc, rc, link_up = 0;
+	int dd, app_argc, rc;
 	unsigned int i;
 
 	/* Config first: a bad config is reported before EAL prints anything
@@ -543,6 +586,7 @@ int main(int argc, char **argv)
 	n->dp.idle_backoff = n->cfg.idle == CAT_IDLE_BACKOFF;
 	n->dp.ip_be = htonl(n->cfg.ip);
 	n->dp.udp_port_be = htons(n->cfg.udp_port);
+	n->dp.udp_port = n->cfg.udp_port;
 	n->dp.mtu = n->cfg.mtu;
 	n->dp.slot_count = n->cfg.slots;
 	n->dp.node_id = (uint16_t)n->cfg.node_id;
@@ -553,6 +597,10 @@ int main(int argc, char **argv)
 	n->dp.repl_xfer_rate = n->cfg.repl_xfer_rate;
 	n->dp.repl_xfer_slots = n->cfg.repl_xfer_slots;
 	n->dp.tsc_hz = rte_get_tsc_hz();
+	/* Memory the port and the workers touch goes on the port's socket
+	 * (unknown for virtual devices: then the main lcore's). */
+	n->mem_socket = cat_numa_mem_socket(rte_eth_dev_socket_id(n->cfg.port_id),
+					    (int)rte_socket_id());
 
 	setup_pool(n);
 
@@ -570,13 +618,26 @@ int main(int argc, char **argv)
 	pp.rx_desc = (uint16_t)n->cfg.rx_desc;
 	pp.tx_desc = (uint16_t)n->cfg.tx_desc;
 	pp.mtu = n->cfg.mtu;
+	pp.ip = n->cfg.ip;
+	pp.udp_port = n->cfg.udp_port;
+	pp.steering = n->cfg.steering;
+	pp.socket = n->mem_socket;
 	pp.pool = n->dp.pool;
 	pp.link_wait_ms = LINK_WAIT_MS;
-	rc = cat_port_init(&pp, &n->dp.mac, &link_up, err, sizeof(err));
+	rc = cat_port_init(&n->port, &pp, err, sizeof(err));
 	if (rc < 0)
 		fatal(n, EXIT_RUNTIME, "%s", err);
 	n->port_up = 1;
-	if (!link_up)
+	n->dp.mac = n->port.mac;
+	/* Worker ports are accepted whatever the steering: a map may
+	 * announce them ("workers ID N") to clients before or without flow
+	 * rules, and a request on the wrong queue is handed over as usual. */
+	if (n->dp.n_workers > 1)
+		n->dp.worker_ports = n->dp.n_workers;
+	LOG(NOTICE, "port %u (%s) steering %s: %s", n->cfg.port_id, n->port.driver,
+	    cat_steer_mode_name(n->port.steer), n->port.steer_why);
+	check_numa(n);
+	if (!n->port.link.up)
 		LOG(WARNING, "port %u: link still down after %u ms; serving anyway",
 		    n->cfg.port_id, LINK_WAIT_MS);
 
@@ -593,7 +654,18 @@ int main(int argc, char **argv)
 	rc = cat_telemetry_register(&n->dp, n->workers, &n->cfg);
 	if (rc < 0)
 		LOG(WARNING, "telemetry commands not registered: %s", strerror(-rc));
+	/* dpdk-dumpcap (a secondary process) captures by asking us, over
+	 * EAL's multi-process channel, to copy rx/tx into its ring: nothing
+	 * runs on the hot path until one attaches. Needs hugepage files a
+	 * secondary can map (no --huge-unlink, no --in-memory). */
+	if (rte_pdump_init() == 0)
+		n->pdump_up = 1;
+	else
+		LOG(WARNING, "pdump not enabled (dpdk-dumpcap cannot attach): %s",
+		    rte_strerror(rte_errno));
 	cat_telemetry_set_control(&n->control);
+	cat_telemetry_set_port(&n->port);
+	n->control.port = &n->port;
 	n->telemetry_up = 1;
 
 	for (i = 0; i < n->dp.n_workers; i++) {
@@ -607,9 +679,11 @@ int main(int argc, char **argv)
 
 	ia.s_addr = n->dp.ip_be;
 	inet_ntop(AF_INET, &ia, ipbuf, sizeof(ipbuf));
-	LOG(INFO, "node %u mac " RTE_ETHER_ADDR_PRT_FMT " port %u idle %s mtu %u",
-	    n->cfg.node_id, RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
-	    n->dp.idle_backoff ? "backoff" : "busy", n->cfg.mtu);
+	LOG(INFO, "node %u mac " RTE_ETHER_ADDR_PRT_FMT " port %u idle %s mtu %u "
+	    "(value limit %u - key length)", n->cfg.node_id,
+	    RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
+	    n->dp.idle_backoff ? "backoff" : "busy", n->cfg.mtu,
+	    cat_wire_value_max(n->cfg.mtu, 0));
 	if (n->dp.map != NULL)
 		LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",
 		    n->cfg.map_path[0] ? n->cfg.map_path : "(single node)",

@@ -28,6 +28,7 @@
 #include <urcu-qsbr.h>
 
 #include "dataplane/control.h"
+#include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/store.h"
@@ -63,6 +64,7 @@ static struct cat_worker *const *g_workers;
 static const struct cat_config *g_cfg;
 static uint32_t g_node_id;
 static const struct cat_control *g_control;
+static const struct cat_port *g_port;
 static int g_enabled;
 static int g_active;
 static pthread_mutex_t g_faults_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -753,6 +755,56 @@ static int cmd_control(const char *cmd __rte_unused, const char *params __rte_un
 	return 0;
 }
 
+void cat_telemetry_set_port(const struct cat_port *p)
+{
+	__atomic_store_n(&g_port, p, __ATOMIC_RELEASE);
+}
+
+/*
+ * /catena/port: what the port is and how the node uses it. The static
+ * facts were settled before the workers started; the link fields are
+ * written by the main lcore and read here one at a time.
+ */
+static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unused,
+		    struct rte_tel_data *d)
+{
+	const struct cat_port *p;
+	const struct cat_port_link *l;
+
+	if (enter() < 0)
+		return -ENODEV;
+	p = __atomic_load_n(&g_port, __ATOMIC_ACQUIRE);
+	rte_tel_data_start_dict(d);
+	if (p == NULL) {
+		leave();
+		return 0;
+	}
+	l = &p->link;
+	rte_tel_data_add_dict_u64(d, "port_id", p->port_id);
+	add_plain_str(d, "driver", p->driver);
+	add_plain_str(d, "ifname", p->ifname);
+	rte_tel_data_add_dict_int(d, "socket", p->socket);
+	rte_tel_data_add_dict_u64(d, "queues", p->n_queues);
+	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
+	rte_tel_data_add_dict_u64(d, "max_mtu", p->max_mtu);
+	/* The largest value for a zero-length key; subtract the key's length. */
+	rte_tel_data_add_dict_u64(d, "value_max", cat_wire_value_max(p->mtu, 0));
+	add_plain_str(d, "steering", cat_steer_mode_name(p->steer));
+	add_plain_str(d, "steering_reason", p->steer_why);
+	add_plain_str(d, "steering_asked", cat_steer_want_name(g_cfg->steering));
+	rte_tel_data_add_dict_u64(d, "flow_rules", p->n_flows);
+	/* Worker w also takes udp_port + 1 + w (with several workers). */
+	rte_tel_data_add_dict_u64(d, "worker_udp_port_first",
+				  p->n_queues > 1 ? g_cfg->udp_port + 1u : 0);
+	add_plain_str(d, "link", rd(&l->up) ? "up" : "down");
+	rte_tel_data_add_dict_u64(d, "link_speed_mbps", rd(&l->speed_mbps));
+	rte_tel_data_add_dict_u64(d, "link_down_events", rd(&l->down_events));
+	rte_tel_data_add_dict_u64(d, "link_up_events", rd(&l->up_events));
+	rte_tel_data_add_dict_u64(d, "link_down_ms_total", rd(&l->down_ms_total));
+	leave();
+	return 0;
+}
+
 /* Help texts must stay under RTE_TEL_MAX_STRING_LEN (128). */
 static const struct {
 	const char *name;
@@ -780,6 +832,9 @@ static const struct {
 	{ "/catena/faults", cmd_faults,
 	  "Fault injector settings. Params KEY=VALUE,... change them "
 	  "(seed delay_us jitter_us reorder_pct drop_pct client_replies)" },
+	{ "/catena/port", cmd_port,
+	  "The port: driver, socket, mtu, value_max, steering and why, link "
+	  "state and transitions. No parameters" },
 	{ "/catena/control", cmd_control,
 	  "Control channel: state, endpoint, last map epoch, heartbeats, "
 	  "reconnects. No parameters" },

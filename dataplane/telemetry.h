@@ -1,7 +1,7 @@
 /*
  * catena-node DPDK telemetry commands: /catena/stats, /catena/lcores,
  * /catena/slots, /catena/chains, /catena/map, /catena/digest,
- * /catena/faults and /catena/control, readable with the stock
+ * /catena/faults, /catena/control and /catena/port, readable with the stock
  * dpdk-telemetry.py.
  * The callbacks run on DPDK's telemetry threads (one per connection): they
  * read counters relaxed, and register as QSBR readers for the duration of
@@ -62,6 +62,16 @@ struct cat_control;
  * is used.
  */
 void cat_telemetry_set_control(const struct cat_control *cc);
+
+struct cat_port;
+
+/**
+ * Make /catena/port show p: driver, NUMA socket, MTU and value limit,
+ * steering mode and why, link state and its transitions. p must stay valid
+ * until cat_telemetry_disable() has returned. Main thread, after the port
+ * is up.
+ */
+void cat_telemetry_set_port(const struct cat_port *p);
 
 #ifdef __cplusplus
 }

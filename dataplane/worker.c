@@ -74,6 +74,15 @@ static inline uint32_t payload_cap(const struct cat_dp *dp)
 	return dp->mtu - (uint32_t)IPV4_UDP_LEN;
 }
 
+/* With flow steering the NIC queues UDP port udp_port + 1 + w on worker
+ * w: those ports are the node's too. One subtraction and compare. */
+static inline int worker_port(const struct cat_dp *dp, uint16_t port_be)
+{
+	uint32_t d = (uint32_t)rte_be_to_cpu_16(port_be) - dp->udp_port - 1u;
+
+	return d < dp->worker_ports;
+}
+
 /* ---- tx ---------------------------------------------------------------- */
 
 static void tx_flush(struct cat_worker *w)
@@ -845,10 +854,12 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		w->st.drop_udp_bad_length++;
 		return 0;
 	}
-	if (udp->dst_port != w->dp->udp_port_be) {
+	if (udp->dst_port != w->dp->udp_port_be && !worker_port(w->dp, udp->dst_port)) {
 		w->st.drop_udp_port++;
 		return 0;
 	}
+	if (udp->dst_port != w->dp->udp_port_be)
+		w->st.rx_worker_port_datagrams++;
 	if (unlikely(udp->src_port == 0)) {
 		w->st.drop_udp_src_port_zero++;
 		return 0;

@@ -84,6 +84,7 @@ extern "C" {
 	X(drop_icmp_not_echo)                                               \
 	X(drop_udp_bad_length)                                              \
 	X(drop_udp_port)       /* not our catena port */                    \
+	X(rx_worker_port_datagrams) /* UDP to a per-worker port (udp_port+1+w) */ \
 	X(drop_udp_src_port_zero) /* nowhere to reply to */                 \
 	X(drop_l4_cksum_bad)   /* device says the UDP checksum is bad */    \
 	X(drop_short)          /* catena bytes shorter than a header */     \
@@ -145,6 +146,10 @@ struct cat_dp {
 	struct rte_ether_addr mac;
 	uint32_t ip_be;              /* our IPv4 address, network order */
 	uint16_t udp_port_be;        /* network order */
+	uint16_t udp_port;           /* the same, host order */
+	uint16_t worker_ports;       /* flow steering: UDP ports udp_port+1 ..
+				      * udp_port+worker_ports are ours too
+				      * (one per worker); else 0 */
 	uint32_t mtu;
 	uint32_t slot_count;
 	uint16_t node_id;

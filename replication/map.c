@@ -492,6 +492,55 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
+/*
+ * "workers ID N": node ID (declared above) runs N workers and takes the
+ * requests of slot s on udp_port + 1 + s % N too, where its NIC steers
+ * each to the owner's queue (docs/DEPLOY.md, "Steering"). The ports must
+ * not reach 65535 nor another node's ports on the same address (nodes
+ * declared above; the canonical text lists workers lines after every node).
+ */
+static int do_workers(struct parser *ps, const struct tok *t, size_t n)
+{
+	struct cat_map *m = ps->m;
+	struct cat_map_node *nd = NULL;
+	char q[QUOTE_MAX + 4];
+	uint32_t w, lo, hi;
+	uint16_t id;
+
+	if (n != 3)
+		return fail(ps, "workers: expected 'workers NODE-ID COUNT'");
+	if (parse_id(&t[1], &id) != 0)
+		return fail(ps, "workers: bad node id '%s' (1..65535)", quote(&t[1], q));
+	for (uint16_t i = 0; i < m->n_nodes; i++)
+		if (m->nodes[i].id == id)
+			nd = &m->nodes[i];
+	if (nd == NULL)
+		return fail(ps, "workers: node %u is not declared above", id);
+	if (nd->workers != 0)
+		return fail(ps, "workers: node %u given twice", id);
+	if (parse_u32(t[2].p, t[2].len, &w) != 0 || w < 2 || w > CAT_MAP_WORKERS_MAX)
+		return fail(ps, "workers %u: bad count '%s' (2..%u; one worker "
+			    "needs no line)", id, quote(&t[2], q), CAT_MAP_WORKERS_MAX);
+	lo = nd->udp_port;
+	hi = lo + w;
+	if (hi > 65535u)
+		return fail(ps, "workers %u %u: ports %u..%u pass 65535", id, w,
+			    lo + 1, hi);
+	for (uint16_t i = 0; i < m->n_nodes; i++) {
+		const struct cat_map_node *o = &m->nodes[i];
+		uint32_t olo = o->udp_port, ohi = olo + o->workers;
+
+		if (o == nd || o->ip != nd->ip)
+			continue;
+		if (olo <= hi && lo <= ohi)
+			return fail(ps, "workers %u %u: ports %u..%u overlap node "
+				    "%u's %u..%u on the same address", id, w, lo, hi,
+				    o->id, olo, ohi);
+	}
+	nd->workers = (uint16_t)w;
+	return 0;
+}
+
 /* One line, comment and line end already cut off. */
 static int parse_line(struct parser *ps, const char *p, size_t len)
 {
@@ -519,6 +568,8 @@ static int parse_line(struct parser *ps, const char *p, size_t len)
 	}
 	if (n == 0)
 		return 0;
+	if (tok_is(&t[0], "workers"))
+		return do_workers(ps, t, n);
 	if (tok_is(&t[0], "epoch"))
 		return do_epoch(ps, t, n);
 	if (tok_is(&t[0], "slots"))
@@ -833,6 +884,16 @@ static int map_shape_ok(const struct cat_map *m)
 	return 1;
 }
 
+/* The workers lines, last, in node id order: every node is declared by
+ * then, so a parser checks them against all of them. */
+static void put_workers(struct out *o, const struct cat_map_node *sorted,
+			uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		if (sorted[i].workers != 0)
+			put(o, "workers %u %u\n", sorted[i].id, sorted[i].workers);
+}
+
 int cat_map_format(const struct cat_map *m, char *buf, size_t cap)
 {
 	struct out o = { .buf = buf, .cap = cap, .len = 0 };
@@ -899,6 +960,7 @@ int cat_map_format(const struct cat_map *m, char *buf, size_t cap)
 			lo = s;
 		}
 	}
+	put_workers(&o, sorted, m->n_nodes);
 	if (o.len >= cap || o.len > INT32_MAX) {
 		if (cap > 0)
 			buf[0] = '\0';

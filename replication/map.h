@@ -26,7 +26,27 @@ struct cat_map_node {
 	uint32_t ip;          /* IPv4, host byte order */
 	uint16_t udp_port;    /* default 7470 */
 	uint8_t mac[6];       /* data-port MAC; all zero = unknown */
+	uint16_t workers;     /* "workers ID N": the node takes slot s's
+			       * requests on udp_port + 1 + s % N as well
+			       * (its NIC queues each on the owner); 0 = not
+			       * announced, use udp_port */
 };
+
+/* Workers a node may announce with "workers ID N". */
+#define CAT_MAP_WORKERS_MAX 64u
+
+/**
+ * The UDP port to send a request for slot to on node nd: its worker port
+ * for the slot (the port the node's NIC steers to the slot's owner) when
+ * the map announces its workers, else its udp_port. Any thread.
+ */
+static inline uint16_t cat_map_node_port(const struct cat_map_node *nd,
+					 uint32_t slot)
+{
+	if (nd->workers == 0)
+		return nd->udp_port;
+	return (uint16_t)(nd->udp_port + 1u + slot % nd->workers);
+}
 
 struct cat_map_chain {
 	uint16_t id;                          /* 1..65535, unique */

@@ -379,6 +379,7 @@ class ClusterMap:
         self.craq = False
         self.nodes = {}
         self.macs = {}
+        self.workers = {}    # node id -> workers it announces (its ports)
         self.chains = {}
         self.chain_order = []
         self.joining = {}    # chain id -> node joining it (not a replica)
@@ -396,6 +397,8 @@ class ClusterMap:
                     self.slots = int(a[0])
                 elif d == "craq":
                     self.craq = a[0] == "on"
+                elif d == "workers":
+                    self.workers[int(a[0])] = int(a[1])
                 elif d == "node":
                     ip, _, port = a[1].partition(":")
                     self.nodes[int(a[0])] = (ip, int(port or DEFAULT_PORT))
@@ -438,6 +441,13 @@ class ClusterMap:
 
     def tail(self, slot):
         return self.chain_of(slot)[-1]
+
+    def addr_for(self, node, slot):
+        """Where to send a request for slot to node: its worker port for
+        the slot if the map announces its workers, else its address."""
+        ip, port = self.nodes[node]
+        w = self.workers.get(node)
+        return (ip, port + 1 + slot % w) if w else (ip, port)
 
     def node_of_addr(self, addr):
         for nid, a in self.nodes.items():
@@ -596,7 +606,7 @@ class ClusterClient:
             info["nodes"].append(node)
             if tries or moved:
                 self.stats["resends"] += 1
-            self.sock.sendto(m.encode(), self.map.nodes[node])
+            self.sock.sendto(m.encode(), self.map.addr_for(node, slot))
             r, src = self._wait(m, time.monotonic() + self.timeout)
             if r is None:
                 tries += 1
