@@ -80,6 +80,7 @@ class Cluster:
         self.nft_tables = []     # (family, name) added in the bridge ns
         self.ctl = None          # control.Control, with setup(control=...)
         self.killed = set()      # node ids crashed by kill9()
+        self.ids = (1, 2, 3)     # setup(n_nodes=...) may make it more
 
     # --- building ---
 
@@ -91,7 +92,7 @@ class Cluster:
         lines = ["# catena test cluster (tests/integration/cluster.py)",
                  "epoch %d" % epoch, "slots 1024",
                  "craq %s" % ("on" if craq else "off"), ""]
-        for i in (1, 2, 3):
+        for i in self.ids:
             lines.append("node %d %s %s" % (i, self.ip(i), mac_of(i)))
         lines.append("")
         for ci, ch in enumerate(chains, 1):
@@ -114,7 +115,7 @@ class Cluster:
         return text
 
     def setup(self, chains=ONE_CHAIN, craq=False, clients=2, workers=1,
-              conf_extra="", control=None, heartbeat_ms=100):
+              conf_extra="", control=None, heartbeat_ms=100, n_nodes=3):
         """workers: int, or {node id: workers} (2 = --lcores 0@0,1@1,2@0
         and qpairs=2). control: a control.Control (not started): it is
         started with this cluster's map as its initial_map, and the nodes
@@ -122,6 +123,7 @@ class Cluster:
         comes from catena-control); setup returns once every node has
         applied epoch 1."""
         self.ctl = control
+        self.ids = tuple(range(1, n_nodes + 1))
         _instances[0] += 1
         base = netns.pick_base(self.next_name("k"))
         net = (os.getpid() * 7 + _instances[0] * 31) % 200 + 20
@@ -129,7 +131,7 @@ class Cluster:
         try:
             self.topo.create_bridge()
             self.live.add(self.topo.bridge_ns)
-            for i in (1, 2, 3):
+            for i in self.ids:
                 self.topo.add_node(iface="vn%d" % i, mac=mac_of(i))
             for _ in range(clients):
                 self.topo.add_client()
@@ -141,7 +143,7 @@ class Cluster:
         self.write_map(1, chains, craq)
         if control is not None:
             control.start(initial_map=self.map_path)
-        for i in (1, 2, 3):
+        for i in self.ids:
             w = workers.get(i, 1) if isinstance(workers, dict) else workers
             if control is None:
                 conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n"
@@ -158,13 +160,13 @@ class Cluster:
                      "backoff", iface="vn%d" % i)
             self.nodes[i] = n
             n.start(wait_ready=False)
-        for i in (1, 2, 3):
+        for i in self.ids:
             r = self.nodes[i].wait_ready()
             # Under a control plane a node starts without a map (epoch 0).
             assert r["node"] == str(i) and r["epoch"] == (
                 "1" if control is None else "0"), r
         if control is not None:
-            control.wait_applied(1, (1, 2, 3), timeout=15)
+            control.wait_applied(1, self.ids, timeout=15)
         return self
 
     def ip(self, i):
@@ -172,7 +174,7 @@ class Cluster:
 
     @property
     def seeds(self):
-        return [self.ip(i) for i in (1, 2, 3)]
+        return [self.ip(i) for i in self.ids[:3]]
 
     def ns(self, i):
         return self.topo.nodes[i - 1]["ns"]
@@ -206,9 +208,10 @@ class Cluster:
             % (i, len(out), head["slots_written"]))
         return out, head
 
-    def quiesce(self, nodes=(1, 2, 3), timeout=15.0):
+    def quiesce(self, nodes=None, timeout=15.0):
         """Wait until no node holds a write in flight; returns the last
         stats of each node."""
+        nodes = nodes or tuple(i for i in self.ids if i not in self.killed)
         deadline = time.monotonic() + timeout
         while True:
             st = {i: self.stats(i) for i in nodes}
@@ -221,10 +224,11 @@ class Cluster:
                                      % (timeout, busy))
             time.sleep(0.2)
 
-    def check_replicas(self, nodes=(1, 2, 3)):
+    def check_replicas(self, nodes=None):
         """Every written slot: equal version and digest on every node of
         its chain (under the current map), and absent on the others.
         Returns {node: slots written}."""
+        nodes = nodes or tuple(i for i in self.ids if i not in self.killed)
         dig = {i: self.digests(i)[0] for i in nodes}
         bad = []
         slots = set()

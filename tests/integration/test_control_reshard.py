@@ -203,3 +203,60 @@ def test_destination_node_killed_mid_move_every_slot_one_chain_nothing_lost(
     print(summary_line(results, s))
     print("KILL mid-move: move done %.1f s after node 1 was killed"
           % (times["end"] - times["kill"]))
+
+
+def test_grow_to_two_chains_then_rebalance_splits_evenly_nothing_lost(
+        make_control_cluster):
+    """Six nodes: chain 1 = 1 2 3 holds every slot, nodes 4, 5, 6 are
+    spares. `chain add 2 4 5 6`, then `reshard rebalance`: one move of
+    512 slots, copied to the three new nodes one join at a time while
+    clients keep going; then the old chain's nodes drop those slots."""
+    c = make_control_cluster(chains=ONE_CHAIN, clients=2, n_nodes=6,
+                             heartbeat_timeout_ms=HB_TIMEOUT_MS)
+    ctl = c.ctl
+    pre, _ = keys_around(0, 1023, 300, 0, prefix="g")
+    for i in range(0, len(pre), 50):
+        r = c.ops([{"op": "put", "key": k, "value": "x" * 32}
+                   for k in pre[i:i + 50]])["results"]
+        assert all(x["status_name"] == "OK" for x in r), r
+    hot = ["hot-%d" % i for i in range(5)]
+    p = ctl.ctl("chain", "add", "2", "4", "5", "6")
+    assert p.returncode == 0, p.stderr
+    times = {}
+
+    def during(cl):
+        time.sleep(1.0 + 1.0)
+        times["start"] = time.monotonic()
+        r = ctl.ctl_json("reshard", "rebalance")
+        assert r["moves"] == [{"from": 1, "to": 2, "slots": 512}], r
+        times["status"], times["seen"] = wait_moves_done(ctl, timeout=90)
+        times["end"] = time.monotonic()
+
+    results = c.histories(hot, clients_per_ns=3, duration=8.0, seed=85,
+                          max_ops=4000, extra=PACE, during=during)
+    assert slot_counts(ctl) == {1: 512, 2: 512}, ctl.ctl_json("chains")
+    chains = {ch["id"]: ch["members"] for ch in ctl.ctl_json("chains")}
+    assert chains == {1: [1, 2, 3], 2: [4, 5, 6]}, chains
+    s = check_after(c, hot, results, nodes=(1, 2, 3, 4, 5, 6))
+    # Every key from its new chain only: its value from the routed read,
+    # MOVED from a node of the other chain, no copy left outside.
+    got = c.ops([{"op": "get", "key": k} for k in pre])["results"]
+    assert all((r["status_name"], r["value_text"]) == ("OK", "x" * 32)
+               for r in got), [r for r in got if r["status_name"] != "OK"][:5]
+    moved = [k for k in pre if c.map.slot_chain[cp.slot_of(k.encode(), 1024)] == 2]
+    stay = [k for k in pre if k not in moved]
+    assert moved and stay
+    r = c.ops([{"op": "get", "key": k, "to": 3} for k in moved[:20]],
+              retries=1)["results"]
+    assert all(x["status_name"] == "MOVED" for x in r), r
+    r = c.ops([{"op": "get", "key": k, "to": 6} for k in stay[:20]],
+              retries=1)["results"]
+    assert all(x["status_name"] == "MOVED" for x in r), r
+    dropped = sum(int(c.stats(i).get("repl_slots_dropped", 0)) for i in (1, 2, 3))
+    assert dropped >= 512, dropped
+    hist = [h["reason"] for h in ctl.ctl_json("epoch", "history")["history"]]
+    print(summary_line(results, s))
+    print("GROW+REBALANCE: 512 slots to chain 4 5 6 in %.1f s, %d epochs, "
+          "longest read hold %.1f ms; %s"
+          % (times["end"] - times["start"], len(hist), hold_ms(c, range(1, 7)),
+             [h for h in hist if "now on" in h]))
