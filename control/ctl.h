@@ -73,6 +73,7 @@ struct cat_ctl_node {
 	uint16_t suspect[CAT_CTL_SUSPECT_MAX];
 	json_t *stats;              /* last heartbeat's stats object, or NULL */
 	json_t *xfer;               /* last heartbeat's state transfer report */
+	uint32_t xfer_epoch;        /* ... made at this epoch */
 	uint64_t boot;              /* the node process's boot id (hello), 0 unknown */
 };
 

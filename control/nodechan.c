@@ -271,6 +271,7 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	}
 	json_decref(n->xfer);
 	n->xfer = json_incref(xfer); /* NULL if absent: nothing to report */
+	n->xfer_epoch = (uint32_t)epoch;
 }
 
 static void on_map_applied(struct cat_ctl *c, struct cat_ctl_conn *conn,

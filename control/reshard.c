@@ -82,6 +82,30 @@ static void track_join(struct cat_ctl *c, struct cat_ctl_move *mv,
 	}
 }
 
+/*
+ * Every member of t reports on the current epoch and none holds reads. A
+ * new tail holds a slot until it has all its predecessor has (SYNC): until
+ * then a write the old tail answered may live only on the old tail and the
+ * node before it, so taking any member out (a planned step) could lose it.
+ */
+static int settled(struct cat_ctl *c, const struct cat_map_chain *t)
+{
+	for (uint8_t k = 0; k < t->len; k++) {
+		const struct cat_ctl_node *n = cat_ctl_node(c, t->nodes[k]);
+		size_t i;
+		json_t *e;
+
+		if (n == NULL || n->state != CAT_CTL_NODE_UP || n->conn == NULL ||
+		    n->xfer_epoch != c->map->epoch)
+			return 0;
+		json_array_foreach(n->xfer, i, e)
+			if (json_integer_value(json_object_get(e, "chain")) == t->id &&
+			    json_integer_value(json_object_get(e, "held")) > 0)
+				return 0;
+	}
+	return 1;
+}
+
 /* One step of one move; 1 if the map changed. */
 static int step(struct cat_ctl *c, const struct cat_map_chain *t, uint64_t now)
 {
@@ -94,6 +118,10 @@ static int step(struct cat_ctl *c, const struct cat_map_chain *t, uint64_t now)
 
 	if (mv == NULL)
 		return 0;
+	if (!settled(c, t)) {
+		track_join(c, mv, t);
+		return 0;
+	}
 	switch (cat_ctl_plan_move_next(c->map, via, &node)) {
 	case CAT_CTL_MOVE_WAIT:
 		track_join(c, mv, t);

@@ -712,8 +712,6 @@ static json_t *xfer_report(const struct cat_agent *a)
 		struct cat_chain_xfer_progress x, s = { 0 };
 		uint32_t want = 0;
 
-		if (c->joining == 0)
-			continue;
 		for (uint32_t w = 0; w < a->dp->n_workers; w++) {
 			cat_chain_xfer_progress(a->workers[w]->chain, ci, &x);
 			s.slots += x.slots;
@@ -723,8 +721,12 @@ static json_t *xfer_report(const struct cat_agent *a)
 			s.bytes += x.bytes;
 			s.joining += x.joining;
 			s.joined += x.joined;
+			s.held += x.held;
+			s.lag += x.lag;
 		}
-		if (s.slots == 0 && s.joining == 0)
+		/* Chains with a join, and chains whose new tail still holds
+		 * reads (a planned change waits for those: control/reshard.c). */
+		if (s.slots == 0 && s.joining == 0 && s.held == 0)
 			continue;
 		for (uint32_t slot = 0; slot < dm->map->slot_count; slot++)
 			want += dm->map->slot_chain[slot] == ci;
@@ -738,6 +740,10 @@ static json_t *xfer_report(const struct cat_agent *a)
 			"snapshotting", (json_int_t)s.snapshotting,
 			"keys", (json_int_t)s.keys, "bytes", (json_int_t)s.bytes,
 			"joined", (json_int_t)s.joined));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+				    "held", json_integer((json_int_t)s.held));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+				    "lag", json_integer((json_int_t)s.lag));
 	}
 	return arr;
 }

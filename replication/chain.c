@@ -68,7 +68,8 @@ struct slot_state {
 	/* Outbound state transfer. */
 	uint16_t xto;         /* joiner this node streams to, 0 = none */
 	uint8_t xphase;       /* enum xphase */
-	uint8_t xdone;        /* snapshot walk finished, SNAP_END queued */
+	uint8_t xdone;        /* where the snapshot is: XS_* */
+	uint32_t xdpos;       /* dedup table position (XS_DEDUP) */
 	uint32_t xgen;        /* stream generation */
 	uint64_t xcut;        /* slot version when the snapshot began */
 	uint64_t xfloor;      /* what we had acked upstream at the switch to
@@ -86,6 +87,9 @@ struct slot_state {
 	uint8_t sync_have;    /* ... floor received from the predecessor */
 	uint64_t sync_floor;
 	uint64_t sync_last;   /* ... last asked for at */
+	/* Bumped whenever this node drops the slot's data: dedup entries of
+	 * an older dgen speak of writes that may never have committed. */
+	uint32_t dgen;
 };
 
 #define XFER_SLOTS_MAX 8u
@@ -99,6 +103,7 @@ struct dedup_entry {
 	uint64_t rseq;        /* place in the slot's order; 0 = empty entry */
 	uint64_t arg;
 	uint64_t stamp;       /* insertion counter, for eviction */
+	uint32_t dgen;        /* the slot's dgen when inserted */
 	uint8_t op;
 	uint8_t status;
 	uint8_t value_len;
@@ -220,6 +225,12 @@ static uint32_t dedup_set(const struct cat_chain *ch, uint32_t cid, uint64_t seq
 	return (uint32_t)h & (ch->dedup_sets - 1);
 }
 
+/* An entry still about this node's copy of its slot. */
+static int dedup_live(struct cat_chain *ch, const struct dedup_entry *d)
+{
+	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dgen;
+}
+
 static struct dedup_entry *dedup_find(struct cat_chain *ch, uint32_t cid,
 				      uint64_t seq)
 {
@@ -228,7 +239,7 @@ static struct dedup_entry *dedup_find(struct cat_chain *ch, uint32_t cid,
 	for (uint32_t w = 0; w < DEDUP_WAYS; w++)
 		if (set[w].rseq != 0 && set[w].client_id == cid &&
 		    set[w].seq == seq)
-			return &set[w];
+			return dedup_live(ch, &set[w]) ? &set[w] : NULL;
 	return NULL;
 }
 
@@ -261,6 +272,7 @@ static void dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
 	e->status = status;
 	e->arg = arg;
 	e->stamp = ++ch->dedup_stamp;
+	e->dgen = sstate(ch, slot)->dgen;
 	e->value_len = value_len <= NUM_MAX ? (uint8_t)value_len : 0;
 	if (e->value_len)
 		memcpy(e->value, value, e->value_len);
@@ -735,14 +747,56 @@ static uint32_t xfer_window(const struct cat_chain *ch)
 }
 
 /* Send what the window and the rate allow of one slot's snapshot. */
+/* xdone: where a slot's snapshot is. */
+enum { XS_ITEMS = 0, XS_END_QUEUED = 1, XS_STUCK = 2, XS_DEDUP = 3 };
+
+/* A dedup entry as a SNAP_DEDUP value: what lets the joiner answer a
+ * retried write the way the chain first did, should it become head. */
+#define DEDUP_WIRE_FIXED 31u
+
+static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *p)
+{
+	cat_wire_put_le32(p, d->client_id);
+	cat_wire_put_le64(p + 4, d->seq);
+	cat_wire_put_le64(p + 12, d->rseq);
+	cat_wire_put_le64(p + 20, d->arg);
+	p[28] = d->op;
+	p[29] = d->status;
+	p[30] = d->value_len;
+	memcpy(p + DEDUP_WIRE_FIXED, d->value, d->value_len);
+	return DEDUP_WIRE_FIXED + d->value_len;
+}
+
+/* The next remembered request of slot from dedup index *pos on, or NULL. */
+static const struct dedup_entry *dedup_next_of(struct cat_chain *ch,
+					       uint32_t slot, uint32_t *pos)
+{
+	uint32_t n = ch->dedup_sets * DEDUP_WAYS;
+
+	for (; *pos < n; (*pos)++) {
+		const struct dedup_entry *d = &ch->dedup[*pos];
+
+		if (d->slot == slot && dedup_live(ch, d)) {
+			(*pos)++;
+			return d;
+		}
+	}
+	return NULL;
+}
+
+/* Send what the window and the rate allow of one slot's snapshot: its
+ * items, then the requests the dedup table remembers for it, then the
+ * end (with the cut). */
 static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 {
 	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
-
 	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
+	uint8_t dbuf[DEDUP_WIRE_FIXED + NUM_MAX];
 
-	while (ss->xdone == 0 && ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
+	while ((ss->xdone == XS_ITEMS || ss->xdone == XS_DEDUP) &&
+	       ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
 		const struct cat_item *it;
+		const struct dedup_entry *d;
 		struct cat_msg m = {
 			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
 			.epoch = ch->map->epoch, .client_id = ss->xgen,
@@ -752,24 +806,34 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 		idx = inflight_alloc(ch);
 		if (idx == NIL)
 			return;
-		if (cat_store_snap_next(ch->store, slot, &it) != 0) {
-			m.op = CAT_OP_R_SNAP_END;
-			m.arg = ss->xcut;
-			ss->xdone = 1;
-			cat_store_snap_end(ch->store, slot);
-		} else {
+		if (ss->xdone == XS_ITEMS) {
+			if (cat_store_snap_next(ch->store, slot, &it) != 0) {
+				cat_store_snap_end(ch->store, slot);
+				ss->xdone = XS_DEDUP;
+				ss->xdpos = 0;
+				inflight_free(ch, idx);
+				continue;
+			}
 			m.arg = it->version;
 			m.key = cat_item_key(it);
 			m.key_len = it->key_len;
 			m.value = cat_item_value(it);
 			m.value_len = it->value_len;
+		} else if ((d = dedup_next_of(ch, slot, &ss->xdpos)) != NULL) {
+			m.op = CAT_OP_R_SNAP_DEDUP;
+			m.value = dbuf;
+			m.value_len = dedup_encode(d, dbuf);
+		} else {
+			m.op = CAT_OP_R_SNAP_END;
+			m.arg = ss->xcut;
+			ss->xdone = XS_END_QUEUED;
 		}
 		if (inflight_fill(ch, idx, &m) != 0) {
 			/* Cannot be sent, and skipping it would lose it at
 			 * the joiner: the slot stays unfinished, counted. */
 			inflight_free(ch, idx);
 			ch->st.xfer_too_large++;
-			ss->xdone = 2;
+			ss->xdone = XS_STUCK;
 			cat_store_snap_end(ch->store, slot);
 			return;
 		}
@@ -837,7 +901,7 @@ static void on_snap_ack(struct cat_chain *ch, uint64_t now,
 	while (ss->xfifo_head != NIL &&
 	       ch->inflight[ss->xfifo_head].m.seq <= m->seq)
 		inflight_free(ch, xfifo_pop(ch, ss));
-	if (ss->xdone != 1 || ss->xfifo_head != NIL)
+	if (ss->xdone != XS_END_QUEUED || ss->xfifo_head != NIL)
 		return;
 	/* The joiner has the snapshot: from now on it is our successor for
 	 * FWD, starting with the writes kept since the cut, and what we ACK
@@ -877,6 +941,7 @@ static void on_snap(struct cat_chain *ch, struct slot_state *ss,
 		/* A new stream: whatever the slot held here is stale. */
 		cat_store_slot_clear(ch->store, slot);
 		cat_store_slot_set_version(ch->store, slot, 0);
+		ss->dgen++;
 		ss->jgen = m->client_id;
 		ss->jnext = 1;
 		ss->jlive = 0;
@@ -908,6 +973,17 @@ static void on_snap(struct cat_chain *ch, struct slot_state *ss,
 			return;
 		}
 		ch->st.xfer_snap_applied++;
+	} else if (m->op == CAT_OP_R_SNAP_DEDUP) {
+		const uint8_t *p = m->value;
+
+		if (m->value_len < DEDUP_WIRE_FIXED ||
+		    m->value_len != DEDUP_WIRE_FIXED + p[30] || p[30] > NUM_MAX) {
+			ch->st.drop_bad_peer_msg++;
+			return;
+		}
+		dedup_insert(ch, cat_wire_get_le32(p), cat_wire_get_le64(p + 4),
+			     slot, cat_wire_get_le64(p + 12), p[28], p[29],
+			     cat_wire_get_le64(p + 20), p + DEDUP_WIRE_FIXED, p[30]);
 	} else {
 		/* The cut: the writes after it come as FWD, in order. */
 		cat_store_slot_set_version(ch->store, slot, m->arg);
@@ -1022,6 +1098,7 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 				cat_store_slot_clear(ch->store, slot);
 				cat_store_slot_set_version(ch->store, slot, 0);
 				ss->committed = 0;
+				ss->dgen++;
 				ch->st.slots_dropped++;
 			}
 			continue;
@@ -1414,6 +1491,7 @@ void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
 		break;
 	case CAT_OP_R_SNAP:
 	case CAT_OP_R_SNAP_END:
+	case CAT_OP_R_SNAP_DEDUP:
 		on_snap(ch, ss, from_node, m);
 		break;
 	case CAT_OP_R_SNAP_ACK:

@@ -54,6 +54,8 @@ extern "C" {
 #define CAT_OP_R_SYNC_REQ 0x48u /* held replica -> pred: your applied version? */
 #define CAT_OP_R_SYNC     0x49u /* pred -> held replica: arg = applied version,
 				 * what it must reach before it answers reads */
+#define CAT_OP_R_SNAP_DEDUP 0x4au /* tail -> joiner: a remembered client
+				   * request of the slot (in the stream) */
 
 static inline int cat_op_is_replication(unsigned int op)
 {
@@ -65,7 +67,7 @@ static inline int cat_op_is_replication(unsigned int op)
 static inline int cat_chain_op_is_owned(unsigned int op)
 {
 	return op == CAT_OP_R_FWD || op == CAT_OP_R_ACK ||
-	       (op >= CAT_OP_R_SNAP && op <= CAT_OP_R_SYNC);
+	       (op >= CAT_OP_R_SNAP && op <= CAT_OP_R_SNAP_DEDUP);
 }
 
 /** Where a client is, so that whichever node commits can answer it. */
