@@ -14,6 +14,7 @@
  *
  *   catena-bench [EAL args] -- --ip A.B.C.D (--node A.B.C.D | --map FILE) [...]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -1096,35 +1098,79 @@ static int write_json(const char *path, const struct phase *ph, unsigned n)
 
 /* ---- main ------------------------------------------------------------- */
 
+/*
+ * Remove EAL's runtime directory of our prefix (/var/run/dpdk/PREFIX),
+ * which rte_eal_cleanup leaves behind: plain files and sockets directly
+ * inside it, then the directory if empty (as catena-node does).
+ */
+static void remove_runtime_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (dir[0] == '\0')
+		return;
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[1024];
+
+		if (de->d_type != DT_REG && de->d_type != DT_SOCK)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	static struct phase phases[SWEEP_MAX];
+	static char runtime_dir[512];
 	struct rte_mempool *pool;
 	char err[256];
 	unsigned n_phases = 0;
 	int rc, consumed;
 
-	/* Options first where possible: a typo must not cost an EAL start. */
+	/* Options and the map first: a typo must not cost an EAL start (nor
+	 * leave hugepage files behind). EAL gets argv[0..dd), we the rest. */
+	int dd = argc;
+
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
+		if (strcmp(argv[i], "--") == 0) {
+			dd = i;
 			break;
+		}
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		}
 	}
-	consumed = rte_eal_init(argc, argv);
+	{
+		char *app[argc + 1];
+		int n_app = 0;
+
+		app[n_app++] = argv[0];
+		for (int i = dd + 1; i < argc; i++)
+			app[n_app++] = argv[i];
+		app[n_app] = NULL;
+		if (parse_opts(n_app, app) < 0) {
+			fprintf(stderr, "catena-bench: see catena-bench --help\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (setup_dests() < 0)
+		return EXIT_USAGE;
+	consumed = rte_eal_init(dd, argv);
 	if (consumed < 0) {
 		fprintf(stderr, "catena-bench: EAL init failed: %s\n", rte_strerror(rte_errno));
+		cat_map_free(map);
 		return 1;
 	}
-	argc -= consumed;
-	argv += consumed;
-	if (parse_opts(argc, argv) < 0) {
-		fprintf(stderr, "catena-bench: see catena-bench --help\n");
-		rte_eal_cleanup();
-		return EXIT_USAGE;
-	}
+	(void)consumed;
+	snprintf(runtime_dir, sizeof(runtime_dir), "%s", rte_eal_get_runtime_dir());
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	tsc_hz = rte_get_tsc_hz();
@@ -1138,8 +1184,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "catena-bench: out of memory\n");
 		goto out;
 	}
-	if (setup_dests() < 0)
-		goto out;
 	pool = rte_pktmbuf_pool_create("bench_mbufs", 32767, 256, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (pool == NULL) {
@@ -1183,5 +1227,6 @@ out:
 	free(ring);
 	free(versions);
 	rte_eal_cleanup();
+	remove_runtime_dir(runtime_dir);
 	return rc;
 }

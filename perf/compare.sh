@@ -261,7 +261,7 @@ wait_port() { # wait_port PORT: until something listens on loopback PORT
 redis_start() { # redis_start PORT [extra args]: no persistence, foreground
 	local port=$1
 	shift
-	ip netns exec $NSK redis-server --port "$port" --bind 127.0.0.1 --save '' \
+	ip netns exec $NSK redis-server --port "$port" --bind 127.0.0.1 --save '' --dir "$TMP" \
 		--appendonly no --protected-mode no --daemonize no --logfile "$TMP/redis$port.log" "$@" &
 	KPIDS+=($!)
 	wait_port "$port"
