@@ -1009,6 +1009,20 @@ static void print_table(const struct phase *ph, unsigned n)
 	       net.st.drop_not_ours, net.st.drop_bad_frame, net.st.drop_other);
 }
 
+/* A label as a JSON string body: quotes, backslashes and control bytes
+ * escaped (labels come from the command line). */
+static void json_label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+}
+
 static void json_hist(FILE *f, const struct cat_hist *h, int buckets)
 {
 	fprintf(f, "{\"count\":%" PRIu64 ",\"mean\":%.3f,\"min\":%.3f,\"p50\":%.3f,"
@@ -1042,12 +1056,14 @@ static int write_json(const char *path, const struct phase *ph, unsigned n)
 		fprintf(stderr, "catena-bench: --json %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	fprintf(f, "{\"tool\":\"catena-bench\",\"label\":\"%s\",\"transport\":\"dpdk\","
+	fprintf(f, "{\"tool\":\"catena-bench\",\"label\":\"");
+	json_label(f, o.label);
+	fprintf(f, "\",\"transport\":\"dpdk\","
 		"\"ports\":%u,\"mode\":\"%s\",\"window\":%u,\"mix\":{\"get\":%u,\"put\":%u,"
 		"\"cas\":%u},\"keys\":%" PRIu64 ",\"dist\":\"%s\",\"zipf_s\":%.3f,"
 		"\"key_size\":%u,\"value_size\":%u,\"batch\":%u,\"warmup_s\":%.3f,"
 		"\"duration_s\":%.3f,\"timeout_ms\":%" PRIu64 ",\"map\":%s%s%s,\"slots\":%u,"
-		"\"runs\":[", o.label, net.n_ports, o.open_loop ? "open" : "closed",
+		"\"runs\":[", net.n_ports, o.open_loop ? "open" : "closed",
 		o.window, o.pct[0], o.pct[1], o.pct[2], o.keys, o.zipf ? "zipf" : "uniform",
 		o.zipf ? o.zipf_s : 0.0, o.key_size, o.value_size, o.batch, o.warmup,
 		o.duration, o.timeout_ms, o.map_path ? "\"" : "",

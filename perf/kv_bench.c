@@ -392,6 +392,20 @@ static int loop(uint64_t until, int preload)
 	}
 }
 
+/* A label as a JSON string body: quotes, backslashes and control bytes
+ * escaped (labels come from the command line). */
+static void json_label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	double secs;
@@ -452,14 +466,16 @@ int main(int argc, char **argv)
 				strerror(errno));
 			return 1;
 		}
-		fprintf(f, "{\"tool\":\"catena-kv-bench\",\"label\":\"%s\",\"transport\":\"tcp\","
+		fprintf(f, "{\"tool\":\"catena-kv-bench\",\"label\":\"");
+		json_label(f, o.label);
+		fprintf(f, "\",\"transport\":\"tcp\","
 			"\"proto\":\"%s\",\"mode\":\"closed\",\"window\":%u,\"mix\":{\"get\":%u,"
 			"\"put\":%u},\"keys\":%" PRIu64 ",\"key_size\":%u,\"value_size\":%u,"
 			"\"wait\":%u,\"duration_s\":%.3f,\"runs\":[{\"offered_ops\":0,"
 			"\"achieved_ops\":%.1f,\"seconds\":%.3f,\"completed\":%" PRIu64
 			",\"timeouts\":0,\"errors\":{\"error replies\":%" PRIu64
 			",\"wait short\":%" PRIu64 "},\"not_found\":%" PRIu64 ",\"lat_us\":",
-			o.label, o.proto == P_REDIS ? "redis" : "memcache", o.conns,
+			o.proto == P_REDIS ? "redis" : "memcache", o.conns,
 			o.get_pct, 100 - o.get_pct, o.keys, o.key_size, o.value_size,
 			o.wait_n, o.duration, n_done / secs, secs, n_done, n_err,
 			n_wait_short, n_miss);
