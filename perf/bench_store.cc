@@ -188,6 +188,11 @@ void setup_tables()
 			die("cat_store_put failed during setup");
 		if ((i & (kQsEvery - 1)) == 0)
 			rcu_quiescent_state();
+		/* The store never resizes by itself: size the tables as they
+		 * double, as the node agent would while a load arrives, or the
+		 * fill is quadratic (10 M keys would take hours). */
+		if (i >= 4096 && (i & (i - 1)) == 0)
+			cat_store_maintain(g_cat, 0);
 	}
 	rcu_quiescent_state();
 	/* What catena-node's agent does every 10 ms: size each slot table to
