@@ -7,14 +7,18 @@
 #   catena 1 node   memif   catena-bench (DPDK) <-memif-> catena-node
 #   catena chain 2  memif   catena-bench is also the L2 segment: one memif per
 #   catena chain 3  memif   node, frames between nodes switched by the bench
+#   catena 1 node, busy poll  memif, the node polling without pause
 #   catena 1 node   kernel  catena-udp-bench (kernel UDP socket in a namespace)
 #   catena chain 3  kernel  -> Linux bridge -> veth -> net_af_packet nodes
 #   redis           tcp     catena-kv-bench over loopback, GET/SET
 #   redis +2 WAIT   tcp     two replicas; "WAIT 2 0" after every SET
 #   memcached       tcp     catena-kv-bench, get/set, one worker thread (-t 1)
 #
-# plus the peak single-node GET throughput over memif (window 256) and an
-# open-loop sweep of one node for the throughput-latency plot. Prints one
+# plus one node polling without pause (idle = busy, its own core: the
+# hardware set-up) for its latency and peak GET throughput (window 256,
+# batches of 16), and an open-loop sweep of one node for the
+# throughput-latency plot. Nodes otherwise use the backoff idle policy
+# (several share a core), which costs latency at low load. Prints one
 # table (throughput, GET and PUT p50/p99/p99.9, ratios against the catena
 # memif row with the same number of copies), writes OUT/compare.json and the
 # plots OUT/compare-latency.png, OUT/compare-dist.png, OUT/sweep.png.
@@ -119,6 +123,8 @@ ROWS=$TMP/rows.tsv          # system, copies, transport, client, json path
 row() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$ROWS"; }
 
 ip netns del $NSM 2>/dev/null; ip netns del $NSK 2>/dev/null; cl_down >/dev/null 2>&1
+# Other work on the machine shows in every number: keep it with the results.
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 ip netns add $NSM || die "cannot create network namespace $NSM"
 ip -n $NSM link set lo up
 
@@ -129,7 +135,7 @@ ip -n $NSM link set lo up
 # on CPU 0 (--main-lcore 1 keeps the agent on CPU 1), catena-bench on CPU 1,
 # and nodes use the backoff idle policy: several nodes share a core.
 memif_nodes() {
-	local len=$1 n
+	local len=$1 idle=${2:-backoff} n
 	{
 		echo "epoch 1"; echo "slots 1024"; echo "craq off"
 		for n in $(seq 1 "$len"); do echo "node $n 10.98.0.$n 02:ca:7e:00:00:0$n"; done
@@ -138,8 +144,8 @@ memif_nodes() {
 	} > "$TMP/memif$len.map"
 	MPIDS=()
 	for n in $(seq 1 "$len"); do
-		printf '[node]\nid = %s\nip = 10.98.0.%s\nidle = backoff\n[cluster]\nmap = %s\n' \
-			"$n" "$n" "$TMP/memif$len.map" > "$TMP/m$n.conf"
+		printf '[node]\nid = %s\nip = 10.98.0.%s\nidle = %s\n[cluster]\nmap = %s\n' \
+			"$n" "$n" "$idle" "$TMP/memif$len.map" > "$TMP/m$n.conf"
 		rm -f "$TMP/m$n.sock"
 		ip netns exec $NSM "$BUILD/dataplane/catena-node" -l 0,1 --main-lcore 1 --no-pci \
 			--file-prefix catcmp-n$n --huge-unlink -m 256 --log-level 'lib.*:warning' \
@@ -184,11 +190,6 @@ for len in 1 2 3; do
 			--warmup "$WARM" --duration "$SECS" --quiet \
 			&& row "$name" $len "memif (DPDK both ends)" catena-bench "$json"
 		if [ $len = 1 ]; then
-			say "catena 1 node, memif: peak GET throughput (window 256, batches of 16)"
-			memif_bench 1 "catena 1 node peak GET" "$OUT/catena-memif-peak.json" \
-				--window 256 --batch 16 --get 100 --warmup "$WARM" --duration "$SECS" \
-				--no-preload --quiet \
-				&& row "catena 1 node peak GET" 1 "memif, window 256, batch 16" catena-bench "$OUT/catena-memif-peak.json"
 			if [ $QUICK = 1 ]; then rates=50000,200000; sdur=0.5; else rates=50000,100000,200000,400000,600000,800000; sdur=$SECS; fi
 			say "catena 1 node, memif: open-loop sweep $rates ops/s"
 			memif_bench 1 "catena 1 node sweep" "$OUT/catena-memif-sweep.json" \
@@ -201,6 +202,25 @@ for len in 1 2 3; do
 	stop_pids "${MPIDS[@]}"
 	MPIDS=()
 done
+
+# One node is the only catena that can poll without pause here: its worker
+# gets CPU 0 to itself (as on hardware), catena-bench CPU 1. Both cores are
+# then busy, so these two rows are kept to a few seconds.
+BSECS=$($PY -c "print(min(float('$SECS'), 3.0))")
+say "catena 1 node over memif, busy polling (idle = busy): latency, then peak GET"
+if memif_nodes 1 busy; then
+	memif_bench 1 "catena 1 node, busy poll" "$OUT/catena-memif-busy.json" --window "$WINDOW" \
+		--get $GETPCT --put $((100 - GETPCT)) --warmup "$WARM" --duration "$BSECS" --quiet \
+		&& row "catena 1 node, busy poll" 1 "memif; node idle=busy on its own core" catena-bench "$OUT/catena-memif-busy.json"
+	memif_bench 1 "catena 1 node peak GET" "$OUT/catena-memif-peak.json" \
+		--window 256 --batch 16 --get 100 --warmup "$WARM" --duration "$BSECS" \
+		--no-preload --quiet \
+		&& row "catena 1 node peak GET" 1 "memif; idle=busy, window 256, batch 16" catena-bench "$OUT/catena-memif-peak.json"
+else
+	echo "compare.sh: catena 1 node (busy): node did not start" >&2
+fi
+stop_pids "${MPIDS[@]}"
+MPIDS=()
 ip netns del $NSM 2>/dev/null
 
 # ---- catena through the kernel (same client stack as Redis) ----------------
@@ -308,9 +328,10 @@ KPIDS=()
 
 # ---- table, JSON, plots ----------------------------------------------------
 
-$PY - "$ROWS" "$OUT" "$SECS" "$KEYS" "$VSIZE" "$WINDOW" "$GETPCT" "$QUICK" <<'PY'
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+$PY - "$ROWS" "$OUT" "$SECS" "$KEYS" "$VSIZE" "$WINDOW" "$GETPCT" "$QUICK" "$LOAD_START" "$LOAD_END" <<'PY'
 import json, os, platform, subprocess, sys, time
-rows_tsv, out, secs, keys, vsize, window, getpct, quick = sys.argv[1:]
+rows_tsv, out, secs, keys, vsize, window, getpct, quick, load0, load1 = sys.argv[1:]
 
 def lat(d, op):
     if d is None:
@@ -363,6 +384,7 @@ print()
 print(f"catena vs Redis vs memcached on {platform.node()} ({os.cpu_count()} CPUs), "
       f"{keys} keys, 16-byte keys, {vsize}-byte values, {getpct}% GET, "
       f"{window} outstanding, {secs} s per row" + (" (--quick)" if quick == "1" else ""))
+print(f"load average (1/5/15 min) before: {load0}, after: {load1}")
 print("latency in microseconds; the last four columns: this row over the catena memif row "
       "with the same copies (x > 1: catena is faster / higher)")
 print(hdr)
@@ -387,7 +409,8 @@ doc = {"machine": {"host": platform.node(), "cpus": os.cpu_count(),
        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "keys": int(keys), "key_size": 16, "value_size": int(vsize),
        "get_pct": int(getpct), "window": int(window), "seconds": float(secs),
-       "quick": quick == "1", "rows": rows}
+       "quick": quick == "1", "loadavg_before": load0, "loadavg_after": load1,
+       "rows": rows}
 json.dump(doc, open(os.path.join(out, "compare.json"), "w"), indent=1)
 print(f"\nresults: {out}/compare.json")
 PY
@@ -397,5 +420,5 @@ bash "$REPO/perf/plot.sh" compare "$OUT/compare.json" "$OUT" || echo "compare.sh
 echo "plots: $OUT/compare-latency.png $OUT/compare-dist.png $OUT/sweep.png"
 # Every system must have produced a row.
 n=$(wc -l < "$ROWS")
-[ "$n" -ge 9 ] || { echo "compare.sh: only $n of 9 rows measured" >&2; exit 1; }
+[ "$n" -ge 10 ] || { echo "compare.sh: only $n of 10 rows measured" >&2; exit 1; }
 exit 0

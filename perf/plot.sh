@@ -110,7 +110,7 @@ PY
 		echo "set y2tics"
 		echo "set grid"
 		echo "set key top left"
-		echo "plot '$TMP/sweep.dat' u 1:3 w lp lw 2 t 'p50', '' u 1:4 w lp lw 2 t 'p90', '' u 1:5 w lp lw 2 t 'p99', '' u 1:6 w lp lw 2 t 'p99.9', '' u 1:2 axes x1y2 w l dt 2 t 'achieved'"
+		echo "plot '$TMP/sweep.dat' u 1:3 w lp lw 2 t 'p50', '' u 1:4 w lp lw 2 t 'p90', '' u 1:5 w lp lw 2 t 'p99', '' u 1:6 w lp lw 2 t 'p99.9', '' u 1:2 axes x1y2 w lp lw 2 lc rgb 'black' dt 2 t 'achieved (right axis)'"
 	} > "$TMP/sweep.gp"
 	gnuplot "$TMP/sweep.gp"
 }
