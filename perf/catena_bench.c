@@ -108,6 +108,7 @@ struct phase {
 	struct cat_hist op[OPX_N];
 	uint64_t status[OPX_N][CAT_ST__COUNT];
 	uint64_t sent, completed, timeouts, late_sends, stall_full;
+	uint64_t completed_by_t1;   /* the achieved rate counts only these */
 	uint64_t t0, t1;            /* TSC */
 	double offered;             /* ops/s, 0 for closed loop */
 };
@@ -626,9 +627,9 @@ static uint32_t pick_key(void)
 }
 
 /*
- * Issue one request scheduled at t_sched. Returns 0, or -EBUSY if the
- * ring slot it needs is still held (a request 1 Mi sequence numbers old:
- * it is counted as a timeout and its slot taken), -ENOBUFS if out of mbufs.
+ * Issue one request scheduled at t_sched. Returns 0, or -ENOBUFS if out of
+ * mbufs (nothing issued). A ring slot still held by a request 1 Mi
+ * sequence numbers old is taken over, and that request counts as a timeout.
  */
 static int issue(unsigned opx, uint32_t key, uint64_t t_sched, int record)
 {
@@ -887,8 +888,10 @@ static void run(double rate, double secs, struct phase *ph, const char *what)
 			next_progress += tsc_hz;
 		}
 	}
-	if (ph)
+	if (ph) {
 		ph->t1 = now_tsc();
+		ph->completed_by_t1 = ph->completed;
+	}
 	/* Requests still out belong to this phase: wait for them (or their
 	 * timeout) so the slowest are not left out of the tail. */
 	drain();
@@ -930,7 +933,7 @@ static double achieved(const struct phase *ph)
 {
 	double s = tsc_to_ns(ph->t1 - ph->t0) / 1e9;
 
-	return s > 0 ? (double)ph->completed / s : 0;
+	return s > 0 ? (double)ph->completed_by_t1 / s : 0;
 }
 
 static uint64_t errors_of(const struct phase *ph)
