@@ -35,6 +35,7 @@
 
 #include "perf/bench_hist.h"
 #include "perf/bench_net.h"
+#include "perf/bench_report.h"
 #include "replication/hash.h"
 #include "replication/map.h"
 #include "replication/wire.h"
@@ -49,9 +50,7 @@
  * they say the generator, not the node, fell behind. */
 #define LATE_NS    10000ull
 
-enum { OPX_GET, OPX_PUT, OPX_CAS, OPX_N };
-static const char *const opx_name[OPX_N] = { "GET", "PUT", "CAS" };
-static const uint8_t opx_code[OPX_N] = { CAT_OP_GET, CAT_OP_PUT, CAT_OP_CAS };
+static const uint8_t opx_code[CAT_BENCH_OPS] = { CAT_OP_GET, CAT_OP_PUT, CAT_OP_CAS };
 
 struct opts {
 	uint32_t ip_be;
@@ -65,7 +64,7 @@ struct opts {
 	double rates[SWEEP_MAX];
 	unsigned n_rates;
 	unsigned window;            /* closed: outstanding; open: cap */
-	unsigned pct[OPX_N];
+	unsigned pct[CAT_BENCH_OPS];
 	uint64_t keys;
 	unsigned key_size, value_size;
 	int zipf;
@@ -102,17 +101,6 @@ struct req {
 	uint8_t record;
 };
 
-/* Counters of one measured phase. */
-struct phase {
-	struct cat_hist all;
-	struct cat_hist op[OPX_N];
-	uint64_t status[OPX_N][CAT_ST__COUNT];
-	uint64_t sent, completed, timeouts, late_sends, stall_full;
-	uint64_t completed_by_t1;   /* the achieved rate counts only these */
-	uint64_t t0, t1;            /* TSC */
-	double offered;             /* ops/s, 0 for closed loop */
-};
-
 static struct opts o;
 static struct cat_bnet net;
 static struct cat_map *map;
@@ -129,7 +117,7 @@ static struct cat_rng rng;
 static struct cat_zipf zipf;
 static uint64_t tsc_hz;
 static uint64_t timeout_tsc;
-static struct phase *cur;
+static struct cat_bench_phase *cur;
 static struct cat_hist interval;    /* last second, for the progress line */
 static uint64_t interval_done;
 static uint8_t value_buf[CAT_WIRE_PAYLOAD_MAX_1500];
@@ -421,7 +409,7 @@ static int parse_opts(int argc, char **argv)
 		return bad("%s", "--ip is required: the bench's own IPv4 address");
 	if (have_node == (o.map_path != NULL))
 		return bad("%s", "give exactly one of --node A.B.C.D and --map FILE");
-	if (o.pct[OPX_GET] + o.pct[OPX_PUT] + o.pct[OPX_CAS] != 100)
+	if (o.pct[CAT_BENCH_GET] + o.pct[CAT_BENCH_PUT] + o.pct[CAT_BENCH_CAS] != 100)
 		return bad("%s", "--get + --put + --cas must be 100");
 	if (o.open_loop && !window_set)
 		o.window = 65536;
@@ -559,7 +547,7 @@ static int emit(struct req *r, uint64_t seq)
 	int di = 0;
 
 	mlen = CAT_WIRE_HDR_LEN + o.key_size +
-	       (r->opx == OPX_GET ? 0 : o.value_size);
+	       (r->opx == CAT_BENCH_GET ? 0 : o.value_size);
 	/* The key is written first, to hash it in place. */
 	{
 		uint8_t key[CAT_WIRE_KEY_MAX];
@@ -571,7 +559,7 @@ static int emit(struct req *r, uint64_t seq)
 			const struct cat_map_chain *ch = cat_map_slot_chain(map, slot);
 			uint16_t id;
 
-			if (r->opx != OPX_GET)
+			if (r->opx != CAT_BENCH_GET)
 				id = cat_map_chain_head(ch);
 			else if (map->craq)
 				id = ch->nodes[cat_rng_below(&rng, ch->len)];
@@ -595,15 +583,15 @@ static int emit(struct req *r, uint64_t seq)
 		m.client_id = client_id;
 		m.seq = seq;
 		m.key_len = (uint16_t)o.key_size;
-		if (r->opx != OPX_GET) {
+		if (r->opx != CAT_BENCH_GET) {
 			m.value_len = o.value_size;
-			if (r->opx == OPX_CAS)
+			if (r->opx == CAT_BENCH_CAS)
 				m.arg = versions[r->key];
 		}
 		cat_wire_encode_hdr(p, &m);
 		memcpy(p + CAT_WIRE_HDR_LEN, key, o.key_size);
 	}
-	if (r->opx != OPX_GET)
+	if (r->opx != CAT_BENCH_GET)
 		memcpy(p + CAT_WIRE_HDR_LEN + o.key_size, value_buf, o.value_size);
 	d->plen += mlen;
 	d->nmsg++;
@@ -614,9 +602,9 @@ static unsigned pick_op(void)
 {
 	unsigned x = (unsigned)cat_rng_below(&rng, 100);
 
-	if (x < o.pct[OPX_GET])
-		return OPX_GET;
-	return x < o.pct[OPX_GET] + o.pct[OPX_PUT] ? OPX_PUT : OPX_CAS;
+	if (x < o.pct[CAT_BENCH_GET])
+		return CAT_BENCH_GET;
+	return x < o.pct[CAT_BENCH_GET] + o.pct[CAT_BENCH_PUT] ? CAT_BENCH_PUT : CAT_BENCH_CAS;
 }
 
 static uint32_t pick_key(void)
@@ -833,7 +821,7 @@ static void drain(void)
  * Run the load for `secs` seconds: open loop at `rate` ops/s (rate > 0),
  * or closed loop with o.window outstanding. record: count into ph.
  */
-static void run(double rate, double secs, struct phase *ph, const char *what)
+static void run(double rate, double secs, struct cat_bench_phase *ph, const char *what)
 {
 	uint64_t t0 = now_tsc(), end = t0 + (uint64_t)(secs * (double)tsc_hz);
 	uint64_t next_progress = t0 + tsc_hz, late_tsc = tsc_hz * LATE_NS / 1000000000ull;
@@ -845,7 +833,7 @@ static void run(double rate, double secs, struct phase *ph, const char *what)
 	if (ph) {
 		memset(ph, 0, sizeof(*ph));
 		cat_hist_reset(&ph->all);
-		for (int i = 0; i < OPX_N; i++)
+		for (int i = 0; i < CAT_BENCH_OPS; i++)
 			cat_hist_reset(&ph->op[i]);
 		ph->offered = rate;
 		ph->t0 = t0;
@@ -909,7 +897,7 @@ static int preload(void)
 		unsigned n = 0;
 
 		while (outstanding < window && k < o.keys && n < o.burst) {
-			if (issue(OPX_PUT, (uint32_t)k, now_tsc(), 0) < 0)
+			if (issue(CAT_BENCH_PUT, (uint32_t)k, now_tsc(), 0) < 0)
 				break;
 			k++;
 			n++;
@@ -925,194 +913,6 @@ static int preload(void)
 	}
 	drain();
 	return stop ? -EINTR : 0;
-}
-
-/* ---- results ---------------------------------------------------------- */
-
-static double achieved(const struct phase *ph)
-{
-	double s = tsc_to_ns(ph->t1 - ph->t0) / 1e9;
-
-	return s > 0 ? (double)ph->completed_by_t1 / s : 0;
-}
-
-static uint64_t errors_of(const struct phase *ph)
-{
-	uint64_t e = 0;
-
-	for (int i = 0; i < OPX_N; i++)
-		for (int s = 0; s < CAT_ST__COUNT; s++)
-			if (s != CAT_ST_OK && s != CAT_ST_NOT_FOUND && s != CAT_ST_CAS_FAILED)
-				e += ph->status[i][s];
-	return e;
-}
-
-static void print_row(const char *name, double offered, double got,
-		      const struct cat_hist *h, uint64_t err, uint64_t tmo)
-{
-	char off[32];
-
-	if (offered > 0)
-		snprintf(off, sizeof(off), "%.0f", offered);
-	else
-		snprintf(off, sizeof(off), "%s", offered == 0 ? "closed" : "");
-	printf("%-6s %10s %10.0f %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %7" PRIu64 " %8" PRIu64 "\n",
-	       name, off, got,
-	       cat_hist_percentile(h, 50) / 1e3, cat_hist_percentile(h, 90) / 1e3,
-	       cat_hist_percentile(h, 99) / 1e3, cat_hist_percentile(h, 99.9) / 1e3,
-	       cat_hist_percentile(h, 99.99) / 1e3, cat_hist_percentile(h, 100) / 1e3,
-	       err, tmo);
-}
-
-static void print_table(const struct phase *ph, unsigned n)
-{
-	printf("catena-bench %s: %s, %s%u outstanding max, %u%% GET %u%% PUT %u%% CAS, "
-	       "%" PRIu64 " keys %s, key %u B, value %u B, batch %u, %u port%s\n",
-	       o.label, o.open_loop ? "open loop (Poisson)" : "closed loop",
-	       o.open_loop ? "" : "", o.window, o.pct[0], o.pct[1], o.pct[2],
-	       o.keys, o.zipf ? "zipf" : "uniform", o.key_size, o.value_size,
-	       o.batch, net.n_ports, net.n_ports == 1 ? "" : "s (switching between them)");
-	printf("%-6s %10s %10s %8s %8s %8s %8s %9s %9s %7s %8s\n", "op", "offered/s",
-	       "achieved/s", "p50 us", "p90 us", "p99 us", "p99.9", "p99.99", "max us",
-	       "errors", "timeouts");
-	for (unsigned i = 0; i < n; i++) {
-		const struct phase *p = &ph[i];
-		double s = tsc_to_ns(p->t1 - p->t0) / 1e9;
-
-		print_row("all", p->offered, achieved(p), &p->all, errors_of(p), p->timeouts);
-		for (int k = 0; k < OPX_N; k++) {
-			if (o.pct[k] == 0)
-				continue;
-			uint64_t e = 0;
-
-			for (int st = 0; st < CAT_ST__COUNT; st++)
-				if (st != CAT_ST_OK && st != CAT_ST_NOT_FOUND &&
-				    st != CAT_ST_CAS_FAILED)
-					e += p->status[k][st];
-			print_row(opx_name[k], -1, s > 0 ? p->op[k].count / s : 0,
-				  &p->op[k], e, 0);
-		}
-		if (errors_of(p) || p->late_sends || p->stall_full) {
-			printf("  ");
-			for (int k = 0; k < OPX_N; k++)
-				for (int st = 1; st < CAT_ST__COUNT; st++)
-					if (p->status[k][st] && st != CAT_ST_NOT_FOUND &&
-					    st != CAT_ST_CAS_FAILED)
-						printf("%s %s: %" PRIu64 "  ", opx_name[k],
-						       cat_wire_status_name((unsigned)st),
-						       p->status[k][st]);
-			printf("late sends (>10us): %" PRIu64 "  window full: %" PRIu64 "\n",
-			       p->late_sends, p->stall_full);
-		}
-	}
-	printf("net: rx %" PRIu64 " tx %" PRIu64 " switched %" PRIu64 " arp replies %"
-	       PRIu64 " drops: tx full %" PRIu64 ", not ours %" PRIu64 ", bad %" PRIu64
-	       ", other %" PRIu64 "\n", net.st.rx_frames, net.st.tx_frames,
-	       net.st.switched, net.st.arp_replies, net.st.drop_tx_full,
-	       net.st.drop_not_ours, net.st.drop_bad_frame, net.st.drop_other);
-}
-
-/* A label as a JSON string body: quotes, backslashes and control bytes
- * escaped (labels come from the command line). */
-static void json_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void json_hist(FILE *f, const struct cat_hist *h, int buckets)
-{
-	fprintf(f, "{\"count\":%" PRIu64 ",\"mean\":%.3f,\"min\":%.3f,\"p50\":%.3f,"
-		"\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"p9999\":%.3f,\"max\":%.3f",
-		h->count, cat_hist_mean(h) / 1e3, h->count ? h->min / 1e3 : 0.0,
-		cat_hist_percentile(h, 50) / 1e3, cat_hist_percentile(h, 90) / 1e3,
-		cat_hist_percentile(h, 99) / 1e3, cat_hist_percentile(h, 99.9) / 1e3,
-		cat_hist_percentile(h, 99.99) / 1e3, cat_hist_percentile(h, 100) / 1e3);
-	if (buckets) {
-		/* Non-empty buckets as [upper edge us, count]: the distribution. */
-		int first = 1;
-
-		fprintf(f, ",\"buckets_us\":[");
-		for (unsigned i = 0; i < CAT_HIST_LEN; i++) {
-			if (h->b[i] == 0)
-				continue;
-			fprintf(f, "%s[%.3f,%" PRIu64 "]", first ? "" : ",",
-				cat_hist_bucket_hi(i) / 1e3, h->b[i]);
-			first = 0;
-		}
-		fprintf(f, "]");
-	}
-	fprintf(f, "}");
-}
-
-static int write_json(const char *path, const struct phase *ph, unsigned n)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL) {
-		fprintf(stderr, "catena-bench: --json %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	fprintf(f, "{\"tool\":\"catena-bench\",\"label\":\"");
-	json_label(f, o.label);
-	fprintf(f, "\",\"transport\":\"dpdk\","
-		"\"ports\":%u,\"mode\":\"%s\",\"window\":%u,\"mix\":{\"get\":%u,\"put\":%u,"
-		"\"cas\":%u},\"keys\":%" PRIu64 ",\"dist\":\"%s\",\"zipf_s\":%.3f,"
-		"\"key_size\":%u,\"value_size\":%u,\"batch\":%u,\"warmup_s\":%.3f,"
-		"\"duration_s\":%.3f,\"timeout_ms\":%" PRIu64 ",\"map\":%s%s%s,\"slots\":%u,"
-		"\"runs\":[", net.n_ports, o.open_loop ? "open" : "closed",
-		o.window, o.pct[0], o.pct[1], o.pct[2], o.keys, o.zipf ? "zipf" : "uniform",
-		o.zipf ? o.zipf_s : 0.0, o.key_size, o.value_size, o.batch, o.warmup,
-		o.duration, o.timeout_ms, o.map_path ? "\"" : "",
-		o.map_path ? o.map_path : "null", o.map_path ? "\"" : "", slot_count);
-	for (unsigned i = 0; i < n; i++) {
-		const struct phase *p = &ph[i];
-
-		fprintf(f, "%s{\"offered_ops\":%.1f,\"achieved_ops\":%.1f,\"seconds\":%.3f,"
-			"\"sent\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"timeouts\":%" PRIu64
-			",\"late_sends\":%" PRIu64 ",\"window_full\":%" PRIu64 ",\"errors\":{",
-			i ? "," : "", p->offered, achieved(p), tsc_to_ns(p->t1 - p->t0) / 1e9,
-			p->sent, p->completed, p->timeouts, p->late_sends, p->stall_full);
-		int first = 1;
-
-		for (int k = 0; k < OPX_N; k++)
-			for (int st = 1; st < CAT_ST__COUNT; st++)
-				if (p->status[k][st] && st != CAT_ST_NOT_FOUND &&
-				    st != CAT_ST_CAS_FAILED) {
-					fprintf(f, "%s\"%s %s\":%" PRIu64, first ? "" : ",",
-						opx_name[k], cat_wire_status_name((unsigned)st),
-						p->status[k][st]);
-					first = 0;
-				}
-		fprintf(f, "},\"not_found\":%" PRIu64 ",\"cas_failed\":%" PRIu64
-			",\"lat_us\":", p->status[OPX_GET][CAT_ST_NOT_FOUND],
-			p->status[OPX_CAS][CAT_ST_CAS_FAILED]);
-		json_hist(f, &p->all, 1);
-		fprintf(f, ",\"ops\":{");
-		first = 1;
-		for (int k = 0; k < OPX_N; k++) {
-			if (o.pct[k] == 0)
-				continue;
-			fprintf(f, "%s\"%s\":", first ? "" : ",", opx_name[k]);
-			json_hist(f, &p->op[k], 0);
-			first = 0;
-		}
-		fprintf(f, "}}");
-	}
-	fprintf(f, "],\"net\":{\"rx\":%" PRIu64 ",\"tx\":%" PRIu64 ",\"switched\":%" PRIu64
-		",\"drop_tx_full\":%" PRIu64 "}}\n", net.st.rx_frames, net.st.tx_frames,
-		net.st.switched, net.st.drop_tx_full);
-	if (fclose(f) != 0) {
-		fprintf(stderr, "catena-bench: --json %s: %s\n", path, strerror(errno));
-		return -EIO;
-	}
-	return 0;
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -1146,7 +946,7 @@ static void remove_runtime_dir(const char *dir)
 
 int main(int argc, char **argv)
 {
-	static struct phase phases[SWEEP_MAX];
+	static struct cat_bench_phase phases[SWEEP_MAX];
 	static char runtime_dir[512];
 	struct rte_mempool *pool;
 	char err[256];
@@ -1199,7 +999,7 @@ int main(int argc, char **argv)
 	memset(value_buf, 'v', sizeof(value_buf));
 	rc = 1;
 	ring = calloc(RING_SIZE, sizeof(*ring));
-	if (ring == NULL || (o.pct[OPX_CAS] && (versions = calloc(o.keys, 8)) == NULL)) {
+	if (ring == NULL || (o.pct[CAT_BENCH_CAS] && (versions = calloc(o.keys, 8)) == NULL)) {
 		fprintf(stderr, "catena-bench: out of memory\n");
 		goto out;
 	}
@@ -1235,10 +1035,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "catena-bench: interrupted before a measured run\n");
 		goto out_net;
 	}
-	print_table(phases, n_phases);
-	rc = 0;
-	if (o.json_path && write_json(o.json_path, phases, n_phases) < 0)
-		rc = 1;
+	{
+		const struct cat_bench_desc d = {
+			.label = o.label, .open_loop = o.open_loop, .window = o.window,
+			.pct = { o.pct[0], o.pct[1], o.pct[2] }, .keys = o.keys,
+			.zipf = o.zipf, .zipf_s = o.zipf_s, .key_size = o.key_size,
+			.value_size = o.value_size, .batch = o.batch, .warmup = o.warmup,
+			.duration = o.duration, .timeout_ms = o.timeout_ms,
+			.map_path = o.map_path, .slots = slot_count, .n_ports = net.n_ports,
+			.tsc_hz = tsc_hz,
+		};
+
+		cat_bench_print(&d, phases, n_phases, &net.st);
+		rc = 0;
+		if (o.json_path && cat_bench_write_json(o.json_path, &d, phases, n_phases,
+							&net.st) < 0)
+			rc = 1;
+	}
 out_net:
 	cat_bnet_fini(&net);
 out:
