@@ -79,12 +79,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t hist_pct(uint64_t total, double p)
-{
-	(void)total;
-	return cat_hist_percentile(&h_all, p);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -697,9 +691,9 @@ int main(int argc, char **argv)
 		       "\"moved\":%llu,\"retry_replies\":%llu,\"map_fetches\":%llu,",
 		       o.host, o.port, secs, o.window, o.keys, o.value_size, o.read_pct,
 		       (unsigned long long)total, tput,
-		       hist_pct(total, 50) / 1e3, hist_pct(total, 90) / 1e3,
-		       hist_pct(total, 99) / 1e3, hist_pct(total, 99.9) / 1e3,
-		       hist_pct(total, 100) / 1e3,
+		       cat_hist_percentile(&h_all, 50) / 1e3, cat_hist_percentile(&h_all, 90) / 1e3,
+		       cat_hist_percentile(&h_all, 99) / 1e3, cat_hist_percentile(&h_all, 99.9) / 1e3,
+		       cat_hist_percentile(&h_all, 100) / 1e3,
 		       (unsigned long long)(res.retrans + pre.retrans),
 		       (unsigned long long)res.timeouts_gave_up,
 		       (unsigned long long)errors,
@@ -740,9 +734,9 @@ int main(int argc, char **argv)
 		printf("  requests     %llu in %.2f s = %.0f ops/s\n",
 		       (unsigned long long)total, secs, tput);
 		printf("  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-		       hist_pct(total, 50) / 1e3, hist_pct(total, 90) / 1e3,
-		       hist_pct(total, 99) / 1e3, hist_pct(total, 99.9) / 1e3,
-		       hist_pct(total, 100) / 1e3);
+		       cat_hist_percentile(&h_all, 50) / 1e3, cat_hist_percentile(&h_all, 90) / 1e3,
+		       cat_hist_percentile(&h_all, 99) / 1e3, cat_hist_percentile(&h_all, 99.9) / 1e3,
+		       cat_hist_percentile(&h_all, 100) / 1e3);
 		printf("  retransmits  %llu   gave up %llu   error replies %llu\n",
 		       (unsigned long long)(res.retrans + pre.retrans),
 		       (unsigned long long)res.timeouts_gave_up,
