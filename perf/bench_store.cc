@@ -1,7 +1,8 @@
 /*
  * perf/bench_store.cc: the catena store (replication/store.h) next to DPDK's
- * rte_hash on the same 1 Mi keys with the same hash function, and the
- * process entry point (EAL init, CRC equivalence check, Google Benchmark).
+ * rte_hash on the same keys (1 Mi by default; --store_keys=N, e.g. 10000000,
+ * for a bigger table) with the same hash function, and the process entry
+ * point (EAL init, CRC equivalence check, Google Benchmark).
  * Results are reported, never asserted: a slow run must not fail a build.
  * Owns the EAL for the whole binary; never touches a NIC (--no-pci).
  */
@@ -29,15 +30,18 @@
 
 namespace {
 
-/* 1 Mi keys: "1 M keys" as a power of two so the random-order index can be
- * masked instead of taken modulo in the timed loop. */
-constexpr uint32_t kKeys = 1u << 20;
-constexpr uint32_t kMask = kKeys - 1;
+/* Keys in the tables: 1 Mi ("1 M keys") unless --store_keys says otherwise.
+ * The random visiting order is a power-of-two array (kMask) so the timed
+ * loops mask instead of taking a modulo; for a key count that is not a
+ * power of two the order repeats a few keys. 10 M keys take about 4 GB
+ * and a minute of set-up: not for CI. */
+uint32_t kKeys = 1u << 20;
+uint32_t kMask = (1u << 20) - 1;
 constexpr uint32_t kKeyLen = 16;   /* "key:%012u" is exactly 16 bytes */
 constexpr uint32_t kValLen = 32;
-/* Inserts per insert run: the tables grow from 1 Mi to 1.25 Mi keys, well
- * below rte_hash's 2 Mi entries, where cuckoo insertion would start failing
- * from bucket pressure and measure the failure path instead. */
+/* Inserts per insert run: the tables grow from kKeys to kKeys + 256 Ki,
+ * below rte_hash's entries (the next power of two), where cuckoo insertion
+ * would start failing from bucket pressure and measure the failure path. */
 constexpr uint32_t kFresh = 1u << 18;
 /* The dataplane passes a quiescent state once per burst; 64 ops is a
  * generous burst and lets call_rcu free replaced items as the bench runs. */
@@ -135,9 +139,9 @@ void setup_tables()
 	g_hit.fill(0, kKeys);
 	g_miss.fill(kKeys, kKeys);
 	g_fresh.fill(2 * kKeys, kFresh);
-	g_order.resize(kKeys);
-	for (uint32_t i = 0; i < kKeys; i++)
-		g_order[i] = i;
+	g_order.resize((size_t)kMask + 1);
+	for (uint32_t i = 0; i <= kMask; i++)
+		g_order[i] = i % kKeys;
 	std::shuffle(g_order.begin(), g_order.end(), rng);
 	memset(g_val_a, 'a', kValLen);
 	memset(g_val_b, 'b', kValLen);
@@ -146,7 +150,9 @@ void setup_tables()
 
 	memset(&p, 0, sizeof(p));
 	p.name = "catbench";
-	p.entries = 1u << 21;
+	p.entries = 1u;
+	while (p.entries < kKeys + kFresh)
+		p.entries <<= 1;
 	p.key_len = kKeyLen;
 	p.hash_func = rte_hash_crc;
 	p.hash_func_init_val = 0xFFFFFFFFu;
@@ -182,6 +188,11 @@ void setup_tables()
 			die("cat_store_put failed during setup");
 		if ((i & (kQsEvery - 1)) == 0)
 			rcu_quiescent_state();
+		/* The store never resizes by itself: size the tables as they
+		 * double, as the node agent would while a load arrives, or the
+		 * fill is quadratic (10 M keys would take hours). */
+		if (i >= 4096 && (i & (i - 1)) == 0)
+			cat_store_maintain(g_cat, 0);
 	}
 	rcu_quiescent_state();
 	/* What catena-node's agent does every 10 ms: size each slot table to
@@ -300,7 +311,7 @@ void BM_replace_catena(benchmark::State &st)
 	for (auto _ : st) {
 		struct cat_key k;
 		uint64_t ver;
-		const uint8_t *v = (i & kKeys) ? g_val_a : g_val_b;
+		const uint8_t *v = (i & (kMask + 1)) ? g_val_a : g_val_b;
 
 		cat_key_of(&k, g_hit.at(g_order[i & kMask]));
 		bad |= cat_store_put(g_cat, &k, v, kValLen, &ver);
@@ -361,15 +372,49 @@ void register_store_benchmarks()
 		BM_replace_rte)->MinTime(t);
 }
 
+/* Takes --store_keys=N out of argv (Google Benchmark rejects flags it does
+ * not know). Returns -1 on a bad value. */
+int take_store_keys(int *argc, char **argv)
+{
+	int out = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		if (strncmp(argv[i], "--store_keys=", 13) != 0) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		char *end;
+		unsigned long long v = strtoull(argv[i] + 13, &end, 10);
+
+		if (*end || v < 1024 || v > 100000000ull) {
+			fprintf(stderr, "catena-bench-micro: --store_keys: 1024..100000000, "
+				"not %s\n", argv[i] + 13);
+			return -1;
+		}
+		kKeys = (uint32_t)v;
+		kMask = 1;
+		while (kMask < kKeys)
+			kMask <<= 1;
+		kMask--;
+	}
+	*argc = out;
+	argv[out] = nullptr;
+	return 0;
+}
+
 } /* namespace */
 
 int main(int argc, char **argv)
 {
-	char prefix[64];
+	char prefix[64], mem[32];
 
+	if (take_store_keys(&argc, argv) < 0)
+		return 1;
 	snprintf(prefix, sizeof(prefix), "catbench%d", (int)getpid());
+	/* Two rte_hash tables of about 40 bytes per entry, plus the values. */
+	snprintf(mem, sizeof(mem), "%u", 1024u + ((kKeys + (1u << 20) - 1) >> 20) * 320u);
 	const char *eal_args[] = {
-		"bench", "--no-huge", "--no-pci", "-m", "1024",
+		"bench", "--no-huge", "--no-pci", "-m", mem,
 		"--file-prefix", prefix, "--log-level", "error",
 		"--no-telemetry",
 	};

@@ -6,7 +6,9 @@
 # RESULTS_JSON (default BUILD_DIR/perf/micro-results.json), then prints
 # name, ns/op, Mops/s and, for the store, catena's time over rte_hash's per
 # operation (below 1.00: catena faster). Reports only; never fails on a
-# slow number. About a minute on 2 cores.
+# slow number. About a minute on 2 cores. The store tables hold 1 Mi keys;
+# `-- --store_keys=10000000` measures 10 M (about 4 GB and several minutes:
+# not for CI).
 set -eu
 
 usage() { echo "usage: $0 BUILD_DIR [RESULTS_JSON] [-- BENCHMARK_FLAGS...]" >&2; exit 64; }

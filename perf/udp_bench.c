@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "perf/bench_hist.h"
 #include "replication/hash.h"
 #include "replication/map.h"
 #include "replication/wire.h"
@@ -37,12 +38,6 @@
 /* Redirects one request follows before its MOVED counts as an error. */
 #define MOVED_MAX  4
 #define BOOT_MAX   16
-/* Log-linear histogram (HdrHistogram's layout): 2^(SUB_BITS-1) buckets per
- * power of two, so a recorded latency is within ~3% of its bucket's value. */
-#define SUB_BITS   6
-#define SUB_COUNT  (1u << SUB_BITS)
-#define HIST_LEN   (64 * SUB_COUNT)
-
 struct slot_req {
 	int busy;
 	int moved;          /* redirects followed */
@@ -71,7 +66,9 @@ static struct sockaddr_in single_addr;
 static int map_fd = -1;
 static uint64_t st_moved, st_map_fetches, st_retry_replies;
 
-static uint64_t hist[HIST_LEN];
+/* The same histogram as catena-bench's (values within 0.8%), overall and
+ * per op, so compare.sh's rows are measured alike. */
+static struct cat_hist h_all, h_get, h_put;
 static uint64_t st_count[CAT_ST__COUNT];
 
 static uint64_t now_ns(void)
@@ -80,42 +77,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < SUB_COUNT)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	shift = msb - SUB_BITS + 1;
-	/* v >> shift lies in [SUB_COUNT/2, SUB_COUNT): its top bit is set. */
-	return (shift * SUB_COUNT) + (unsigned)(v >> shift);
-}
-
-static uint64_t hist_value(unsigned idx)
-{
-	unsigned shift = idx / SUB_COUNT, sub = idx % SUB_COUNT;
-
-	if (shift == 0)
-		return sub;
-	/* Bucket upper edge: report conservatively (never flatter). */
-	return ((uint64_t)sub << shift) + ((1ull << shift) - 1);
-}
-
-static uint64_t hist_pct(uint64_t total, double p)
-{
-	uint64_t want = (uint64_t)((double)total * p / 100.0 + 0.5), acc = 0;
-
-	if (want == 0)
-		want = 1;
-	for (unsigned i = 0; i < HIST_LEN; i++) {
-		acc += hist[i];
-		if (acc >= want)
-			return hist_value(i);
-	}
-	return 0;
 }
 
 static void usage(FILE *f)
@@ -614,7 +575,8 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 					if (record) {
 						uint64_t lat = now_ns() - w->t_first;
 
-						hist[hist_index(lat)]++;
+						cat_hist_record(&h_all, lat);
+						cat_hist_record(w->op == CAT_OP_GET ? &h_get : &h_put, lat);
 						if (rep.status < CAT_ST__COUNT)
 							st_count[rep.status]++;
 					}
@@ -628,6 +590,16 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 	res->ops = done;
 	res->t_ns = now_ns() - t0;
 	return 0;
+}
+
+/* Per-op latencies for --json, in microseconds. */
+static void json_hist(const struct cat_hist *h)
+{
+	printf("{\"count\":%llu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
+	       "\"p999\":%.1f,\"max\":%.1f}", (unsigned long long)h->count,
+	       cat_hist_percentile(h, 50) / 1e3, cat_hist_percentile(h, 90) / 1e3,
+	       cat_hist_percentile(h, 99) / 1e3, cat_hist_percentile(h, 99.9) / 1e3,
+	       cat_hist_percentile(h, 100) / 1e3);
 }
 
 /* "3 chains of 3 nodes" / "2 chains of 2-3 nodes", for the report. */
@@ -656,6 +628,9 @@ int main(int argc, char **argv)
 	struct run_result pre = {0}, res = {0};
 	int fd, rc;
 
+	cat_hist_reset(&h_all);
+	cat_hist_reset(&h_get);
+	cat_hist_reset(&h_put);
 	if (parse_opts(argc, argv, &o) < 0) {
 		usage(stderr);
 		return 64;
@@ -695,9 +670,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		goto err;
 
-	uint64_t total = 0;
-	for (unsigned i = 0; i < HIST_LEN; i++)
-		total += hist[i];
+	uint64_t total = h_all.count;
 	double secs = (double)res.t_ns / 1e9;
 	double tput = secs > 0 ? (double)total / secs : 0;
 	uint64_t errors = total - st_count[CAT_ST_OK] - st_count[CAT_ST_NOT_FOUND];
@@ -715,12 +688,12 @@ int main(int argc, char **argv)
 		       "\"gave_up\":%llu,\"error_replies\":%llu,"
 		       "\"map_epoch\":%u,\"slots\":%u,\"craq\":%s,\"nodes\":%u,"
 		       "\"chains\":%u,\"chain_len_min\":%u,\"chain_len_max\":%u,"
-		       "\"moved\":%llu,\"retry_replies\":%llu,\"map_fetches\":%llu}\n",
+		       "\"moved\":%llu,\"retry_replies\":%llu,\"map_fetches\":%llu,",
 		       o.host, o.port, secs, o.window, o.keys, o.value_size, o.read_pct,
 		       (unsigned long long)total, tput,
-		       hist_pct(total, 50) / 1e3, hist_pct(total, 90) / 1e3,
-		       hist_pct(total, 99) / 1e3, hist_pct(total, 99.9) / 1e3,
-		       hist_pct(total, 100) / 1e3,
+		       cat_hist_percentile(&h_all, 50) / 1e3, cat_hist_percentile(&h_all, 90) / 1e3,
+		       cat_hist_percentile(&h_all, 99) / 1e3, cat_hist_percentile(&h_all, 99.9) / 1e3,
+		       cat_hist_percentile(&h_all, 100) / 1e3,
 		       (unsigned long long)(res.retrans + pre.retrans),
 		       (unsigned long long)res.timeouts_gave_up,
 		       (unsigned long long)errors,
@@ -730,6 +703,20 @@ int main(int argc, char **argv)
 		       (unsigned long long)st_moved,
 		       (unsigned long long)st_retry_replies,
 		       (unsigned long long)st_map_fetches);
+		printf("\"ops\":{\"GET\":");
+		json_hist(&h_get);
+		printf(",\"PUT\":");
+		json_hist(&h_put);
+		/* Non-empty buckets [upper edge us, count]: the distribution plot. */
+		printf("},\"buckets_us\":[");
+		for (unsigned i = 0, first = 1; i < CAT_HIST_LEN; i++) {
+			if (h_all.b[i] == 0)
+				continue;
+			printf("%s[%.3f,%llu]", first ? "" : ",", cat_hist_bucket_hi(i) / 1e3,
+			       (unsigned long long)h_all.b[i]);
+			first = 0;
+		}
+		printf("]}\n");
 	} else {
 		/* A host list names its own ports. */
 		if (strpbrk(o.host, ":,"))
@@ -747,9 +734,9 @@ int main(int argc, char **argv)
 		printf("  requests     %llu in %.2f s = %.0f ops/s\n",
 		       (unsigned long long)total, secs, tput);
 		printf("  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-		       hist_pct(total, 50) / 1e3, hist_pct(total, 90) / 1e3,
-		       hist_pct(total, 99) / 1e3, hist_pct(total, 99.9) / 1e3,
-		       hist_pct(total, 100) / 1e3);
+		       cat_hist_percentile(&h_all, 50) / 1e3, cat_hist_percentile(&h_all, 90) / 1e3,
+		       cat_hist_percentile(&h_all, 99) / 1e3, cat_hist_percentile(&h_all, 99.9) / 1e3,
+		       cat_hist_percentile(&h_all, 100) / 1e3);
 		printf("  retransmits  %llu   gave up %llu   error replies %llu\n",
 		       (unsigned long long)(res.retrans + pre.retrans),
 		       (unsigned long long)res.timeouts_gave_up,

@@ -1,0 +1,250 @@
+/*
+ * perf/bench_chain.cc: the replication state machine's CPU cost per client
+ * write (replication/chain.h), with no network: engines on their own stores
+ * in this one thread, wired by in-memory callbacks that really encode and
+ * decode every message (as the dataplane does into and out of mbufs), the
+ * way tests/unit/test_chain.c drives them. Only the public API is used
+ * (create, set_map, on_write, on_peer, flush). What it measures is the sum
+ * of every node's work for one write (head: sequence and apply; middle and
+ * tail: apply, commit, reply; ACKs back up), i.e. the CPU a write costs the
+ * whole chain, not its latency. Results are reported, never asserted.
+ */
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "replication/chain.h"
+#include "replication/hash.h"
+
+namespace {
+
+constexpr uint32_t kSlots = 1024;
+constexpr uint32_t kKeys = 1u << 16;   /* replaced over and over: a warm table */
+constexpr uint32_t kKeyLen = 16;
+constexpr uint32_t kValLen = 32;
+constexpr int kMaxNodes = 3;
+constexpr int kQueue = 4096;
+
+/* A message in flight between two engines: encoded bytes, like a frame. */
+struct Msg {
+	uint16_t from, to;
+	uint16_t len;
+	uint8_t bytes[256];
+};
+
+struct Cluster {
+	int n = 0;
+	struct cat_map *map = nullptr;
+	struct cat_store *store[kMaxNodes + 1] = {};
+	struct cat_chain *eng[kMaxNodes + 1] = {};
+	std::vector<Msg> q;
+	size_t head = 0;           /* q is consumed from head: a FIFO */
+	uint16_t running = 0;      /* engine whose callback is firing */
+	uint64_t replies = 0, bad = 0;
+};
+
+void to_node(void *arg, uint16_t node, const struct cat_msg *m)
+{
+	Cluster *c = static_cast<Cluster *>(arg);
+	Msg e;
+
+	e.from = c->running;
+	e.to = node;
+	int n = cat_wire_encode(e.bytes, sizeof(e.bytes), m);
+	if (n < 0) {
+		c->bad++;
+		return;
+	}
+	e.len = (uint16_t)n;
+	c->q.push_back(e);
+}
+
+void to_client(void *arg, const struct cat_addr *a, const struct cat_msg *m)
+{
+	Cluster *c = static_cast<Cluster *>(arg);
+	uint8_t buf[256];
+
+	(void)a;
+	/* A reply is encoded into its frame too, then dropped. */
+	c->bad += cat_wire_encode(buf, sizeof(buf), m) < 0;
+	benchmark::DoNotOptimize(buf);
+	c->replies++;
+}
+
+Cluster *make_cluster(int n)
+{
+	Cluster *c = new Cluster;
+	char text[512];
+	int off;
+	struct cat_store_params sp;
+	char err[128];
+
+	c->n = n;
+	c->q.reserve(kQueue);
+	off = snprintf(text, sizeof(text), "epoch 1\nslots %u\ncraq off\n", kSlots);
+	for (int i = 1; i <= n; i++)
+		off += snprintf(text + off, sizeof(text) - (size_t)off,
+				"node %d 10.0.0.%d 02:00:00:00:00:0%d\n", i, i, i);
+	off += snprintf(text + off, sizeof(text) - (size_t)off, "chain 1");
+	for (int i = 1; i <= n; i++)
+		off += snprintf(text + off, sizeof(text) - (size_t)off, " %d", i);
+	snprintf(text + off, sizeof(text) - (size_t)off, "\nassign 0-%u 1\n", kSlots - 1);
+	if (cat_map_parse(text, strlen(text), &c->map, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bench_chain: map: %s\n", err);
+		abort();
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.slot_count = kSlots;
+	for (int i = 1; i <= n; i++) {
+		struct cat_chain_params p;
+
+		memset(&p, 0, sizeof(p));
+		c->store[i] = cat_store_create(&sp);
+		p.node_id = (uint16_t)i;
+		p.worker = 0;
+		p.n_workers = 1;
+		p.store = c->store[i];
+		p.io.to_node = to_node;
+		p.io.to_client = to_client;
+		p.io.arg = c;
+		p.inflight_max = 8192;
+		p.msg_max = 1472;
+		p.dedup_max = 65536;
+		p.rto_ns = 1000000000ull;   /* never fires: nothing is lost here */
+		p.suspect_after = 1000;
+		c->eng[i] = cat_chain_create(&p);
+		if (c->store[i] == nullptr || c->eng[i] == nullptr) {
+			fprintf(stderr, "bench_chain: cannot create node %d\n", i);
+			abort();
+		}
+		c->running = (uint16_t)i;
+		cat_chain_set_map(c->eng[i], c->map, 0);
+		cat_chain_flush(c->eng[i], 0);
+	}
+	c->q.clear();
+	c->head = 0;
+	return c;
+}
+
+void free_cluster(Cluster *c)
+{
+	for (int i = 1; i <= c->n; i++)
+		cat_chain_destroy(c->eng[i]);
+	/* Store teardown waits for call_rcu frees: never while online. */
+	rcu_thread_offline();
+	for (int i = 1; i <= c->n; i++)
+		cat_store_destroy(c->store[i]);
+	rcu_thread_online();
+	cat_map_free(c->map);
+	delete c;
+}
+
+/* Deliver every queued message (and what it causes) in FIFO order,
+ * flushing the receiving engine after each, as a poll burst would. */
+void run_queue(Cluster *c, uint64_t now)
+{
+	while (c->head < c->q.size()) {
+		Msg e = c->q[c->head++];
+		struct cat_msg m;
+		size_t used;
+
+		if (cat_wire_decode(e.bytes, e.len, &m, &used) != CAT_WIRE_OK) {
+			c->bad++;
+			continue;
+		}
+		c->running = e.to;
+		cat_chain_on_peer(c->eng[e.to], now, e.from, &m);
+		cat_chain_flush(c->eng[e.to], now);
+	}
+	c->q.clear();
+	c->head = 0;
+}
+
+/* A client PUT of key k arriving at the head (node 1). */
+void put(Cluster *c, const char *k, const uint8_t *val, uint64_t seq, uint64_t now)
+{
+	static const struct cat_addr client = { 0x0a000064, 5555, { 2, 0, 0, 0, 0, 0x64 } };
+	struct cat_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.op = CAT_OP_PUT;
+	m.client_id = 42;
+	m.seq = seq;
+	m.key = reinterpret_cast<const uint8_t *>(k);
+	m.key_len = kKeyLen;
+	m.value = val;
+	m.value_len = kValLen;
+	m.slot = (uint16_t)cat_hash_slot(cat_hash_crc32c(k, kKeyLen), kSlots);
+	m.epoch = 1;
+	c->running = 1;
+	cat_chain_on_write(c->eng[1], now, &client, &m);
+}
+
+/*
+ * One client PUT per item through a chain of range(0) nodes; range(1)
+ * writes arrive per poll burst before the head flushes (the dataplane's
+ * batching of forwards and coalescing of ACKs).
+ */
+void BM_chain_put(benchmark::State &st)
+{
+	int n = (int)st.range(0), burst = (int)st.range(1);
+	Cluster *c = make_cluster(n);
+	uint8_t val[kValLen];
+	static char keys[kKeys][kKeyLen + 1];
+	uint64_t seq = 1, now = 1000, writes = 0;
+	uint32_t ki = 0;
+
+	memset(val, 'v', sizeof(val));
+	for (uint32_t i = 0; i < kKeys; i++)
+		snprintf(keys[i], sizeof(keys[i]), "key:%012u", i);
+	/* Untimed: every key written once, then the tables sized the way
+	 * catena-node's agent does every 10 ms, so the timed writes are
+	 * replaces in a table of about one bucket per key. */
+	for (uint32_t i = 0; i < kKeys; i++) {
+		put(c, keys[i], val, seq++, now);
+		if ((i & 15) == 15) {
+			cat_chain_flush(c->eng[1], now);
+			run_queue(c, now);
+			rcu_quiescent_state();
+		}
+	}
+	cat_chain_flush(c->eng[1], now);
+	run_queue(c, now);
+	for (int i = 1; i <= n; i++)
+		cat_store_maintain(c->store[i], 0);
+	c->replies = 0;
+	for (auto _ : st) {
+		for (int b = 0; b < burst; b++) {
+			put(c, keys[ki++ & (kKeys - 1)], val, seq++, now);
+		}
+		cat_chain_flush(c->eng[1], now);
+		run_queue(c, now);
+		now += 1000;
+		writes += (uint64_t)burst;
+		/* The dataplane's once-per-burst quiescent state: replaced
+		 * items get freed as the run goes. */
+		rcu_quiescent_state();
+	}
+	if (c->replies != writes || c->bad)
+		st.SkipWithError("not every write was answered once");
+	st.SetItemsProcessed((int64_t)writes);
+	st.counters["nodes"] = n;
+	free_cluster(c);
+}
+
+void register_chain_benchmarks()
+{
+	benchmark::RegisterBenchmark("chain/put", BM_chain_put)
+		->ArgNames({"nodes", "burst"})
+		->Args({1, 1})->Args({2, 1})->Args({3, 1})->Args({3, 16});
+}
+
+struct Registrar {
+	Registrar() { register_chain_benchmarks(); }
+} g_registrar;
+
+} /* namespace */
