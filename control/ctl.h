@@ -74,6 +74,11 @@ struct cat_ctl_node {
 	json_t *stats;              /* last heartbeat's stats object, or NULL */
 	json_t *xfer;               /* last heartbeat's state transfer report */
 	uint32_t xfer_epoch;        /* ... made at this epoch */
+	/* The data network as the heartbeats tell it ("heard"): when another
+	 * node last reported hearing this one, and when this one last
+	 * reported hearing anybody; 0 never. */
+	uint64_t heard_by_ms, heard_any_ms;
+	uint64_t hello_ms;          /* its last hello */
 	uint64_t boot;              /* the node process's boot id (hello), 0 unknown */
 };
 
@@ -136,6 +141,9 @@ struct cat_ctl {
 	struct cat_ctl_etcd *etcd;      /* store = etcd: the client and lease; else NULL */
 	uint32_t rf;                    /* replication factor to restore */
 	uint64_t join_started_ms[CAT_MAP_CHAINS_MAX]; /* by chain index, 0 none */
+	uint32_t heard_epoch;           /* the map epoch heard_since is of */
+	uint64_t heard_since_ms;        /* when catena-control saw it first */
+	int heard_reports;              /* some node reports "heard" at all */
 	struct cat_ctl_move moves[CAT_CTL_MOVES_MAX];
 	struct cat_ctl_queued queued[CAT_CTL_QUEUED_MAX];
 	unsigned int n_queued;
@@ -143,6 +151,14 @@ struct cat_ctl {
 	int xfer_rate_set;              /* an operator set the rate: */
 	uint64_t xfer_rate;             /* ... snapshot bytes/s per worker */
 };
+
+/**
+ * Whether the other nodes hear node n on the data network: some node
+ * reported hearing it within the heartbeat timeout (or no node reports
+ * what it hears: nothing to go by, so yes).
+ */
+int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
+		       uint64_t now_ms);
 
 /** Monotonic milliseconds. */
 uint64_t cat_ctl_now_ms(void);

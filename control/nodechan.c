@@ -115,6 +115,7 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	n->conn = conn;
 	conn->node = n->id;
 	n->last_hb_ms = cat_ctl_now_ms();
+	n->hello_ms = n->last_hb_ms; /* the data network gets its time too */
 	n->epoch = (uint32_t)epoch;
 	if (boot != 0 && n->boot != 0 && (uint64_t)boot != n->boot &&
 	    (n->state == CAT_CTL_NODE_UP || n->state == CAT_CTL_NODE_NEW)) {
@@ -213,6 +214,7 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	json_t *sus = json_object_get(msg, "suspect");
 	json_t *stats = json_object_get(msg, "stats");
 	json_t *xfer = json_object_get(msg, "xfer");
+	json_t *heard = json_object_get(msg, "heard");
 	uint16_t ids[CAT_CTL_SUSPECT_MAX];
 	json_int_t epoch, infl = 0;
 	unsigned int ns = 0;
@@ -226,9 +228,10 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	if (get_int(msg, "epoch", 0, UINT32_MAX, &epoch) < 0 || rc == -EINVAL ||
 	    (sus != NULL && !json_is_array(sus)) ||
 	    (stats != NULL && !json_is_object(stats)) ||
-	    (xfer != NULL && !json_is_array(xfer))) {
+	    (xfer != NULL && !json_is_array(xfer)) ||
+	    (heard != NULL && !json_is_array(heard))) {
 		cat_ctl_node_error(conn,
-			"heartbeat: expected \"epoch\" (number), optional \"suspect\" (array of node ids), \"in_flight\" (number), \"stats\" (object), \"xfer\" (array)");
+			"heartbeat: expected \"epoch\" (number), optional \"suspect\" (array of node ids), \"in_flight\" (number), \"stats\" (object), \"xfer\" (array), \"heard\" (array of node ids)");
 		return;
 	}
 	json_array_foreach(sus, i, v) {
@@ -272,6 +275,22 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	json_decref(n->xfer);
 	n->xfer = json_incref(xfer); /* NULL if absent: nothing to report */
 	n->xfer_epoch = (uint32_t)epoch;
+	if (heard != NULL) {
+		uint64_t now = cat_ctl_now_ms();
+
+		c->heard_reports = 1;
+		json_array_foreach(heard, i, v) {
+			struct cat_ctl_node *h = json_is_integer(v) &&
+				json_integer_value(v) >= 1 &&
+				json_integer_value(v) <= 65535 ?
+				cat_ctl_node(c, (uint16_t)json_integer_value(v)) : NULL;
+
+			if (h != NULL && h != n) {
+				h->heard_by_ms = now;
+				n->heard_any_ms = now;
+			}
+		}
+	}
 }
 
 static void on_map_applied(struct cat_ctl *c, struct cat_ctl_conn *conn,
@@ -408,10 +427,61 @@ static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now,
 	free(r);
 }
 
+int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
+		       uint64_t now_ms)
+{
+	return !c->heard_reports ||
+	       now_ms < n->heard_by_ms + c->cfg.heartbeat_timeout_ms;
+}
+
+/*
+ * A node can heartbeat on the node channel and still be cut off from the
+ * data network (its own link or switch port down), where its chains stall.
+ * Such a node is failed when no node has heard it for the heartbeat
+ * timeout while some other node of the cluster was heard meanwhile (so the
+ * data network itself works), once the map has been in force that long.
+ * Returns the node to fail, or 0. One per tick.
+ */
+static uint16_t unheard_member(struct cat_ctl *c, uint64_t now_ms)
+{
+	uint32_t to = c->cfg.heartbeat_timeout_ms;
+	int others_heard = 0;
+
+	if (!c->heard_reports)
+		return 0;
+	if (c->heard_epoch != c->map->epoch) {
+		c->heard_epoch = c->map->epoch;
+		c->heard_since_ms = now_ms;
+	}
+	if (now_ms < c->heard_since_ms + to)
+		return 0;
+	for (uint16_t i = 0; i < c->n_nodes && !others_heard; i++)
+		others_heard = c->nodes[i].state == CAT_CTL_NODE_UP &&
+			       now_ms < c->nodes[i].heard_by_ms + to;
+	if (!others_heard)
+		return 0;
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *nd = &c->nodes[i];
+		int member = 0;
+
+		if (nd->state != CAT_CTL_NODE_UP || nd->conn == NULL ||
+		    now_ms < nd->heard_by_ms + to || now_ms < nd->hello_ms + to)
+			continue;
+		for (uint16_t ci = 0; ci < c->map->n_chains && !member; ci++)
+			member = cat_map_chain_pos(&c->map->chains[ci], nd->id) >= 0 ||
+				 c->map->chains[ci].joining == nd->id;
+		if (member)
+			return nd->id;
+	}
+	return 0;
+}
+
 void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 {
 	uint16_t due[CAT_MAP_NODES_MAX];
 	unsigned int n = 0;
+	uint16_t cut;
+	char why[96];
 
 	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		const struct cat_ctl_node *nd = &c->nodes[i];
@@ -426,6 +496,12 @@ void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 	for (unsigned int i = 0; i < n; i++)
 		if (cat_ctl_node(c, due[i]) != NULL)
 			fail_node(c, due[i], now_ms, NULL);
+	if (n == 0 && (cut = unheard_member(c, now_ms)) != 0) {
+		snprintf(why, sizeof(why),
+			 "cut off from the data network (no node heard it for %u ms)",
+			 c->cfg.heartbeat_timeout_ms);
+		fail_node(c, cut, now_ms, why);
+	}
 }
 
 uint64_t cat_ctl_node_deadline(const struct cat_ctl *c)

@@ -37,6 +37,14 @@ static json_int_t num(json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
+static int chain_has_slots(const struct cat_map *m, uint16_t ci)
+{
+	for (uint32_t s = 0; s < m->slot_count; s++)
+		if (m->slot_chain[s] == ci)
+			return 1;
+	return 0;
+}
+
 /* A chain whose joiner has caught up: hand it over. 1 if a map was
  * committed (one change per call keeps each epoch one event). */
 static int try_handover(struct cat_ctl *c, uint64_t now_ms)
@@ -53,13 +61,19 @@ static int try_handover(struct cat_ctl *c, uint64_t now_ms)
 
 		if (ch->joining == 0 || (ch->move_to != 0 && c->reshard_paused))
 			continue;
-		r = tail_report(c, ch);
-		if (r == NULL || num(r, "chain_slots") <= 0 ||
-		    num(r, "slots") != num(r, "chain_slots") ||
-		    num(r, "caught_up") != num(r, "chain_slots"))
-			continue;
-		keys = num(r, "keys");
-		bytes = num(r, "bytes");
+		if (chain_has_slots(c->map, ci)) {
+			r = tail_report(c, ch);
+			if (r == NULL || num(r, "chain_slots") <= 0 ||
+			    num(r, "slots") != num(r, "chain_slots") ||
+			    num(r, "caught_up") != num(r, "chain_slots"))
+				continue;
+			keys = num(r, "keys");
+			bytes = num(r, "bytes");
+		} else {
+			/* No slot, no state: nothing to wait for (and no tail
+			 * reports on a chain it streams nothing of). */
+			keys = bytes = 0;
+		}
 		secs = c->join_started_ms[ci] ?
 		       (double)(now_ms - c->join_started_ms[ci]) / 1000.0 : 0.0;
 		if (cat_ctl_plan_handover(c->map, chain_id, &next, err,
@@ -109,6 +123,7 @@ static struct cat_ctl_node *pick(struct cat_ctl *c,
 		if ((n->state != CAT_CTL_NODE_UP &&
 		     n->state != CAT_CTL_NODE_RETURNED) || n->conn == NULL ||
 		    n->epoch != c->map->epoch ||
+		    !cat_ctl_node_heard(c, n, cat_ctl_now_ms()) ||
 		    cat_map_can_join(c->map, ch, n->id) < 0)
 			continue;
 		k = memberships(c->map, n->id);

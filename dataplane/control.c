@@ -697,6 +697,41 @@ static void read_lines(struct cat_control *cc, uint64_t now)
 /* ---- heartbeat --------------------------------------------------------- */
 
 /*
+ * The nodes this one heard on the data network (any replication message,
+ * pings included) in the last three heartbeat periods: catena-control
+ * removes a node that no other node hears while they hear each other (a
+ * node cut off from the data network only; docs/CONTROL.md).
+ */
+static json_t *heard_report(const struct cat_agent *a, uint32_t heartbeat_ms)
+{
+	uint64_t now = cat_worker_clock_ns(a->dp);
+	uint64_t window = 3ull * heartbeat_ms * 1000000ull;
+	uint16_t ids[CAT_MAP_NODES_MAX];
+	unsigned int n = 0;
+	json_t *arr = json_array();
+
+	if (window < 2 * CAT_WORKER_PING_NS)
+		window = 2 * CAT_WORKER_PING_NS;
+	for (uint32_t w = 0; w < a->dp->n_workers; w++)
+		for (uint32_t i = 0; i < CAT_MAP_NODES_MAX; i++) {
+			uint64_t t = __atomic_load_n(&a->workers[w]->heard_ns[i],
+						     __ATOMIC_RELAXED);
+			uint16_t id = a->workers[w]->heard_id[i];
+			unsigned int k;
+
+			if (t == 0 || id == 0 || (now > t && now - t > window))
+				continue;
+			for (k = 0; k < n && ids[k] != id; k++)
+				;
+			if (k == n && n < CAT_MAP_NODES_MAX) {
+				ids[n++] = id;
+				json_array_append_new(arr, json_integer(id));
+			}
+		}
+	return arr;
+}
+
+/*
  * State transfer progress, one entry per chain this node streams to a
  * joiner (as its tail) or joins (docs/CONTROL.md, "Joining a chain"): the
  * control plane hands the chain over when the tail reports every slot of
@@ -758,7 +793,7 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 {
 	const struct cat_agent *a = cc->agent;
 	const struct cat_dp *dp = a->dp;
-	json_t *suspect = json_array(), *stats, *xfer;
+	json_t *suspect = json_array(), *stats, *xfer, *heard;
 	uint16_t seen[CAT_WORKER_MAX];
 	uint32_t n_seen = 0;
 	uint64_t in_flight = 0;
@@ -809,13 +844,14 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 	json_object_set_new(stats, "peer_suspect_reports",
 			    json_integer((json_int_t)dp->peer_suspect_reports));
 	xfer = xfer_report(a);
+	heard = heard_report(a, cc->heartbeat_ms);
 
-	hb = json_pack("{s:s, s:i, s:I, s:o, s:I, s:o, s:o}",
+	hb = json_pack("{s:s, s:i, s:I, s:o, s:I, s:o, s:o, s:o}",
 		       "type", "heartbeat", "node", (int)dp->node_id,
 		       "epoch", (json_int_t)cat_agent_epoch(a),
 		       "suspect", suspect,
 		       "in_flight", (json_int_t)in_flight,
-		       "stats", stats, "xfer", xfer);
+		       "stats", stats, "xfer", xfer, "heard", heard);
 	/* The data port rides beside the counters (port_json). */
 	if (hb != NULL)
 		json_object_set_new(hb, "port", port_json(cc->port, dp->mtu));

@@ -609,6 +609,9 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 		return;
 	}
 	switch (msg->op) {
+	case CAT_OP_R_PING:
+		w->st.repl_pings_received++; /* peer_of noted it heard */
+		return;
 	case CAT_OP_R_VQUERY:
 	case CAT_OP_R_VRESP:
 		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
@@ -620,16 +623,36 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	}
 }
 
-/* Node id of the map node at this source address (host order), or 0. */
-static uint16_t peer_of(const struct cat_worker *w, uint32_t ip)
+/* Node id of the map node at this source address (host order), or 0;
+ * hearing from it is noted for the agent's heartbeat. */
+static uint16_t peer_of(struct cat_worker *w, uint32_t ip)
 {
 	const struct cat_map *map = w->dmap->map;
 	uint32_t i;
 
 	for (i = 0; i < map->n_nodes; i++)
-		if (map->nodes[i].ip == ip && i != w->dmap->self_idx)
+		if (map->nodes[i].ip == ip && i != w->dmap->self_idx) {
+			w->heard_id[i] = map->nodes[i].id;
+			__atomic_store_n(&w->heard_ns[i], w->now, __ATOMIC_RELAXED);
 			return map->nodes[i].id;
+		}
 	return 0;
+}
+
+/* Worker 0, every CAT_WORKER_PING_NS: one PING to every other map node,
+ * so each node hears every other while the data network works, writes or
+ * not (catena-control tells a node cut off from it by this). */
+static void ping_peers(struct cat_worker *w)
+{
+	const struct cat_map *map = w->dmap->map;
+	struct cat_msg m = { .op = CAT_OP_R_PING, .epoch = map->epoch };
+
+	w->next_ping = w->now + CAT_WORKER_PING_NS;
+	for (uint32_t i = 0; i < map->n_nodes; i++)
+		if (i != w->dmap->self_idx) {
+			io_to_node(w, map->nodes[i].id, &m);
+			w->st.repl_pings_sent++;
+		}
 }
 
 /* The UDP payload of a packet to our catena port: messages back to back. */
@@ -1010,6 +1033,8 @@ int cat_worker_main(void *arg)
 			handle_burst(w, pkts, n);
 		if (dp->n_workers > 1)
 			work += handover_drain(w);
+		if (w->idx == 0 && w->dmap != NULL && w->now >= w->next_ping)
+			ping_peers(w);
 		cat_chain_on_timer(w->chain, w->now);
 		cat_chain_flush(w->chain, w->now);
 		flush_out(w);

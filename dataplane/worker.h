@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -98,6 +99,8 @@ extern "C" {
 	X(peer_msgs)           /* replication messages written to peers */ \
 	X(peer_packets)        /* UDP packets carrying them */              \
 	X(drop_repl_unknown_peer) /* replication op from an IP not in the map */ \
+	X(repl_pings_sent)     /* data-network pings to the other map nodes */ \
+	X(repl_pings_received) /* ... from them */                            \
 	X(drop_repl_malformed) /* replication message that did not decode */ \
 	X(drop_repl_bad_op)    /* op in 0x40..0x7f the engine does not know */ \
 	X(drop_repl_bad_slot)  /* slot >= slot count */                     \
@@ -204,7 +207,25 @@ struct cat_worker {
 	const struct cat_faults_cfg *faults_seen;
 	struct cat_worker_stats st;
 	struct cat_chain_stats rst;  /* read-path engine counters (cat_chain_read) */
+	/* Who we heard on the data network (any replication message), by map
+	 * node index: the node id and when (w->now). Written here, read
+	 * relaxed by the agent for its heartbeat. */
+	uint16_t heard_id[CAT_MAP_NODES_MAX];
+	uint64_t heard_ns[CAT_MAP_NODES_MAX];
+	uint64_t next_ping;          /* worker 0: when to ping the others */
 } __rte_cache_aligned;
+
+/* Worker 0 pings every other node of the map this often. */
+#define CAT_WORKER_PING_NS (100ull * 1000 * 1000)
+
+/** The workers' clock (w->now), for another thread: ns from the TSC. */
+static inline uint64_t cat_worker_clock_ns(const struct cat_dp *dp)
+{
+	uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) /
+				   dp->tsc_hz);
+
+	return (uint64_t)(((unsigned __int128)rte_rdtsc() * mult) >> 32);
+}
 
 /** Worker that owns writes of a slot. */
 static inline uint32_t cat_worker_slot_owner(uint32_t slot, uint32_t n_workers)

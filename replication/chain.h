@@ -56,6 +56,10 @@ extern "C" {
 				 * what it must reach before it answers reads */
 #define CAT_OP_R_SNAP_DEDUP 0x4au /* tail -> joiner: a remembered client
 				   * request of the slot (in the stream) */
+#define CAT_OP_R_PING     0x4bu /* node -> every other node of the map, every
+				 * 100 ms: "I hear the data network" (the
+				 * dataplane answers nothing; catena-control
+				 * learns who hears whom from heartbeats) */
 
 static inline int cat_op_is_replication(unsigned int op)
 {

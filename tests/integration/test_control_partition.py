@@ -215,3 +215,58 @@ def test_link_down_node_rejoins_by_state_transfer_and_serves_new_values(
     assert v["differ"] == [] and sorted(v["nodes"]) == [1, 2, 3], v
     st = c.chains_of(3)
     assert all(st[str(k)]["role"] == "tail" for k in (1, 2, 3)), st
+
+
+def test_data_link_only_down_node_removed_by_what_others_hear_then_rejoins(
+        make_control_cluster):
+    """Only node 3's data link goes down (`ip link set vn3 down`): its
+    control channel works, so its heartbeats go on. Every node pings the
+    others on the data network and says in its heartbeats whom it heard;
+    nobody hears node 3 while nodes 1 and 2 hear each other, so
+    catena-control removes it. When the link is back, the others hear it
+    again and it rejoins its chains by state transfer."""
+    c = make_control_cluster(chains=THREE_CHAINS, clients=2,
+                             heartbeat_timeout_ms=HB_TIMEOUT_MS)
+    c.adopt_map(1)
+    puts(c, CUT_KEYS, "old")
+    times = {}
+
+    def during(cl):
+        time.sleep(1.0 + 1.5)
+        times["cut"] = time.monotonic()
+        cl.link(3, False)
+        t = cl.ctl.wait_for("node 3 removed for its data link", lambda: (
+            cl.ctl.nodes() if all(len(ch["members"]) == 2 for ch in
+                                  cl.ctl.ctl_json("chains")) else None),
+            timeout=HB_TIMEOUT_MS / 1000 + 8, period=0.05)
+        times["removed"] = time.monotonic()
+        assert t[3]["connected"] is True, t[3]   # its channel never broke
+        times["new"] = puts(cl, CUT_KEYS, "new", client=1)
+
+    results = c.histories(KEYS, clients_per_ns=3, duration=5.0, seed=63,
+                          max_ops=4000, extra=PACE, during=during)
+    hist = [h["reason"] for h in c.ctl.ctl_json("epoch", "history")["history"]]
+    assert any("node 3 cut off from the data network" in r for r in hist), hist
+    t0 = time.monotonic()
+    c.link(3, True)
+
+    def rejoined():
+        chains = c.ctl.ctl_json("chains")
+        return chains if all(len(ch["members"]) == 3 and "joining" not in ch
+                             for ch in chains) else None
+    c.ctl.wait_for("node 3 back in all three chains", rejoined, timeout=30,
+                   period=0.2)
+    print("data link cut: node 3 removed %.0f ms after its link went down; "
+          "back in its chains %.1f s after the link returned"
+          % ((times["removed"] - times["cut"]) * 1000, time.monotonic() - t0))
+    c.quiesce(timeout=15)
+    c.adopt_map(1)
+    c.check_replicas()
+    s = c.verify(KEYS, results)
+    res = c.ops([{"op": "get", "key": k, "to": 3} for k in CUT_KEYS])
+    got = {r["key_text"]: (r["status_name"], r["value_text"])
+           for r in res["results"]}
+    assert got == {k: ("OK", "new") for k in CUT_KEYS}, got
+    v = c.ctl.ctl_json("verify")
+    assert v["differ"] == [] and sorted(v["nodes"]) == [1, 2, 3], v
+    print(summary_line(results, s))

@@ -51,6 +51,23 @@ def healthy(c):
     return True if ok else None
 
 
+def wait_healthy(c, what, log):
+    try:
+        c.ctl.wait_for("the cluster to heal %s (seed %d)" % (what, SEED),
+                       lambda: healthy(c), timeout=40, period=0.2)
+    except Exception:
+        # Say what is not whole, and what happened before.
+        print("\n".join(log))
+        for cmd in (("nodes",), ("chains",), ("reshard", "status"),
+                    ("epoch", "history")):
+            try:
+                print("$ catenactl %s\n%s" % (" ".join(cmd),
+                                               c.ctl.ctl(*cmd).stdout))
+            except Exception as e:
+                print("$ catenactl %s: %s" % (" ".join(cmd), e))
+        raise
+
+
 def nemesis(c, rng, deadline, counts, log):
     ctl = c.ctl
     direction = [(0, 511, 2)]          # the next move: slots, target chain
@@ -102,8 +119,7 @@ def nemesis(c, rng, deadline, counts, log):
             direction[0] = (lo, hi, 1 if to == 2 else 2)
             kind += " %d-%d to chain %d" % (lo, hi, to)
         counts[kind.split()[0]] = counts.get(kind.split()[0], 0) + 1
-        ctl.wait_for("the cluster to heal after %s (seed %d)" % (kind, SEED),
-                     lambda: healthy(c), timeout=40, period=0.2)
+        wait_healthy(c, "after %s" % kind, log)
         log.append("%5.1fs %s%s, healed in %.1f s" % (
             t0 - (deadline - SECONDS - 1.0), kind,
             "" if kind.split()[0] in ("loss", "dup", "delay", "move",
@@ -138,8 +154,7 @@ def test_soak_random_faults_and_moves_nothing_lost_all_linearizable(
                           seed=SEED % 1000 + 1, max_ops=3000,
                           extra={"pause": 0.012}, during=during)
     print("\n".join(log))
-    ctl.wait_for("the cluster to be whole", lambda: healthy(c), timeout=40,
-                 period=0.2)
+    wait_healthy(c, "at the end", [])
     c.quiesce(timeout=30)
     c.adopt_map(1)
     c.check_replicas()
