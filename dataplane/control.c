@@ -744,21 +744,11 @@ static json_t *xfer_report(const struct cat_agent *a)
 
 	for (uint32_t ci = 0; dm != NULL && ci < dm->map->n_chains; ci++) {
 		const struct cat_map_chain *c = &dm->map->chains[ci];
-		struct cat_chain_xfer_progress x, s = { 0 };
+		struct cat_chain_xfer_progress s = { 0 };
 		uint32_t want = 0;
 
-		for (uint32_t w = 0; w < a->dp->n_workers; w++) {
-			cat_chain_xfer_progress(a->workers[w]->chain, ci, &x);
-			s.slots += x.slots;
-			s.caught_up += x.caught_up;
-			s.snapshotting += x.snapshotting;
-			s.keys += x.keys;
-			s.bytes += x.bytes;
-			s.joining += x.joining;
-			s.joined += x.joined;
-			s.held += x.held;
-			s.lag += x.lag;
-		}
+		for (uint32_t w = 0; w < a->dp->n_workers; w++)
+			cat_chain_xfer_progress(a->workers[w]->chain, ci, &s);
 		/* Chains with a join, and chains whose new tail still holds
 		 * reads (a planned change waits for those: control/reshard.c). */
 		if (s.slots == 0 && s.joining == 0 && s.held == 0)

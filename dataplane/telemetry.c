@@ -461,19 +461,10 @@ static int cmd_chains(const char *cmd __rte_unused, const char *params,
 		rte_tel_data_add_dict_u64(e, "retransmitted", sum.retransmitted);
 		rte_tel_data_add_dict_u64(e, "dropped_epoch", sum.dropped_epoch);
 		{
-			struct cat_chain_xfer_progress x, xs = { 0 };
+			struct cat_chain_xfer_progress xs = { 0 };
 
-			for (k = 0; k < g_dp->n_workers; k++) {
-				cat_chain_xfer_progress(g_workers[k]->chain, ci, &x);
-				xs.slots += x.slots;
-				xs.caught_up += x.caught_up;
-				xs.snapshotting += x.snapshotting;
-				xs.keys += x.keys;
-				xs.bytes += x.bytes;
-				xs.joining += x.joining;
-				xs.joined += x.joined;
-				xs.held += x.held;
-			}
+			for (k = 0; k < g_dp->n_workers; k++)
+				cat_chain_xfer_progress(g_workers[k]->chain, ci, &xs);
 			/* State transfer: to the joiner (as its tail) or from
 			 * the tail (as the joiner); held: a new tail's slots
 			 * still short of its predecessor's floor. */

@@ -531,7 +531,6 @@ void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
 {
 	const struct cat_map *map = __atomic_load_n(&ch->map, __ATOMIC_ACQUIRE);
 
-	memset(out, 0, sizeof(*out));
 	for (uint32_t li = 0; map != NULL && li < ch->n_owned; li++) {
 		uint32_t slot = li * ch->p.n_workers + ch->p.worker;
 		const struct slot_state *ss = &ch->slots[li];

@@ -249,8 +249,9 @@ struct cat_chain_link_stats {
 void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
 			  struct cat_chain_link_stats *out, uint32_t *in_flight);
 
-/** State transfer of one chain as seen by this engine (any thread,
- * relaxed reads; walks the owned slots). */
+/** State transfer of one chain as seen by this engine, added to *out (zero
+ * it first; one call per worker's engine sums a node). Any thread, relaxed
+ * reads; walks the owned slots. */
 struct cat_chain_xfer_progress {
 	uint32_t slots;        /* owned slots this node streams to a joiner */
 	uint32_t caught_up;    /* of those, whose joiner has all we committed */

@@ -1269,7 +1269,7 @@ static void control_join_check(struct sim *s)
 		for (uint32_t slot = 0; slot < cur->slot_count; slot++)
 			want += cur->slot_chain[slot] == ci;
 		for (uint32_t w = 0; tail->alive && w < s->p.workers; w++) {
-			struct cat_chain_xfer_progress pr;
+			struct cat_chain_xfer_progress pr = { 0 };
 
 			cat_chain_xfer_progress(tail->eng[w], ci, &pr);
 			got += pr.caught_up;
@@ -1372,7 +1372,7 @@ static bool move_settled(struct sim *s)
 			if (nd->map == NULL || nd->map->epoch != cur->epoch)
 				return false;
 			for (uint32_t w = 0; w < s->p.workers; w++) {
-				struct cat_chain_xfer_progress pr;
+				struct cat_chain_xfer_progress pr = { 0 };
 
 				cat_chain_xfer_progress(nd->eng[w], ci, &pr);
 				if (pr.held)

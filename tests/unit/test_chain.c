@@ -589,7 +589,7 @@ static void drop_client_replies(void)
 
 static struct cat_chain_xfer_progress progress(uint16_t n)
 {
-	struct cat_chain_xfer_progress p;
+	struct cat_chain_xfer_progress p = { 0 };
 
 	cat_chain_xfer_progress(eng[n], 0, &p);
 	return p;
