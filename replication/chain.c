@@ -316,8 +316,12 @@ static int inflight_fill(struct cat_chain *ch, uint32_t i,
 	if ((size_t)m->key_len + m->value_len > ch->p.msg_max)
 		return -EMSGSIZE;
 	e->m = *m;
-	memcpy(e->buf, m->key, m->key_len);
-	memcpy(e->buf + m->key_len, m->value, m->value_len);
+	/* SNAP_END carries neither key nor value (NULL pointers): memcpy
+	 * from NULL is undefined even for 0 bytes (found by fuzz_repl). */
+	if (m->key_len)
+		memcpy(e->buf, m->key, m->key_len);
+	if (m->value_len)
+		memcpy(e->buf + m->key_len, m->value, m->value_len);
 	e->m.key = e->buf;
 	e->m.value = e->buf + m->key_len;
 	e->seq = m->arg;
