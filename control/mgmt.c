@@ -558,6 +558,18 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 				       &nd, err, sizeof(err));
 		if (rc == 0)
 			rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
+		if (rc == 0 && chain != 0) {
+			/* Check the join against the planned map before the
+			 * add is committed: refused only at the join, the
+			 * request would leave the node added (fuzz_mgmt). */
+			struct cat_map *probe = NULL;
+
+			rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
+					       &probe, err, sizeof(err));
+			cat_map_free(probe);
+			if (rc < 0)
+				cat_map_free(next);
+		}
 		if (rc < 0) {
 			reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
 			return;
