@@ -29,8 +29,9 @@ repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
 config)
       # config.c needs only rte_cfgfile (no EAL) and the endpoint parser
-      # of dataplane/control.c, which drags in the agent and the engine.
-      srcs="dataplane/config.c dataplane/control.c dataplane/agent.c control/ctl_config.c $repl_srcs"
+      # of dataplane/control.c, which needs the node's other sources but
+      # main.c; nothing but the parsers runs.
+      srcs="dataplane/config.c dataplane/control.c dataplane/agent.c dataplane/telemetry.c dataplane/worker.c dataplane/faults.c dataplane/port.c control/ctl_config.c $repl_srcs"
       maxlen=4096
       libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds)"
       cflags_extra=$(pkg-config --cflags libdpdk) ;;
