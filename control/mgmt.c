@@ -559,14 +559,13 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 		if (rc == 0)
 			rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
 		if (rc == 0 && chain != 0) {
-			/* Check the join against the planned map before the
-			 * add is committed: refused only at the join, the
-			 * request would leave the node added (fuzz_mgmt). */
-			struct cat_map *probe = NULL;
+			/* Refuse a join that cannot happen before adding the
+			 * node: a refused request changes nothing. */
+			struct cat_map *j = NULL;
 
 			rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
-					       &probe, err, sizeof(err));
-			cat_map_free(probe);
+					       &j, err, sizeof(err));
+			cat_map_free(j);
 			if (rc < 0)
 				cat_map_free(next);
 		}
