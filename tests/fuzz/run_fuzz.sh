@@ -19,6 +19,8 @@ set -eu
 
 target=${1:-}
 secs=${2:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 usage="usage: $0 wire|map|repl|config|mgmt [SECONDS]"
 repl_srcs="replication/wire.c replication/hash.c replication/store.c replication/map.c replication/chain.c"
 libs=
@@ -30,22 +32,32 @@ repl) srcs=$repl_srcs; maxlen=8192
 config)
       # config.c needs only rte_cfgfile (no EAL) and the endpoint parser
       # of dataplane/control.c, which needs the node's other sources but
-      # main.c; nothing but the parsers runs.
-      srcs="dataplane/config.c dataplane/control.c dataplane/agent.c dataplane/telemetry.c dataplane/worker.c dataplane/faults.c dataplane/port.c control/ctl_config.c $repl_srcs"
+      # main.c (all of them, whatever files there are); nothing but the
+      # parsers runs.
+      srcs="control/ctl_config.c $repl_srcs"
+      for f in "$root"/dataplane/*.c; do
+	      [ "${f##*/}" = main.c ] || srcs="$srcs dataplane/${f##*/}"
+      done
       maxlen=4096
       libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds)"
       cflags_extra=$(pkg-config --cflags libdpdk) ;;
-mgmt) srcs="control/mgmt.c control/ctl.c control/planner.c control/store_file.c control/nodechan.c control/rejoin.c control/store_etcd.c control/ctl_config.c replication/map.c replication/hash.c replication/wire.c"
+mgmt) # catena-control's library: every control/ source but the two
+      # programs' own (catena-control's main, catenactl).
+      srcs=$repl_srcs
+      for f in "$root"/control/*.c; do
+	      case ${f##*/} in
+	      control_main.c|catenactl*.c) ;;
+	      *) srcs="$srcs control/${f##*/}" ;;
+	      esac
+      done
       maxlen=4096
-      libs="$(pkg-config --libs jansson libcurl)" ;;
+      libs="$(pkg-config --libs jansson libcurl liburcu-qsbr liburcu-cds)" ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in
 ''|*[!0-9]*) echo "$usage" >&2; exit 64 ;;
 esac
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 clang=${CLANG:-clang-14}
 work=${FUZZ_WORK:-$(mktemp -d /tmp/catena-fuzz-$target.XXXXXX)}
 mkdir -p "$work/corpus" "$work/artifacts"
