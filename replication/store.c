@@ -14,6 +14,36 @@
 #include "replication/store.h"
 #include "replication/wire.h"
 
+/*
+ * ThreadSanitizer does not see inside liburcu (a library it did not
+ * instrument): to it, a writer links an item into a table and a reader
+ * later finds it there with no synchronisation between them, and every
+ * field of the item looks raced. cds_lfht_add_replace does publish with a
+ * release barrier and lookups read with rcu_dereference; these two hooks
+ * say so, on the item's address, in TSan builds only; so do item_free and
+ * cat_store_destroy for rcu_barrier (tests/unit/tsan.supp explains the
+ * rest: grace periods).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define CAT_STORE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CAT_STORE_TSAN 1
+#endif
+#endif
+#ifdef CAT_STORE_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_release(p) __tsan_release((void *)(p))
+#define tsan_acquire(p) __tsan_acquire((void *)(p))
+#else
+#define tsan_release(p) ((void)0)
+#define tsan_acquire(p) ((void)0)
+#endif
+/* A writer links an item; a reader finds it. */
+#define tsan_published(it) tsan_release(it)
+#define tsan_found(it) tsan_acquire(it)
+
 #define CAT_CACHE_LINE 64
 /* Buckets a slot table starts with and never shrinks below. */
 #define CAT_SLOT_MIN_BUCKETS 8u
@@ -49,7 +79,8 @@ struct cat_store {
 	for (cds_lfht_first((ht), (iter));				\
 	     cds_lfht_iter_get_node(iter) != NULL &&			\
 	     ((it) = caa_container_of(cds_lfht_iter_get_node(iter),	\
-				      struct cat_item, node), 1);	\
+				      struct cat_item, node),		\
+	      tsan_found(it), 1);					\
 	     cds_lfht_next((ht), (iter)))
 
 size_t cat_store_item_size(uint32_t klen, uint32_t vlen)
@@ -101,6 +132,7 @@ static void item_free(struct cat_store *s, struct cat_item *it)
 			   cat_store_item_size(it->key_len, it->value_len),
 			   __ATOMIC_RELAXED);
 	free(it);
+	tsan_release(s); /* cat_store_destroy's rcu_barrier waits for this */
 }
 
 /* Runs on liburcu's call_rcu thread once no reader can hold the item. */
@@ -158,6 +190,7 @@ void cat_store_destroy(struct cat_store *s)
 	/* Items replaced or deleted earlier are still queued on call_rcu, and
 	 * their callbacks account against this store: drain them first. */
 	rcu_barrier();
+	tsan_acquire(s);
 	free(s->slots);
 	free(s);
 }
@@ -182,6 +215,7 @@ static int item_match(struct cds_lfht_node *node, const void *arg)
 	const struct cat_item *it = caa_container_of(node, struct cat_item, node);
 	const struct cat_key *k = arg;
 
+	tsan_found(it);
 	return it->key_len == k->len && memcmp(it->data, k->ptr, k->len) == 0;
 }
 
@@ -193,7 +227,10 @@ static struct cat_item *lookup(const struct cat_store *s,
 
 	cds_lfht_lookup(s->slots[k->slot].ht, k->hash, item_match, k, &iter);
 	node = cds_lfht_iter_get_node(&iter);
-	return node ? caa_container_of(node, struct cat_item, node) : NULL;
+	if (node == NULL)
+		return NULL;
+	tsan_found(caa_container_of(node, struct cat_item, node));
+	return caa_container_of(node, struct cat_item, node);
 }
 
 /* The newest version if it is a live value, NULL if absent or deleted. */
@@ -328,6 +365,7 @@ static void publish(struct cat_store *s, const struct cat_key *k,
 		it->flags |= CAT_ITEM_DIRTY;
 		it->prev = lookup(s, k);
 	}
+	tsan_published(it);
 	node = cds_lfht_add_replace(sl->ht, k->hash, item_match, k, &it->node);
 	rcu_read_unlock();
 	old = node ? caa_container_of(node, struct cat_item, node) : NULL;

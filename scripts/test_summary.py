@@ -91,6 +91,7 @@ def main():
     for res in (meson_counts(os.path.join(d, "unit.json"), "unit+fuzz"),
                 meson_counts(os.path.join(d, "asan.json"), "asan"),
                 meson_counts(os.path.join(d, "valgrind.json"), "valgrind"),
+                meson_counts(os.path.join(d, "tsan.json"), "tsan"),
                 extra_counts(os.path.join(d, "extra.txt"), "other"),
                 junit_counts(os.path.join(d, "integration.xml"), "integration")):
         tot = [a + b for a, b in zip(tot, res)]

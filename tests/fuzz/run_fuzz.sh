@@ -1,9 +1,13 @@
 #!/bin/sh
 # Fuzz one of catena's parsers with libFuzzer for a bounded time.
-#   tests/fuzz/run_fuzz.sh TARGET [SECONDS]      TARGET: wire | map (default 30 s)
-# wire: the message decoder and request checks (fuzz_wire.c, corpus/wire);
-# map:  the cluster map parser and formatter (fuzz_map.c, corpus/map, with
-#       map.dict so mutations reach the directive handlers).
+#   tests/fuzz/run_fuzz.sh TARGET [SECONDS]   (default 30 s)
+# wire:   the message decoder and request checks (fuzz_wire.c, corpus/wire);
+# map:    the cluster map parser and formatter (fuzz_map.c, corpus/map, with
+#         map.dict so mutations reach the directive handlers);
+# repl:   replication messages into a 3-node chain engine (fuzz_repl.c);
+# config: catena-node's and catena-control's config loaders (fuzz_config.c,
+#         config.dict);
+# mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict).
 # Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
 # (not through meson, whose gcc build has no libFuzzer), starts from the seed
 # corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
@@ -15,17 +19,45 @@ set -eu
 
 target=${1:-}
 secs=${2:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+usage="usage: $0 wire|map|repl|config|mgmt [SECONDS]"
+repl_srcs="replication/wire.c replication/hash.c replication/store.c replication/map.c replication/chain.c"
+libs=
 case $target in
 wire) srcs="replication/wire.c replication/hash.c"; maxlen=4096 ;;
 map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
-*) echo "usage: $0 wire|map [SECONDS]" >&2; exit 64 ;;
+repl) srcs=$repl_srcs; maxlen=8192
+      libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
+config)
+      # config.c needs only rte_cfgfile (no EAL) and the endpoint parser
+      # of dataplane/control.c, which needs the node's other sources but
+      # main.c (all of them, whatever files there are); nothing but the
+      # parsers runs.
+      srcs="control/ctl_config.c $repl_srcs"
+      for f in "$root"/dataplane/*.c; do
+	      [ "${f##*/}" = main.c ] || srcs="$srcs dataplane/${f##*/}"
+      done
+      maxlen=4096
+      libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds)"
+      cflags_extra=$(pkg-config --cflags libdpdk) ;;
+mgmt) # catena-control's library: every control/ source but the two
+      # programs' own (catena-control's main, catenactl).
+      srcs=$repl_srcs
+      for f in "$root"/control/*.c; do
+	      case ${f##*/} in
+	      control_main.c|catenactl*.c) ;;
+	      *) srcs="$srcs control/${f##*/}" ;;
+	      esac
+      done
+      maxlen=4096
+      libs="$(pkg-config --libs jansson libcurl liburcu-qsbr liburcu-cds)" ;;
+*) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in
-''|*[!0-9]*) echo "usage: $0 wire|map [SECONDS]" >&2; exit 64 ;;
+''|*[!0-9]*) echo "$usage" >&2; exit 64 ;;
 esac
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 clang=${CLANG:-clang-14}
 work=${FUZZ_WORK:-$(mktemp -d /tmp/catena-fuzz-$target.XXXXXX)}
 mkdir -p "$work/corpus" "$work/artifacts"
@@ -35,8 +67,8 @@ for s in $srcs; do set -- "$@" "$root/$s"; done
 # UBSan findings must stop the run like ASan's do, or they scroll past.
 "$clang" -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-D_GNU_SOURCE -D_LGPL_SOURCE -I"$root" \
-	"$here/fuzz_$target.c" "$@" -o "$work/fuzz-$target"
+	-D_GNU_SOURCE -D_LGPL_SOURCE -I"$root" ${cflags_extra:-} \
+	"$here/fuzz_$target.c" "$@" -o "$work/fuzz-$target" $libs
 
 dict=
 [ -f "$here/$target.dict" ] && dict="-dict=$here/$target.dict"

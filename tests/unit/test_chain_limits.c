@@ -1,0 +1,406 @@
+/*
+ * Limits of the chain replication engine (replication/chain.c) and the
+ * store under it: what a node does when a resource runs out or a peer
+ * floods it. Each limit must end in a status or a drop and a counter,
+ * never in a crash, an allocation or unbounded growth:
+ *  - a write beyond the store's memory cap: NO_SPACE and store_errors,
+ *    at the head and at a replica (which leaves it to the retransmission);
+ *  - a flood of writes: RETRY and retry_inflight_full once the in-flight
+ *    pool is full, no store memory and no heap used for them; the dedup
+ *    table evicts (counted) instead of growing;
+ *  - a SNAP flood from a node that is not the joiner's tail (or of another
+ *    epoch): dropped, counted, nothing installed, nothing answered.
+ * A small three-node harness like tests/unit/test_chain.c's.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "replication/chain.h"
+
+#define NODES 3
+#define QMAX 64
+#define MS 1000000ull
+
+struct qmsg {
+	int to_client;
+	uint16_t from, to;
+	struct cat_msg m;
+	uint8_t bytes[1600];
+};
+
+static struct qmsg q[QMAX];
+static int qn;
+static uint16_t sending;
+static uint64_t replies[CAT_ST__COUNT]; /* client replies by status */
+
+static struct cat_store *stores[NODES + 1];
+static struct cat_chain *eng[NODES + 1];
+static struct cat_map *map;
+static const struct cat_addr client = { .ip = 0x0a000164, .port = 5555 };
+
+/* Client replies are counted and not queued, so a flood of them needs
+ * no queue room; node messages are queued (dropped when it is full). */
+static void io_to_node(void *arg, uint16_t node, const struct cat_msg *m)
+{
+	struct qmsg *e;
+	size_t used;
+
+	(void)arg;
+	if (qn == QMAX)
+		return;
+	e = &q[qn++];
+	e->to_client = 0;
+	e->from = sending;
+	e->to = node;
+	assert_true(cat_wire_encode(e->bytes, sizeof(e->bytes), m) > 0);
+	assert_int_equal(cat_wire_decode(e->bytes, sizeof(e->bytes), &e->m,
+					 &used), CAT_WIRE_OK);
+}
+
+static void io_to_client(void *arg, const struct cat_addr *a,
+			 const struct cat_msg *m)
+{
+	(void)arg;
+	(void)a;
+	assert_true(m->status < CAT_ST__COUNT);
+	replies[m->status]++;
+}
+
+static const struct cat_chain_io io = { io_to_node, io_to_client, NULL };
+
+static const char *map123 =
+	"epoch 1\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1\nnode 2 10.0.0.2\nnode 3 10.0.0.3\n"
+	"chain 1 1 2 3\nassign 0-3 1\n";
+static const char *map12_join3 =
+	"epoch 1\nslots 4\ncraq off\n"
+	"node 1 10.0.0.1\nnode 2 10.0.0.2\nnode 3 10.0.0.3\n"
+	"chain 1 1 2\njoin 1 3\nassign 0-3 1\n";
+
+/* mem_limit[n]: node n's store cap (0: none). */
+static void setup(const char *text, uint32_t inflight, uint32_t dedup,
+		  const uint64_t mem_limit[NODES + 1])
+{
+	char err[128];
+
+	qn = 0;
+	memset(replies, 0, sizeof(replies));
+	assert_int_equal(cat_map_parse(text, strlen(text), &map, err,
+				       sizeof(err)), 0);
+	for (uint16_t n = 1; n <= NODES; n++) {
+		struct cat_store_params sp = {
+			.slot_count = 4, .mem_limit = mem_limit ? mem_limit[n] : 0,
+		};
+		struct cat_chain_params p = {
+			.node_id = n, .worker = 0, .n_workers = 1, .io = io,
+			.inflight_max = inflight, .msg_max = 1472,
+			.dedup_max = dedup, .rto_ns = 2 * MS, .suspect_after = 3,
+		};
+
+		stores[n] = cat_store_create(&sp);
+		assert_non_null(stores[n]);
+		p.store = stores[n];
+		eng[n] = cat_chain_create(&p);
+		assert_non_null(eng[n]);
+		sending = n;
+		cat_chain_set_map(eng[n], map, 0);
+		cat_chain_flush(eng[n], 0);
+	}
+	qn = 0;
+}
+
+static void teardown(void)
+{
+	for (uint16_t n = 1; n <= NODES; n++) {
+		cat_chain_destroy(eng[n]);
+		rcu_thread_offline();
+		cat_store_destroy(stores[n]);
+		rcu_thread_online();
+	}
+	cat_map_free(map);
+}
+
+static void deliver_all(uint64_t now)
+{
+	for (int guard = 0; qn > 0 && guard < 10000; guard++) {
+		struct qmsg e = q[0];
+		size_t used;
+
+		memmove(&q[0], &q[1], sizeof(q[0]) * (size_t)(qn - 1));
+		qn--;
+		assert_int_equal(cat_wire_decode(e.bytes, sizeof(e.bytes), &e.m,
+						 &used), CAT_WIRE_OK);
+		sending = e.to;
+		cat_chain_on_peer(eng[e.to], now, e.from, &e.m);
+		cat_chain_flush(eng[e.to], now);
+	}
+	assert_int_equal(qn, 0);
+}
+
+static void write_req(uint16_t node, uint8_t op, const char *key,
+		      const uint8_t *value, uint32_t vlen, uint32_t cid,
+		      uint64_t seq, uint64_t now)
+{
+	struct cat_msg m = {
+		.op = op, .client_id = cid, .seq = seq,
+		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
+		.value = value, .value_len = vlen,
+	};
+	struct cat_key k;
+
+	assert_int_equal(cat_wire_check_request(&m, cat_wire_value_max(1500,
+						m.key_len)), CAT_ST_OK);
+	cat_store_key(stores[node], &k, key, m.key_len);
+	m.slot = (uint16_t)k.slot;
+	sending = node;
+	cat_chain_on_write(eng[node], now, &client, &m);
+	cat_chain_flush(eng[node], now);
+}
+
+static const struct cat_chain_stats *st(uint16_t n)
+{
+	return cat_chain_stats(eng[n]);
+}
+
+static uint64_t keys_of(uint16_t n)
+{
+	uint64_t k = 0;
+
+	for (uint32_t s = 0; s < 4; s++)
+		k += cat_store_slot_keys(stores[n], s);
+	return k;
+}
+
+/* (a) The head's store is full: the write is refused before it is
+ * ordered (no sequence number, nothing forwarded), NO_SPACE, counted. */
+static void test_write_beyond_the_memory_cap_answers_no_space(void **state)
+{
+	static const uint64_t cap[NODES + 1] = { 0, 3000, 0, 0 };
+	static uint8_t big[1200];
+	uint64_t used;
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	setup(map123, 16, 64, cap);
+	write_req(1, CAT_OP_PUT, "a", big, sizeof(big), 1, 1, 0);
+	write_req(1, CAT_OP_PUT, "b", big, sizeof(big), 1, 2, 0);
+	deliver_all(0);
+	assert_int_equal(replies[CAT_ST_OK], 2);
+	used = cat_store_mem_used(stores[1]);
+	assert_true(used <= cap[1]);
+
+	write_req(1, CAT_OP_PUT, "c", big, sizeof(big), 1, 3, 0);
+	assert_int_equal(replies[CAT_ST_NO_SPACE], 1);
+	assert_int_equal(st(1)->store_errors, 1);
+	assert_int_equal(qn, 0);                    /* nothing forwarded */
+	assert_int_equal(st(1)->writes_sequenced, 2);
+	assert_int_equal(cat_chain_inflight(eng[1]), 0);
+	assert_true(cat_store_mem_used(stores[1]) == used);
+	/* INCR needs memory too; a small write may still fit. */
+	write_req(1, CAT_OP_INCR, "n", NULL, 0, 1, 4, 0);
+	assert_true(replies[CAT_ST_NO_SPACE] + replies[CAT_ST_OK] == 3);
+	assert_true(cat_store_mem_used(stores[1]) <= cap[1]);
+	/* Freeing space (a delete, committed) lets writes in again. */
+	deliver_all(0);
+	write_req(1, CAT_OP_DEL, "a", NULL, 0, 1, 5, 0);
+	deliver_all(0);
+	rcu_thread_offline();
+	rcu_barrier();               /* the deleted item is freed */
+	rcu_thread_online();
+	write_req(1, CAT_OP_PUT, "c", big, sizeof(big), 1, 6, 0);
+	deliver_all(0);
+	assert_true(replies[CAT_ST_OK] >= 4);
+	teardown();
+}
+
+/* (a) A replica's store is full: it does not apply the FWD (counted),
+ * does not ack, and the head keeps the write in flight to resend; the
+ * client is not answered OK until the chain has it. */
+static void test_replica_out_of_memory_refuses_the_forward(void **state)
+{
+	static const uint64_t cap[NODES + 1] = { 0, 0, 1500, 0 };
+	static uint8_t big[1200];
+
+	(void)state;
+	memset(big, 'y', sizeof(big));
+	setup(map123, 16, 64, cap);
+	write_req(1, CAT_OP_PUT, "a", big, sizeof(big), 1, 1, 0);
+	deliver_all(0);
+	assert_int_equal(replies[CAT_ST_OK], 1);
+	write_req(1, CAT_OP_PUT, "b", big, sizeof(big), 1, 2, 0);
+	deliver_all(0);
+	assert_int_equal(st(2)->store_errors, 1);
+	assert_int_equal(replies[CAT_ST_OK], 1);       /* b is not answered */
+	assert_int_equal(cat_chain_inflight(eng[1]), 1);
+	assert_true(cat_store_mem_used(stores[2]) <= cap[2]);
+	/* The retransmission meets the same full store: refused again. */
+	sending = 1;
+	cat_chain_on_timer(eng[1], 5 * MS);
+	deliver_all(5 * MS);
+	assert_int_equal(st(2)->store_errors, 2);
+	assert_true(st(1)->fwd_retransmitted >= 1);
+	teardown();
+}
+
+/* (b) A write flood at the head with nothing acknowledged: the pool
+ * bounds what is in flight, the rest is answered RETRY and counted, and
+ * neither the store nor the heap grows for the refused writes. */
+static void test_write_flood_answers_retry_and_stays_bounded(void **state)
+{
+	enum { POOL = 8, FLOOD = 2000 };
+	uint64_t mem_store;
+	size_t heap;
+	char key[32];
+
+	(void)state;
+	setup(map123, POOL, 64, NULL);
+	for (int i = 0; i < POOL; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		write_req(1, CAT_OP_PUT, key, (const uint8_t *)"v", 1, 7,
+			  (uint64_t)i + 1, 0);
+	}
+	assert_int_equal(cat_chain_inflight(eng[1]), POOL);
+	qn = 0;                       /* the forwards are lost: nothing acks */
+	mem_store = cat_store_mem_used(stores[1]);
+	heap = mallinfo2().uordblks;  /* 0 under ASan/valgrind: still true */
+	for (int i = POOL; i < FLOOD; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		write_req(1, i % 3 ? CAT_OP_PUT : CAT_OP_INCR, key,
+			  i % 3 ? (const uint8_t *)"v" : NULL, i % 3 ? 1 : 0,
+			  7, (uint64_t)i + 1, 0);
+	}
+	assert_int_equal(replies[CAT_ST_RETRY], FLOOD - POOL);
+	assert_int_equal(st(1)->retry_inflight_full, FLOOD - POOL);
+	assert_int_equal(cat_chain_inflight(eng[1]), POOL);
+	assert_int_equal(st(1)->writes_sequenced, POOL);
+	assert_true(cat_store_mem_used(stores[1]) == mem_store);
+	assert_true(mallinfo2().uordblks == heap);
+	assert_int_equal(keys_of(1), POOL);
+	/* The pool drains once the chain acks: writes go through again. */
+	sending = 1;
+	cat_chain_on_timer(eng[1], 5 * MS);
+	deliver_all(5 * MS);
+	assert_int_equal(cat_chain_inflight(eng[1]), 0);
+	write_req(1, CAT_OP_PUT, "after", (const uint8_t *)"v", 1, 7, 99999, 5 * MS);
+	deliver_all(5 * MS);
+	assert_int_equal(replies[CAT_ST_OK], POOL + 1);
+	teardown();
+}
+
+/* (b) Many clients: the dedup table keeps at most its size and evicts
+ * the oldest (counted) instead of growing; a recent retry still gets the
+ * original outcome and does not execute twice. */
+static void test_dedup_table_evicts_instead_of_growing(void **state)
+{
+	enum { DEDUP = 16, CLIENTS = 500 };
+	size_t heap;
+
+	(void)state;
+	setup(map123, 16, DEDUP, NULL);
+	heap = mallinfo2().uordblks;
+	for (uint32_t c = 1; c <= CLIENTS; c++) {
+		write_req(1, CAT_OP_INCR, "n", NULL, 0, c, 1, 0);
+		deliver_all(0);
+	}
+	assert_int_equal(replies[CAT_ST_OK], CLIENTS);
+	/* Every replica filled its table from the FWDs: each evicted. */
+	for (uint16_t n = 1; n <= NODES; n++)
+		assert_true(st(n)->dedup_evictions >= CLIENTS - DEDUP);
+	/* One item for "n" whatever the number of clients: no growth but
+	 * the counter's (the tail's version is clean, older ones freed). */
+	assert_int_equal(keys_of(1), 1);
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_thread_online();
+	assert_true(mallinfo2().uordblks <= heap + 4096);
+	/* The last client's retry is answered from the table, not run. */
+	write_req(1, CAT_OP_INCR, "n", NULL, 0, CLIENTS, 1, 0);
+	assert_int_equal(st(1)->dup_committed, 1);
+	assert_int_equal(st(1)->writes_sequenced, CLIENTS);
+	teardown();
+}
+
+static void snap(uint16_t to, uint16_t from, uint8_t op, uint32_t gen,
+		 uint64_t seq, const char *key, uint32_t epoch)
+{
+	struct cat_msg m = {
+		.op = op, .epoch = epoch, .client_id = gen, .seq = seq, .arg = 5,
+		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
+		.value = (const uint8_t *)"stale", .value_len = 5,
+	};
+	struct cat_key k;
+
+	cat_store_key(stores[to], &k, key, m.key_len);
+	m.slot = (uint16_t)k.slot;
+	sending = to;
+	cat_chain_on_peer(eng[to], 0, from, &m);
+	cat_chain_flush(eng[to], 0);
+}
+
+/* (c) Node 3 joins chain 1-2, whose tail (node 2) streams to it. SNAPs
+ * from the head (node 1), from an unknown peer and of another epoch are
+ * dropped and counted; none is installed or answered. A flood at a
+ * member that is not joining is dropped the same way. */
+static void test_snap_flood_from_a_non_tail_is_dropped_and_counted(void **state)
+{
+	enum { FLOOD = 1000 };
+	char key[32];
+	uint64_t before;
+
+	(void)state;
+	setup(map12_join3, 16, 64, NULL);
+	before = cat_store_mem_used(stores[3]);
+	for (int i = 0; i < FLOOD; i++) {
+		snprintf(key, sizeof(key), "s%d", i);
+		snap(3, 1, i % 10 ? CAT_OP_R_SNAP : CAT_OP_R_SNAP_END,
+		     (uint32_t)i + 1, 1 + (uint64_t)(i % 3), key, 1);
+	}
+	assert_int_equal(st(3)->drop_not_member, FLOOD);
+	snap(3, 0, CAT_OP_R_SNAP, 77, 1, "u", 1);     /* unknown peer */
+	assert_int_equal(st(3)->drop_not_member, FLOOD + 1);
+	snap(3, 2, CAT_OP_R_SNAP, 78, 1, "e", 9);     /* the tail, wrong epoch */
+	assert_int_equal(st(3)->drop_epoch, 1);
+	assert_int_equal(keys_of(3), 0);
+	assert_true(cat_store_mem_used(stores[3]) == before);
+	assert_int_equal(st(3)->xfer_slot_resets, 0);
+	assert_int_equal(st(3)->xfer_snap_applied, 0);
+	assert_int_equal(qn, 0);                      /* no SNAP_ACK to anyone */
+	/* Node 1 is a member (the head), not joining: dropped too. */
+	for (int i = 0; i < FLOOD; i++) {
+		snprintf(key, sizeof(key), "m%d", i);
+		snap(1, 2, CAT_OP_R_SNAP, 5, (uint64_t)i + 1, key, 1);
+	}
+	assert_int_equal(st(1)->drop_not_member, FLOOD);
+	assert_int_equal(keys_of(1), 0);
+	assert_int_equal(qn, 0);
+	/* The real tail's stream still works after the flood. */
+	snap(3, 2, CAT_OP_R_SNAP, 42, 1, "real", 1);
+	assert_int_equal(st(3)->xfer_snap_applied, 1);
+	assert_int_equal(keys_of(3), 1);
+	teardown();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_write_beyond_the_memory_cap_answers_no_space),
+		cmocka_unit_test(test_replica_out_of_memory_refuses_the_forward),
+		cmocka_unit_test(test_write_flood_answers_retry_and_stays_bounded),
+		cmocka_unit_test(test_dedup_table_evicts_instead_of_growing),
+		cmocka_unit_test(test_snap_flood_from_a_non_tail_is_dropped_and_counted),
+	};
+	int rc;
+
+	rcu_register_thread();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rcu_unregister_thread();
+	return rc;
+}
