@@ -50,6 +50,10 @@ fi
 # Build only what these suites run (not catena-node): the targets come from
 # meson's own list of tests, so a new unit test is never silently left out.
 # The simulator's 2000 seeds take about 7 s under ASan: all of them run.
+# A build dir from an earlier run regenerates first (new tests, new files),
+# and last run's results never stand in for this one's.
+ninja -C "$ASAN_BUILD" build.ninja >/dev/null 2>&1
+rm -f "$ASAN_BUILD/meson-logs/asan.json"
 asan_targets=$(meson introspect --tests "$ASAN_BUILD" | $PY -c '
 import json, os, sys
 b = sys.argv[1]
@@ -69,6 +73,8 @@ if [ ! -f "$TSAN_BUILD/build.ninja" ]; then
 	meson setup "$TSAN_BUILD" "$REPO" -Db_sanitize=thread -Db_lundef=false \
 		>/dev/null
 fi
+ninja -C "$TSAN_BUILD" build.ninja >/dev/null 2>&1
+rm -f "$TSAN_BUILD/meson-logs/tsan.json"
 tsan_targets=$(meson introspect --tests "$TSAN_BUILD" | $PY -c '
 import json, os, sys
 b = sys.argv[1]
