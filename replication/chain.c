@@ -957,7 +957,8 @@ static void on_snap(struct cat_chain *ch, struct slot_state *ss,
 		return;
 	}
 	if (m->op == CAT_OP_R_SNAP) {
-		if (m->key_len == 0 || m->arg == 0) {
+		if (m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX ||
+		    m->arg == 0) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
@@ -1369,6 +1370,14 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		}
 	}
 
+	if (idx != NIL && (size_t)m->key_len + m->value_len > ch->p.msg_max) {
+		/* Too large to keep for the successor, so it could never be
+		 * resent: refuse it before applying (only a node with a larger
+		 * MTU than ours could send it). Counted; it stalls visibly. */
+		inflight_free(ch, idx);
+		ch->st.drop_bad_peer_msg++;
+		return;
+	}
 	key_of(ch->store, &k, m);
 	if (k.slot != m->slot) {
 		if (idx != NIL)
@@ -1414,7 +1423,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 	}
 	if (idx == NIL)
 		return;
-	inflight_fill(ch, idx, m);
+	inflight_fill(ch, idx, m); /* fits: checked before the apply */
 	fifo_push(ch, ss, idx);
 	if (ss->succ != 0) {
 		send_fwd(ch, ss, &ch->inflight[idx], now);
