@@ -33,6 +33,7 @@
 #include <rte_pdump.h>
 #include <rte_ring.h>
 
+#include "dataplane/eal_dir.h"
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
 #include "dataplane/control.h"
@@ -156,33 +157,6 @@ static unsigned int remove_hugepage_files(const char *prefix)
 	return removed;
 }
 
-/*
- * Remove EAL's runtime directory of our prefix (/var/run/dpdk/PREFIX:
- * config, fbarray_*, hugepage_info), which rte_eal_cleanup leaves behind.
- * Only plain files directly inside it; the directory goes if then empty.
- */
-static void remove_runtime_dir(const char *dir)
-{
-	struct dirent *de;
-	DIR *d;
-
-	if (dir[0] == '\0')
-		return;
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[1024];
-
-		if (de->d_type != DT_REG && de->d_type != DT_SOCK)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		(void)unlink(path);
-	}
-	closedir(d);
-	(void)rmdir(dir);
-}
-
 static void free_rings(struct node *n)
 {
 	unsigned int i, j;
@@ -241,7 +215,7 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 	if (n->eal_up && rte_eal_cleanup() != 0)
 		fail_line("rte_eal_cleanup: %s", rte_strerror(rte_errno));
 	removed = remove_hugepage_files(n->prefix);
-	remove_runtime_dir(n->runtime_dir);
+	cat_eal_remove_runtime_dir(n->runtime_dir);
 	if (summary != NULL)
 		fprintf(stderr, "%s hugepage_files_removed=%u\n", summary, removed);
 	exit(code);

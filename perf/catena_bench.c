@@ -33,6 +33,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include "dataplane/eal_dir.h"
 #include "perf/bench_hist.h"
 #include "perf/bench_net.h"
 #include "perf/bench_report.h"
@@ -917,33 +918,6 @@ static int preload(void)
 
 /* ---- main ------------------------------------------------------------- */
 
-/*
- * Remove EAL's runtime directory of our prefix (/var/run/dpdk/PREFIX),
- * which rte_eal_cleanup leaves behind: plain files and sockets directly
- * inside it, then the directory if empty (as catena-node does).
- */
-static void remove_runtime_dir(const char *dir)
-{
-	struct dirent *de;
-	DIR *d;
-
-	if (dir[0] == '\0')
-		return;
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[1024];
-
-		if (de->d_type != DT_REG && de->d_type != DT_SOCK)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		(void)unlink(path);
-	}
-	closedir(d);
-	(void)rmdir(dir);
-}
-
 int main(int argc, char **argv)
 {
 	static struct cat_bench_phase phases[SWEEP_MAX];
@@ -1059,6 +1033,6 @@ out:
 	free(ring);
 	free(versions);
 	rte_eal_cleanup();
-	remove_runtime_dir(runtime_dir);
+	cat_eal_remove_runtime_dir(runtime_dir);
 	return rc;
 }
