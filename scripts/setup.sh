@@ -33,6 +33,7 @@ PKGS=(
 	valgrind                                       # leak checks
 	etcd-server                                    # catena-control store = etcd (integration test)
 	libcurl4-openssl-dev                           # catena-control etcd backend: HTTP to etcd's JSON gateway
+	libssl-dev                                     # HMAC-SHA256 of the node channel (cluster secret)
 	redis-server redis-tools memcached libmemcached-tools  # perf/compare.sh: the peer systems
 	gnuplot-nox                                    # perf/plot.sh: latency plots
 )
