@@ -590,7 +590,7 @@ static int print_status(json_t *r, const char *path)
 		"epoch|nodes|nodes_up|nodes_total|chains|slots|slot_count|"
 		"store|state_dir|uptime|uptime_s|uptime_sec|uptime_seconds|"
 		"uptime_ms|socket|mgmt_socket|socket_mode|mgmt_socket_mode|"
-		"events";
+		"events|node_auth|node_auth_refused";
 	json_t *nodes = field(r, "nodes"), *up, *total, *v, *events;
 	int mode, from_server;
 	struct table t;
@@ -678,6 +678,21 @@ static int print_status(json_t *r, const char *path)
 				mode & 002 ? "WRITABLE by the" : "not writable by the",
 				from_server ? " (as catena-control reports it)" : ""));
 		free(p);
+	}
+	v = field(r, "node_auth");
+	if (json_is_string(v)) {
+		const char *a = json_string_value(v);
+		char *refused = jstr(field(r, "node_auth_refused"));
+
+		if (strcmp(a, "none") == 0)
+			kv(&t, "node channel", xstrdup(
+				"unauthenticated (no secret_file): whoever reaches "
+				"node_listen can speak as a node"));
+		else
+			kv(&t, "node channel", xasprintf(
+				"%s with the cluster secret; %s connections refused",
+				a, refused));
+		free(refused);
 	}
 	kv_fields(&t, r, used, "");
 	kv_print(&t);

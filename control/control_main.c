@@ -151,6 +151,30 @@ static void conn_free(struct cat_ctl *c, uint16_t i)
 	c->conns[i] = c->conns[--c->n_conns];
 }
 
+/* Who is at the other end, for events: A.B.C.D:PORT, or a local pid. */
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+
+	snprintf(buf, len, "?");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (ss.ss_family == AF_UNIX &&
+		   getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0) {
+		snprintf(buf, len, "local pid %d uid %u", (int)cr.pid,
+			 (unsigned int)cr.uid);
+	}
+}
+
 static void accept_all(struct cat_ctl *c, int lfd, enum cat_ctl_conn_kind kind)
 {
 	for (;;) {
@@ -179,6 +203,13 @@ static void accept_all(struct cat_ctl *c, int lfd, enum cat_ctl_conn_kind kind)
 		k->kind = kind;
 		k->serial = ++c->next_serial;
 		c->conns[c->n_conns++] = k;
+		if (kind == CAT_CTL_CONN_NODE) {
+			char peer[64];
+
+			peer_name(fd, peer, sizeof(peer));
+			if (cat_ctl_node_accepted(c, k, peer) < 0)
+				k->dead = 1;
+		}
 	}
 }
 
@@ -584,13 +615,15 @@ static void close_all(struct cat_ctl *c, struct listeners *l, int unlink_files)
 static void print_ready(struct cat_ctl *c)
 {
 	if (c->etcd != NULL)
-		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s instance=%s\n",
+		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s instance=%s\n",
 		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
-		       c->cfg.node_listen, c->cfg.mgmt_socket, c->cfg.instance);
+		       c->cfg.node_listen, c->cfg.mgmt_socket,
+		       c->secret != NULL ? CAT_AUTH_ALG : "none", c->cfg.instance);
 	else
-		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s\n",
+		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s\n",
 		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
-		       c->cfg.node_listen, c->cfg.mgmt_socket);
+		       c->cfg.node_listen, c->cfg.mgmt_socket,
+		       c->secret != NULL ? CAT_AUTH_ALG : "none");
 	fflush(stdout);
 }
 
@@ -744,6 +777,18 @@ static int run(struct cat_ctl *c, struct cat_ctl_etcd *etcd, int argc,
 		fprintf(stderr, "catena-control: config %s: %s\n", cfg_path, err);
 		return 2;
 	}
+	if (c->cfg.secret_file[0] != '\0') {
+		c->secret = calloc(1, sizeof(*c->secret));
+		if (c->secret == NULL)
+			return 1;
+		rc = cat_auth_secret_load(c->cfg.secret_file, c->secret, err,
+					  sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "catena-control: config %s: %s\n", cfg_path,
+				err);
+			return 2;
+		}
+	}
 	c->start_ms = cat_ctl_now_ms();
 	c->start_unix = cat_ctl_now_unix();
 	signal(SIGPIPE, SIG_IGN);
@@ -797,6 +842,9 @@ int main(int argc, char **argv)
 	cat_ctl_store_fini(&c->store);
 	cat_ctl_etcd_fini(etcd);
 	free(etcd);
+	if (c->secret != NULL)
+		cat_auth_secret_clear(c->secret);
+	free(c->secret);
 	free(c);
 	return rc;
 }

@@ -172,13 +172,26 @@ static int out_append(struct cat_ctl_conn *conn, const char *data, size_t len)
 int cat_ctl_send(struct cat_ctl_conn *conn, json_t *msg)
 {
 	char *s = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	int rc;
+	int rc = 0;
 
 	if (s == NULL) {
 		conn->dead = 1;
 		return -ENOMEM;
 	}
-	rc = out_append(conn, s, strlen(s));
+	if (conn->auth_state == CAT_CTL_AUTH_ON) {
+		char tag[CAT_AUTH_TAG_HEX + 1];
+
+		rc = cat_auth_tag(conn->auth, s, strlen(s), tag);
+		if (rc < 0) {
+			conn->dead = 1; /* libcrypto failed: nothing safe to send */
+			free(s);
+			return rc;
+		}
+		tag[CAT_AUTH_TAG_HEX] = ' ';
+		rc = out_append(conn, tag, CAT_AUTH_LINE_OVERHEAD);
+	}
+	if (rc == 0)
+		rc = out_append(conn, s, strlen(s));
 	if (rc == 0)
 		rc = out_append(conn, "\n", 1);
 	free(s);

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "control/chanauth.h"
 #include "control/ctl_config.h"
 #include "control/store_etcd.h"
 #include "control/store_file.h"
@@ -36,6 +37,13 @@ enum cat_ctl_conn_kind {
 	CAT_CTL_CONN_MGMT,
 };
 
+enum cat_ctl_auth_state {
+	CAT_CTL_AUTH_OFF,        /* no cluster secret: lines are plain JSON */
+	CAT_CTL_AUTH_CHALLENGED, /* challenge sent; the node's nonce is next */
+	CAT_CTL_AUTH_ON,         /* every line is "<tag> <json>" both ways */
+	CAT_CTL_AUTH_REFUSED,    /* failed: closing, nothing more is read */
+};
+
 struct cat_ctl_conn {
 	int fd;
 	enum cat_ctl_conn_kind kind;
@@ -49,6 +57,12 @@ struct cat_ctl_conn {
 	int closing;          /* close once out is flushed; read nothing more */
 	int dead;             /* close now */
 	uint16_t node;        /* node channel: id from its hello, 0 before */
+	/* Node channel with a cluster secret (control/chanauth.h): the
+	 * challenge's nonce, then the session once the node answered. */
+	enum cat_ctl_auth_state auth_state;
+	uint8_t auth_nonce[CAT_AUTH_NONCE_LEN];
+	struct cat_auth_session *auth;
+	char peer[64];        /* node channel: the peer's address, for events */
 	int busy;             /* mgmt: a verify is pending; hold later requests */
 };
 
@@ -150,6 +164,8 @@ struct cat_ctl {
 	int reshard_paused;
 	int xfer_rate_set;              /* an operator set the rate: */
 	uint64_t xfer_rate;             /* ... snapshot bytes/s per worker */
+	struct cat_auth_secret *secret; /* [control] secret_file; NULL: none */
+	uint64_t auth_refused;          /* node connections that failed auth */
 };
 
 /**
@@ -219,6 +235,14 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		       const char *line, size_t len);
 /** A node connection is going away. */
 void cat_ctl_node_closed(struct cat_ctl *c, struct cat_ctl_conn *conn);
+
+/*
+ * A node connection was accepted from peer (text for events): with a
+ * cluster secret, send the challenge that starts authentication. 0, or
+ * -errno when the connection must be closed at once.
+ */
+int cat_ctl_node_accepted(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			  const char *peer);
 /** Fail the nodes whose heartbeats stopped. */
 void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms);
 

@@ -144,6 +144,9 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 	if (strcmp(k, "etcd_prefix") == 0)
 		return set_path(c->etcd_prefix, sizeof(c->etcd_prefix) - 8, v, why,
 				whylen);
+	if (strcmp(k, "secret_file") == 0)
+		return set_path(c->secret_file, sizeof(c->secret_file), v, why,
+				whylen);
 	if (strcmp(k, "instance") == 0)
 		return set_path(c->instance, sizeof(c->instance), v, why, whylen);
 	if (strcmp(k, "lease_ms") == 0) {
@@ -198,7 +201,7 @@ static const char *const known[] = {
 	"store", "state_dir", "node_listen", "mgmt_socket",
 	"heartbeat_timeout_ms", "initial_map",
 	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
-	"restore_replicas", "replication_factor",
+	"restore_replicas", "replication_factor", "secret_file",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

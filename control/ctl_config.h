@@ -39,6 +39,7 @@ struct cat_ctl_config {
 	char instance[64];                    /* "" : hostname:pid */
 	int restore_replicas;                 /* 1: add joiners to short chains */
 	uint32_t replication_factor;          /* 0: longest chain at start, 1..8 */
+	char secret_file[CAT_CTL_PATH_MAX];   /* "": node channel unauthenticated */
 };
 
 /** Defaults of docs/CONTROL.md (no initial_map). */

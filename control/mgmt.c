@@ -208,8 +208,13 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 		"heartbeat_timeout_ms", (json_int_t)c->cfg.heartbeat_timeout_ms,
 		"uptime_s", (json_int_t)((now - c->start_ms) / 1000u),
 		"events", ev);
-	if (r != NULL)
+	if (r != NULL) {
+		json_object_set_new(r, "node_auth", json_string(
+			c->secret != NULL ? CAT_AUTH_ALG : "none"));
+		json_object_set_new(r, "node_auth_refused",
+				    json_integer((json_int_t)c->auth_refused));
 		port_summary(c, r);
+	}
 	/* With etcd only the leader answers: say which instance that is. */
 	if (r != NULL && c->etcd != NULL)
 		json_object_set_new(r, "instance", json_string(c->etcd->instance));

@@ -309,14 +309,106 @@ static void on_map_applied(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		n->epoch = (uint32_t)epoch;
 }
 
+int cat_ctl_node_accepted(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			  const char *peer)
+{
+	char hex[2 * CAT_AUTH_NONCE_LEN + 1];
+	json_t *m;
+	int rc;
+
+	snprintf(conn->peer, sizeof(conn->peer), "%s", peer);
+	if (c->secret == NULL)
+		return 0;
+	conn->auth = calloc(1, sizeof(*conn->auth));
+	if (conn->auth == NULL)
+		return -ENOMEM;
+	rc = cat_auth_nonce(conn->auth_nonce);
+	if (rc < 0)
+		return rc;
+	cat_auth_nonce_hex(conn->auth_nonce, hex);
+	m = json_pack("{s:s,s:s,s:s}", "type", "auth", "alg", CAT_AUTH_ALG,
+		      "nonce", hex);
+	if (m == NULL)
+		return -ENOMEM;
+	rc = cat_ctl_send(conn, m);
+	json_decref(m);
+	conn->auth_state = CAT_CTL_AUTH_CHALLENGED;
+	return rc;
+}
+
+static void auth_refused(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			 const char *why)
+{
+	conn->auth_state = CAT_CTL_AUTH_REFUSED;
+	c->auth_refused++;
+	if (conn->node != 0)
+		cat_ctl_event(c, "node channel: closed node %u's connection from %s: %s",
+			      conn->node, conn->peer, why);
+	else
+		cat_ctl_event(c, "node channel: refused a connection from %s: %s",
+			      conn->peer, why);
+}
+
+/*
+ * The node's answer to the challenge: {"type":"auth","nonce":HEX}. Until
+ * it comes nothing else is read, so an unauthenticated peer is answered
+ * with what it lacks and closed.
+ */
+static void on_auth_answer(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			   const char *line, size_t len)
+{
+	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *jn = json_object_get(msg, "nonce");
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	uint8_t nonce_n[CAT_AUTH_NONCE_LEN];
+
+	if (type == NULL || strcmp(type, "auth") != 0 || !json_is_string(jn) ||
+	    cat_auth_nonce_parse(json_string_value(jn), json_string_length(jn),
+				 nonce_n) < 0) {
+		auth_refused(c, conn, "it did not authenticate (this catena-control "
+			     "has a cluster secret: the node needs the same "
+			     "[control] secret_file)");
+		cat_ctl_node_error(conn, "authentication required: this catena-control "
+				   "has a cluster secret; set the same [control] "
+				   "secret_file in the node's config");
+	} else if (cat_auth_session_init(conn->auth, c->secret, conn->auth_nonce,
+					 nonce_n, CAT_AUTH_CONTROL) < 0) {
+		auth_refused(c, conn, "libcrypto failed to derive the session key");
+		conn->dead = 1;
+	} else {
+		conn->auth_state = CAT_CTL_AUTH_ON;
+	}
+	json_decref(msg);
+}
+
 void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		       const char *line, size_t len)
 {
 	json_error_t jerr;
-	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *msg;
 	const char *type;
 	char why[256];
 
+	if (conn->auth_state == CAT_CTL_AUTH_REFUSED)
+		return;
+	if (conn->auth_state == CAT_CTL_AUTH_CHALLENGED) {
+		on_auth_answer(c, conn, line, len);
+		return;
+	}
+	if (conn->auth_state == CAT_CTL_AUTH_ON) {
+		if (cat_auth_check(conn->auth, line, len) < 0) {
+			/* A wrong secret, or a line altered, replayed or
+			 * injected on the way: nothing more from it is read. */
+			cat_ctl_node_error(conn, "a line failed authentication: is "
+					   "the node's secret_file the cluster's?");
+			auth_refused(c, conn, "a line failed authentication (wrong "
+				     "cluster secret, or altered or replayed)");
+			return;
+		}
+		line += CAT_AUTH_LINE_OVERHEAD;
+		len -= CAT_AUTH_LINE_OVERHEAD;
+	}
+	msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (msg == NULL || !json_is_object(msg)) {
 		snprintf(why, sizeof(why), "not a JSON object%s%s",
 			 msg == NULL ? ": " : "", msg == NULL ? jerr.text : "");
@@ -351,6 +443,15 @@ void cat_ctl_node_closed(struct cat_ctl *c, struct cat_ctl_conn *conn)
 {
 	struct cat_ctl_node *n;
 
+	if (conn->auth_state == CAT_CTL_AUTH_CHALLENGED)
+		auth_refused(c, conn, "it closed the connection before it "
+			     "authenticated (does the node have the cluster's "
+			     "secret_file?)");
+	if (conn->auth != NULL) {
+		cat_auth_session_clear(conn->auth);
+		free(conn->auth);
+		conn->auth = NULL;
+	}
 	if (conn->node == 0)
 		return;
 	n = cat_ctl_node(c, conn->node);

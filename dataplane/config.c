@@ -60,6 +60,7 @@ static const struct key_def keys[] = {
 	{ "cluster", "map", K_PATH, F(map_path), 0, 0, 0 },
 	{ "control", "connect",      K_ENDPOINT, F(control_connect), 0, 0, 0 },
 	{ "control", "heartbeat_ms", K_U32,      F(heartbeat_ms),    10, 60000, 0 },
+	{ "control", "secret_file",  K_PATH,     F(control_secret_file), 0, 0, 0 },
 	{ "replication", "inflight",      K_U32, F(repl_inflight),      16, 1048576, 0 },
 	{ "replication", "dedup",         K_U32, F(repl_dedup),         16, 16777216, 0 },
 	{ "replication", "rto_us",        K_U32, F(repl_rto_us),        100, 10000000, 0 },

@@ -65,6 +65,7 @@ struct cat_config {
 	/* [control] */
 	char control_connect[256]; /* "unix:PATH" or "tcp:A.B.C.D:PORT"; "" = none */
 	uint32_t heartbeat_ms;   /* heartbeat period, 10..60000 */
+	char control_secret_file[256]; /* cluster secret; "" = unauthenticated */
 	/* [replication] (per worker) */
 	uint32_t repl_inflight;  /* in-flight writes, 16..1048576 */
 	uint32_t repl_dedup;     /* remembered client requests, 16..16777216 */

@@ -172,7 +172,27 @@ int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
 	}
 	if (cfg->control_connect[0] == '\0') {
 		cc->st.state = CAT_CONTROL_OFF;
+		if (cfg->control_secret_file[0] != '\0') {
+			snprintf(err, errlen, "[control] secret_file is set but "
+				 "[control] connect is not: no channel to authenticate");
+			return -EINVAL;
+		}
 		return 0;
+	}
+	if (cfg->control_secret_file[0] != '\0') {
+		cc->secret = malloc(sizeof(*cc->secret));
+		if (cc->secret == NULL) {
+			snprintf(err, errlen, "control channel: out of memory");
+			return -ENOMEM;
+		}
+		rc = cat_auth_secret_load(cfg->control_secret_file, cc->secret, err,
+					  errlen);
+		if (rc < 0) {
+			free(cc->secret);
+			cc->secret = NULL;
+			return rc;
+		}
+		cc->st.auth = 1;
 	}
 	snprintf(cc->endpoint, sizeof(cc->endpoint), "%s", cfg->control_connect);
 	rc = cat_control_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
@@ -210,6 +230,8 @@ static void close_fd(struct cat_control *cc)
 	cc->rx_len = 0;
 	cc->rx_discard = 0;
 	cc->tx_len = cc->tx_off = 0;
+	cc->auth_state = CAT_CONTROL_AUTH_OFF;
+	cat_auth_session_clear(&cc->auth);
 }
 
 static void schedule_retry(struct cat_control *cc, uint64_t now)
@@ -246,11 +268,16 @@ static void disconnect(struct cat_control *cc, uint64_t now, const char *why)
 	schedule_retry(cc, now);
 }
 
-/* Queue one line (a newline is added). 0, or -ENOBUFS: disconnected. */
+/*
+ * Queue one line (a newline is added), behind its tag once the channel is
+ * authenticated. 0, or -ENOBUFS: disconnected.
+ */
 static int queue_line(struct cat_control *cc, uint64_t now, const char *s,
 		      size_t len)
 {
-	size_t need = cc->tx_len - cc->tx_off + len + 1;
+	size_t pre = cc->auth_state == CAT_CONTROL_AUTH_ON ? CAT_AUTH_LINE_OVERHEAD : 0;
+	size_t need = cc->tx_len - cc->tx_off + pre + len + 1;
+	char tag[CAT_AUTH_TAG_HEX + 1];
 
 	if (cc->fd < 0)
 		return -ENOTCONN;
@@ -276,6 +303,15 @@ static int queue_line(struct cat_control *cc, uint64_t now, const char *s,
 		}
 		cc->tx = p;
 		cc->tx_cap = cap;
+	}
+	if (pre > 0) {
+		if (cat_auth_tag(&cc->auth, s, len, tag) < 0) {
+			disconnect(cc, now, "libcrypto failed to tag a line");
+			return -EIO;
+		}
+		memcpy(cc->tx + cc->tx_len, tag, CAT_AUTH_TAG_HEX);
+		cc->tx[cc->tx_len + CAT_AUTH_TAG_HEX] = ' ';
+		cc->tx_len += pre;
 	}
 	memcpy(cc->tx + cc->tx_len, s, len);
 	cc->tx[cc->tx_len + len] = '\n';
@@ -324,25 +360,90 @@ static int flush(struct cat_control *cc, uint64_t now)
 	return cc->fd >= 0 ? 0 : -1;
 }
 
-static void on_connected(struct cat_control *cc, uint64_t now)
+static void send_hello(struct cat_control *cc, uint64_t now)
 {
 	const struct cat_dp *dp = cc->agent->dp;
 	uint32_t epoch = cat_agent_epoch(cc->agent);
 
+	say(cc, RTE_LOG_NOTICE, "connected%s; hello node %u epoch %u",
+	    cc->auth_state == CAT_CONTROL_AUTH_ON ? " and authenticated" : "",
+	    dp->node_id, epoch);
+	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
+	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I}", "type", "hello",
+				      "node", (int)dp->node_id,
+				      "epoch", (json_int_t)epoch,
+				      "boot", (json_int_t)cc->boot));
+	flush(cc, now);
+}
+
+static void on_connected(struct cat_control *cc, uint64_t now)
+{
 	wr(&cc->st.state, CAT_CONTROL_UP);
 	inc(&cc->st.connects);
 	if (cc->st.connects > 1)
 		inc(&cc->st.reconnects);
 	cc->up_since_ms = now;
 	cc->down_logged = 0;
-	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
-	say(cc, RTE_LOG_NOTICE, "connected; hello node %u epoch %u",
-	      dp->node_id, epoch);
-	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I}", "type", "hello",
-				      "node", (int)dp->node_id,
-				      "epoch", (json_int_t)epoch,
-				      "boot", (json_int_t)cc->boot));
-	flush(cc, now);
+	if (cc->secret != NULL) {
+		/* Nothing is said before catena-control proves it has the
+		 * secret too: its challenge comes first. */
+		cc->auth_state = CAT_CONTROL_AUTH_WAIT;
+		return;
+	}
+	send_hello(cc, now);
+}
+
+/* Log an authentication failure once per distinct reason, then drop the
+ * connection: reconnecting follows the usual backoff. */
+static void auth_failed(struct cat_control *cc, uint64_t now, const char *why)
+{
+	inc(&cc->st.auth_failures);
+	if (strcmp(why, cc->last_error) != 0) {
+		snprintf(cc->last_error, sizeof(cc->last_error), "%s", why);
+		say(cc, RTE_LOG_ERR, "authentication: %s", why);
+	}
+	disconnect(cc, now, "authentication failed");
+}
+
+/*
+ * What catena-control says first when it has a cluster secret:
+ * {"type":"auth","alg":"hmac-sha256","nonce":HEX}. The node answers with
+ * its own nonce (the last plain line), then says hello, tagged.
+ */
+static void on_challenge(struct cat_control *cc, uint64_t now, json_t *o)
+{
+	const char *alg = json_string_value(json_object_get(o, "alg"));
+	json_t *jn = json_object_get(o, "nonce");
+	uint8_t nonce_c[CAT_AUTH_NONCE_LEN], nonce_n[CAT_AUTH_NONCE_LEN];
+	char hex[2 * CAT_AUTH_NONCE_LEN + 1];
+
+	if (cc->secret == NULL) {
+		auth_failed(cc, now, "catena-control requires the cluster secret; "
+			    "set [control] secret_file in this node's config");
+		return;
+	}
+	if (cc->auth_state != CAT_CONTROL_AUTH_WAIT) {
+		auth_failed(cc, now, "a second challenge on one connection");
+		return;
+	}
+	if (alg == NULL || strcmp(alg, CAT_AUTH_ALG) != 0 || !json_is_string(jn) ||
+	    cat_auth_nonce_parse(json_string_value(jn), json_string_length(jn),
+				 nonce_c) < 0) {
+		auth_failed(cc, now, "a challenge without alg \"" CAT_AUTH_ALG
+			    "\" and a 32-hex-digit nonce");
+		return;
+	}
+	if (cat_auth_nonce(nonce_n) < 0 ||
+	    cat_auth_session_init(&cc->auth, cc->secret, nonce_c, nonce_n,
+				  CAT_AUTH_NODE) < 0) {
+		auth_failed(cc, now, "no random nonce or session key (getrandom or "
+			    "libcrypto failed)");
+		return;
+	}
+	cat_auth_nonce_hex(nonce_n, hex);
+	queue_json(cc, now, json_pack("{s:s,s:s}", "type", "auth", "nonce", hex));
+	cc->auth_state = CAT_CONTROL_AUTH_ON;
+	send_hello(cc, now);
 }
 
 static void try_connect(struct cat_control *cc, uint64_t now)
@@ -540,7 +641,8 @@ static void on_digest_request(struct cat_control *cc, uint64_t now, json_t *o)
 	free(req);
 	while (rc == 0) {
 		/* Room for the header, "more":true, "slots":{ and }}. */
-		size_t room = CAT_CONTROL_LINE_MAX - hlen - 32, end = entries.len;
+		size_t room = CAT_CONTROL_LINE_MAX - CAT_AUTH_LINE_OVERHEAD - hlen - 32,
+		       end = entries.len;
 		int more = 0;
 
 		if (end - start > room) {
@@ -621,12 +723,30 @@ static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t 
 		len--;
 	if (len == 0)
 		return;
+	if (cc->auth_state == CAT_CONTROL_AUTH_ON) {
+		if (cat_auth_check(&cc->auth, s, len) < 0) {
+			auth_failed(cc, now, "a line from catena-control failed "
+				    "authentication: is this node's secret_file the "
+				    "cluster's? (or the line was altered or replayed)");
+			return;
+		}
+		s += CAT_AUTH_LINE_OVERHEAD;
+		len -= CAT_AUTH_LINE_OVERHEAD;
+	}
 	o = json_loadb(s, len, 0, &jerr);
 	type = json_string_value(json_object_get(o, "type"));
-	if (!json_is_object(o) || type == NULL) {
+	if (cc->auth_state == CAT_CONTROL_AUTH_WAIT &&
+	    (type == NULL || (strcmp(type, "auth") != 0 && strcmp(type, "error") != 0))) {
+		/* A catena-control without a secret sends nothing first; a
+		 * line here is from something else. */
+		auth_failed(cc, now, "expected catena-control's authentication "
+			    "challenge first");
+	} else if (!json_is_object(o) || type == NULL) {
 		inc(&cc->st.msgs_bad);
 		say(cc, RTE_LOG_WARNING, "ignored a line that is not a JSON object "
 		      "with a type (%s)", o == NULL ? jerr.text : "no type");
+	} else if (strcmp(type, "auth") == 0) {
+		on_challenge(cc, now, o);
 	} else if (strcmp(type, "map") == 0) {
 		on_map(cc, now, o);
 	} else if (strcmp(type, "digest_request") == 0) {
@@ -868,6 +988,13 @@ void cat_control_poll(struct cat_control *cc, uint64_t now)
 	read_lines(cc, now);
 	if (cc->fd < 0)
 		return;
+	if (cc->auth_state == CAT_CONTROL_AUTH_WAIT) {
+		if (now - cc->up_since_ms >= CAT_CONTROL_AUTH_WAIT_MS)
+			auth_failed(cc, now, "no authentication challenge from "
+				    "catena-control: it has no cluster secret "
+				    "(secret_file), but this node has one");
+		return;
+	}
 	if (now >= cc->next_heartbeat_ms) {
 		heartbeat(cc, now);
 		/* A loop that fell behind sends one heartbeat, not a burst. */
@@ -881,6 +1008,10 @@ void cat_control_poll(struct cat_control *cc, uint64_t now)
 void cat_control_fini(struct cat_control *cc)
 {
 	close_fd(cc);
+	if (cc->secret != NULL)
+		cat_auth_secret_clear(cc->secret);
+	free(cc->secret);
+	cc->secret = NULL;
 	free(cc->rx);
 	free(cc->tx);
 	cc->rx = NULL;

@@ -14,6 +14,7 @@
 
 #include <sys/socket.h>
 
+#include "control/chanauth.h"
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
 
@@ -33,6 +34,9 @@ extern "C" {
 /* A digests answer is cut into lines of at most this many bytes (the
  * contract's line limit), all but the last with "more":true. */
 #define CAT_CONTROL_LINE_MAX 65536u
+/* With a cluster secret, catena-control's challenge must come this soon
+ * after connecting; else it has no secret and the node will not talk. */
+#define CAT_CONTROL_AUTH_WAIT_MS 2000u
 
 /** A parsed [control] connect value. */
 struct cat_control_endpoint {
@@ -79,6 +83,14 @@ struct cat_control_status {
 	uint64_t rx_bytes;
 	uint64_t tx_bytes;
 	uint64_t last_digest_us;   /* time the last digests answer took */
+	uint64_t auth;             /* 1: the channel needs the cluster secret */
+	uint64_t auth_failures;    /* connections dropped for authentication */
+};
+
+enum cat_control_auth {
+	CAT_CONTROL_AUTH_OFF,     /* no secret_file: plain JSON lines */
+	CAT_CONTROL_AUTH_WAIT,    /* connected, waiting for the challenge */
+	CAT_CONTROL_AUTH_ON,      /* every line is "<tag> <json>" both ways */
 };
 
 /* Main logs through this (level: RTE_LOG_ERR .. RTE_LOG_DEBUG). */
@@ -106,10 +118,14 @@ struct cat_control {
 	struct cat_control_status st;
 	const struct cat_port *port; /* set by main: MTU, link and steering go
 				      * out in each heartbeat; NULL = none */
+	struct cat_auth_secret *secret; /* [control] secret_file; NULL = none */
+	enum cat_control_auth auth_state;
+	struct cat_auth_session auth;
 };
 
 /**
- * Set up from cfg ([control] connect, heartbeat_ms); agent is the node's
+ * Set up from cfg ([control] connect, heartbeat_ms, secret_file: read
+ * here, so a bad secret file stops the node at start); agent is the node's
  * (already holding the first map, if any). With no [control] the channel
  * stays off and every other call does nothing. The first connection
  * attempt is made by the first cat_control_poll. Returns 0 or -errno with

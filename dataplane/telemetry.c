@@ -741,6 +741,8 @@ static int cmd_control(const char *cmd __rte_unused, const char *params __rte_un
 	CTL_U64(errors_received);
 	CTL_U64(rx_bytes);
 	CTL_U64(tx_bytes);
+	CTL_U64(auth);
+	CTL_U64(auth_failures);
 #undef CTL_U64
 	leave();
 	return 0;

@@ -34,12 +34,12 @@ config)
       # of dataplane/control.c, which needs the node's other sources but
       # main.c (all of them, whatever files there are); nothing but the
       # parsers runs.
-      srcs="control/ctl_config.c $repl_srcs"
+      srcs="control/ctl_config.c control/chanauth.c $repl_srcs"
       for f in "$root"/dataplane/*.c; do
 	      [ "${f##*/}" = main.c ] || srcs="$srcs dataplane/${f##*/}"
       done
       maxlen=4096
-      libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds)"
+      libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds libcrypto)"
       cflags_extra=$(pkg-config --cflags libdpdk) ;;
 mgmt) # catena-control's library: every control/ source but the two
       # programs' own (catena-control's main, catenactl).
@@ -51,7 +51,7 @@ mgmt) # catena-control's library: every control/ source but the two
 	      esac
       done
       maxlen=4096
-      libs="$(pkg-config --libs jansson libcurl liburcu-qsbr liburcu-cds)" ;;
+      libs="$(pkg-config --libs jansson libcurl liburcu-qsbr liburcu-cds libcrypto)" ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in
