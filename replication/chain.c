@@ -892,8 +892,12 @@ static void on_snap_ack(struct cat_chain *ch, uint64_t now,
 			struct slot_state *ss, uint16_t from_node,
 			const struct cat_msg *m)
 {
-	if (from_node == 0 || from_node != ss->xto || ss->xphase != X_SNAP ||
-	    m->client_id != ss->xgen) {
+	if (from_node == 0 || from_node != ss->xto) {
+		/* Only the joiner we stream to acknowledges the stream. */
+		ch->st.ack_not_from_succ++;
+		return;
+	}
+	if (ss->xphase != X_SNAP || m->client_id != ss->xgen) {
 		ch->st.acks_stale++;
 		return;
 	}
@@ -1707,6 +1711,12 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 	} else if (m->op == CAT_OP_R_VRESP) {
 		struct ext e;
 
+		if (from_node != cat_map_chain_tail(c)) {
+			/* Only the tail answers VQUERY: a version named by
+			 * another member is not known to be committed. */
+			COUNT(stats, drop_not_member);
+			return;
+		}
 		if (ext_read(m, &e) != 0) {
 			COUNT(stats, drop_bad_peer_msg);
 			return;

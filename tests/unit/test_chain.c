@@ -777,6 +777,157 @@ static void test_join_restarts_when_writes_outrun_the_pool(void **state)
 	teardown_cluster();
 }
 
+/* A replication message for node `to`, as if sent by `from` (0: an
+ * address that is no map node), delivered at once. */
+static void inject(uint16_t from, uint16_t to, const struct cat_msg *m)
+{
+	sending_node = from;
+	enqueue(0, to, m);
+	deliver(qn - 1, 0);
+}
+
+static struct cat_msg peer_msg(uint8_t op, uint16_t slot, uint32_t epoch)
+{
+	struct cat_msg m = {
+		.op = op, .slot = slot, .epoch = epoch, .client_id = 7,
+		.seq = 1, .arg = 99, .key = (const uint8_t *)"k", .key_len = 1,
+		.value = (const uint8_t *)"evil", .value_len = 4,
+	};
+	return m;
+}
+
+#define STAT(n, f) (cat_chain_stats(eng[n])->f)
+
+/*
+ * Who may talk: a node acts on a replication message only from its
+ * current neighbour for that message in the current epoch: FWD and SYNC
+ * from the predecessor, ACK and SYNC_REQ from the successor, snapshot
+ * messages only at a joiner from its tail, SNAP_ACK only from the joiner
+ * being streamed to, VRESP only from the tail. Anything else changes
+ * nothing, sends nothing, and is counted.
+ */
+static void test_peer_messages_only_from_current_neighbours(void **state)
+{
+	static const uint8_t owned_ops[] = {
+		CAT_OP_R_FWD, CAT_OP_R_ACK, CAT_OP_R_SNAP, CAT_OP_R_SNAP_END,
+		CAT_OP_R_SNAP_DEDUP, CAT_OP_R_SNAP_ACK, CAT_OP_R_SYNC,
+		CAT_OP_R_SYNC_REQ,
+	};
+	struct cat_chain_stats rs = { 0 };
+	struct qmsg fwd, ack, vresp;
+	struct cat_key k;
+	struct cat_msg m;
+	uint8_t val[32];
+	int i;
+
+	(void)state;
+	setup_cluster(map3_craq, 16);
+	cat_store_key(stores[1], &k, "k", 1);
+
+	/* FWD 1 -> 2, delivered as if from node 3 and from a stranger. */
+	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
+	assert_int_equal(qn, 1);
+	fwd = q[0];
+	qn = 0;
+	q[qn] = fwd; q[qn++].from = 3; deliver(0, 0);
+	q[qn] = fwd; q[qn++].from = 0; deliver(0, 0);
+	assert_int_equal(STAT(2, fwd_not_from_pred), 2);
+	expect_stored(2, "k", NULL, 0);
+	assert_int_equal(qn, 0);
+	q[qn++] = fwd; deliver(0, 0);            /* the real one */
+	expect_stored(2, "k", "v", 1);
+	deliver(0, 0);                           /* 2 -> 3: committed */
+
+	/* ACK 3 -> 2, delivered as if from node 1 (not 2's successor). */
+	i = find(0, CAT_OP_R_ACK);
+	assert_true(i >= 0);
+	ack = q[i];
+	memmove(&q[i], &q[i + 1], sizeof(q[0]) * (size_t)(qn - i - 1));
+	qn--;
+	drop_client_replies();
+	q[qn] = ack; q[qn++].from = 1; deliver(0, 0);
+	assert_int_equal(STAT(2, ack_not_from_succ), 1);
+	expect_stored(2, "k", "v", 1);           /* still not committed */
+	assert_int_equal(qn, 0);
+	q[qn++] = ack;
+	run(0);
+	expect_stored(2, "k", "v", 0);
+	expect_stored(1, "k", "v", 0);
+
+	/* Snapshot messages where no transfer runs, SYNC from a non-
+	 * predecessor, SYNC_REQ from a non-successor: all refused. */
+	m = peer_msg(CAT_OP_R_SNAP, (uint16_t)k.slot, 1);
+	inject(1, 2, &m);
+	m.op = CAT_OP_R_SNAP_END;
+	inject(2, 3, &m);
+	m.op = CAT_OP_R_SNAP_DEDUP;
+	inject(2, 3, &m);
+	assert_int_equal(STAT(2, drop_not_member), 1);
+	assert_int_equal(STAT(3, drop_not_member), 2);
+	m.op = CAT_OP_R_SNAP_ACK;
+	inject(2, 3, &m);
+	assert_int_equal(STAT(3, ack_not_from_succ), 1);
+	m.op = CAT_OP_R_SYNC;
+	inject(1, 3, &m);
+	assert_int_equal(STAT(3, fwd_not_from_pred), 1);
+	m.op = CAT_OP_R_SYNC_REQ;
+	inject(1, 2, &m);
+	assert_int_equal(STAT(2, ack_not_from_succ), 2);
+	assert_int_equal(qn, 0);                 /* nobody was answered */
+	for (uint16_t n = 1; n <= NODES; n++)
+		expect_stored(n, "k", "v", 0);
+
+	/* Every op from the right neighbour, but of another epoch. */
+	for (size_t o = 0; o < sizeof(owned_ops); o++) {
+		uint64_t before = STAT(2, drop_epoch);
+
+		m = peer_msg(owned_ops[o], (uint16_t)k.slot, o % 2 ? 0 : 2);
+		inject(o % 2 ? 3 : 1, 2, &m);
+		assert_int_equal(STAT(2, drop_epoch), before + 1);
+	}
+	assert_int_equal(qn, 0);
+	expect_stored(2, "k", "v", 0);
+
+	/* CRAQ: a dirty read asks the tail; a VRESP from the middle is not
+	 * an answer (it cannot know what is committed). */
+	client_write(1, CAT_OP_PUT, "k", "new", 0, ++seqno, 0);
+	deliver(0, 0);                           /* dirty at 1 and 2 */
+	i = find(0, CAT_OP_R_FWD);
+	fwd = q[i];                              /* held: 3 keeps "v" */
+	qn = 0;
+	client_get(1, "k", ++seqno);
+	assert_int_equal(qn, 1);
+	assert_int_equal(q[0].m.op, CAT_OP_R_VQUERY);
+	q[0].from = 2;                           /* only the tail is asked; */
+	q[0].to = 2;                             /* the middle refuses it */
+	deliver(0, 0);
+	assert_int_equal(qn, 0);
+	client_get(1, "k", ++seqno);
+	deliver(0, 0);                           /* VQUERY at the tail */
+	assert_int_equal(qn, 1);
+	assert_int_equal(q[0].m.op, CAT_OP_R_VRESP);
+	vresp = q[0];
+	qn = 0;
+	{
+		size_t used;
+
+		assert_int_equal(cat_wire_decode(vresp.bytes, sizeof(vresp.bytes),
+						 &vresp.m, &used), CAT_WIRE_OK);
+	}
+	sending_node = 1;
+	cat_chain_read(map, 1, stores[1], &io, &client, 2, &vresp.m, &rs);
+	cat_chain_read(map, 1, stores[1], &io, &client, 0, &vresp.m, &rs);
+	assert_int_equal(rs.drop_not_member, 2);
+	assert_int_equal(qn, 0);                 /* no reply from a non-tail */
+	cat_chain_read(map, 1, stores[1], &io, &client, 3, &vresp.m, &rs);
+	struct cat_msg r = take_reply(val);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_memory_equal(val, "v", 1);        /* the committed value */
+	q[qn++] = fwd;
+	run(0);
+	teardown_cluster();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +945,7 @@ int main(void)
 		cmocka_unit_test(test_join_snapshot_then_writes_then_handover),
 		cmocka_unit_test(test_join_survives_loss_and_clears_stale_data),
 		cmocka_unit_test(test_join_restarts_when_writes_outrun_the_pool),
+		cmocka_unit_test(test_peer_messages_only_from_current_neighbours),
 	};
 	int rc;
 
