@@ -7,7 +7,9 @@
 # repl:   replication messages into a 3-node chain engine (fuzz_repl.c);
 # config: catena-node's and catena-control's config loaders (fuzz_config.c,
 #         config.dict);
-# mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict).
+# mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict);
+# nodechan: one node connection's lines into catena-control, with and
+#         without the cluster secret (fuzz_nodechan.c, nodechan.dict).
 # Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
 # (not through meson, whose gcc build has no libFuzzer), starts from the seed
 # corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
@@ -21,7 +23,7 @@ target=${1:-}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-usage="usage: $0 wire|map|repl|config|mgmt [SECONDS]"
+usage="usage: $0 wire|map|repl|config|mgmt|nodechan [SECONDS]"
 repl_srcs="replication/wire.c replication/hash.c replication/store.c replication/map.c replication/chain.c"
 libs=
 case $target in
@@ -41,9 +43,10 @@ config)
       maxlen=4096
       libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds libcrypto)"
       cflags_extra=$(pkg-config --cflags libdpdk) ;;
-mgmt) # catena-control's library: every control/ source but the two
+mgmt|nodechan)
+      # catena-control's library: every control/ source but the two
       # programs' own (catena-control's main, catenactl).
-      srcs=$repl_srcs
+      srcs="$repl_srcs tests/fuzz/ctl_fixture.c"
       for f in "$root"/control/*.c; do
 	      case ${f##*/} in
 	      control_main.c|catenactl*.c) ;;
