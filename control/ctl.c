@@ -107,6 +107,7 @@ void cat_ctl_sync_nodes(struct cat_ctl *c)
 			old->id = 0; /* taken over */
 		} else {
 			next[n].id = id;
+			next[n].boot = cat_ctl_store_boot(&c->store, id);
 			switch (cat_ctl_store_mark(&c->store, id)) {
 			case CAT_CTL_MARK_FAILED:
 				next[n].state = CAT_CTL_NODE_FAILED;

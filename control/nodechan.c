@@ -71,6 +71,22 @@ static void node_back(struct cat_ctl *c, struct cat_ctl_node *n)
 static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now,
 		      const char *why);
 
+/* A node's process, as its hello names it, is stored: a catena-control
+ * that restarts still knows it, and still sees a node that restarted
+ * while it was away. */
+static void remember_boot(struct cat_ctl *c, struct cat_ctl_node *n,
+			  uint64_t boot)
+{
+	char why[256];
+
+	n->boot = boot;
+	if (cat_ctl_store_set_boot(&c->store, n->id, boot) > 0 &&
+	    cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(), why,
+			       sizeof(why)) < 0)
+		cat_ctl_event(c, "store write failed (node %u's boot id): %s",
+			      n->id, why);
+}
+
 /* A node that restarted lost its state: out of its chains at once. */
 static void restarted(struct cat_ctl *c, struct cat_ctl_node *n)
 {
@@ -122,7 +138,7 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 		/* A new process of a known node: it starts empty, so it can
 		 * not stay in its chains; it leaves them now and rejoins them
 		 * by state transfer. */
-		n->boot = (uint64_t)boot;
+		remember_boot(c, n, (uint64_t)boot);
 		restarted(c, n);
 		n = cat_ctl_node(c, (uint16_t)id);
 		if (n == NULL)
@@ -132,8 +148,8 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 			cat_ctl_push_map(c, conn);
 		return;
 	}
-	if (boot != 0)
-		n->boot = (uint64_t)boot;
+	if (boot != 0 && (uint64_t)boot != n->boot)
+		remember_boot(c, n, (uint64_t)boot);
 	switch (n->state) {
 	case CAT_CTL_NODE_NEW:
 	case CAT_CTL_NODE_UP:

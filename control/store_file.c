@@ -155,6 +155,40 @@ int cat_ctl_store_set_mark(struct cat_ctl_store *s, uint16_t id,
 	return 0;
 }
 
+uint64_t cat_ctl_store_boot(const struct cat_ctl_store *s, uint16_t id)
+{
+	for (uint16_t i = 0; i < s->n_boots; i++)
+		if (s->boot_id[i] == id)
+			return s->boot[i];
+	return 0;
+}
+
+int cat_ctl_store_set_boot(struct cat_ctl_store *s, uint16_t id, uint64_t boot)
+{
+	for (uint16_t i = 0; i < s->n_boots; i++) {
+		if (s->boot_id[i] != id)
+			continue;
+		if (s->boot[i] == boot)
+			return 0;
+		if (boot == 0) {
+			s->n_boots--;
+			s->boot_id[i] = s->boot_id[s->n_boots];
+			s->boot[i] = s->boot[s->n_boots];
+		} else {
+			s->boot[i] = boot;
+		}
+		return 1;
+	}
+	if (boot == 0)
+		return 0;
+	if (s->n_boots >= CAT_MAP_NODES_MAX)
+		return -ENOSPC;
+	s->boot_id[s->n_boots] = id;
+	s->boot[s->n_boots] = boot;
+	s->n_boots++;
+	return 1;
+}
+
 static int hist_push(struct cat_ctl_store *s, uint32_t epoch, int64_t time,
 		     const char *reason)
 {
@@ -223,7 +257,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 	json_t *je = json_object_get(doc, "epoch");
 	json_t *jt = json_object_get(doc, "text");
 	json_t *jh = json_object_get(doc, "history");
-	json_t *jn = json_object_get(doc, "nodes");
+	json_t *jn = json_object_get(doc, "nodes"), *jb;
 	char perr[256];
 	const char *key;
 	json_t *v;
@@ -301,6 +335,31 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		if (cat_ctl_store_set_mark(s, (uint16_t)id, mk) < 0)
 			goto bad;
 	}
+	/* Boot ids are optional (older documents have none) and only a
+	 * hint for telling restarts apart: an entry that is not a node of
+	 * the map with a positive id is an error all the same, like a
+	 * mark's, because the document was then not written by us. */
+	jb = json_object_get(doc, "boots");
+	if (jb != NULL && !json_is_object(jb)) {
+		set_err(err, errlen, "%s: \"boots\" is not an object", s->path);
+		goto bad;
+	}
+	json_object_foreach(jb, key, v) {
+		char *end;
+		unsigned long id = strtoul(key, &end, 10);
+
+		if (*end != '\0' || id < 1 || id > 65535 || !json_is_integer(v) ||
+		    json_integer_value(v) < 1 ||
+		    cat_map_node_by_id(*map, (uint16_t)id) == NULL) {
+			set_err(err, errlen,
+				"%s: \"boots\": bad entry \"%.20s\" (expected a node of the map: a positive boot id)",
+				s->path, key);
+			goto bad;
+		}
+		if (cat_ctl_store_set_boot(s, (uint16_t)id,
+					   (uint64_t)json_integer_value(v)) < 0)
+			goto bad;
+	}
 	s->epoch = (*map)->epoch;
 	return 0;
 bad:
@@ -310,6 +369,7 @@ fail:
 	*map = NULL;
 	s->n_hist = 0;
 	s->n_marks = 0;
+	s->n_boots = 0;
 	return rc;
 }
 
@@ -346,6 +406,7 @@ int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,
 	}
 	s->n_hist = 0;
 	s->n_marks = 0;
+	s->n_boots = 0;
 	rc = load_doc(s, doc, map, err, errlen);
 	json_decref(doc);
 	return rc;
@@ -373,6 +434,18 @@ static json_t *build_doc(const struct cat_ctl_store *s, const char *text,
 		snprintf(key, sizeof(key), "%u", s->mark_id[i]);
 		bad |= json_object_set_new(nodes, key, json_string(
 				cat_ctl_store_mark_name(s->mark[i])));
+	}
+	if (s->n_boots > 0 && !bad) {
+		json_t *boots = json_object();
+
+		bad |= json_object_set_new(doc, "boots", boots);
+		for (uint16_t i = 0; i < s->n_boots && !bad; i++) {
+			char key[8];
+
+			snprintf(key, sizeof(key), "%u", s->boot_id[i]);
+			bad |= json_object_set_new(boots, key,
+				json_integer((json_int_t)s->boot[i]));
+		}
 	}
 	for (size_t i = 0; i < s->n_hist && !bad; i++)
 		bad |= json_array_append_new(hist, json_pack("{s:I,s:I,s:s}",
@@ -468,6 +541,9 @@ int cat_ctl_store_save(struct cat_ctl_store *s, const struct cat_map *m,
 	for (uint16_t i = s->n_marks; i-- > 0;)
 		if (cat_map_node_by_id(m, s->mark_id[i]) == NULL)
 			cat_ctl_store_set_mark(s, s->mark_id[i], CAT_CTL_MARK_NONE);
+	for (uint16_t i = s->n_boots; i-- > 0;)
+		if (cat_map_node_by_id(m, s->boot_id[i]) == NULL)
+			cat_ctl_store_set_boot(s, s->boot_id[i], 0);
 	rc = 0;
 	if (m->epoch != s->epoch)
 		rc = hist_push(s, m->epoch, now, reason != NULL ? reason : "");

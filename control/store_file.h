@@ -52,6 +52,12 @@ struct cat_ctl_store {
 	uint16_t n_marks;
 	uint16_t mark_id[CAT_MAP_NODES_MAX];
 	uint8_t mark[CAT_MAP_NODES_MAX];    /* enum cat_ctl_mark */
+	/* Each node's process (boot id of its hello), kept so that a
+	 * catena-control that restarts still tells a node that restarted
+	 * meanwhile, with an empty store, from one that kept running. */
+	uint16_t n_boots;
+	uint16_t boot_id[CAT_MAP_NODES_MAX];
+	uint64_t boot[CAT_MAP_NODES_MAX];
 	/* Set by cat_ctl_store_init_io: the same document, kept elsewhere
 	 * (store_etcd). NULL for the file backend. */
 	cat_ctl_store_get_fn io_get;
@@ -107,6 +113,13 @@ enum cat_ctl_mark cat_ctl_store_mark(const struct cat_ctl_store *s,
  * cat_ctl_store_save. Returns 0 or -ENOSPC. */
 int cat_ctl_store_set_mark(struct cat_ctl_store *s, uint16_t id,
 			   enum cat_ctl_mark mark);
+
+/** A node's stored boot id, 0 if none. */
+uint64_t cat_ctl_store_boot(const struct cat_ctl_store *s, uint16_t id);
+
+/** Set a node's boot id (1..INT64_MAX; 0 forgets it); stored on the next
+ * save. 1 if it changed, 0 if not, -ENOSPC. */
+int cat_ctl_store_set_boot(struct cat_ctl_store *s, uint16_t id, uint64_t boot);
 
 /** Name of a mark as stored ("failed", "drained"; NULL for none). */
 const char *cat_ctl_store_mark_name(enum cat_ctl_mark mark);

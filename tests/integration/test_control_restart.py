@@ -103,3 +103,35 @@ def test_control_restart_keeps_epoch_and_map_nodes_reconnect_writes_never_stop(
     v = ctl.ctl_json("verify")
     assert v["differ"] == [], v["differ"][:5]
     assert ctl.ctl_json("status")["epoch"] == 2
+
+
+def test_node_restarted_while_control_plane_was_down_is_caught_by_boot_id(
+        make_control_cluster):
+    """catena-control stores each node's boot id: the tail restarted (empty)
+    while catena-control was down is taken out of its chain when both are
+    back, instead of serving as a tail without the data, and rejoins by
+    state transfer."""
+    from cluster import ONE_CHAIN
+    c = make_control_cluster(chains=ONE_CHAIN, clients=1)
+    ctl = c.ctl
+    for i in range(20):
+        r = c.cli("put", "k%d" % i, "v%d" % i)
+        assert r.returncode == 0, r.stderr
+    assert ctl.stop() == 0
+    c.kill9(3)
+    c.restart(3)               # a new process: an empty store
+    ctl.start()
+    ctl.wait_for("node 3 taken out as restarted",
+                 lambda: "restarted (a new process" in ctl.stderr(
+                     all_runs=True), timeout=10)
+    chains = ctl.ctl_json("chains")
+    assert chains[0]["members"][:2] == [1, 2], chains
+
+    def back():
+        ch = ctl.ctl_json("chains")[0]
+        return ch["members"] == [1, 2, 3] and "joining" not in ch
+    ctl.wait_for("node 3 back as tail", back, timeout=30)
+    for i in range(20):
+        r = c.cli("get", "k%d" % i, host=c.ip(3))
+        assert r.returncode == 0 and "v%d" % i in r.stdout, (
+            i, r.stdout, r.stderr)

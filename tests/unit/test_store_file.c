@@ -175,6 +175,43 @@ static void test_marks_of_forgotten_nodes_dropped(void **state)
 	cat_map_free(m);
 }
 
+/* Boot ids survive a restart of catena-control, change in place, and are
+ * forgotten with their node; an older document without them loads. */
+static void test_boot_ids_survive_and_follow_the_map(void **state)
+{
+	struct fixture *f = *state;
+	struct cat_ctl_store s;
+	struct cat_map *m = parse_ok(map_text), *got;
+	char err[256];
+
+	assert_int_equal(cat_ctl_store_init(&s, f->dir, err, sizeof(err)), 0);
+	assert_int_equal(cat_ctl_store_set_boot(&s, 1, 1111), 1);
+	assert_int_equal(cat_ctl_store_set_boot(&s, 1, 1111), 0); /* unchanged */
+	assert_int_equal(cat_ctl_store_set_boot(&s, 2, 2222), 1);
+	assert_int_equal(cat_ctl_store_set_boot(&s, 9, 9999), 1); /* not in map */
+	assert_int_equal(cat_ctl_store_save(&s, m, "x", 1, err, sizeof(err)), 0);
+	assert_int_equal(cat_ctl_store_boot(&s, 9), 0);           /* dropped */
+	cat_ctl_store_fini(&s);
+
+	assert_int_equal(cat_ctl_store_init(&s, f->dir, err, sizeof(err)), 0);
+	assert_int_equal(cat_ctl_store_load(&s, &got, err, sizeof(err)), 0);
+	assert_true(cat_ctl_store_boot(&s, 1) == 1111);
+	assert_true(cat_ctl_store_boot(&s, 2) == 2222);
+	assert_int_equal(cat_ctl_store_set_boot(&s, 2, 3333), 1);
+	assert_int_equal(cat_ctl_store_save(&s, got, NULL, 2, err, sizeof(err)), 0);
+	cat_ctl_store_fini(&s);
+	cat_map_free(got);
+
+	assert_int_equal(cat_ctl_store_init(&s, f->dir, err, sizeof(err)), 0);
+	assert_int_equal(cat_ctl_store_load(&s, &got, err, sizeof(err)), 0);
+	assert_true(cat_ctl_store_boot(&s, 2) == 3333);
+	assert_int_equal(cat_ctl_store_set_boot(&s, 1, 0), 1);    /* forget */
+	assert_int_equal(cat_ctl_store_boot(&s, 1), 0);
+	cat_ctl_store_fini(&s);
+	cat_map_free(got);
+	cat_map_free(m);
+}
+
 static void test_creates_dir(void **state)
 {
 	struct fixture *f = *state;
@@ -203,6 +240,10 @@ static void test_corrupt_files(void **state)
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"history\":[{\"epoch\":1}]}",
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"nodes\":{\"7\":\"failed\"}}",
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"nodes\":{\"1\":\"sleepy\"}}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":[]}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"7\":5}}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"1\":\"5\"}}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"1\":0}}",
 		"{\"epoch\":1,\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\"}",
 	};
 	struct fixture *f = *state;
@@ -279,6 +320,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty_then_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_marks_of_forgotten_nodes_dropped,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_ids_survive_and_follow_the_map,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_creates_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_files, setup, teardown),
