@@ -122,6 +122,15 @@ for n in (1, 2, 3):
     print(f"  {n:>4}  {'/'.join(roles):28s} {st.get('requests', 0):>9} {st.get('repl_fwd_sent', 0):>9} "
           f"{st.get('repl_acks_received', 0):>10} {st.get('repl_fwd_retransmitted', 0):>8} "
           f"{st.get('repl_in_flight', 0):>10} {st.get('store_keys', 0):>5}")
+# Every dropped frame or message is counted by cause; say which.
+for n in (1, 2, 3):
+    drops = {k: v for k, v in stats[n].items()
+             if k.startswith("drop") and k != "drops_total" and isinstance(v, int) and v}
+    if drops:
+        print(f"  node {n} drops: " + ", ".join(f"{k} {v}" for k, v in sorted(drops.items())))
+        if set(drops) <= {"drop_arp_not_for_us", "drop_not_our_mac"}:
+            print("    (ARP for the other nodes and frames the bridge floods to every port"
+                  " before it learns addresses: expected on a shared segment)")
 sys.exit(1 if bad else 0)
 EOF
 AGREE_RC=$?
