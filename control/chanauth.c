@@ -67,13 +67,7 @@ static void to_hex(const uint8_t *b, size_t n, char *out)
 
 static int nibble(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return OPENSSL_hexchar2int((unsigned char)c);
 }
 
 int cat_auth_secret_load(const char *path, struct cat_auth_secret *s,

@@ -125,3 +125,19 @@ char *fx_format(const struct cat_map *m)
 		fx_fail("cannot format the map", NULL);
 	return t;
 }
+
+void fx_check_changed_map(const struct cat_ctl *c, uint32_t epoch,
+			  const char *after)
+{
+	struct cat_map *back;
+	char *again;
+
+	if (c->map->epoch <= epoch)
+		fx_fail("the map changed without a new epoch", after);
+	back = fx_parse(after, strlen(after));
+	again = fx_format(back);
+	if (strcmp(after, again) != 0)
+		fx_fail("the new map does not format back to itself", after);
+	free(again);
+	cat_map_free(back);
+}

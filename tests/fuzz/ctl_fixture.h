@@ -17,5 +17,9 @@ void fx_setup(struct cat_ctl *c);
 void fx_teardown(struct cat_ctl *c);
 /* The map's canonical text (malloc'ed). */
 char *fx_format(const struct cat_map *m);
+/* The map changed since it was at `epoch`; c now has `after`: a higher
+ * epoch, and a text that parses and formats back to itself. */
+void fx_check_changed_map(const struct cat_ctl *c, uint32_t epoch,
+			  const char *after);
 
 #endif /* CAT_FUZZ_CTL_FIXTURE_H */
