@@ -33,6 +33,7 @@ struct inflight {
 	uint64_t last_sent;
 	uint32_t retries;
 	uint32_t next;        /* next entry of the same slot, or NIL */
+	uint8_t cls;          /* chain position it was taken for (class) */
 	struct cat_msg m;     /* key and value point into buf */
 	uint8_t *buf;         /* msg_max bytes */
 };
@@ -121,6 +122,11 @@ struct cat_chain {
 	uint8_t *bufs;
 	uint32_t free_head;           /* free in-flight entries, linked by next */
 	uint32_t n_inflight;
+	/* Entries in use by the chain position they were taken at, and the
+	 * positions past the head this node holds where it keeps entries
+	 * (see inflight_alloc). */
+	uint32_t cls_used[CAT_MAP_CHAIN_LEN_MAX];
+	uint8_t cls_present[CAT_MAP_CHAIN_LEN_MAX];
 	uint32_t *pending_ack;        /* local slot indices, n_owned max */
 	uint32_t n_pending_ack;
 	struct dedup_entry *dedup;
@@ -280,20 +286,47 @@ static void dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
 
 /* ---- in-flight entries ------------------------------------------------ */
 
-static uint32_t inflight_alloc(struct cat_chain *ch)
+/*
+ * An in-flight entry for a write kept at chain position cls (0: the head
+ * ordering a client write; p: a member at position p keeping a FWD for
+ * its successor, or a tail keeping one for its joiner).
+ *
+ * The pool is shared by every slot of the worker, and an entry at
+ * position p is freed only once the successor, at position p + 1, took the
+ * write, which may need an entry there. With one pool for all positions
+ * nodes could wait on each other in a cycle (rotated chains make every
+ * node a middle of several). So every position past the head that this
+ * node holds and that uses nothing yet keeps one entry for itself: waits
+ * then only go from a position to a higher one, and the last position
+ * (a tail, or a joiner) never waits, so every write can move on. The
+ * reservation needs a pool larger than the positions a node holds
+ * (chains are at most 8 long; the smallest configurable pool is 16).
+ */
+static uint32_t inflight_alloc(struct cat_chain *ch, unsigned int cls)
 {
-	uint32_t i = ch->free_head;
+	uint32_t i = ch->free_head, reserved = 0;
 
 	if (i == NIL)
 		return NIL;
+	for (unsigned int q = 1; q < CAT_MAP_CHAIN_LEN_MAX; q++)
+		reserved += q != cls && ch->cls_present[q] && ch->cls_used[q] == 0;
+	if (reserved >= ch->p.inflight_max)
+		reserved = ch->p.inflight_max - 1; /* a pool too small to keep them */
+	if (ch->p.inflight_max - ch->n_inflight <= reserved) {
+		ch->st.inflight_reserved++;
+		return NIL;
+	}
 	ch->free_head = ch->inflight[i].next;
 	ch->inflight[i].next = NIL;
+	ch->inflight[i].cls = (uint8_t)cls;
+	ch->cls_used[cls]++;
 	ch->n_inflight++;
 	return i;
 }
 
 static void inflight_free(struct cat_chain *ch, uint32_t i)
 {
+	ch->cls_used[ch->inflight[i].cls]--;
 	ch->inflight[i].next = ch->free_head;
 	ch->free_head = i;
 	ch->n_inflight--;
@@ -737,6 +770,17 @@ static void xsend(struct cat_chain *ch, struct slot_state *ss,
 	ch->p.io.to_node(ch->p.io.arg, ss->xto, &e->m);
 }
 
+/* Writes a snapshotting slot may keep for its joiner. Like the window,
+ * a share of the pool: snapshots together hold at most half of it, so the
+ * rest of the chain's writes always find entries; past it the slot starts
+ * over with a new cut (xfer_restart). */
+static uint32_t xfer_keep_max(const struct cat_chain *ch)
+{
+	uint32_t cap = ch->p.inflight_max / 4u / ch->p.xfer_slots;
+
+	return cap ? cap : 1u;
+}
+
 static uint32_t xfer_window(const struct cat_chain *ch)
 {
 	uint32_t w = ch->p.xfer_window ? ch->p.xfer_window : 32u;
@@ -802,9 +846,15 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 			.seq = ss->xseq,
 		};
 
-		idx = inflight_alloc(ch);
-		if (idx == NIL)
+		idx = inflight_alloc(ch, (unsigned int)ss->pos);
+		if (idx == NIL) {
+			/* With none of its stream in flight, no SNAP_ACK will
+			 * free an entry for it; if the writes it keeps hold
+			 * the pool, start it over so that they go. */
+			if (ss->xn == 0 && ss->n_inflight > 0)
+				xfer_restart(ch, ss);
 			return;
+		}
 		if (ss->xdone == XS_ITEMS) {
 			if (cat_store_snap_next(ch->store, slot, &it) != 0) {
 				cat_store_snap_end(ch->store, slot);
@@ -1041,6 +1091,7 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 	__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
 	if (ch->xgen_next == 0)
 		ch->xgen_next = (uint32_t)(now >> 10) | 1u; /* differs per run */
+	memset(ch->cls_present, 0, sizeof(ch->cls_present));
 	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
 	     slot += ch->p.n_workers) {
 		struct slot_state *ss = sstate(ch, slot);
@@ -1055,6 +1106,8 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		if (pos >= 0) {
 			pred = pos > 0 ? c->nodes[pos - 1] : 0;
 			succ = pos + 1 < c->len ? c->nodes[pos + 1] : 0;
+			if (succ != 0 || jto != 0)
+				ch->cls_present[pos] = 1; /* keeps entries here */
 		} else if (joiner) {
 			pred = cat_map_chain_tail(c);
 		}
@@ -1192,8 +1245,11 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		}
 		return;
 	}
+	if (ss->xphase == X_SNAP && ss->succ == 0 &&
+	    ss->n_inflight >= xfer_keep_max(ch))
+		xfer_restart(ch, ss);
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
-		idx = inflight_alloc(ch);
+		idx = inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL && ss->succ == 0) {
 			xfer_restart(ch, ss);
 		} else if (idx == NIL) {
@@ -1364,8 +1420,11 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.fwd_gap++;
 		return;
 	}
+	if (ss->xphase == X_SNAP && ss->succ == 0 &&
+	    ss->n_inflight >= xfer_keep_max(ch))
+		xfer_restart(ch, ss); /* applied and committed here all the same */
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
-		idx = inflight_alloc(ch);
+		idx = inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL && ss->succ == 0) {
 			xfer_restart(ch, ss);
 		} else if (idx == NIL) {

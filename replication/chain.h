@@ -125,6 +125,8 @@ struct cat_chain_params {
 	X(fwd_gap)              /* FWD ahead of the next expected: dropped */  \
 	X(fwd_not_from_pred)    /* FWD from a node that is not our predecessor */ \
 	X(fwd_no_inflight)      /* no in-flight entry free: FWD dropped */     \
+	X(inflight_reserved)    /* entry refused: the last free ones are kept  \
+				 * for other chain positions (inflight_alloc) */\
 	X(acks_sent)                                                            \
 	X(acks_received)        /* ACKs that advanced the commit point */      \
 	X(acks_stale)           /* ACKs at or below the commit point */        \

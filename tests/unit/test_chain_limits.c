@@ -9,7 +9,9 @@
  *    pool is full, no store memory and no heap used for them; the dedup
  *    table evicts (counted) instead of growing;
  *  - a SNAP flood from a node that is not the joiner's tail (or of another
- *    epoch): dropped, counted, nothing installed, nothing answered.
+ *    epoch): dropped, counted, nothing installed, nothing answered;
+ *  - a head that fills the pool shared with its middle role: it keeps an
+ *    entry for the middle, so the other chain's writes still pass.
  * A small three-node harness like tests/unit/test_chain.c's.
  */
 #include <errno.h>
@@ -388,6 +390,56 @@ static void test_snap_flood_from_a_non_tail_is_dropped_and_counted(void **state)
 	teardown();
 }
 
+/* Node 2 is the head of chain 2 and the middle of chain 1, and one pool
+ * serves both. A flood of chain 2 writes that nobody acknowledges takes
+ * every entry but one: that one is kept for its middle position, so a
+ * chain 1 write still passes node 2 and commits. Without the reservation
+ * node 2 would drop chain 1's FWD for want of an entry, and with rotated
+ * chains the middles could wait on each other for ever. */
+static void test_head_flood_leaves_an_entry_for_the_middle(void **state)
+{
+	static const char *map2 =
+		"epoch 1\nslots 4\ncraq off\n"
+		"node 1 10.0.0.1\nnode 2 10.0.0.2\nnode 3 10.0.0.3\n"
+		"chain 1 1 2 3\nchain 2 2 3 1\nassign 0-1 1\nassign 2-3 2\n";
+	enum { POOL = 4 };
+	char key[32];
+	int admitted = 0, n = 0;
+	struct cat_key k;
+
+	(void)state;
+	setup(map2, POOL, 64, NULL);
+	for (int i = 0; n < 3 * POOL; i++) {
+		snprintf(key, sizeof(key), "h%d", i);
+		cat_store_key(stores[2], &k, key, (uint16_t)strlen(key));
+		if (k.slot < 2)
+			continue;        /* chain 2's slots only */
+		write_req(2, CAT_OP_PUT, key, (const uint8_t *)"v", 1, 7,
+			  (uint64_t)i + 1, 0);
+		n++;
+	}
+	admitted = (int)st(2)->writes_sequenced;
+	assert_int_equal(admitted, POOL - 1);
+	assert_int_equal(cat_chain_inflight(eng[2]), POOL - 1);
+	assert_int_equal(replies[CAT_ST_RETRY], 3 * POOL - admitted);
+	assert_true(st(2)->inflight_reserved > 0);
+	qn = 0;                       /* chain 2's forwards are lost */
+
+	for (int i = 0;; i++) {
+		snprintf(key, sizeof(key), "m%d", i);
+		cat_store_key(stores[1], &k, key, (uint16_t)strlen(key));
+		if (k.slot < 2)
+			break;           /* a chain 1 key */
+	}
+	write_req(1, CAT_OP_PUT, key, (const uint8_t *)"through", 7, 8, 1, 0);
+	deliver_all(0);
+	assert_int_equal(st(2)->fwd_no_inflight, 0);
+	assert_int_equal(st(2)->fwd_applied, 1);
+	assert_int_equal(replies[CAT_ST_OK], 1);
+	assert_int_equal(cat_chain_inflight(eng[2]), POOL - 1);
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_write_flood_answers_retry_and_stays_bounded),
 		cmocka_unit_test(test_dedup_table_evicts_instead_of_growing),
 		cmocka_unit_test(test_snap_flood_from_a_non_tail_is_dropped_and_counted),
+		cmocka_unit_test(test_head_flood_leaves_an_entry_for_the_middle),
 	};
 	int rc;
 
