@@ -770,17 +770,6 @@ static void xsend(struct cat_chain *ch, struct slot_state *ss,
 	ch->p.io.to_node(ch->p.io.arg, ss->xto, &e->m);
 }
 
-/* Writes a snapshotting slot may keep for its joiner. Like the window,
- * a share of the pool: snapshots together hold at most half of it, so the
- * rest of the chain's writes always find entries; past it the slot starts
- * over with a new cut (xfer_restart). */
-static uint32_t xfer_keep_max(const struct cat_chain *ch)
-{
-	uint32_t cap = ch->p.inflight_max / 4u / ch->p.xfer_slots;
-
-	return cap ? cap : 1u;
-}
-
 static uint32_t xfer_window(const struct cat_chain *ch)
 {
 	uint32_t w = ch->p.xfer_window ? ch->p.xfer_window : 32u;
@@ -1245,9 +1234,6 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		}
 		return;
 	}
-	if (ss->xphase == X_SNAP && ss->succ == 0 &&
-	    ss->n_inflight >= xfer_keep_max(ch))
-		xfer_restart(ch, ss);
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
 		idx = inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL && ss->succ == 0) {
@@ -1420,9 +1406,6 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.fwd_gap++;
 		return;
 	}
-	if (ss->xphase == X_SNAP && ss->succ == 0 &&
-	    ss->n_inflight >= xfer_keep_max(ch))
-		xfer_restart(ch, ss); /* applied and committed here all the same */
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
 		idx = inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL && ss->succ == 0) {
