@@ -179,6 +179,13 @@ const char *cat_ctl_state_name(enum cat_ctl_node_state st);
 struct cat_ctl_node *cat_ctl_node(struct cat_ctl *c, uint16_t id);
 
 /**
+ * Release what a node entry holds from its heartbeats (port, stats, xfer)
+ * and clear the pointers: the one place that knows which fields own a
+ * reference, for every path that drops entries.
+ */
+void cat_ctl_node_release(struct cat_ctl_node *n);
+
+/**
  * Rebuild the node table after c->map changed: new nodes enter as NEW (or
  * as their stored mark says), nodes no longer in the map are dropped and
  * their connection is told so and closed.
