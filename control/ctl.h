@@ -195,7 +195,8 @@ void cat_ctl_sync_nodes(struct cat_ctl *c);
 /**
  * Queue one JSON object as a line on conn (compact, LF-terminated). An
  * unsendable object, or a peer that let CAT_CTL_OUT_MAX bytes pile up,
- * marks the connection dead. Returns 0 or a negative errno.
+ * marks the connection dead. Returns 0 or a negative errno. Does not take
+ * msg: the caller still owns its reference.
  */
 int cat_ctl_send(struct cat_ctl_conn *conn, json_t *msg);
 
