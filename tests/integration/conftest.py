@@ -107,7 +107,13 @@ def _sanitizer_check(_sanitizer_logs, tmp_path):
     yield
     found = w.reports(str(tmp_path))
     if found:
-        pytest.fail(sanitizer.format_reports(found), pytrace=False)
+        text = sanitizer.format_reports(found)
+        # Also on stderr ("Captured stderr teardown"): when another
+        # fixture's teardown failed too (a node or catena-control exiting
+        # nonzero after LeakSanitizer's report), pytest shows only the
+        # first error, and ASan's report is not in the process's stderr.
+        sys.stderr.write(text + "\n")
+        pytest.fail(text, pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
