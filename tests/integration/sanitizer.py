@@ -31,9 +31,11 @@ import os
 import re
 
 # The first line of every report: ASan's and LSan's "==PID==ERROR: ...",
-# UBSan's "file:line:col: runtime error: ..." (halt_on_error or not).
+# UBSan's "file:line:col: runtime error: ..." (halt_on_error or not; the
+# location may also be "<unknown>" or a module+offset, so any prefix but
+# Go's "panic: runtime error:", which etcd's log under tmp_path could hold).
 REPORT_RE = re.compile(r"ERROR: (?:AddressSanitizer|LeakSanitizer)\b"
-                       r"|runtime error: ")
+                       r"|(?<!panic: )runtime error: ")
 # Files under a test's tmp_path that hold a process's output: the nodes'
 # node-*.stdout/.stderr, catena-control's control-N.stdout/.stderr, and
 # logs. Never binaries, maps or captures.
