@@ -117,8 +117,10 @@ static void setup(struct cat_ctl *c)
 
 static void teardown(struct cat_ctl *c)
 {
-	for (uint16_t i = 0; i < c->n_nodes; i++)
-		cat_ctl_node_release(&c->nodes[i]);
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		json_decref(c->nodes[i].stats);
+		json_decref(c->nodes[i].xfer);
+	}
 	cat_ctl_mgmt_fini(c);
 	cat_ctl_store_fini(&c->store);
 	cat_map_free(c->map);
