@@ -637,10 +637,8 @@ static const char *stop_name(void)
 static void drop_state(struct cat_ctl *c)
 {
 	cat_ctl_mgmt_fini(c);
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		json_decref(c->nodes[i].stats);
-		json_decref(c->nodes[i].port);
-	}
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		cat_ctl_node_release(&c->nodes[i]);
 	c->n_nodes = 0;
 	cat_map_free(c->map);
 	c->map = NULL;
@@ -834,10 +832,8 @@ int main(int argc, char **argv)
 	c->store.lock_fd = -1;
 	rc = run(c, etcd, argc, argv);
 	cat_ctl_mgmt_fini(c);
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		json_decref(c->nodes[i].stats);
-		json_decref(c->nodes[i].port);
-	}
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		cat_ctl_node_release(&c->nodes[i]);
 	cat_map_free(c->map);
 	cat_ctl_store_fini(&c->store);
 	cat_ctl_etcd_fini(etcd);

@@ -92,6 +92,14 @@ unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
 	return n;
 }
 
+void cat_ctl_node_release(struct cat_ctl_node *n)
+{
+	json_decref(n->port);
+	json_decref(n->stats);
+	json_decref(n->xfer);
+	n->port = n->stats = n->xfer = NULL;
+}
+
 void cat_ctl_sync_nodes(struct cat_ctl *c)
 {
 	struct cat_ctl_node next[CAT_MAP_NODES_MAX];
@@ -127,14 +135,12 @@ void cat_ctl_sync_nodes(struct cat_ctl *c)
 
 		if (o->id == 0)
 			continue;
-		json_decref(o->port);
+		cat_ctl_node_release(o);
 		if (o->conn != NULL) {
 			cat_ctl_node_error(o->conn,
 					   "this node was removed from the cluster map");
 			o->conn->node = 0;
 		}
-		json_decref(o->stats);
-		json_decref(o->xfer);
 		cat_ctl_store_set_mark(&c->store, o->id, CAT_CTL_MARK_NONE);
 	}
 	memcpy(c->nodes, next, sizeof(next));

@@ -195,6 +195,13 @@ const char *cat_ctl_state_name(enum cat_ctl_node_state st);
 struct cat_ctl_node *cat_ctl_node(struct cat_ctl *c, uint16_t id);
 
 /**
+ * Release what a node entry holds from its heartbeats (port, stats, xfer)
+ * and clear the pointers: the one place that knows which fields own a
+ * reference, for every path that drops entries.
+ */
+void cat_ctl_node_release(struct cat_ctl_node *n);
+
+/**
  * Rebuild the node table after c->map changed: new nodes enter as NEW (or
  * as their stored mark says), nodes no longer in the map are dropped and
  * their connection is told so and closed.
@@ -204,7 +211,8 @@ void cat_ctl_sync_nodes(struct cat_ctl *c);
 /**
  * Queue one JSON object as a line on conn (compact, LF-terminated). An
  * unsendable object, or a peer that let CAT_CTL_OUT_MAX bytes pile up,
- * marks the connection dead. Returns 0 or a negative errno.
+ * marks the connection dead. Returns 0 or a negative errno. Does not take
+ * msg: the caller still owns its reference.
  */
 int cat_ctl_send(struct cat_ctl_conn *conn, json_t *msg);
 

@@ -193,11 +193,15 @@ int cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
 
 void cat_ctl_xfer_rate_push(struct cat_ctl *c)
 {
+	json_t *m;
+
 	if (!c->xfer_rate_set)
 		return;
+	/* cat_ctl_send() only serialises: the message stays ours. */
+	m = json_pack("{s:s,s:I}", "type", "xfer_rate",
+		      "bytes_per_s", (json_int_t)c->xfer_rate);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		if (c->nodes[i].conn != NULL)
-			cat_ctl_send(c->nodes[i].conn, json_pack("{s:s,s:I}",
-				"type", "xfer_rate",
-				"bytes_per_s", (json_int_t)c->xfer_rate));
+			cat_ctl_send(c->nodes[i].conn, m);
+	json_decref(m);
 }

@@ -403,7 +403,7 @@ static json_t *req_status(struct cat_ctl *c)
 		const struct cat_map_chain *t = &c->map->chains[ci];
 		int ti = chain_index(c->map, t->move_to);
 		struct cat_ctl_move *mv = move_of(c, t->id, 1);
-		json_t *o, *target = json_array(), *members = json_array();
+		json_t *o, *target, *members;
 		uint16_t node = 0;
 		enum cat_ctl_move_step st;
 		unsigned int left = 0;
@@ -411,6 +411,9 @@ static json_t *req_status(struct cat_ctl *c)
 
 		if (t->move_to == 0 || mv == NULL)
 			continue;
+		/* Only for a chain that is moving: json_pack's "o" takes them. */
+		target = json_array();
+		members = json_array();
 		for (uint8_t k = 0; k < t->len; k++)
 			json_array_append_new(members, json_integer(t->nodes[k]));
 		for (uint8_t k = 0; ti >= 0 && k < c->map->chains[ti].len; k++) {

@@ -111,6 +111,15 @@ cleanup() {
 	ip netns del $NSM 2>/dev/null
 	ip netns del $NSK 2>/dev/null
 	rm -f /dev/hugepages/catcmp-* 2>/dev/null
+	# An ASan+UBSan build's reports (UBSan writes only to stderr) of the
+	# nodes and catena-control started here outlive $TMP: on this
+	# script's stderr, where tests/integration/test_perf_compare.py
+	# fails on them.
+	grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: ' \
+		"$TMP" 2>/dev/null | while read -r f; do
+		echo "compare.sh: sanitizer report in $f:" >&2
+		cat "$f" >&2
+	done
 	rm -rf "$TMP"
 	return 0
 }

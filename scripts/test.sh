@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # catena: the whole test suite. Installs and builds what it needs (via
 # scripts/setup.sh), then runs, in order:
-#   1. unit tests (cmocka) and the fuzz corpus replay (meson test)
-#   2. unit, stress and simulation tests again under ASan+UBSan; unit and
-#      stress tests under valgrind; the stress tests (RCU store, hand-over
-#      rings) under ThreadSanitizer
+#   1. unit tests (cmocka) and the fuzz corpus replay (meson test), release
+#      build (./build)
+#   2. unit, stress and simulation tests again under ASan+UBSan
+#      (build-asan); unit and stress tests under valgrind; the stress tests
+#      (RCU store, hand-over rings) under ThreadSanitizer
 #   3. the libFuzzer targets (wire, map, repl, config, mgmt) for a bounded
 #      time each (CATENA_FUZZ_SECONDS, 15)
-#   4. the integration tests (pytest: real catena-node processes in network
-#      namespaces, kernel UDP clients)
+#   4. the integration tests (pytest: real catena-node, catena-control,
+#      catenactl and catena-cli processes in network namespaces, kernel UDP
+#      clients), ALL of them against the ASan+UBSan build: a sanitizer
+#      report from any process a test started fails that test
+#      (tests/integration/sanitizer.py)
+#   5. a smoke subset of the integration tests against the release build
+#      (the binaries scripts/demo.sh and users run, on the demo's path:
+#      catena-control, three nodes, catenactl, catena-cli, telemetry), so
+#      the release binaries are still tested end to end
 # and ends with one line: `N passed, N failed[, N skipped]` over every test
-# case that ran. Exit status 0 only if nothing failed.
+# case that ran; a test that ran in both 4 and 5 counts twice (separate
+# JUnit files). Exit status 0 only if nothing failed. Why the full suite
+# runs under ASan and only a subset on release, and what that costs in
+# time: docs/HARDENING.md, "Sanitizers".
 #
 #   scripts/test.sh [pytest args...]      e.g. scripts/test.sh -k cas
+#                                         (to both integration steps)
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,22 +59,21 @@ if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
 	meson setup "$ASAN_BUILD" "$REPO" -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null
 fi
-# Build only what these suites run (not catena-node): the targets come from
-# meson's own list of tests, so a new unit test is never silently left out.
-# The simulator's 2000 seeds take about 7 s under ASan: all of them run.
-# A build dir from an earlier run regenerates first (new tests, new files),
+# Everything is built here: the unit, stress and simulation tests now, and
+# catena-node, catena-control, catenactl, catena-cli and the benchmarks for
+# the integration tests later (about 40 s on two cores from scratch). The
+# simulator's 2000 seeds take about 7 s under ASan: all of them run. A
+# build dir from an earlier run regenerates first (new tests, new files),
 # and last run's results never stand in for this one's.
-ninja -C "$ASAN_BUILD" build.ninja >/dev/null 2>&1
 rm -f "$ASAN_BUILD/meson-logs/asan.json"
-asan_targets=$(meson introspect --tests "$ASAN_BUILD" | $PY -c '
-import json, os, sys
-b = sys.argv[1]
-for t in json.load(sys.stdin):
-    if {"catena:unit", "catena:stress", "catena:sim"} & set(t["suite"]):
-        print(os.path.relpath(t["cmd"][0], b))' "$ASAN_BUILD")
-ninja -C "$ASAN_BUILD" $asan_targets >/dev/null \
-	&& meson test -C "$ASAN_BUILD" --no-rebuild --suite unit --suite stress \
+asan_built=0
+if ninja -C "$ASAN_BUILD" >"$ASAN_BUILD/ninja.log" 2>&1; then
+	asan_built=1
+	meson test -C "$ASAN_BUILD" --no-rebuild --suite unit --suite stress \
 		--suite sim --print-errorlogs --logbase asan
+else
+	tail -n 40 "$ASAN_BUILD/ninja.log"
+fi
 cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
 meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
 	--suite stress --print-errorlogs --logbase valgrind
@@ -104,9 +115,30 @@ for t in wire map repl config mgmt; do
 	fi
 done
 
-step "integration tests (pytest, network namespaces)"
-(cd "$REPO" && $PY -m pytest tests/integration -q -p no:cacheprovider \
-	--junitxml="$RESULTS/integration.xml" "$@")
+step "integration tests (pytest, network namespaces), all of them against the ASan+UBSan build"
+# ASAN_OPTIONS and UBSAN_OPTIONS for the processes the tests start are
+# set by tests/integration/sanitizer.py (on top of the ones above): ASan's
+# reports go to a log directory, UBSan's stay on stderr, and either fails
+# the test whose process printed it, whatever its exit status.
+if [ "$asan_built" = 1 ]; then
+	(cd "$REPO" && CATENA_BUILD=$ASAN_BUILD $PY -m pytest tests/integration \
+		-q -p no:cacheprovider --junitxml="$RESULTS/integration-asan.xml" "$@")
+else
+	echo "build-asan did not build: integration tests under ASan not run"
+fi
+
+step "integration smoke tests against the release build"
+# The release binaries end to end, on the path scripts/demo.sh shows:
+# catena-control with three nodes on the three-chain map, catenactl
+# status/chains/verify, catena-cli operations, telemetry. About 30 s; every
+# test here also ran under ASan in the step above, where the rest of the
+# suite (failures, partitions, resharding, install, benchmark) runs.
+(cd "$REPO" && $PY -m pytest -q -p no:cacheprovider \
+	--junitxml="$RESULTS/integration.xml" "$@" \
+	tests/integration/test_control_catenactl.py \
+	tests/integration/test_cluster_three_chains.py \
+	tests/integration/test_node_cli.py \
+	tests/integration/test_node_telemetry.py)
 
 step "summary"
 $PY "$REPO/scripts/test_summary.py" "$RESULTS"

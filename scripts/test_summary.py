@@ -2,8 +2,10 @@
 
 cmocka executables are counted per test case (from their own summary lines in
 meson's JSON test log); other meson tests count one each; pytest cases come from
-its JUnit XML. A meson test that crashed before printing a summary counts as one
-failure, so a crash can never shrink the totals. Exit 1 if anything failed or
+its JUnit XML: integration-asan.xml (the whole suite against the ASan+UBSan
+build) and integration.xml (the smoke subset against the release build), a
+test in both counted in both. A meson test that crashed before printing a
+summary counts as one failure, so a crash can never shrink the totals. Exit 1 if anything failed or
 nothing ran.
 """
 import json
@@ -93,7 +95,8 @@ def main():
                 meson_counts(os.path.join(d, "valgrind.json"), "valgrind"),
                 meson_counts(os.path.join(d, "tsan.json"), "tsan"),
                 extra_counts(os.path.join(d, "extra.txt"), "other"),
-                junit_counts(os.path.join(d, "integration.xml"), "integration")):
+                junit_counts(os.path.join(d, "integration-asan.xml"), "integration (asan)"),
+                junit_counts(os.path.join(d, "integration.xml"), "integration (release)")):
         tot = [a + b for a, b in zip(tot, res)]
     line = f"{tot[0]} passed, {tot[1]} failed"
     if tot[2]:

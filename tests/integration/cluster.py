@@ -23,6 +23,7 @@ import time
 import catena_proto as cp
 import lincheck
 import netns
+import sanitizer
 from conftest import PYTHON, Node
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -385,8 +386,11 @@ class Cluster:
     def cli(self, *args, client=0, host=None, timeout=30):
         cmd = netns.nsexec(self.client_ns(client), self.bins["cli"], "-H",
                            host or self.ip(1), *[str(a) for a in args])
-        return subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=timeout)
+        sanitizer.check("catena-cli %s" % " ".join(cmd[4:]), p.stderr,
+                        p.stdout)
+        return p
 
     def histories(self, keys, clients_per_ns=3, duration=8.0, seed=1,
                   max_ops=2500, extra=None, during=None):

@@ -3,7 +3,8 @@ Fixtures of the catena integration suite: locate the built binaries, check
 hugepages, build a namespace topology per test, start/stop catena-node in
 it, and run catena-cli / workload.py inside client namespaces. Teardown
 always kills what a test started and deletes the namespaces it made; no
-packet is ever sent from the root namespace.
+packet is ever sent from the root namespace. Against a sanitizer build a
+report from any process a test started fails that test (sanitizer.py).
 """
 
 import json
@@ -20,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import netns  # noqa: E402
+import sanitizer  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 TELEMETRY = "/usr/bin/dpdk-telemetry.py"
@@ -86,6 +88,34 @@ def hugepages():
     return mounts
 
 
+@pytest.fixture(scope="session")
+def _sanitizer_logs(tmp_path_factory):
+    """ASan/UBSan options for every process the session starts, ASan's
+    reports in one directory (sanitizer.py)."""
+    d = str(tmp_path_factory.getbasetemp() / "sanitizer-logs")
+    sanitizer.configure(d)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _sanitizer_check(_sanitizer_logs, tmp_path):
+    """Fail the test if a process it started printed a sanitizer report.
+    Autouse, so set up before and torn down after the test's own fixtures:
+    the nodes' and catena-control's exits (LeakSanitizer) come first."""
+    w = sanitizer.Watch(_sanitizer_logs)
+    w.start()
+    yield
+    found = w.reports(str(tmp_path))
+    if found:
+        text = sanitizer.format_reports(found)
+        # Also on stderr ("Captured stderr teardown"): when another
+        # fixture's teardown failed too (a node or catena-control exiting
+        # nonzero after LeakSanitizer's report), pytest shows only the
+        # first error, and ASan's report is not in the process's stderr.
+        sys.stderr.write(text + "\n")
+        pytest.fail(text, pytrace=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _namespace_safety_net():
     yield
@@ -136,6 +166,9 @@ class Node:
         self.cmd = netns.nsexec(ns, harness.bins["node"], *eal, "--", *app)
 
     def start(self, wait_ready=True):
+        # A restart truncates the last run's output: its reports first.
+        sanitizer.check_file(self.stderr_path)
+        sanitizer.check_file(self.stdout_path)
         self.out_f = open(self.stdout_path, "wb")
         self.err_f = open(self.stderr_path, "wb")
         # `ip netns exec` execs the node, so proc.pid is the node itself.
@@ -306,8 +339,11 @@ class Harness:
         cns = self.clients[client]["ns"]
         cmd = netns.nsexec(cns, self.bins["cli"], "-H", host or self.node_ip,
                            *[str(a) for a in args])
-        return subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=timeout)
+        sanitizer.check("catena-cli %s" % " ".join(cmd[4:]), p.stderr,
+                        p.stdout)
+        return p
 
     def _workload_cmd(self, args, client):
         data = json.dumps(dict({"host": self.node_ip}, **args))

@@ -21,6 +21,8 @@ import subprocess
 import threading
 import time
 
+import sanitizer
+
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
@@ -407,8 +409,11 @@ class Control:
         if as_json:
             cmd.append("--json")
         cmd += [str(a) for a in args]
-        return subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=timeout)
+        sanitizer.check("catenactl %s" % " ".join(cmd[1:]), p.stderr,
+                        p.stdout)
+        return p
 
     def ctl_json(self, *args, ok_codes=(0,)):
         p = self.ctl(*args, as_json=True)

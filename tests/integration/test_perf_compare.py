@@ -18,6 +18,8 @@ import subprocess
 
 import pytest
 
+import sanitizer
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -37,6 +39,7 @@ def test_compare_quick_measures_every_system_and_writes_json_and_plots(privilege
     p = subprocess.run(["bash", os.path.join(REPO, "perf", "compare.sh"), "--quick",
                         "--build", _build(), "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
+    sanitizer.check("perf/compare.sh", p.stdout, p.stderr)
     log = "stdout:\n%s\nstderr (tail):\n%s" % (p.stdout, p.stderr[-4000:])
     assert p.returncode == 0, log
     doc = json.load(open(out / "compare.json"))
@@ -77,6 +80,7 @@ def test_catena_bench_rejects_bad_options_before_starting_dpdk(args, message):
     p = subprocess.run([exe, "--no-pci", "--no-huge", "-m", "64", "--file-prefix",
                         "catbopt%d" % os.getpid(), "--"] + args,
                        capture_output=True, text=True, timeout=30)
+    sanitizer.check("catena-bench", p.stdout, p.stderr)
     assert p.returncode == 64, p.stdout + p.stderr
     assert message in p.stderr, p.stderr
     assert not os.path.exists("/var/run/dpdk/catbopt%d" % os.getpid())
