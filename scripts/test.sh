@@ -6,7 +6,7 @@
 #   2. unit, stress and simulation tests again under ASan+UBSan
 #      (build-asan); unit and stress tests under valgrind; the stress tests
 #      (RCU store, hand-over rings) under ThreadSanitizer
-#   3. the libFuzzer targets (wire, map, repl, config, mgmt) for a bounded
+#   3. the libFuzzer targets (wire, map, repl, config, mgmt, nodechan) for a bounded
 #      time each (CATENA_FUZZ_SECONDS, 15)
 #   4. the integration tests (pytest: real catena-node, catena-control,
 #      catenactl and catena-cli processes in network namespaces, kernel UDP
@@ -73,6 +73,7 @@ if ninja -C "$ASAN_BUILD" >"$ASAN_BUILD/ninja.log" 2>&1; then
 		--suite sim --print-errorlogs --logbase asan
 else
 	tail -n 40 "$ASAN_BUILD/ninja.log"
+	echo "asan-build FAIL" >> "$RESULTS/extra.txt" # counted, never silent
 fi
 cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
 meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
@@ -105,9 +106,9 @@ ninja -C "$TSAN_BUILD" $tsan_targets >/dev/null \
 		--num-processes 1 --print-errorlogs --logbase tsan
 cp "$TSAN_BUILD/meson-logs/tsan.json" "$RESULTS/tsan.json" 2>/dev/null
 
-step "libFuzzer: wire decoder, map parser, chain engine, config loaders, management requests; ${CATENA_FUZZ_SECONDS:-15}s each (ASan+UBSan)"
+step "libFuzzer: wire decoder, map parser, chain engine, config loaders, management requests, node channel; ${CATENA_FUZZ_SECONDS:-15}s each (ASan+UBSan)"
 # Every check outside cmocka/pytest records one line "<name> PASS|FAIL".
-for t in wire map repl config mgmt; do
+for t in wire map repl config mgmt nodechan; do
 	if bash "$REPO/tests/fuzz/run_fuzz.sh" $t "${CATENA_FUZZ_SECONDS:-15}"; then
 		echo "libfuzzer-$t PASS" >> "$RESULTS/extra.txt"
 	else
@@ -124,7 +125,7 @@ if [ "$asan_built" = 1 ]; then
 	(cd "$REPO" && CATENA_BUILD=$ASAN_BUILD $PY -m pytest tests/integration \
 		-q -p no:cacheprovider --junitxml="$RESULTS/integration-asan.xml" "$@")
 else
-	echo "build-asan did not build: integration tests under ASan not run"
+	echo "build-asan did not build: integration tests under ASan NOT RUN (counted as a failure above)"
 fi
 
 step "integration smoke tests against the release build"
