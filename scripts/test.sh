@@ -7,7 +7,7 @@
 #      (build-asan); unit and stress tests under valgrind; the stress tests
 #      (RCU store, hand-over rings) under ThreadSanitizer
 #   3. the libFuzzer targets (wire, map, repl, config, mgmt, nodechan) for a bounded
-#      time each (CATENA_FUZZ_SECONDS, 15)
+#      time each (CATENA_FUZZ_SECONDS, 10; six targets)
 #   4. the integration tests (pytest: real catena-node, catena-control,
 #      catenactl and catena-cli processes in network namespaces, kernel UDP
 #      clients), ALL of them against the ASan+UBSan build: a sanitizer
@@ -106,10 +106,10 @@ ninja -C "$TSAN_BUILD" $tsan_targets >/dev/null \
 		--num-processes 1 --print-errorlogs --logbase tsan
 cp "$TSAN_BUILD/meson-logs/tsan.json" "$RESULTS/tsan.json" 2>/dev/null
 
-step "libFuzzer: wire decoder, map parser, chain engine, config loaders, management requests, node channel; ${CATENA_FUZZ_SECONDS:-15}s each (ASan+UBSan)"
+step "libFuzzer: wire decoder, map parser, chain engine, config loaders, management requests, node channel; ${CATENA_FUZZ_SECONDS:-10}s each (ASan+UBSan)"
 # Every check outside cmocka/pytest records one line "<name> PASS|FAIL".
 for t in wire map repl config mgmt nodechan; do
-	if bash "$REPO/tests/fuzz/run_fuzz.sh" $t "${CATENA_FUZZ_SECONDS:-15}"; then
+	if bash "$REPO/tests/fuzz/run_fuzz.sh" $t "${CATENA_FUZZ_SECONDS:-10}"; then
 		echo "libfuzzer-$t PASS" >> "$RESULTS/extra.txt"
 	else
 		echo "libfuzzer-$t FAIL" >> "$RESULTS/extra.txt"
