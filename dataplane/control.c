@@ -378,7 +378,8 @@ static void send_hello(struct cat_control *cc, uint64_t now)
 
 static void on_connected(struct cat_control *cc, uint64_t now)
 {
-	wr(&cc->st.state, CAT_CONTROL_UP);
+	wr(&cc->st.state, cc->secret != NULL ? CAT_CONTROL_AUTHENTICATING :
+					       CAT_CONTROL_UP);
 	inc(&cc->st.connects);
 	if (cc->st.connects > 1)
 		inc(&cc->st.reconnects);
@@ -443,6 +444,7 @@ static void on_challenge(struct cat_control *cc, uint64_t now, json_t *o)
 	cat_auth_nonce_hex(nonce_n, hex);
 	queue_json(cc, now, json_pack("{s:s,s:s}", "type", "auth", "nonce", hex));
 	cc->auth_state = CAT_CONTROL_AUTH_ON;
+	wr(&cc->st.state, CAT_CONTROL_UP);
 	send_hello(cc, now);
 }
 

@@ -58,6 +58,8 @@ enum cat_control_state {
 	CAT_CONTROL_WAITING,      /* not connected; next attempt after backoff */
 	CAT_CONTROL_CONNECTING,   /* TCP connect in progress */
 	CAT_CONTROL_UP,           /* connected, hello sent */
+	CAT_CONTROL_AUTHENTICATING, /* connected, waiting for the challenge
+				     * (secret_file set): no hello yet */
 };
 
 /*

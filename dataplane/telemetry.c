@@ -694,6 +694,7 @@ static const char *state_name(uint64_t st)
 	case CAT_CONTROL_WAITING:    return "waiting";
 	case CAT_CONTROL_CONNECTING: return "connecting";
 	case CAT_CONTROL_UP:         return "connected";
+	case CAT_CONTROL_AUTHENTICATING: return "authenticating";
 	default:                     return "off";
 	}
 }

@@ -290,6 +290,10 @@ def test_node_with_secret_never_talks_to_control_without_one(
     assert "hello node 3" not in c.nodes[3].stderr()
     t = c.nodes[3].telemetry("/catena/control")["/catena/control"]
     assert t["auth"] == 1 and t["auth_failures"] >= 1, t
+    # Never said hello, so never "connected": it waits for a challenge,
+    # or for its next attempt.
+    assert t["state"] in ("authenticating", "waiting", "connecting"), t
+    assert t["connected"] == 0, t
     nodes = {n["id"]: n for n in ctl.ctl_json("nodes")}
     assert nodes[3]["state"] == "failed", nodes[3]
 
