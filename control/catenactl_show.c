@@ -1138,12 +1138,18 @@ static int print_reshard_status(json_t *r)
 		print_pretty(r, "reshard status", NULL);
 		return CAT_CTL_EXIT_OK;
 	}
-	printf("reshard: %zu moves in progress, %zu queued%s, transfer rate %s\n",
-	       json_array_size(moves), json_array_size(q),
-	       json_is_true(field(r, "paused")) ? ", PAUSED" : "",
-	       json_integer_value(field(r, "rate")) > 0 ?
-	       xasprintf("%lld bytes/s per worker", (long long)json_integer_value(field(r, "rate"))) :
-	       "as configured on the nodes");
+	{
+		char *rate = json_integer_value(field(r, "rate")) > 0 ?
+			xasprintf("%lld bytes/s per worker",
+				  (long long)json_integer_value(field(r, "rate"))) :
+			xstrdup("as configured on the nodes");
+
+		printf("reshard: %zu moves in progress, %zu queued%s%s, transfer rate %s\n",
+		       json_array_size(moves), json_array_size(q),
+		       json_is_true(field(r, "rebalance")) ? ", rebalancing" : "",
+		       json_is_true(field(r, "paused")) ? ", PAUSED" : "", rate);
+		free(rate);
+	}
 	if (json_array_size(moves) == 0 && json_array_size(q) == 0)
 		return CAT_CTL_EXIT_OK;
 	tbl_init(&t, hdr, 11, 0);

@@ -462,6 +462,7 @@ static int after_lost_cas(struct cat_ctl *c)
 	cat_map_free(c->map);
 	c->map = m;
 	cat_ctl_sync_nodes(c);
+	cat_ctl_reshard_restore(c);
 	for (uint16_t i = 0; i < c->n_conns; i++) {
 		struct cat_ctl_conn *k = c->conns[i];
 
@@ -666,6 +667,7 @@ static int lead(struct cat_ctl *c)
 		return -1;
 	}
 	cat_ctl_sync_nodes(c);
+	cat_ctl_reshard_restore(c);
 	if (open_listeners(c, &l, 1) < 0) {
 		cat_ctl_event(c, "cannot bind the sockets: resigning");
 		cat_ctl_etcd_resign(c->etcd);
@@ -806,6 +808,7 @@ static int run(struct cat_ctl *c, struct cat_ctl_etcd *etcd, int argc,
 	if (rc != 0)
 		return rc;
 	cat_ctl_sync_nodes(c);
+	cat_ctl_reshard_restore(c);
 	if (open_listeners(c, &l, 0) < 0)
 		return 1;
 	print_ready(c);

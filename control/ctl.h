@@ -274,6 +274,13 @@ int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms);
  * A reshard_* or chain_add request of the management socket: its result
  * object, or NULL with err set (nothing changed).
  */
+/*
+ * After the store was loaded: the operator's resharding settings it kept
+ * (paused, the transfer rate; a rebalance to finish is planned again from
+ * the map by the next tick).
+ */
+void cat_ctl_reshard_restore(struct cat_ctl *c);
+
 json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 				json_t *req, char *err, size_t errlen);
 

@@ -186,6 +186,92 @@ static int step(struct cat_ctl *c, const struct cat_map_chain *t, uint64_t now)
 	return 1;
 }
 
+void cat_ctl_reshard_restore(struct cat_ctl *c)
+{
+	c->reshard_paused = c->store.reshard.paused;
+	c->xfer_rate_set = c->store.reshard.rate_set;
+	c->xfer_rate = c->store.reshard.rate;
+	c->n_queued = 0;
+}
+
+/* Store the settings as they are now (with the current map). 0 or
+ * -errno with the reason in err. */
+static int save_settings(struct cat_ctl *c, char *err, size_t errlen)
+{
+	int rc = cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
+				    err, errlen);
+
+	if (rc < 0)
+		cat_ctl_event(c, "store write failed (resharding settings): %s", err);
+	return rc;
+}
+
+/* Queue the moves that spread the slots evenly over the ordinary chains:
+ * for each over-full chain, its excess goes to the under-full ones in
+ * order, so every slot moved is one a balanced map needs moved and the
+ * moves are as few as they can be. Listed in out if not NULL. Returns
+ * how many were queued. */
+static unsigned int plan_rebalance(struct cat_ctl *c, json_t *out)
+{
+	const struct cat_map *m = c->map;
+	int32_t have[CAT_MAP_CHAINS_MAX], want[CAT_MAP_CHAINS_MAX];
+	uint16_t ord[CAT_MAP_CHAINS_MAX];
+	unsigned int n = 0, k = 0, queued = 0;
+
+	for (uint16_t ci = 0; ci < m->n_chains; ci++) {
+		if (m->chains[ci].move_to != 0)
+			return 0; /* after the move in progress */
+		ord[n] = ci;
+		have[n] = (int32_t)slots_on(m, ci);
+		n++;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		want[i] = (int32_t)(m->slot_count / n + (i < m->slot_count % n));
+	for (unsigned int i = 0; i < n; i++) {
+		while (have[i] > want[i]) {
+			uint32_t cnt;
+
+			while (k < n && have[k] >= want[k])
+				k++;
+			if (k == n || c->n_queued == CAT_CTL_QUEUED_MAX)
+				break;
+			cnt = (uint32_t)(have[i] - want[i] < want[k] - have[k] ?
+					 have[i] - want[i] : want[k] - have[k]);
+			c->queued[c->n_queued++] = (struct cat_ctl_queued){
+				.from = m->chains[ord[i]].id,
+				.to = m->chains[ord[k]].id, .count = cnt,
+			};
+			if (out != NULL)
+				json_array_append_new(out, json_pack("{s:I,s:I,s:I}",
+					"from", (json_int_t)m->chains[ord[i]].id,
+					"to", (json_int_t)m->chains[ord[k]].id,
+					"slots", (json_int_t)cnt));
+			have[i] -= (int32_t)cnt;
+			have[k] += (int32_t)cnt;
+			queued++;
+		}
+	}
+	return queued;
+}
+
+/* A rebalance goes on until the chains are even, across restarts of
+ * catena-control: its queue is planned again from the map when empty. */
+static void rebalance_continue(struct cat_ctl *c)
+{
+	char err[256];
+
+	if (!c->store.reshard.rebalance || c->n_queued > 0)
+		return;
+	if (plan_rebalance(c, NULL) > 0)
+		return;
+	c->store.reshard.rebalance = 0;
+	if (save_settings(c, err, sizeof(err)) == 0)
+		cat_ctl_event(c, "reshard rebalance finished: the chains hold %u slots each, give or take one",
+			      c->map->slot_count / (c->map->n_chains ? c->map->n_chains : 1));
+	else
+		c->store.reshard.rebalance = 1; /* said again next tick */
+}
+
 /* Start the next queued move of a rebalance. 1 if the map changed. */
 static int start_queued(struct cat_ctl *c)
 {
@@ -267,8 +353,10 @@ int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms)
 	for (unsigned int i = 0; i < CAT_CTL_MOVES_MAX; i++)
 		if (c->moves[i].via != 0 && chain_index(c->map, c->moves[i].via) < 0)
 			c->moves[i].via = 0;
-	if (!moving && !c->reshard_paused)
+	if (!moving && !c->reshard_paused) {
+		rebalance_continue(c);
 		return start_queued(c);
+	}
 	return 0;
 }
 
@@ -340,53 +428,30 @@ static json_t *req_move(struct cat_ctl *c, json_t *req, char *err, size_t errlen
 			 "to", to, "slots", last - first + 1);
 }
 
-/* Even spread over the ordinary chains; for each over-full chain, its
- * excess goes to the under-full ones in order: every slot moved is one a
- * balanced map needs moved, so the moves are as few as they can be. */
+/* `reshard rebalance`: queue the fewest moves that even the chains out,
+ * and remember (in the store) to finish it. */
 static json_t *req_rebalance(struct cat_ctl *c, char *err, size_t errlen)
 {
 	const struct cat_map *m = c->map;
-	int32_t have[CAT_MAP_CHAINS_MAX], want[CAT_MAP_CHAINS_MAX];
-	uint16_t ord[CAT_MAP_CHAINS_MAX];
-	unsigned int n = 0, k = 0;
 	json_t *out;
 
-	for (uint16_t ci = 0; ci < m->n_chains; ci++) {
+	for (uint16_t ci = 0; ci < m->n_chains; ci++)
 		if (m->chains[ci].move_to != 0) {
 			snprintf(err, errlen, "a move is in progress (reshard status): rebalance after it");
 			return NULL;
 		}
-		ord[n] = ci;
-		have[n] = (int32_t)slots_on(m, ci);
-		n++;
-	}
-	if (c->n_queued > 0) {
+	if (c->n_queued > 0 || c->store.reshard.rebalance) {
 		snprintf(err, errlen, "a rebalance is queued already (reshard status)");
 		return NULL;
 	}
-	for (unsigned int i = 0; i < n; i++)
-		want[i] = (int32_t)(m->slot_count / n + (i < m->slot_count % n));
 	out = json_array();
-	for (unsigned int i = 0; i < n; i++) {
-		while (have[i] > want[i]) {
-			uint32_t cnt;
-
-			while (k < n && have[k] >= want[k])
-				k++;
-			if (k == n || c->n_queued == CAT_CTL_QUEUED_MAX)
-				break;
-			cnt = (uint32_t)(have[i] - want[i] < want[k] - have[k] ?
-					 have[i] - want[i] : want[k] - have[k]);
-			c->queued[c->n_queued++] = (struct cat_ctl_queued){
-				.from = m->chains[ord[i]].id,
-				.to = m->chains[ord[k]].id, .count = cnt,
-			};
-			json_array_append_new(out, json_pack("{s:I,s:I,s:I}",
-				"from", (json_int_t)m->chains[ord[i]].id,
-				"to", (json_int_t)m->chains[ord[k]].id,
-				"slots", (json_int_t)cnt));
-			have[i] -= (int32_t)cnt;
-			have[k] += (int32_t)cnt;
+	if (plan_rebalance(c, out) > 0) {
+		c->store.reshard.rebalance = 1;
+		if (save_settings(c, err, errlen) < 0) {
+			c->store.reshard.rebalance = 0;
+			c->n_queued = 0;
+			json_decref(out);
+			return NULL;
 		}
 	}
 	cat_ctl_event(c, "reshard rebalance (operator): %zu moves queued",
@@ -455,8 +520,9 @@ static json_t *req_status(struct cat_ctl *c)
 			"from", (json_int_t)c->queued[i].from,
 			"to", (json_int_t)c->queued[i].to,
 			"slots", (json_int_t)c->queued[i].count));
-	return json_pack("{s:I,s:b,s:I,s:o,s:o}", "epoch", (json_int_t)c->map->epoch,
-			 "paused", c->reshard_paused,
+	return json_pack("{s:I,s:b,s:b,s:I,s:o,s:o}", "epoch", (json_int_t)c->map->epoch,
+			 "paused", c->reshard_paused, "rebalance",
+			 (int)c->store.reshard.rebalance,
 			 "rate", (json_int_t)c->xfer_rate, "moves", moves,
 			 "queued", queued);
 }
@@ -465,6 +531,13 @@ static json_t *req_cancel(struct cat_ctl *c, char *err, size_t errlen)
 {
 	unsigned int n = 0, dropped = c->n_queued;
 
+	if (c->store.reshard.rebalance) {
+		c->store.reshard.rebalance = 0;
+		if (save_settings(c, err, errlen) < 0) {
+			c->store.reshard.rebalance = 1;
+			return NULL;
+		}
+	}
 	c->n_queued = 0;
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
 		const struct cat_map_chain *t = &c->map->chains[ci];
@@ -556,8 +629,14 @@ json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 	if (strcmp(cmd, "reshard_pause") == 0 || strcmp(cmd, "reshard_resume") == 0) {
 		int pause = cmd[8] == 'p';
 
-		if (c->reshard_paused != pause)
+		if (c->reshard_paused != pause) {
+			c->store.reshard.paused = (uint8_t)pause;
+			if (save_settings(c, err, errlen) < 0) {
+				c->store.reshard.paused = (uint8_t)c->reshard_paused;
+				return NULL;
+			}
 			cat_ctl_event(c, "reshard %s (operator)", pause ? "paused" : "resumed");
+		}
 		c->reshard_paused = pause;
 		return json_pack("{s:b}", "paused", pause);
 	}
@@ -565,6 +644,13 @@ json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 		if (get_u(req, "bytes_per_s", 0, INT64_MAX, &rate, err, errlen) <= 0) {
 			if (err[0] == '\0')
 				snprintf(err, errlen, "\"bytes_per_s\" is required (0: no limit)");
+			return NULL;
+		}
+		c->store.reshard.rate_set = 1;
+		c->store.reshard.rate = (uint64_t)rate;
+		if (save_settings(c, err, errlen) < 0) {
+			c->store.reshard.rate_set = (uint8_t)c->xfer_rate_set;
+			c->store.reshard.rate = c->xfer_rate;
 			return NULL;
 		}
 		c->xfer_rate = (uint64_t)rate;

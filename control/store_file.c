@@ -257,7 +257,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 	json_t *je = json_object_get(doc, "epoch");
 	json_t *jt = json_object_get(doc, "text");
 	json_t *jh = json_object_get(doc, "history");
-	json_t *jn = json_object_get(doc, "nodes"), *jb;
+	json_t *jn = json_object_get(doc, "nodes"), *jb, *jr;
 	char perr[256];
 	const char *key;
 	json_t *v;
@@ -360,6 +360,26 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 					   (uint64_t)json_integer_value(v)) < 0)
 			goto bad;
 	}
+	jr = json_object_get(doc, "reshard");
+	if (jr != NULL) {
+		json_t *jp = json_object_get(jr, "paused");
+		json_t *jrb = json_object_get(jr, "rebalance");
+		json_t *jrt = json_object_get(jr, "rate");
+
+		if (!json_is_object(jr) || !json_is_boolean(jp) ||
+		    !json_is_boolean(jrb) ||
+		    (jrt != NULL && (!json_is_integer(jrt) ||
+				     json_integer_value(jrt) < 0))) {
+			set_err(err, errlen,
+				"%s: \"reshard\": expected {\"paused\":bool,\"rebalance\":bool[,\"rate\":bytes/s]}",
+				s->path);
+			goto bad;
+		}
+		s->reshard.paused = json_is_true(jp);
+		s->reshard.rebalance = json_is_true(jrb);
+		s->reshard.rate_set = jrt != NULL;
+		s->reshard.rate = jrt != NULL ? (uint64_t)json_integer_value(jrt) : 0;
+	}
 	s->epoch = (*map)->epoch;
 	return 0;
 bad:
@@ -370,6 +390,7 @@ fail:
 	s->n_hist = 0;
 	s->n_marks = 0;
 	s->n_boots = 0;
+	memset(&s->reshard, 0, sizeof(s->reshard));
 	return rc;
 }
 
@@ -407,6 +428,7 @@ int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,
 	s->n_hist = 0;
 	s->n_marks = 0;
 	s->n_boots = 0;
+	memset(&s->reshard, 0, sizeof(s->reshard));
 	rc = load_doc(s, doc, map, err, errlen);
 	json_decref(doc);
 	return rc;
@@ -434,6 +456,16 @@ static json_t *build_doc(const struct cat_ctl_store *s, const char *text,
 		snprintf(key, sizeof(key), "%u", s->mark_id[i]);
 		bad |= json_object_set_new(nodes, key, json_string(
 				cat_ctl_store_mark_name(s->mark[i])));
+	}
+	if ((s->reshard.paused || s->reshard.rebalance || s->reshard.rate_set) &&
+	    !bad) {
+		json_t *r = json_pack("{s:b,s:b}", "paused", s->reshard.paused,
+				      "rebalance", s->reshard.rebalance);
+
+		if (r != NULL && s->reshard.rate_set)
+			bad |= json_object_set_new(r, "rate",
+				json_integer((json_int_t)s->reshard.rate));
+		bad |= json_object_set_new(doc, "reshard", r);
 	}
 	if (s->n_boots > 0 && !bad) {
 		json_t *boots = json_object();

@@ -58,6 +58,15 @@ struct cat_ctl_store {
 	uint16_t n_boots;
 	uint16_t boot_id[CAT_MAP_NODES_MAX];
 	uint64_t boot[CAT_MAP_NODES_MAX];
+	/* The operator's resharding settings, which a restart must not undo
+	 * (control/reshard.c): moves paused, a rebalance still to finish,
+	 * the state transfer rate pushed to the nodes. */
+	struct {
+		uint8_t paused;
+		uint8_t rebalance;
+		uint8_t rate_set;
+		uint64_t rate;          /* bytes/s per worker, 0: no limit */
+	} reshard;
 	/* Set by cat_ctl_store_init_io: the same document, kept elsewhere
 	 * (store_etcd). NULL for the file backend. */
 	cat_ctl_store_get_fn io_get;

@@ -260,3 +260,58 @@ def test_grow_to_two_chains_then_rebalance_splits_evenly_nothing_lost(
           "longest read hold %.1f ms; %s"
           % (times["end"] - times["start"], len(hist), hold_ms(c, range(1, 7)),
              [h for h in hist if "now on" in h]))
+
+
+def test_rebalance_pause_and_rate_survive_a_control_plane_restart(
+        make_control_cluster):
+    """A rebalance of 1024 slots over three chains (two moves), paused and
+    slowed: catena-control restarted in the middle comes back paused, with
+    the same rate, and once resumed finishes the whole rebalance (the move
+    in progress from the map, the queued one planned again), so that the
+    chains end even and every key is still there."""
+    c = make_control_cluster(chains=ONE_CHAIN, clients=1,
+                             heartbeat_timeout_ms=HB_TIMEOUT_MS)
+    ctl = c.ctl
+    keys, _ = keys_around(0, 1023, 300, 0, prefix="rb")
+    value = "r" * 100
+    for i in range(0, len(keys), 50):
+        r = c.ops([{"op": "put", "key": k, "value": value}
+                   for k in keys[i:i + 50]])["results"]
+        assert all(x["status_name"] == "OK" for x in r), r
+    ctl.result("chain_add", chain=2, nodes=[2, 3, 1])
+    ctl.result("chain_add", chain=3, nodes=[3, 1, 2])
+    ctl.result("reshard_rate", bytes_per_s=3000)
+    r = ctl.ctl_json("reshard", "rebalance")
+    assert len(r["moves"]) == 2, r
+
+    def copying():
+        m = ctl.ctl_json("reshard", "status")["moves"]
+        return m if m and m[0]["joining"] and m[0]["keys_copied"] > 0 else None
+    ctl.wait_for("the first move to be copying", copying, timeout=30,
+                 period=0.1)
+    ctl.result("reshard_pause")
+    assert ctl.stop() == 0
+    ctl.start()
+    st = ctl.ctl_json("reshard", "status")
+    assert st["paused"] is True and st["rebalance"] is True, st
+    assert st["rate"] == 3000, st
+    assert len(st["moves"]) == 1, st       # the move in progress, from the map
+    p = ctl.ctl("reshard", "status")
+    assert "rebalancing, PAUSED" in p.stdout, p.stdout
+    ctl.result("reshard_rate", bytes_per_s=0)
+    ctl.result("reshard_resume")
+    wait_moves_done(ctl, timeout=90)
+    ctl.wait_for("the rebalance to finish",
+                 lambda: not ctl.ctl_json("reshard", "status")["rebalance"],
+                 timeout=30, period=0.1)
+    counts = slot_counts(ctl)
+    assert sorted(counts.values()) == [341, 341, 342], counts
+    assert "reshard rebalance finished" in ctl.stderr(all_runs=True)
+    c.quiesce()
+    c.adopt_map(1)
+    c.check_replicas()
+    got = c.ops([{"op": "get", "key": k} for k in keys])["results"]
+    bad = [r for r in got if (r["status_name"], r["value_text"]) !=
+           ("OK", value)]
+    assert not bad, bad[:5]
+    assert ctl.ctl_json("verify")["differ"] == []

@@ -212,6 +212,40 @@ static void test_boot_ids_survive_and_follow_the_map(void **state)
 	cat_map_free(m);
 }
 
+/* The operator's resharding settings survive a restart; without any,
+ * the document has no "reshard" member and loads as "none set". */
+static void test_reshard_settings_survive(void **state)
+{
+	struct fixture *f = *state;
+	struct cat_ctl_store s;
+	struct cat_map *m = parse_ok(map_text), *got;
+	char err[256];
+
+	assert_int_equal(cat_ctl_store_init(&s, f->dir, err, sizeof(err)), 0);
+	s.reshard.paused = 1;
+	s.reshard.rebalance = 1;
+	s.reshard.rate_set = 1;
+	s.reshard.rate = 3000;
+	assert_int_equal(cat_ctl_store_save(&s, m, "x", 1, err, sizeof(err)), 0);
+	cat_ctl_store_fini(&s);
+	assert_int_equal(cat_ctl_store_init(&s, f->dir, err, sizeof(err)), 0);
+	assert_int_equal(cat_ctl_store_load(&s, &got, err, sizeof(err)), 0);
+	assert_int_equal(s.reshard.paused, 1);
+	assert_int_equal(s.reshard.rebalance, 1);
+	assert_int_equal(s.reshard.rate_set, 1);
+	assert_true(s.reshard.rate == 3000);
+	memset(&s.reshard, 0, sizeof(s.reshard));
+	assert_int_equal(cat_ctl_store_save(&s, got, NULL, 2, err, sizeof(err)), 0);
+	cat_ctl_store_fini(&s);
+	cat_map_free(got);
+	assert_int_equal(cat_ctl_store_init(&s, f->dir, err, sizeof(err)), 0);
+	assert_int_equal(cat_ctl_store_load(&s, &got, err, sizeof(err)), 0);
+	assert_int_equal(s.reshard.paused + s.reshard.rebalance + s.reshard.rate_set, 0);
+	cat_ctl_store_fini(&s);
+	cat_map_free(got);
+	cat_map_free(m);
+}
+
 static void test_creates_dir(void **state)
 {
 	struct fixture *f = *state;
@@ -244,6 +278,8 @@ static void test_corrupt_files(void **state)
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"7\":5}}",
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"1\":\"5\"}}",
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"1\":0}}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"reshard\":{\"paused\":1,\"rebalance\":false}}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"reshard\":{\"paused\":true,\"rebalance\":false,\"rate\":-1}}",
 		"{\"epoch\":1,\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\"}",
 	};
 	struct fixture *f = *state;
@@ -323,6 +359,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_ids_survive_and_follow_the_map,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reshard_settings_survive, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_creates_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_keeps_old, setup,
