@@ -1,6 +1,7 @@
 /*
  * Private to the chain replication engine: its state, its constants, the
- * small helpers its files share. Nothing else includes it; the API is
+ * small helpers and the functions that chain.c, chain_xfer.c and
+ * chain_read.c share. Nothing else includes it; the API is
  * replication/chain.h. Sans-I/O like the engine: no DPDK, no clock.
  */
 #ifndef CAT_CHAIN_INT_H
@@ -124,7 +125,7 @@ struct cat_chain {
 	uint32_t n_inflight;
 	/* Entries in use by the chain position they were taken at, and the
 	 * positions past the head this node holds where it keeps entries
-	 * (see inflight_alloc). */
+	 * (see cat_chain_inflight_alloc). */
 	uint32_t cls_used[CAT_MAP_CHAIN_LEN_MAX];
 	uint8_t cls_present[CAT_MAP_CHAIN_LEN_MAX];
 	uint32_t *pending_ack;        /* local slot indices, n_owned max */
@@ -210,5 +211,44 @@ static inline void reply(const struct cat_chain_io *io,
 	if (to->ip != 0)
 		io->to_client(io->arg, to, &r);
 }
+
+/* chain.c: the dedup table, the in-flight pool, FWD and pending ACKs.
+ * Worker-only, like every function below: the slot owner's engine. */
+int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d);
+void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
+			    uint32_t slot, uint64_t rseq, uint8_t op,
+			    uint8_t status, uint64_t arg, const uint8_t *value,
+			    uint32_t value_len);
+uint32_t cat_chain_inflight_alloc(struct cat_chain *ch, unsigned int cls);
+void cat_chain_inflight_free(struct cat_chain *ch, uint32_t i);
+int cat_chain_inflight_fill(struct cat_chain *ch, uint32_t i,
+			    const struct cat_msg *m);
+void cat_chain_send_fwd(struct cat_chain *ch, struct slot_state *ss,
+			struct inflight *e, uint64_t now);
+void cat_chain_pend(struct cat_chain *ch, struct slot_state *ss,
+		    unsigned int bits);
+void cat_chain_drain_fifo(struct cat_chain *ch, struct slot_state *ss,
+			  int commit_and_reply);
+
+/* chain_xfer.c: state transfer to a joining node, and the new tail's hold. */
+void cat_chain_send_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			     uint64_t now);
+void cat_chain_hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
+			uint64_t now);
+void cat_chain_hold_check(struct cat_chain *ch, struct slot_state *ss,
+			  uint64_t now);
+void cat_chain_xfer_clear(struct cat_chain *ch, struct slot_state *ss);
+void cat_chain_xfer_restart(struct cat_chain *ch, struct slot_state *ss);
+void cat_chain_xfer_pump(struct cat_chain *ch, uint64_t now);
+void cat_chain_on_snap_ack(struct cat_chain *ch, uint64_t now,
+			   struct slot_state *ss, uint16_t from_node,
+			   const struct cat_msg *m);
+void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
+		       uint16_t from_node, const struct cat_msg *m);
+void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
+		       struct slot_state *ss, uint16_t from_node,
+		       const struct cat_msg *m);
+void cat_chain_on_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			   uint16_t from_node, const struct cat_msg *m);
 
 #endif /* CAT_CHAIN_INT_H */
