@@ -1,7 +1,7 @@
 /*
  * catena-control replication restore: a chain short of replicas gets a
  * joining node (a live node outside it), the chain's tail streams it the
- * chain's slots (replication/chain.c), and once the tail reports every
+ * chain's slots (replication/chain_xfer.c), and once the tail reports every
  * slot caught up, one epoch makes the joiner the new tail. Decisions only:
  * the map changes go through cat_ctl_commit like every other. Runs on the
  * control plane's one thread; never blocks.

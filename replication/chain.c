@@ -4,211 +4,18 @@
  * go-back-N retransmission, per-client dedup, CRAQ reads. Runs on the slot
  * owner's worker for writes and peer messages, on any worker for reads.
  * Sans-I/O: never blocks, never allocates after create, never reads a clock.
+ * This file is the core; state transfer to a joining node is chain_xfer.c,
+ * the read path chain_read.c, their shared state chain_int.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "replication/chain.h"
+#include "replication/chain_int.h"
 #include "replication/hash.h"
 
-#define NIL UINT32_MAX
-
-/* FWD/VQUERY/VRESP carry this block at the start of their value area:
- * what the committing node needs to answer the client itself. */
-#define EXT_LEN CAT_WIRE_REPL_EXT_LEN
-enum fwd_kind { KIND_NONE = 0, KIND_PUT = 1, KIND_DEL = 2, KIND_NOOP = 3 };
-
-struct ext {
-	uint8_t kind;
-	uint8_t client_op;
-	struct cat_addr client;
-	uint64_t reply_arg;
-};
-
-#define NUM_MAX CAT_WIRE_I64_TEXT_MAX
-
-struct inflight {
-	uint64_t seq;
-	uint64_t last_sent;
-	uint32_t retries;
-	uint32_t next;        /* next entry of the same slot, or NIL */
-	uint8_t cls;          /* chain position it was taken for (class) */
-	struct cat_msg m;     /* key and value point into buf */
-	uint8_t *buf;         /* msg_max bytes */
-};
-
-/* Position of a node that joins a slot's chain (no member yet). */
-#define POS_JOINER (-2)
-
-/* ack_pending bits: what cat_chain_flush owes the predecessor. */
-#define PEND_LISTED 0x1u  /* in the pending-ack list */
-#define PEND_ACK    0x2u  /* an ACK of committed */
-#define PEND_SNAP   0x8u  /* a SNAP_ACK of the stream seq received */
-
-/* Outbound state transfer phases (this node the tail, c->joining set). */
-enum xphase {
-	X_NONE = 0,
-	X_WAIT,      /* not begun: keeps nothing for the joiner yet */
-	X_SNAP,      /* snapshot running; writes since its cut kept in fifo */
-	X_LIVE,      /* snapshot done: the joiner is our successor for FWD,
-		      * our ACKs upstream wait for its ACKs */
-};
-
-/* Replication state of one owned slot. */
-struct slot_state {
-	uint64_t committed;   /* highest seq known committed at the tail */
-	uint32_t fifo_head;   /* in-flight entries, oldest first */
-	uint32_t fifo_tail;
-	uint32_t n_inflight;
-	uint16_t pred, succ;  /* neighbours for FWD and ACK; 0 = none */
-	int8_t pos;           /* position in the chain; -1 = not a member,
-			       * POS_JOINER = joining it */
-	uint8_t is_tail;      /* the chain's tail: commits, answers clients */
-	uint8_t ack_pending;  /* PEND_* bits */
-	/* Outbound state transfer. */
-	uint16_t xto;         /* joiner this node streams to, 0 = none */
-	uint8_t xphase;       /* enum xphase */
-	uint8_t xdone;        /* where the snapshot is: XS_* */
-	uint32_t xdpos;       /* dedup table position (XS_DEDUP) */
-	uint32_t xgen;        /* stream generation */
-	uint64_t xcut;        /* slot version when the snapshot began */
-	uint64_t xfloor;      /* what we had acked upstream at the switch to
-			       * X_LIVE: the joiner is caught up past it */
-	uint64_t xjack;       /* the joiner's highest ACK (X_LIVE) */
-	uint64_t xseq;        /* next stream seq */
-	uint32_t xfifo_head, xfifo_tail, xn; /* unacked SNAP messages */
-	uint64_t xkeys, xbytes;
-	/* Inbound state transfer (this node joins the chain). */
-	uint32_t jgen;        /* generation being received, 0 = none */
-	uint64_t jnext;       /* next stream seq expected */
-	uint8_t jlive;        /* snapshot ended here: FWDs are accepted */
-	uint8_t held;         /* new tail holding reads until sync */
-	uint64_t held_at;     /* ... since */
-	uint8_t sync_have;    /* ... floor received from the predecessor */
-	uint64_t sync_floor;
-	uint64_t sync_last;   /* ... last asked for at */
-	/* Bumped whenever this node drops the slot's data: dedup entries of
-	 * an older dgen speak of writes that may never have committed. */
-	uint32_t dgen;
-};
-
-#define XFER_SLOTS_MAX 8u
-
-/* Dedup: 4-way set-associative cache of recent client writes. */
-#define DEDUP_WAYS 4u
-struct dedup_entry {
-	uint32_t client_id;
-	uint32_t slot;
-	uint64_t seq;
-	uint64_t rseq;        /* place in the slot's order; 0 = empty entry */
-	uint64_t arg;
-	uint64_t stamp;       /* insertion counter, for eviction */
-	uint32_t dgen;        /* the slot's dgen when inserted */
-	uint8_t op;
-	uint8_t status;
-	uint8_t value_len;
-	uint8_t value[NUM_MAX];
-};
-
-struct cat_chain {
-	struct cat_chain_params p;
-	struct cat_store *store;
-	const struct cat_map *map;
-	uint32_t slot_count;
-	uint32_t n_owned;
-	struct slot_state *slots;     /* by local index slot / n_workers */
-	struct inflight *inflight;
-	uint8_t *bufs;
-	uint32_t free_head;           /* free in-flight entries, linked by next */
-	uint32_t n_inflight;
-	/* Entries in use by the chain position they were taken at, and the
-	 * positions past the head this node holds where it keeps entries
-	 * (see inflight_alloc). */
-	uint32_t cls_used[CAT_MAP_CHAIN_LEN_MAX];
-	uint8_t cls_present[CAT_MAP_CHAIN_LEN_MAX];
-	uint32_t *pending_ack;        /* local slot indices, n_owned max */
-	uint32_t n_pending_ack;
-	struct dedup_entry *dedup;
-	uint32_t dedup_sets;          /* power of two */
-	uint64_t dedup_stamp;
-	uint64_t next_timer_scan;
-	uint16_t suspect;
-	/* State transfer: slots waiting to start, and those snapshotting. */
-	uint32_t n_xwait;
-	uint32_t xscan;                   /* where to look for a waiting slot */
-	uint32_t n_xactive;
-	uint32_t xactive[XFER_SLOTS_MAX]; /* local slot indices */
-	uint32_t xgen_next;
-	uint32_t n_held;                  /* slots held, waiting for a floor */
-	int64_t xtokens;                  /* rate limit: bytes we may send */
-	uint64_t xtokens_at;
-	struct cat_chain_link_stats links[CAT_MAP_CHAINS_MAX];
-	uint8_t scratch[CAT_WIRE_PAYLOAD_MAX_1500 * 7]; /* 9000-byte MTU */
-	struct cat_chain_stats st;
-};
-
 /* ---- small helpers ---------------------------------------------------- */
-
-static void ext_write(uint8_t *p, const struct ext *e)
-{
-	p[0] = e->kind;
-	p[1] = e->client_op;
-	cat_wire_put_le16(p + 2, e->client.port);
-	cat_wire_put_le32(p + 4, e->client.ip);
-	memcpy(p + 8, e->client.mac, 6);
-	cat_wire_put_le16(p + 14, 0);
-	cat_wire_put_le64(p + 16, e->reply_arg);
-}
-
-static int ext_read(const struct cat_msg *m, struct ext *e)
-{
-	const uint8_t *p = m->value;
-
-	if (m->value_len < EXT_LEN || cat_wire_get_le16(p + 14) != 0)
-		return -EINVAL;
-	e->kind = p[0];
-	e->client_op = p[1];
-	e->client.port = cat_wire_get_le16(p + 2);
-	e->client.ip = cat_wire_get_le32(p + 4);
-	memcpy(e->client.mac, p + 8, 6);
-	e->reply_arg = cat_wire_get_le64(p + 16);
-	return 0;
-}
-
-static inline int owned(const struct cat_chain *ch, uint32_t slot)
-{
-	return slot < ch->slot_count && slot % ch->p.n_workers == ch->p.worker;
-}
-
-static inline struct slot_state *sstate(struct cat_chain *ch, uint32_t slot)
-{
-	return &ch->slots[slot / ch->p.n_workers];
-}
-
-static void key_of(const struct cat_store *s, struct cat_key *k,
-		   const struct cat_msg *m)
-{
-	cat_store_key(s, k, m->key, m->key_len);
-}
-
-/* Answer a client: the reply repeats op, ids, slot and key. */
-static void reply(const struct cat_chain_io *io, const struct cat_map *map,
-		  const struct cat_addr *to, uint8_t op, uint32_t client_id,
-		  uint64_t seq, uint16_t slot, const uint8_t *key,
-		  uint16_t key_len, uint8_t status, uint64_t arg,
-		  const uint8_t *value, uint32_t value_len)
-{
-	struct cat_msg r = {
-		.op = op, .flags = CAT_F_REPLY, .status = status, .slot = slot,
-		.epoch = map ? map->epoch : 0, .client_id = client_id,
-		.seq = seq, .arg = arg, .key = key, .key_len = key_len,
-		.value = value, .value_len = value_len,
-	};
-
-	if (to->ip != 0)
-		io->to_client(io->arg, to, &r);
-}
 
 static void reply_req(struct cat_chain *ch, const struct cat_addr *to,
 		      const struct cat_msg *req, uint8_t status, uint64_t arg,
@@ -232,7 +39,7 @@ static uint32_t dedup_set(const struct cat_chain *ch, uint32_t cid, uint64_t seq
 }
 
 /* An entry still about this node's copy of its slot. */
-static int dedup_live(struct cat_chain *ch, const struct dedup_entry *d)
+int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d)
 {
 	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dgen;
 }
@@ -245,14 +52,15 @@ static struct dedup_entry *dedup_find(struct cat_chain *ch, uint32_t cid,
 	for (uint32_t w = 0; w < DEDUP_WAYS; w++)
 		if (set[w].rseq != 0 && set[w].client_id == cid &&
 		    set[w].seq == seq)
-			return dedup_live(ch, &set[w]) ? &set[w] : NULL;
+			return cat_chain_dedup_live(ch, &set[w]) ? &set[w] :
+			       NULL;
 	return NULL;
 }
 
-static void dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
-			 uint32_t slot, uint64_t rseq, uint8_t op,
-			 uint8_t status, uint64_t arg, const uint8_t *value,
-			 uint32_t value_len)
+void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
+			    uint32_t slot, uint64_t rseq, uint8_t op,
+			    uint8_t status, uint64_t arg, const uint8_t *value,
+			    uint32_t value_len)
 {
 	struct dedup_entry *set = &ch->dedup[dedup_set(ch, cid, seq) * DEDUP_WAYS];
 	struct dedup_entry *e = NULL;
@@ -302,7 +110,7 @@ static void dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
  * reservation needs a pool larger than the positions a node holds
  * (chains are at most 8 long; the smallest configurable pool is 16).
  */
-static uint32_t inflight_alloc(struct cat_chain *ch, unsigned int cls)
+uint32_t cat_chain_inflight_alloc(struct cat_chain *ch, unsigned int cls)
 {
 	uint32_t i = ch->free_head, reserved = 0;
 
@@ -324,7 +132,7 @@ static uint32_t inflight_alloc(struct cat_chain *ch, unsigned int cls)
 	return i;
 }
 
-static void inflight_free(struct cat_chain *ch, uint32_t i)
+void cat_chain_inflight_free(struct cat_chain *ch, uint32_t i)
 {
 	ch->cls_used[ch->inflight[i].cls]--;
 	ch->inflight[i].next = ch->free_head;
@@ -354,8 +162,8 @@ static uint32_t fifo_pop(struct cat_chain *ch, struct slot_state *ss)
 }
 
 /* Copy a FWD message into an in-flight entry (its own key/value bytes). */
-static int inflight_fill(struct cat_chain *ch, uint32_t i,
-			 const struct cat_msg *m)
+int cat_chain_inflight_fill(struct cat_chain *ch, uint32_t i,
+			    const struct cat_msg *m)
 {
 	struct inflight *e = &ch->inflight[i];
 
@@ -380,8 +188,8 @@ static struct cat_chain_link_stats *link_of(struct cat_chain *ch,
 	return &ch->links[ch->map->slot_chain[slot]];
 }
 
-static void send_fwd(struct cat_chain *ch, struct slot_state *ss,
-		     struct inflight *e, uint64_t now)
+void cat_chain_send_fwd(struct cat_chain *ch, struct slot_state *ss,
+			struct inflight *e, uint64_t now)
 {
 	if (e->retries == 0 && e->last_sent == 0)
 		link_of(ch, e->m.slot)->forwarded++;
@@ -393,7 +201,8 @@ static void send_fwd(struct cat_chain *ch, struct slot_state *ss,
 }
 
 /* Owe the predecessor an ACK (and what else bits say) at the next flush. */
-static void pend(struct cat_chain *ch, struct slot_state *ss, unsigned int bits)
+void cat_chain_pend(struct cat_chain *ch, struct slot_state *ss,
+		    unsigned int bits)
 {
 	if (ss->pred == 0)
 		return;
@@ -406,7 +215,7 @@ static void pend(struct cat_chain *ch, struct slot_state *ss, unsigned int bits)
 
 static void pending_ack(struct cat_chain *ch, struct slot_state *ss)
 {
-	pend(ch, ss, PEND_ACK);
+	cat_chain_pend(ch, ss, PEND_ACK);
 }
 
 /* Reply to the client of a committed FWD (tail, or a node turning tail). */
@@ -606,8 +415,8 @@ uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
 
 /* Drop a slot's in-flight entries, committing them first when this node
  * is now the end of the chain (it holds the newest state there is). */
-static void drain_fifo(struct cat_chain *ch, struct slot_state *ss,
-		       int commit_and_reply)
+void cat_chain_drain_fifo(struct cat_chain *ch, struct slot_state *ss,
+			  int commit_and_reply)
 {
 	while (ss->fifo_head != NIL) {
 		uint32_t i = fifo_pop(ch, ss);
@@ -619,454 +428,8 @@ static void drain_fifo(struct cat_chain *ch, struct slot_state *ss,
 			if (e->seq > ss->committed)
 				ss->committed = e->seq;
 		}
-		inflight_free(ch, i);
+		cat_chain_inflight_free(ch, i);
 	}
-}
-
-/* ---- state transfer: the tail streams a slot to a joining node -------- */
-
-static void xfifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
-{
-	if (ss->xfifo_tail == NIL)
-		ss->xfifo_head = i;
-	else
-		ch->inflight[ss->xfifo_tail].next = i;
-	ss->xfifo_tail = i;
-	ss->xn++;
-}
-
-static uint32_t xfifo_pop(struct cat_chain *ch, struct slot_state *ss)
-{
-	uint32_t i = ss->xfifo_head;
-
-	ss->xfifo_head = ch->inflight[i].next;
-	if (ss->xfifo_head == NIL)
-		ss->xfifo_tail = NIL;
-	ss->xn--;
-	return i;
-}
-
-static uint32_t local_of(const struct cat_chain *ch, const struct slot_state *ss)
-{
-	return (uint32_t)(ss - ch->slots);
-}
-
-static uint32_t slot_of(const struct cat_chain *ch, const struct slot_state *ss)
-{
-	return local_of(ch, ss) * ch->p.n_workers + ch->p.worker;
-}
-
-static void xactive_remove(struct cat_chain *ch, uint32_t li)
-{
-	for (uint32_t k = 0; k < ch->n_xactive; k++)
-		if (ch->xactive[k] == li) {
-			ch->xactive[k] = ch->xactive[--ch->n_xactive];
-			return;
-		}
-}
-
-/* Ask the predecessor for its floor (a held slot, until it answers). */
-static void send_sync_req(struct cat_chain *ch, struct slot_state *ss,
-			  uint64_t now)
-{
-	struct cat_msg m = {
-		.op = CAT_OP_R_SYNC_REQ, .slot = (uint16_t)slot_of(ch, ss),
-		.epoch = ch->map->epoch,
-	};
-
-	ss->sync_last = now;
-	if (ss->pred == 0)
-		return;
-	ch->p.io.to_node(ch->p.io.arg, ss->pred, &m);
-	ch->st.sync_requests++;
-}
-
-static void hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
-		     uint64_t now)
-{
-	if (ss->held == !!on)
-		return;
-	ss->held = (uint8_t)!!on;
-	ss->sync_have = 0;
-	ss->sync_floor = 0;
-	cat_store_slot_set_hold(ch->store, slot_of(ch, ss), on);
-	if (on) {
-		ch->n_held++;
-		ss->held_at = now;
-	} else {
-		uint64_t d = now > ss->held_at ? now - ss->held_at : 0;
-
-		ch->n_held--;
-		ch->st.hold_released++;
-		ch->st.hold_ns_total += d;
-		if (d > ch->st.hold_ns_max)
-			ch->st.hold_ns_max = d;
-	}
-}
-
-/* A held slot answers reads again once it has what its predecessor had
- * when it took us as successor (nothing upstream: it has all there is). */
-static void hold_check(struct cat_chain *ch, struct slot_state *ss,
-		       uint64_t now)
-{
-	if (ss->held && (ss->pred == 0 || (ss->sync_have &&
-	    cat_store_slot_version(ch->store, slot_of(ch, ss)) >= ss->sync_floor)))
-		hold_set(ch, ss, 0, now);
-}
-
-/* Drop the outbound stream's own state: its unacknowledged snapshot
- * messages, its store cursor, its place among the active or waiting
- * slots. The writes kept in the fifo are the caller's business. */
-static void xfer_clear(struct cat_chain *ch, struct slot_state *ss)
-{
-	while (ss->xfifo_head != NIL)
-		inflight_free(ch, xfifo_pop(ch, ss));
-	if (ss->xphase == X_SNAP) {
-		cat_store_snap_end(ch->store, slot_of(ch, ss));
-		xactive_remove(ch, local_of(ch, ss));
-	}
-	if (ss->xphase == X_WAIT)
-		ch->n_xwait--;
-	ss->xphase = X_NONE;
-	ss->xdone = 0;
-}
-
-/* Out of in-flight entries while a snapshot runs: give the writes kept
- * for the joiner up (they are committed here) and start the slot again
- * later with a new cut, rather than stall the chain's writes. */
-static void xfer_restart(struct cat_chain *ch, struct slot_state *ss)
-{
-	xfer_clear(ch, ss);
-	drain_fifo(ch, ss, 0);
-	ss->xphase = X_WAIT;
-	ch->n_xwait++;
-	ch->st.xfer_restarts++;
-}
-
-static void xfer_start(struct cat_chain *ch, struct slot_state *ss)
-{
-	uint32_t slot = slot_of(ch, ss);
-
-	ch->n_xwait--;
-	ch->xactive[ch->n_xactive++] = local_of(ch, ss);
-	ss->xphase = X_SNAP;
-	ss->xdone = 0;
-	if (++ch->xgen_next == 0)
-		ch->xgen_next = 1;
-	ss->xgen = ch->xgen_next;
-	ss->xcut = cat_store_slot_version(ch->store, slot);
-	ss->xseq = 1;
-	ss->xkeys = 0;
-	ss->xbytes = 0;
-	cat_store_snap_begin(ch->store, slot);
-	ch->st.xfer_started++;
-}
-
-static void xsend(struct cat_chain *ch, struct slot_state *ss,
-		  struct inflight *e, uint64_t now)
-{
-	e->m.epoch = ch->map->epoch;
-	e->last_sent = now;
-	ch->p.io.to_node(ch->p.io.arg, ss->xto, &e->m);
-}
-
-static uint32_t xfer_window(const struct cat_chain *ch)
-{
-	uint32_t w = ch->p.xfer_window ? ch->p.xfer_window : 32u;
-	uint32_t cap = ch->p.inflight_max / 4u / ch->p.xfer_slots;
-
-	return w < cap ? w : (cap ? cap : 1u);
-}
-
-/* Send what the window and the rate allow of one slot's snapshot. */
-/* xdone: where a slot's snapshot is. */
-enum { XS_ITEMS = 0, XS_END_QUEUED = 1, XS_STUCK = 2, XS_DEDUP = 3 };
-
-/* A dedup entry as a SNAP_DEDUP value: what lets the joiner answer a
- * retried write the way the chain first did, should it become head. */
-#define DEDUP_WIRE_FIXED 31u
-
-static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *p)
-{
-	cat_wire_put_le32(p, d->client_id);
-	cat_wire_put_le64(p + 4, d->seq);
-	cat_wire_put_le64(p + 12, d->rseq);
-	cat_wire_put_le64(p + 20, d->arg);
-	p[28] = d->op;
-	p[29] = d->status;
-	p[30] = d->value_len;
-	memcpy(p + DEDUP_WIRE_FIXED, d->value, d->value_len);
-	return DEDUP_WIRE_FIXED + d->value_len;
-}
-
-/* The next remembered request of slot from dedup index *pos on, or NULL. */
-static const struct dedup_entry *dedup_next_of(struct cat_chain *ch,
-					       uint32_t slot, uint32_t *pos)
-{
-	uint32_t n = ch->dedup_sets * DEDUP_WAYS;
-
-	for (; *pos < n; (*pos)++) {
-		const struct dedup_entry *d = &ch->dedup[*pos];
-
-		if (d->slot == slot && dedup_live(ch, d)) {
-			(*pos)++;
-			return d;
-		}
-	}
-	return NULL;
-}
-
-/* Send what the window and the rate allow of one slot's snapshot: its
- * items, then the requests the dedup table remembers for it, then the
- * end (with the cut). */
-static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
-{
-	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
-	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
-	uint8_t dbuf[DEDUP_WIRE_FIXED + NUM_MAX];
-
-	while ((ss->xdone == XS_ITEMS || ss->xdone == XS_DEDUP) &&
-	       ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
-		const struct cat_item *it;
-		const struct dedup_entry *d;
-		struct cat_msg m = {
-			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
-			.epoch = ch->map->epoch, .client_id = ss->xgen,
-			.seq = ss->xseq,
-		};
-
-		idx = inflight_alloc(ch, (unsigned int)ss->pos);
-		if (idx == NIL) {
-			/* With none of its stream in flight, no SNAP_ACK will
-			 * free an entry for it; if the writes it keeps hold
-			 * the pool, start it over so that they go. */
-			if (ss->xn == 0 && ss->n_inflight > 0)
-				xfer_restart(ch, ss);
-			return;
-		}
-		if (ss->xdone == XS_ITEMS) {
-			if (cat_store_snap_next(ch->store, slot, &it) != 0) {
-				cat_store_snap_end(ch->store, slot);
-				ss->xdone = XS_DEDUP;
-				ss->xdpos = 0;
-				inflight_free(ch, idx);
-				continue;
-			}
-			m.arg = it->version;
-			m.key = cat_item_key(it);
-			m.key_len = it->key_len;
-			m.value = cat_item_value(it);
-			m.value_len = it->value_len;
-		} else if ((d = dedup_next_of(ch, slot, &ss->xdpos)) != NULL) {
-			m.op = CAT_OP_R_SNAP_DEDUP;
-			m.value = dbuf;
-			m.value_len = dedup_encode(d, dbuf);
-		} else {
-			m.op = CAT_OP_R_SNAP_END;
-			m.arg = ss->xcut;
-			ss->xdone = XS_END_QUEUED;
-		}
-		if (inflight_fill(ch, idx, &m) != 0) {
-			/* Cannot be sent, and skipping it would lose it at
-			 * the joiner: the slot stays unfinished, counted. */
-			inflight_free(ch, idx);
-			ch->st.xfer_too_large++;
-			ss->xdone = XS_STUCK;
-			cat_store_snap_end(ch->store, slot);
-			return;
-		}
-		ss->xseq++;
-		xfifo_push(ch, ss, idx);
-		xsend(ch, ss, &ch->inflight[idx], now);
-		if (m.op == CAT_OP_R_SNAP) {
-			ss->xkeys++;
-			ss->xbytes += (uint64_t)m.key_len + m.value_len;
-			ch->st.xfer_snap_sent++;
-		}
-		ch->xtokens -= (int64_t)(CAT_WIRE_HDR_LEN + m.key_len + m.value_len);
-	}
-}
-
-static void xfer_pump(struct cat_chain *ch, uint64_t now)
-{
-	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
-
-	if (rate != 0) {
-		uint64_t dt = now - ch->xtokens_at;
-		int64_t burst = 65536 + 4 * (int64_t)ch->p.msg_max;
-
-		if (dt > 1000000000ull)
-			dt = 1000000000ull;
-		ch->xtokens += (int64_t)(dt * rate / 1000000000ull);
-		if (ch->xtokens > burst)
-			ch->xtokens = burst;
-		ch->xtokens_at = now;
-	}
-	for (uint32_t n = 0; ch->n_xwait > 0 && ch->n_xactive < ch->p.xfer_slots &&
-	     n < ch->n_owned; n++) {
-		struct slot_state *ss = &ch->slots[ch->xscan];
-
-		ch->xscan = ch->xscan + 1 < ch->n_owned ? ch->xscan + 1 : 0;
-		if (ss->xphase == X_WAIT)
-			xfer_start(ch, ss);
-	}
-	for (uint32_t k = 0; k < ch->n_xactive; k++) {
-		struct slot_state *ss = &ch->slots[ch->xactive[k]];
-
-		if (ss->xfifo_head != NIL &&
-		    now - ch->inflight[ss->xfifo_head].last_sent >= ch->p.rto_ns) {
-			/* Go-back-N, as for FWD: the joiner drops gaps. */
-			for (uint32_t i = ss->xfifo_head; i != NIL;
-			     i = ch->inflight[i].next) {
-				xsend(ch, ss, &ch->inflight[i], now);
-				ch->st.xfer_snap_retransmitted++;
-			}
-		}
-		xfer_send(ch, ss, now);
-	}
-}
-
-/* The joiner acknowledged snapshot messages up to m->seq. */
-static void on_snap_ack(struct cat_chain *ch, uint64_t now,
-			struct slot_state *ss, uint16_t from_node,
-			const struct cat_msg *m)
-{
-	if (from_node == 0 || from_node != ss->xto) {
-		/* Only the joiner we stream to acknowledges the stream. */
-		ch->st.ack_not_from_succ++;
-		return;
-	}
-	if (ss->xphase != X_SNAP || m->client_id != ss->xgen) {
-		ch->st.acks_stale++;
-		return;
-	}
-	while (ss->xfifo_head != NIL &&
-	       ch->inflight[ss->xfifo_head].m.seq <= m->seq)
-		inflight_free(ch, xfifo_pop(ch, ss));
-	if (ss->xdone != XS_END_QUEUED || ss->xfifo_head != NIL)
-		return;
-	/* The joiner has the snapshot: from now on it is our successor for
-	 * FWD, starting with the writes kept since the cut, and what we ACK
-	 * upstream waits for its ACKs. xfloor is what we have ACKed upstream
-	 * already: once the joiner has that, it holds every write the
-	 * chain's head may have let go of. */
-	xactive_remove(ch, local_of(ch, ss));
-	ss->xphase = X_LIVE;
-	ss->succ = ss->xto;
-	ss->xfloor = ss->committed;
-	ss->xjack = ss->xcut;
-	if (ss->xjack >= ss->xfloor)
-		ch->st.xfer_caught_up++;
-	for (uint32_t i = ss->fifo_head; i != NIL; i = ch->inflight[i].next) {
-		send_fwd(ch, ss, &ch->inflight[i], now);
-		ch->st.fwd_sent++;
-	}
-}
-
-/* Joiner side: one snapshot message of the stream from our tail. */
-static void on_snap(struct cat_chain *ch, struct slot_state *ss,
-		    uint16_t from_node, const struct cat_msg *m)
-{
-	uint32_t slot = slot_of(ch, ss);
-	struct cat_key k;
-
-	if (ss->pos != POS_JOINER || from_node == 0 || from_node != ss->pred ||
-	    m->client_id == 0) {
-		ch->st.drop_not_member++;
-		return;
-	}
-	if (m->client_id != ss->jgen) {
-		if (m->seq != 1) {
-			ch->st.xfer_snap_gap++;
-			return;
-		}
-		/* A new stream: whatever the slot held here is stale. */
-		cat_store_slot_clear(ch->store, slot);
-		cat_store_slot_set_version(ch->store, slot, 0);
-		ss->dgen++;
-		ss->jgen = m->client_id;
-		ss->jnext = 1;
-		ss->jlive = 0;
-		ss->committed = 0;
-		ch->st.xfer_slot_resets++;
-	}
-	if (m->seq < ss->jnext) {
-		ch->st.xfer_snap_duplicate++;
-		pend(ch, ss, PEND_SNAP);
-		return;
-	}
-	if (m->seq > ss->jnext) {
-		ch->st.xfer_snap_gap++;
-		return;
-	}
-	if (m->op == CAT_OP_R_SNAP) {
-		if (m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX ||
-		    m->arg == 0) {
-			ch->st.drop_bad_peer_msg++;
-			return;
-		}
-		key_of(ch->store, &k, m);
-		if (k.slot != slot) {
-			ch->st.drop_bad_peer_msg++;
-			return;
-		}
-		if (cat_store_apply_snap(ch->store, &k, m->arg, m->value,
-					 m->value_len) != 0) {
-			ch->st.store_errors++; /* the tail sends it again */
-			return;
-		}
-		ch->st.xfer_snap_applied++;
-	} else if (m->op == CAT_OP_R_SNAP_DEDUP) {
-		const uint8_t *p = m->value;
-
-		if (m->value_len < DEDUP_WIRE_FIXED ||
-		    m->value_len != DEDUP_WIRE_FIXED + p[30] || p[30] > NUM_MAX) {
-			ch->st.drop_bad_peer_msg++;
-			return;
-		}
-		dedup_insert(ch, cat_wire_get_le32(p), cat_wire_get_le64(p + 4),
-			     slot, cat_wire_get_le64(p + 12), p[28], p[29],
-			     cat_wire_get_le64(p + 20), p + DEDUP_WIRE_FIXED, p[30]);
-	} else {
-		/* The cut: the writes after it come as FWD, in order. */
-		cat_store_slot_set_version(ch->store, slot, m->arg);
-		ss->committed = m->arg;
-		ss->jlive = 1;
-	}
-	ss->jnext++;
-	pend(ch, ss, PEND_SNAP);
-}
-
-/* Predecessor's floor: what a held slot must reach before it reads. Any
- * version a client was told is committed (by the old tail, before it
- * took the new map) is at or below the predecessor's applied version. */
-static void on_sync(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
-		    uint16_t from_node, const struct cat_msg *m)
-{
-	if (from_node == 0 || from_node != ss->pred) {
-		ch->st.fwd_not_from_pred++;
-		return;
-	}
-	if (ss->held && !ss->sync_have) {
-		ss->sync_floor = m->arg;
-		ss->sync_have = 1;
-		hold_check(ch, ss, now);
-	}
-}
-
-static void on_sync_req(struct cat_chain *ch, struct slot_state *ss,
-			uint16_t from_node, const struct cat_msg *m)
-{
-	struct cat_msg r = {
-		.op = CAT_OP_R_SYNC, .slot = m->slot, .epoch = ch->map->epoch,
-		.arg = cat_store_slot_version(ch->store, m->slot),
-	};
-
-	if (from_node == 0 || from_node != ss->succ) {
-		ch->st.ack_not_from_succ++;
-		return;
-	}
-	ch->p.io.to_node(ch->p.io.arg, from_node, &r);
 }
 
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
@@ -1107,9 +470,10 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		if (ss->xto != 0 && ss->xto != jto) {
 			int handover = succ == ss->xto && ss->xphase == X_LIVE;
 
-			xfer_clear(ch, ss);
+			cat_chain_xfer_clear(ch, ss);
 			if (!handover)
-				drain_fifo(ch, ss, 0); /* committed here already */
+				/* committed here already */
+				cat_chain_drain_fifo(ch, ss, 0);
 			ss->xto = 0;
 		}
 		if (jto != 0 && ss->xto == 0) {
@@ -1133,8 +497,8 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		if (pos < 0) {
 			/* Left the chain (nothing here is ours to answer), or
 			 * joining it (nothing in flight until the snapshot). */
-			hold_set(ch, ss, 0, now);
-			drain_fifo(ch, ss, 0);
+			cat_chain_hold_set(ch, ss, 0, now);
+			cat_chain_drain_fifo(ch, ss, 0);
 			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 			if (!joiner && (was_member || was_joiner)) {
 				/* The chain has the slot without us: our copy
@@ -1153,19 +517,19 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		 * tail committed: no reads until it has caught up with the
 		 * floor its predecessor sends (SYNC). */
 		if (was_joiner)
-			hold_set(ch, ss, 1, now);
+			cat_chain_hold_set(ch, ss, 1, now);
 		if (ss->held && (was_joiner || pred != old_pred)) {
 			ss->sync_have = 0; /* a new predecessor: ask it */
-			send_sync_req(ch, ss, now);
+			cat_chain_send_sync_req(ch, ss, now);
 		}
-		hold_check(ch, ss, now);
+		cat_chain_hold_check(ch, ss, now);
 		if (succ == 0) {
 			/* Tail now: everything held is committed, by the
 			 * rule that the tail's state is the committed one.
 			 * During a snapshot the fifo holds the writes kept
 			 * for the joiner, committed and answered already. */
 			if (ss->xphase != X_SNAP)
-				drain_fifo(ch, ss, 1);
+				cat_chain_drain_fifo(ch, ss, 1);
 			ss->committed = cat_store_slot_version(ch->store, slot);
 			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 			pending_ack(ch, ss);
@@ -1179,7 +543,8 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 			 * resend all of it; it drops what it has. */
 			for (uint32_t i = ss->fifo_head; i != NIL;
 			     i = ch->inflight[i].next) {
-				send_fwd(ch, ss, &ch->inflight[i], now);
+				cat_chain_send_fwd(ch, ss, &ch->inflight[i],
+						   now);
 				ch->st.fwd_retransmitted++;
 			}
 		}
@@ -1235,9 +600,9 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		return;
 	}
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
-		idx = inflight_alloc(ch, (unsigned int)ss->pos);
+		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL && ss->succ == 0) {
-			xfer_restart(ch, ss);
+			cat_chain_xfer_restart(ch, ss);
 		} else if (idx == NIL) {
 			ch->st.retry_inflight_full++;
 			reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
@@ -1309,7 +674,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	default:
 		/* Out of memory: nothing changed, nothing to order. */
 		if (idx != NIL)
-			inflight_free(ch, idx);
+			cat_chain_inflight_free(ch, idx);
 		ch->st.store_errors++;
 		reply_req(ch, from, req, rc == -EINVAL ? CAT_ST_BAD_REQUEST :
 			  CAT_ST_NO_SPACE, 0, NULL, 0);
@@ -1325,9 +690,10 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		rseq = cat_store_slot_version(ch->store, req->slot);
 	}
 	ch->st.writes_sequenced++;
-	dedup_insert(ch, req->client_id, req->seq, req->slot, rseq, req->op,
-		     status, e.reply_arg, req->op == CAT_OP_INCR ? payload : NULL,
-		     req->op == CAT_OP_INCR ? plen : 0);
+	cat_chain_dedup_insert(ch, req->client_id, req->seq, req->slot, rseq,
+			       req->op, status, e.reply_arg,
+			       req->op == CAT_OP_INCR ? payload : NULL,
+			       req->op == CAT_OP_INCR ? plen : 0);
 
 	if (ss->is_tail) {
 		/* Chain of one: head and tail, committed at once. A joiner
@@ -1357,16 +723,16 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		ext_write(ch->scratch, &e);
 		if (plen)
 			memcpy(ch->scratch + EXT_LEN, payload, plen);
-		if (inflight_fill(ch, idx, &f) != 0) {
+		if (cat_chain_inflight_fill(ch, idx, &f) != 0) {
 			/* Cannot happen: check_request bounds the request
 			 * and msg_max covers it. Never leave a hole. */
-			inflight_free(ch, idx);
+			cat_chain_inflight_free(ch, idx);
 			ch->st.store_errors++;
 			return;
 		}
 		fifo_push(ch, ss, idx);
 		if (ss->succ != 0) {
-			send_fwd(ch, ss, en, now);
+			cat_chain_send_fwd(ch, ss, en, now);
 			ch->st.fwd_sent++;
 		}
 	}
@@ -1407,9 +773,9 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		return;
 	}
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
-		idx = inflight_alloc(ch, (unsigned int)ss->pos);
+		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL && ss->succ == 0) {
-			xfer_restart(ch, ss);
+			cat_chain_xfer_restart(ch, ss);
 		} else if (idx == NIL) {
 			ch->st.fwd_no_inflight++;
 			return;
@@ -1420,14 +786,14 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		/* Too large to keep for the successor, so it could never be
 		 * resent: refuse it before applying (only a node with a larger
 		 * MTU than ours could send it). Counted; it stalls visibly. */
-		inflight_free(ch, idx);
+		cat_chain_inflight_free(ch, idx);
 		ch->st.drop_bad_peer_msg++;
 		return;
 	}
 	key_of(ch->store, &k, m);
 	if (k.slot != m->slot) {
 		if (idx != NIL)
-			inflight_free(ch, idx);
+			cat_chain_inflight_free(ch, idx);
 		ch->st.drop_bad_peer_msg++;
 		return;
 	}
@@ -1447,17 +813,17 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 	if (rc != 0) {
 		/* Not applied (memory): the predecessor resends it. */
 		if (idx != NIL)
-			inflight_free(ch, idx);
+			cat_chain_inflight_free(ch, idx);
 		ch->st.store_errors++;
 		return;
 	}
 	ch->st.fwd_applied++;
-	dedup_insert(ch, m->client_id, m->seq, m->slot, m->arg, e.client_op,
-		     m->status, e.reply_arg,
-		     m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
-		     m->value_len - EXT_LEN : 0);
+	cat_chain_dedup_insert(ch, m->client_id, m->seq, m->slot, m->arg,
+			       e.client_op, m->status, e.reply_arg,
+			       m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
+			       m->value_len - EXT_LEN : 0);
 
-	hold_check(ch, ss, now);
+	cat_chain_hold_check(ch, ss, now);
 	if (ss->succ == 0) {
 		/* Tail (or joiner): nobody further down to wait for. */
 		ss->committed = m->arg;
@@ -1469,10 +835,11 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 	}
 	if (idx == NIL)
 		return;
-	inflight_fill(ch, idx, m); /* fits: checked before the apply */
+	/* fits: checked before the apply */
+	cat_chain_inflight_fill(ch, idx, m);
 	fifo_push(ch, ss, idx);
 	if (ss->succ != 0) {
-		send_fwd(ch, ss, &ch->inflight[idx], now);
+		cat_chain_send_fwd(ch, ss, &ch->inflight[idx], now);
 		ch->st.fwd_sent++;
 	}
 }
@@ -1497,7 +864,7 @@ static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 		uint32_t i = fifo_pop(ch, ss);
 
 		commit_entry(ch, &ch->inflight[i]);
-		inflight_free(ch, i);
+		cat_chain_inflight_free(ch, i);
 	}
 	if (ss->xphase == X_LIVE && m->arg > ss->xjack) {
 		if (ss->xjack < ss->xfloor && m->arg >= ss->xfloor)
@@ -1546,16 +913,16 @@ void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
 	case CAT_OP_R_SNAP:
 	case CAT_OP_R_SNAP_END:
 	case CAT_OP_R_SNAP_DEDUP:
-		on_snap(ch, ss, from_node, m);
+		cat_chain_on_snap(ch, ss, from_node, m);
 		break;
 	case CAT_OP_R_SNAP_ACK:
-		on_snap_ack(ch, now, ss, from_node, m);
+		cat_chain_on_snap_ack(ch, now, ss, from_node, m);
 		break;
 	case CAT_OP_R_SYNC:
-		on_sync(ch, now, ss, from_node, m);
+		cat_chain_on_sync(ch, now, ss, from_node, m);
 		break;
 	case CAT_OP_R_SYNC_REQ:
-		on_sync_req(ch, ss, from_node, m);
+		cat_chain_on_sync_req(ch, ss, from_node, m);
 		break;
 	default:
 		ch->st.drop_bad_peer_msg++;
@@ -1570,7 +937,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 	if (ch->map == NULL)
 		return;
 	if (ch->n_xwait != 0 || ch->n_xactive != 0)
-		xfer_pump(ch, now);
+		cat_chain_xfer_pump(ch, now);
 	if ((ch->n_inflight == 0 && ch->n_held == 0) ||
 	    now < ch->next_timer_scan)
 		return;
@@ -1581,7 +948,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 
 		if (ss->held && !ss->sync_have &&
 		    now - ss->sync_last >= ch->p.rto_ns)
-			send_sync_req(ch, ss, now);
+			cat_chain_send_sync_req(ch, ss, now);
 		if (ss->fifo_head == NIL || ss->succ == 0)
 			continue;
 		first = &ch->inflight[ss->fifo_head];
@@ -1596,7 +963,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		}
 		for (uint32_t i = ss->fifo_head; i != NIL;
 		     i = ch->inflight[i].next) {
-			send_fwd(ch, ss, &ch->inflight[i], now);
+			cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
 			ch->st.fwd_retransmitted++;
 		}
 	}
@@ -1630,156 +997,4 @@ void cat_chain_flush(struct cat_chain *ch, uint64_t now)
 		}
 	}
 	ch->n_pending_ack = 0;
-}
-
-/* ---- reads: any worker ------------------------------------------------- */
-
-/* Read-path counters: the caller passes its own worker's stats. */
-#define COUNT(st, f) do { if ((st) != NULL) (st)->f++; } while (0)
-
-static void read_reply_item(const struct cat_map *map,
-			    const struct cat_chain_io *io,
-			    const struct cat_addr *to, const struct cat_msg *m,
-			    int rc, const struct cat_item *it)
-{
-	if (rc == 0)
-		reply(io, map, to, CAT_OP_GET, m->client_id, m->seq, m->slot,
-		      m->key, m->key_len, CAT_ST_OK, it->version,
-		      cat_item_value(it), it->value_len);
-	else
-		reply(io, map, to, CAT_OP_GET, m->client_id, m->seq, m->slot,
-		      m->key, m->key_len, CAT_ST_NOT_FOUND, 0, NULL, 0);
-}
-
-void cat_chain_read(const struct cat_map *map, uint16_t self,
-		    struct cat_store *store, const struct cat_chain_io *io,
-		    const struct cat_addr *from, uint16_t from_node,
-		    const struct cat_msg *m, struct cat_chain_stats *stats)
-{
-	const struct cat_map_chain *c;
-	const struct cat_item *it = NULL;
-	struct cat_key k;
-	int pos, rc;
-
-	if (map == NULL || m->slot >= map->slot_count)
-		return;
-	c = cat_map_slot_chain(map, m->slot);
-	pos = cat_map_chain_pos(c, self);
-	cat_store_key(store, &k, m->key, m->key_len);
-
-	if (m->op == CAT_OP_GET) {
-		if (m->epoch > map->epoch) {
-			COUNT(stats, retry_epoch_ahead);
-			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
-			      m->key, m->key_len, CAT_ST_RETRY, 0, NULL, 0);
-			return;
-		}
-		if (pos < 0 || (pos != c->len - 1 && !map->craq)) {
-			COUNT(stats, moved);
-			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
-			      m->key, m->key_len, CAT_ST_MOVED,
-			      cat_map_chain_tail(c), NULL, 0);
-			return;
-		}
-		if (cat_store_slot_held(store, m->slot)) {
-			/* A new tail still short of what its predecessor
-			 * committed: its answer could be stale. */
-			COUNT(stats, read_held);
-			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
-			      m->key, m->key_len, CAT_ST_RETRY, 0, NULL, 0);
-			return;
-		}
-		if (pos == c->len - 1) {
-			rc = cat_store_get(store, &k, &it);
-			read_reply_item(map, io, from, m, rc, it);
-			return;
-		}
-		/* CRAQ at a replica: a clean newest version (or no version
-		 * at all) is the committed state; a dirty one, tombstones
-		 * included, means asking the tail which version counts. */
-		rc = cat_store_get_newest(store, &k, &it);
-		if (rc != 0 || !(cat_item_flags(it) & CAT_ITEM_DIRTY)) {
-			if (rc == 0 && (cat_item_flags(it) & CAT_ITEM_TOMBSTONE))
-				rc = -ENOENT;
-			COUNT(stats, craq_clean_reads);
-			read_reply_item(map, io, from, m, rc, it);
-			return;
-		}
-		{
-			struct ext e = { .kind = KIND_NONE, .client_op = CAT_OP_GET,
-					 .client = *from };
-			uint8_t buf[EXT_LEN];
-			struct cat_msg q = {
-				.op = CAT_OP_R_VQUERY, .slot = m->slot,
-				.epoch = map->epoch, .client_id = m->client_id,
-				.seq = m->seq, .key = m->key,
-				.key_len = m->key_len, .value = buf,
-				.value_len = EXT_LEN,
-			};
-
-			ext_write(buf, &e);
-			COUNT(stats, craq_version_queries);
-			io->to_node(io->arg, cat_map_chain_tail(c), &q);
-		}
-		return;
-	}
-
-	/* VQUERY / VRESP between replicas of this epoch. */
-	if (m->epoch != map->epoch) {
-		COUNT(stats, drop_epoch);
-		return;
-	}
-	if (pos < 0 || from_node == 0 ||
-	    cat_map_chain_pos(c, from_node) < 0 || m->key_len == 0 ||
-	    m->value_len < EXT_LEN) {
-		COUNT(stats, drop_not_member);
-		return;
-	}
-	if (m->op == CAT_OP_R_VQUERY) {
-		struct cat_msg r = *m;
-
-		if (pos != c->len - 1) {
-			COUNT(stats, drop_not_member);
-			return;
-		}
-		if (cat_store_slot_held(store, m->slot)) {
-			COUNT(stats, read_held); /* the replica asks again */
-			return;
-		}
-		rc = cat_store_get(store, &k, &it);
-		r.op = CAT_OP_R_VRESP;
-		r.arg = rc == 0 ? it->version : 0;
-		io->to_node(io->arg, from_node, &r);
-	} else if (m->op == CAT_OP_R_VRESP) {
-		struct ext e;
-
-		if (from_node != cat_map_chain_tail(c)) {
-			/* Only the tail answers VQUERY: a version named by
-			 * another member is not known to be committed. */
-			COUNT(stats, drop_not_member);
-			return;
-		}
-		if (ext_read(m, &e) != 0) {
-			COUNT(stats, drop_bad_peer_msg);
-			return;
-		}
-		rc = m->arg == 0 ? -ENOENT :
-		     cat_store_get_at(store, &k, m->arg, &it);
-		if (rc == -ENOENT && m->arg != 0 &&
-		    cat_store_get_newest(store, &k, &it) == 0 &&
-		    it->version > m->arg) {
-			/* An ACK overtook the VRESP: a newer version was
-			 * committed since the tail answered, and the one it
-			 * named is already trimmed. The committed version now
-			 * is as good an answer: it was committed after this
-			 * read began (found by the simulator, seed 1614). */
-			while (it != NULL && (cat_item_flags(it) & CAT_ITEM_DIRTY))
-				it = __atomic_load_n(&it->prev, __ATOMIC_ACQUIRE);
-			rc = it != NULL &&
-			     !(cat_item_flags(it) & CAT_ITEM_TOMBSTONE) ? 0 : -ENOENT;
-		}
-		read_reply_item(map, io, &e.client, m, rc, it);
-	} else {
-		COUNT(stats, drop_bad_peer_msg);
-	}
 }

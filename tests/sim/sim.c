@@ -28,7 +28,7 @@
 #include "tests/sim/lincheck.h"
 
 /* Joins and moves need an in-flight pool with an entry per chain position
- * a node holds, plus one (replication/chain.c, inflight_alloc): with
+ * a node holds, plus one (replication/chain.c, cat_chain_inflight_alloc): with
  * rotated chains of three and a joiner that is 3. Below it a node cannot
  * keep an entry for each position, and nodes may wait on each other. */
 #define SIM_POOL_MIN 3

@@ -1,0 +1,254 @@
+/*
+ * Private to the chain replication engine: its state, its constants, the
+ * small helpers and the functions that chain.c, chain_xfer.c and
+ * chain_read.c share. Nothing else includes it; the API is
+ * replication/chain.h. Sans-I/O like the engine: no DPDK, no clock.
+ */
+#ifndef CAT_CHAIN_INT_H
+#define CAT_CHAIN_INT_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "replication/chain.h"
+
+#define NIL UINT32_MAX
+
+/* FWD/VQUERY/VRESP carry this block at the start of their value area:
+ * what the committing node needs to answer the client itself. */
+#define EXT_LEN CAT_WIRE_REPL_EXT_LEN
+enum fwd_kind { KIND_NONE = 0, KIND_PUT = 1, KIND_DEL = 2, KIND_NOOP = 3 };
+
+struct ext {
+	uint8_t kind;
+	uint8_t client_op;
+	struct cat_addr client;
+	uint64_t reply_arg;
+};
+
+#define NUM_MAX CAT_WIRE_I64_TEXT_MAX
+
+struct inflight {
+	uint64_t seq;
+	uint64_t last_sent;
+	uint32_t retries;
+	uint32_t next;        /* next entry of the same slot, or NIL */
+	uint8_t cls;          /* chain position it was taken for (class) */
+	struct cat_msg m;     /* key and value point into buf */
+	uint8_t *buf;         /* msg_max bytes */
+};
+
+/* Position of a node that joins a slot's chain (no member yet). */
+#define POS_JOINER (-2)
+
+/* ack_pending bits: what cat_chain_flush owes the predecessor. */
+#define PEND_LISTED 0x1u  /* in the pending-ack list */
+#define PEND_ACK    0x2u  /* an ACK of committed */
+#define PEND_SNAP   0x8u  /* a SNAP_ACK of the stream seq received */
+
+/* Outbound state transfer phases (this node the tail, c->joining set). */
+enum xphase {
+	X_NONE = 0,
+	X_WAIT,      /* not begun: keeps nothing for the joiner yet */
+	X_SNAP,      /* snapshot running; writes since its cut kept in fifo */
+	X_LIVE,      /* snapshot done: the joiner is our successor for FWD,
+		      * our ACKs upstream wait for its ACKs */
+};
+
+/* Replication state of one owned slot. */
+struct slot_state {
+	uint64_t committed;   /* highest seq known committed at the tail */
+	uint32_t fifo_head;   /* in-flight entries, oldest first */
+	uint32_t fifo_tail;
+	uint32_t n_inflight;
+	uint16_t pred, succ;  /* neighbours for FWD and ACK; 0 = none */
+	int8_t pos;           /* position in the chain; -1 = not a member,
+			       * POS_JOINER = joining it */
+	uint8_t is_tail;      /* the chain's tail: commits, answers clients */
+	uint8_t ack_pending;  /* PEND_* bits */
+	/* Outbound state transfer. */
+	uint16_t xto;         /* joiner this node streams to, 0 = none */
+	uint8_t xphase;       /* enum xphase */
+	uint8_t xdone;        /* where the snapshot is: XS_* */
+	uint32_t xdpos;       /* dedup table position (XS_DEDUP) */
+	uint32_t xgen;        /* stream generation */
+	uint64_t xcut;        /* slot version when the snapshot began */
+	uint64_t xfloor;      /* what we had acked upstream at the switch to
+			       * X_LIVE: the joiner is caught up past it */
+	uint64_t xjack;       /* the joiner's highest ACK (X_LIVE) */
+	uint64_t xseq;        /* next stream seq */
+	uint32_t xfifo_head, xfifo_tail, xn; /* unacked SNAP messages */
+	uint64_t xkeys, xbytes;
+	/* Inbound state transfer (this node joins the chain). */
+	uint32_t jgen;        /* generation being received, 0 = none */
+	uint64_t jnext;       /* next stream seq expected */
+	uint8_t jlive;        /* snapshot ended here: FWDs are accepted */
+	uint8_t held;         /* new tail holding reads until sync */
+	uint64_t held_at;     /* ... since */
+	uint8_t sync_have;    /* ... floor received from the predecessor */
+	uint64_t sync_floor;
+	uint64_t sync_last;   /* ... last asked for at */
+	/* Bumped whenever this node drops the slot's data: dedup entries of
+	 * an older dgen speak of writes that may never have committed. */
+	uint32_t dgen;
+};
+
+#define XFER_SLOTS_MAX 8u
+
+/* Dedup: 4-way set-associative cache of recent client writes. */
+#define DEDUP_WAYS 4u
+struct dedup_entry {
+	uint32_t client_id;
+	uint32_t slot;
+	uint64_t seq;
+	uint64_t rseq;        /* place in the slot's order; 0 = empty entry */
+	uint64_t arg;
+	uint64_t stamp;       /* insertion counter, for eviction */
+	uint32_t dgen;        /* the slot's dgen when inserted */
+	uint8_t op;
+	uint8_t status;
+	uint8_t value_len;
+	uint8_t value[NUM_MAX];
+};
+
+struct cat_chain {
+	struct cat_chain_params p;
+	struct cat_store *store;
+	const struct cat_map *map;
+	uint32_t slot_count;
+	uint32_t n_owned;
+	struct slot_state *slots;     /* by local index slot / n_workers */
+	struct inflight *inflight;
+	uint8_t *bufs;
+	uint32_t free_head;           /* free in-flight entries, linked by next */
+	uint32_t n_inflight;
+	/* Entries in use by the chain position they were taken at, and the
+	 * positions past the head this node holds where it keeps entries
+	 * (see cat_chain_inflight_alloc). */
+	uint32_t cls_used[CAT_MAP_CHAIN_LEN_MAX];
+	uint8_t cls_present[CAT_MAP_CHAIN_LEN_MAX];
+	uint32_t *pending_ack;        /* local slot indices, n_owned max */
+	uint32_t n_pending_ack;
+	struct dedup_entry *dedup;
+	uint32_t dedup_sets;          /* power of two */
+	uint64_t dedup_stamp;
+	uint64_t next_timer_scan;
+	uint16_t suspect;
+	/* State transfer: slots waiting to start, and those snapshotting. */
+	uint32_t n_xwait;
+	uint32_t xscan;                   /* where to look for a waiting slot */
+	uint32_t n_xactive;
+	uint32_t xactive[XFER_SLOTS_MAX]; /* local slot indices */
+	uint32_t xgen_next;
+	uint32_t n_held;                  /* slots held, waiting for a floor */
+	int64_t xtokens;                  /* rate limit: bytes we may send */
+	uint64_t xtokens_at;
+	struct cat_chain_link_stats links[CAT_MAP_CHAINS_MAX];
+	uint8_t scratch[CAT_WIRE_PAYLOAD_MAX_1500 * 7]; /* 9000-byte MTU */
+	struct cat_chain_stats st;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static inline void ext_write(uint8_t *p, const struct ext *e)
+{
+	p[0] = e->kind;
+	p[1] = e->client_op;
+	cat_wire_put_le16(p + 2, e->client.port);
+	cat_wire_put_le32(p + 4, e->client.ip);
+	memcpy(p + 8, e->client.mac, 6);
+	cat_wire_put_le16(p + 14, 0);
+	cat_wire_put_le64(p + 16, e->reply_arg);
+}
+
+static inline int ext_read(const struct cat_msg *m, struct ext *e)
+{
+	const uint8_t *p = m->value;
+
+	if (m->value_len < EXT_LEN || cat_wire_get_le16(p + 14) != 0)
+		return -EINVAL;
+	e->kind = p[0];
+	e->client_op = p[1];
+	e->client.port = cat_wire_get_le16(p + 2);
+	e->client.ip = cat_wire_get_le32(p + 4);
+	memcpy(e->client.mac, p + 8, 6);
+	e->reply_arg = cat_wire_get_le64(p + 16);
+	return 0;
+}
+
+static inline int owned(const struct cat_chain *ch, uint32_t slot)
+{
+	return slot < ch->slot_count && slot % ch->p.n_workers == ch->p.worker;
+}
+
+static inline struct slot_state *sstate(struct cat_chain *ch, uint32_t slot)
+{
+	return &ch->slots[slot / ch->p.n_workers];
+}
+
+static inline void key_of(const struct cat_store *s, struct cat_key *k,
+			  const struct cat_msg *m)
+{
+	cat_store_key(s, k, m->key, m->key_len);
+}
+
+/* Answer a client: the reply repeats op, ids, slot and key. */
+static inline void reply(const struct cat_chain_io *io,
+			 const struct cat_map *map, const struct cat_addr *to,
+			 uint8_t op, uint32_t client_id, uint64_t seq,
+			 uint16_t slot, const uint8_t *key, uint16_t key_len,
+			 uint8_t status, uint64_t arg, const uint8_t *value,
+			 uint32_t value_len)
+{
+	struct cat_msg r = {
+		.op = op, .flags = CAT_F_REPLY, .status = status, .slot = slot,
+		.epoch = map ? map->epoch : 0, .client_id = client_id,
+		.seq = seq, .arg = arg, .key = key, .key_len = key_len,
+		.value = value, .value_len = value_len,
+	};
+
+	if (to->ip != 0)
+		io->to_client(io->arg, to, &r);
+}
+
+/* chain.c: the dedup table, the in-flight pool, FWD and pending ACKs.
+ * Worker-only, like every function below: the slot owner's engine. */
+int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d);
+void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
+			    uint32_t slot, uint64_t rseq, uint8_t op,
+			    uint8_t status, uint64_t arg, const uint8_t *value,
+			    uint32_t value_len);
+uint32_t cat_chain_inflight_alloc(struct cat_chain *ch, unsigned int cls);
+void cat_chain_inflight_free(struct cat_chain *ch, uint32_t i);
+int cat_chain_inflight_fill(struct cat_chain *ch, uint32_t i,
+			    const struct cat_msg *m);
+void cat_chain_send_fwd(struct cat_chain *ch, struct slot_state *ss,
+			struct inflight *e, uint64_t now);
+void cat_chain_pend(struct cat_chain *ch, struct slot_state *ss,
+		    unsigned int bits);
+void cat_chain_drain_fifo(struct cat_chain *ch, struct slot_state *ss,
+			  int commit_and_reply);
+
+/* chain_xfer.c: state transfer to a joining node, and the new tail's hold. */
+void cat_chain_send_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			     uint64_t now);
+void cat_chain_hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
+			uint64_t now);
+void cat_chain_hold_check(struct cat_chain *ch, struct slot_state *ss,
+			  uint64_t now);
+void cat_chain_xfer_clear(struct cat_chain *ch, struct slot_state *ss);
+void cat_chain_xfer_restart(struct cat_chain *ch, struct slot_state *ss);
+void cat_chain_xfer_pump(struct cat_chain *ch, uint64_t now);
+void cat_chain_on_snap_ack(struct cat_chain *ch, uint64_t now,
+			   struct slot_state *ss, uint16_t from_node,
+			   const struct cat_msg *m);
+void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
+		       uint16_t from_node, const struct cat_msg *m);
+void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
+		       struct slot_state *ss, uint16_t from_node,
+		       const struct cat_msg *m);
+void cat_chain_on_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			   uint16_t from_node, const struct cat_msg *m);
+
+#endif /* CAT_CHAIN_INT_H */

@@ -1,0 +1,460 @@
+/*
+ * State transfer of a slot to a node joining its chain, part of the chain
+ * engine (chain.c): the tail's outbound stream (snapshot, dedup entries,
+ * end; window, rate limit, retransmission), the joiner's inbound side, and
+ * the read hold of a joiner turned tail until SYNC brings its floor. Runs
+ * on the slot owner's worker; never blocks, never allocates.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "replication/chain_int.h"
+
+/* ---- state transfer: the tail streams a slot to a joining node -------- */
+
+static void xfifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
+{
+	if (ss->xfifo_tail == NIL)
+		ss->xfifo_head = i;
+	else
+		ch->inflight[ss->xfifo_tail].next = i;
+	ss->xfifo_tail = i;
+	ss->xn++;
+}
+
+static uint32_t xfifo_pop(struct cat_chain *ch, struct slot_state *ss)
+{
+	uint32_t i = ss->xfifo_head;
+
+	ss->xfifo_head = ch->inflight[i].next;
+	if (ss->xfifo_head == NIL)
+		ss->xfifo_tail = NIL;
+	ss->xn--;
+	return i;
+}
+
+static uint32_t local_of(const struct cat_chain *ch, const struct slot_state *ss)
+{
+	return (uint32_t)(ss - ch->slots);
+}
+
+static uint32_t slot_of(const struct cat_chain *ch, const struct slot_state *ss)
+{
+	return local_of(ch, ss) * ch->p.n_workers + ch->p.worker;
+}
+
+static void xactive_remove(struct cat_chain *ch, uint32_t li)
+{
+	for (uint32_t k = 0; k < ch->n_xactive; k++)
+		if (ch->xactive[k] == li) {
+			ch->xactive[k] = ch->xactive[--ch->n_xactive];
+			return;
+		}
+}
+
+/* Ask the predecessor for its floor (a held slot, until it answers). */
+void cat_chain_send_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			     uint64_t now)
+{
+	struct cat_msg m = {
+		.op = CAT_OP_R_SYNC_REQ, .slot = (uint16_t)slot_of(ch, ss),
+		.epoch = ch->map->epoch,
+	};
+
+	ss->sync_last = now;
+	if (ss->pred == 0)
+		return;
+	ch->p.io.to_node(ch->p.io.arg, ss->pred, &m);
+	ch->st.sync_requests++;
+}
+
+void cat_chain_hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
+			uint64_t now)
+{
+	if (ss->held == !!on)
+		return;
+	ss->held = (uint8_t)!!on;
+	ss->sync_have = 0;
+	ss->sync_floor = 0;
+	cat_store_slot_set_hold(ch->store, slot_of(ch, ss), on);
+	if (on) {
+		ch->n_held++;
+		ss->held_at = now;
+	} else {
+		uint64_t d = now > ss->held_at ? now - ss->held_at : 0;
+
+		ch->n_held--;
+		ch->st.hold_released++;
+		ch->st.hold_ns_total += d;
+		if (d > ch->st.hold_ns_max)
+			ch->st.hold_ns_max = d;
+	}
+}
+
+/* A held slot answers reads again once it has what its predecessor had
+ * when it took us as successor (nothing upstream: it has all there is). */
+void cat_chain_hold_check(struct cat_chain *ch, struct slot_state *ss,
+			  uint64_t now)
+{
+	if (ss->held && (ss->pred == 0 || (ss->sync_have &&
+	    cat_store_slot_version(ch->store, slot_of(ch, ss)) >= ss->sync_floor)))
+		cat_chain_hold_set(ch, ss, 0, now);
+}
+
+/* Drop the outbound stream's own state: its unacknowledged snapshot
+ * messages, its store cursor, its place among the active or waiting
+ * slots. The writes kept in the fifo are the caller's business. */
+void cat_chain_xfer_clear(struct cat_chain *ch, struct slot_state *ss)
+{
+	while (ss->xfifo_head != NIL)
+		cat_chain_inflight_free(ch, xfifo_pop(ch, ss));
+	if (ss->xphase == X_SNAP) {
+		cat_store_snap_end(ch->store, slot_of(ch, ss));
+		xactive_remove(ch, local_of(ch, ss));
+	}
+	if (ss->xphase == X_WAIT)
+		ch->n_xwait--;
+	ss->xphase = X_NONE;
+	ss->xdone = 0;
+}
+
+/* Out of in-flight entries while a snapshot runs: give the writes kept
+ * for the joiner up (they are committed here) and start the slot again
+ * later with a new cut, rather than stall the chain's writes. */
+void cat_chain_xfer_restart(struct cat_chain *ch, struct slot_state *ss)
+{
+	cat_chain_xfer_clear(ch, ss);
+	cat_chain_drain_fifo(ch, ss, 0);
+	ss->xphase = X_WAIT;
+	ch->n_xwait++;
+	ch->st.xfer_restarts++;
+}
+
+static void xfer_start(struct cat_chain *ch, struct slot_state *ss)
+{
+	uint32_t slot = slot_of(ch, ss);
+
+	ch->n_xwait--;
+	ch->xactive[ch->n_xactive++] = local_of(ch, ss);
+	ss->xphase = X_SNAP;
+	ss->xdone = 0;
+	if (++ch->xgen_next == 0)
+		ch->xgen_next = 1;
+	ss->xgen = ch->xgen_next;
+	ss->xcut = cat_store_slot_version(ch->store, slot);
+	ss->xseq = 1;
+	ss->xkeys = 0;
+	ss->xbytes = 0;
+	cat_store_snap_begin(ch->store, slot);
+	ch->st.xfer_started++;
+}
+
+static void xsend(struct cat_chain *ch, struct slot_state *ss,
+		  struct inflight *e, uint64_t now)
+{
+	e->m.epoch = ch->map->epoch;
+	e->last_sent = now;
+	ch->p.io.to_node(ch->p.io.arg, ss->xto, &e->m);
+}
+
+static uint32_t xfer_window(const struct cat_chain *ch)
+{
+	uint32_t w = ch->p.xfer_window ? ch->p.xfer_window : 32u;
+	uint32_t cap = ch->p.inflight_max / 4u / ch->p.xfer_slots;
+
+	return w < cap ? w : (cap ? cap : 1u);
+}
+
+/* Send what the window and the rate allow of one slot's snapshot. */
+/* xdone: where a slot's snapshot is. */
+enum { XS_ITEMS = 0, XS_END_QUEUED = 1, XS_STUCK = 2, XS_DEDUP = 3 };
+
+/* A dedup entry as a SNAP_DEDUP value: what lets the joiner answer a
+ * retried write the way the chain first did, should it become head. */
+#define DEDUP_WIRE_FIXED 31u
+
+static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *p)
+{
+	cat_wire_put_le32(p, d->client_id);
+	cat_wire_put_le64(p + 4, d->seq);
+	cat_wire_put_le64(p + 12, d->rseq);
+	cat_wire_put_le64(p + 20, d->arg);
+	p[28] = d->op;
+	p[29] = d->status;
+	p[30] = d->value_len;
+	memcpy(p + DEDUP_WIRE_FIXED, d->value, d->value_len);
+	return DEDUP_WIRE_FIXED + d->value_len;
+}
+
+/* The next remembered request of slot from dedup index *pos on, or NULL. */
+static const struct dedup_entry *dedup_next_of(struct cat_chain *ch,
+					       uint32_t slot, uint32_t *pos)
+{
+	uint32_t n = ch->dedup_sets * DEDUP_WAYS;
+
+	for (; *pos < n; (*pos)++) {
+		const struct dedup_entry *d = &ch->dedup[*pos];
+
+		if (d->slot == slot && cat_chain_dedup_live(ch, d)) {
+			(*pos)++;
+			return d;
+		}
+	}
+	return NULL;
+}
+
+/* Send what the window and the rate allow of one slot's snapshot: its
+ * items, then the requests the dedup table remembers for it, then the
+ * end (with the cut). */
+static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
+{
+	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
+	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
+	uint8_t dbuf[DEDUP_WIRE_FIXED + NUM_MAX];
+
+	while ((ss->xdone == XS_ITEMS || ss->xdone == XS_DEDUP) &&
+	       ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
+		const struct cat_item *it;
+		const struct dedup_entry *d;
+		struct cat_msg m = {
+			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
+			.epoch = ch->map->epoch, .client_id = ss->xgen,
+			.seq = ss->xseq,
+		};
+
+		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
+		if (idx == NIL) {
+			/* With none of its stream in flight, no SNAP_ACK will
+			 * free an entry for it; if the writes it keeps hold
+			 * the pool, start it over so that they go. */
+			if (ss->xn == 0 && ss->n_inflight > 0)
+				cat_chain_xfer_restart(ch, ss);
+			return;
+		}
+		if (ss->xdone == XS_ITEMS) {
+			if (cat_store_snap_next(ch->store, slot, &it) != 0) {
+				cat_store_snap_end(ch->store, slot);
+				ss->xdone = XS_DEDUP;
+				ss->xdpos = 0;
+				cat_chain_inflight_free(ch, idx);
+				continue;
+			}
+			m.arg = it->version;
+			m.key = cat_item_key(it);
+			m.key_len = it->key_len;
+			m.value = cat_item_value(it);
+			m.value_len = it->value_len;
+		} else if ((d = dedup_next_of(ch, slot, &ss->xdpos)) != NULL) {
+			m.op = CAT_OP_R_SNAP_DEDUP;
+			m.value = dbuf;
+			m.value_len = dedup_encode(d, dbuf);
+		} else {
+			m.op = CAT_OP_R_SNAP_END;
+			m.arg = ss->xcut;
+			ss->xdone = XS_END_QUEUED;
+		}
+		if (cat_chain_inflight_fill(ch, idx, &m) != 0) {
+			/* Cannot be sent, and skipping it would lose it at
+			 * the joiner: the slot stays unfinished, counted. */
+			cat_chain_inflight_free(ch, idx);
+			ch->st.xfer_too_large++;
+			ss->xdone = XS_STUCK;
+			cat_store_snap_end(ch->store, slot);
+			return;
+		}
+		ss->xseq++;
+		xfifo_push(ch, ss, idx);
+		xsend(ch, ss, &ch->inflight[idx], now);
+		if (m.op == CAT_OP_R_SNAP) {
+			ss->xkeys++;
+			ss->xbytes += (uint64_t)m.key_len + m.value_len;
+			ch->st.xfer_snap_sent++;
+		}
+		ch->xtokens -= (int64_t)(CAT_WIRE_HDR_LEN + m.key_len + m.value_len);
+	}
+}
+
+void cat_chain_xfer_pump(struct cat_chain *ch, uint64_t now)
+{
+	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
+
+	if (rate != 0) {
+		uint64_t dt = now - ch->xtokens_at;
+		int64_t burst = 65536 + 4 * (int64_t)ch->p.msg_max;
+
+		if (dt > 1000000000ull)
+			dt = 1000000000ull;
+		ch->xtokens += (int64_t)(dt * rate / 1000000000ull);
+		if (ch->xtokens > burst)
+			ch->xtokens = burst;
+		ch->xtokens_at = now;
+	}
+	for (uint32_t n = 0; ch->n_xwait > 0 && ch->n_xactive < ch->p.xfer_slots &&
+	     n < ch->n_owned; n++) {
+		struct slot_state *ss = &ch->slots[ch->xscan];
+
+		ch->xscan = ch->xscan + 1 < ch->n_owned ? ch->xscan + 1 : 0;
+		if (ss->xphase == X_WAIT)
+			xfer_start(ch, ss);
+	}
+	for (uint32_t k = 0; k < ch->n_xactive; k++) {
+		struct slot_state *ss = &ch->slots[ch->xactive[k]];
+
+		if (ss->xfifo_head != NIL &&
+		    now - ch->inflight[ss->xfifo_head].last_sent >= ch->p.rto_ns) {
+			/* Go-back-N, as for FWD: the joiner drops gaps. */
+			for (uint32_t i = ss->xfifo_head; i != NIL;
+			     i = ch->inflight[i].next) {
+				xsend(ch, ss, &ch->inflight[i], now);
+				ch->st.xfer_snap_retransmitted++;
+			}
+		}
+		xfer_send(ch, ss, now);
+	}
+}
+
+/* The joiner acknowledged snapshot messages up to m->seq. */
+void cat_chain_on_snap_ack(struct cat_chain *ch, uint64_t now,
+			   struct slot_state *ss, uint16_t from_node,
+			   const struct cat_msg *m)
+{
+	if (from_node == 0 || from_node != ss->xto) {
+		/* Only the joiner we stream to acknowledges the stream. */
+		ch->st.ack_not_from_succ++;
+		return;
+	}
+	if (ss->xphase != X_SNAP || m->client_id != ss->xgen) {
+		ch->st.acks_stale++;
+		return;
+	}
+	while (ss->xfifo_head != NIL &&
+	       ch->inflight[ss->xfifo_head].m.seq <= m->seq)
+		cat_chain_inflight_free(ch, xfifo_pop(ch, ss));
+	if (ss->xdone != XS_END_QUEUED || ss->xfifo_head != NIL)
+		return;
+	/* The joiner has the snapshot: from now on it is our successor for
+	 * FWD, starting with the writes kept since the cut, and what we ACK
+	 * upstream waits for its ACKs. xfloor is what we have ACKed upstream
+	 * already: once the joiner has that, it holds every write the
+	 * chain's head may have let go of. */
+	xactive_remove(ch, local_of(ch, ss));
+	ss->xphase = X_LIVE;
+	ss->succ = ss->xto;
+	ss->xfloor = ss->committed;
+	ss->xjack = ss->xcut;
+	if (ss->xjack >= ss->xfloor)
+		ch->st.xfer_caught_up++;
+	for (uint32_t i = ss->fifo_head; i != NIL; i = ch->inflight[i].next) {
+		cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
+		ch->st.fwd_sent++;
+	}
+}
+
+/* Joiner side: one snapshot message of the stream from our tail. */
+void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
+		       uint16_t from_node, const struct cat_msg *m)
+{
+	uint32_t slot = slot_of(ch, ss);
+	struct cat_key k;
+
+	if (ss->pos != POS_JOINER || from_node == 0 || from_node != ss->pred ||
+	    m->client_id == 0) {
+		ch->st.drop_not_member++;
+		return;
+	}
+	if (m->client_id != ss->jgen) {
+		if (m->seq != 1) {
+			ch->st.xfer_snap_gap++;
+			return;
+		}
+		/* A new stream: whatever the slot held here is stale. */
+		cat_store_slot_clear(ch->store, slot);
+		cat_store_slot_set_version(ch->store, slot, 0);
+		ss->dgen++;
+		ss->jgen = m->client_id;
+		ss->jnext = 1;
+		ss->jlive = 0;
+		ss->committed = 0;
+		ch->st.xfer_slot_resets++;
+	}
+	if (m->seq < ss->jnext) {
+		ch->st.xfer_snap_duplicate++;
+		cat_chain_pend(ch, ss, PEND_SNAP);
+		return;
+	}
+	if (m->seq > ss->jnext) {
+		ch->st.xfer_snap_gap++;
+		return;
+	}
+	if (m->op == CAT_OP_R_SNAP) {
+		if (m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX ||
+		    m->arg == 0) {
+			ch->st.drop_bad_peer_msg++;
+			return;
+		}
+		key_of(ch->store, &k, m);
+		if (k.slot != slot) {
+			ch->st.drop_bad_peer_msg++;
+			return;
+		}
+		if (cat_store_apply_snap(ch->store, &k, m->arg, m->value,
+					 m->value_len) != 0) {
+			ch->st.store_errors++; /* the tail sends it again */
+			return;
+		}
+		ch->st.xfer_snap_applied++;
+	} else if (m->op == CAT_OP_R_SNAP_DEDUP) {
+		const uint8_t *p = m->value;
+
+		if (m->value_len < DEDUP_WIRE_FIXED ||
+		    m->value_len != DEDUP_WIRE_FIXED + p[30] || p[30] > NUM_MAX) {
+			ch->st.drop_bad_peer_msg++;
+			return;
+		}
+		cat_chain_dedup_insert(ch, cat_wire_get_le32(p),
+				       cat_wire_get_le64(p + 4), slot,
+				       cat_wire_get_le64(p + 12), p[28], p[29],
+				       cat_wire_get_le64(p + 20),
+				       p + DEDUP_WIRE_FIXED, p[30]);
+	} else {
+		/* The cut: the writes after it come as FWD, in order. */
+		cat_store_slot_set_version(ch->store, slot, m->arg);
+		ss->committed = m->arg;
+		ss->jlive = 1;
+	}
+	ss->jnext++;
+	cat_chain_pend(ch, ss, PEND_SNAP);
+}
+
+/* Predecessor's floor: what a held slot must reach before it reads. Any
+ * version a client was told is committed (by the old tail, before it
+ * took the new map) is at or below the predecessor's applied version. */
+void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
+		       struct slot_state *ss, uint16_t from_node,
+		       const struct cat_msg *m)
+{
+	if (from_node == 0 || from_node != ss->pred) {
+		ch->st.fwd_not_from_pred++;
+		return;
+	}
+	if (ss->held && !ss->sync_have) {
+		ss->sync_floor = m->arg;
+		ss->sync_have = 1;
+		cat_chain_hold_check(ch, ss, now);
+	}
+}
+
+void cat_chain_on_sync_req(struct cat_chain *ch, struct slot_state *ss,
+			   uint16_t from_node, const struct cat_msg *m)
+{
+	struct cat_msg r = {
+		.op = CAT_OP_R_SYNC, .slot = m->slot, .epoch = ch->map->epoch,
+		.arg = cat_store_slot_version(ch->store, m->slot),
+	};
+
+	if (from_node == 0 || from_node != ss->succ) {
+		ch->st.ack_not_from_succ++;
+		return;
+	}
+	ch->p.io.to_node(ch->p.io.arg, from_node, &r);
+}
