@@ -13,7 +13,6 @@
 
 #include "replication/chain.h"
 #include "replication/chain_int.h"
-#include "replication/hash.h"
 
 /* ---- small helpers ---------------------------------------------------- */
 

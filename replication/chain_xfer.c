@@ -165,7 +165,6 @@ static uint32_t xfer_window(const struct cat_chain *ch)
 	return w < cap ? w : (cap ? cap : 1u);
 }
 
-/* Send what the window and the rate allow of one slot's snapshot. */
 /* xdone: where a slot's snapshot is. */
 enum { XS_ITEMS = 0, XS_END_QUEUED = 1, XS_STUCK = 2, XS_DEDUP = 3 };
 
