@@ -42,6 +42,14 @@ def keys_around(lo, hi, n_in, n_out, prefix="rk"):
     return inside, outside
 
 
+def put_all(c, keys, value):
+    """PUT every key (50 to a request), each acknowledged OK."""
+    for i in range(0, len(keys), 50):
+        r = c.ops([{"op": "put", "key": k, "value": value}
+                   for k in keys[i:i + 50]])["results"]
+        assert all(x["status_name"] == "OK" for x in r), r
+
+
 def slot_counts(ctl):
     return {ch["id"]: ch["slots"] for ch in ctl.ctl_json("chains")}
 
@@ -122,10 +130,7 @@ def test_move_cancelled_halfway_goes_back_nothing_lost(make_control_cluster):
     ctl = c.ctl
     inside, _ = keys_around(512, 1023, 300, 0, prefix="cx")
     value = "v" * 100
-    for i in range(0, len(inside), 50):
-        r = c.ops([{"op": "put", "key": k, "value": value}
-                   for k in inside[i:i + 50]])["results"]
-        assert all(x["status_name"] == "OK" for x in r), r
+    put_all(c, inside, value)
     ctl.result("chain_add", chain=2, nodes=[2, 3, 1])
     # Slow the copy down so that the cancel lands in the middle of it.
     ctl.result("reshard_rate", bytes_per_s=3000)
@@ -215,10 +220,7 @@ def test_grow_to_two_chains_then_rebalance_splits_evenly_nothing_lost(
                              heartbeat_timeout_ms=HB_TIMEOUT_MS)
     ctl = c.ctl
     pre, _ = keys_around(0, 1023, 300, 0, prefix="g")
-    for i in range(0, len(pre), 50):
-        r = c.ops([{"op": "put", "key": k, "value": "x" * 32}
-                   for k in pre[i:i + 50]])["results"]
-        assert all(x["status_name"] == "OK" for x in r), r
+    put_all(c, pre, "x" * 32)
     hot = ["hot-%d" % i for i in range(5)]
     p = ctl.ctl("chain", "add", "2", "4", "5", "6")
     assert p.returncode == 0, p.stderr
@@ -274,10 +276,7 @@ def test_rebalance_pause_and_rate_survive_a_control_plane_restart(
     ctl = c.ctl
     keys, _ = keys_around(0, 1023, 300, 0, prefix="rb")
     value = "r" * 100
-    for i in range(0, len(keys), 50):
-        r = c.ops([{"op": "put", "key": k, "value": value}
-                   for k in keys[i:i + 50]])["results"]
-        assert all(x["status_name"] == "OK" for x in r), r
+    put_all(c, keys, value)
     ctl.result("chain_add", chain=2, nodes=[2, 3, 1])
     ctl.result("chain_add", chain=3, nodes=[3, 1, 2])
     ctl.result("reshard_rate", bytes_per_s=3000)
