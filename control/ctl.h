@@ -161,9 +161,6 @@ struct cat_ctl {
 	struct cat_ctl_move moves[CAT_CTL_MOVES_MAX];
 	struct cat_ctl_queued queued[CAT_CTL_QUEUED_MAX];
 	unsigned int n_queued;
-	int reshard_paused;
-	int xfer_rate_set;              /* an operator set the rate: */
-	uint64_t xfer_rate;             /* ... snapshot bytes/s per worker */
 	struct cat_auth_secret *secret; /* [control] secret_file; NULL: none */
 	uint64_t auth_refused;          /* node connections that failed auth */
 };
@@ -275,9 +272,9 @@ int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms);
  * object, or NULL with err set (nothing changed).
  */
 /*
- * After the store was loaded: the operator's resharding settings it kept
- * (paused, the transfer rate; a rebalance to finish is planned again from
- * the map by the next tick).
+ * After the store was loaded: the operator's resharding settings are the
+ * store's (c->store.reshard: paused, the transfer rate); a rebalance's
+ * queue is dropped and planned again from the map by the next tick.
  */
 void cat_ctl_reshard_restore(struct cat_ctl *c);
 

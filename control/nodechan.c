@@ -166,9 +166,9 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 		cat_ctl_event(c, "node %u connected (drained: in no chain)", n->id);
 		break;
 	}
-	if (c->xfer_rate_set) {
+	if (c->store.reshard.rate_set) {
 		json_t *m = json_pack("{s:s,s:I}", "type", "xfer_rate",
-				      "bytes_per_s", (json_int_t)c->xfer_rate);
+				      "bytes_per_s", (json_int_t)c->store.reshard.rate);
 
 		cat_ctl_send(conn, m); /* serialises only: m stays ours */
 		json_decref(m);

@@ -59,7 +59,7 @@ static int try_handover(struct cat_ctl *c, uint64_t now_ms)
 		json_int_t keys, bytes;
 		double secs;
 
-		if (ch->joining == 0 || (ch->move_to != 0 && c->reshard_paused))
+		if (ch->joining == 0 || (ch->move_to != 0 && c->store.reshard.paused))
 			continue;
 		if (chain_has_slots(c->map, ci)) {
 			r = tail_report(c, ch);
@@ -195,11 +195,11 @@ void cat_ctl_xfer_rate_push(struct cat_ctl *c)
 {
 	json_t *m;
 
-	if (!c->xfer_rate_set)
+	if (!c->store.reshard.rate_set)
 		return;
 	/* cat_ctl_send() only serialises: the message stays ours. */
 	m = json_pack("{s:s,s:I}", "type", "xfer_rate",
-		      "bytes_per_s", (json_int_t)c->xfer_rate);
+		      "bytes_per_s", (json_int_t)c->store.reshard.rate);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		if (c->nodes[i].conn != NULL)
 			cat_ctl_send(c->nodes[i].conn, m);

@@ -188,9 +188,6 @@ static int step(struct cat_ctl *c, const struct cat_map_chain *t, uint64_t now)
 
 void cat_ctl_reshard_restore(struct cat_ctl *c)
 {
-	c->reshard_paused = c->store.reshard.paused;
-	c->xfer_rate_set = c->store.reshard.rate_set;
-	c->xfer_rate = c->store.reshard.rate;
 	c->n_queued = 0;
 }
 
@@ -344,7 +341,7 @@ int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms)
 		if (t->move_to == 0)
 			continue;
 		moving = 1;
-		if (c->reshard_paused)
+		if (c->store.reshard.paused)
 			continue;
 		if (step(c, t, now_ms))
 			return 1;
@@ -353,7 +350,7 @@ int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms)
 	for (unsigned int i = 0; i < CAT_CTL_MOVES_MAX; i++)
 		if (c->moves[i].via != 0 && chain_index(c->map, c->moves[i].via) < 0)
 			c->moves[i].via = 0;
-	if (!moving && !c->reshard_paused) {
+	if (!moving && !c->store.reshard.paused) {
 		rebalance_continue(c);
 		return start_queued(c);
 	}
@@ -504,7 +501,7 @@ static json_t *req_status(struct cat_ctl *c)
 			"keys_copied", (json_int_t)(mv->keys + mv->cur_keys),
 			"bytes_copied", (json_int_t)(mv->bytes + mv->cur_bytes),
 			"lag", (json_int_t)mv->lag, "elapsed_s", el,
-			"paused", c->reshard_paused, "cancelled", mv->cancelled);
+			"paused", c->store.reshard.paused, "cancelled", mv->cancelled);
 		/* Time left: copies to go at the pace of those done. */
 		if (mv->steps > 0 && left > 0 && mv->bytes + mv->cur_bytes > 0) {
 			double per_copy = el / (double)(mv->steps / 2 + 1);
@@ -521,9 +518,9 @@ static json_t *req_status(struct cat_ctl *c)
 			"to", (json_int_t)c->queued[i].to,
 			"slots", (json_int_t)c->queued[i].count));
 	return json_pack("{s:I,s:b,s:b,s:I,s:o,s:o}", "epoch", (json_int_t)c->map->epoch,
-			 "paused", c->reshard_paused, "rebalance",
+			 "paused", c->store.reshard.paused, "rebalance",
 			 (int)c->store.reshard.rebalance,
-			 "rate", (json_int_t)c->xfer_rate, "moves", moves,
+			 "rate", (json_int_t)c->store.reshard.rate, "moves", moves,
 			 "queued", queued);
 }
 
@@ -627,17 +624,16 @@ json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 	if (strcmp(cmd, "chain_add") == 0)
 		return req_chain_add(c, req, err, errlen);
 	if (strcmp(cmd, "reshard_pause") == 0 || strcmp(cmd, "reshard_resume") == 0) {
-		int pause = cmd[8] == 'p';
+		uint8_t pause = cmd[8] == 'p', was = c->store.reshard.paused;
 
-		if (c->reshard_paused != pause) {
-			c->store.reshard.paused = (uint8_t)pause;
+		if (was != pause) {
+			c->store.reshard.paused = pause;
 			if (save_settings(c, err, errlen) < 0) {
-				c->store.reshard.paused = (uint8_t)c->reshard_paused;
+				c->store.reshard.paused = was;
 				return NULL;
 			}
 			cat_ctl_event(c, "reshard %s (operator)", pause ? "paused" : "resumed");
 		}
-		c->reshard_paused = pause;
 		return json_pack("{s:b}", "paused", pause);
 	}
 	if (strcmp(cmd, "reshard_rate") == 0) {
@@ -646,15 +642,16 @@ json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 				snprintf(err, errlen, "\"bytes_per_s\" is required (0: no limit)");
 			return NULL;
 		}
+		uint8_t was_set = c->store.reshard.rate_set;
+		uint64_t was = c->store.reshard.rate;
+
 		c->store.reshard.rate_set = 1;
 		c->store.reshard.rate = (uint64_t)rate;
 		if (save_settings(c, err, errlen) < 0) {
-			c->store.reshard.rate_set = (uint8_t)c->xfer_rate_set;
-			c->store.reshard.rate = c->xfer_rate;
+			c->store.reshard.rate_set = was_set;
+			c->store.reshard.rate = was;
 			return NULL;
 		}
-		c->xfer_rate = (uint64_t)rate;
-		c->xfer_rate_set = 1;
 		cat_ctl_xfer_rate_push(c);
 		cat_ctl_event(c, "state transfer rate set to %lld bytes/s per worker (operator)",
 			      (long long)rate);
