@@ -139,25 +139,16 @@ void cat_chain_inflight_free(struct cat_chain *ch, uint32_t i)
 	ch->n_inflight--;
 }
 
+/* A slot's writes in flight, oldest first. */
 static void fifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
 {
-	if (ss->fifo_tail == NIL)
-		ss->fifo_head = i;
-	else
-		ch->inflight[ss->fifo_tail].next = i;
-	ss->fifo_tail = i;
-	ss->n_inflight++;
+	cat_chain_list_push(ch, &ss->fifo_head, &ss->fifo_tail, &ss->n_inflight, i);
 }
 
 static uint32_t fifo_pop(struct cat_chain *ch, struct slot_state *ss)
 {
-	uint32_t i = ss->fifo_head;
-
-	ss->fifo_head = ch->inflight[i].next;
-	if (ss->fifo_head == NIL)
-		ss->fifo_tail = NIL;
-	ss->n_inflight--;
-	return i;
+	return cat_chain_list_pop(ch, &ss->fifo_head, &ss->fifo_tail,
+				  &ss->n_inflight);
 }
 
 /* Copy a FWD message into an in-flight entry (its own key/value bytes). */

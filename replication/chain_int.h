@@ -251,4 +251,30 @@ void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
 void cat_chain_on_sync_req(struct cat_chain *ch, struct slot_state *ss,
 			   uint16_t from_node, const struct cat_msg *m);
 
+/* In-flight entries of one slot linked through `next`, oldest first: the
+ * writes kept for the successor, and apart from them the snapshot
+ * messages kept for a joiner. */
+static inline void cat_chain_list_push(struct cat_chain *ch, uint32_t *head,
+				       uint32_t *tail, uint32_t *n, uint32_t i)
+{
+	if (*tail == NIL)
+		*head = i;
+	else
+		ch->inflight[*tail].next = i;
+	*tail = i;
+	(*n)++;
+}
+
+static inline uint32_t cat_chain_list_pop(struct cat_chain *ch, uint32_t *head,
+					  uint32_t *tail, uint32_t *n)
+{
+	uint32_t i = *head;
+
+	*head = ch->inflight[i].next;
+	if (*head == NIL)
+		*tail = NIL;
+	(*n)--;
+	return i;
+}
+
 #endif /* CAT_CHAIN_INT_H */

@@ -12,25 +12,15 @@
 
 /* ---- state transfer: the tail streams a slot to a joining node -------- */
 
+/* A slot's snapshot messages not yet acknowledged, oldest first. */
 static void xfifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
 {
-	if (ss->xfifo_tail == NIL)
-		ss->xfifo_head = i;
-	else
-		ch->inflight[ss->xfifo_tail].next = i;
-	ss->xfifo_tail = i;
-	ss->xn++;
+	cat_chain_list_push(ch, &ss->xfifo_head, &ss->xfifo_tail, &ss->xn, i);
 }
 
 static uint32_t xfifo_pop(struct cat_chain *ch, struct slot_state *ss)
 {
-	uint32_t i = ss->xfifo_head;
-
-	ss->xfifo_head = ch->inflight[i].next;
-	if (ss->xfifo_head == NIL)
-		ss->xfifo_tail = NIL;
-	ss->xn--;
-	return i;
+	return cat_chain_list_pop(ch, &ss->xfifo_head, &ss->xfifo_tail, &ss->xn);
 }
 
 static uint32_t local_of(const struct cat_chain *ch, const struct slot_state *ss)
