@@ -142,8 +142,12 @@ static void conn_free(struct cat_ctl *c, uint16_t i)
 {
 	struct cat_ctl_conn *k = c->conns[i];
 
-	if (k->kind == CAT_CTL_CONN_NODE)
+	if (k->kind == CAT_CTL_CONN_NODE) {
 		cat_ctl_node_closed(c, k);
+		c->n_node_conns--;
+	} else {
+		c->n_mgmt_conns--;
+	}
 	close(k->fd);
 	free(k->in);
 	free(k->out);
@@ -175,20 +179,125 @@ static void peer_name(int fd, char *buf, size_t len)
 	}
 }
 
+static uint16_t conn_index(const struct cat_ctl *c, const struct cat_ctl_conn *k)
+{
+	uint16_t i = 0;
+
+	while (i < c->n_conns && c->conns[i] != k)
+		i++;
+	return i;
+}
+
+/* The node connection that has gone longest without a hello, or NULL:
+ * what makes room when the node budget is full. A live node's connection
+ * is never taken; a flood of silent ones cannot keep a node out. */
+static struct cat_ctl_conn *oldest_unnamed(struct cat_ctl *c)
+{
+	struct cat_ctl_conn *best = NULL;
+
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->kind == CAT_CTL_CONN_NODE && k->node == 0 &&
+		    (best == NULL || k->opened_ms < best->opened_ms))
+			best = k;
+	}
+	return best;
+}
+
+/* The management connection idle longest, if for CAT_CTL_MGMT_EVICT_MS at
+ * least, with nothing half-asked or unread: closing it loses nobody an
+ * answer, so idle connections never keep an operator out. */
+static struct cat_ctl_conn *longest_idle(struct cat_ctl *c, uint64_t now)
+{
+	struct cat_ctl_conn *best = NULL;
+
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->kind == CAT_CTL_CONN_MGMT && !k->busy && !k->dead &&
+		    k->in_len == 0 && k->out_len == 0 &&
+		    now >= k->active_ms + CAT_CTL_MGMT_EVICT_MS &&
+		    (best == NULL || k->active_ms < best->active_ms))
+			best = k;
+	}
+	return best;
+}
+
+/* Close k at once with a last line sent if the socket takes it: a peer
+ * that does not read cannot hold its seat by leaving the line unsent. */
+static void conn_cut(struct cat_ctl *c, struct cat_ctl_conn *k, const char *why)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line),
+			 "{\"type\":\"error\",\"ok\":false,\"error\":\"%s\"}\n", why);
+
+	if (k->out_len == 0 && k->auth_state != CAT_CTL_AUTH_ON && n > 0 &&
+	    (size_t)n < sizeof(line))
+		(void)!send(k->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* Not an authentication failure: counted as what it is. */
+	if (k->auth_state == CAT_CTL_AUTH_CHALLENGED)
+		k->auth_state = CAT_CTL_AUTH_OFF;
+	conn_free(c, conn_index(c, k));
+}
+
+static void refuse(int fd, const char *why)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line),
+			 "{\"type\":\"error\",\"ok\":false,\"error\":\"%s\"}\n", why);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 static void accept_all(struct cat_ctl *c, int lfd, enum cat_ctl_conn_kind kind)
 {
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		uint64_t now = cat_ctl_now_ms();
 		struct cat_ctl_conn *k;
+		char peer[64];
 
 		if (fd < 0)
 			return;
-		if (c->n_conns >= CAT_CTL_CONNS_MAX) {
-			static const char full[] =
-				"{\"type\":\"error\",\"error\":\"too many connections\"}\n";
-
-			(void)!send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL);
-			close(fd);
+		peer_name(fd, peer, sizeof(peer));
+		if (kind == CAT_CTL_CONN_NODE &&
+		    c->n_node_conns >= CAT_CTL_NODE_CONNS_MAX) {
+			k = oldest_unnamed(c);
+			if (k == NULL) {
+				cat_ctl_burst_note(c, CAT_CTL_BURST_NODE_REFUSED, now, 0,
+					"node channel: refused a connection from %s: all %u "
+					"connections of its budget are nodes that said hello",
+					peer, CAT_CTL_NODE_CONNS_MAX);
+				refuse(fd, "too many node connections");
+				continue;
+			}
+			cat_ctl_burst_note(c, CAT_CTL_BURST_NODE_EVICTED, now, 0,
+				"node channel: budget of %u connections full: closed "
+				"the one from %s, silent for %llu ms, to make room for %s",
+				CAT_CTL_NODE_CONNS_MAX, k->peer,
+				(unsigned long long)(now - k->opened_ms), peer);
+			conn_cut(c, k, "closed to make room: no hello yet");
+		}
+		if (kind == CAT_CTL_CONN_MGMT &&
+		    c->n_mgmt_conns >= CAT_CTL_MGMT_CONNS_MAX &&
+		    (k = longest_idle(c, now)) != NULL) {
+			cat_ctl_burst_note(c, CAT_CTL_BURST_MGMT_IDLE, now, 0,
+				"management socket: budget of %u connections full: "
+				"closed %s, idle for %llu ms, to make room for %s",
+				CAT_CTL_MGMT_CONNS_MAX, k->peer,
+				(unsigned long long)(now - k->active_ms), peer);
+			conn_cut(c, k, "idle: closed to make room");
+		}
+		if (kind == CAT_CTL_CONN_MGMT &&
+		    c->n_mgmt_conns >= CAT_CTL_MGMT_CONNS_MAX) {
+			cat_ctl_burst_note(c, CAT_CTL_BURST_MGMT_REFUSED, now, 0,
+				"management socket: refused a connection from %s: "
+				"%u connections open, the budget",
+				peer, CAT_CTL_MGMT_CONNS_MAX);
+			refuse(fd, "too many management connections");
 			continue;
 		}
 		k = calloc(1, sizeof(*k));
@@ -202,13 +311,15 @@ static void accept_all(struct cat_ctl *c, int lfd, enum cat_ctl_conn_kind kind)
 		k->fd = fd;
 		k->kind = kind;
 		k->serial = ++c->next_serial;
+		k->opened_ms = k->active_ms = now;
+		snprintf(k->peer, sizeof(k->peer), "%s", peer);
 		c->conns[c->n_conns++] = k;
 		if (kind == CAT_CTL_CONN_NODE) {
-			char peer[64];
-
-			peer_name(fd, peer, sizeof(peer));
+			c->n_node_conns++;
 			if (cat_ctl_node_accepted(c, k, peer) < 0)
 				k->dead = 1;
+		} else {
+			c->n_mgmt_conns++;
 		}
 	}
 }
@@ -231,11 +342,25 @@ static void too_long(struct cat_ctl_conn *k)
 	}
 }
 
-/* Hand every complete line to its protocol; stop while a verify holds a
- * management connection, so its answers keep the order of its requests. */
-static void process_lines(struct cat_ctl *c, struct cat_ctl_conn *k)
+/* Whether a management connection may be given another request now:
+ * not while its answers pile up unread (it is served as fast as it
+ * reads, and costs nothing while it does not). */
+static int mgmt_may_serve(const struct cat_ctl_conn *k)
 {
-	int eof = k->eof;
+	return k->out_len < CAT_CTL_MGMT_OUT_SOFT;
+}
+
+/* Hand every complete line to its protocol; stop while a verify holds a
+ * management connection, so its answers keep the order of its requests.
+ * A management connection gets at most CAT_CTL_MGMT_LINES_ROUND requests
+ * a call and none after round_end_ms: the rest wait in its buffer for the
+ * next loop round, so node traffic never queues behind an operator's
+ * script. Returns 1 if complete lines were left for later. */
+static int process_lines(struct cat_ctl *c, struct cat_ctl_conn *k,
+			 uint64_t round_end_ms)
+{
+	int eof = k->eof, held = 0;
+	unsigned int done = 0;
 	size_t off = 0;
 
 	while (!k->closing && !k->dead && !k->busy && off < k->in_len) {
@@ -244,40 +369,50 @@ static void process_lines(struct cat_ctl *c, struct cat_ctl_conn *k)
 
 		if (lf == NULL && !eof)
 			break;
+		if (k->kind == CAT_CTL_CONN_MGMT &&
+		    (!mgmt_may_serve(k) || done >= CAT_CTL_MGMT_LINES_ROUND ||
+		     (done > 0 && cat_ctl_now_ms() >= round_end_ms))) {
+			held = 1;
+			break;
+		}
 		n = lf != NULL ? (size_t)(lf - (k->in + off)) : k->in_len - off;
-		if (k->kind == CAT_CTL_CONN_NODE)
+		if (k->kind == CAT_CTL_CONN_NODE) {
 			cat_ctl_node_line(c, k, k->in + off, n);
-		else
+		} else {
+			k->active_ms = cat_ctl_now_ms();
 			cat_ctl_mgmt_line(c, k, k->in + off, n);
+		}
+		done++;
 		off += n + (lf != NULL);
 	}
 	if (off > 0) {
 		memmove(k->in, k->in + off, k->in_len - off);
 		k->in_len -= off;
 	}
-	if (!k->busy && k->in_len > CAT_CTL_LINE_MAX && !k->closing)
+	held |= k->busy;
+	if (!held && k->in_len > CAT_CTL_LINE_MAX && !k->closing)
 		too_long(k);
-	if (eof && !k->busy)
+	if (eof && !held)
 		k->closing = 1;
+	return held && !k->busy && mgmt_may_serve(k);
 }
 
-static void conn_read(struct cat_ctl *c, struct cat_ctl_conn *k)
+/* Node connection: read and handle everything there is. */
+static void node_read(struct cat_ctl *c, struct cat_ctl_conn *k)
 {
 	for (;;) {
 		ssize_t n;
 
 		if (k->in_len > CAT_CTL_LINE_MAX)
-			return; /* held (busy) with a full buffer: read later */
+			return;
 		n = recv(k->fd, k->in + k->in_len, CAT_CTL_LINE_MAX + 1 - k->in_len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n == 0) {
-			/* A last line without LF still counts: `printf '{..}' |
-			 * socat` is a fair way to ask. */
 			k->eof = 1;
-			process_lines(c, k);
+			process_lines(c, k, 0);
 			return;
 		}
 		if (n < 0) {
@@ -285,10 +420,113 @@ static void conn_read(struct cat_ctl *c, struct cat_ctl_conn *k)
 			return;
 		}
 		k->in_len += (size_t)n;
-		process_lines(c, k);
+		process_lines(c, k, 0);
 		if (k->closing || k->dead)
 			return;
 	}
+}
+
+/* Management connection: one read a round, at most a round's requests
+ * handled; what it sent beyond waits in the kernel (its writes block,
+ * which is the back-pressure a pipelining client should feel). */
+static int mgmt_read(struct cat_ctl *c, struct cat_ctl_conn *k,
+		     uint64_t round_end_ms)
+{
+	ssize_t n;
+
+	if (k->in_len > CAT_CTL_LINE_MAX)
+		return process_lines(c, k, round_end_ms);
+	do
+		n = recv(k->fd, k->in + k->in_len,
+			 CAT_CTL_LINE_MAX + 1 - k->in_len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return process_lines(c, k, round_end_ms);
+	if (n < 0) {
+		k->dead = 1;
+		return 0;
+	}
+	if (n == 0)
+		/* A last line without LF still counts: `printf '{..}' |
+		 * socat` is a fair way to ask. */
+		k->eof = 1;
+	else
+		k->in_len += (size_t)n;
+	return process_lines(c, k, round_end_ms);
+}
+
+/* A management connection with a complete request waiting that it may be
+ * given now: the next poll must not sleep. */
+static int mgmt_has_work(const struct cat_ctl_conn *k)
+{
+	return k->kind == CAT_CTL_CONN_MGMT && !k->closing && !k->dead &&
+	       !k->busy && mgmt_may_serve(k) && k->in_len > 0 &&
+	       (k->eof || memchr(k->in, '\n', k->in_len) != NULL);
+}
+
+/* Connection deadlines: a node connection must say hello (and, with a
+ * secret, authenticate) within auth_timeout_ms; a management client that
+ * leaves its answers unread for mgmt_send_timeout_ms is dropped (Redis's
+ * output buffer limit, by time: its buffer is already bounded), one that
+ * asks nothing for mgmt_idle_timeout_ms is closed. */
+static void conn_deadlines(struct cat_ctl *c, uint64_t now)
+{
+	const struct cat_ctl_config *cf = &c->cfg;
+
+	for (uint16_t i = c->n_conns; i-- > 0;) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->dead)
+			continue;
+		if (k->kind == CAT_CTL_CONN_NODE && k->node == 0 &&
+		    now >= k->opened_ms + cf->auth_timeout_ms) {
+			cat_ctl_burst_note(c, CAT_CTL_BURST_NODE_TIMEOUT, now, 0,
+				"node channel: connection from %s timed out: no %s "
+				"within auth_timeout_ms = %u", k->peer,
+				c->secret != NULL ? "authenticated hello" : "hello",
+				cf->auth_timeout_ms);
+			conn_cut(c, k, "timed out waiting for hello");
+		} else if (k->out_len > 0 &&
+			   (k->kind == CAT_CTL_CONN_MGMT || k->closing) &&
+			   now >= k->out_since_ms + cf->mgmt_send_timeout_ms) {
+			if (k->kind == CAT_CTL_CONN_MGMT)
+				cat_ctl_burst_note(c, CAT_CTL_BURST_MGMT_SLOW, now, 0,
+					"management socket: dropped %s: %zu bytes of "
+					"answers unread for mgmt_send_timeout_ms = %u",
+					k->peer, k->out_len, cf->mgmt_send_timeout_ms);
+			conn_cut(c, k, "answers not read");
+		} else if (k->kind == CAT_CTL_CONN_MGMT &&
+			   cf->mgmt_idle_timeout_ms != 0 && k->out_len == 0 &&
+			   !k->busy && now >= k->active_ms + cf->mgmt_idle_timeout_ms) {
+			cat_ctl_burst_note(c, CAT_CTL_BURST_MGMT_IDLE, now, 0,
+				"management socket: closed %s: no request for "
+				"mgmt_idle_timeout_ms = %u", k->peer,
+				cf->mgmt_idle_timeout_ms);
+			conn_cut(c, k, "idle");
+		}
+	}
+}
+
+/* The earliest connection deadline (UINT64_MAX if none). */
+static uint64_t conn_deadline(const struct cat_ctl *c)
+{
+	const struct cat_ctl_config *cf = &c->cfg;
+	uint64_t d = UINT64_MAX;
+
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		const struct cat_ctl_conn *k = c->conns[i];
+		uint64_t t = UINT64_MAX;
+
+		if (k->kind == CAT_CTL_CONN_NODE && k->node == 0)
+			t = k->opened_ms + cf->auth_timeout_ms;
+		else if (k->out_len > 0 && (k->kind == CAT_CTL_CONN_MGMT || k->closing))
+			t = k->out_since_ms + cf->mgmt_send_timeout_ms;
+		else if (k->kind == CAT_CTL_CONN_MGMT && cf->mgmt_idle_timeout_ms != 0)
+			t = k->active_ms + cf->mgmt_idle_timeout_ms;
+		if (t < d)
+			d = t;
+	}
+	return d;
 }
 
 static void conn_flush(struct cat_ctl_conn *k)
@@ -309,6 +547,8 @@ static void conn_flush(struct cat_ctl_conn *k)
 		}
 		off += (size_t)n;
 	}
+	if (off > 0)
+		k->out_since_ms = cat_ctl_now_ms();
 	memmove(k->out, k->out + off, k->out_len - off);
 	k->out_len -= off;
 }
@@ -474,30 +714,47 @@ static int after_lost_cas(struct cat_ctl *c)
 	return 0;
 }
 
+/* Work (or descheduling) between two looks at the node channel longer
+ * than this is a stall of the loop, not of any node. */
+static uint64_t stall_threshold_ms(const struct cat_ctl *c)
+{
+	uint64_t t = c->cfg.heartbeat_timeout_ms / 4u;
+
+	return t < 50u ? 50u : t;
+}
+
 /* Returns 0 on a stop signal or poll error, 1 when leadership was lost. */
 static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 {
 	struct pollfd pf[2 + CAT_CTL_CONNS_MAX];
 	sigset_t during;
-	uint64_t next_ka = 0;
+	uint64_t next_ka = 0, last_look = 0;
 
 	sigemptyset(&during);
 	if (c->etcd != NULL)
 		next_ka = cat_ctl_now_ms() + c->cfg.lease_ms / 3;
 	while (!stop_signal) {
-		uint64_t now = cat_ctl_now_ms(), dl;
+		uint64_t now = cat_ctl_now_ms(), dl, t_poll, t_woke, busy, over;
 		struct timespec ts;
 		uint16_t n = c->n_conns;
 		int64_t wait;
+		int work = 0;
 
 		pf[0] = (struct pollfd){ .fd = node_fd, .events = POLLIN };
 		pf[1] = (struct pollfd){ .fd = mgmt_fd, .events = POLLIN };
 		for (uint16_t i = 0; i < n; i++) {
 			struct cat_ctl_conn *k = c->conns[i];
+			int want_in = !k->closing && !k->eof &&
+				      !(k->busy && k->in_len > CAT_CTL_LINE_MAX);
 
+			/* A management client is read only when it may be
+			 * answered and has no complete request waiting. */
+			if (k->kind == CAT_CTL_CONN_MGMT && want_in) {
+				want_in = mgmt_may_serve(k) && !mgmt_has_work(k);
+				work |= mgmt_has_work(k);
+			}
 			pf[2 + i] = (struct pollfd){ .fd = k->fd };
-			if (!k->closing && !k->eof &&
-			    !(k->busy && k->in_len > CAT_CTL_LINE_MAX))
+			if (want_in)
 				pf[2 + i].events |= POLLIN;
 			if (k->out_len > 0)
 				pf[2 + i].events |= POLLOUT;
@@ -505,43 +762,86 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 		dl = cat_ctl_node_deadline(c);
 		if (cat_ctl_mgmt_deadline(c) < dl)
 			dl = cat_ctl_mgmt_deadline(c);
+		if (conn_deadline(c) < dl)
+			dl = conn_deadline(c);
 		if (c->etcd != NULL && next_ka < dl)
 			dl = next_ka;
 		if (c->etcd != NULL && c->etcd->lease_until_ms < dl)
 			dl = c->etcd->lease_until_ms;
 		/* At most a second: the loop also notices a stop signal that
 		 * way, whatever the deadlines. */
-		wait = dl <= now ? 0 : dl - now > 1000 ? 1000 : (int64_t)(dl - now);
+		wait = work || dl <= now ? 0 : dl - now > 1000 ? 1000 :
+		       (int64_t)(dl - now);
 		ts.tv_sec = wait / 1000;
 		ts.tv_nsec = (long)(wait % 1000) * 1000000L;
 		/* SIGINT/SIGTERM are blocked except inside ppoll, so a signal
 		 * is never lost between the check and the wait. */
+		t_poll = cat_ctl_now_ms();
 		if (ppoll(pf, 2u + n, &ts, &during) < 0 && errno != EINTR)
 			break;
+		t_woke = cat_ctl_now_ms();
 		if (stop_signal)
 			break;
+		for (uint16_t i = 0; i < n; i++)
+			c->conns[i]->revents = pf[2 + i].revents;
+		for (uint16_t i = n; i < c->n_conns; i++)
+			c->conns[i]->revents = 0;
 		/* Before anything is read: an instance that may have lost its
 		 * lease (a long stall, etcd gone) acts on nothing more. */
 		if (c->etcd != NULL && keep_lease(c, &next_ka) < 0)
 			return 1;
-		/* Read everything first, then look at deadlines: a heartbeat
-		 * that waited in a socket buffer still counts. */
-		for (uint16_t i = 0; i < n; i++)
-			if (pf[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
-				conn_read(c, c->conns[i]);
+		/* The node channel first, all of it, and the failure detector
+		 * right after: a heartbeat that waited in a socket buffer
+		 * still counts, and nothing an operator asks runs between the
+		 * read and the deadline check. */
+		for (uint16_t i = 0; i < c->n_conns; i++) {
+			struct cat_ctl_conn *k = c->conns[i];
+
+			if (k->kind == CAT_CTL_CONN_NODE &&
+			    (k->revents & (POLLIN | POLLHUP | POLLERR)))
+				node_read(c, k);
+		}
 		if (pf[0].revents & POLLIN)
 			accept_all(c, node_fd, CAT_CTL_CONN_NODE);
-		if (pf[1].revents & POLLIN)
-			accept_all(c, mgmt_fd, CAT_CTL_CONN_MGMT);
 		now = cat_ctl_now_ms();
+		/* Time the loop spent not waiting since it last looked at the
+		 * node channel, plus any oversleep: a stall of ours, which no
+		 * node's deadline should pay for. */
+		busy = (t_poll - last_look) + (now - t_woke);
+		over = t_woke - t_poll > (uint64_t)wait ? t_woke - t_poll - (uint64_t)wait : 0;
+		if (last_look != 0 && busy + over >= stall_threshold_ms(c))
+			cat_ctl_loop_stalled(c, now, busy + over);
 		cat_ctl_node_tick(c, now);
-		if (!cat_ctl_rejoin_tick(c, now))
-			cat_ctl_reshard_tick(c, now);
-		cat_ctl_mgmt_tick(c, now);
-		for (uint16_t i = 0; i < c->n_conns; i++)
-			process_lines(c, c->conns[i]); /* held lines after a verify */
+		last_look = cat_ctl_now_ms();
+		/* Then operators, within the round's budget. */
+		{
+			uint64_t round_end = last_look + CAT_CTL_MGMT_ROUND_MS;
+
+			for (uint16_t i = 0; i < c->n_conns; i++) {
+				struct cat_ctl_conn *k = c->conns[i];
+
+				if (k->kind != CAT_CTL_CONN_MGMT)
+					continue;
+				if (k->revents & (POLLIN | POLLHUP | POLLERR))
+					mgmt_read(c, k, round_end);
+				else
+					process_lines(c, k, round_end);
+			}
+			if (pf[1].revents & POLLIN)
+				accept_all(c, mgmt_fd, CAT_CTL_CONN_MGMT);
+			now = cat_ctl_now_ms();
+			if (!cat_ctl_rejoin_tick(c, now))
+				cat_ctl_reshard_tick(c, now);
+			cat_ctl_mgmt_tick(c, now);
+			/* Held lines after a verify answered. */
+			for (uint16_t i = 0; i < c->n_conns; i++)
+				process_lines(c, c->conns[i], round_end);
+		}
 		if (c->etcd != NULL && c->etcd->lost && after_lost_cas(c) < 0)
 			return 1;
+		now = cat_ctl_now_ms();
+		conn_deadlines(c, now);
+		cat_ctl_burst_tick(c, now);
 		for (uint16_t i = 0; i < c->n_conns; i++)
 			if (c->conns[i]->out_len > 0)
 				conn_flush(c->conns[i]);

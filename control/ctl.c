@@ -45,6 +45,125 @@ void cat_ctl_event(struct cat_ctl *c, const char *fmt, ...)
 			e->text);
 }
 
+/* What a summary calls the members of a burst. */
+static const char *const burst_what[CAT_CTL_BURST_KINDS] = {
+	[CAT_CTL_BURST_NODE_REFUSED] = "node channel: connections refused (budget full)",
+	[CAT_CTL_BURST_NODE_EVICTED] = "node channel: connections closed before hello to make room",
+	[CAT_CTL_BURST_NODE_TIMEOUT] = "node channel: connections timed out before hello",
+	[CAT_CTL_BURST_NODE_AUTH] = "node channel: connections refused authentication",
+	[CAT_CTL_BURST_MGMT_REFUSED] = "management socket: connections refused (budget full)",
+	[CAT_CTL_BURST_MGMT_SLOW] = "management socket: clients dropped for not reading",
+	[CAT_CTL_BURST_MGMT_IDLE] = "management socket: idle connections timed out",
+	[CAT_CTL_BURST_STALL] = "control loop stalls",
+};
+
+#define BURST_QUIET_MS 2000u     /* a burst ends after this without one */
+#define BURST_REPEAT_MS 60000u   /* summary at least this often while it lasts */
+
+static void burst_summary(struct cat_ctl *c, unsigned int k, uint64_t now_ms)
+{
+	struct cat_ctl_burst *b = &c->burst[k];
+
+	cat_ctl_event(c, "%s: %llu more in %.1f s (%llu since start); the last: %s",
+		      burst_what[k], (unsigned long long)b->pending,
+		      (double)(now_ms - b->told_ms) / 1000.0,
+		      (unsigned long long)b->total, b->last);
+	b->pending = 0;
+	b->told_ms = now_ms;
+}
+
+static void burst_note(struct cat_ctl *c, enum cat_ctl_burst_kind k,
+		       const char *why, uint64_t now_ms, uint64_t ms,
+		       const char *fmt, va_list ap)
+{
+	struct cat_ctl_burst *b = &c->burst[k];
+
+	if (b->first_ms != 0 && b->why != why) {
+		/* Another cause: what the old one collected first, then the
+		 * new one in full. */
+		if (b->pending > 0)
+			burst_summary(c, k, now_ms);
+		b->first_ms = 0;
+	}
+	vsnprintf(b->last, sizeof(b->last), fmt, ap);
+	b->why = why;
+	b->total++;
+	if (ms > b->max)
+		b->max = ms;
+	if (b->first_ms == 0) {
+		/* The first of a burst is told at once, in full. */
+		b->first_ms = b->told_ms = now_ms ? now_ms : 1;
+		b->last_ms = b->first_ms;
+		b->pending = 0;
+		cat_ctl_event(c, "%s", b->last);
+		return;
+	}
+	b->pending++;
+	b->last_ms = now_ms;
+}
+
+void cat_ctl_burst_note(struct cat_ctl *c, enum cat_ctl_burst_kind k,
+			uint64_t now_ms, uint64_t ms, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	burst_note(c, k, NULL, now_ms, ms, fmt, ap);
+	va_end(ap);
+}
+
+void cat_ctl_burst_note_why(struct cat_ctl *c, enum cat_ctl_burst_kind k,
+			    const char *why, uint64_t now_ms, uint64_t ms,
+			    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	burst_note(c, k, why, now_ms, ms, fmt, ap);
+	va_end(ap);
+}
+
+void cat_ctl_burst_tick(struct cat_ctl *c, uint64_t now_ms)
+{
+	for (unsigned int k = 0; k < CAT_CTL_BURST_KINDS; k++) {
+		struct cat_ctl_burst *b = &c->burst[k];
+		int ended;
+
+		if (b->first_ms == 0)
+			continue;
+		ended = now_ms >= b->last_ms + BURST_QUIET_MS;
+		if (b->pending > 0 && (ended || now_ms >= b->told_ms + BURST_REPEAT_MS))
+			burst_summary(c, k, now_ms);
+		if (ended)
+			b->first_ms = 0;
+	}
+}
+
+static void stall_shift(uint64_t *t, uint64_t by, uint64_t now_ms)
+{
+	if (*t != 0)
+		*t = *t + by > now_ms ? now_ms : *t + by;
+}
+
+void cat_ctl_loop_stalled(struct cat_ctl *c, uint64_t now_ms, uint64_t stall_ms)
+{
+	cat_ctl_burst_note(c, CAT_CTL_BURST_STALL, now_ms, stall_ms,
+			   "control loop stalled for %llu ms: heartbeat deadlines "
+			   "moved on by as much (stalls are counted in status)",
+			   (unsigned long long)stall_ms);
+	c->stall_last_ms = now_ms;
+	/* Nobody read the node channel meanwhile: the stall is not a node's
+	 * silence. Deadlines move on by the stall, never past now. */
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		struct cat_ctl_node *n = &c->nodes[i];
+
+		stall_shift(&n->last_hb_ms, stall_ms, now_ms);
+		stall_shift(&n->heard_by_ms, stall_ms, now_ms);
+		stall_shift(&n->hello_ms, stall_ms, now_ms);
+	}
+	stall_shift(&c->heard_since_ms, stall_ms, now_ms);
+}
+
 const char *cat_ctl_state_name(enum cat_ctl_node_state st)
 {
 	switch (st) {
@@ -157,6 +276,8 @@ static int out_append(struct cat_ctl_conn *conn, const char *data, size_t len)
 		conn->dead = 1;
 		return -ENOBUFS;
 	}
+	if (conn->out_len == 0)
+		conn->out_since_ms = cat_ctl_now_ms();
 	if (conn->out_len + len > conn->out_cap) {
 		size_t cap = conn->out_cap ? conn->out_cap : 4096;
 		char *p;

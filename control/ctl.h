@@ -25,7 +25,21 @@ extern "C" {
 
 #define CAT_CTL_LINE_MAX 65536u          /* bytes a line, without the LF */
 #define CAT_CTL_OUT_MAX (8u << 20)       /* unsent bytes before a peer is dropped */
-#define CAT_CTL_CONNS_MAX 256u
+/* Each listener has a budget of its own, so one cannot lock the other
+ * out: a flood of idle management connections never keeps a node from
+ * rejoining, and a flood on the node channel never keeps an operator
+ * out. The node budget holds every node of a full map twice over (a
+ * restarted node connects while its old connection is still open). */
+#define CAT_CTL_NODE_CONNS_MAX (2u * CAT_MAP_NODES_MAX)
+#define CAT_CTL_MGMT_CONNS_MAX 64u
+#define CAT_CTL_CONNS_MAX (CAT_CTL_NODE_CONNS_MAX + CAT_CTL_MGMT_CONNS_MAX)
+/* A management connection is served only while what it has not read yet
+ * is under one answer line: an answer is made when the last one has gone,
+ * so a client that does not read costs this much memory and no time. */
+#define CAT_CTL_MGMT_OUT_SOFT (CAT_CTL_LINE_MAX + 2u)
+#define CAT_CTL_MGMT_EVICT_MS 200u      /* idle this long: may make room */
+#define CAT_CTL_MGMT_LINES_ROUND 8u     /* requests a connection, a round */
+#define CAT_CTL_MGMT_ROUND_MS 5u        /* management work a loop round */
 #define CAT_CTL_EVENTS_MAX 100u
 #define CAT_CTL_EVENT_TEXT 400u
 #define CAT_CTL_SUSPECT_MAX 8u
@@ -64,6 +78,35 @@ struct cat_ctl_conn {
 	struct cat_auth_session *auth;
 	char peer[64];        /* node channel: the peer's address, for events */
 	int busy;             /* mgmt: a verify is pending; hold later requests */
+	uint64_t opened_ms;   /* accepted at (monotonic) */
+	uint64_t out_since_ms; /* out last drained or became non-empty */
+	uint64_t active_ms;   /* mgmt: last request line, or opened_ms */
+	short revents;        /* this loop round's poll result */
+};
+
+/* Kinds of connection refusals and drops: counted, and told in events
+ * once per burst (cat_ctl_burst_note), not once per connection. */
+enum cat_ctl_burst_kind {
+	CAT_CTL_BURST_NODE_REFUSED,   /* node budget full of live nodes */
+	CAT_CTL_BURST_NODE_EVICTED,   /* not yet hello: closed to make room */
+	CAT_CTL_BURST_NODE_TIMEOUT,   /* no hello within auth_timeout_ms */
+	CAT_CTL_BURST_NODE_AUTH,      /* authentication failed */
+	CAT_CTL_BURST_MGMT_REFUSED,   /* management budget full */
+	CAT_CTL_BURST_MGMT_SLOW,      /* answers unread past mgmt_send_timeout_ms */
+	CAT_CTL_BURST_MGMT_IDLE,      /* idle: timed out, or closed to make room */
+	CAT_CTL_BURST_STALL,          /* the loop itself stalled */
+	CAT_CTL_BURST_KINDS
+};
+
+struct cat_ctl_burst {
+	uint64_t total;       /* since start */
+	uint64_t pending;     /* in this burst, not told yet */
+	uint64_t first_ms;    /* this burst's first (0: no burst) */
+	uint64_t last_ms;     /* this burst's latest */
+	uint64_t told_ms;     /* last event about this burst */
+	uint64_t max;         /* stall: longest, ms */
+	char last[200];       /* the latest one, as its event would say it */
+	const char *why;      /* the reason this burst is about (see below) */
 };
 
 enum cat_ctl_node_state {
@@ -163,7 +206,47 @@ struct cat_ctl {
 	unsigned int n_queued;
 	struct cat_auth_secret *secret; /* [control] secret_file; NULL: none */
 	uint64_t auth_refused;          /* node connections that failed auth */
+	uint16_t n_node_conns, n_mgmt_conns;
+	struct cat_ctl_burst burst[CAT_CTL_BURST_KINDS];
+	uint64_t stall_last_ms;         /* the last stall's end (monotonic), 0 none */
 };
+
+/**
+ * Count one refusal or drop of kind k (or, for CAT_CTL_BURST_STALL, one
+ * stall of ms milliseconds). The first of a burst is an event at once; the
+ * rest are told in one summary when the burst ends (2 s without one) or
+ * once a minute while it goes on.
+ */
+void cat_ctl_burst_note(struct cat_ctl *c, enum cat_ctl_burst_kind k,
+			uint64_t now_ms, uint64_t ms, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/**
+ * The same, for a kind with several reasons: why (a static string, the
+ * reason without who or when) starts a new burst when it is not the
+ * current one's, so a new cause is told at once and never hides in the
+ * summary of another.
+ */
+void cat_ctl_burst_note_why(struct cat_ctl *c, enum cat_ctl_burst_kind k,
+			    const char *why, uint64_t now_ms, uint64_t ms,
+			    const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+/** Tell the summaries of bursts that ended. Called every loop round. */
+void cat_ctl_burst_tick(struct cat_ctl *c, uint64_t now_ms);
+/** Counted refusals of kind k since start. */
+static inline uint64_t cat_ctl_burst_total(const struct cat_ctl *c,
+					   enum cat_ctl_burst_kind k)
+{
+	return c->burst[k].total;
+}
+
+/**
+ * The control loop was stalled for stall_ms (work or descheduling, not
+ * waiting): nobody looked at the node channel meanwhile, so that time does
+ * not count against any node's heartbeat deadline. Counted and shown in
+ * `status`.
+ */
+void cat_ctl_loop_stalled(struct cat_ctl *c, uint64_t now_ms,
+			  uint64_t stall_ms);
 
 /**
  * Whether the other nodes hear node n on the data network: some node

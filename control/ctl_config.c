@@ -5,6 +5,7 @@
  * must not depend on it. Never prints.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ void cat_ctl_config_defaults(struct cat_ctl_config *c)
 	strcpy(c->etcd_endpoints, "http://127.0.0.1:2379");
 	strcpy(c->etcd_prefix, "/catena/");
 	c->lease_ms = 2000;
+	c->auth_timeout_ms = 5000;
+	c->mgmt_send_timeout_ms = 10000;
+	c->mgmt_idle_timeout_ms = 600000;
 }
 
 static char *trim(char *s)
@@ -110,6 +114,21 @@ bad_tcp:
 	return -EINVAL;
 }
 
+/* Keys that are a number of milliseconds in a range. */
+struct num_key {
+	const char *name;
+	size_t off;
+	unsigned long min, max;
+};
+
+static const struct num_key numeric[] = {
+	{ "heartbeat_timeout_ms", offsetof(struct cat_ctl_config, heartbeat_timeout_ms), 10, 600000 },
+	{ "lease_ms", offsetof(struct cat_ctl_config, lease_ms), 500, 60000 },
+	{ "auth_timeout_ms", offsetof(struct cat_ctl_config, auth_timeout_ms), 100, 600000 },
+	{ "mgmt_send_timeout_ms", offsetof(struct cat_ctl_config, mgmt_send_timeout_ms), 100, 3600000 },
+	{ "mgmt_idle_timeout_ms", offsetof(struct cat_ctl_config, mgmt_idle_timeout_ms), 0, 86400000 },
+};
+
 static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 		   char *why, size_t whylen)
 {
@@ -149,20 +168,6 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 				whylen);
 	if (strcmp(k, "instance") == 0)
 		return set_path(c->instance, sizeof(c->instance), v, why, whylen);
-	if (strcmp(k, "lease_ms") == 0) {
-		char *end;
-		unsigned long n;
-
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (*end != '\0' || errno != 0 || v[0] < '0' || v[0] > '9' ||
-		    n < 500 || n > 60000) {
-			snprintf(why, whylen, "expected a number 500..60000");
-			return -EINVAL;
-		}
-		c->lease_ms = (uint32_t)n;
-		return 0;
-	}
 	if (strcmp(k, "restore_replicas") == 0) {
 		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
 			snprintf(why, whylen, "expected 'on' or 'off'");
@@ -179,18 +184,22 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 		c->replication_factor = (uint32_t)(v[0] - '0');
 		return 0;
 	}
-	if (strcmp(k, "heartbeat_timeout_ms") == 0) {
+	for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++) {
+		const struct num_key *nk = &numeric[i];
 		char *end;
 		unsigned long n;
 
+		if (strcmp(k, nk->name) != 0)
+			continue;
 		errno = 0;
 		n = strtoul(v, &end, 10);
 		if (*end != '\0' || errno != 0 || v[0] < '0' || v[0] > '9' ||
-		    n < 10 || n > 600000) {
-			snprintf(why, whylen, "expected a number 10..600000");
+		    n < nk->min || n > nk->max) {
+			snprintf(why, whylen, "expected a number %lu..%lu",
+				 nk->min, nk->max);
 			return -EINVAL;
 		}
-		c->heartbeat_timeout_ms = (uint32_t)n;
+		*(uint32_t *)((char *)c + nk->off) = (uint32_t)n;
 		return 0;
 	}
 	snprintf(why, whylen, "unknown key");
@@ -202,6 +211,7 @@ static const char *const known[] = {
 	"heartbeat_timeout_ms", "initial_map",
 	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
 	"restore_replicas", "replication_factor", "secret_file",
+	"auth_timeout_ms", "mgmt_send_timeout_ms", "mgmt_idle_timeout_ms",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

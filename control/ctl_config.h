@@ -40,6 +40,10 @@ struct cat_ctl_config {
 	int restore_replicas;                 /* 1: add joiners to short chains */
 	uint32_t replication_factor;          /* 0: longest chain at start, 1..8 */
 	char secret_file[CAT_CTL_PATH_MAX];   /* "": node channel unauthenticated */
+	/* Connection limits (docs/CONTROL.md, "Connections and limits"). */
+	uint32_t auth_timeout_ms;      /* node channel: hello (and auth) within */
+	uint32_t mgmt_send_timeout_ms; /* mgmt: answers unread this long: dropped */
+	uint32_t mgmt_idle_timeout_ms; /* mgmt: no request this long: closed; 0 never */
 };
 
 /** Defaults of docs/CONTROL.md (no initial_map). */

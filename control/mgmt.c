@@ -171,6 +171,26 @@ static void port_summary(struct cat_ctl *c, json_t *r)
 	json_object_set_new(r, "data_links_down", json_integer(down));
 }
 
+/* The connection budgets and what was refused or dropped (docs/CONTROL.md,
+ * "Connections and limits"). */
+static json_t *conn_summary(const struct cat_ctl *c)
+{
+	return json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I}}",
+		"node",
+		"open", (json_int_t)c->n_node_conns,
+		"budget", (json_int_t)CAT_CTL_NODE_CONNS_MAX,
+		"refused", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_NODE_REFUSED),
+		"evicted", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_NODE_EVICTED),
+		"timed_out", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_NODE_TIMEOUT),
+		"auth_refused", (json_int_t)c->auth_refused,
+		"mgmt",
+		"open", (json_int_t)c->n_mgmt_conns,
+		"budget", (json_int_t)CAT_CTL_MGMT_CONNS_MAX,
+		"refused", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_MGMT_REFUSED),
+		"dropped_not_reading", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_MGMT_SLOW),
+		"idle_closed", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_MGMT_IDLE));
+}
+
 static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
 	uint64_t now = cat_ctl_now_ms();
@@ -214,6 +234,13 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 		json_object_set_new(r, "node_auth_refused",
 				    json_integer((json_int_t)c->auth_refused));
 		port_summary(c, r);
+		json_object_set_new(r, "connections", conn_summary(c));
+		json_object_set_new(r, "loop", json_pack("{s:I,s:I,s:o}",
+			"stalls", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_STALL),
+			"longest_stall_ms", (json_int_t)c->burst[CAT_CTL_BURST_STALL].max,
+			"last_stall_s_ago", c->stall_last_ms != 0 ?
+				json_integer((json_int_t)((now - c->stall_last_ms) / 1000u)) :
+				json_null()));
 	}
 	/* With etcd only the leader answers: say which instance that is. */
 	if (r != NULL && c->etcd != NULL)

@@ -361,12 +361,16 @@ static void auth_refused(struct cat_ctl *c, struct cat_ctl_conn *conn,
 {
 	conn->auth_state = CAT_CTL_AUTH_REFUSED;
 	c->auth_refused++;
+	/* One event per burst: a peer retrying with a wrong secret must not
+	 * push every other event out of `status`. */
 	if (conn->node != 0)
-		cat_ctl_event(c, "node channel: closed node %u's connection from %s: %s",
-			      conn->node, conn->peer, why);
+		cat_ctl_burst_note_why(c, CAT_CTL_BURST_NODE_AUTH, why,
+				   cat_ctl_now_ms(), 0, "node channel: closed node %u's connection from %s: %s",
+				   conn->node, conn->peer, why);
 	else
-		cat_ctl_event(c, "node channel: refused a connection from %s: %s",
-			      conn->peer, why);
+		cat_ctl_burst_note_why(c, CAT_CTL_BURST_NODE_AUTH, why,
+				   cat_ctl_now_ms(), 0, "node channel: refused a connection from %s: %s",
+				   conn->peer, why);
 }
 
 /*
