@@ -77,6 +77,7 @@ static const char usage_text[] =
 	"  reshard cancel              every move heads back to its source chain\n"
 	"  reshard rate BYTES          snapshot rate per node worker (0: no limit)\n"
 	"  node drain ID               take a node out of every chain (new epoch)\n"
+	"  node undrain ID             let a drained node hold chains again\n"
 	"  node remove ID              drain a node, then forget it\n"
 	"\n"
 	"Exit status:\n"
@@ -490,7 +491,7 @@ static json_t *build_request(int argc, char **argv, struct command *cmdl)
 		}
 	} else if (strcmp(c, "node") == 0) {
 		if (argc < 1)
-			usage_error("want: node add|drain|remove ...");
+			usage_error("want: node add|join|drain|undrain|remove ...");
 		if (strcmp(argv[0], "add") == 0) {
 			char ip[16], mac[18];
 			long port;
@@ -513,6 +514,12 @@ static json_t *build_request(int argc, char **argv, struct command *cmdl)
 				parse_range(argv[1], "ID", 1, 65535)));
 			set_new(req, "chain", json_integer(
 				parse_range(argv[2], "CHAIN", 1, 65535)));
+		} else if (strcmp(argv[0], "undrain") == 0) {
+			need_args(argc - 1, 1, 1, "node undrain ID");
+			cmdl->verb = CAT_CTL_NODE_UNDRAIN;
+			cmd = "node_undrain";
+			set_new(req, "node", json_integer(
+				parse_range(argv[1], "ID", 1, 65535)));
 		} else if (strcmp(argv[0], "drain") == 0 ||
 			   strcmp(argv[0], "remove") == 0) {
 			int drain = argv[0][0] == 'd';
@@ -525,7 +532,7 @@ static json_t *build_request(int argc, char **argv, struct command *cmdl)
 				parse_range(argv[1], "ID", 1, 65535)));
 		} else {
 			usage_error("unknown node command \"%s\" (add, join, "
-				    "drain, remove)", argv[0]);
+				    "drain, undrain, remove)", argv[0]);
 		}
 		cmdl->node_id = argv[1];
 	} else {

@@ -1218,6 +1218,8 @@ int cat_ctl_show(enum cat_ctl_verb verb, json_t *result,
 				     ctx->node_id);
 	case CAT_CTL_NODE_DRAIN:
 		return print_node_op(result, "drained", ctx->node_id);
+	case CAT_CTL_NODE_UNDRAIN:
+		return print_node_op(result, "undrained", ctx->node_id);
 	case CAT_CTL_NODE_REMOVE:
 		return print_node_op(result, "removed", ctx->node_id);
 	}

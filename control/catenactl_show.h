@@ -30,6 +30,7 @@ enum cat_ctl_verb {
 	CAT_CTL_NODE_ADD,
 	CAT_CTL_NODE_JOIN,
 	CAT_CTL_NODE_DRAIN,
+	CAT_CTL_NODE_UNDRAIN,
 	CAT_CTL_NODE_REMOVE,
 	CAT_CTL_CHAIN_ADD,
 	CAT_CTL_RESHARD,         /* move, rebalance, pause, resume, cancel, rate */

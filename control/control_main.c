@@ -801,16 +801,26 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 			    (k->revents & (POLLIN | POLLHUP | POLLERR)))
 				node_read(c, k);
 		}
-		if (pf[0].revents & POLLIN)
+		if (pf[0].revents & POLLIN) {
+			uint16_t old_n = c->n_conns;
+
 			accept_all(c, node_fd, CAT_CTL_CONN_NODE);
+			/* A node that reconnected while we were not looking
+			 * has its hello waiting already. */
+			for (uint16_t i = old_n; i < c->n_conns; i++)
+				if (c->conns[i]->kind == CAT_CTL_CONN_NODE)
+					node_read(c, c->conns[i]);
+		}
 		now = cat_ctl_now_ms();
 		/* Time the loop spent not waiting since it last looked at the
-		 * node channel, plus any oversleep: a stall of ours, which no
-		 * node's deadline should pay for. */
+		 * node channel, plus any oversleep: a stall of ours. Then no
+		 * node's deadline pays for the time since that last look: a
+		 * node may have reconnected meanwhile, or its heartbeat may be
+		 * on its way. */
 		busy = (t_poll - last_look) + (now - t_woke);
 		over = t_woke - t_poll > (uint64_t)wait ? t_woke - t_poll - (uint64_t)wait : 0;
 		if (last_look != 0 && busy + over >= stall_threshold_ms(c))
-			cat_ctl_loop_stalled(c, now, busy + over);
+			cat_ctl_loop_stalled(c, now, busy + over, now - last_look);
 		cat_ctl_node_tick(c, now);
 		last_look = cat_ctl_now_ms();
 		/* Then operators, within the round's budget. */

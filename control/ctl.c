@@ -145,23 +145,26 @@ static void stall_shift(uint64_t *t, uint64_t by, uint64_t now_ms)
 		*t = *t + by > now_ms ? now_ms : *t + by;
 }
 
-void cat_ctl_loop_stalled(struct cat_ctl *c, uint64_t now_ms, uint64_t stall_ms)
+void cat_ctl_loop_stalled(struct cat_ctl *c, uint64_t now_ms, uint64_t stall_ms,
+			  uint64_t gap_ms)
 {
 	cat_ctl_burst_note(c, CAT_CTL_BURST_STALL, now_ms, stall_ms,
-			   "control loop stalled for %llu ms: heartbeat deadlines "
-			   "moved on by as much (stalls are counted in status)",
-			   (unsigned long long)stall_ms);
+			   "control loop stalled for %llu ms (%llu ms since it last "
+			   "looked at the node channel): heartbeat deadlines moved "
+			   "on by as much (stalls are counted in status)",
+			   (unsigned long long)stall_ms, (unsigned long long)gap_ms);
 	c->stall_last_ms = now_ms;
 	/* Nobody read the node channel meanwhile: the stall is not a node's
-	 * silence. Deadlines move on by the stall, never past now. */
+	 * silence. Deadlines move on by the time since the last look, never
+	 * past now. */
 	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		struct cat_ctl_node *n = &c->nodes[i];
 
-		stall_shift(&n->last_hb_ms, stall_ms, now_ms);
-		stall_shift(&n->heard_by_ms, stall_ms, now_ms);
-		stall_shift(&n->hello_ms, stall_ms, now_ms);
+		stall_shift(&n->last_hb_ms, gap_ms, now_ms);
+		stall_shift(&n->heard_by_ms, gap_ms, now_ms);
+		stall_shift(&n->hello_ms, gap_ms, now_ms);
 	}
-	stall_shift(&c->heard_since_ms, stall_ms, now_ms);
+	stall_shift(&c->heard_since_ms, gap_ms, now_ms);
 }
 
 const char *cat_ctl_state_name(enum cat_ctl_node_state st)

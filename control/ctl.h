@@ -241,12 +241,13 @@ static inline uint64_t cat_ctl_burst_total(const struct cat_ctl *c,
 
 /**
  * The control loop was stalled for stall_ms (work or descheduling, not
- * waiting): nobody looked at the node channel meanwhile, so that time does
- * not count against any node's heartbeat deadline. Counted and shown in
+ * waiting), gap_ms since it last looked at the node channel: nobody looked
+ * meanwhile, so that time does not count against any node's heartbeat
+ * deadline (they move on by gap_ms, never past now). Counted and shown in
  * `status`.
  */
 void cat_ctl_loop_stalled(struct cat_ctl *c, uint64_t now_ms,
-			  uint64_t stall_ms);
+			  uint64_t stall_ms, uint64_t gap_ms);
 
 /**
  * Whether the other nodes hear node n on the data network: some node

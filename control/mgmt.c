@@ -602,9 +602,55 @@ static int add_join(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		if (c->map->chains[ci].id == chain)
 			c->join_started_ms[ci] = cat_ctl_now_ms();
 	n = cat_ctl_node(c, (uint16_t)id);
-	if (n != NULL && n->state == CAT_CTL_NODE_RETURNED)
+	if (n != NULL && n->state == CAT_CTL_NODE_DRAINED) {
+		/* Joining a chain ends the drain: a member is a member, timed
+		 * out when silent like any other (DEPLOY.md's upgrade once
+		 * left a drained tail nobody would ever fail). */
+		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
+		if (cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
+				       err, sizeof(err)) < 0)
+			cat_ctl_event(c, "store write failed (node %u's mark): %s",
+				      n->id, err);
+		cat_ctl_event(c, "node %u is no longer drained: it joins chain %lld",
+			      n->id, (long long)chain);
+	}
+	if (n != NULL && (n->state == CAT_CTL_NODE_RETURNED ||
+			  n->state == CAT_CTL_NODE_DRAINED))
 		n->state = CAT_CTL_NODE_UP;
 	return 0;
+}
+
+/* node_undrain: a drained node may hold chains again. It joins none by
+ * itself here; with restore_replicas a short chain takes it, or the
+ * operator sends it into one with node_add. */
+static void cmd_undrain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	struct cat_ctl_node *n = arg_node(c, conn, req, "node_undrain");
+	char err[256];
+
+	if (n == NULL)
+		return;
+	if (n->state != CAT_CTL_NODE_DRAINED) {
+		reply_err(conn, "node_undrain: node %u is not drained (it is %s)",
+			  n->id, cat_ctl_state_name(n->state));
+		return;
+	}
+	cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
+	if (cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(), err,
+			       sizeof(err)) < 0) {
+		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_DRAINED);
+		reply_err(conn, "node_undrain: %s", err);
+		return;
+	}
+	/* Connected: a live spare from now on, timed like any node. Not
+	 * connected: as if never heard, up at its next hello. */
+	n->state = n->conn != NULL ? CAT_CTL_NODE_UP : CAT_CTL_NODE_NEW;
+	cat_ctl_event(c, "node %u undrained (operator): %s", n->id,
+		      n->conn != NULL ? "up, in no chain until one takes it" :
+		      "not connected: up at its next hello");
+	reply_ok(conn, json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)c->map->epoch,
+				 "node", (json_int_t)n->id,
+				 "state", cat_ctl_state_name(n->state)));
 }
 
 static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
@@ -627,6 +673,11 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 	old = cat_ctl_node(c, (uint16_t)id);
 	if (old != NULL && chain == 0) {
 		reply_err(conn, "node_add: node %lld already exists (give \"chain\" to make it join one)",
+			  (long long)id);
+		return;
+	}
+	if (old != NULL && old->state == CAT_CTL_NODE_DRAINED && old->conn == NULL) {
+		reply_err(conn, "node_add: node %lld is drained and not connected: start it before it joins a chain",
 			  (long long)id);
 		return;
 	}
@@ -976,6 +1027,7 @@ static const struct command commands[] = {
 	{ "epoch_history", cmd_history, { "last", NULL } },
 	{ "verify", cmd_verify, { NULL } },
 	{ "node_drain", cmd_drain, { "node", NULL } },
+	{ "node_undrain", cmd_undrain, { "node", NULL } },
 	{ "node_remove", cmd_remove, { "node", NULL } },
 	{ "node_add", cmd_add, { "node", "ip", "port", "mac", "chain" } },
 	{ "chain_add", cmd_reshard, { "chain", "nodes", NULL } },
@@ -1012,7 +1064,7 @@ void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	if (name == NULL) {
 		reply_err(conn, "\"cmd\" missing or not a string");
 	} else if (cmd == NULL) {
-		reply_err(conn, "unknown cmd '%.40s' (status, nodes, chains, slots, stats, epoch_history, verify, node_drain, node_remove, node_add, chain_add, reshard_move, reshard_rebalance, reshard_status, reshard_pause, reshard_resume, reshard_cancel, reshard_rate)",
+		reply_err(conn, "unknown cmd '%.40s' (status, nodes, chains, slots, stats, epoch_history, verify, node_drain, node_undrain, node_remove, node_add, chain_add, reshard_move, reshard_rebalance, reshard_status, reshard_pause, reshard_resume, reshard_cancel, reshard_rate)",
 			  name);
 	} else {
 		json_object_foreach(req, key, val) {

@@ -601,6 +601,22 @@ static uint16_t unheard_member(struct cat_ctl *c, uint64_t now_ms)
 	return 0;
 }
 
+/* Whether node n's heartbeats are timed: every node that serves (up, or
+ * back after a failure), and any node a chain holds, whatever an operator
+ * called it -- a member nobody would fail is an outage waiting. */
+static int timed(const struct cat_ctl *c, const struct cat_ctl_node *n)
+{
+	if (n->state == CAT_CTL_NODE_UP || n->state == CAT_CTL_NODE_RETURNED)
+		return 1;
+	if (n->state != CAT_CTL_NODE_DRAINED || n->last_hb_ms == 0)
+		return 0;
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
+		if (cat_map_chain_pos(&c->map->chains[ci], n->id) >= 0 ||
+		    c->map->chains[ci].joining == n->id)
+			return 1;
+	return 0;
+}
+
 void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 {
 	uint16_t due[CAT_MAP_NODES_MAX];
@@ -611,8 +627,7 @@ void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		const struct cat_ctl_node *nd = &c->nodes[i];
 
-		if ((nd->state == CAT_CTL_NODE_UP ||
-		     nd->state == CAT_CTL_NODE_RETURNED) &&
+		if (timed(c, nd) &&
 		    now_ms >= nd->last_hb_ms + c->cfg.heartbeat_timeout_ms)
 			due[n++] = nd->id;
 	}
@@ -636,8 +651,7 @@ uint64_t cat_ctl_node_deadline(const struct cat_ctl *c)
 	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		const struct cat_ctl_node *nd = &c->nodes[i];
 
-		if ((nd->state == CAT_CTL_NODE_UP ||
-		     nd->state == CAT_CTL_NODE_RETURNED) &&
+		if (timed(c, nd) &&
 		    nd->last_hb_ms + c->cfg.heartbeat_timeout_ms < d)
 			d = nd->last_hb_ms + c->cfg.heartbeat_timeout_ms;
 	}
