@@ -209,6 +209,24 @@ int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
 	return 0;
 }
 
+int cat_control_preflight(const struct cat_config *cfg, char *err,
+			  size_t errlen)
+{
+	struct cat_auth_secret s;
+	int rc;
+
+	if (cfg->control_secret_file[0] == '\0')
+		return 0;
+	if (cfg->control_connect[0] == '\0') {
+		snprintf(err, errlen, "[control] secret_file is set but "
+			 "[control] connect is not: no channel to authenticate");
+		return -EINVAL;
+	}
+	rc = cat_auth_secret_load(cfg->control_secret_file, &s, err, errlen);
+	cat_auth_secret_clear(&s);
+	return rc;
+}
+
 int cat_control_pollfd(const struct cat_control *cc, short *events)
 {
 	if (cc->fd < 0)

@@ -126,6 +126,16 @@ struct cat_control {
 };
 
 /**
+ * The checks cat_control_init makes of cfg that need no EAL: [control]
+ * secret_file without connect, and a secret file that cannot be read or
+ * has the wrong size or mode. Run before rte_eal_init so that a bad secret
+ * stops the node before it takes hugepages or prints EAL's banner. The
+ * secret is read and wiped again. 0, or -errno with a message in err.
+ */
+int cat_control_preflight(const struct cat_config *cfg, char *err,
+			  size_t errlen);
+
+/**
  * Set up from cfg ([control] connect, heartbeat_ms, secret_file: read
  * here, so a bad secret file stops the node at start); agent is the node's
  * (already holding the first map, if any). With no [control] the channel

@@ -515,6 +515,8 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = load_cluster_map(n, err, sizeof(err));
+	if (rc == 0)
+		rc = cat_control_preflight(&n->cfg, err, sizeof(err));
 	if (rc < 0) {
 		fail_line("%s", err);
 		cat_map_free(n->map0);
@@ -546,6 +548,20 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
+
+	/* Without a device EAL starts fine and every ethdev call after this
+	 * would be about a port that does not exist. */
+	if (rte_eth_dev_count_avail() == 0)
+		fatal(n, EXIT_CONFIG, "no DPDK port: EAL found no Ethernet device. "
+		      "Give one with --vdev (e.g. --vdev net_af_packet0,iface=eth1 "
+		      "or --vdev net_memif0,role=server,...) or bind a NIC to a "
+		      "DPDK driver (dpdk-devbind.py -b vfio-pci ADDR) and allow it "
+		      "with -a ADDR; --no-pci hides every PCI device");
+	if (!rte_eth_dev_is_valid_port(n->cfg.port_id))
+		fatal(n, EXIT_CONFIG, "[node] port_id %u: no such DPDK port (%u available, "
+		      "ids from 0 in the order of --vdev / -a; dpdk-devbind.py "
+		      "--status lists NICs)", n->cfg.port_id,
+		      rte_eth_dev_count_avail());
 
 	n->dp.n_workers = (uint16_t)(rte_lcore_count() - 1);
 	if (n->dp.n_workers == 0)

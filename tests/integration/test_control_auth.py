@@ -318,7 +318,9 @@ def test_secret_file_errors_stop_both_processes(control_binaries, tmp_path):
         assert p.returncode == 2, (p.returncode, p.stderr)
         assert secret in p.stderr and why in p.stderr, p.stderr
 
-    # catena-node checks its config before EAL starts: no namespace needed.
+    # catena-node checks its config, secret file included, before EAL
+    # starts (docs/OPERATIONS.md): exit 2, and EAL never printed a line or
+    # took memory. No namespace needed.
     for secret, why, connect in (
             (loose, "chmod 600", "connect = unix:%s\n" % (tmp_path / "n.sock")),
             (short, "at least 16", "connect = unix:%s\n" % (tmp_path / "n.sock")),
@@ -330,5 +332,7 @@ def test_secret_file_errors_stop_both_processes(control_binaries, tmp_path):
                             "-m", "64", "--file-prefix", "auth-cfg-%d" % os.getpid(),
                             "--vdev", "net_null0", "--", "--config", str(conf)],
                            capture_output=True, text=True, timeout=30)
-        assert p.returncode != 0, p.stdout + p.stderr
+        assert p.returncode == 2, (p.returncode, p.stdout + p.stderr)
         assert why in p.stderr, p.stderr
+        assert "EAL:" not in p.stdout + p.stderr, \
+            "the secret was checked only after EAL started:\n" + p.stderr

@@ -8,6 +8,7 @@ Only virtual devices: af_packet on the test's own veth, and net_ring.
 
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -184,3 +185,29 @@ def test_link_down_and_up_is_logged_counted_and_survived(harness):
     assert [r["status_name"] for r in res] == ["OK", "OK", "OK"], res
     assert [res[0]["value_text"], res[2]["value_text"]] == ["1", "2"], res
     assert node.proc.poll() is None
+
+
+def run_node_without_port(binaries, tmp_path, eal, node_conf=""):
+    conf = tmp_path / "node.conf"
+    conf.write_text("[node]\nid = 1\nip = 10.0.0.1\n" + node_conf)
+    return subprocess.run(
+        [binaries["node"], "-l", "0,1", "--no-pci", "--no-huge", "-m", "64",
+         "--file-prefix", "noport-%d" % os.getpid()] + eal +
+        ["--", "--config", str(conf)],
+        capture_output=True, text=True, timeout=30)
+
+
+def test_no_port_is_a_config_error_that_names_the_options(binaries, tmp_path):
+    # The form from the issue: no --vdev, no -a, --no-pci. It used to die
+    # of SIGSEGV inside rte_eth_dev_socket_id.
+    p = run_node_without_port(binaries, tmp_path, [])
+    assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
+    for what in ("no DPDK port", "--vdev", "-a ", "dpdk-devbind.py"):
+        assert what in p.stderr, "missing %r in:\n%s" % (what, p.stderr)
+
+
+def test_port_id_past_the_devices_is_a_config_error(binaries, tmp_path):
+    p = run_node_without_port(binaries, tmp_path, ["--vdev", "net_null0"],
+                              "port_id = 1\n")
+    assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
+    assert "port_id 1: no such DPDK port (1 available" in p.stderr, p.stderr
