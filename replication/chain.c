@@ -27,14 +27,107 @@ static void reply_req(struct cat_chain *ch, const struct cat_addr *to,
 
 /* ---- dedup table -------------------------------------------------------- */
 
-static uint32_t dedup_set(const struct cat_chain *ch, uint32_t cid, uint64_t seq)
+/* Top bit set: a cell holding it is never 0 (empty). */
+static uint32_t mix32(uint64_t h)
 {
-	uint64_t h = ((uint64_t)cid << 32) ^ seq;
-
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
-	return (uint32_t)h & (ch->dedup_sets - 1);
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return (uint32_t)h | 0x80000000u;
+}
+
+static uint32_t dedup_hash(uint32_t cid, uint64_t seq)
+{
+	return mix32(((uint64_t)cid << 32) ^ seq ^ (seq >> 32) * 0x9e3779b9u);
+}
+
+#define FI_SWEEP 8u /* cells cleaned per insert: one cache line */
+
+/* 0, or -ENOMEM. *records gets the record array size (a power of two). */
+static int fi_init(struct fifo_index *fi, uint32_t cap, uint32_t *records)
+{
+	uint64_t n = 1;
+
+	while (n < cap)
+		n <<= 1;
+	fi->cap = cap;
+	fi->rmask = (uint32_t)(n - 1);
+	fi->cmask = (uint32_t)(2 * n - 1);
+	fi->cell = calloc(2 * n, sizeof(*fi->cell));
+	*records = (uint32_t)n;
+	return fi->cell ? 0 : -ENOMEM;
+}
+
+static inline int fi_live(const struct fifo_index *fi, uint64_t c)
+{
+	return (uint32_t)((uint32_t)fi->tail - 1u - (uint32_t)c) <
+	       (uint32_t)(fi->tail - fi->head);
+}
+
+/* The next live record whose key hashes to h, probing from *i (start at
+ * h & cmask); NIL at the end of the probe run. The caller compares keys. */
+static inline uint32_t fi_next(const struct fifo_index *fi, uint32_t h,
+			       uint32_t *i)
+{
+	for (uint64_t c; (c = fi->cell[*i]) != 0; *i = (*i + 1) & fi->cmask)
+		if ((uint32_t)(c >> 32) == h && fi_live(fi, c)) {
+			*i = (*i + 1) & fi->cmask;
+			return (uint32_t)c & fi->rmask;
+		}
+	return NIL;
+}
+
+/* Empty cell i, moving back the later cells of its probe run that may
+ * live there (their home is not cyclically in (i, j]). */
+static void fi_del_at(struct fifo_index *fi, uint32_t i)
+{
+	for (uint32_t j = i;;) {
+		uint32_t home;
+
+		j = (j + 1) & fi->cmask;
+		if (fi->cell[j] == 0)
+			break;
+		home = (uint32_t)(fi->cell[j] >> 32) & fi->cmask;
+		if (((j - home) & fi->cmask) >= ((j - i) & fi->cmask)) {
+			fi->cell[i] = fi->cell[j];
+			i = j;
+		}
+	}
+	fi->cell[i] = 0;
+}
+
+/* The record the oldest insertion holds, dropped from the FIFO. */
+static inline uint32_t fi_pop(struct fifo_index *fi)
+{
+	return (uint32_t)fi->head++ & fi->rmask;
+}
+
+/* Room for a record under hash h (the caller made sure the key is absent
+ * and, if full, popped): its array position. */
+static uint32_t fi_push(struct fifo_index *fi, uint32_t h)
+{
+	uint32_t i = h & fi->cmask, pos = (uint32_t)fi->tail & fi->rmask;
+
+	while (fi->cell[i] != 0 && fi_live(fi, fi->cell[i]))
+		i = (i + 1) & fi->cmask;
+	fi->cell[i] = (uint64_t)h << 32 | (uint32_t)fi->tail;
+	fi->tail++;
+	for (uint32_t k = 0; k < FI_SWEEP; k++) {
+		uint64_t c = fi->cell[fi->sweep];
+
+		if (c != 0 && !fi_live(fi, c))
+			fi_del_at(fi, fi->sweep); /* look again: a cell moved in */
+		else
+			fi->sweep = (fi->sweep + 1) & fi->cmask;
+	}
+	return pos;
+}
+
+static inline int fi_full(const struct fifo_index *fi)
+{
+	return fi->tail - fi->head == fi->cap;
 }
 
 /* An entry still about this node's copy of its slot. */
@@ -43,17 +136,70 @@ int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d)
 	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dgen;
 }
 
+static struct dedup_entry *dedup_lookup(struct cat_chain *ch, uint32_t cid,
+					uint64_t seq)
+{
+	uint32_t h = dedup_hash(cid, seq), i = h & ch->dedup_fi.cmask, pos;
+
+	while ((pos = fi_next(&ch->dedup_fi, h, &i)) != NIL) {
+		struct dedup_entry *e = &ch->dedup[pos];
+
+		if (e->client_id == cid && e->seq == seq)
+			return e;
+	}
+	return NULL;
+}
+
 static struct dedup_entry *dedup_find(struct cat_chain *ch, uint32_t cid,
 				      uint64_t seq)
 {
-	struct dedup_entry *set = &ch->dedup[dedup_set(ch, cid, seq) * DEDUP_WAYS];
+	struct dedup_entry *e = dedup_lookup(ch, cid, seq);
 
-	for (uint32_t w = 0; w < DEDUP_WAYS; w++)
-		if (set[w].rseq != 0 && set[w].client_id == cid &&
-		    set[w].seq == seq)
-			return cat_chain_dedup_live(ch, &set[w]) ? &set[w] :
-			       NULL;
+	return e != NULL && cat_chain_dedup_live(ch, e) ? e : NULL;
+}
+
+static struct dedup_floor *floor_lookup(struct cat_chain *ch, uint32_t cid)
+{
+	uint32_t h = mix32(cid), i = h & ch->floor_fi.cmask, pos;
+
+	while ((pos = fi_next(&ch->floor_fi, h, &i)) != NIL)
+		if (ch->floor[pos].client_id == cid)
+			return &ch->floor[pos];
 	return NULL;
+}
+
+/* The client's writes up to seq may have been forgotten. Floors go oldest
+ * first when as many clients have one as the table has entries (counted):
+ * a retry of such a client finds no floor and runs again. */
+static void floor_raise(struct cat_chain *ch, uint32_t cid, uint64_t seq)
+{
+	struct dedup_floor *f = floor_lookup(ch, cid);
+
+	if (f == NULL) {
+		if (fi_full(&ch->floor_fi)) {
+			fi_pop(&ch->floor_fi);
+			ch->st.dedup_floor_drops++;
+		}
+		f = &ch->floor[fi_push(&ch->floor_fi, mix32(cid))];
+		f->client_id = cid;
+		f->seq = seq;
+	} else if (seq > f->seq) {
+		f->seq = seq;
+	}
+}
+
+/* A write the table does not know, from a client some of whose writes at
+ * or above seq it forgot: it may be a retry of one of those. Clients number
+ * their requests upwards (docs/PROTOCOL.md), so a first try is never below
+ * the floor. */
+static int dedup_forgotten(struct cat_chain *ch, uint32_t cid, uint64_t seq)
+{
+	const struct dedup_floor *f;
+
+	if (ch->floor_fi.tail == ch->floor_fi.head || (cid == 0 && seq == 0))
+		return 0;
+	f = floor_lookup(ch, cid);
+	return f != NULL && seq <= f->seq;
 }
 
 void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
@@ -61,21 +207,22 @@ void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
 			    uint8_t status, uint64_t arg, const uint8_t *value,
 			    uint32_t value_len)
 {
-	struct dedup_entry *set = &ch->dedup[dedup_set(ch, cid, seq) * DEDUP_WAYS];
-	struct dedup_entry *e = NULL;
+	struct dedup_entry *e;
 
 	if (cid == 0 && seq == 0)
 		return;
-	for (uint32_t w = 0; w < DEDUP_WAYS && e == NULL; w++)
-		if (set[w].rseq == 0 ||
-		    (set[w].client_id == cid && set[w].seq == seq))
-			e = &set[w];
+	e = dedup_lookup(ch, cid, seq);
 	if (e == NULL) {
-		e = &set[0];
-		for (uint32_t w = 1; w < DEDUP_WAYS; w++)
-			if (set[w].stamp < e->stamp)
-				e = &set[w];
-		ch->st.dedup_evictions++;
+		if (fi_full(&ch->dedup_fi)) {
+			e = &ch->dedup[fi_pop(&ch->dedup_fi)];
+			/* An entry of a slot this node dropped speaks of
+			 * nothing it could be asked about. */
+			if (cat_chain_dedup_live(ch, e)) {
+				ch->st.dedup_evictions++;
+				floor_raise(ch, e->client_id, e->seq);
+			}
+		}
+		e = &ch->dedup[fi_push(&ch->dedup_fi, dedup_hash(cid, seq))];
 	}
 	e->client_id = cid;
 	e->seq = seq;
@@ -84,11 +231,28 @@ void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
 	e->op = op;
 	e->status = status;
 	e->arg = arg;
-	e->stamp = ++ch->dedup_stamp;
 	e->dgen = sstate(ch, slot)->dgen;
 	e->value_len = value_len <= NUM_MAX ? (uint8_t)value_len : 0;
 	if (e->value_len)
 		memcpy(e->value, value, e->value_len);
+}
+
+const struct dedup_entry *cat_chain_dedup_next(struct cat_chain *ch,
+					       uint32_t slot, uint64_t *pos)
+{
+	const struct fifo_index *fi = &ch->dedup_fi;
+
+	if (*pos < fi->head)
+		*pos = fi->head;
+	for (; *pos < fi->tail; (*pos)++) {
+		const struct dedup_entry *d = &ch->dedup[*pos & fi->rmask];
+
+		if (d->slot == slot && cat_chain_dedup_live(ch, d)) {
+			(*pos)++;
+			return d;
+		}
+	}
+	return NULL;
 }
 
 /* ---- in-flight entries ------------------------------------------------ */
@@ -245,7 +409,7 @@ static void commit_entry(struct cat_chain *ch, struct inflight *e)
 struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 {
 	struct cat_chain *ch;
-	uint32_t sets;
+	uint32_t n;
 
 	if (p == NULL || p->store == NULL || p->n_workers == 0 ||
 	    p->worker >= p->n_workers || p->inflight_max == 0 ||
@@ -262,16 +426,16 @@ struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 	ch->store = p->store;
 	ch->slot_count = cat_store_slot_count(p->store);
 	ch->n_owned = (ch->slot_count + p->n_workers - 1) / p->n_workers;
-	for (sets = 1; sets * DEDUP_WAYS < (p->dedup_max ? p->dedup_max : 1);)
-		sets <<= 1;
-	ch->dedup_sets = sets;
 	ch->slots = calloc(ch->n_owned, sizeof(*ch->slots));
 	ch->pending_ack = calloc(ch->n_owned, sizeof(*ch->pending_ack));
 	ch->inflight = calloc(p->inflight_max, sizeof(*ch->inflight));
 	ch->bufs = malloc((size_t)p->inflight_max * p->msg_max);
-	ch->dedup = calloc((size_t)sets * DEDUP_WAYS, sizeof(*ch->dedup));
+	if (fi_init(&ch->dedup_fi, p->dedup_max ? p->dedup_max : 1, &n) == 0)
+		ch->dedup = calloc(n, sizeof(*ch->dedup));
+	if (fi_init(&ch->floor_fi, p->dedup_max ? p->dedup_max : 1, &n) == 0)
+		ch->floor = calloc(n, sizeof(*ch->floor));
 	if (!ch->slots || !ch->pending_ack || !ch->inflight || !ch->bufs ||
-	    !ch->dedup) {
+	    !ch->dedup || !ch->floor) {
 		cat_chain_destroy(ch);
 		errno = ENOMEM;
 		return NULL;
@@ -302,6 +466,9 @@ void cat_chain_destroy(struct cat_chain *ch)
 	free(ch->inflight);
 	free(ch->bufs);
 	free(ch->dedup);
+	free(ch->dedup_fi.cell);
+	free(ch->floor);
+	free(ch->floor_fi.cell);
 	free(ch);
 }
 
@@ -587,6 +754,11 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			/* The tail answers when it commits. */
 			ch->st.dup_in_flight++;
 		}
+		return;
+	}
+	if (dedup_forgotten(ch, req->client_id, req->seq)) {
+		ch->st.outcome_unknown++;
+		reply_req(ch, from, req, CAT_ST_OUTCOME_UNKNOWN, 0, NULL, 0);
 		return;
 	}
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {

@@ -139,6 +139,10 @@ struct cat_chain_params {
 	X(dup_committed)        /* retried write answered from the dedup table */\
 	X(dup_in_flight)        /* retried write still in flight: dropped */   \
 	X(dedup_evictions)      /* dedup entries evicted to make room */       \
+	X(dedup_floor_drops)    /* eviction floors dropped: more clients with  \
+				 * evictions than the table has entries */    \
+	X(outcome_unknown)      /* retried write whose entry was evicted:      \
+				 * answered OUTCOME_UNKNOWN, not run again */  \
 	X(drop_epoch)           /* peer message of another epoch */            \
 	X(drop_not_member)      /* peer message for a slot we do not replicate */\
 	X(drop_bad_peer_msg)    /* malformed replication message */            \

@@ -71,7 +71,7 @@ struct slot_state {
 	uint16_t xto;         /* joiner this node streams to, 0 = none */
 	uint8_t xphase;       /* enum xphase */
 	uint8_t xdone;        /* where the snapshot is: XS_* */
-	uint32_t xdpos;       /* dedup table position (XS_DEDUP) */
+	uint64_t xdpos;       /* dedup insertion counter reached (XS_DEDUP) */
 	uint32_t xgen;        /* stream generation */
 	uint64_t xcut;        /* slot version when the snapshot began */
 	uint64_t xfloor;      /* what we had acked upstream at the switch to
@@ -96,20 +96,51 @@ struct slot_state {
 
 #define XFER_SLOTS_MAX 8u
 
-/* Dedup: 4-way set-associative cache of recent client writes. */
-#define DEDUP_WAYS 4u
+/*
+ * Dedup: the outcomes of recent client writes, kept in arrival order in a
+ * ring of exactly [replication] dedup entries (the oldest goes when a new
+ * one needs room: the configured capacity is the real one), found by
+ * (client id, seq) through an open-addressing index. When an entry that is
+ * still about this node's copy goes, the client's eviction floor rises to
+ * its seq: a write from that client at or below the floor that the table
+ * does not know may have been applied already (CAT_ST_OUTCOME_UNKNOWN).
+ */
 struct dedup_entry {
 	uint32_t client_id;
 	uint32_t slot;
 	uint64_t seq;
-	uint64_t rseq;        /* place in the slot's order; 0 = empty entry */
+	uint64_t rseq;        /* place in the slot's order */
 	uint64_t arg;
-	uint64_t stamp;       /* insertion counter, for eviction */
 	uint32_t dgen;        /* the slot's dgen when inserted */
 	uint8_t op;
 	uint8_t status;
 	uint8_t value_len;
 	uint8_t value[NUM_MAX];
+};
+
+struct dedup_floor {
+	uint32_t client_id;
+	uint64_t seq;         /* highest seq of the client's evicted entries */
+};
+
+/*
+ * A FIFO of at most cap records (in a power-of-two array) with a
+ * linear-probing index. Each index cell is 0 (empty) or a 32-bit key hash
+ * (top bit set, so never 0) << 32 | the record's insertion counter (low 32
+ * bits). Dropping the oldest record touches no index cell: a cell whose
+ * counter is no longer among the last count inserted is stale, skipped by
+ * lookups, reused by inserts, and removed (backward shift) by a sweep that
+ * cleans one cache line of cells per insert. With twice as many cells as
+ * records, stale cells never exceed an eighth of them: the index stays
+ * below 5/8 full, and eviction costs no random memory access.
+ */
+struct fifo_index {
+	uint64_t *cell;
+	uint32_t cmask;       /* cells - 1 */
+	uint32_t rmask;       /* record array size - 1 */
+	uint32_t cap;         /* records kept at most */
+	uint32_t sweep;       /* next cell the sweep looks at */
+	uint64_t head, tail;  /* insertion counters: oldest, next */
 };
 
 struct cat_chain {
@@ -130,9 +161,10 @@ struct cat_chain {
 	uint8_t cls_present[CAT_MAP_CHAIN_LEN_MAX];
 	uint32_t *pending_ack;        /* local slot indices, n_owned max */
 	uint32_t n_pending_ack;
-	struct dedup_entry *dedup;
-	uint32_t dedup_sets;          /* power of two */
-	uint64_t dedup_stamp;
+	struct dedup_entry *dedup;    /* records of dedup_fi */
+	struct fifo_index dedup_fi;
+	struct dedup_floor *floor;    /* records of floor_fi */
+	struct fifo_index floor_fi;
 	uint64_t next_timer_scan;
 	uint16_t suspect;
 	/* State transfer: slots waiting to start, and those snapshotting. */
@@ -215,6 +247,10 @@ static inline void reply(const struct cat_chain_io *io,
 /* chain.c: the dedup table, the in-flight pool, FWD and pending ACKs.
  * Worker-only, like every function below: the slot owner's engine. */
 int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d);
+/* The next live entry of slot inserted at counter *pos or later (a
+ * counter already dropped resumes at the oldest entry), or NULL. */
+const struct dedup_entry *cat_chain_dedup_next(struct cat_chain *ch,
+					       uint32_t slot, uint64_t *pos);
 void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
 			    uint32_t slot, uint64_t rseq, uint8_t op,
 			    uint8_t status, uint64_t arg, const uint8_t *value,

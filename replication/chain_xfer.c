@@ -175,23 +175,6 @@ static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *p)
 	return DEDUP_WIRE_FIXED + d->value_len;
 }
 
-/* The next remembered request of slot from dedup index *pos on, or NULL. */
-static const struct dedup_entry *dedup_next_of(struct cat_chain *ch,
-					       uint32_t slot, uint32_t *pos)
-{
-	uint32_t n = ch->dedup_sets * DEDUP_WAYS;
-
-	for (; *pos < n; (*pos)++) {
-		const struct dedup_entry *d = &ch->dedup[*pos];
-
-		if (d->slot == slot && cat_chain_dedup_live(ch, d)) {
-			(*pos)++;
-			return d;
-		}
-	}
-	return NULL;
-}
-
 /* Send what the window and the rate allow of one slot's snapshot: its
  * items, then the requests the dedup table remembers for it, then the
  * end (with the cut). */
@@ -233,7 +216,7 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 			m.key_len = it->key_len;
 			m.value = cat_item_value(it);
 			m.value_len = it->value_len;
-		} else if ((d = dedup_next_of(ch, slot, &ss->xdpos)) != NULL) {
+		} else if ((d = cat_chain_dedup_next(ch, slot, &ss->xdpos)) != NULL) {
 			m.op = CAT_OP_R_SNAP_DEDUP;
 			m.value = dbuf;
 			m.value_len = dedup_encode(d, dbuf);

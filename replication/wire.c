@@ -149,6 +149,7 @@ static const char *const status_names[CAT_ST__COUNT] = {
 	[CAT_ST_OVERFLOW] = "OVERFLOW",
 	[CAT_ST_NO_SPACE] = "NO_SPACE",
 	[CAT_ST_WRONG_SLOT] = "WRONG_SLOT",
+	[CAT_ST_OUTCOME_UNKNOWN] = "OUTCOME_UNKNOWN",
 };
 
 const char *cat_wire_status_name(unsigned int st)

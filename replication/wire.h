@@ -124,6 +124,8 @@ enum cat_status {
 	CAT_ST_OVERFLOW     = 10, /* INCR would overflow int64 */
 	CAT_ST_NO_SPACE     = 11, /* node out of memory for values */
 	CAT_ST_WRONG_SLOT   = 12, /* slot field does not match hash of the key */
+	CAT_ST_OUTCOME_UNKNOWN = 13, /* a write the node no longer remembers
+				      * and may have applied: not run again */
 	CAT_ST__COUNT
 };
 

@@ -49,9 +49,11 @@ ST_NOT_A_NUMBER = 9
 ST_OVERFLOW = 10
 ST_NO_SPACE = 11
 ST_WRONG_SLOT = 12
+ST_OUTCOME_UNKNOWN = 13
 STATUS_NAMES = ["OK", "NOT_FOUND", "CAS_FAILED", "MOVED", "RETRY",
                 "TOO_LARGE", "BAD_REQUEST", "UNKNOWN_OP", "BAD_VERSION",
-                "NOT_A_NUMBER", "OVERFLOW", "NO_SPACE", "WRONG_SLOT"]
+                "NOT_A_NUMBER", "OVERFLOW", "NO_SPACE", "WRONG_SLOT",
+                "OUTCOME_UNKNOWN"]
 
 
 def status_name(st):

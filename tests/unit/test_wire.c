@@ -851,6 +851,7 @@ static void test_status_names(void **state)
 		"OK", "NOT_FOUND", "CAS_FAILED", "MOVED", "RETRY",
 		"TOO_LARGE", "BAD_REQUEST", "UNKNOWN_OP", "BAD_VERSION",
 		"NOT_A_NUMBER", "OVERFLOW", "NO_SPACE", "WRONG_SLOT",
+		"OUTCOME_UNKNOWN",
 	};
 	assert_int_equal(ARRAY_LEN(want), CAT_ST__COUNT);
 	for (unsigned i = 0; i < CAT_ST__COUNT; i++) {
