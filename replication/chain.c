@@ -150,14 +150,6 @@ static struct dedup_entry *dedup_lookup(struct cat_chain *ch, uint32_t cid,
 	return NULL;
 }
 
-static struct dedup_entry *dedup_find(struct cat_chain *ch, uint32_t cid,
-				      uint64_t seq)
-{
-	struct dedup_entry *e = dedup_lookup(ch, cid, seq);
-
-	return e != NULL && cat_chain_dedup_live(ch, e) ? e : NULL;
-}
-
 static struct dedup_floor *floor_lookup(struct cat_chain *ch, uint32_t cid)
 {
 	uint32_t h = mix32(cid), i = h & ch->floor_fi.cmask, pos;
@@ -202,16 +194,15 @@ static int dedup_forgotten(struct cat_chain *ch, uint32_t cid, uint64_t seq)
 	return f != NULL && seq <= f->seq;
 }
 
-void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
-			    uint32_t slot, uint64_t rseq, uint8_t op,
-			    uint8_t status, uint64_t arg, const uint8_t *value,
-			    uint32_t value_len)
+/* Remember (cid, seq) in e, the entry dedup_lookup found for it, or in a
+ * new one if it found none. */
+static void dedup_put(struct cat_chain *ch, struct dedup_entry *e,
+		      uint32_t cid, uint64_t seq, uint32_t slot, uint64_t rseq,
+		      uint8_t op, uint8_t status, uint64_t arg,
+		      const uint8_t *value, uint32_t value_len)
 {
-	struct dedup_entry *e;
-
 	if (cid == 0 && seq == 0)
 		return;
-	e = dedup_lookup(ch, cid, seq);
 	if (e == NULL) {
 		if (fi_full(&ch->dedup_fi)) {
 			e = &ch->dedup[fi_pop(&ch->dedup_fi)];
@@ -235,6 +226,15 @@ void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
 	e->value_len = value_len <= NUM_MAX ? (uint8_t)value_len : 0;
 	if (e->value_len)
 		memcpy(e->value, value, e->value_len);
+}
+
+void cat_chain_dedup_insert(struct cat_chain *ch, uint32_t cid, uint64_t seq,
+			    uint32_t slot, uint64_t rseq, uint8_t op,
+			    uint8_t status, uint64_t arg, const uint8_t *value,
+			    uint32_t value_len)
+{
+	dedup_put(ch, dedup_lookup(ch, cid, seq), cid, seq, slot, rseq, op,
+		  status, arg, value, value_len);
 }
 
 const struct dedup_entry *cat_chain_dedup_next(struct cat_chain *ch,
@@ -717,7 +717,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 {
 	const struct cat_map *map = ch->map;
 	struct slot_state *ss;
-	struct dedup_entry *d;
+	struct dedup_entry *d, *known;
 	struct cat_key k;
 	struct ext e = { .client_op = req->op, .client = *from };
 	uint8_t num[NUM_MAX];
@@ -744,7 +744,9 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			  NULL, 0);
 		return;
 	}
-	d = dedup_find(ch, req->client_id, req->seq);
+	/* Looked up once: the insert below reuses what was found. */
+	known = dedup_lookup(ch, req->client_id, req->seq);
+	d = known != NULL && cat_chain_dedup_live(ch, known) ? known : NULL;
 	if (d != NULL && d->slot == req->slot && d->op == req->op) {
 		if (d->rseq <= ss->committed) {
 			ch->st.dup_committed++;
@@ -852,10 +854,10 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		rseq = cat_store_slot_version(ch->store, req->slot);
 	}
 	ch->st.writes_sequenced++;
-	cat_chain_dedup_insert(ch, req->client_id, req->seq, req->slot, rseq,
-			       req->op, status, e.reply_arg,
-			       req->op == CAT_OP_INCR ? payload : NULL,
-			       req->op == CAT_OP_INCR ? plen : 0);
+	dedup_put(ch, known, req->client_id, req->seq, req->slot, rseq,
+		  req->op, status, e.reply_arg,
+		  req->op == CAT_OP_INCR ? payload : NULL,
+		  req->op == CAT_OP_INCR ? plen : 0);
 
 	if (ss->is_tail) {
 		/* Chain of one: head and tail, committed at once. A joiner
