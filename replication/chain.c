@@ -54,8 +54,10 @@ static int fi_init(struct fifo_index *fi, uint32_t cap, uint32_t *records)
 		n <<= 1;
 	fi->cap = cap;
 	fi->rmask = (uint32_t)(n - 1);
-	fi->cmask = (uint32_t)(2 * n - 1);
-	fi->cell = calloc(2 * n, sizeof(*fi->cell));
+	/* At least 16 cells: a tiny FIFO's one stale cell per insert would
+	 * otherwise leave no empty cell to end a probe. */
+	fi->cmask = (uint32_t)((n < 8 ? 16 : 2 * n) - 1);
+	fi->cell = calloc((size_t)fi->cmask + 1, sizeof(*fi->cell));
 	*records = (uint32_t)n;
 	return fi->cell ? 0 : -ENOMEM;
 }
@@ -83,6 +85,7 @@ static inline uint32_t fi_next(const struct fifo_index *fi, uint32_t h,
  * live there (their home is not cyclically in (i, j]). */
 static void fi_del_at(struct fifo_index *fi, uint32_t i)
 {
+	fi->cell[i] = 0; /* the scan below ends here at the latest */
 	for (uint32_t j = i;;) {
 		uint32_t home;
 
@@ -92,10 +95,10 @@ static void fi_del_at(struct fifo_index *fi, uint32_t i)
 		home = (uint32_t)(fi->cell[j] >> 32) & fi->cmask;
 		if (((j - home) & fi->cmask) >= ((j - i) & fi->cmask)) {
 			fi->cell[i] = fi->cell[j];
+			fi->cell[j] = 0;
 			i = j;
 		}
 	}
-	fi->cell[i] = 0;
 }
 
 /* The record the oldest insertion holds, dropped from the FIFO. */

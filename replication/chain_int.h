@@ -131,8 +131,9 @@ struct dedup_floor {
  * counter is no longer among the last count inserted is stale, skipped by
  * lookups, reused by inserts, and removed (backward shift) by a sweep that
  * cleans one cache line of cells per insert. With twice as many cells as
- * records, stale cells never exceed an eighth of them: the index stays
- * below 5/8 full, and eviction costs no random memory access.
+ * records (16 at least), stale cells never exceed about an eighth of them:
+ * the index stays below 5/8 full, a probe always meets an empty cell, and
+ * eviction costs no random memory access.
  */
 struct fifo_index {
 	uint64_t *cell;

@@ -1005,6 +1005,13 @@ static void client_deliver(struct sim *s, struct client *c, int src,
 			client_send(s, c);
 			continue;
 		}
+		if (m.status == CAT_ST_OUTCOME_UNKNOWN && c->kind != C_GET) {
+			/* A retry whose first try's outcome the head forgot:
+			 * it may have been applied, so it is indeterminate
+			 * for the checker, like a write never answered. */
+			client_give_up(s, c, "outcome forgotten");
+			continue;
+		}
 		if (m.status == CAT_ST_RETRY) {
 			s->t.retry_answers++;
 			if (++c->retries > RETRY_MAX) {

@@ -521,6 +521,28 @@ static void test_dedup_index_survives_churn(void **state)
 	teardown();
 }
 
+/* The smallest tables (the config allows 16, the engine takes 1): the
+ * index must keep an empty cell to end its probes. This hung the
+ * simulator's seed 172 (dedup 1) before the index had 16 cells at least. */
+static void test_dedup_tiny_tables_keep_working(void **state)
+{
+	(void)state;
+	for (uint32_t cap = 1; cap <= 3; cap++) {
+		setup(map123, 16, cap, NULL);
+		for (uint64_t i = 1; i <= 200; i++) {
+			write_req(1, CAT_OP_PUT, "t", (const uint8_t *)"v", 1,
+				  (uint32_t)(i % 3) + 1, i, 0);
+			deliver_all(0);
+			write_req(1, CAT_OP_PUT, "t", (const uint8_t *)"v", 1,
+				  (uint32_t)(i % 3) + 1, i, 0);
+		}
+		assert_int_equal(st(1)->dup_committed, 200);
+		assert_int_equal(st(1)->writes_sequenced, 200);
+		assert_int_equal(st(1)->dedup_evictions, 200 - cap);
+		teardown();
+	}
+}
+
 static void snap(uint16_t to, uint16_t from, uint8_t op, uint32_t gen,
 		 uint64_t seq, const char *key, uint32_t epoch)
 {
@@ -641,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_dedup_table_holds_exactly_its_capacity),
 		cmocka_unit_test(test_retried_incr_whose_outcome_was_evicted_is_not_run_again),
 		cmocka_unit_test(test_dedup_index_survives_churn),
+		cmocka_unit_test(test_dedup_tiny_tables_keep_working),
 		cmocka_unit_test(test_snap_flood_from_a_non_tail_is_dropped_and_counted),
 		cmocka_unit_test(test_head_flood_leaves_an_entry_for_the_middle),
 	};
