@@ -4,8 +4,11 @@
  * by dataplane/portplan.c from what the port shows it can do: flow rules
  * are tried only through rte_flow_validate first, so a device without
  * rte_flow (af_packet, null, ring) costs nothing but a refusal. Main
- * thread only; may sleep while waiting for link, never prints.
+ * thread only; may sleep while waiting for link, never prints. The one
+ * exception is munmap() at the end, which catena-node defines for every
+ * library in the process: see there why.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,12 +16,17 @@
 
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_flow.h>
+#include <rte_interrupts.h>
+
+#include <urcu-qsbr.h>
 
 #include "dataplane/port.h"
 
@@ -373,4 +381,66 @@ void cat_port_fini(struct cat_port *port)
 	if (port->ifr_fd >= 0)
 		close(port->ifr_fd);
 	port->ifr_fd = -1;
+}
+
+/*
+ * A memif peer that goes away must not take the node with it.
+ *
+ * DPDK's memif PMD (22.11, and upstream as of this writing) handles its
+ * control channel on the EAL interrupt thread. When the peer disconnects
+ * (a DISCONNECT message, or the socket closing because the peer exited
+ * or was killed), memif_disconnect() clears the device's CONNECTED flag
+ * and then unmaps the shared regions (rings and packet buffers) with
+ * munmap(), without waiting for the lcores polling the queues. A worker
+ * that was inside rte_eth_rx_burst() or rte_eth_tx_burst() at that moment,
+ * past the PMD's CONNECTED check and copying a frame, touches unmapped
+ * memory: SIGSEGV in librte_net_memif (issue 14; reproduced by
+ * tests/integration/test_node_memif_stress.py within a few hundred
+ * disconnects mid-traffic, with either idle policy).
+ *
+ * What is missing between "unpublish" (the flag) and "free" (the unmap)
+ * is a grace period, and the workers already provide one: each is a QSBR
+ * reader that passes a quiescent state once per loop iteration, outside
+ * every burst, and is offline while it sleeps. So catena-node defines
+ * munmap(): the PMD, loaded by EAL, binds its munmap calls to this one.
+ * Called on the EAL interrupt thread, it first waits for a grace period
+ * (synchronize_rcu): every burst that could have seen the device connected
+ * has then returned, and every later one sees the flag clear (the grace
+ * period orders the PMD's store before their loads) and returns without
+ * touching the regions. Then it unmaps, through the next munmap in the
+ * lookup order (libc's). Any other thread's munmap goes straight through:
+ * workers never unmap, and the main lcore closes the port only after the
+ * workers have stopped.
+ *
+ * Concurrency contract: the interrupt thread is not an RCU reader, holds
+ * no lock the workers take, and no registered reader waits for it while
+ * online, so the wait cannot deadlock; it lasts one worker loop iteration
+ * (a sleeping worker is offline and not waited for). Async-signal-unsafe,
+ * as the grace period is; nothing calls munmap from a signal handler.
+ */
+typedef int (*munmap_fn)(void *, size_t);
+
+static munmap_fn next_munmap(void)
+{
+	static munmap_fn next;
+	munmap_fn f = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
+
+	if (f == NULL) {
+		f = (munmap_fn)dlsym(RTLD_NEXT, "munmap");
+		if (f != NULL)
+			__atomic_store_n(&next, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+int munmap(void *addr, size_t len)
+{
+	munmap_fn f;
+
+	if (rte_thread_is_intr())
+		synchronize_rcu();
+	f = next_munmap();
+	if (f != NULL)
+		return f(addr, len);
+	return (int)syscall(SYS_munmap, addr, len);
 }

@@ -1040,7 +1040,9 @@ int cat_worker_main(void *arg)
 		flush_out(w);
 		work += faults_release(w, w->now);
 		tx_flush(w);
-		/* Store items and map read in this iteration are no longer used. */
+		/* Store items and map read in this iteration are no longer used,
+		 * and no rx/tx burst is in progress: a memif region the PMD
+		 * unmaps waits for this (munmap in dataplane/port.c). */
 		rcu_quiescent_state();
 
 		if (work) {

@@ -22,6 +22,9 @@
 # table (throughput, GET and PUT p50/p99/p99.9, ratios against the catena
 # memif row with the same number of copies), writes OUT/compare.json and the
 # plots OUT/compare-latency.png, OUT/compare-dist.png, OUT/sweep.png.
+# A catena-node that dies is reported on stderr as it is noticed (which
+# node, its signal or exit status, the last 20 lines of its log), not only
+# as the benchmark's failure to reach it.
 #
 #   perf/compare.sh [--quick] [--seconds S] [--keys N] [--value-size B]
 #                   [--window N] [--build DIR] [--out DIR]
@@ -104,6 +107,103 @@ stop_pids() {
 	done
 }
 
+# A catena-node that died is reported with how it ended and the end of
+# its log, not only through the client that then could not reach it.
+# GONE[pid] is its wait status once reaped (wait gives it only once).
+declare -A GONE=()
+
+# node_running PID: the process exists and is not a zombie (kill -0 also
+# succeeds on a child that died and was not yet waited for).
+node_running() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# node_ended NAME PID STATUS LOG WHAT: one line saying how catena-node NAME
+# ended (signal or exit status from wait) and WHAT (when it was noticed),
+# then the last 20 lines of its log LOG.
+node_ended() {
+	local how
+	if [ "$3" -gt 128 ] && [ "$3" -lt 192 ]; then
+		how="killed by signal $(($3 - 128)) (SIG$(kill -l $(($3 - 128)) 2>/dev/null))"
+	else
+		how="exited with status $3"
+	fi
+	echo "compare.sh: catena-node $1 (pid $2) $how, $5; last 20 lines of its log ($4):" >&2
+	tail -n 20 "$4" 2>/dev/null | sed 's/^/compare.sh:   | /' >&2
+}
+
+# node_check NAME PID LOG WHEN: if the node is no longer running, report
+# its death (once; WHEN says when it was noticed) and return 0; 1 while it
+# runs.
+node_check() {
+	local st
+	[ -n "$2" ] || return 1
+	[ -n "${GONE[$2]:-}" ] && return 0
+	node_running "$2" && return 1
+	wait "$2" 2>/dev/null
+	st=$?
+	GONE[$2]=$st
+	node_ended "$1" "$2" "$st" "$3" "died (noticed $4)"
+	return 0
+}
+
+# node_stop NAME PID LOG WHEN: SIGTERM and wait. A node that had died
+# already is reported as such; one that does not exit 0 on SIGTERM too.
+node_stop() {
+	local st
+	[ -n "$2" ] || return 0
+	node_check "$1" "$2" "$3" "$4" && return 0
+	kill -TERM "$2" 2>/dev/null
+	wait "$2" 2>/dev/null
+	st=$?
+	GONE[$2]=$st
+	[ "$st" = 0 ] || node_ended "$1" "$2" "$st" "$3" "did not stop cleanly on SIGTERM ($4)"
+}
+
+# memif_check LEN CONTEXT [show]: report memif nodes 1..LEN that died
+# (CONTEXT: when, e.g. after a catena-bench run); returns 1 if one did.
+# With show, also the end of the log of those still running (a client
+# could not reach them).
+memif_check() {
+	local n dead=0
+	for n in $(seq 1 "$1"); do
+		if node_check "m$n" "${MPIDS[$((n - 1))]:-}" "$TMP/m$n.err" "$2"; then
+			dead=1
+		elif [ -n "${3:-}" ]; then
+			echo "compare.sh: catena-node m$n (pid ${MPIDS[$((n - 1))]:-}) is still running; last 20 lines of its log ($TMP/m$n.err):" >&2
+			tail -n 20 "$TMP/m$n.err" 2>/dev/null | sed 's/^/compare.sh:   | /' >&2
+		fi
+	done
+	return $dead
+}
+
+# memif_stop LEN CONTEXT: stop memif nodes 1..LEN, reporting any death.
+memif_stop() {
+	local n
+	for n in $(seq 1 "$1"); do
+		node_stop "m$n" "${MPIDS[$((n - 1))]:-}" "$TMP/m$n.err" "stopping after $2"
+	done
+	MPIDS=()
+}
+
+# cl_check CONTEXT / cl_stop_report CONTEXT: the same for the kernel-UDP
+# rows' nodes (scripts/cluster-lib.sh's CL_PID, logs in $CL_TMP).
+cl_check() {
+	local n
+	for n in $CL_NODES; do
+		node_check "n$n" "${CL_PID[$n]:-}" "$CL_TMP/node$n.err" "$1"
+	done
+}
+cl_stop_report() {
+	local n
+	for n in $CL_NODES; do
+		node_stop "n$n" "${CL_PID[$n]:-}" "$CL_TMP/node$n.err" "stopping after $1"
+		CL_PID[$n]=
+	done
+}
+
 cleanup() {
 	stop_pids "${MPIDS[@]}" "${KPIDS[@]}"
 	MPIDS=(); KPIDS=()
@@ -167,7 +267,10 @@ memif_nodes() {
 			[ -S "$TMP/m$n.sock" ] && break
 			sleep 0.05
 		done
-		[ -S "$TMP/m$n.sock" ] || { cat "$TMP/m$n.err" >&2; return 1; }
+		if [ ! -S "$TMP/m$n.sock" ]; then
+			memif_check "$len" "while starting" && cat "$TMP/m$n.err" >&2
+			return 1
+		fi
 	done
 }
 
@@ -187,6 +290,14 @@ memif_bench() {
 	local rc=$?
 	cat "$json.txt" >&2
 	[ $rc = 0 ] || { echo "compare.sh: catena-bench failed ($name):" >&2; grep -v TELEMETRY "$json.err" | tail -5 >&2; }
+	# A node that died during the run, or as this client went away (the
+	# PMD handles the disconnect a moment after catena-bench exits).
+	if [ $rc = 0 ]; then
+		sleep 0.2
+		memif_check "$len" "after catena-bench run '$name'"
+	else
+		memif_check "$len" "when catena-bench run '$name' failed" show
+	fi
 	return $rc
 }
 
@@ -208,8 +319,7 @@ for len in 1 2 3; do
 	else
 		echo "compare.sh: $name: nodes did not start" >&2
 	fi
-	stop_pids "${MPIDS[@]}"
-	MPIDS=()
+	memif_stop $len "the '$name' row"
 done
 
 # One node is the only catena that can poll without pause here: its worker
@@ -228,8 +338,7 @@ if memif_nodes 1 busy; then
 else
 	echo "compare.sh: catena 1 node (busy): node did not start" >&2
 fi
-stop_pids "${MPIDS[@]}"
-MPIDS=()
+memif_stop 1 "the busy-poll rows"
 ip netns del $NSM 2>/dev/null
 
 # ---- catena through the kernel (same client stack as Redis) ----------------
@@ -259,9 +368,12 @@ MAP
 				[ -s "$json" ] && row "$name" $len "kernel UDP -> veth/bridge -> af_packet" catena-udp-bench "$json"
 			fi
 			$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %.0f ops/s, p50 %.1f us, p99 %.1f us" % (d["ops_per_sec"], d["lat_us"]["p50"], d["lat_us"]["p99"]))' "$json" >&2 2>/dev/null
+			cl_check "after catena-udp-bench run '$name'"
 		else
 			echo "compare.sh: $name: nodes did not start" >&2
+			cl_check "while starting for '$name'"
 		fi
+		cl_stop_report "the '$name' row"
 		cl_stop >/dev/null 2>&1
 	done
 else
