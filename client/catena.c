@@ -7,6 +7,7 @@
  * budget is spent. Never prints, never depends on DPDK.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -46,8 +47,11 @@ struct cat_client {
 	uint32_t epoch;        /* of the last reply */
 	uint64_t seq;          /* last seq used */
 	uint64_t rng;          /* xorshift state: CRAQ replica choice */
-	int timeout_ms;
-	int tries;             /* first try + retries */
+	int timeout_ms;        /* wait of the first try */
+	int tries;             /* first try + retries; INT_MAX = until deadline */
+	int deadline_ms;       /* per request; 0 = none (the count bounds it) */
+	int backoff;           /* waits double up to the cap (default budget) */
+	int probe_next;        /* rotation over the nodes asked for the epoch */
 	uint32_t mtu;
 	size_t tx_cap;         /* one UDP payload at this MTU */
 	uint8_t *tx;
@@ -199,7 +203,8 @@ struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err)
 	int rc, one = 1;
 
 	if (o == NULL || o->host == NULL || o->host[0] == '\0' ||
-	    o->timeout_ms < 0 || o->retries > CAT_CLIENT_RETRIES_MAX) {
+	    o->timeout_ms < 0 || o->retries > CAT_CLIENT_RETRIES_MAX ||
+	    o->deadline_ms < 0 || o->deadline_ms > CAT_CLIENT_DEADLINE_MAX_MS) {
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -226,11 +231,18 @@ struct cat_client *cat_client_open(const struct cat_client_opts *o, int *err)
 	}
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms
 				      : CAT_CLIENT_DEFAULT_TIMEOUT_MS;
-	if (o->retries < 0)
-		c->tries = 1;
-	else
-		c->tries = 1 + (o->retries ? o->retries
-					   : CAT_CLIENT_DEFAULT_RETRIES);
+	/* A count given means the caller's own budget: that many tries of
+	 * timeout_ms each, and a deadline only if one is given too. The
+	 * default is a deadline that outlasts a failover (catena.h). */
+	if (o->retries != 0) {
+		c->tries = o->retries < 0 ? 1 : 1 + o->retries;
+		c->deadline_ms = o->deadline_ms;
+	} else {
+		c->tries = INT_MAX;
+		c->deadline_ms = o->deadline_ms ? o->deadline_ms
+						: CAT_CLIENT_DEFAULT_DEADLINE_MS;
+		c->backoff = 1;
+	}
 	c->client_id = o->client_id ? o->client_id : random_client_id();
 	/* Start seq at the wall clock: a process that restarts with the same
 	 * explicit client id still issues seqs above its earlier ones, so a
@@ -418,12 +430,15 @@ static void drain_errors(struct cat_client *c, const struct sockaddr_in *dst,
 
 /*
  * Wait up to ms for the reply to req, from any address (a write is
- * answered by its chain's tail). Returns 1 (found: *rep filled, pointing
- * into c->rx, and *from = the replier), 0 (timed out), or a negative errno
- * for a socket error. *refused is set when an ICMP port unreachable about
- * dst arrived meanwhile.
+ * answered by its chain's tail), or to probe (if not NULL: a MAP_GET sent
+ * meanwhile to learn whether the map changed). Returns 1 (req's reply) or
+ * 2 (probe's): *rep is filled, pointing into c->rx, and *from = the
+ * replier; 0 (timed out), or a negative errno for a socket error.
+ * *refused is set when an ICMP port unreachable about dst arrived
+ * meanwhile.
  */
 static int wait_reply(struct cat_client *c, const struct cat_msg *req,
+		      const struct cat_msg *probe,
 		      const struct sockaddr_in *dst, struct cat_msg *rep,
 		      struct sockaddr_in *from, int ms, int *refused)
 {
@@ -432,7 +447,7 @@ static int wait_reply(struct cat_client *c, const struct cat_msg *req,
 	struct sockaddr_in src;
 	socklen_t sl;
 	ssize_t n;
-	int left, prc;
+	int left, prc, which;
 
 	for (;;) {
 		left = (int)(deadline - now_ms());
@@ -465,10 +480,13 @@ static int wait_reply(struct cat_client *c, const struct cat_msg *req,
 				return -errno;
 			continue;
 		}
-		if (find_reply(c->rx, (size_t)n, req, rep)) {
+		which = find_reply(c->rx, (size_t)n, req, rep) ? 1
+			: probe && find_reply(c->rx, (size_t)n, probe, rep) ? 2
+			: 0;
+		if (which) {
 			if (from)
 				*from = src;
-			return 1;
+			return which;
 		}
 	}
 }
@@ -497,6 +515,72 @@ static int send_to(struct cat_client *c, const void *buf, size_t n,
 static uint64_t next_seq(struct cat_client *c)
 {
 	return ++c->seq;
+}
+
+/* ---- the budget of one request ---- */
+
+/*
+ * What one call may still spend: tries (the count, INT_MAX by default) and
+ * time (an absolute deadline; 0 = none, the count alone bounds it), and
+ * the wait of the next try, which doubles after each silent one up to
+ * CAT_CLIENT_TIMEOUT_CAP_MS with the default budget, and stays timeout_ms
+ * with an explicit count.
+ */
+struct budget {
+	int64_t deadline;
+	int tries;
+	int wait;
+};
+
+static void budget_start(const struct cat_client *c, struct budget *b)
+{
+	b->deadline = c->deadline_ms ? now_ms() + c->deadline_ms : 0;
+	b->tries = c->tries;
+	b->wait = c->timeout_ms;
+}
+
+/* ms before the deadline (INT_MAX without one); 0 once it has passed. */
+static int budget_left(const struct budget *b)
+{
+	int64_t left;
+
+	if (b->deadline == 0)
+		return INT_MAX;
+	left = b->deadline - now_ms();
+	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* Take one try: returns how long it may wait (> 0), or 0 if the budget is
+ * spent (no try left, or the deadline has passed). */
+static int budget_take(struct budget *b)
+{
+	int left = budget_left(b);
+
+	if (b->tries <= 0 || left == 0)
+		return 0;
+	b->tries--;
+	return b->wait < left ? b->wait : left;
+}
+
+/* A try went unanswered: the next one waits longer (default budget). */
+static void budget_silent(const struct cat_client *c, struct budget *b)
+{
+	int cap = c->timeout_ms > CAT_CLIENT_TIMEOUT_CAP_MS
+			  ? c->timeout_ms : CAT_CLIENT_TIMEOUT_CAP_MS;
+
+	if (c->backoff)
+		b->wait = b->wait > cap / 2 ? cap : b->wait * 2;
+}
+
+/* The RETRY pause: *backoff ms (cut at the deadline), then doubled up to
+ * the per-try timeout. */
+static void budget_pause(const struct cat_client *c, const struct budget *b,
+			 int *backoff)
+{
+	int left = budget_left(b);
+
+	sleep_ms(*backoff < left ? *backoff : left);
+	*backoff = *backoff * 2 > c->timeout_ms ? c->timeout_ms : *backoff * 2;
 }
 
 static int learn_slot_count(struct cat_client *c, uint64_t arg)
@@ -536,13 +620,20 @@ static void node_addr(const struct cat_map_node *nd, struct sockaddr_in *sa)
  * timeout and the next node is asked for the same chunk: every node of one
  * epoch serves the same canonical text, so progress is kept as long as the
  * epoch and length stay the same, and the fetch restarts at offset 0 when
- * they change. budget bounds the lost tries (and RETRY answers).
+ * they change. A node at the cached map's epoch ends the fetch after its
+ * first chunk: the text of one epoch is the same everywhere, so the cached
+ * map is current as far as that node knows.
  *
- * Returns 0 (installed), -EOPNOTSUPP (a node answered UNKNOWN_OP and no
- * map is cached: c->single is set to it), or a negative errno.
+ * Lost tries (and RETRY answers) are bounded by the client's count, at
+ * least one per candidate, and by deadline (absolute ms, 0 = none): the
+ * calling request's, so a fetch never outlives it.
+ *
+ * Returns 0 (installed, or the cached map is current), -EOPNOTSUPP (a node
+ * answered UNKNOWN_OP and no map is cached: c->single is set to it), or a
+ * negative errno.
  */
 static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
-		     const struct sockaddr_in *avoid, int budget)
+		     const struct sockaddr_in *avoid, int64_t deadline)
 {
 	struct sockaddr_in cand[CAND_MAX], from;
 	struct cat_msg req, rep;
@@ -551,7 +642,11 @@ static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
 	char *text = NULL, errbuf[160];
 	uint32_t total = 0, epoch = 0, have = 0;
 	int n = 0, ci = 0, lost = 0, restarts = 0, refused = 0, all_refused = 1;
-	int bad = 0, rc, backoff = RETRY_BACKOFF_FIRST_MS;
+	int sent = 0;
+	int bad = 0, rc, wait, budget = c->tries;
+	int backoff = RETRY_BACKOFF_FIRST_MS;
+	struct budget b = { .deadline = deadline, .tries = INT_MAX,
+			    .wait = c->timeout_ms };
 
 	if (first)
 		add_cand(cand, &n, first);
@@ -581,15 +676,16 @@ static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
 	req.client_id = c->client_id;
 	req.seq = next_seq(c);
 
-	while (lost < budget) {
+	while (lost < budget && (wait = budget_take(&b)) > 0) {
 		req.arg = have;
 		cat_wire_encode_hdr(hdr, &req);
 		refused = 0;
 		rc = send_to(c, hdr, sizeof(hdr), &cand[ci], &refused);
 		if (rc < 0)
 			goto out;
-		rc = wait_reply(c, &req, &cand[ci], &rep, &from,
-				c->timeout_ms, &refused);
+		sent++;
+		rc = wait_reply(c, &req, NULL, &cand[ci], &rep, &from, wait,
+				&refused);
 		if (rc < 0)
 			goto out;
 		if (rc == 0) {
@@ -615,14 +711,23 @@ static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
 			continue;
 		}
 		if (rep.status == CAT_ST_RETRY) {
-			sleep_ms(backoff);
-			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
-							      : backoff * 2;
+			budget_pause(c, &b, &backoff);
 			lost++;
 			continue;
 		}
 		if (rep.status != CAT_ST_OK || rep.arg == 0 ||
 		    rep.arg > CAT_MAP_TEXT_MAX) {
+			bad = 1;
+			lost++;
+			ci = (ci + 1) % n;
+			continue;
+		}
+		if (have == 0 && c->map && rep.epoch <= c->map->epoch) {
+			if (rep.epoch == c->map->epoch) {
+				rc = 0; /* the cached map is current */
+				goto out;
+			}
+			/* A node still at an older epoch: ask the next. */
 			bad = 1;
 			lost++;
 			ci = (ci + 1) % n;
@@ -680,7 +785,7 @@ static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
 		c->single = 0;
 		return 0;
 	}
-	rc = bad ? -EPROTO : all_refused ? -ECONNREFUSED : -ETIMEDOUT;
+	rc = bad ? -EPROTO : all_refused && sent ? -ECONNREFUSED : -ETIMEDOUT;
 out:
 	free(text);
 	return rc;
@@ -688,30 +793,36 @@ out:
 
 int cat_client_refresh_map(struct cat_client *c)
 {
+	struct budget b;
+
 	if (c == NULL)
 		return -EINVAL;
-	return fetch_map(c, NULL, NULL, c->tries);
+	budget_start(c, &b);
+	return fetch_map(c, NULL, NULL, b.deadline);
 }
+
+static int ping(struct cat_client *c, int64_t deadline, uint32_t *slot_count,
+		uint32_t *epoch);
 
 /*
  * Make sure keyed requests can be routed: a cached map, or (single-node
- * fallback) a slot count. Fetches lazily.
+ * fallback) a slot count. Fetches lazily, within the request's budget.
  */
-static int ensure_route(struct cat_client *c)
+static int ensure_route(struct cat_client *c, struct budget *b)
 {
 	int rc;
 
 	if (c->map)
 		return 0;
 	if (!c->single) {
-		rc = fetch_map(c, NULL, NULL, c->tries);
+		rc = fetch_map(c, NULL, NULL, b->deadline);
 		if (rc == 0)
 			return 0;
 		if (rc != -EOPNOTSUPP)
 			return rc;
 	}
 	if (c->slot_count == 0) {
-		rc = cat_client_ping(c, NULL, NULL);
+		rc = ping(c, b->deadline, NULL, NULL);
 		if (rc != 0)
 			return rc;
 	}
@@ -722,10 +833,11 @@ static int ensure_route(struct cat_client *c)
  * Pick the node for req: the head of the key's chain for writes, the
  * tail for reads (any replica with CRAQ). Fills req->slot and req->epoch
  * (the map's: a node behind it answers RETRY instead of acting on an older
- * map).
+ * map), *dst (where to send) and *node (that node's own address, which a
+ * worker port in *dst may differ from).
  */
 static void route(struct cat_client *c, struct cat_msg *req, uint32_t crc,
-		  struct sockaddr_in *dst)
+		  struct sockaddr_in *dst, struct sockaddr_in *node)
 {
 	const struct cat_map_chain *ch;
 	const struct cat_map_node *nd;
@@ -735,6 +847,7 @@ static void route(struct cat_client *c, struct cat_msg *req, uint32_t crc,
 		req->slot = (uint16_t)cat_hash_slot(crc, c->slot_count);
 		req->epoch = 0;
 		*dst = c->single ? c->single_addr : c->boot[0];
+		*node = *dst;
 		return;
 	}
 	req->slot = (uint16_t)cat_hash_slot(crc, c->map->slot_count);
@@ -749,29 +862,32 @@ static void route(struct cat_client *c, struct cat_msg *req, uint32_t crc,
 	nd = cat_map_node_by_id(c->map, id);
 	/* cat_map_parse guarantees every chain member exists. */
 	node_addr(nd, dst);
+	*node = *dst;
 	/* A node that announces its workers takes the slot on the port its
 	 * NIC steers to the slot's owner (the reply still comes from its
 	 * udp_port: replies are accepted from any address). */
 	dst->sin_port = htons(cat_map_node_port(nd, req->slot));
 }
 
-int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
-		    uint32_t *epoch)
+/* PING within deadline (absolute ms, 0 = none) and the client's count. */
+static int ping(struct cat_client *c, int64_t deadline, uint32_t *slot_count,
+		uint32_t *epoch)
 {
 	struct cat_msg req, rep;
 	uint8_t hdr[CAT_WIRE_HDR_LEN];
 	const struct sockaddr_in *dst;
-	int t, rc, refused = 0, any_refused = 0, all_refused = 1;
+	struct budget b;
+	int t, rc, wait, refused = 0, any_refused = 0, all_refused = 1;
 	int heard_retry = 0, backoff = RETRY_BACKOFF_FIRST_MS;
 
-	if (c == NULL)
-		return -EINVAL;
+	budget_start(c, &b);
+	b.deadline = deadline;
 	memset(&req, 0, sizeof(req));
 	req.op = CAT_OP_PING;
 	req.client_id = c->client_id;
 	req.seq = next_seq(c);
 	cat_wire_encode_hdr(hdr, &req);
-	for (t = 0; t < c->tries; t++) {
+	for (t = 0; (wait = budget_take(&b)) > 0; t++) {
 		/* A lost try moves on to the next bootstrap node: PING is
 		 * about "the cluster", and any of them answers for it. */
 		dst = c->single ? &c->single_addr : &c->boot[t % c->n_boot];
@@ -779,21 +895,21 @@ int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
 		rc = send_to(c, hdr, sizeof(hdr), dst, &refused);
 		if (rc < 0)
 			return rc;
-		rc = wait_reply(c, &req, dst, &rep, NULL, c->timeout_ms,
+		rc = wait_reply(c, &req, NULL, dst, &rep, NULL, wait,
 				&refused);
 		if (rc < 0)
 			return rc;
 		any_refused |= refused;
 		if (rc == 0) {
 			all_refused &= refused;
+			budget_silent(c, &b);
 			continue;
 		}
 		c->epoch = rep.epoch;
-		if (rep.status == CAT_ST_RETRY && t + 1 < c->tries) {
+		if (rep.status == CAT_ST_RETRY && b.tries > 0 &&
+		    budget_left(&b) > 0) {
 			heard_retry = 1;
-			sleep_ms(backoff);
-			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
-							      : backoff * 2;
+			budget_pause(c, &b, &backoff);
 			continue;
 		}
 		if (rep.status != CAT_ST_OK)
@@ -814,34 +930,86 @@ int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
 	return any_refused && all_refused ? -ECONNREFUSED : -ETIMEDOUT;
 }
 
+int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
+		    uint32_t *epoch)
+{
+	struct budget b;
+
+	if (c == NULL)
+		return -EINVAL;
+	budget_start(c, &b);
+	return ping(c, b.deadline, slot_count, epoch);
+}
+
+/*
+ * The nodes a request asks whether the map changed while its own node is
+ * silent: the bootstrap list and the cached map's nodes, but not the
+ * silent one. Returns how many are in cand.
+ */
+static int probe_cands(const struct cat_client *c,
+		       const struct sockaddr_in *silent,
+		       struct sockaddr_in *cand)
+{
+	struct sockaddr_in sa;
+	int n = 0;
+
+	for (int i = 0; i < c->n_boot; i++)
+		if (!same_addr(&c->boot[i], silent))
+			add_cand(cand, &n, &c->boot[i]);
+	for (uint16_t i = 0; c->map && i < c->map->n_nodes; i++) {
+		node_addr(&c->map->nodes[i], &sa);
+		if (!same_addr(&sa, silent))
+			add_cand(cand, &n, &sa);
+	}
+	return n;
+}
+
 /*
  * Run one keyed request: make sure it can be routed, send it to its
  * chain's head (writes) or tail/replica (reads), and wait for the reply
- * from wherever it comes. Lost tries re-send the same bytes to the same
- * node; after half the budget the map is refetched once (the node may
- * have left the chain). MOVED refetches the map, first from the node that
- * said it, and re-sends the same request id to the right node. Returns 0
- * with *rep holding an OK reply, a positive status, or a negative errno.
+ * from wherever it comes, within the budget (struct budget). A silent try
+ * re-sends the same bytes to the same node, and from then on every re-send
+ * also asks another node for the map's epoch (a one-chunk MAP_GET, the
+ * probe): the node may have failed, and the control plane then publishes
+ * a map without it. A probe answer from a newer epoch fetches that map and
+ * re-routes at once, the interrupted try given back. MOVED refetches the
+ * map, first from the node that said it. Every re-send and re-route keeps
+ * the request id. Returns 0 with *rep holding an OK reply, a positive
+ * status, or a negative errno.
  */
 static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			 struct cat_msg *rep)
 {
 	uint32_t crc = cat_hash_crc32c(req->key, req->key_len);
-	struct sockaddr_in dst, from;
-	int rc, n = 0, t = 0, refused = 0, any_refused = 0, all_refused = 1;
-	int heard_retry = 0, got_retry = 0, moved = 0, wrong_slot = 0;
-	int silence_refresh = 0, retarget = 1;
-	int backoff = RETRY_BACKOFF_FIRST_MS;
+	struct sockaddr_in dst, node, from, cand[CAND_MAX];
+	struct cat_msg probe;
+	uint8_t probe_hdr[CAT_WIRE_HDR_LEN];
+	struct budget b;
+	int64_t try_end;
+	uint32_t epoch;
+	int rc, n = 0, nc, wait, left, refused = 0, any_refused = 0;
+	int all_refused = 1, heard_retry = 0, got_retry = 0, moved = 0;
+	int wrong_slot = 0, retarget = 1, silent = 0, probed = 0, heard = 0;
+	int rerouted;
+	int probe_refused = 0, backoff = RETRY_BACKOFF_FIRST_MS;
 
-	rc = ensure_route(c);
+	budget_start(c, &b);
+	rc = ensure_route(c, &b);
 	if (rc != 0)
 		return rc;
 	req->client_id = c->client_id;
 	req->seq = next_seq(c);
+	/* One probe id per request: a late answer to an earlier probe, from
+	 * whichever node, says as much as a fresh one. */
+	memset(&probe, 0, sizeof(probe));
+	probe.op = CAT_OP_MAP_GET;
+	probe.client_id = c->client_id;
+	probe.seq = next_seq(c);
+	cat_wire_encode_hdr(probe_hdr, &probe);
 
-	while (t < c->tries) {
+	for (;;) {
 		if (retarget) {
-			route(c, req, crc, &dst);
+			route(c, req, crc, &dst, &node);
 			n = cat_wire_encode(c->tx, c->tx_cap, req);
 			if (n < 0)
 				return -EMSGSIZE;
@@ -851,42 +1019,78 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			/* RETRY means the slot is reconfiguring or the
 			 * worker is busy: give it a moment, but the backoff
 			 * still spends a try of the budget. */
-			sleep_ms(backoff);
-			backoff = backoff * 2 > c->timeout_ms ? c->timeout_ms
-							      : backoff * 2;
+			budget_pause(c, &b, &backoff);
 			got_retry = 0;
 		}
+		wait = budget_take(&b);
+		if (wait == 0)
+			break;
 		refused = 0;
 		rc = send_to(c, c->tx, (size_t)n, &dst, &refused);
 		if (rc < 0)
 			return rc;
-		t++;
-		rc = wait_reply(c, req, &dst, rep, &from, c->timeout_ms,
-				&refused);
+		if (silent && c->map &&
+		    (nc = probe_cands(c, &node, cand)) > 0) {
+			/* Ask the node that answered the last probe again;
+			 * move on from one that did not. */
+			if (probed && !heard)
+				c->probe_next++;
+			c->probe_next %= nc;
+			rc = send_to(c, probe_hdr, sizeof(probe_hdr),
+				     &cand[c->probe_next], &probe_refused);
+			if (rc < 0)
+				return rc;
+			probed = 1;
+			heard = 0;
+		}
+		try_end = now_ms() + wait;
+		rerouted = 0;
+		for (;;) {
+			left = (int)(try_end - now_ms());
+			rc = wait_reply(c, req, probed ? &probe : NULL, &dst,
+					rep, &from, left > 0 ? left : 0,
+					&refused);
+			if (rc != 2)
+				break;
+			/* The probe's answer: a newer epoch is the news. */
+			heard = 1;
+			c->epoch = rep->epoch;
+			if (rep->status != CAT_ST_OK || c->map == NULL ||
+			    rep->epoch <= c->map->epoch)
+				continue;
+			epoch = c->map->epoch;
+			rc = fetch_map(c, &from, &node, b.deadline);
+			if (rc == -ENOMEM)
+				return rc;
+			if (c->map->epoch != epoch) {
+				rerouted = 1;
+				break;
+			}
+		}
 		if (rc < 0)
 			return rc;
 		any_refused |= refused;
+		if (rerouted) {
+			/* Re-routed by the new map: the interrupted try is
+			 * given back, and the new node starts afresh. */
+			b.tries++;
+			b.wait = c->timeout_ms;
+			silent = 0;
+			retarget = 1;
+			continue;
+		}
 		if (rc == 0) {
 			all_refused &= refused;
-			/* Half the budget without an answer: the node may
-			 * have left the chain. Refetch the map once (asking
-			 * the silent node last) and re-route; the request
-			 * keeps its id, so a write that did reach the old
-			 * head is not applied twice. */
-			if (!silence_refresh && c->map && t < c->tries &&
-			    t >= (c->tries + 1) / 2) {
-				silence_refresh = 1;
-				if (fetch_map(c, NULL, &dst,
-					      (c->tries + 1) / 2) == 0)
-					retarget = 1;
-			}
+			silent = 1;
+			budget_silent(c, &b);
 			continue;
 		}
 		all_refused = 0;
+		silent = 0;
 		c->epoch = rep->epoch;
 		switch (rep->status) {
 		case CAT_ST_RETRY:
-			if (t < c->tries) {
+			if (b.tries > 0 && budget_left(&b) > 0) {
 				got_retry = heard_retry = 1;
 				continue;
 			}
@@ -900,15 +1104,16 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			if (c->map == NULL || moved >= CAT_CLIENT_MOVED_MAX)
 				return CAT_ST_MOVED;
 			moved++;
-			t--;
+			b.tries++;
 			/* Only a node at a newer epoch has a newer map to
 			 * give; from one at ours, the hint (arg = the node
 			 * that should serve it) is all there is to learn. */
 			if (rep->epoch > c->map->epoch) {
-				rc = fetch_map(c, &from, NULL, c->tries);
+				epoch = c->map->epoch;
+				rc = fetch_map(c, &from, NULL, b.deadline);
 				if (rc == -ENOMEM)
 					return rc;
-				if (rc == 0) {
+				if (rc == 0 && c->map->epoch != epoch) {
 					retarget = 1;
 					continue;
 				}
@@ -919,6 +1124,7 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			if (hint == NULL)
 				return CAT_ST_MOVED;
 			node_addr(hint, &dst);
+			node = dst;
 			continue;
 		}
 		case CAT_ST_WRONG_SLOT:
@@ -927,8 +1133,9 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			 * with a fresh budget, as it always was. */
 			if (wrong_slot++)
 				return CAT_ST_WRONG_SLOT;
+			budget_start(c, &b);
 			if (c->map) {
-				rc = fetch_map(c, &from, NULL, c->tries);
+				rc = fetch_map(c, &from, NULL, b.deadline);
 				if (rc < 0 && rc != -ENOMEM)
 					return CAT_ST_WRONG_SLOT;
 				if (rc < 0)
@@ -937,7 +1144,6 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 				return -EPROTO;
 			}
 			req->seq = next_seq(c);
-			t = 0;
 			retarget = 1;
 			continue;
 		default:
@@ -1156,7 +1362,7 @@ const char *cat_client_strerror(int rc)
 		return s[0] == '?' ? "unknown status" : s;
 	}
 	switch (-rc) {
-	case ETIMEDOUT: return "no reply after all retries";
+	case ETIMEDOUT: return "no reply within the retry budget";
 	case ECONNREFUSED: return "connection refused (nothing listens there)";
 	case EMSGSIZE: return "key or value over the protocol limit";
 	case ENOBUFS: return "value larger than the buffer";

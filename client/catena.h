@@ -30,7 +30,8 @@ extern "C" {
  *    enum cat_status value (CAT_ST_NOT_FOUND, CAT_ST_CAS_FAILED,
  *    CAT_ST_MOVED, CAT_ST_TOO_LARGE, ...);
  *  - @c rc < 0: a local failure, as a negative errno:
- *    - -ETIMEDOUT: no matching reply after the first try and all retries;
+ *    - -ETIMEDOUT: no matching reply within the budget (the deadline, or
+ *      the first try and all retries);
  *    - -ECONNREFUSED: every try was answered by an ICMP port unreachable
  *      (nothing listens at the address);
  *    - -EINVAL: bad arguments (NULL client, empty key, ...);
@@ -49,9 +50,11 @@ extern "C" {
  * A client is not thread-safe: use one client per thread (or serialise
  * all calls on it yourself). Distinct clients are independent, and
  * cat_client_strerror() may be called from any thread. A request blocks
- * for at most about (retries + 1) * timeout_ms, plus the cluster map
- * fetches it needs (each bounded the same way) and at most
- * CAT_CLIENT_MOVED_MAX redirects.
+ * for at most about its budget ("Budget" below): deadline_ms with the
+ * default budget, everything included; with an explicit retry count,
+ * (retries + 1) * timeout_ms, plus the cluster map fetches it needs (each
+ * bounded the same way) and at most CAT_CLIENT_MOVED_MAX redirects, and
+ * deadline_ms if one is given as well.
  *
  * @par Routing
  * The client learns the cluster map (docs/PROTOCOL.md, "Routing and the
@@ -61,15 +64,34 @@ extern "C" {
  * says "craq on". The reply to a write comes from the tail, so replies are
  * accepted from any address. A MOVED reply makes the client refetch the
  * map (first from the node that said MOVED) and resend the same request
- * id to the right node; a request that gets no reply for half of its
- * budget also refetches the map once, in case its node left the chain.
+ * id to the right node. A request whose node goes silent asks another
+ * node for the map's epoch at every re-send, and re-routes as soon as the
+ * map has changed (its node may have failed and left the chain).
  * A node that does not know MAP_GET (UNKNOWN_OP) is served as a single
  * node, as before the map existed: every request goes to it and the slot
  * count comes from PING.
  *
+ * @par Budget
+ * By default (retries 0) a request keeps trying until its deadline,
+ * deadline_ms after the call (0 = CAT_CLIENT_DEFAULT_DEADLINE_MS, 5 s):
+ * long enough to outlast a node failure with catena-control's shipped
+ * settings (heartbeat_timeout_ms 1000, node heartbeat_ms 200: the map
+ * without the node is out about 1 s after a crash, at most about 1.8 s
+ * after a node is cut off from the data network only; docs/PROTOCOL.md,
+ * "How long to retry").
+ * The first try waits timeout_ms, each silent one doubles the wait up to
+ * CAT_CLIENT_TIMEOUT_CAP_MS (or timeout_ms if larger), and from the first
+ * silent try on, every re-send also asks another node (bootstrap list and
+ * cached map, the silent node excepted) for the map's epoch, so the
+ * request follows the new map within one re-send interval.
+ * An explicit retries count is the caller's own budget, as before: that
+ * many re-sends, each waiting timeout_ms, no deadline unless deadline_ms
+ * is given too (then whichever ends first). Map fetches, RETRY pauses and
+ * redirects count against the deadline.
+ *
  * @par Requests and retries
  * Each request gets a fresh sequence number (monotonic per client). A try
- * that gets no matching reply within timeout_ms is re-sent with the SAME
+ * that gets no matching reply within its wait is re-sent with the SAME
  * client id and sequence number, so the node can recognise a retried
  * CAS/INCR as a duplicate; so is a request re-routed after MOVED or a map
  * refresh (MOVED means it was not executed). Only WRONG_SLOT, which also
@@ -80,9 +102,22 @@ extern "C" {
  */
 
 /** Defaults applied to zero fields of struct cat_client_opts. */
-#define CAT_CLIENT_DEFAULT_TIMEOUT_MS 200
-#define CAT_CLIENT_DEFAULT_RETRIES    5
-#define CAT_CLIENT_DEFAULT_MTU        1500u
+#define CAT_CLIENT_DEFAULT_TIMEOUT_MS  200
+#define CAT_CLIENT_DEFAULT_DEADLINE_MS 5000
+#define CAT_CLIENT_DEFAULT_MTU         1500u
+
+/** The retry count that was the default before the deadline. Given
+ *  explicitly it selects that count-limited budget (6 tries of
+ *  timeout_ms), too short to be sure to outlast a failover. Kept for
+ *  source compatibility. */
+#define CAT_CLIENT_DEFAULT_RETRIES 5
+
+/** Largest per-try wait the default budget's doubling reaches (unless
+ *  timeout_ms is larger: then timeout_ms). */
+#define CAT_CLIENT_TIMEOUT_CAP_MS 500
+
+/** Largest cat_client_opts.deadline_ms accepted (-EINVAL above). */
+#define CAT_CLIENT_DEADLINE_MAX_MS 3600000
 
 /** Largest cat_client_opts.retries accepted (-EINVAL above). */
 #define CAT_CLIENT_RETRIES_MAX 100000
@@ -107,10 +142,13 @@ struct cat_client_opts {
 	/** UDP port of bootstrap entries without ":PORT";
 	 *  0 = CAT_WIRE_DEFAULT_PORT (7470). */
 	uint16_t port;
-	/** Wait per try, in ms; 0 = CAT_CLIENT_DEFAULT_TIMEOUT_MS (200). */
+	/** Wait of the first try, in ms; 0 = CAT_CLIENT_DEFAULT_TIMEOUT_MS
+	 *  (200). With an explicit retries count every try waits this long;
+	 *  with the default budget later tries wait longer ("Budget"). */
 	int timeout_ms;
-	/** Re-sends after the first try; 0 = CAT_CLIENT_DEFAULT_RETRIES (5),
-	 *  negative (CAT_CLIENT_NO_RETRIES) = no re-send at all. */
+	/** Re-sends after the first try; 0 = as many as deadline_ms allows
+	 *  (the default budget), negative (CAT_CLIENT_NO_RETRIES) = no
+	 *  re-send at all. */
 	int retries;
 	/** Client id carried in every request; 0 = a random nonzero 32-bit
 	 *  id from getrandom(2). Give one only if you guarantee uniqueness. */
@@ -118,6 +156,11 @@ struct cat_client_opts {
 	/** MTU of the path to the node, which sets the value limit checked
 	 *  locally (cat_wire_value_max); 0 = 1500. */
 	uint32_t mtu;
+	/** Time one call may take, in ms, from call to return, map fetches
+	 *  and RETRY pauses included; 0 = CAT_CLIENT_DEFAULT_DEADLINE_MS
+	 *  (5000) with the default retries, none with an explicit count.
+	 *  0..CAT_CLIENT_DEADLINE_MAX_MS. */
+	int deadline_ms;
 };
 
 /** Opaque client handle. */
@@ -169,7 +212,9 @@ uint32_t cat_client_map_epoch(const struct cat_client *c);
 /**
  * Fetch the cluster map now (MAP_GET, in chunks, from the bootstrap
  * nodes first, then the nodes of the cached map) and cache it if its
- * epoch is not older than the cached one. Requests call this themselves
+ * epoch is newer than the cached one (a node at the cached epoch ends the
+ * fetch after one chunk: the cached map is current). Bounded like a
+ * request. Requests call this themselves
  * when needed; call it to learn the map up front or after learning out of
  * band that it changed.
  *
@@ -248,7 +293,8 @@ int cat_client_incr(struct cat_client *c, const void *key, size_t klen,
 		    int64_t delta, int64_t *result, uint64_t *version);
 
 /**
- * PING a bootstrap node (the first; on a lost try the next one, in turn).
+ * PING a bootstrap node (the first; on a lost try the next one, in turn),
+ * within the same budget as a request.
  * On 0, *slot_count and *epoch (each may be NULL) are the node's; without
  * a cached map the client also adopts the slot count for routing.
  */
@@ -258,8 +304,8 @@ int cat_client_ping(struct cat_client *c, uint32_t *slot_count,
 /**
  * Human-readable name of an rc returned by this library: "OK", a status
  * name ("NOT_FOUND", ...) for rc > 0, an errno description for rc < 0
- * ("no reply after all retries" for -ETIMEDOUT). Never NULL; the string
- * is static. Thread-safe.
+ * ("no reply within the retry budget" for -ETIMEDOUT). Never NULL; the
+ * string is static. Thread-safe.
  */
 const char *cat_client_strerror(int rc);
 

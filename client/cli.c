@@ -35,8 +35,8 @@ enum {
 #define VALUE_CAP 65536u
 
 static const char usage_line[] =
-	"usage: catena-cli [-H HOST[,HOST...]] [-p PORT] [-t TIMEOUT_MS] [-r RETRIES] "
-	"[--json] COMMAND ARGS\n";
+	"usage: catena-cli [-H HOST[,HOST...]] [-p PORT] [-t TIMEOUT_MS] [-r RETRIES]\n"
+	"                  [-d DEADLINE_MS] [--json] COMMAND ARGS\n";
 
 static const char usage_text[] =
 	"\n"
@@ -49,8 +49,14 @@ static const char usage_text[] =
 	"                         comma-separated; any node of the cluster will do;\n"
 	"                         default: $CATENA_HOST\n"
 	"  -p, --port PORT        UDP port of HOSTS without :PORT (default 7470)\n"
-	"  -t, --timeout MS       wait per try in ms (default 200)\n"
-	"  -r, --retries N        re-sends after the first try (default 5)\n"
+	"  -t, --timeout MS       wait of the first try in ms (default 200); later\n"
+	"                         tries wait twice as long each, up to 500 ms (or MS\n"
+	"                         if larger), unless -r is given\n"
+	"  -r, --retries N        re-sends after the first try, each waiting MS of -t\n"
+	"                         (default: as many as the deadline allows)\n"
+	"  -d, --deadline MS      give up MS after the start (default 5000 without -r,\n"
+	"                         none with -r unless given): long enough to outlast\n"
+	"                         a node failure and the new cluster map\n"
 	"      --mtu N            path MTU, sets the local value limit (default 1500)\n"
 	"      --json             print one JSON object on stdout\n"
 	"  -h, --help             this text\n"
@@ -71,7 +77,7 @@ static const char usage_text[] =
 	"\n"
 	"Exit status:\n"
 	"  0 OK, 1 NOT_FOUND, 2 CAS_FAILED, 3 any other status from the node\n"
-	"  (its name is printed on stderr), 4 no reply after all retries,\n"
+	"  (its name is printed on stderr), 4 no reply within the budget,\n"
 	"  5 local failure (host not found, socket error, malformed reply),\n"
 	"  (map: 3 UNKNOWN_OP if the node serves no cluster map)\n"
 	"  64 usage error.\n";
@@ -302,8 +308,9 @@ struct outcome {
 	const char *key;      /* NULL for ping */
 	int rc;
 	uint64_t version;     /* OK and CAS_FAILED */
-	int tries;            /* for the timeout message */
+	int tries;            /* for the timeout message; 0 = no count */
 	int timeout_ms;
+	int deadline_ms;      /* 0 = none */
 	uint32_t epoch;       /* MOVED: the node's current epoch */
 };
 
@@ -354,13 +361,23 @@ static int report_failure(const struct outcome *o)
 		snprintf(detail, sizeof(detail),
 			 "key or value over the protocol limit (checked locally)");
 	} else if (o->rc == -ETIMEDOUT || o->rc == -ECONNREFUSED) {
+		const char *why = o->rc == -ECONNREFUSED
+			? " (connection refused: nothing listens there)" : "";
+
 		status = "TIMEOUT";
-		snprintf(detail, sizeof(detail),
-			 "no reply after %d %s of %d ms%s", o->tries,
-			 o->tries == 1 ? "try" : "tries", o->timeout_ms,
-			 o->rc == -ECONNREFUSED
-				 ? " (connection refused: nothing listens there)"
-				 : "");
+		if (o->tries == 0)
+			snprintf(detail, sizeof(detail),
+				 "no reply within %d ms%s", o->deadline_ms, why);
+		else if (o->deadline_ms == 0)
+			snprintf(detail, sizeof(detail),
+				 "no reply after %d %s of %d ms%s", o->tries,
+				 o->tries == 1 ? "try" : "tries", o->timeout_ms,
+				 why);
+		else
+			snprintf(detail, sizeof(detail),
+				 "no reply after %d %s of %d ms or within %d "
+				 "ms%s", o->tries, o->tries == 1 ? "try" : "tries",
+				 o->timeout_ms, o->deadline_ms, why);
 	} else {
 		status = "ERROR";
 		snprintf(detail, sizeof(detail), "%s",
@@ -523,6 +540,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "retries", required_argument, NULL, 'r' },
+		{ "deadline", required_argument, NULL, 'd' },
 		{ "mtu", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -533,14 +551,14 @@ int main(int argc, char **argv)
 	struct outcome o;
 	const char *host = getenv("CATENA_HOST");
 	const char *cmd;
-	int opt, err, retries = CAT_CLIENT_DEFAULT_RETRIES, status;
+	int opt, err, retries = -1, status; /* -1: no -r, the default budget */
 
 	cat_client_opts_init(&opts, NULL);
 	opts.timeout_ms = CAT_CLIENT_DEFAULT_TIMEOUT_MS;
 	opterr = 0;
 	/* "+": stop at the command, so its own arguments (a negative DELTA,
 	 * cas --value) are never taken for global options. */
-	while ((opt = getopt_long(argc, argv, "+:H:p:t:r:h", longopts,
+	while ((opt = getopt_long(argc, argv, "+:H:p:t:r:d:h", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'H':
@@ -556,6 +574,10 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			retries = (int)parse_range(optarg, "RETRIES", 0, 1000);
+			break;
+		case 'd':
+			opts.deadline_ms = (int)parse_range(
+				optarg, "DEADLINE_MS", 1, CAT_CLIENT_DEADLINE_MAX_MS);
 			break;
 		case 'm':
 			opts.mtu = (uint32_t)parse_range(optarg, "MTU", 576,
@@ -611,14 +633,17 @@ int main(int argc, char **argv)
 	if (host == NULL || host[0] == '\0')
 		usage_error("no host: give -H HOST[,HOST...] or set CATENA_HOST");
 	opts.host = host;
-	opts.retries = retries == 0 ? CAT_CLIENT_NO_RETRIES : retries;
+	if (retries >= 0)
+		opts.retries = retries == 0 ? CAT_CLIENT_NO_RETRIES : retries;
 
 	memset(&o, 0, sizeof(o));
 	o.op = cmd[0] == 'g' ? "GET" : cmd[0] == 'p' && cmd[1] == 'u' ? "PUT"
 	     : cmd[0] == 'd' ? "DEL" : cmd[0] == 'c' ? "CAS"
 	     : cmd[0] == 'i' ? "INCR" : cmd[0] == 'm' ? "MAP" : "PING";
-	o.tries = 1 + retries;
+	o.tries = retries >= 0 ? 1 + retries : 0;
 	o.timeout_ms = opts.timeout_ms;
+	o.deadline_ms = opts.deadline_ms ? opts.deadline_ms
+		      : retries >= 0 ? 0 : CAT_CLIENT_DEFAULT_DEADLINE_MS;
 
 	/* Parse every argument before opening: a bad number is a usage
 	 * error whatever the host is. */
