@@ -28,7 +28,10 @@ extern "C" {
  *  - @c 0: the node answered OK;
  *  - @c rc > 0: the node answered with a non-OK status; rc is the
  *    enum cat_status value (CAT_ST_NOT_FOUND, CAT_ST_CAS_FAILED,
- *    CAT_ST_MOVED, CAT_ST_TOO_LARGE, ...);
+ *    CAT_ST_MOVED, CAT_ST_TOO_LARGE, ...). CAT_ST_OUTCOME_UNKNOWN means
+ *    a re-sent write whose first try's outcome the node no longer
+ *    remembers: it was not run again and may or may not have been applied
+ *    (docs/PROTOCOL.md, "Request ids and retries");
  *  - @c rc < 0: a local failure, as a negative errno:
  *    - -ETIMEDOUT: no matching reply within the budget (the deadline, or
  *      the first try and all retries);
