@@ -602,6 +602,7 @@ static int load_store(struct cat_ctl *c)
 		c->map = m;
 		cat_ctl_event(c, "loaded epoch %u from %s (%zu history entries)",
 			      m->epoch, c->store.path, c->store.n_hist);
+		cat_ctl_rejoin_init(c);
 		return 0;
 	}
 	if (rc != -ENOENT) {
@@ -639,6 +640,7 @@ static int load_store(struct cat_ctl *c)
 		c->map = m;
 		cat_ctl_event(c, "%s stored in %s", reason, c->store.path);
 	}
+	cat_ctl_rejoin_init(c);
 	return 0;
 }
 

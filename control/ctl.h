@@ -345,6 +345,15 @@ void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms);
 int cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms);
 
 /*
+ * The replication factor to restore: [control] replication_factor, or
+ * (0) the longest chain of the map catena-control starts with. Call once
+ * the map is loaded and before any node is heard: a node found restarted
+ * shortens its chains, and a factor taken after that would leave them
+ * short for good.
+ */
+void cat_ctl_rejoin_init(struct cat_ctl *c);
+
+/*
  * Live resharding (control/reshard.c): one step of the slot moves in
  * progress, or the start of the next queued one. Returns 1 if the map
  * changed. Call when cat_ctl_rejoin_tick changed nothing.

@@ -173,19 +173,24 @@ static int try_restore(struct cat_ctl *c, uint64_t now_ms)
 	return 0;
 }
 
+void cat_ctl_rejoin_init(struct cat_ctl *c)
+{
+	uint32_t longest = 0;
+
+	if (c->map == NULL || c->rf != 0)
+		return;
+	for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
+		if (c->map->chains[ci].len > longest)
+			longest = c->map->chains[ci].len;
+	c->rf = c->cfg.replication_factor ? c->cfg.replication_factor :
+		longest;
+}
+
 int cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
 {
 	if (c->map == NULL)
 		return 0;
-	if (c->rf == 0) {
-		uint32_t longest = 0;
-
-		for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
-			if (c->map->chains[ci].len > longest)
-				longest = c->map->chains[ci].len;
-		c->rf = c->cfg.replication_factor ? c->cfg.replication_factor :
-			longest;
-	}
+	cat_ctl_rejoin_init(c);
 	if (try_handover(c, now_ms))
 		return 1;
 	return c->cfg.restore_replicas ? try_restore(c, now_ms) : 0;
