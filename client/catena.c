@@ -965,6 +965,89 @@ static int probe_cands(const struct cat_client *c,
 }
 
 /*
+ * A request's question "has the map changed?", asked while its own node is
+ * silent: a one-chunk MAP_GET to another node. One probe id per request: a
+ * late answer to an earlier probe, from whichever node, says as much as a
+ * fresh one.
+ */
+struct probe {
+	struct cat_msg msg;
+	uint8_t hdr[CAT_WIRE_HDR_LEN];
+	int sent;              /* asked at least once */
+	int heard;             /* the last one asked answered */
+	int refused;
+};
+
+static void probe_init(struct cat_client *c, struct probe *pr)
+{
+	memset(pr, 0, sizeof(*pr));
+	pr->msg.op = CAT_OP_MAP_GET;
+	pr->msg.client_id = c->client_id;
+	pr->msg.seq = next_seq(c);
+	cat_wire_encode_hdr(pr->hdr, &pr->msg);
+}
+
+/* Ask one node other than node (the silent one): the one that answered the
+ * last probe again, else the next. 0 or a negative errno. */
+static int probe_send(struct cat_client *c, struct probe *pr,
+		      const struct sockaddr_in *node)
+{
+	struct sockaddr_in cand[CAND_MAX];
+	int nc, rc;
+
+	if (c->map == NULL || (nc = probe_cands(c, node, cand)) == 0)
+		return 0;
+	if (pr->sent && !pr->heard)
+		c->probe_next++;
+	c->probe_next %= nc;
+	rc = send_to(c, pr->hdr, sizeof(pr->hdr), &cand[c->probe_next],
+		     &pr->refused);
+	if (rc < 0)
+		return rc;
+	pr->sent = 1;
+	pr->heard = 0;
+	return 0;
+}
+
+#define TRY_REROUTED 3
+
+/*
+ * One try's wait, ms long, for req's reply from dst, taking the probe's
+ * answers meanwhile: one from a newer epoch fetches that map (within the
+ * request's deadline). Returns 1 (req's reply in *rep, *from), 0 (silent),
+ * TRY_REROUTED (the map changed: route again), or a negative errno.
+ */
+static int wait_try(struct cat_client *c, const struct cat_msg *req,
+		    struct probe *pr, const struct sockaddr_in *dst,
+		    const struct sockaddr_in *node, struct cat_msg *rep,
+		    struct sockaddr_in *from, int ms, int64_t deadline,
+		    int *refused)
+{
+	int64_t end = now_ms() + ms;
+	uint32_t epoch;
+	int rc, left;
+
+	for (;;) {
+		left = (int)(end - now_ms());
+		rc = wait_reply(c, req, pr->sent ? &pr->msg : NULL, dst, rep,
+				from, left > 0 ? left : 0, refused);
+		if (rc != 2)
+			return rc;
+		pr->heard = 1;
+		c->epoch = rep->epoch;
+		if (rep->status != CAT_ST_OK || c->map == NULL ||
+		    rep->epoch <= c->map->epoch)
+			continue;
+		epoch = c->map->epoch;
+		rc = fetch_map(c, from, node, deadline);
+		if (rc == -ENOMEM)
+			return rc;
+		if (c->map->epoch != epoch)
+			return TRY_REROUTED;
+	}
+}
+
+/*
  * Run one keyed request: make sure it can be routed, send it to its
  * chain's head (writes) or tail/replica (reads), and wait for the reply
  * from wherever it comes, within the budget (struct budget). A silent try
@@ -981,17 +1064,14 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			 struct cat_msg *rep)
 {
 	uint32_t crc = cat_hash_crc32c(req->key, req->key_len);
-	struct sockaddr_in dst, node, from, cand[CAND_MAX];
-	struct cat_msg probe;
-	uint8_t probe_hdr[CAT_WIRE_HDR_LEN];
+	struct sockaddr_in dst, node, from;
+	struct probe pr;
 	struct budget b;
-	int64_t try_end;
 	uint32_t epoch;
-	int rc, n = 0, nc, wait, left, refused = 0, any_refused = 0;
+	int rc, n = 0, wait, refused = 0, any_refused = 0;
 	int all_refused = 1, heard_retry = 0, got_retry = 0, moved = 0;
-	int wrong_slot = 0, retarget = 1, silent = 0, probed = 0, heard = 0;
-	int rerouted;
-	int probe_refused = 0, backoff = RETRY_BACKOFF_FIRST_MS;
+	int wrong_slot = 0, retarget = 1, silent = 0;
+	int backoff = RETRY_BACKOFF_FIRST_MS;
 
 	budget_start(c, &b);
 	rc = ensure_route(c, &b);
@@ -999,13 +1079,7 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 		return rc;
 	req->client_id = c->client_id;
 	req->seq = next_seq(c);
-	/* One probe id per request: a late answer to an earlier probe, from
-	 * whichever node, says as much as a fresh one. */
-	memset(&probe, 0, sizeof(probe));
-	probe.op = CAT_OP_MAP_GET;
-	probe.client_id = c->client_id;
-	probe.seq = next_seq(c);
-	cat_wire_encode_hdr(probe_hdr, &probe);
+	probe_init(c, &pr);
 
 	for (;;) {
 		if (retarget) {
@@ -1029,48 +1103,14 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 		rc = send_to(c, c->tx, (size_t)n, &dst, &refused);
 		if (rc < 0)
 			return rc;
-		if (silent && c->map &&
-		    (nc = probe_cands(c, &node, cand)) > 0) {
-			/* Ask the node that answered the last probe again;
-			 * move on from one that did not. */
-			if (probed && !heard)
-				c->probe_next++;
-			c->probe_next %= nc;
-			rc = send_to(c, probe_hdr, sizeof(probe_hdr),
-				     &cand[c->probe_next], &probe_refused);
-			if (rc < 0)
-				return rc;
-			probed = 1;
-			heard = 0;
-		}
-		try_end = now_ms() + wait;
-		rerouted = 0;
-		for (;;) {
-			left = (int)(try_end - now_ms());
-			rc = wait_reply(c, req, probed ? &probe : NULL, &dst,
-					rep, &from, left > 0 ? left : 0,
-					&refused);
-			if (rc != 2)
-				break;
-			/* The probe's answer: a newer epoch is the news. */
-			heard = 1;
-			c->epoch = rep->epoch;
-			if (rep->status != CAT_ST_OK || c->map == NULL ||
-			    rep->epoch <= c->map->epoch)
-				continue;
-			epoch = c->map->epoch;
-			rc = fetch_map(c, &from, &node, b.deadline);
-			if (rc == -ENOMEM)
-				return rc;
-			if (c->map->epoch != epoch) {
-				rerouted = 1;
-				break;
-			}
-		}
+		if (silent && (rc = probe_send(c, &pr, &node)) < 0)
+			return rc;
+		rc = wait_try(c, req, &pr, &dst, &node, rep, &from, wait,
+			      b.deadline, &refused);
 		if (rc < 0)
 			return rc;
 		any_refused |= refused;
-		if (rerouted) {
+		if (rc == TRY_REROUTED) {
 			/* Re-routed by the new map: the interrupted try is
 			 * given back, and the new node starts afresh. */
 			b.tries++;

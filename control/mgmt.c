@@ -574,6 +574,16 @@ done:
 	free(r);
 }
 
+/* Forget n's drain and write the store: 0, or -EIO with err filled (the
+ * mark stays cleared in memory, for the next write to keep). */
+static int clear_drain_mark(struct cat_ctl *c, const struct cat_ctl_node *n,
+			    char *err, size_t errlen)
+{
+	cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
+	return cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
+				  err, errlen) < 0 ? -EIO : 0;
+}
+
 /* node_add with "chain": the node (new or already in the map) joins that
  * chain; its tail streams it the chain's slots and catena-control makes it
  * the tail once it has caught up (control/rejoin.c). */
@@ -606,9 +616,7 @@ static int add_join(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		/* Joining a chain ends the drain: a member is a member, timed
 		 * out when silent like any other (DEPLOY.md's upgrade once
 		 * left a drained tail nobody would ever fail). */
-		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
-		if (cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
-				       err, sizeof(err)) < 0)
+		if (clear_drain_mark(c, n, err, sizeof(err)) < 0)
 			cat_ctl_event(c, "store write failed (node %u's mark): %s",
 				      n->id, err);
 		cat_ctl_event(c, "node %u is no longer drained: it joins chain %lld",
@@ -635,9 +643,8 @@ static void cmd_undrain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 			  n->id, cat_ctl_state_name(n->state));
 		return;
 	}
-	cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
-	if (cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(), err,
-			       sizeof(err)) < 0) {
+	if (clear_drain_mark(c, n, err, sizeof(err)) < 0) {
+		/* Nothing changed, as far as the operator is told. */
 		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_DRAINED);
 		reply_err(conn, "node_undrain: %s", err);
 		return;

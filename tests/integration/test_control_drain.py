@@ -68,3 +68,36 @@ def test_drain_middle_under_load_planned_removal_nothing_lost(
     st = ctl.ctl_json("status")
     assert st["epoch"] <= 3, st
     print("drain again: %r; drain of the last member: %r" % (again, last))
+
+
+def test_undrain_lets_a_drained_node_hold_chains_again(make_control_cluster):
+    """`node undrain` ends a drain without a join: the node is up again and,
+    with restore_replicas on (the default), the chain it left takes it back
+    by state transfer. A node that is not drained is refused."""
+    c = make_control_cluster(chains=ONE_CHAIN, clients=1)
+    ctl = c.ctl
+
+    def state(i):
+        return {n["id"]: n["state"] for n in ctl.ctl_json("nodes")}[i]
+
+    def chain1():
+        return ctl.ctl_json("chains")[0]
+
+    p = ctl.ctl("node", "drain", 3)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    ctl.wait_for("node 3 out of chain 1",
+                 lambda: chain1()["members"] == [1, 2])
+    assert state(3) == "drained"
+    time.sleep(0.5)                 # a drained node is not taken back
+    assert chain1()["members"] == [1, 2] and "joining" not in chain1()
+
+    p = ctl.ctl("node", "undrain", 3)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert state(3) == "up"
+    ctl.wait_for("node 3 back in chain 1",
+                 lambda: chain1()["members"] == [1, 2, 3] and
+                 "joining" not in chain1(), timeout=30)
+
+    p = ctl.ctl("node", "undrain", 3)
+    assert p.returncode != 0 and "not drained" in p.stdout + p.stderr, \
+        (p.returncode, p.stdout, p.stderr)
