@@ -75,6 +75,7 @@ static void on_hup(int signo)
 /* Everything main creates, so one teardown handles every exit path. */
 struct node {
 	struct cat_config cfg;
+	struct cat_lease lease;    /* dp.lease with [control] */
 	int eal_up;
 	int port_up;
 	int launched;
@@ -600,6 +601,12 @@ int main(int argc, char **argv)
 	if (n->dp.store == NULL)
 		fatal(n, EXIT_RUNTIME, "cannot create store (%u slots): %s",
 		      n->cfg.slots, strerror(errno));
+	/* Under catena-control the map can change behind a node's back (it
+	 * is cut off and taken out): reads need a lease from the chain. */
+	if (n->cfg.control_connect[0] != '\0') {
+		cat_lease_init(&n->lease);
+		n->dp.lease = &n->lease;
+	}
 
 	setup_rings(n);
 

@@ -569,7 +569,7 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		/* Reads run here whatever the owner: items stay valid until
 		 * this worker's next quiescent state, after the reply copy. */
 		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
-			       from, 0, msg, &w->rst);
+			       from, 0, msg, &w->rst, dp->lease, w->now);
 		return;
 	case CAT_OP_PUT:
 	case CAT_OP_DEL:
@@ -585,6 +585,23 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		reply_status(w, from, msg, CAT_ST_UNKNOWN_OP, 0);
 		return;
 	}
+}
+
+/* A PING at our own epoch renews the sender's part of our read leases;
+ * one at another epoch renews nothing (a sender ahead of us may have left
+ * us out of its chains). */
+static void lease_heard(struct cat_worker *w, uint16_t from_node,
+			uint32_t epoch)
+{
+	const struct cat_map *map = w->dmap->map;
+
+	if (epoch != map->epoch)
+		return;
+	for (uint32_t i = 0; i < map->n_nodes; i++)
+		if (map->nodes[i].id == from_node) {
+			cat_lease_heard(w->dp->lease, i, epoch, w->now);
+			return;
+		}
 }
 
 /* One replication message from peer from_node. Never answered with an
@@ -611,11 +628,13 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	switch (msg->op) {
 	case CAT_OP_R_PING:
 		w->st.repl_pings_received++; /* peer_of noted it heard */
+		if (dp->lease != NULL)
+			lease_heard(w, from_node, msg->epoch);
 		return;
 	case CAT_OP_R_VQUERY:
 	case CAT_OP_R_VRESP:
 		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
-			       from, from_node, msg, &w->rst);
+			       from, from_node, msg, &w->rst, dp->lease, w->now);
 		return;
 	default:
 		w->st.drop_repl_bad_op++;
@@ -969,6 +988,7 @@ int cat_worker_init(struct cat_worker *w)
 	p.suspect_after = dp->repl_suspect_after;
 	p.xfer_rate = dp->repl_xfer_rate;
 	p.xfer_slots = dp->repl_xfer_slots;
+	p.fence_ns = dp->lease != NULL ? CAT_LEASE_FENCE_NS : 0;
 	w->chain = cat_chain_create(&p);
 	return w->chain != NULL ? 0 : -errno;
 }
@@ -1000,6 +1020,10 @@ static void take_published(struct cat_worker *w)
 	if (unlikely(dm != w->dmap && dm != NULL)) {
 		w->dmap = dm;
 		cat_chain_set_map(w->chain, dm->map, w->now);
+		/* Peers renew our read leases only with PINGs at the new
+		 * epoch, and we theirs: tell them now, not a PING period
+		 * from now. */
+		w->next_ping = w->now;
 		__atomic_store_n(&w->dmap_seen, dm, __ATOMIC_RELEASE);
 		w->st.map_switches++;
 	}

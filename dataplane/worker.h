@@ -171,6 +171,10 @@ struct cat_dp {
 	uint32_t repl_xfer_slots;
 	uint64_t tsc_hz;
 	uint64_t peer_suspect_reports; /* main only: suspects it logged */
+	/* Read leases (replication/lease.h), shared by the workers: written
+	 * on each PING at our epoch, read by GETs. NULL on a node without
+	 * [control] (its map changes only when its operator says). */
+	struct cat_lease *lease;
 	/* ring[from][to]: writes for `to`'s slots received by `from`. SPSC:
 	 * only `from` enqueues, only `to` dequeues. NULL on the diagonal. */
 	struct rte_ring *ring[CAT_WORKER_MAX][CAT_WORKER_MAX];
@@ -216,7 +220,7 @@ struct cat_worker {
 } __rte_cache_aligned;
 
 /* Worker 0 pings every other node of the map this often. */
-#define CAT_WORKER_PING_NS (100ull * 1000 * 1000)
+#define CAT_WORKER_PING_NS CAT_LEASE_PING_NS /* leases count on it */
 
 /** The workers' clock (w->now), for another thread: ns from the TSC. */
 static inline uint64_t cat_worker_clock_ns(const struct cat_dp *dp)

@@ -592,11 +592,65 @@ void cat_chain_drain_fifo(struct cat_chain *ch, struct slot_state *ss,
 	}
 }
 
+/*
+ * A member of slot's chain at the old map that answered reads there (its
+ * tail; with CRAQ, any member) is not in the slot's chain at the new map:
+ * cut off, it may still answer reads at the old epoch until its read lease
+ * runs out (replication/lease.h).
+ */
+static int reader_left(const struct cat_map *old, const struct cat_map *map,
+		       uint32_t slot, uint16_t self)
+{
+	const struct cat_map_chain *oc = cat_map_slot_chain(old, slot);
+	const struct cat_map_chain *nc = cat_map_slot_chain(map, slot);
+
+	for (uint8_t i = 0; i < oc->len; i++) {
+		uint16_t id = oc->nodes[i];
+
+		if (id == self || (!old->craq && i != oc->len - 1))
+			continue;
+		if (cat_map_chain_pos(nc, id) < 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void fence_start(struct cat_chain *ch, struct slot_state *ss,
+			uint64_t now)
+{
+	ss->fenced = 1;
+	ss->fence_until = now + ch->p.fence_ns;
+	ch->n_fenced++;
+	ch->st.fences++;
+	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 1);
+}
+
+/* The fence is over (or the slot is no longer the chain's end): a tail
+ * commits what it kept and answers those clients, as on becoming tail. */
+static void fence_end(struct cat_chain *ch, struct slot_state *ss,
+		      uint64_t now, int as_tail)
+{
+	uint32_t slot = slot_of(ch, ss);
+
+	(void)now;
+	ss->fenced = 0;
+	ch->n_fenced--;
+	cat_store_slot_set_fence(ch->store, slot, 0);
+	if (!as_tail)
+		return;
+	if (ss->xphase != X_SNAP)
+		cat_chain_drain_fifo(ch, ss, 1);
+	ss->committed = cat_store_slot_version(ch->store, slot);
+	pending_ack(ch, ss);
+}
+
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		       uint64_t now)
 {
 	/* The slot count is fixed at cluster creation; the agent refuses
 	 * such a map before it gets here, and so does the engine. */
+	const struct cat_map *old = ch->map;
+
 	if (map->slot_count != ch->slot_count)
 		return;
 	__atomic_store_n(&ch->map, map, __ATOMIC_RELEASE); /* telemetry reads it */
@@ -654,6 +708,10 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		ss->pred = pred;
 		ss->succ = succ;
 		ss->is_tail = (uint8_t)is_tail;
+		if (ss->fenced && (pos < 0 || succ != 0))
+			/* Not the end of the chain any more: what the fifo
+			 * keeps goes to the successor, or is dropped below. */
+			fence_end(ch, ss, now, 0);
 		if (pos < 0) {
 			/* Left the chain (nothing here is ours to answer), or
 			 * joining it (nothing in flight until the snapshot). */
@@ -683,6 +741,16 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 			cat_chain_send_sync_req(ch, ss, now);
 		}
 		cat_chain_hold_check(ch, ss, now);
+		if (succ == 0 && !ss->fenced && ch->p.fence_ns != 0 &&
+		    old != NULL && reader_left(old, map, slot, ch->p.node_id))
+			fence_start(ch, ss, now);
+		if (succ == 0 && ss->fenced) {
+			/* Tail now, but a node that answered reads left the
+			 * chain and may not know yet: commit nothing until
+			 * its lease is over (cat_chain_on_timer). */
+			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+			continue;
+		}
 		if (succ == 0) {
 			/* Tail now: everything held is committed, by the
 			 * rule that the tail's state is the committed one.
@@ -764,6 +832,13 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	if (dedup_forgotten(ch, req->client_id, req->seq)) {
 		ch->st.outcome_unknown++;
 		reply_req(ch, from, req, CAT_ST_OUTCOME_UNKNOWN, 0, NULL, 0);
+		return;
+	}
+	if (ss->fenced) {
+		/* Head and tail at once, waiting out a leaver's lease: a
+		 * write answered now could be missing from its reads. */
+		ch->st.retry_fenced++;
+		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
 		return;
 	}
 	if (ss->succ != 0 || ss->xphase == X_SNAP) {
@@ -939,9 +1014,9 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.fwd_gap++;
 		return;
 	}
-	if (ss->succ != 0 || ss->xphase == X_SNAP) {
+	if (ss->succ != 0 || ss->xphase == X_SNAP || ss->fenced) {
 		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
-		if (idx == NIL && ss->succ == 0) {
+		if (idx == NIL && ss->succ == 0 && !ss->fenced) {
 			cat_chain_xfer_restart(ch, ss);
 		} else if (idx == NIL) {
 			ch->st.fwd_no_inflight++;
@@ -991,12 +1066,15 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 			       m->value_len - EXT_LEN : 0);
 
 	cat_chain_hold_check(ch, ss, now);
-	if (ss->succ == 0) {
+	if (ss->fenced) {
+		/* Kept in the fifo, committed and answered when the fence
+		 * ends (cat_chain_on_timer). */
+	} else if (ss->succ == 0) {
 		/* Tail (or joiner): nobody further down to wait for. */
 		ss->committed = m->arg;
 		pending_ack(ch, ss);
 	}
-	if (ss->is_tail) {
+	if (ss->is_tail && !ss->fenced) {
 		ch->st.commits++;
 		reply_committed(ch, m);
 	}
@@ -1105,6 +1183,10 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		return;
 	if (ch->n_xwait != 0 || ch->n_xactive != 0)
 		cat_chain_xfer_pump(ch, now);
+	if (ch->n_fenced != 0)
+		for (uint32_t li = 0; li < ch->n_owned; li++)
+			if (ch->slots[li].fenced && now >= ch->slots[li].fence_until)
+				fence_end(ch, &ch->slots[li], now, 1);
 	if ((ch->n_inflight == 0 && ch->n_held == 0) ||
 	    now < ch->next_timer_scan)
 		return;

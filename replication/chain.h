@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "replication/lease.h"
 #include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
@@ -110,6 +111,11 @@ struct cat_chain_params {
 				   * (0: 32); capped to a quarter of the
 				   * in-flight entries over xfer_slots */
 	uint32_t xfer_slots;      /* slots snapshotted at once (0: 2, max 8) */
+	/* Read-lease fence (replication/lease.h): a node that becomes a
+	 * slot's tail because a member that answered reads left commits
+	 * and answers nothing for this long. 0: no fence (nodes without
+	 * read leases, the simulator). */
+	uint64_t fence_ns;
 };
 
 /*
@@ -167,6 +173,10 @@ struct cat_chain_params {
 	X(read_held)            /* reads answered RETRY: tail catching up */  \
 	X(hold_ns_total)        /* time slots spent held, summed (ns) */       \
 	X(hold_ns_max)          /* longest hold of one slot (ns) */            \
+	X(read_no_lease)        /* reads answered RETRY: a chain member not    \
+				 * heard at our epoch lately (lease.h) */      \
+	X(fences)               /* slots fenced: new tail after a reader left */\
+	X(retry_fenced)         /* writes answered RETRY at a fenced head */   \
 	X(slots_dropped)        /* slots cleared: this node left their chain */
 
 struct cat_chain_stats {
@@ -230,12 +240,16 @@ void cat_chain_flush(struct cat_chain *ch, uint64_t now);
  * map), store and io. Non-CRAQ: the tail answers, others answer MOVED.
  * CRAQ: any replica answers a clean key; for a dirty key it sends VQUERY to
  * the tail, and answers the client when the VRESP comes back (stateless:
- * the client's address travels in the messages). stats may be NULL.
+ * the client's address travels in the messages). stats may be NULL. With
+ * a lease table (a node under catena-control), a GET is answered only
+ * while this node holds the read lease for the slot's chain at now
+ * (replication/lease.h), else RETRY; NULL: no leases.
  */
 void cat_chain_read(const struct cat_map *map, uint16_t self,
 		    struct cat_store *store, const struct cat_chain_io *io,
 		    const struct cat_addr *from, uint16_t from_node,
-		    const struct cat_msg *m, struct cat_chain_stats *stats);
+		    const struct cat_msg *m, struct cat_chain_stats *stats,
+		    const struct cat_lease *lease, uint64_t now);
 
 const struct cat_chain_stats *cat_chain_stats(const struct cat_chain *ch);
 

@@ -85,6 +85,10 @@ struct slot_state {
 	uint64_t jnext;       /* next stream seq expected */
 	uint8_t jlive;        /* snapshot ended here: FWDs are accepted */
 	uint8_t held;         /* new tail holding reads until sync */
+	uint8_t fenced;       /* new tail waiting out a leaver's read lease:
+			       * writes it applies stay in the fifo,
+			       * uncommitted and unanswered, until ... */
+	uint64_t fence_until;
 	uint64_t held_at;     /* ... since */
 	uint8_t sync_have;    /* ... floor received from the predecessor */
 	uint64_t sync_floor;
@@ -175,6 +179,7 @@ struct cat_chain {
 	uint32_t xactive[XFER_SLOTS_MAX]; /* local slot indices */
 	uint32_t xgen_next;
 	uint32_t n_held;                  /* slots held, waiting for a floor */
+	uint32_t n_fenced;                /* slots fenced (slot_state.fenced) */
 	int64_t xtokens;                  /* rate limit: bytes we may send */
 	uint64_t xtokens_at;
 	struct cat_chain_link_stats links[CAT_MAP_CHAINS_MAX];
@@ -183,6 +188,19 @@ struct cat_chain {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
+
+/* An owned slot's index among the engine's slots, and its slot number. */
+static inline uint32_t local_of(const struct cat_chain *ch,
+				const struct slot_state *ss)
+{
+	return (uint32_t)(ss - ch->slots);
+}
+
+static inline uint32_t slot_of(const struct cat_chain *ch,
+			       const struct slot_state *ss)
+{
+	return local_of(ch, ss) * ch->p.n_workers + ch->p.worker;
+}
 
 static inline void ext_write(uint8_t *p, const struct ext *e)
 {

@@ -30,7 +30,8 @@ static void read_reply_item(const struct cat_map *map,
 void cat_chain_read(const struct cat_map *map, uint16_t self,
 		    struct cat_store *store, const struct cat_chain_io *io,
 		    const struct cat_addr *from, uint16_t from_node,
-		    const struct cat_msg *m, struct cat_chain_stats *stats)
+		    const struct cat_msg *m, struct cat_chain_stats *stats,
+		    const struct cat_lease *lease, uint64_t now)
 {
 	const struct cat_map_chain *c;
 	const struct cat_item *it = NULL;
@@ -59,8 +60,17 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 		}
 		if (cat_store_slot_held(store, m->slot)) {
 			/* A new tail still short of what its predecessor
-			 * committed: its answer could be stale. */
+			 * committed, or waiting out a leaver's lease: its
+			 * answer could be stale. */
 			COUNT(stats, read_held);
+			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
+			      m->key, m->key_len, CAT_ST_RETRY, 0, NULL, 0);
+			return;
+		}
+		if (lease != NULL && !cat_lease_valid(lease, map, c, self, now)) {
+			/* Not heard from the chain at our epoch lately: it
+			 * may have gone on without us. */
+			COUNT(stats, read_no_lease);
 			reply(io, map, from, m->op, m->client_id, m->seq, m->slot,
 			      m->key, m->key_len, CAT_ST_RETRY, 0, NULL, 0);
 			return;

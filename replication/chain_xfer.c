@@ -23,16 +23,6 @@ static uint32_t xfifo_pop(struct cat_chain *ch, struct slot_state *ss)
 	return cat_chain_list_pop(ch, &ss->xfifo_head, &ss->xfifo_tail, &ss->xn);
 }
 
-static uint32_t local_of(const struct cat_chain *ch, const struct slot_state *ss)
-{
-	return (uint32_t)(ss - ch->slots);
-}
-
-static uint32_t slot_of(const struct cat_chain *ch, const struct slot_state *ss)
-{
-	return local_of(ch, ss) * ch->p.n_workers + ch->p.worker;
-}
-
 static void xactive_remove(struct cat_chain *ch, uint32_t li)
 {
 	for (uint32_t k = 0; k < ch->n_xactive; k++)

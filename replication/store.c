@@ -57,7 +57,8 @@ struct cat_slot {
 	uint64_t keys;
 	uint64_t buckets;   /* written by the maintainer thread only */
 	int dirty_mode;     /* owner only: keep dirty versions (chain replica) */
-	int hold;           /* owner writes, readers read: answer no reads */
+	int hold;           /* owner writes, readers read: answer no reads
+			     * while non-zero (HOLD_SYNC | HOLD_FENCE) */
 	int snap_active;    /* owner only: a snapshot walk is running */
 	struct cat_item *snap_cur; /* owner only: next item of that walk */
 } __attribute__((aligned(CAT_CACHE_LINE)));
@@ -644,10 +645,29 @@ void cat_store_slot_set_version(struct cat_store *s, uint32_t slot,
 				 __ATOMIC_RELAXED);
 }
 
+#define HOLD_SYNC  1
+#define HOLD_FENCE 2
+
+/* Owner only: nobody else writes the word, so load and store suffice. */
+static void hold_bit(struct cat_store *s, uint32_t slot, int bit, int on)
+{
+	int h;
+
+	if (slot >= s->slot_count)
+		return;
+	h = __atomic_load_n(&s->slots[slot].hold, __ATOMIC_RELAXED);
+	h = on ? h | bit : h & ~bit;
+	__atomic_store_n(&s->slots[slot].hold, h, __ATOMIC_RELAXED);
+}
+
 void cat_store_slot_set_hold(struct cat_store *s, uint32_t slot, int on)
 {
-	if (slot < s->slot_count)
-		__atomic_store_n(&s->slots[slot].hold, !!on, __ATOMIC_RELAXED);
+	hold_bit(s, slot, HOLD_SYNC, on);
+}
+
+void cat_store_slot_set_fence(struct cat_store *s, uint32_t slot, int on)
+{
+	hold_bit(s, slot, HOLD_FENCE, on);
 }
 
 int cat_store_slot_held(const struct cat_store *s, uint32_t slot)

@@ -290,12 +290,15 @@ void cat_store_slot_set_version(struct cat_store *s, uint32_t slot,
 				uint64_t version);
 
 /*
- * Hold: a slot whose replica must not answer reads yet (a new tail still
- * catching up to what its predecessor committed). Set and cleared by the
- * slot's owner; read by every worker on the read path (relaxed: the flag
- * only gates answers, it guards no memory).
+ * Hold: a slot whose replica must not answer reads yet, for either of two
+ * reasons kept apart: a new tail still catching up to what its predecessor
+ * committed (hold), or a new tail waiting out the read leases of a member
+ * that left (fence, replication/lease.h). Set and cleared by the slot's
+ * owner; read by every worker on the read path (relaxed: the flags only
+ * gate answers, they guard no memory). Held while either is on.
  */
 void cat_store_slot_set_hold(struct cat_store *s, uint32_t slot, int on);
+void cat_store_slot_set_fence(struct cat_store *s, uint32_t slot, int on);
 int cat_store_slot_held(const struct cat_store *s, uint32_t slot);
 
 /**

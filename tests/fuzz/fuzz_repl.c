@@ -215,7 +215,7 @@ static void dispatch(uint16_t to, uint16_t from, const struct cat_msg *m)
 			cat_chain_on_peer(owner(to, m->slot), F.now, from, m);
 		else if (m->op == CAT_OP_R_VQUERY || m->op == CAT_OP_R_VRESP)
 			cat_chain_read(map, to, F.store[to], &io, &client,
-				       from, m, NULL);
+				       from, m, NULL, NULL, 0);
 		flush_node(to);
 		return;
 	}
@@ -226,7 +226,7 @@ static void dispatch(uint16_t to, uint16_t from, const struct cat_msg *m)
 	if (m->slot != k.slot)
 		return;
 	if (m->op == CAT_OP_GET)
-		cat_chain_read(map, to, F.store[to], &io, &client, 0, m, NULL);
+		cat_chain_read(map, to, F.store[to], &io, &client, 0, m, NULL, NULL, 0);
 	else
 		cat_chain_on_write(owner(to, m->slot), F.now, &client, m);
 	flush_node(to);

@@ -10,7 +10,9 @@ Then the link comes back first, with the node still at epoch 1 and the
 control channel still cut: its epoch-1 replication messages reach the
 others and are dropped (repl_drop_epoch), so its writes never commit, and a
 client at epoch 2 asking it gets RETRY (it is behind), never its stale
-data. Then the node channel comes back: the node says hello at epoch 1, is
+data, and a client still at epoch 1 asking it gets RETRY too: it has not
+heard the others at epoch 1 for longer than its read lease. Then the node
+channel comes back: the node says hello at epoch 1, is
 sent the current map (it is in no chain: a spare, state `returned`), and
 answers MOVED from then on. Reads of keys written during the cut return
 the new values, histories are linearizable, the survivors agree.
@@ -99,18 +101,23 @@ def test_link_down_node_removed_its_stale_epoch_rejected_clients_never_see_stale
                         {"op": "put", "key": stale_key, "value": "ghost",
                          "to": 3}],
                        seeds=[c.ip(3)], timeout=0.1, retries=4)["results"]
-    # Not asserted (no leases in the design: a known window): what a
-    # client still holding epoch 1 reads at the partitioned old tail.
+    # A client still holding epoch 1 reads a key of chain 1 at its old
+    # tail: node 3 has heard nobody at epoch 1 for longer than its read
+    # lease (the others ping it at epoch 2), so it answers RETRY, never
+    # the value chain 1 overwrote while it was away.
     k1 = [k for k in CUT_KEYS
           if c.map.slot_chain[cp.slot_of(k.encode(), 1024)] == 1][0]
+    no_lease0 = int(c.stats(3).get("repl_read_no_lease", 0))
     probe = c.ops([{"op": "map"}, {"op": "get", "key": k1, "to": 3}],
                   seeds=[c.ip(3)], timeout=0.1, retries=2)["results"][1]
     print("epoch-1 client via node 3: map epoch %s, PUT -> %s; GET %s of "
-          "chain 1 at node 3 -> %s %r (epoch-1 window, no leases)"
+          "chain 1 at node 3 -> %s %r"
           % (old_client[0]["epoch"], old_client[1]["status_name"], k1,
              probe["status_name"], probe.get("value_text")))
     assert old_client[0]["epoch"] == 1, old_client[0]
     assert old_client[1]["status_name"] != "OK", old_client[1]
+    assert probe["status_name"] == "RETRY", probe
+    assert int(c.stats(3)["repl_read_no_lease"]) > no_lease0
 
     def dropped():
         after = {i: c.stats(i) for i in (1, 2)}

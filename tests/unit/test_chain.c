@@ -87,6 +87,8 @@ static const char *map3 =
 	"node 3 10.0.0.3 02:00:00:00:00:03\n"
 	"chain 1 1 2 3\nassign 0-3 1\n";
 
+static uint64_t fence_ns; /* the engines' read-lease fence; 0: none */
+
 static void setup_cluster(const char *map_text, uint32_t inflight)
 {
 	struct cat_store_params sp = { .slot_count = 4 };
@@ -98,6 +100,7 @@ static void setup_cluster(const char *map_text, uint32_t inflight)
 			.node_id = n, .worker = 0, .n_workers = 1,
 			.io = io, .inflight_max = inflight, .msg_max = 1500,
 			.dedup_max = 64, .rto_ns = 2 * MS, .suspect_after = 3,
+			.fence_ns = fence_ns,
 		};
 
 		stores[n] = cat_store_create(&sp);
@@ -140,7 +143,7 @@ static void deliver(int i, uint64_t now)
 		cat_chain_on_peer(eng[e.to], now, e.from, &e.m);
 	else
 		cat_chain_read(map, e.to, stores[e.to], &io, &client, e.from,
-			       &e.m, NULL);
+			       &e.m, NULL, NULL, 0);
 	cat_chain_flush(eng[e.to], now);
 }
 
@@ -199,7 +202,7 @@ static void client_get(uint16_t node, const char *key, uint64_t seq)
 	cat_store_key(stores[node], &k, key, m.key_len);
 	m.slot = (uint16_t)k.slot;
 	sending_node = node;
-	cat_chain_read(map, node, stores[node], &io, &client, 0, &m, NULL);
+	cat_chain_read(map, node, stores[node], &io, &client, 0, &m, NULL, NULL, 0);
 }
 
 /* Take the single client reply in the queue. */
@@ -530,6 +533,123 @@ static void test_tail_failure_predecessor_commits(void **state)
 	assert_int_equal(cat_chain_inflight(eng[1]), 0);
 	cat_map_free(old);
 	teardown_cluster();
+}
+
+/*
+ * Tail failure under read leases: node 3 may be cut off, not dead, and go
+ * on answering reads at epoch 1 until its lease runs out. Node 2, the new
+ * tail, commits nothing until then: the write it holds, and one that comes
+ * during the fence, are answered when the fence ends, and reads wait too.
+ */
+static void test_new_tail_is_fenced_until_the_old_tails_lease_is_over(void **state)
+{
+	(void)state;
+	fence_ns = 400 * MS;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "k", "v1", 0, ++seqno, 0);
+	deliver(0, 0);                  /* at nodes 1 and 2 */
+	qn = 0;                         /* node 3 is gone */
+	struct cat_map *m2 = parse(map_without_3);
+	sending_node = 2;
+	cat_chain_set_map(eng[2], m2, 1 * MS);
+	cat_chain_flush(eng[2], 1 * MS);
+	sending_node = 1;
+	cat_chain_set_map(eng[1], m2, 1 * MS);
+	struct cat_map *old = map;
+	map = m2;
+	assert_int_equal(cat_chain_stats(eng[2])->fences, 4); /* all 4 slots */
+	assert_true(find(1, CAT_OP_PUT) < 0);     /* not answered yet */
+	client_get(2, "k", ++seqno);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_RETRY);
+	/* A write during the fence is applied at node 2, kept, not answered. */
+	client_write(1, CAT_OP_PUT, "k", "v2", 0, ++seqno, 2 * MS);
+	run(2 * MS);
+	assert_true(find(1, CAT_OP_PUT) < 0);
+	expect_stored(2, "k", "v2", 0);
+	sending_node = 2;
+	cat_chain_on_timer(eng[2], 400 * MS);     /* 1 ms short of the end */
+	assert_true(find(1, CAT_OP_PUT) < 0);
+	cat_chain_on_timer(eng[2], 401 * MS);
+	cat_chain_flush(eng[2], 401 * MS);
+	run(401 * MS);
+	/* Both answered now, v1 then v2, in their order. */
+	int got = 0;
+	for (int i = 0; i < qn; i++)
+		if (q[i].to_client) {
+			assert_int_equal(q[i].m.status, CAT_ST_OK);
+			assert_true(q[i].m.arg == (uint64_t)++got);
+		}
+	assert_int_equal(got, 2);
+	for (int i = qn - 1; i >= 0; i--)
+		if (q[i].to_client)
+			q[i] = q[--qn];
+	uint8_t val[8] = { 0 };
+	client_get(2, "k", ++seqno);
+	r = take_reply(val);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_memory_equal(val, "v2", 2);
+	/* The acks reached the head: nothing left in flight. */
+	assert_int_equal(cat_chain_inflight(eng[1]), 0);
+	assert_int_equal(cat_chain_inflight(eng[2]), 0);
+	cat_map_free(old);
+	teardown_cluster();
+	fence_ns = 0;
+}
+
+/* Without CRAQ only the tail answers reads: a middle that leaves fences
+ * nobody; the tail commits the head's resend at once. */
+static void test_middle_leaving_fences_nobody_without_craq(void **state)
+{
+	(void)state;
+	fence_ns = 400 * MS;
+	setup_cluster(map3, 16);
+	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
+	qn = 0;
+	struct cat_map *m2 = parse(map_without_2);
+	sending_node = 1;
+	cat_chain_set_map(eng[1], m2, 1 * MS);
+	sending_node = 3;
+	cat_chain_set_map(eng[3], m2, 1 * MS);
+	struct cat_map *old = map;
+	map = m2;
+	run(1 * MS);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_OK);
+	assert_int_equal(cat_chain_stats(eng[3])->fences, 0);
+	cat_map_free(old);
+	teardown_cluster();
+	fence_ns = 0;
+}
+
+/* A chain of one after the others left: its head is its tail, and during
+ * the fence it answers new writes RETRY rather than commit them. */
+static void test_fenced_head_and_tail_answers_writes_retry(void **state)
+{
+	(void)state;
+	fence_ns = 400 * MS;
+	setup_cluster(map3, 16);
+	struct cat_map *m2 = parse("epoch 2\nslots 4\ncraq off\n"
+		"node 1 10.0.0.1 02:00:00:00:00:01\n"
+		"node 2 10.0.0.2 02:00:00:00:00:02\n"
+		"node 3 10.0.0.3 02:00:00:00:00:03\n"
+		"chain 1 1\nassign 0-3 1\n");
+	sending_node = 1;
+	cat_chain_set_map(eng[1], m2, 1 * MS);
+	struct cat_map *old = map;
+	map = m2;
+	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 2 * MS);
+	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_RETRY);
+	assert_int_equal(cat_chain_stats(eng[1])->retry_fenced, 1);
+	expect_stored(1, "k", NULL, 0);
+	cat_chain_on_timer(eng[1], 401 * MS);
+	client_write(1, CAT_OP_PUT, "k", "v", 0, seqno, 402 * MS);
+	r = take_reply(NULL);
+	assert_int_equal(r.status, CAT_ST_OK);
+	cat_map_free(old);
+	teardown_cluster();
+	fence_ns = 0;
 }
 
 /* ---- state transfer: a node joins a chain --------------------------- */
@@ -915,11 +1035,11 @@ static void test_peer_messages_only_from_current_neighbours(void **state)
 						 &vresp.m, &used), CAT_WIRE_OK);
 	}
 	sending_node = 1;
-	cat_chain_read(map, 1, stores[1], &io, &client, 2, &vresp.m, &rs);
-	cat_chain_read(map, 1, stores[1], &io, &client, 0, &vresp.m, &rs);
+	cat_chain_read(map, 1, stores[1], &io, &client, 2, &vresp.m, &rs, NULL, 0);
+	cat_chain_read(map, 1, stores[1], &io, &client, 0, &vresp.m, &rs, NULL, 0);
 	assert_int_equal(rs.drop_not_member, 2);
 	assert_int_equal(qn, 0);                 /* no reply from a non-tail */
-	cat_chain_read(map, 1, stores[1], &io, &client, 3, &vresp.m, &rs);
+	cat_chain_read(map, 1, stores[1], &io, &client, 3, &vresp.m, &rs, NULL, 0);
 	struct cat_msg r = take_reply(val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(val, "v", 1);        /* the committed value */
@@ -942,6 +1062,9 @@ int main(void)
 		cmocka_unit_test(test_craq_dirty_read_asks_the_tail),
 		cmocka_unit_test(test_middle_failure_head_resends_to_new_successor),
 		cmocka_unit_test(test_tail_failure_predecessor_commits),
+		cmocka_unit_test(test_new_tail_is_fenced_until_the_old_tails_lease_is_over),
+		cmocka_unit_test(test_middle_leaving_fences_nobody_without_craq),
+		cmocka_unit_test(test_fenced_head_and_tail_answers_writes_retry),
 		cmocka_unit_test(test_join_snapshot_then_writes_then_handover),
 		cmocka_unit_test(test_join_survives_loss_and_clears_stale_data),
 		cmocka_unit_test(test_join_restarts_when_writes_outrun_the_pool),
