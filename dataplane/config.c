@@ -27,6 +27,7 @@ enum key_kind {
 	K_STEER, /* auto | flow | rss | software */
 	K_PATH,  /* file path, stored in a char[256] */
 	K_ENDPOINT, /* unix:PATH | tcp:A.B.C.D:PORT, stored in a char[256] */
+	K_WORD,  /* one of key_def.words, stored as its index in an int */
 };
 
 #define KF_POW2 0x1u /* value must be a power of two */
@@ -38,7 +39,10 @@ struct key_def {
 	size_t off;
 	uint64_t min, max;
 	unsigned int flags;
+	const char *const *words; /* K_WORD: the values, NULL-terminated */
 };
+
+static const char *const accept_drop[] = { "accept", "drop", NULL };
 
 #define F(field) offsetof(struct cat_config, field)
 
@@ -50,6 +54,7 @@ static const struct key_def keys[] = {
 	{ "node", "mtu",      K_U32,  F(mtu),      576, 9000, 0 },
 	{ "node", "idle",     K_IDLE, F(idle),     0, 0, 0 },
 	{ "node", "steering", K_STEER, F(steering), 0, 0, 0 },
+	{ "node", "udp_checksum_zero", K_WORD, F(udp_zero_drop), 0, 0, 0, accept_drop },
 	{ "store", "slots",        K_U32, F(slots),        1, 65536, KF_POW2 },
 	{ "store", "mem_limit_mb", K_U64, F(mem_limit_mb), 1, 1048576, 0 },
 	{ "dataplane", "burst",         K_U32, F(burst),         1, 512, 0 },
@@ -245,6 +250,22 @@ int cat_config_set(struct cat_config *c, const char *origin,
 		}
 		memcpy(field, &m, sizeof(m));
 		return 0;
+	}
+	case K_WORD: {
+		char list[128] = "";
+
+		for (int i = 0; d->words[i] != NULL; i++)
+			if (strcmp(value, d->words[i]) == 0) {
+				memcpy(field, &i, sizeof(i));
+				return 0;
+			}
+		for (int i = 0; d->words[i] != NULL; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list),
+				 "%s%s", i == 0 ? "" : d->words[i + 1] ? ", " : " or ",
+				 d->words[i]);
+		snprintf(err, errlen, "%s: [%s] %s: expected %s: \"%s\"",
+			 origin, section, key, list, value);
+		return -EINVAL;
 	}
 	case K_STEER: {
 		enum cat_steer_want sw;

@@ -49,6 +49,7 @@ struct cat_config {
 	uint32_t mtu;            /* 576..9000; the value limit follows it */
 	enum cat_idle_mode idle;
 	enum cat_steer_want steering; /* auto | flow | rss | software */
+	int udp_zero_drop;       /* udp_checksum_zero: 0 accept, 1 drop */
 	/* [store] */
 	uint32_t slots;          /* power of two, 1..65536; 0 = not set: the
 				  * cluster map's slot count, else 1024 */

@@ -575,6 +575,7 @@ int main(int argc, char **argv)
 	n->dp.port_id = n->cfg.port_id;
 	n->dp.burst = (uint16_t)n->cfg.burst;
 	n->dp.idle_backoff = n->cfg.idle == CAT_IDLE_BACKOFF;
+	n->dp.udp_zero_drop = (uint16_t)n->cfg.udp_zero_drop;
 	n->dp.ip_be = htonl(n->cfg.ip);
 	n->dp.udp_port_be = htons(n->cfg.udp_port);
 	n->dp.udp_port = n->cfg.udp_port;

@@ -837,6 +837,57 @@ static int handle_icmp(struct cat_worker *w, struct rte_mbuf *m,
 	return 1;
 }
 
+/* One's-complement sum of the pseudo-header and the datagram's ulen bytes
+ * (RFC 768): all ones when the checksum field is right. */
+static int udp_sum_ok(const struct rte_ipv4_hdr *ip,
+		      const struct rte_udp_hdr *udp, uint32_t ulen)
+{
+	uint32_t s = (uint32_t)rte_raw_cksum(&ip->src_addr, 8) +
+		     rte_cpu_to_be_16(IPPROTO_UDP) +
+		     rte_cpu_to_be_16((uint16_t)ulen) +
+		     rte_raw_cksum(udp, ulen);
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return s == 0xffff;
+}
+
+/*
+ * The UDP checksum, whoever vouches for it: the device when it checked
+ * (GOOD, or NONE: data verified, field not), else this worker in software,
+ * so a payload corrupted on a port that checks nothing (af_packet, memif,
+ * most virtual devices) is never stored. A zero checksum means the sender
+ * computed none (legal on IPv4): taken and counted, or dropped with
+ * [node] udp_checksum_zero = drop.
+ */
+static int udp_cksum_ok(struct cat_worker *w, const struct rte_mbuf *m,
+			const struct rte_ipv4_hdr *ip,
+			const struct rte_udp_hdr *udp, uint32_t ulen)
+{
+	uint64_t f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+
+	if (likely(f == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
+		   f == RTE_MBUF_F_RX_L4_CKSUM_NONE))
+		return 1;
+	if (f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) {
+		if (udp->dgram_cksum == 0) {
+			if (w->dp->udp_zero_drop) {
+				w->st.drop_l4_cksum_zero++;
+				return 0;
+			}
+			w->st.rx_l4_cksum_zero++;
+			return 1;
+		}
+		w->st.rx_l4_cksum_sw++;
+		/* Over the datagram's own length: padding after it is no
+		 * part of the sum. */
+		if (likely(udp_sum_ok(ip, udp, ulen)))
+			return 1;
+	}
+	w->st.drop_l4_cksum_bad++;
+	return 0;
+}
+
 static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		       struct rte_ether_hdr *eth, uint32_t len)
 {
@@ -864,6 +915,12 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 	if (unlikely(ip->fragment_offset &
 		     RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
 		w->st.drop_ip_fragment++;
+		return 0;
+	}
+	if (unlikely(tot > w->dp->mtu)) {
+		/* No frame of ours carries this: the kernel under net_af_packet
+		 * reassembled it from fragments (docs/PROTOCOL.md). */
+		w->st.drop_ip_over_mtu++;
 		return 0;
 	}
 	if (ip->dst_addr != w->dp->ip_be) {
@@ -906,14 +963,8 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		w->st.drop_udp_src_port_zero++;
 		return 0;
 	}
-	/* af_packet reports UNKNOWN: the kernel may not have filled in the
-	 * checksum of a packet that never left the host (veth), so only a
-	 * device verdict of BAD drops. */
-	if (unlikely((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
-		     RTE_MBUF_F_RX_L4_CKSUM_BAD)) {
-		w->st.drop_l4_cksum_bad++;
+	if (unlikely(!udp_cksum_ok(w, m, ip, udp, ulen)))
 		return 0;
-	}
 	handle_catena(w, eth, ip, udp, (const uint8_t *)(udp + 1),
 		      ulen - sizeof(*udp));
 	return 0;
@@ -935,13 +986,18 @@ static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
 		return 0;
 	}
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	if (!rte_is_same_ether_addr(&eth->dst_addr, &w->dp->mac) &&
-	    !rte_is_broadcast_ether_addr(&eth->dst_addr)) {
+	if (likely(rte_is_same_ether_addr(&eth->dst_addr, &w->dp->mac))) {
+		if (likely(eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)))
+			return handle_ipv4(w, m, eth, len);
+	} else if (!rte_is_broadcast_ether_addr(&eth->dst_addr)) {
 		w->st.drop_not_our_mac++;
 		return 0;
+	} else if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+		/* Only ARP is asked of everyone; a request to everyone
+		 * would be answered by every node of the segment. */
+		w->st.drop_l2_broadcast++;
+		return 0;
 	}
-	if (likely(eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)))
-		return handle_ipv4(w, m, eth, len);
 	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP))
 		return handle_arp(w, m, eth, len);
 	w->st.drop_not_ipv4++;

@@ -70,6 +70,7 @@ extern "C" {
 	X(drop_multiseg)       /* chained mbuf: never produced at our MTU */ \
 	X(drop_eth_short)      /* frame shorter than an Ethernet header */  \
 	X(drop_not_our_mac)    /* unicast for another host, or multicast */ \
+	X(drop_l2_broadcast)   /* broadcast frame other than ARP */          \
 	X(drop_not_ipv4)       /* ethertype neither IPv4 nor ARP */         \
 	X(drop_arp_bad)        /* not Ethernet/IPv4 ARP, or short */        \
 	X(drop_arp_not_request)                                             \
@@ -79,6 +80,7 @@ extern "C" {
 	X(drop_ip_bad_length)  /* total length vs frame */                  \
 	X(drop_ip_cksum_bad)                                                \
 	X(drop_ip_fragment)    /* catena never relies on fragments */       \
+	X(drop_ip_over_mtu)    /* IP packet longer than our MTU: reassembled */ \
 	X(drop_ip_not_for_us)  /* destination is not our address */         \
 	X(drop_ip_proto)       /* neither ICMP nor UDP */                   \
 	X(drop_icmp_short)                                                  \
@@ -87,7 +89,10 @@ extern "C" {
 	X(drop_udp_port)       /* not our catena port */                    \
 	X(rx_worker_port_datagrams) /* UDP to a per-worker port (udp_port+1+w) */ \
 	X(drop_udp_src_port_zero) /* nowhere to reply to */                 \
-	X(drop_l4_cksum_bad)   /* device says the UDP checksum is bad */    \
+	X(drop_l4_cksum_bad)   /* UDP checksum wrong (device or software) */ \
+	X(drop_l4_cksum_zero)  /* no UDP checksum, udp_checksum_zero = drop */ \
+	X(rx_l4_cksum_sw)      /* UDP checksums verified in software */      \
+	X(rx_l4_cksum_zero)    /* datagrams without a UDP checksum, taken */  \
 	X(drop_short)          /* catena bytes shorter than a header */     \
 	X(drop_bad_magic)      /* not a catena message: never answered */   \
 	X(drop_reply_msg)      /* a reply sent to us: never answered */     \
@@ -146,6 +151,7 @@ struct cat_dp {
 	uint16_t n_workers;
 	uint16_t burst;
 	uint16_t idle_backoff;       /* 1 = sleep after empty polls */
+	uint16_t udp_zero_drop;      /* 1 = drop datagrams without a checksum */
 	struct rte_ether_addr mac;
 	uint32_t ip_be;              /* our IPv4 address, network order */
 	uint16_t udp_port_be;        /* network order */

@@ -24,7 +24,7 @@ secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 usage="usage: $0 wire|map|repl|config|mgmt|nodechan [SECONDS]"
-repl_srcs="replication/wire.c replication/hash.c replication/store.c replication/map.c replication/chain.c replication/chain_xfer.c replication/chain_read.c"
+repl_srcs="replication/wire.c replication/hash.c replication/store.c replication/map.c replication/chain.c replication/chain_xfer.c replication/chain_read.c replication/lease.c"
 libs=
 case $target in
 wire) srcs="replication/wire.c replication/hash.c"; maxlen=4096 ;;

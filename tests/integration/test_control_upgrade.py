@@ -14,7 +14,10 @@ import time
 from cluster import ONE_CHAIN
 from test_cluster_linearizable import KEYS, summary_line
 
-PACE = {"pause": 0.003}
+# The tail's death costs a client the detection (about 0.8 s of silence)
+# and the new tail's 200 ms fence (RETRY answers, docs/PROTOCOL.md "Read
+# leases"): 14 tries cover both with room; the default 10 is at the edge.
+PACE = {"pause": 0.003, "retries": 14}
 
 
 def members(ctl):
