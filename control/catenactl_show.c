@@ -590,7 +590,7 @@ static int print_status(json_t *r, const char *path)
 		"epoch|nodes|nodes_up|nodes_total|chains|slots|slot_count|"
 		"store|state_dir|uptime|uptime_s|uptime_sec|uptime_seconds|"
 		"uptime_ms|socket|mgmt_socket|socket_mode|mgmt_socket_mode|"
-		"events|node_auth|node_auth_refused";
+		"events|node_auth|node_auth_refused|data_auth";
 	json_t *nodes = field(r, "nodes"), *up, *total, *v, *events;
 	int mode, from_server;
 	struct table t;
@@ -694,6 +694,12 @@ static int print_status(json_t *r, const char *path)
 				a, refused));
 		free(refused);
 	}
+	v = field(r, "data_auth");
+	if (json_is_string(v))
+		kv(&t, "data network", xasprintf(
+			"%s: replication messages are believed from a host "
+			"with a member's IP and MAC (docs/HARDENING.md)",
+			json_string_value(v)));
 	kv_fields(&t, r, used, "");
 	kv_print(&t);
 	if (mode >= 0 && (mode & 002))

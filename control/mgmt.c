@@ -233,6 +233,10 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 			c->secret != NULL ? CAT_AUTH_ALG : "none"));
 		json_object_set_new(r, "node_auth_refused",
 				    json_integer((json_int_t)c->auth_refused));
+		/* What the nodes check of each other's replication traffic
+		 * (dataplane/worker.h, CAT_DATA_AUTH): no keys yet. */
+		json_object_set_new(r, "data_auth", json_string(
+			"none: map IP and MAC only"));
 		port_summary(c, r);
 		json_object_set_new(r, "connections", conn_summary(c));
 		json_object_set_new(r, "loop", json_pack("{s:I,s:I,s:o}",

@@ -691,6 +691,8 @@ int main(int argc, char **argv)
 		LOG(NOTICE, "no cluster map yet: waiting for control plane %s "
 		    "(PING, ARP and ICMP are answered, requests get RETRY)",
 		    n->cfg.control_connect);
+	LOG(NOTICE, "data network authentication: %s; read leases %s",
+	    CAT_DATA_AUTH, n->dp.lease != NULL ? "on ([control])" : "off (no [control])");
 	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u node=%u epoch=%u\n",
 	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
 	       cat_agent_epoch(&n->agent));

@@ -327,6 +327,7 @@ static int cmd_lcores(const char *cmd __rte_unused, const char *params __rte_unu
 		rte_tel_data_add_dict_u64(c, "handover_received",
 					  rd(&w->st.handover_received));
 		rte_tel_data_add_dict_u64(c, "idle_sleeps", rd(&w->st.idle_sleeps));
+		rte_tel_data_add_dict_u64(c, "timer_slack_ns", rd(&w->timer_slack_ns));
 		snprintf(name, sizeof(name), "worker%u", i);
 		if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
 			rte_tel_data_free(c);
@@ -790,6 +791,8 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	/* Worker w also takes udp_port + 1 + w (with several workers). */
 	rte_tel_data_add_dict_u64(d, "worker_udp_port_first",
 				  p->n_queues > 1 ? g_cfg->udp_port + 1u : 0);
+	/* Said plainly: nothing on the data network is authenticated yet. */
+	add_plain_str(d, "data_auth", CAT_DATA_AUTH);
 	add_plain_str(d, "link", rd(&l->up) ? "up" : "down");
 	rte_tel_data_add_dict_u64(d, "link_speed_mbps", rd(&l->speed_mbps));
 	rte_tel_data_add_dict_u64(d, "link_down_events", rd(&l->down_events));

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <rte_arp.h>
 #include <rte_branch_prediction.h>
@@ -642,15 +643,24 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	}
 }
 
-/* Node id of the map node at this source address (host order), or 0;
- * hearing from it is noted for the agent's heartbeat. */
-static uint16_t peer_of(struct cat_worker *w, uint32_t ip)
+/*
+ * Node id of the map node at this source address (host order), 0 if none,
+ * -EPERM if the frame's source MAC is not the one the map gives that node
+ * (a host on the segment using a member's address: the map's MAC is the
+ * one check a node can make without a keyed tag, docs/HARDENING.md).
+ * Hearing from it is noted for the agent's heartbeat.
+ */
+static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
 {
 	const struct cat_map *map = w->dmap->map;
+	static const uint8_t zero[6];
 	uint32_t i;
 
 	for (i = 0; i < map->n_nodes; i++)
 		if (map->nodes[i].ip == ip && i != w->dmap->self_idx) {
+			if (memcmp(map->nodes[i].mac, zero, 6) != 0 &&
+			    memcmp(map->nodes[i].mac, mac, 6) != 0)
+				return -EPERM;
 			w->heard_id[i] = map->nodes[i].id;
 			__atomic_store_n(&w->heard_ns[i], w->now, __ATOMIC_RELAXED);
 			return map->nodes[i].id;
@@ -681,7 +691,7 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 			  const uint8_t *p, size_t plen)
 {
 	struct cat_addr from;
-	int from_node = -1; /* looked up on the first replication message */
+	int from_node = 0, looked_up = 0; /* on the first replication message */
 	size_t off = 0;
 
 	from.ip = rte_be_to_cpu_32(ip->src_addr);
@@ -740,8 +750,14 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 				w->st.drop_repl_no_map++;
 				continue;
 			}
-			if (from_node < 0)
-				from_node = peer_of(w, from.ip);
+			if (!looked_up) {
+				from_node = peer_of(w, from.ip, from.mac);
+				looked_up = 1;
+			}
+			if (unlikely(from_node == -EPERM)) {
+				w->st.drop_repl_wrong_mac++;
+				continue;
+			}
 			if (from_node == 0) {
 				w->st.drop_repl_unknown_peer++;
 				continue;
@@ -1098,6 +1114,13 @@ int cat_worker_main(void *arg)
 				   dp->tsc_hz);
 
 	rcu_register_thread();
+	/* A backoff sleep asks for 10 us; Linux's default timer slack of
+	 * 50 us would stretch it to about 60, once per hop of a chain. 1 ns
+	 * is the least the kernel takes (0 means "the default"). */
+	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	__atomic_store_n(&w->timer_slack_ns,
+			 (uint64_t)prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL),
+			 __ATOMIC_RELAXED);
 	w->now = tsc_ns(mult);
 	take_published(w);
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {

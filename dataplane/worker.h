@@ -104,6 +104,7 @@ extern "C" {
 	X(peer_msgs)           /* replication messages written to peers */ \
 	X(peer_packets)        /* UDP packets carrying them */              \
 	X(drop_repl_unknown_peer) /* replication op from an IP not in the map */ \
+	X(drop_repl_wrong_mac) /* from a map node's IP, not the map's MAC */ \
 	X(repl_pings_sent)     /* data-network pings to the other map nodes */ \
 	X(repl_pings_received) /* ... from them */                            \
 	X(drop_repl_malformed) /* replication message that did not decode */ \
@@ -198,6 +199,7 @@ struct cat_worker {
 	const struct cat_dp *dp;
 	uint16_t idx;                /* 0..n_workers-1: also its rx/tx queue */
 	unsigned int lcore;
+	uint64_t timer_slack_ns;     /* its thread's, as the kernel reports it */
 	struct cat_chain *chain;     /* engine of this worker's slots */
 	struct cat_chain_io io;
 	const struct cat_dp_map *dmap; /* map in force for this worker; NULL
@@ -226,6 +228,14 @@ struct cat_worker {
 } __rte_cache_aligned;
 
 /* Worker 0 pings every other node of the map this often. */
+/*
+ * How a node knows a replication message comes from the peer it names:
+ * the map's IP address and MAC of that peer, no keyed tag (a host that
+ * spoofs both is believed; docs/HARDENING.md). Logged at start, in
+ * /catena/port and in catena-control's status.
+ */
+#define CAT_DATA_AUTH "none: map IP and MAC only (unauthenticated data network)"
+
 #define CAT_WORKER_PING_NS CAT_LEASE_PING_NS /* leases count on it */
 
 /** The workers' clock (w->now), for another thread: ns from the TSC. */

@@ -33,6 +33,10 @@ def test_catenactl_every_command_tables_and_json_then_verify_clean(
     p = ctl.ctl("status")
     assert p.returncode == 0, p.stderr
     assert "epoch" in p.stdout and "3 up / 3 total" in p.stdout, p.stdout
+    # Said plainly: nothing on the data network is authenticated.
+    assert st["data_auth"].startswith("none"), st
+    assert "data network" in p.stdout and "member's IP and MAC" in p.stdout, \
+        p.stdout
 
     # nodes
     nodes = {n["id"]: n for n in ctl.ctl_json("nodes")}
