@@ -59,6 +59,9 @@ def test_telemetry_counts_match_what_was_written(cluster):
     assert int(stats["requests_get"]) >= n
 
     assert lcores, "/catena/lcores is empty"
+    # Workers sleep exactly: the kernel's least timer slack, not 50 us.
+    for name, w in lcores.items():
+        assert int(w["timer_slack_ns"]) == 1, (name, w)
 
     assert isinstance(slots, dict) and int(slots.get("slot_count", 0)) == 1024, slots
     assert int(slots["slots_with_keys"]) == len(expect), slots
