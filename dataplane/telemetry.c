@@ -31,6 +31,7 @@
 #include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
+#include "replication/hist.h"
 #include "replication/store.h"
 
 /* Entries per call: keeps each answer well inside the telemetry output
@@ -333,6 +334,61 @@ static int cmd_lcores(const char *cmd __rte_unused, const char *params __rte_unu
 			rte_tel_data_free(c);
 	}
 	leave();
+	return 0;
+}
+
+/* One merged histogram as a dict: count and percentiles in ns. */
+static void add_hist(struct rte_tel_data *d, const char *name,
+		     const struct cat_hist *h)
+{
+	static const struct { const char *k; double p; } q[] = {
+		{ "p50_ns", 50 }, { "p90_ns", 90 }, { "p99_ns", 99 },
+		{ "p999_ns", 99.9 },
+	};
+	struct rte_tel_data *c = rte_tel_data_alloc();
+
+	if (c == NULL)
+		return;
+	rte_tel_data_start_dict(c);
+	rte_tel_data_add_dict_u64(c, "count", h->count);
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		rte_tel_data_add_dict_u64(c, q[i].k, cat_hist_percentile(h, q[i].p));
+	rte_tel_data_add_dict_u64(c, "max_ns", h->count ? h->max : 0);
+	rte_tel_data_add_dict_u64(c, "mean_ns", (uint64_t)cat_hist_mean(h));
+	if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
+		rte_tel_data_free(c);
+}
+
+/*
+ * /catena/hops: the protocol's own time per hop, summed over workers:
+ * from the start of the poll iteration that received a write to the
+ * hand-off to the port of its FWD (fwd: head and middles) or its answer
+ * (reply: the tail). Wake-ups, the tx kick and the network are outside
+ * it. The
+ * workers write while this reads: a count can be a value or two behind.
+ */
+static int cmd_hops(const char *cmd __rte_unused, const char *params __rte_unused,
+		    struct rte_tel_data *d)
+{
+	struct cat_hist *f = malloc(sizeof(*f)), *r = malloc(sizeof(*r));
+
+	if (f == NULL || r == NULL || enter() < 0) {
+		free(f);
+		free(r);
+		return f == NULL || r == NULL ? -ENOMEM : -ENODEV;
+	}
+	cat_hist_reset(f);
+	cat_hist_reset(r);
+	for (unsigned int i = 0; i < g_dp->n_workers; i++) {
+		cat_hist_merge(f, g_workers[i]->hop_fwd);
+		cat_hist_merge(r, g_workers[i]->hop_reply);
+	}
+	rte_tel_data_start_dict(d);
+	add_hist(d, "fwd", f);
+	add_hist(d, "reply", r);
+	leave();
+	free(f);
+	free(r);
 	return 0;
 }
 
@@ -814,6 +870,9 @@ static const struct {
 	{ "/catena/lcores", cmd_lcores,
 	  "Per worker: lcore, queue, slots owned, packets, requests, handovers, "
 	  "idle sleeps" },
+	{ "/catena/hops", cmd_hops,
+	  "Per hop, receive to send in ns: fwd (head, middles) and reply "
+	  "(tail): count, p50, p90, p99, p99.9, max, mean" },
 	{ "/catena/slots", cmd_slots,
 	  "Slots with keys: owner, keys, version. Param: first slot; "
 	  "\"next\" continues, -1 = end" },

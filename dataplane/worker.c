@@ -10,6 +10,7 @@
  * message increments exactly one named counter.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 
@@ -1061,14 +1062,31 @@ int cat_worker_init(struct cat_worker *w)
 	p.xfer_rate = dp->repl_xfer_rate;
 	p.xfer_slots = dp->repl_xfer_slots;
 	p.fence_ns = dp->lease != NULL ? CAT_LEASE_FENCE_NS : 0;
+	w->hop_fwd = malloc(sizeof(*w->hop_fwd));
+	w->hop_reply = malloc(sizeof(*w->hop_reply));
+	if (w->hop_fwd == NULL || w->hop_reply == NULL) {
+		cat_worker_fini(w);
+		return -ENOMEM;
+	}
+	cat_hist_reset(w->hop_fwd);
+	cat_hist_reset(w->hop_reply);
 	w->chain = cat_chain_create(&p);
-	return w->chain != NULL ? 0 : -errno;
+	if (w->chain == NULL) {
+		int rc = -errno;
+
+		cat_worker_fini(w);
+		return rc;
+	}
+	return 0;
 }
 
 void cat_worker_fini(struct cat_worker *w)
 {
 	cat_chain_destroy(w->chain);
 	w->chain = NULL;
+	free(w->hop_fwd);
+	free(w->hop_reply);
+	w->hop_fwd = w->hop_reply = NULL;
 }
 
 /* TSC to ns with one multiply: mult = 2^32 * 1e9 / hz. */
@@ -1104,6 +1122,16 @@ static void take_published(struct cat_worker *w)
 		cat_faults_configure(&w->faults, fc, w->idx);
 }
 
+/* The protocol's own cost per hop: this iteration's receive-to-send time
+ * for each FWD it sent and each committed write it answered. Retransmitted
+ * FWDs are not counted (fwd_sent is first transmissions). */
+static void hop_time(struct cat_worker *w, uint64_t ns, uint64_t fwds,
+		     uint64_t replies)
+{
+	cat_hist_record_n(w->hop_fwd, ns, fwds);
+	cat_hist_record_n(w->hop_reply, ns, replies);
+}
+
 int cat_worker_main(void *arg)
 {
 	struct cat_worker *w = arg;
@@ -1124,6 +1152,8 @@ int cat_worker_main(void *arg)
 	w->now = tsc_ns(mult);
 	take_published(w);
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
+		const struct cat_chain_stats *cs = cat_chain_stats(w->chain);
+		uint64_t fwd0 = cs->fwd_sent, tail0 = cs->tail_replies;
 		uint16_t n;
 		unsigned int work;
 		uint64_t next_due, us;
@@ -1142,6 +1172,13 @@ int cat_worker_main(void *arg)
 		cat_chain_flush(w->chain, w->now);
 		flush_out(w);
 		work += faults_release(w, w->now);
+		/* Timed up to the hand-off to the port, not past it: a tx
+		 * burst may kick the peer (memif's eventfd, af_packet's
+		 * sendto), and the wake-up it causes can preempt us on a
+		 * shared core; that is a wake-up cost, not the protocol's. */
+		if (cs->fwd_sent != fwd0 || cs->tail_replies != tail0)
+			hop_time(w, tsc_ns(mult) - w->now, cs->fwd_sent - fwd0,
+				 cs->tail_replies - tail0);
 		tx_flush(w);
 		/* Store items and map read in this iteration are no longer used,
 		 * and no rx/tx burst is in progress: a memif region the PMD

@@ -21,6 +21,7 @@
 
 #include "dataplane/faults.h"
 #include "replication/chain.h"
+#include "replication/hist.h"
 #include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
@@ -200,6 +201,11 @@ struct cat_worker {
 	uint16_t idx;                /* 0..n_workers-1: also its rx/tx queue */
 	unsigned int lcore;
 	uint64_t timer_slack_ns;     /* its thread's, as the kernel reports it */
+	/* Per-hop timing (/catena/hops), from the start of the poll
+	 * iteration that received a write to the hand-off of what it sent
+	 * to the port: FWDs sent first (head, middles), and committed
+	 * writes answered (tail). Worker-written; telemetry merges copies. */
+	struct cat_hist *hop_fwd, *hop_reply;
 	struct cat_chain *chain;     /* engine of this worker's slots */
 	struct cat_chain_io io;
 	const struct cat_dp_map *dmap; /* map in force for this worker; NULL

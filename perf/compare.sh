@@ -74,6 +74,7 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build directory (run scripts/
 OUT=${OUT:-$BUILD/compare}
 mkdir -p "$OUT" || die "cannot create $OUT"
 OUT=$(cd "$OUT" && pwd)
+rm -f "$OUT"/hops-*.jsonl
 
 # Everything this needs; setup.sh installs the packages.
 missing=()
@@ -309,6 +310,15 @@ for len in 1 2 3; do
 		memif_bench $len "$name" "$json" --window "$WINDOW" --get $GETPCT --put $((100 - GETPCT)) \
 			--warmup "$WARM" --duration "$SECS" --quiet \
 			&& row "$name" $len "memif (DPDK both ends)" catena-bench "$json"
+		# The protocol's own cost per hop (/catena/hops), apart from
+		# wake-ups and the client: one line per node in the summary.
+		for n in $(seq 1 $len); do
+			echo /catena/hops | ip netns exec $NSM dpdk-telemetry.py -f catcmp-n$n 2>/dev/null |
+				$PY -c 'import json,sys
+d=json.loads(sys.stdin.read())["/catena/hops"]
+print(json.dumps({"node": int(sys.argv[1]), "fwd": d["fwd"], "reply": d["reply"]}))' $n \
+				>> "$OUT/hops-$len.jsonl" 2>/dev/null || true
+		done
 		if [ $len = 1 ]; then
 			if [ $QUICK = 1 ]; then rates=50000,200000; sdur=0.5; else rates=50000,100000,200000,400000,600000,800000; sdur=$SECS; fi
 			say "catena 1 node, memif: open-loop sweep $rates ops/s"
@@ -450,9 +460,22 @@ KPIDS=()
 # ---- table, JSON, plots ----------------------------------------------------
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# The machine's wake-up floor, beside the table: what any latency that
+# sleeps (backoff nodes, Redis, memcached) pays per wake-up here.
+say "wake-up floor: catena-wakeup-floor, redis-cli --intrinsic-latency 1"
+"$BUILD/perf/catena-wakeup-floor" --json > "$OUT/wakeup.json" 2>/dev/null || echo '{}' > "$OUT/wakeup.json"
+timeout 10 redis-cli --intrinsic-latency 1 2>/dev/null | tr '\r' '\n' | grep -a 'total runs' | tail -1 > "$OUT/intrinsic.txt" || true
 $PY - "$ROWS" "$OUT" "$SECS" "$KEYS" "$VSIZE" "$WINDOW" "$GETPCT" "$QUICK" "$LOAD_START" "$LOAD_END" <<'PY'
 import json, os, platform, subprocess, sys, time
 rows_tsv, out, secs, keys, vsize, window, getpct, quick, load0, load1 = sys.argv[1:]
+try:
+    wake = json.load(open(os.path.join(out, "wakeup.json")))
+except (OSError, ValueError):
+    wake = {}
+try:
+    intrinsic = open(os.path.join(out, "intrinsic.txt")).read().strip()
+except OSError:
+    intrinsic = ""
 
 def lat(d, op):
     if d is None:
@@ -506,6 +529,27 @@ print(f"catena vs Redis vs memcached on {platform.node()} ({os.cpu_count()} CPUs
       f"{keys} keys, 16-byte keys, {vsize}-byte values, {getpct}% GET, "
       f"{window} outstanding, {secs} s per row" + (" (--quick)" if quick == "1" else ""))
 print(f"load average (1/5/15 min) before: {load0}, after: {load1}")
+if wake:
+    sd, sm, ef = (wake["sleep_10us_default_slack"], wake["sleep_10us_min_slack"],
+                  wake["eventfd_one_way"])
+    print(f"wake-up floor: a 10 us sleep takes p50 {sd['p50_us']} us at the default "
+          f"{sd['slack_ns']} ns timer slack, {sm['p50_us']} us at 1 ns (catena's workers); "
+          f"eventfd wake-up across CPUs {ef['cpus'][0]}->{ef['cpus'][1]} p50 {ef['p50_us']} us "
+          f"p99 {ef['p99_us']} us")
+if intrinsic:
+    print(f"redis-cli --intrinsic-latency 1: {intrinsic}")
+hops = {}
+for n_ in (2, 3):
+    try:
+        hops[n_] = [json.loads(l) for l in open(os.path.join(out, f"hops-{n_}.jsonl")) if l.strip()]
+    except (OSError, ValueError):
+        pass
+for n_, nodes in sorted(hops.items()):
+    parts = []
+    for h in nodes:
+        k = "reply" if h["reply"]["count"] and not h["fwd"]["count"] else "fwd"
+        parts.append(f"node {h['node']} {k} p50 {h[k]['p50_ns'] / 1e3:.1f} us p99 {h[k]['p99_ns'] / 1e3:.1f} us")
+    print(f"per hop, catena chain {n_} over memif (/catena/hops, receive to send): " + "; ".join(parts))
 print("latency in microseconds; the last four columns: this row over the catena memif row "
       "with the same copies (x > 1: catena is faster / higher)")
 print(hdr)
@@ -531,6 +575,8 @@ doc = {"machine": {"host": platform.node(), "cpus": os.cpu_count(),
        "keys": int(keys), "key_size": 16, "value_size": int(vsize),
        "get_pct": int(getpct), "window": int(window), "seconds": float(secs),
        "quick": quick == "1", "loadavg_before": load0, "loadavg_after": load1,
+       "wakeup_floor": wake, "intrinsic_latency": intrinsic,
+       "hops": {f"chain{k}": v for k, v in hops.items()},
        "rows": rows}
 json.dump(doc, open(os.path.join(out, "compare.json"), "w"), indent=1)
 print(f"\nresults: {out}/compare.json")

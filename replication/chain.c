@@ -393,6 +393,7 @@ static void reply_committed(struct cat_chain *ch, const struct cat_msg *fwd)
 	      fwd->seq, fwd->slot, fwd->key, fwd->key_len, fwd->status,
 	      e.reply_arg, payload, plen);
 	ch->st.client_replies++;
+	ch->st.tail_replies++;
 }
 
 /* Commit an in-flight entry's write in the store (it left the chain). */
@@ -944,6 +945,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		if (ss->succ == 0)
 			ss->committed = rseq;
 		ch->st.commits++;
+		ch->st.tail_replies++;
 		reply_req(ch, from, req, status, e.reply_arg,
 			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? payload : NULL,
 			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? plen : 0);

@@ -139,6 +139,7 @@ struct cat_chain_params {
 	X(ack_not_from_succ)    /* ACK from a node that is not our successor */\
 	X(commits)              /* versions committed (tail: applied) */       \
 	X(client_replies)       /* replies sent to clients */                  \
+	X(tail_replies)         /* committed writes answered here, the tail */ \
 	X(moved)                /* requests answered MOVED */                  \
 	X(retry_inflight_full)  /* writes answered RETRY: in-flight pool full */\
 	X(retry_epoch_ahead)    /* client claims a newer epoch: RETRY */       \

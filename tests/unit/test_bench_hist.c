@@ -84,6 +84,22 @@ static void test_small_values_are_exact_and_tail_is_seen(void **state)
 	assert_int_equal(cat_hist_percentile(&h, 100), 5000000);
 }
 
+static void test_record_n_is_n_records(void **state)
+{
+	(void)state;
+	cat_hist_reset(&h);
+	cat_hist_reset(&h2);
+	cat_hist_record_n(&h, 1234567, 7);
+	cat_hist_record_n(&h, 99, 0);        /* nothing */
+	for (int i = 0; i < 7; i++)
+		cat_hist_record(&h2, 1234567);
+	assert_int_equal(h.count, 7);
+	assert_int_equal(h.sum, h2.sum);
+	assert_int_equal(h.min, h2.min);
+	assert_int_equal(h.max, h2.max);
+	assert_memory_equal(h.b, h2.b, sizeof(h.b));
+}
+
 static void test_merge_adds_counts(void **state)
 {
 	(void)state;
@@ -249,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_bucket_edges_bound_every_value),
 		cmocka_unit_test(test_percentiles_of_uniform_ramp),
 		cmocka_unit_test(test_small_values_are_exact_and_tail_is_seen),
+		cmocka_unit_test(test_record_n_is_n_records),
 		cmocka_unit_test(test_merge_adds_counts),
 		cmocka_unit_test(test_rng_uniform_is_flat),
 		cmocka_unit_test(test_poisson_gaps_are_exponential),
