@@ -14,6 +14,9 @@
 #   redis +2 WAIT   tcp     two replicas; "WAIT 2 0" after every SET
 #   memcached       tcp     catena-kv-bench, get/set, one worker thread (-t 1)
 #
+# Pinned alike: catena's node workers and the Redis/memcached servers on
+# CPU 0, catena-bench and catena-kv-bench on CPU 1 (taskset).
+#
 # plus one node polling without pause (idle = busy, its own core: the
 # hardware set-up) for its latency and peak GET throughput (window 256,
 # batches of 16), and an open-loop sweep of one node for the
@@ -393,12 +396,17 @@ cl_down >/dev/null 2>&1
 
 # ---- Redis and memcached ----------------------------------------------------
 
+# Pinned as catena is: the servers (Redis, its replicas, memcached) share
+# CPU 0 as the catena nodes' workers do, the client gets CPU 1 as
+# catena-bench does.
+SERVER_CPU=0
+CLIENT_CPU=1
 ip netns add $NSK || die "cannot create network namespace $NSK"
 ip -n $NSK link set lo up
 kv() { # kv NAME JSON [catena-kv-bench options]
 	local name=$1 json=$2
 	shift 2
-	ip netns exec $NSK timeout 300 "$BUILD/perf/catena-kv-bench" --keys "$KEYS" --key-size 16 \
+	ip netns exec $NSK timeout 300 taskset -c $CLIENT_CPU "$BUILD/perf/catena-kv-bench" --keys "$KEYS" --key-size 16 \
 		--value-size "$VSIZE" --conns "$WINDOW" --get $GETPCT --warmup "$WARM" \
 		--duration "$SECS" --label "$name" --json "$json" "$@" >&2
 }
@@ -412,7 +420,7 @@ wait_port() { # wait_port PORT: until something listens on loopback PORT
 redis_start() { # redis_start PORT [extra args]: no persistence, foreground
 	local port=$1
 	shift
-	ip netns exec $NSK redis-server --port "$port" --bind 127.0.0.1 --save '' --dir "$TMP" \
+	ip netns exec $NSK taskset -c $SERVER_CPU redis-server --port "$port" --bind 127.0.0.1 --save '' --dir "$TMP" \
 		--appendonly no --protected-mode no --daemonize no --logfile "$TMP/redis$port.log" "$@" &
 	KPIDS+=($!)
 	wait_port "$port"
@@ -421,7 +429,7 @@ redis_start() { # redis_start PORT [extra args]: no persistence, foreground
 say "redis alone: catena-kv-bench, $WINDOW connections"
 if redis_start 26379; then
 	kv "redis" "$OUT/redis.json" --proto redis --port 26379 \
-		&& row "redis" 1 "kernel TCP loopback" catena-kv-bench "$OUT/redis.json"
+		&& row "redis" 1 "kernel TCP loopback, servers on CPU 0" catena-kv-bench "$OUT/redis.json"
 	say "redis with two replicas, WAIT 2 0 after every SET"
 	if redis_start 26380 --replicaof 127.0.0.1 26379 && redis_start 26381 --replicaof 127.0.0.1 26379; then
 		ok=0
@@ -432,7 +440,7 @@ if redis_start 26379; then
 		done
 		if [ $ok = 1 ]; then
 			kv "redis + 2 replicas, WAIT 2" "$OUT/redis-wait.json" --proto redis --port 26379 --wait 2 \
-				&& row "redis + 2 replicas, WAIT 2" 3 "kernel TCP loopback" catena-kv-bench "$OUT/redis-wait.json"
+				&& row "redis + 2 replicas, WAIT 2" 3 "kernel TCP loopback, servers on CPU 0" catena-kv-bench "$OUT/redis-wait.json"
 		else
 			echo "compare.sh: redis replicas did not come online" >&2
 		fi
@@ -446,11 +454,11 @@ stop_pids "${KPIDS[@]}"
 KPIDS=()
 
 say "memcached (-t 1): catena-kv-bench, $WINDOW connections"
-ip netns exec $NSK memcached -u root -l 127.0.0.1 -p 21211 -U 0 -t 1 -m 1024 &
+ip netns exec $NSK taskset -c $SERVER_CPU memcached -u root -l 127.0.0.1 -p 21211 -U 0 -t 1 -m 1024 &
 KPIDS+=($!)
 if wait_port 21211; then
 	kv "memcached" "$OUT/memcached.json" --proto memcache --port 21211 \
-		&& row "memcached" 1 "kernel TCP loopback" catena-kv-bench "$OUT/memcached.json"
+		&& row "memcached" 1 "kernel TCP loopback, servers on CPU 0" catena-kv-bench "$OUT/memcached.json"
 else
 	echo "compare.sh: memcached did not start" >&2
 fi
