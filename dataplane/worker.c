@@ -589,23 +589,6 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	}
 }
 
-/* A PING at our own epoch renews the sender's part of our read leases;
- * one at another epoch renews nothing (a sender ahead of us may have left
- * us out of its chains). */
-static void lease_heard(struct cat_worker *w, uint16_t from_node,
-			uint32_t epoch)
-{
-	const struct cat_map *map = w->dmap->map;
-
-	if (epoch != map->epoch)
-		return;
-	for (uint32_t i = 0; i < map->n_nodes; i++)
-		if (map->nodes[i].id == from_node) {
-			cat_lease_heard(w->dp->lease, i, epoch, w->now);
-			return;
-		}
-}
-
 /* One replication message from peer from_node. Never answered with an
  * error: a peer that sends nonsense is counted, not talked to. */
 static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
@@ -631,7 +614,8 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	case CAT_OP_R_PING:
 		w->st.repl_pings_received++; /* peer_of noted it heard */
 		if (dp->lease != NULL)
-			lease_heard(w, from_node, msg->epoch);
+			cat_lease_heard(dp->lease, w->dmap->map, from_node,
+					msg->epoch, w->now);
 		return;
 	case CAT_OP_R_VQUERY:
 	case CAT_OP_R_VRESP:
@@ -1122,21 +1106,12 @@ static void take_published(struct cat_worker *w)
 		cat_faults_configure(&w->faults, fc, w->idx);
 }
 
-/* The protocol's own cost per hop: this iteration's receive-to-send time
- * for each FWD it sent and each committed write it answered. Retransmitted
- * FWDs are not counted (fwd_sent is first transmissions). */
-static void hop_time(struct cat_worker *w, uint64_t ns, uint64_t fwds,
-		     uint64_t replies)
-{
-	cat_hist_record_n(w->hop_fwd, ns, fwds);
-	cat_hist_record_n(w->hop_reply, ns, replies);
-}
-
 int cat_worker_main(void *arg)
 {
 	struct cat_worker *w = arg;
 	const struct cat_dp *dp = w->dp;
 	struct rte_mbuf *pkts[CAT_WORKER_BURST_MAX];
+	const struct cat_chain_stats *cs = cat_chain_stats(w->chain);
 	unsigned int empty = 0, sleep_us = IDLE_SLEEP_MIN_US;
 	uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) /
 				   dp->tsc_hz);
@@ -1152,7 +1127,6 @@ int cat_worker_main(void *arg)
 	w->now = tsc_ns(mult);
 	take_published(w);
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
-		const struct cat_chain_stats *cs = cat_chain_stats(w->chain);
 		uint64_t fwd0 = cs->fwd_sent, tail0 = cs->tail_replies;
 		uint16_t n;
 		unsigned int work;
@@ -1175,10 +1149,16 @@ int cat_worker_main(void *arg)
 		/* Timed up to the hand-off to the port, not past it: a tx
 		 * burst may kick the peer (memif's eventfd, af_packet's
 		 * sendto), and the wake-up it causes can preempt us on a
-		 * shared core; that is a wake-up cost, not the protocol's. */
-		if (cs->fwd_sent != fwd0 || cs->tail_replies != tail0)
-			hop_time(w, tsc_ns(mult) - w->now, cs->fwd_sent - fwd0,
-				 cs->tail_replies - tail0);
+		 * shared core; that is a wake-up cost, not the protocol's.
+		 * Per FWD sent first (not retransmitted) and per committed
+		 * write answered: the protocol's own cost per hop. */
+		if (cs->fwd_sent != fwd0 || cs->tail_replies != tail0) {
+			uint64_t ns = tsc_ns(mult) - w->now;
+
+			cat_hist_record_n(w->hop_fwd, ns, cs->fwd_sent - fwd0);
+			cat_hist_record_n(w->hop_reply, ns,
+					  cs->tail_replies - tail0);
+		}
 		tx_flush(w);
 		/* Store items and map read in this iteration are no longer used,
 		 * and no rx/tx burst is in progress: a memif region the PMD

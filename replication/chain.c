@@ -626,23 +626,32 @@ static void fence_start(struct cat_chain *ch, struct slot_state *ss,
 	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 1);
 }
 
-/* The fence is over (or the slot is no longer the chain's end): a tail
- * commits what it kept and answers those clients, as on becoming tail. */
-static void fence_end(struct cat_chain *ch, struct slot_state *ss,
-		      uint64_t now, int as_tail)
+/*
+ * The end of the chain now: everything held is committed, by the rule that
+ * the tail's state is the committed one. During a snapshot the fifo holds
+ * the writes kept for the joiner, committed and answered already.
+ */
+static void commit_as_tail(struct cat_chain *ch, struct slot_state *ss)
 {
 	uint32_t slot = slot_of(ch, ss);
 
-	(void)now;
-	ss->fenced = 0;
-	ch->n_fenced--;
-	cat_store_slot_set_fence(ch->store, slot, 0);
-	if (!as_tail)
-		return;
 	if (ss->xphase != X_SNAP)
 		cat_chain_drain_fifo(ch, ss, 1);
 	ss->committed = cat_store_slot_version(ch->store, slot);
+	cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 	pending_ack(ch, ss);
+}
+
+/* The fence is over (as_tail: the tail commits what it kept, as on
+ * becoming tail), or the slot is no longer the chain's end. */
+static void fence_end(struct cat_chain *ch, struct slot_state *ss,
+		      int as_tail)
+{
+	ss->fenced = 0;
+	ch->n_fenced--;
+	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 0);
+	if (as_tail)
+		commit_as_tail(ch, ss);
 }
 
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
@@ -712,7 +721,7 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		if (ss->fenced && (pos < 0 || succ != 0))
 			/* Not the end of the chain any more: what the fifo
 			 * keeps goes to the successor, or is dropped below. */
-			fence_end(ch, ss, now, 0);
+			fence_end(ch, ss, 0);
 		if (pos < 0) {
 			/* Left the chain (nothing here is ours to answer), or
 			 * joining it (nothing in flight until the snapshot). */
@@ -753,15 +762,7 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 			continue;
 		}
 		if (succ == 0) {
-			/* Tail now: everything held is committed, by the
-			 * rule that the tail's state is the committed one.
-			 * During a snapshot the fifo holds the writes kept
-			 * for the joiner, committed and answered already. */
-			if (ss->xphase != X_SNAP)
-				cat_chain_drain_fifo(ch, ss, 1);
-			ss->committed = cat_store_slot_version(ch->store, slot);
-			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
-			pending_ack(ch, ss);
+			commit_as_tail(ch, ss);
 			continue;
 		}
 		/* A tail streaming to a live joiner keeps its writes clean:
@@ -1188,7 +1189,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 	if (ch->n_fenced != 0)
 		for (uint32_t li = 0; li < ch->n_owned; li++)
 			if (ch->slots[li].fenced && now >= ch->slots[li].fence_until)
-				fence_end(ch, &ch->slots[li], now, 1);
+				fence_end(ch, &ch->slots[li], 1);
 	if ((ch->n_inflight == 0 && ch->n_held == 0) ||
 	    now < ch->next_timer_scan)
 		return;

@@ -13,34 +13,34 @@ void cat_lease_init(struct cat_lease *l)
 	memset(l, 0, sizeof(*l));
 }
 
-void cat_lease_heard(struct cat_lease *l, uint32_t idx, uint32_t epoch,
-		     uint64_t now)
+void cat_lease_heard(struct cat_lease *l, const struct cat_map *map,
+		     uint16_t id, uint32_t epoch, uint64_t now)
 {
-	if (idx < CAT_MAP_NODES_MAX)
-		__atomic_store_n(&l->word[idx], (uint64_t)epoch << 32 |
+	const struct cat_map_node *nd = cat_map_node_by_id(map, id);
+
+	if (nd != NULL && epoch == map->epoch)
+		__atomic_store_n(&l->word[nd - map->nodes], (uint64_t)epoch << 32 |
 				 (uint32_t)(now >> UNIT_SHIFT), __ATOMIC_RELAXED);
 }
 
 static int heard_recently(const struct cat_lease *l, const struct cat_map *map,
 			  uint16_t id, uint64_t now)
 {
-	for (uint32_t i = 0; i < map->n_nodes; i++) {
-		uint64_t w;
-		uint32_t age;
+	const struct cat_map_node *nd = cat_map_node_by_id(map, id);
+	uint64_t w;
+	uint32_t age;
 
-		if (map->nodes[i].id != id)
-			continue;
-		w = __atomic_load_n(&l->word[i], __ATOMIC_RELAXED);
-		if ((uint32_t)(w >> 32) != map->epoch || w == 0)
-			return 0;
-		/* Unsigned: a word stamped by a worker whose clock read a
-		 * little later than ours is age 0, not a huge age. */
-		age = (uint32_t)(now >> UNIT_SHIFT) - (uint32_t)w;
-		if ((int32_t)age < 0)
-			age = 0;
-		return age < (uint32_t)(CAT_LEASE_NS >> UNIT_SHIFT);
-	}
-	return 0; /* a member the map does not list: never heard */
+	if (nd == NULL)
+		return 0; /* a member the map does not list: never heard */
+	w = __atomic_load_n(&l->word[nd - map->nodes], __ATOMIC_RELAXED);
+	if ((uint32_t)(w >> 32) != map->epoch || w == 0)
+		return 0;
+	/* Unsigned: a word stamped by a worker whose clock read a little
+	 * later than ours is age 0, not a huge age. */
+	age = (uint32_t)(now >> UNIT_SHIFT) - (uint32_t)w;
+	if ((int32_t)age < 0)
+		age = 0;
+	return age < (uint32_t)(CAT_LEASE_NS >> UNIT_SHIFT);
 }
 
 int cat_lease_valid(const struct cat_lease *l, const struct cat_map *map,

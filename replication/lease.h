@@ -43,9 +43,13 @@ struct cat_lease {
 
 void cat_lease_init(struct cat_lease *l);
 
-/** A PING at epoch from the node at map index idx arrived at now (ns). */
-void cat_lease_heard(struct cat_lease *l, uint32_t idx, uint32_t epoch,
-		     uint64_t now);
+/**
+ * A PING at epoch from map node id arrived at now (ns). Only one at map's
+ * own epoch renews anything: a sender ahead of us may have left us out of
+ * its chains, one behind has not seen the map we read by.
+ */
+void cat_lease_heard(struct cat_lease *l, const struct cat_map *map,
+		     uint16_t id, uint32_t epoch, uint64_t now);
 
 /**
  * 1 if this node (self) may answer a read of a slot of chain c at map's

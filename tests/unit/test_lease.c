@@ -40,17 +40,17 @@ static void test_every_other_member_must_be_heard_at_our_epoch(void **state)
 	(void)state;
 	cat_lease_init(&l);
 	assert_false(cat_lease_valid(&l, m, c, 3, t0));   /* nobody heard */
-	cat_lease_heard(&l, 0, 2, t0);                     /* node 1 */
+	cat_lease_heard(&l, m, 1, 2, t0);                     /* node 1 */
 	assert_false(cat_lease_valid(&l, m, c, 3, t0));   /* node 2 not yet */
-	cat_lease_heard(&l, 1, 1, t0);                     /* node 2, epoch 1 */
+	cat_lease_heard(&l, m, 2, 1, t0);                     /* node 2, epoch 1 */
 	assert_false(cat_lease_valid(&l, m, c, 3, t0));
-	cat_lease_heard(&l, 1, 2, t0 + 50 * MS);           /* node 2, epoch 2 */
+	cat_lease_heard(&l, m, 2, 2, t0 + 50 * MS);           /* node 2, epoch 2 */
 	assert_true(cat_lease_valid(&l, m, c, 3, t0 + 60 * MS));
 	/* The oldest word decides: node 1 was heard at t0. */
 	assert_true(cat_lease_valid(&l, m, c, 3, t0 + CAT_LEASE_NS - 5 * MS));
 	assert_false(cat_lease_valid(&l, m, c, 3, t0 + CAT_LEASE_NS + 5 * MS));
 	/* A PING at a newer epoch renews nothing of ours. */
-	cat_lease_heard(&l, 0, 3, t0 + CAT_LEASE_NS);
+	cat_lease_heard(&l, m, 1, 3, t0 + CAT_LEASE_NS);
 	assert_false(cat_lease_valid(&l, m, c, 3, t0 + CAT_LEASE_NS + 10 * MS));
 	cat_map_free(m);
 }
@@ -76,8 +76,8 @@ static void test_a_word_stamped_a_little_ahead_still_counts(void **state)
 	(void)state;
 	/* Another worker's clock read a few ms later than ours. */
 	cat_lease_init(&l);
-	cat_lease_heard(&l, 0, 2, t0 + 3 * MS);
-	cat_lease_heard(&l, 1, 2, t0 + 3 * MS);
+	cat_lease_heard(&l, m, 1, 2, t0 + 3 * MS);
+	cat_lease_heard(&l, m, 2, 2, t0 + 3 * MS);
 	assert_true(cat_lease_valid(&l, m, c, 3, t0));
 	cat_map_free(m);
 }
