@@ -218,8 +218,39 @@ void cat_ctl_node_release(struct cat_ctl_node *n)
 {
 	json_decref(n->port);
 	json_decref(n->stats);
-	json_decref(n->xfer);
-	n->port = n->stats = n->xfer = NULL;
+	free(n->xfer);
+	n->port = n->stats = NULL;
+	n->xfer = NULL;
+	n->n_xfer = 0;
+}
+
+static void note_event(void *arg, const char *text)
+{
+	cat_ctl_event(arg, "%s", text);
+}
+
+void cat_ctl_view(struct cat_ctl *c, uint64_t now_ms, struct cat_ctl_view *v,
+		  struct cat_ctl_pnode *nodes)
+{
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const struct cat_ctl_node *n = &c->nodes[i];
+
+		nodes[i] = (struct cat_ctl_pnode){
+			.id = n->id, .state = n->state,
+			.connected = n->conn != NULL,
+			.heard = (uint8_t)cat_ctl_node_heard(c, n, now_ms),
+			.epoch = n->epoch, .xfer_epoch = n->xfer_epoch,
+			.n_xfer = n->n_xfer, .xfer = n->xfer,
+			.last_hb_ms = n->last_hb_ms, .hello_ms = n->hello_ms,
+			.heard_by_ms = n->heard_by_ms,
+		};
+	}
+	*v = (struct cat_ctl_view){
+		.map = c->map, .n_nodes = c->n_nodes, .nodes = nodes,
+		.rf = c->rf, .restore = (uint8_t)c->cfg.restore_replicas,
+		.paused = c->store.reshard.paused,
+		.note = note_event, .note_arg = c,
+	};
 }
 
 void cat_ctl_sync_nodes(struct cat_ctl *c)

@@ -15,6 +15,7 @@
 
 #include "control/chanauth.h"
 #include "control/ctl_config.h"
+#include "control/policy.h"
 #include "control/store_etcd.h"
 #include "control/store_file.h"
 #include "replication/map.h"
@@ -109,14 +110,6 @@ struct cat_ctl_burst {
 	const char *why;      /* the reason this burst is about (see below) */
 };
 
-enum cat_ctl_node_state {
-	CAT_CTL_NODE_NEW,      /* not heard from since this process started */
-	CAT_CTL_NODE_UP,       /* heartbeating */
-	CAT_CTL_NODE_FAILED,   /* heartbeats stopped: left its chains */
-	CAT_CTL_NODE_DRAINED,  /* taken out of its chains by an operator */
-	CAT_CTL_NODE_RETURNED, /* failed, heartbeating again, not rejoined */
-};
-
 struct cat_ctl_node {
 	uint16_t id;
 	enum cat_ctl_node_state state;
@@ -129,7 +122,8 @@ struct cat_ctl_node {
 	uint16_t n_suspect;
 	uint16_t suspect[CAT_CTL_SUSPECT_MAX];
 	json_t *stats;              /* last heartbeat's stats object, or NULL */
-	json_t *xfer;               /* last heartbeat's state transfer report */
+	struct cat_ctl_xfer *xfer;  /* last heartbeat's state transfer report */
+	uint16_t n_xfer;            /* ... entries */
 	uint32_t xfer_epoch;        /* ... made at this epoch */
 	/* The data network as the heartbeats tell it ("heard"): when another
 	 * node last reported hearing this one, and when this one last
@@ -257,6 +251,14 @@ void cat_ctl_loop_stalled(struct cat_ctl *c, uint64_t now_ms,
 int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
 		       uint64_t now_ms);
 
+/**
+ * The policy's view of the cluster now (control/policy.h): nodes is room
+ * for CAT_MAP_NODES_MAX entries. Valid until the node table or the map
+ * changes (it points into both); refusals the policy notes are events.
+ */
+void cat_ctl_view(struct cat_ctl *c, uint64_t now_ms, struct cat_ctl_view *v,
+		  struct cat_ctl_pnode *nodes);
+
 /** Monotonic milliseconds. */
 uint64_t cat_ctl_now_ms(void);
 /** Unix seconds. */
@@ -382,7 +384,7 @@ void cat_ctl_reshard_joined(struct cat_ctl *c, uint16_t via, uint64_t keys,
 /** Tell every connected node the operator's state transfer rate (if set). */
 void cat_ctl_xfer_rate_push(struct cat_ctl *c);
 /** Earliest heartbeat deadline (UINT64_MAX if none). */
-uint64_t cat_ctl_node_deadline(const struct cat_ctl *c);
+uint64_t cat_ctl_node_deadline(struct cat_ctl *c);
 
 /* mgmt.c: the management socket. */
 

@@ -294,22 +294,21 @@ static json_int_t slots_of(const struct cat_map *m, uint16_t chain_index)
  * heartbeat (docs/CONTROL.md, "Joining a chain"). */
 static json_t *join_progress(struct cat_ctl *c, const struct cat_map_chain *ch)
 {
-	const struct cat_ctl_node *t = cat_ctl_node(c, cat_map_chain_tail(ch));
+	struct cat_ctl_pnode nodes[CAT_MAP_NODES_MAX];
+	const struct cat_ctl_xfer *x;
+	struct cat_ctl_view v;
 	json_t *o = json_pack("{s:I}", "node", (json_int_t)ch->joining);
-	size_t k;
-	json_t *e;
 
-	json_array_foreach(t != NULL ? t->xfer : NULL, k, e)
-		if (json_integer_value(json_object_get(e, "chain")) == ch->id &&
-		    json_integer_value(json_object_get(e, "joiner")) == ch->joining) {
-			static const char *const keys[] = {
-				"epoch", "chain_slots", "snapshotting",
-				"caught_up", "keys", "bytes",
-			};
-
-			for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
-				json_object_set(o, keys[j], json_object_get(e, keys[j]));
-		}
+	cat_ctl_view(c, cat_ctl_now_ms(), &v, nodes);
+	x = cat_ctl_policy_report(&v, cat_map_chain_tail(ch), ch->id,
+				  ch->joining, UINT32_MAX);
+	if (x != NULL)
+		json_object_update_new(o, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+			"epoch", (json_int_t)x->epoch,
+			"chain_slots", (json_int_t)x->chain_slots,
+			"snapshotting", (json_int_t)x->snapshotting,
+			"caught_up", (json_int_t)x->caught_up,
+			"keys", (json_int_t)x->keys, "bytes", (json_int_t)x->bytes));
 	return o;
 }
 

@@ -227,6 +227,54 @@ static void keep_port(struct cat_ctl *c, struct cat_ctl_node *n, json_t *port)
 	n->port = json_incref(port);
 }
 
+/* A member of a report entry: a count, 0 if absent or not one. */
+static uint64_t count(json_t *o, const char *k)
+{
+	json_int_t v = json_integer_value(json_object_get(o, k));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/*
+ * The heartbeat's state transfer report, parsed once into the node's
+ * typed entries (control/policy.h): what is not an object is skipped, a
+ * member that is absent or not a count reads 0. -ENOMEM keeps the old one.
+ */
+static int keep_xfer(struct cat_ctl_node *n, json_t *xfer, uint32_t epoch)
+{
+	size_t cnt = json_array_size(xfer), k = 0, i;
+	struct cat_ctl_xfer *x = NULL;
+	json_t *e;
+
+	if (cnt > CAT_MAP_CHAINS_MAX)
+		cnt = CAT_MAP_CHAINS_MAX; /* one a chain of the largest map */
+	if (cnt > 0 && (x = calloc(cnt, sizeof(*x))) == NULL)
+		return -ENOMEM;
+	json_array_foreach(xfer, i, e) {
+		if (k == cnt)
+			break;
+		if (!json_is_object(e))
+			continue;
+		x[k++] = (struct cat_ctl_xfer){
+			.chain = (uint16_t)count(e, "chain"),
+			.joiner = (uint16_t)count(e, "joiner"),
+			.epoch = (uint32_t)count(e, "epoch"),
+			.chain_slots = (uint32_t)count(e, "chain_slots"),
+			.slots = (uint32_t)count(e, "slots"),
+			.caught_up = (uint32_t)count(e, "caught_up"),
+			.snapshotting = (uint32_t)count(e, "snapshotting"),
+			.held = (uint32_t)count(e, "held"),
+			.keys = count(e, "keys"), .bytes = count(e, "bytes"),
+			.joined = count(e, "joined"), .lag = count(e, "lag"),
+		};
+	}
+	free(n->xfer);
+	n->xfer = x;
+	n->n_xfer = (uint16_t)k;
+	n->xfer_epoch = epoch;
+	return 0;
+}
+
 static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 			 json_t *msg)
 {
@@ -292,9 +340,9 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		json_decref(n->stats);
 		n->stats = json_incref(stats);
 	}
-	json_decref(n->xfer);
-	n->xfer = json_incref(xfer); /* NULL if absent: nothing to report */
-	n->xfer_epoch = (uint32_t)epoch;
+	/* Absent: nothing to report. */
+	if (keep_xfer(n, xfer, (uint32_t)epoch) < 0)
+		cat_ctl_event(c, "node %u: out of memory for its transfer report", n->id);
 	if (heard != NULL) {
 		uint64_t now = cat_ctl_now_ms();
 
@@ -562,81 +610,43 @@ int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
 /*
  * A node can heartbeat on the node channel and still be cut off from the
  * data network (its own link or switch port down), where its chains stall.
- * Such a node is failed when no node has heard it for the heartbeat
- * timeout while some other node of the cluster was heard meanwhile (so the
- * data network itself works), once the map has been in force that long.
- * Returns the node to fail, or 0. One per tick.
+ * The policy names such a node (cat_ctl_policy_unheard) once the map has
+ * been in force for the heartbeat timeout. One per tick.
  */
-static uint16_t unheard_member(struct cat_ctl *c, uint64_t now_ms)
+static uint16_t unheard_member(struct cat_ctl *c, const struct cat_ctl_view *v,
+			       uint64_t now_ms)
 {
-	uint32_t to = c->cfg.heartbeat_timeout_ms;
-	int others_heard = 0;
-
 	if (!c->heard_reports)
 		return 0;
 	if (c->heard_epoch != c->map->epoch) {
 		c->heard_epoch = c->map->epoch;
 		c->heard_since_ms = now_ms;
 	}
-	if (now_ms < c->heard_since_ms + to)
-		return 0;
-	for (uint16_t i = 0; i < c->n_nodes && !others_heard; i++)
-		others_heard = c->nodes[i].state == CAT_CTL_NODE_UP &&
-			       now_ms < c->nodes[i].heard_by_ms + to;
-	if (!others_heard)
-		return 0;
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		const struct cat_ctl_node *nd = &c->nodes[i];
-		int member = 0;
-
-		if (nd->state != CAT_CTL_NODE_UP || nd->conn == NULL ||
-		    now_ms < nd->heard_by_ms + to || now_ms < nd->hello_ms + to)
-			continue;
-		for (uint16_t ci = 0; ci < c->map->n_chains && !member; ci++)
-			member = cat_map_chain_pos(&c->map->chains[ci], nd->id) >= 0 ||
-				 c->map->chains[ci].joining == nd->id;
-		if (member)
-			return nd->id;
-	}
-	return 0;
-}
-
-/* Whether node n's heartbeats are timed: every node that serves (up, or
- * back after a failure), and any node a chain holds, whatever an operator
- * called it -- a member nobody would fail is an outage waiting. */
-static int timed(const struct cat_ctl *c, const struct cat_ctl_node *n)
-{
-	if (n->state == CAT_CTL_NODE_UP || n->state == CAT_CTL_NODE_RETURNED)
-		return 1;
-	if (n->state != CAT_CTL_NODE_DRAINED || n->last_hb_ms == 0)
-		return 0;
-	for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
-		if (cat_map_chain_pos(&c->map->chains[ci], n->id) >= 0 ||
-		    c->map->chains[ci].joining == n->id)
-			return 1;
-	return 0;
+	return cat_ctl_policy_unheard(v, c->heard_reports, now_ms,
+				      c->heard_since_ms,
+				      c->cfg.heartbeat_timeout_ms);
 }
 
 void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 {
+	struct cat_ctl_pnode nodes[CAT_MAP_NODES_MAX];
 	uint16_t due[CAT_MAP_NODES_MAX];
+	struct cat_ctl_view v;
 	unsigned int n = 0;
 	uint16_t cut;
 	char why[96];
 
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		const struct cat_ctl_node *nd = &c->nodes[i];
-
-		if (timed(c, nd) &&
-		    now_ms >= nd->last_hb_ms + c->cfg.heartbeat_timeout_ms)
-			due[n++] = nd->id;
-	}
+	cat_ctl_view(c, now_ms, &v, nodes);
+	for (uint16_t i = 0; i < v.n_nodes; i++)
+		if (cat_ctl_policy_timed(&v, &nodes[i]) &&
+		    now_ms >= nodes[i].last_hb_ms + c->cfg.heartbeat_timeout_ms)
+			due[n++] = nodes[i].id;
 	/* One epoch per failed node: each map change is one event a
 	 * reader of the history can follow. */
 	for (unsigned int i = 0; i < n; i++)
 		if (cat_ctl_node(c, due[i]) != NULL)
 			fail_node(c, due[i], now_ms, NULL);
-	if (n == 0 && (cut = unheard_member(c, now_ms)) != 0) {
+	if (n == 0 && (cut = unheard_member(c, &v, now_ms)) != 0) {
 		snprintf(why, sizeof(why),
 			 "cut off from the data network (no node heard it for %u ms)",
 			 c->cfg.heartbeat_timeout_ms);
@@ -644,16 +654,16 @@ void cat_ctl_node_tick(struct cat_ctl *c, uint64_t now_ms)
 	}
 }
 
-uint64_t cat_ctl_node_deadline(const struct cat_ctl *c)
+uint64_t cat_ctl_node_deadline(struct cat_ctl *c)
 {
+	struct cat_ctl_pnode nodes[CAT_MAP_NODES_MAX];
+	struct cat_ctl_view v;
 	uint64_t d = UINT64_MAX;
 
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		const struct cat_ctl_node *nd = &c->nodes[i];
-
-		if (timed(c, nd) &&
-		    nd->last_hb_ms + c->cfg.heartbeat_timeout_ms < d)
-			d = nd->last_hb_ms + c->cfg.heartbeat_timeout_ms;
-	}
+	cat_ctl_view(c, cat_ctl_now_ms(), &v, nodes);
+	for (uint16_t i = 0; i < v.n_nodes; i++)
+		if (cat_ctl_policy_timed(&v, &nodes[i]) &&
+		    nodes[i].last_hb_ms + c->cfg.heartbeat_timeout_ms < d)
+			d = nodes[i].last_hb_ms + c->cfg.heartbeat_timeout_ms;
 	return d;
 }

@@ -134,7 +134,7 @@ int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
 	return finish(d, out, err, errlen);
 }
 
-static int chain_index(const struct cat_map *m, uint16_t chain)
+int cat_ctl_plan_chain_index(const struct cat_map *m, uint16_t chain)
 {
 	for (uint16_t i = 0; i < m->n_chains; i++)
 		if (m->chains[i].id == chain)
@@ -145,7 +145,7 @@ static int chain_index(const struct cat_map *m, uint16_t chain)
 int cat_ctl_plan_join(const struct cat_map *m, uint16_t chain, uint16_t node,
 		      struct cat_map **out, char *err, size_t errlen)
 {
-	int ci = chain_index(m, chain), rc;
+	int ci = cat_ctl_plan_chain_index(m, chain), rc;
 	const struct cat_map_chain *c;
 	struct cat_map *d;
 
@@ -179,7 +179,7 @@ int cat_ctl_plan_join(const struct cat_map *m, uint16_t chain, uint16_t node,
 int cat_ctl_plan_handover(const struct cat_map *m, uint16_t chain,
 			  struct cat_map **out, char *err, size_t errlen)
 {
-	int ci = chain_index(m, chain), rc;
+	int ci = cat_ctl_plan_chain_index(m, chain), rc;
 	struct cat_map_chain *c;
 	struct cat_map *d;
 
@@ -475,7 +475,7 @@ int cat_ctl_plan_chain_add(const struct cat_map *m, uint16_t chain,
 	int rc;
 
 	*out = NULL;
-	if (chain == 0 || chain_index(m, chain) >= 0) {
+	if (chain == 0 || cat_ctl_plan_chain_index(m, chain) >= 0) {
 		set_err(err, errlen, "chain %u already exists", chain);
 		return -EEXIST;
 	}
@@ -513,7 +513,7 @@ int cat_ctl_plan_move_start(const struct cat_map *m, const uint8_t *slots,
 			    uint16_t to, uint16_t via, struct cat_map **out,
 			    char *err, size_t errlen)
 {
-	int ti = chain_index(m, to), from_ci = -1, rc;
+	int ti = cat_ctl_plan_chain_index(m, to), from_ci = -1, rc;
 	uint32_t count = 0;
 	struct cat_map *d;
 	struct cat_map_chain *c;
@@ -527,7 +527,7 @@ int cat_ctl_plan_move_start(const struct cat_map *m, const uint8_t *slots,
 		set_err(err, errlen, "chain %u is a move's transitional chain", to);
 		return -EINVAL;
 	}
-	if (chain_index(m, via) >= 0) {
+	if (cat_ctl_plan_chain_index(m, via) >= 0) {
 		set_err(err, errlen, "chain id %u is taken", via);
 		return -EEXIST;
 	}
@@ -594,7 +594,7 @@ static int subseq(const uint16_t *b, unsigned int k, const struct cat_map_chain 
 enum cat_ctl_move_step cat_ctl_plan_move_next(const struct cat_map *m,
 					      uint16_t via, uint16_t *node)
 {
-	int vi = chain_index(m, via), ti;
+	int vi = cat_ctl_plan_chain_index(m, via), ti;
 	const struct cat_map_chain *t, *b;
 	unsigned int k = 0;
 
@@ -602,7 +602,7 @@ enum cat_ctl_move_step cat_ctl_plan_move_next(const struct cat_map *m,
 	if (vi < 0 || m->chains[vi].move_to == 0)
 		return CAT_CTL_MOVE_NONE;
 	t = &m->chains[vi];
-	ti = chain_index(m, t->move_to);
+	ti = cat_ctl_plan_chain_index(m, t->move_to);
 	if (ti < 0)
 		return CAT_CTL_MOVE_NONE;
 	b = &m->chains[ti];
@@ -642,7 +642,7 @@ int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
 				 uint16_t node, struct cat_map **out, char *err,
 				 size_t errlen)
 {
-	int ci = chain_index(m, chain), pos, rc;
+	int ci = cat_ctl_plan_chain_index(m, chain), pos, rc;
 	struct cat_map_chain *c;
 	struct cat_map *d;
 
@@ -668,12 +668,12 @@ int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
 int cat_ctl_plan_move_finish(const struct cat_map *m, uint16_t via,
 			     struct cat_map **out, char *err, size_t errlen)
 {
-	int vi = chain_index(m, via), ti, rc;
+	int vi = cat_ctl_plan_chain_index(m, via), ti, rc;
 	struct cat_map *d;
 
 	*out = NULL;
 	if (vi < 0 || m->chains[vi].move_to == 0 ||
-	    (ti = chain_index(m, m->chains[vi].move_to)) < 0) {
+	    (ti = cat_ctl_plan_chain_index(m, m->chains[vi].move_to)) < 0) {
 		set_err(err, errlen, "chain %u is no move in progress", via);
 		return -ENOENT;
 	}
@@ -697,7 +697,7 @@ int cat_ctl_plan_move_finish(const struct cat_map *m, uint16_t via,
 int cat_ctl_plan_move_reverse(const struct cat_map *m, uint16_t via,
 			      struct cat_map **out, char *err, size_t errlen)
 {
-	int vi = chain_index(m, via), rc;
+	int vi = cat_ctl_plan_chain_index(m, via), rc;
 	struct cat_map_chain *c;
 	struct cat_map *d;
 	uint16_t t;

@@ -23,6 +23,9 @@ extern "C" {
  */
 #define CAT_CTL_MAP_TEXT_MAX 60000u
 
+/** Index in m->chains of the chain with this id, or -1. */
+int cat_ctl_plan_chain_index(const struct cat_map *m, uint16_t chain);
+
 /** What cat_ctl_plan_remove did, for the event log (chain ids). */
 struct cat_ctl_removal {
 	uint16_t n_left;                       /* chains the node left */

@@ -13,17 +13,9 @@
 #include <string.h>
 
 #include "control/ctl.h"
-#include "control/planner.h"
+#include "control/policy.h"
 
 #define VIA_FIRST 60000u  /* transitional chain ids: 60000.. */
-
-static int chain_index(const struct cat_map *m, uint16_t id)
-{
-	for (uint16_t i = 0; i < m->n_chains; i++)
-		if (m->chains[i].id == id)
-			return i;
-	return -1;
-}
 
 static struct cat_ctl_move *move_of(struct cat_ctl *c, uint16_t via, int make)
 {
@@ -65,115 +57,68 @@ static int commit(struct cat_ctl *c, struct cat_map *next, const char *why)
 
 /* The tail's report on the transitional chain's join, folded into the
  * move's running totals (a join's counters start at 0 on each). */
-static void track_join(struct cat_ctl *c, struct cat_ctl_move *mv,
+static void track_join(const struct cat_ctl_view *v, struct cat_ctl_move *mv,
 		       const struct cat_map_chain *t)
 {
-	const struct cat_ctl_node *tail = cat_ctl_node(c, cat_map_chain_tail(t));
-	size_t i;
-	json_t *e;
+	const struct cat_ctl_xfer *r = cat_ctl_policy_report(v,
+		cat_map_chain_tail(t), t->id, t->joining, UINT32_MAX);
 
-	json_array_foreach(tail != NULL ? tail->xfer : NULL, i, e) {
-		if (json_integer_value(json_object_get(e, "chain")) != t->id ||
-		    json_integer_value(json_object_get(e, "joiner")) != t->joining)
-			continue;
-		mv->cur_keys = (uint64_t)json_integer_value(json_object_get(e, "keys"));
-		mv->cur_bytes = (uint64_t)json_integer_value(json_object_get(e, "bytes"));
-		mv->lag = (uint64_t)json_integer_value(json_object_get(e, "lag"));
-	}
+	if (r == NULL)
+		return;
+	mv->cur_keys = r->keys;
+	mv->cur_bytes = r->bytes;
+	mv->lag = r->lag;
 }
 
-/*
- * Every member of t reports on the current epoch and none holds reads. A
- * new tail holds a slot until it has all its predecessor has (SYNC): until
- * then a write the old tail answered may live only on the old tail and the
- * node before it, so taking any member out (a planned step) could lose it.
- */
-static int settled(struct cat_ctl *c, const struct cat_map_chain *t)
+/* What the event log says of a step the policy decided. */
+static void step_reason(struct cat_ctl *c, const struct cat_ctl_step *st,
+			const struct cat_map_chain *t,
+			const struct cat_ctl_move *mv, uint64_t now,
+			char *why, size_t cap)
 {
-	for (uint8_t k = 0; k < t->len; k++) {
-		const struct cat_ctl_node *n = cat_ctl_node(c, t->nodes[k]);
-		size_t i;
-		json_t *e;
+	uint16_t via = t->id, to = t->move_to, from = t->move_from;
 
-		if (n == NULL || n->state != CAT_CTL_NODE_UP || n->conn == NULL ||
-		    n->xfer_epoch != c->map->epoch)
-			return 0;
-		json_array_foreach(n->xfer, i, e)
-			if (json_integer_value(json_object_get(e, "chain")) == t->id &&
-			    json_integer_value(json_object_get(e, "held")) > 0)
-				return 0;
-	}
-	return 1;
-}
-
-/* One step of one move; 1 if the map changed. */
-static int step(struct cat_ctl *c, const struct cat_map_chain *t, uint64_t now)
-{
-	struct cat_ctl_move *mv = move_of(c, t->id, 1);
-	uint16_t via = t->id, to = t->move_to, from = t->move_from, node;
-	struct cat_map *next = NULL;
-	char err[256], why[256];
-	const struct cat_ctl_node *n;
-	int rc;
-
-	if (mv == NULL)
-		return 0;
-	if (!settled(c, t)) {
-		track_join(c, mv, t);
-		return 0;
-	}
-	switch (cat_ctl_plan_move_next(c->map, via, &node)) {
-	case CAT_CTL_MOVE_WAIT:
-		track_join(c, mv, t);
-		return 0;
-	case CAT_CTL_MOVE_NONE:
-		return 0;
-	case CAT_CTL_MOVE_JOIN:
-		n = cat_ctl_node(c, node);
-		/* A joiner must take the stream now: heartbeating, on this
-		 * epoch. A target member that is down waits (or is removed
-		 * from the target by failure handling, which reshapes the
-		 * move). */
-		if (n == NULL || n->conn == NULL || n->epoch != c->map->epoch ||
-		    (n->state != CAT_CTL_NODE_UP && n->state != CAT_CTL_NODE_RETURNED))
-			return 0;
-		rc = cat_ctl_plan_join(c->map, via, node, &next, err, sizeof(err));
-		snprintf(why, sizeof(why),
-			 "reshard: slots moving from chain %u to chain %u (via chain %u): node %u joins",
-			 from, to, via, node);
-		break;
-	case CAT_CTL_MOVE_REMOVE:
-		rc = cat_ctl_plan_chain_drop_node(c->map, via, node, &next, err,
-						  sizeof(err));
-		snprintf(why, sizeof(why),
-			 "reshard: slots moving from chain %u to chain %u (via chain %u): node %u leaves them",
-			 from, to, via, node);
-		break;
-	case CAT_CTL_MOVE_FINISH: {
-		uint32_t n_slots = slots_on(c->map, chain_index(c->map, via));
-
-		rc = cat_ctl_plan_move_finish(c->map, via, &next, err, sizeof(err));
-		snprintf(why, sizeof(why),
+	if (st->kind == CAT_CTL_STEP_MOVE_FINISH) {
+		snprintf(why, cap,
 			 "reshard: %u slots %s chain %u (from chain %u) in %.1f s, %llu keys and %llu bytes copied%s",
-			 n_slots, mv->cancelled ? "back on" : "now on", to, from,
+			 slots_on(c->map, cat_ctl_plan_chain_index(c->map, via)),
+			 mv->cancelled ? "back on" : "now on", to, from,
 			 (double)(now - mv->started_ms) / 1000.0,
 			 (unsigned long long)(mv->keys + mv->cur_keys),
 			 (unsigned long long)(mv->bytes + mv->cur_bytes),
 			 mv->cancelled ? " (cancelled)" : "");
-		break;
+		return;
 	}
-	default:
+	snprintf(why, cap,
+		 "reshard: slots moving from chain %u to chain %u (via chain %u): node %u %s",
+		 from, to, via, st->node,
+		 st->kind == CAT_CTL_STEP_MOVE_JOIN ? "joins" : "leaves them");
+}
+
+/* One step of one move (the policy's); 1 if the map changed. */
+static int step(struct cat_ctl *c, const struct cat_ctl_view *v,
+		const struct cat_map_chain *t, uint64_t now)
+{
+	struct cat_ctl_move *mv = move_of(c, t->id, 1);
+	uint16_t via = t->id, node;
+	struct cat_ctl_step st;
+	char why[256];
+	int vi;
+
+	if (mv == NULL)
+		return 0;
+	if (cat_ctl_policy_move(v, via, &st) <= 0) {
+		vi = cat_ctl_plan_chain_index(c->map, via);
+		if (!cat_ctl_policy_settled(v, (uint16_t)vi) ||
+		    cat_ctl_plan_move_next(c->map, via, &node) == CAT_CTL_MOVE_WAIT)
+			track_join(v, mv, t);
 		return 0;
 	}
-	if (rc < 0) {
-		cat_ctl_event(c, "reshard via chain %u: step refused: %s", via, err);
-		return 0;
-	}
-	if (commit(c, next, why) < 0)
+	step_reason(c, &st, t, mv, now, why, sizeof(why));
+	if (commit(c, st.next, why) < 0)
 		return 1;
 	if (cat_ctl_plan_move_next(c->map, via, &node) == CAT_CTL_MOVE_WAIT) {
-		int vi = chain_index(c->map, via);
-
+		vi = cat_ctl_plan_chain_index(c->map, via);
 		if (vi >= 0)  /* a join began: its clock for the hand-over line */
 			c->join_started_ms[vi] = now;
 	}
@@ -283,7 +228,7 @@ static int start_queued(struct cat_ctl *c)
 	if (c->n_queued == 0)
 		return 0;
 	q = &c->queued[0];
-	fi = chain_index(c->map, q->from);
+	fi = cat_ctl_plan_chain_index(c->map, q->from);
 	slots = calloc(c->map->slot_count, 1);
 	if (slots == NULL)
 		return 0;
@@ -295,7 +240,7 @@ static int start_queued(struct cat_ctl *c)
 			slots[s] = 1;
 			want--;
 		}
-	for (via = VIA_FIRST; chain_index(c->map, via) >= 0; via++)
+	for (via = VIA_FIRST; cat_ctl_plan_chain_index(c->map, via) >= 0; via++)
 		;
 	rc = fi < 0 || want == q->count ? -ENOENT :
 	     cat_ctl_plan_move_start(c->map, slots, q->to, via, &next, err,
@@ -331,10 +276,13 @@ void cat_ctl_reshard_joined(struct cat_ctl *c, uint16_t via, uint64_t keys,
 
 int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms)
 {
+	struct cat_ctl_pnode nodes[CAT_MAP_NODES_MAX];
+	struct cat_ctl_view v;
 	int moving = 0;
 
 	if (c->map == NULL)
 		return 0;
+	cat_ctl_view(c, now_ms, &v, nodes);
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
 		const struct cat_map_chain *t = &c->map->chains[ci];
 
@@ -343,12 +291,12 @@ int cat_ctl_reshard_tick(struct cat_ctl *c, uint64_t now_ms)
 		moving = 1;
 		if (c->store.reshard.paused)
 			continue;
-		if (step(c, t, now_ms))
+		if (step(c, &v, t, now_ms))
 			return 1;
 	}
 	/* Forget moves whose chain is gone (finished, or lost to a restart). */
 	for (unsigned int i = 0; i < CAT_CTL_MOVES_MAX; i++)
-		if (c->moves[i].via != 0 && chain_index(c->map, c->moves[i].via) < 0)
+		if (c->moves[i].via != 0 && cat_ctl_plan_chain_index(c->map, c->moves[i].via) < 0)
 			c->moves[i].via = 0;
 	if (!moving && !c->store.reshard.paused) {
 		rebalance_continue(c);
@@ -406,7 +354,7 @@ static json_t *req_move(struct cat_ctl *c, json_t *req, char *err, size_t errlen
 	}
 	for (json_int_t s = first; s <= last; s++)
 		slots[s] = 1;
-	for (via = VIA_FIRST; chain_index(c->map, via) >= 0; via++)
+	for (via = VIA_FIRST; cat_ctl_plan_chain_index(c->map, via) >= 0; via++)
 		;
 	from = c->map->chains[c->map->slot_chain[first]].id;
 	rc = cat_ctl_plan_move_start(c->map, slots, (uint16_t)to, via, &next, err,
@@ -463,7 +411,7 @@ static json_t *req_status(struct cat_ctl *c)
 
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
 		const struct cat_map_chain *t = &c->map->chains[ci];
-		int ti = chain_index(c->map, t->move_to);
+		int ti = cat_ctl_plan_chain_index(c->map, t->move_to);
 		struct cat_ctl_move *mv = move_of(c, t->id, 1);
 		json_t *o, *target, *members;
 		uint16_t node = 0;

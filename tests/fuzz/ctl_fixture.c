@@ -93,9 +93,12 @@ void fx_setup(struct cat_ctl *c)
 	n->last_hb_ms = c->start_ms;
 	n->stats = json_pack("{s:i,s:i,s:s}", "requests", 10, "replies", 9,
 			     "note", "x");
-	n->xfer = json_pack("[{s:i,s:i,s:i,s:i,s:i,s:i,s:i}]", "chain", 3,
-			    "joiner", 2, "epoch", 5, "chain_slots", 5,
-			    "snapshotting", 1, "caught_up", 2, "keys", 7);
+	n->xfer = calloc(1, sizeof(*n->xfer));
+	if (n->xfer == NULL)
+		fx_fail("xfer", "out of memory");
+	*n->xfer = (struct cat_ctl_xfer){ .chain = 3, .joiner = 2, .epoch = 5,
+		.chain_slots = 5, .snapshotting = 1, .caught_up = 2, .keys = 7 };
+	n->n_xfer = 1;
 	n = cat_ctl_node(c, 3);
 	n->state = CAT_CTL_NODE_UP;
 	n->n_suspect = 1;
@@ -107,11 +110,8 @@ void fx_setup(struct cat_ctl *c)
 
 void fx_teardown(struct cat_ctl *c)
 {
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		json_decref(c->nodes[i].stats);
-		json_decref(c->nodes[i].xfer);
-		json_decref(c->nodes[i].port);
-	}
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		cat_ctl_node_release(&c->nodes[i]);
 	cat_ctl_mgmt_fini(c);
 	cat_ctl_store_fini(&c->store);
 	cat_map_free(c->map);

@@ -24,7 +24,7 @@
 #include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
-#include "control/planner.h"
+#include "control/policy.h"
 #include "tests/sim/lincheck.h"
 
 /* Joins and moves need an in-flight pool with an entry per chain position
@@ -1082,28 +1082,6 @@ static void client_deliver(struct sim *s, struct client *c, int src,
 
 /* ---- control plane: failure and reconfiguration ------------------------- */
 
-static struct cat_map *map_without(const struct cat_map *old, uint16_t id)
-{
-	struct cat_map *m = cat_map_dup(old);
-
-	if (m == NULL)
-		return NULL;
-	m->epoch++;
-	for (uint16_t ci = 0; ci < m->n_chains; ci++) {
-		struct cat_map_chain *c = &m->chains[ci];
-		int pos = cat_map_chain_pos(c, id);
-
-		if (c->joining == id)
-			c->joining = 0; /* its join is off */
-		if (pos < 0)
-			continue;
-		memmove(&c->nodes[pos], &c->nodes[pos + 1],
-			(size_t)(c->len - pos - 1) * sizeof(c->nodes[0]));
-		c->len--;
-	}
-	return m;
-}
-
 static void control_fail(struct sim *s, int idx)
 {
 	struct event *e;
@@ -1191,18 +1169,25 @@ static void control_push(struct sim *s, struct cat_map *m)
 	}
 }
 
+/* The failed node leaves its chains as catena-control's failure handling
+ * takes it out (control/nodechan.c: cat_ctl_plan_remove): a chain it
+ * alone forms keeps it. */
 static void control_publish(struct sim *s, int idx)
 {
-	struct cat_map *m = map_without(s->cur_map, (uint16_t)(idx + 1));
+	struct cat_ctl_removal *r = malloc(sizeof(*r));
+	struct cat_map *m = NULL;
 	bool member = false;
+	char err[256];
+	int rc;
 
-	if (m == NULL) {
-		fail(s, "map_without: out of memory");
+	rc = r == NULL ? -ENOMEM :
+	     cat_ctl_plan_remove(s->cur_map, (uint16_t)(idx + 1), &m, r, err,
+				 sizeof(err));
+	free(r);
+	if (rc < 0) {
+		fail(s, "cat_ctl_plan_remove: %s", rc == -EINVAL ? err : strerror(-rc));
 		return;
 	}
-	m = map_through_text(s, m);
-	if (m == NULL)
-		return;
 
 	/* What the failure was: its role in each chain of the old map. */
 	for (uint16_t ci = 0; ci < s->cur_map->n_chains; ci++) {
@@ -1241,6 +1226,13 @@ static void control_publish(struct sim *s, int idx)
 		}
 
 	s->pending_control--;
+	if (m == NULL) {
+		trace(s, "control: n%d failed, map unchanged", idx + 1);
+		return;
+	}
+	m = map_through_text(s, m);
+	if (m == NULL)
+		return;
 	trace(s, "control: epoch %u without n%d", m->epoch, idx + 1);
 	control_push(s, m);
 }
@@ -1268,48 +1260,102 @@ static void control_join(struct sim *s)
 	ev_push(s, ev_new(s, s->now + MS, EV_JOIN_CHECK, 0, 0));
 }
 
-/* Hand over every chain whose tail reports all its slots caught up. */
+/*
+ * The control plane's view of the simulated nodes (control/policy.h), as
+ * their heartbeats would tell it at this instant: a live node is up,
+ * connected and heard, on the epoch it installed, with one transfer report
+ * entry per chain it streams, joins or holds reads of, summed over its
+ * workers as catena-node's agent sums them (dataplane/control.c).
+ */
+struct sim_view {
+	struct cat_ctl_view v;
+	struct cat_ctl_pnode nodes[MAX_NODES];
+	struct cat_ctl_xfer xfer[MAX_NODES][CAT_MAP_CHAINS_MAX];
+};
+
+static void node_reports(struct sim *s, struct node *nd, struct cat_ctl_pnode *p,
+			 struct cat_ctl_xfer *xfer)
+{
+	const struct cat_map *m = nd->map;
+
+	for (uint16_t ci = 0; m != NULL && ci < m->n_chains; ci++) {
+		struct cat_chain_xfer_progress pr = { 0 };
+		uint32_t want = 0;
+
+		for (uint32_t w = 0; w < s->p.workers; w++)
+			cat_chain_xfer_progress(nd->eng[w], ci, &pr);
+		if (pr.slots == 0 && pr.joining == 0 && pr.held == 0)
+			continue;
+		for (uint32_t slot = 0; slot < m->slot_count; slot++)
+			want += m->slot_chain[slot] == ci;
+		xfer[p->n_xfer++] = (struct cat_ctl_xfer){
+			.chain = m->chains[ci].id, .joiner = m->chains[ci].joining,
+			.epoch = m->epoch, .chain_slots = want,
+			.slots = pr.slots, .caught_up = pr.caught_up,
+			.snapshotting = pr.snapshotting, .held = pr.held,
+			.keys = pr.keys, .bytes = pr.bytes, .joined = pr.joined,
+			.lag = pr.lag,
+		};
+	}
+}
+
+static void note_refusal(void *arg, const char *text)
+{
+	fail(arg, "control policy: %s", text);
+}
+
+static const struct cat_ctl_view *sim_view(struct sim *s)
+{
+	static struct sim_view sv; /* one simulation per process at a time */
+
+	memset(&sv.v, 0, sizeof(sv.v));
+	for (int i = 0; i < s->p.n_nodes; i++) {
+		struct node *nd = &s->nodes[i];
+		struct cat_ctl_pnode *p = &sv.nodes[i];
+
+		*p = (struct cat_ctl_pnode){
+			.id = nd->id,
+			.state = nd->alive ? CAT_CTL_NODE_UP : CAT_CTL_NODE_FAILED,
+			.connected = nd->alive, .heard = nd->alive,
+			.epoch = nd->map != NULL ? nd->map->epoch : 0,
+			.xfer_epoch = nd->map != NULL ? nd->map->epoch : 0,
+			.xfer = sv.xfer[i],
+		};
+		if (nd->alive)
+			node_reports(s, nd, p, sv.xfer[i]);
+	}
+	sv.v = (struct cat_ctl_view){
+		.map = s->cur_map, .n_nodes = (uint16_t)s->p.n_nodes,
+		.nodes = sv.nodes, .note = note_refusal, .note_arg = s,
+	};
+	return &sv.v;
+}
+
+/* Hand over a chain whose tail reports all its slots caught up: the
+ * policy's rejoin step (restore is off: the spare joins as an operator's
+ * node_add with a chain would make it). */
 static void control_join_check(struct sim *s)
 {
-	const struct cat_map *cur = s->cur_map;
-	struct cat_map *m = NULL;
-	int waiting = 0;
+	struct cat_ctl_step st;
+	int waiting = 0, rc;
 
-	for (uint16_t ci = 0; ci < cur->n_chains; ci++) {
-		const struct cat_map_chain *c = &cur->chains[ci];
-		struct node *tail = &s->nodes[cat_map_chain_tail(c) - 1];
-		uint32_t want = 0, got = 0;
-
-		if (c->joining == 0)
-			continue;
-		for (uint32_t slot = 0; slot < cur->slot_count; slot++)
-			want += cur->slot_chain[slot] == ci;
-		for (uint32_t w = 0; tail->alive && w < s->p.workers; w++) {
-			struct cat_chain_xfer_progress pr = { 0 };
-
-			cat_chain_xfer_progress(tail->eng[w], ci, &pr);
-			got += pr.caught_up;
-		}
-		if (got < want || !tail->alive) {
-			waiting++;
-			continue;
-		}
-		if (m == NULL && (m = cat_map_dup(cur)) == NULL) {
-			fail(s, "cat_map_dup: out of memory");
-			return;
-		}
-		m->chains[ci].nodes[m->chains[ci].len++] = c->joining;
-		m->chains[ci].joining = 0;
-		s->t.joins++;
+	rc = cat_ctl_policy_rejoin(sim_view(s), &st);
+	if (rc < 0) {
+		fail(s, "cat_ctl_policy_rejoin: %s", strerror(-rc));
+		return;
 	}
-	if (m != NULL) {
-		m->epoch++;
-		m = map_through_text(s, m);
+	if (rc > 0) {
+		struct cat_map *m = map_through_text(s, st.next);
+
 		if (m == NULL)
 			return;
-		trace(s, "control: epoch %u, node 4 handed over", m->epoch);
+		s->t.joins++;
+		trace(s, "control: epoch %u, node %u handed over chain %u",
+		      m->epoch, st.node, st.chain);
 		control_push(s, m);
 	}
+	for (uint16_t ci = 0; ci < s->cur_map->n_chains; ci++)
+		waiting += s->cur_map->chains[ci].joining != 0;
 	if (waiting || s->p.move)
 		ev_push(s, ev_new(s, s->now + MS, EV_JOIN_CHECK, 0, 0));
 	else
@@ -1369,74 +1415,24 @@ static void control_move(struct sim *s)
 	}
 }
 
-/* The transitional chain's members run the current map and hold no reads
- * (control/reshard.c, settled()). */
-static bool move_settled(struct sim *s)
-{
-	const struct cat_map *cur = s->cur_map;
-
-	for (uint16_t ci = 0; ci < cur->n_chains; ci++) {
-		const struct cat_map_chain *c = &cur->chains[ci];
-
-		if (c->id != MOVE_VIA)
-			continue;
-		for (int k = 0; k < c->len; k++) {
-			struct node *nd = &s->nodes[c->nodes[k] - 1];
-
-			if (!nd->alive)
-				continue; /* its removal comes */
-			if (nd->map == NULL || nd->map->epoch != cur->epoch)
-				return false;
-			for (uint32_t w = 0; w < s->p.workers; w++) {
-				struct cat_chain_xfer_progress pr = { 0 };
-
-				cat_chain_xfer_progress(nd->eng[w], ci, &pr);
-				if (pr.held)
-					return false;
-			}
-		}
-	}
-	return true;
-}
-
-/* One step of the move, as catena-control's reshard tick makes it. */
+/* One step of the move, the policy's (control/policy.h). */
 static void control_move_step(struct sim *s)
 {
-	const struct cat_map *cur = s->cur_map;
-	struct cat_map *m = NULL;
+	struct cat_ctl_step st;
 	uint16_t node;
-	char err[256];
-	int rc = 0;
+	int rc;
 
-	if (!move_settled(s)) {
-		ev_push(s, ev_new(s, s->now + MS, EV_MOVE_STEP, 0, 0));
-		return;
-	}
-
-	switch (cat_ctl_plan_move_next(cur, MOVE_VIA, &node)) {
-	case CAT_CTL_MOVE_NONE:
+	if (cat_ctl_plan_move_next(s->cur_map, MOVE_VIA, &node) ==
+	    CAT_CTL_MOVE_NONE) {
 		s->pending_control--; /* done */
 		return;
-	case CAT_CTL_MOVE_JOIN:
-		if (!s->nodes[node - 1].alive)
-			break; /* its removal from the target comes */
-		rc = cat_ctl_plan_join(cur, MOVE_VIA, node, &m, err, sizeof(err));
-		break;
-	case CAT_CTL_MOVE_REMOVE:
-		rc = cat_ctl_plan_chain_drop_node(cur, MOVE_VIA, node, &m, err,
-						  sizeof(err));
-		break;
-	case CAT_CTL_MOVE_FINISH:
-		rc = cat_ctl_plan_move_finish(cur, MOVE_VIA, &m, err, sizeof(err));
-		break;
-	case CAT_CTL_MOVE_WAIT:
-		break; /* control_join_check hands joins over */
 	}
+	rc = cat_ctl_policy_move(sim_view(s), MOVE_VIA, &st);
 	if (rc < 0) {
-		fail(s, "move step refused: %s", err);
+		fail(s, "cat_ctl_policy_move: %s", strerror(-rc));
 		return;
 	}
-	if (m != NULL && publish_plan(s, m, "a move step") < 0)
+	if (rc > 0 && publish_plan(s, st.next, "a move step") < 0)
 		return;
 	ev_push(s, ev_new(s, s->now + MS, EV_MOVE_STEP, 0, 0));
 }
