@@ -27,6 +27,9 @@
 
 #include "control/ctl.h"
 #include "control/planner.h"
+#include "control/nodechan.h"
+#include "control/rejoin.h"
+#include "control/reshard.h"
 
 static volatile sig_atomic_t stop_signal;
 

@@ -224,6 +224,13 @@ void cat_ctl_node_release(struct cat_ctl_node *n)
 	n->n_xfer = 0;
 }
 
+int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
+		       uint64_t now_ms)
+{
+	return !c->heard_reports ||
+	       now_ms < n->heard_by_ms + c->cfg.heartbeat_timeout_ms;
+}
+
 static void note_event(void *arg, const char *text)
 {
 	cat_ctl_event(arg, "%s", text);

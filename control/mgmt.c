@@ -13,6 +13,7 @@
 
 #include "control/ctl.h"
 #include "control/planner.h"
+#include "control/reshard.h"
 
 #define SLOTS_PER_ANSWER 512u  /* keeps a `slots` answer within one line */
 #define DIFFER_MAX 100u        /* differing slots listed by verify */

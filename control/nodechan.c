@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/ctl.h"
-#include "control/planner.h"
+#include "control/nodechan.h"
+#include "control/policy.h"
 
 /* An integer member in [min, max]; 0, or -ENOENT if absent, -EINVAL if
  * present but not such an integer. */
@@ -166,19 +166,30 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 		cat_ctl_event(c, "node %u connected (drained: in no chain)", n->id);
 		break;
 	}
-	if (c->store.reshard.rate_set) {
-		json_t *m = json_pack("{s:s,s:I}", "type", "xfer_rate",
-				      "bytes_per_s", (json_int_t)c->store.reshard.rate);
-
-		cat_ctl_send(conn, m); /* serialises only: m stays ours */
-		json_decref(m);
-	}
+	cat_ctl_node_send_rate(c, conn);
 	if (n->epoch < c->map->epoch)
 		cat_ctl_push_map(c, conn);
 	else if (n->epoch > c->map->epoch)
 		cat_ctl_event(c,
 			"node %u is at epoch %u, above the stored epoch %u: it keeps its map",
 			n->id, n->epoch, c->map->epoch);
+}
+
+void cat_ctl_node_send_rate(struct cat_ctl *c, struct cat_ctl_conn *conn)
+{
+	json_t *m;
+
+	if (!c->store.reshard.rate_set)
+		return;
+	m = json_pack("{s:s,s:I}", "type", "xfer_rate",
+		      "bytes_per_s", (json_int_t)c->store.reshard.rate);
+	/* cat_ctl_send() only serialises: the message stays ours. */
+	for (uint16_t i = 0; i < c->n_nodes; i++)
+		if (conn == NULL && c->nodes[i].conn != NULL)
+			cat_ctl_send(c->nodes[i].conn, m);
+	if (conn != NULL)
+		cat_ctl_send(conn, m);
+	json_decref(m);
 }
 
 static int check_node(struct cat_ctl_conn *conn, json_t *msg, const char *type)
@@ -598,13 +609,6 @@ static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now,
 	else
 		cat_ctl_event(c, "%s: in no chain, map unchanged", reason);
 	free(r);
-}
-
-int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
-		       uint64_t now_ms)
-{
-	return !c->heard_reports ||
-	       now_ms < n->heard_by_ms + c->cfg.heartbeat_timeout_ms;
 }
 
 /*

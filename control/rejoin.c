@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "control/ctl.h"
 #include "control/policy.h"
+#include "control/rejoin.h"
+#include "control/reshard.h"
 
 /* Commit the policy's step: a hand-over ends a join, a restore starts
  * one (and its clock, for the hand-over's line). */
@@ -82,19 +83,4 @@ int cat_ctl_rejoin_tick(struct cat_ctl *c, uint64_t now_ms)
 	if (cat_ctl_policy_rejoin(&v, &st) <= 0)
 		return 0;
 	return apply(c, &st, now_ms);
-}
-
-void cat_ctl_xfer_rate_push(struct cat_ctl *c)
-{
-	json_t *m;
-
-	if (!c->store.reshard.rate_set)
-		return;
-	/* cat_ctl_send() only serialises: the message stays ours. */
-	m = json_pack("{s:s,s:I}", "type", "xfer_rate",
-		      "bytes_per_s", (json_int_t)c->store.reshard.rate);
-	for (uint16_t i = 0; i < c->n_nodes; i++)
-		if (c->nodes[i].conn != NULL)
-			cat_ctl_send(c->nodes[i].conn, m);
-	json_decref(m);
 }

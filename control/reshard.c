@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/ctl.h"
+#include "control/nodechan.h"
 #include "control/policy.h"
+#include "control/reshard.h"
 
 #define VIA_FIRST 60000u  /* transitional chain ids: 60000.. */
 
@@ -600,7 +601,7 @@ json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 			c->store.reshard.rate = was;
 			return NULL;
 		}
-		cat_ctl_xfer_rate_push(c);
+		cat_ctl_node_send_rate(c, NULL);
 		cat_ctl_event(c, "state transfer rate set to %lld bytes/s per worker (operator)",
 			      (long long)rate);
 		return json_pack("{s:I}", "bytes_per_s", rate);

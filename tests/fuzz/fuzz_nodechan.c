@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "control/ctl.h"
+#include "control/nodechan.h"
+#include "control/rejoin.h"
 #include "tests/fuzz/ctl_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
