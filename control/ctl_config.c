@@ -6,25 +6,16 @@
  */
 #include <errno.h>
 #include <stddef.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
 
+#include "control/err.h"
 #include "control/ctl_config.h"
 
 #define LINE_MAX_LEN 1024
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void cat_ctl_config_defaults(struct cat_ctl_config *c)
 {
@@ -228,7 +219,7 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 	f = fopen(path, "r");
 	if (f == NULL) {
 		rc = -errno;
-		set_err(err, errlen, "%s", strerror(errno));
+		cat_ctl_errf(err, errlen, "%s", strerror(errno));
 		return rc;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -237,7 +228,7 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
-			set_err(err, errlen, "line %u: longer than %d bytes",
+			cat_ctl_errf(err, errlen, "line %u: longer than %d bytes",
 				lineno, LINE_MAX_LEN);
 			rc = -EINVAL;
 			break;
@@ -251,14 +242,14 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 
 			if (rest == NULL || (*rest != '\0' && *rest != ';' &&
 					     *rest != '#')) {
-				set_err(err, errlen, "line %u: bad section line",
+				cat_ctl_errf(err, errlen, "line %u: bad section line",
 					lineno);
 				rc = -EINVAL;
 				break;
 			}
 			*e = '\0';
 			if (strcmp(trim(s + 1), "control") != 0) {
-				set_err(err, errlen,
+				cat_ctl_errf(err, errlen,
 					"line %u: [%.40s]: unknown section (only [control])",
 					lineno, trim(s + 1));
 				rc = -EINVAL;
@@ -269,7 +260,7 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
-			set_err(err, errlen, "line %u: expected 'key = value'",
+			cat_ctl_errf(err, errlen, "line %u: expected 'key = value'",
 				lineno);
 			rc = -EINVAL;
 			break;
@@ -287,7 +278,7 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 			}
 		v = trim(v);
 		if (!in_control) {
-			set_err(err, errlen, "line %u: %.40s: key outside [control]",
+			cat_ctl_errf(err, errlen, "line %u: %.40s: key outside [control]",
 				lineno, k);
 			rc = -EINVAL;
 			break;
@@ -296,13 +287,13 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 			if (strcmp(known[i], k) == 0)
 				break;
 		if (i == N_KNOWN) {
-			set_err(err, errlen, "line %u: [control] %.40s: unknown key",
+			cat_ctl_errf(err, errlen, "line %u: [control] %.40s: unknown key",
 				lineno, k);
 			rc = -EINVAL;
 			break;
 		}
 		if (seen[i]) {
-			set_err(err, errlen,
+			cat_ctl_errf(err, errlen,
 				"line %u: [control] %s: given twice (first on line %u)",
 				lineno, k, seen[i]);
 			rc = -EINVAL;
@@ -310,21 +301,21 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 		}
 		seen[i] = lineno;
 		if (*v == '\0') {
-			set_err(err, errlen, "line %u: [control] %s: empty value",
+			cat_ctl_errf(err, errlen, "line %u: [control] %s: empty value",
 				lineno, k);
 			rc = -EINVAL;
 			break;
 		}
 		rc = set_key(c, k, v, why, sizeof(why));
 		if (rc < 0) {
-			set_err(err, errlen, "line %u: [control] %s: %s: \"%.60s\"",
+			cat_ctl_errf(err, errlen, "line %u: [control] %s: %s: \"%.60s\"",
 				lineno, k, why, v);
 			break;
 		}
 	}
 	if (rc == 0 && ferror(f)) {
 		rc = -EIO;
-		set_err(err, errlen, "read error");
+		cat_ctl_errf(err, errlen, "read error");
 	}
 	fclose(f);
 	return rc;

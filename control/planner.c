@@ -10,18 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/err.h"
 #include "control/planner.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Format then parse: the edited map becomes a parsed (canonical) one, or
  * the parser's complaint explains why the edit is not a valid map. */
@@ -37,13 +27,13 @@ static int reparse(const struct cat_map *m, struct cat_map **out, char *err,
 		return -ENOMEM;
 	n = cat_map_format(m, buf, CAT_MAP_TEXT_MAX + 1);
 	if (n < 0) {
-		set_err(err, errlen, "map cannot be formatted (%s)",
+		cat_ctl_errf(err, errlen, "map cannot be formatted (%s)",
 			n == -ENOSPC ? "text too long" : "broken map");
 		free(buf);
 		return -EINVAL;
 	}
 	if ((unsigned int)n > CAT_CTL_MAP_TEXT_MAX) {
-		set_err(err, errlen, "map text is %d bytes, over %u", n,
+		cat_ctl_errf(err, errlen, "map text is %d bytes, over %u", n,
 			CAT_CTL_MAP_TEXT_MAX);
 		free(buf);
 		return -EINVAL;
@@ -53,7 +43,7 @@ static int reparse(const struct cat_map *m, struct cat_map **out, char *err,
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc < 0) {
-		set_err(err, errlen, "map does not parse: %s", perr);
+		cat_ctl_errf(err, errlen, "map does not parse: %s", perr);
 		return -EINVAL;
 	}
 	return 0;
@@ -151,20 +141,20 @@ int cat_ctl_plan_join(const struct cat_map *m, uint16_t chain, uint16_t node,
 
 	*out = NULL;
 	if (ci < 0) {
-		set_err(err, errlen, "no chain %u", chain);
+		cat_ctl_errf(err, errlen, "no chain %u", chain);
 		return -ENOENT;
 	}
 	c = &m->chains[ci];
 	if (node_index(m, node) < 0) {
-		set_err(err, errlen, "no node %u", node);
+		cat_ctl_errf(err, errlen, "no node %u", node);
 		return -ENOENT;
 	}
 	if (cat_map_chain_pos(c, node) >= 0) {
-		set_err(err, errlen, "node %u is already in chain %u", node, chain);
+		cat_ctl_errf(err, errlen, "node %u is already in chain %u", node, chain);
 		return -EEXIST;
 	}
 	if (cat_map_can_join(m, c, node) < 0) {
-		set_err(err, errlen, c->joining != 0 ?
+		cat_ctl_errf(err, errlen, c->joining != 0 ?
 			"chain %u already has a joining node (%u)" :
 			"chain %u is full", chain, c->joining);
 		return -EBUSY;
@@ -185,7 +175,7 @@ int cat_ctl_plan_handover(const struct cat_map *m, uint16_t chain,
 
 	*out = NULL;
 	if (ci < 0 || m->chains[ci].joining == 0) {
-		set_err(err, errlen, "chain %u has no joining node", chain);
+		cat_ctl_errf(err, errlen, "chain %u has no joining node", chain);
 		return -ENOENT;
 	}
 	rc = next_epoch(m, &d);
@@ -209,7 +199,7 @@ int cat_ctl_plan_forget(const struct cat_map *m, uint16_t node,
 	for (uint16_t c = 0; c < m->n_chains; c++)
 		if (cat_map_chain_pos(&m->chains[c], node) >= 0 ||
 		    m->chains[c].joining == node) {
-			set_err(err, errlen, "node %u is in chain %u", node,
+			cat_ctl_errf(err, errlen, "node %u is in chain %u", node,
 				m->chains[c].id);
 			return -EBUSY;
 		}
@@ -232,11 +222,11 @@ int cat_ctl_plan_add(const struct cat_map *m, const struct cat_map_node *nd,
 
 	*out = NULL;
 	if (node_index(m, nd->id) >= 0) {
-		set_err(err, errlen, "node %u already exists", nd->id);
+		cat_ctl_errf(err, errlen, "node %u already exists", nd->id);
 		return -EEXIST;
 	}
 	if (m->n_nodes >= CAT_MAP_NODES_MAX) {
-		set_err(err, errlen, "map has %u nodes, the most it can hold",
+		cat_ctl_errf(err, errlen, "map has %u nodes, the most it can hold",
 			CAT_MAP_NODES_MAX);
 		return -ENOSPC;
 	}
@@ -273,20 +263,20 @@ int cat_ctl_plan_node(uint16_t id, const char *ip, uint32_t port,
 	 * operator input obeys exactly the rules of a map file. The character
 	 * sets keep the strings from smuggling in another token or line. */
 	if (id == 0) {
-		set_err(err, errlen, "node id 0: must be 1..65535");
+		cat_ctl_errf(err, errlen, "node id 0: must be 1..65535");
 		return -EINVAL;
 	}
 	if (ip == NULL || !only_chars(ip, "0123456789.", 15)) {
-		set_err(err, errlen, "bad IP address");
+		cat_ctl_errf(err, errlen, "bad IP address");
 		return -EINVAL;
 	}
 	if (port > 65535) {
-		set_err(err, errlen, "bad port %u (must be 1..65535)", port);
+		cat_ctl_errf(err, errlen, "bad port %u (must be 1..65535)", port);
 		return -EINVAL;
 	}
 	if (mac != NULL && mac[0] != '\0' &&
 	    !only_chars(mac, "0123456789abcdefABCDEF:", 17)) {
-		set_err(err, errlen, "bad MAC address");
+		cat_ctl_errf(err, errlen, "bad MAC address");
 		return -EINVAL;
 	}
 	snprintf(text, sizeof(text),
@@ -298,7 +288,7 @@ int cat_ctl_plan_node(uint16_t id, const char *ip, uint32_t port,
 	if (rc < 0) {
 		/* "line 3: node 4: bad IP ..." -> "node 4: bad IP ..." */
 		why = strstr(perr, ": ");
-		set_err(err, errlen, "%s", why != NULL ? why + 2 : perr);
+		cat_ctl_errf(err, errlen, "%s", why != NULL ? why + 2 : perr);
 		return -EINVAL;
 	}
 	*nd = m->nodes[0];
@@ -316,7 +306,7 @@ int cat_ctl_plan_validate(const struct cat_map *cur,
 
 	if (cur != NULL && (cur->epoch == UINT32_MAX ||
 			    next->epoch != cur->epoch + 1)) {
-		set_err(err, errlen, "epoch %u does not follow epoch %u",
+		cat_ctl_errf(err, errlen, "epoch %u does not follow epoch %u",
 			next->epoch, cur->epoch);
 		return -EINVAL;
 	}
@@ -331,7 +321,7 @@ int cat_ctl_plan_validate(const struct cat_map *cur,
 		nb = cat_map_format(p, b, CAT_MAP_TEXT_MAX + 1);
 		rc = 0;
 		if (na != nb || na < 0 || memcmp(a, b, (size_t)na) != 0) {
-			set_err(err, errlen,
+			cat_ctl_errf(err, errlen,
 				"map changes when parsed back from its text");
 			rc = -EINVAL;
 		}
@@ -476,25 +466,25 @@ int cat_ctl_plan_chain_add(const struct cat_map *m, uint16_t chain,
 
 	*out = NULL;
 	if (chain == 0 || cat_ctl_plan_chain_index(m, chain) >= 0) {
-		set_err(err, errlen, "chain %u already exists", chain);
+		cat_ctl_errf(err, errlen, "chain %u already exists", chain);
 		return -EEXIST;
 	}
 	if (n == 0 || n > CAT_MAP_CHAIN_LEN_MAX) {
-		set_err(err, errlen, "a chain has 1..%u nodes", CAT_MAP_CHAIN_LEN_MAX);
+		cat_ctl_errf(err, errlen, "a chain has 1..%u nodes", CAT_MAP_CHAIN_LEN_MAX);
 		return -EINVAL;
 	}
 	if (m->n_chains >= CAT_MAP_CHAINS_MAX) {
-		set_err(err, errlen, "too many chains (at most %u)", CAT_MAP_CHAINS_MAX);
+		cat_ctl_errf(err, errlen, "too many chains (at most %u)", CAT_MAP_CHAINS_MAX);
 		return -ENOSPC;
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		if (node_index(m, nodes[i]) < 0) {
-			set_err(err, errlen, "no node %u", nodes[i]);
+			cat_ctl_errf(err, errlen, "no node %u", nodes[i]);
 			return -ENOENT;
 		}
 		for (unsigned int j = 0; j < i; j++)
 			if (nodes[j] == nodes[i]) {
-				set_err(err, errlen, "node %u twice", nodes[i]);
+				cat_ctl_errf(err, errlen, "node %u twice", nodes[i]);
 				return -EINVAL;
 			}
 	}
@@ -520,15 +510,15 @@ int cat_ctl_plan_move_start(const struct cat_map *m, const uint8_t *slots,
 
 	*out = NULL;
 	if (ti < 0) {
-		set_err(err, errlen, "no chain %u", to);
+		cat_ctl_errf(err, errlen, "no chain %u", to);
 		return -ENOENT;
 	}
 	if (m->chains[ti].move_to != 0) {
-		set_err(err, errlen, "chain %u is a move's transitional chain", to);
+		cat_ctl_errf(err, errlen, "chain %u is a move's transitional chain", to);
 		return -EINVAL;
 	}
 	if (cat_ctl_plan_chain_index(m, via) >= 0) {
-		set_err(err, errlen, "chain id %u is taken", via);
+		cat_ctl_errf(err, errlen, "chain id %u is taken", via);
 		return -EEXIST;
 	}
 	for (uint32_t s = 0; s < m->slot_count; s++) {
@@ -538,27 +528,27 @@ int cat_ctl_plan_move_start(const struct cat_map *m, const uint8_t *slots,
 		if (from_ci < 0)
 			from_ci = m->slot_chain[s];
 		if (m->slot_chain[s] != from_ci) {
-			set_err(err, errlen, "slots of one move must share a chain: slot %u is on chain %u, not %u",
+			cat_ctl_errf(err, errlen, "slots of one move must share a chain: slot %u is on chain %u, not %u",
 				s, m->chains[m->slot_chain[s]].id,
 				m->chains[from_ci].id);
 			return -EINVAL;
 		}
 	}
 	if (count == 0) {
-		set_err(err, errlen, "no slots");
+		cat_ctl_errf(err, errlen, "no slots");
 		return -EINVAL;
 	}
 	if (m->chains[from_ci].move_to != 0) {
-		set_err(err, errlen, "slots on chain %u are already moving",
+		cat_ctl_errf(err, errlen, "slots on chain %u are already moving",
 			m->chains[from_ci].id);
 		return -EBUSY;
 	}
 	if (from_ci == ti) {
-		set_err(err, errlen, "the slots are on chain %u already", to);
+		cat_ctl_errf(err, errlen, "the slots are on chain %u already", to);
 		return -EINVAL;
 	}
 	if (m->n_chains >= CAT_MAP_CHAINS_MAX) {
-		set_err(err, errlen, "too many chains for a transitional one");
+		cat_ctl_errf(err, errlen, "too many chains for a transitional one");
 		return -ENOSPC;
 	}
 	rc = next_epoch(m, &d);
@@ -648,11 +638,11 @@ int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
 
 	*out = NULL;
 	if (ci < 0 || (pos = cat_map_chain_pos(&m->chains[ci], node)) < 0) {
-		set_err(err, errlen, "node %u is not in chain %u", node, chain);
+		cat_ctl_errf(err, errlen, "node %u is not in chain %u", node, chain);
 		return -ENOENT;
 	}
 	if (m->chains[ci].len == 1) {
-		set_err(err, errlen, "node %u is chain %u's last member", node, chain);
+		cat_ctl_errf(err, errlen, "node %u is chain %u's last member", node, chain);
 		return -EBUSY;
 	}
 	rc = next_epoch(m, &d);
@@ -674,7 +664,7 @@ int cat_ctl_plan_move_finish(const struct cat_map *m, uint16_t via,
 	*out = NULL;
 	if (vi < 0 || m->chains[vi].move_to == 0 ||
 	    (ti = cat_ctl_plan_chain_index(m, m->chains[vi].move_to)) < 0) {
-		set_err(err, errlen, "chain %u is no move in progress", via);
+		cat_ctl_errf(err, errlen, "chain %u is no move in progress", via);
 		return -ENOENT;
 	}
 	rc = next_epoch(m, &d);
@@ -704,7 +694,7 @@ int cat_ctl_plan_move_reverse(const struct cat_map *m, uint16_t via,
 
 	*out = NULL;
 	if (vi < 0 || m->chains[vi].move_to == 0) {
-		set_err(err, errlen, "chain %u is no move in progress", via);
+		cat_ctl_errf(err, errlen, "chain %u is no move in progress", via);
 		return -ENOENT;
 	}
 	rc = next_epoch(m, &d);

@@ -6,7 +6,6 @@
  * failed call, never as a stalled control plane. Never prints.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "control/err.h"
 #include "control/store_etcd.h"
 
 struct buf {
@@ -21,17 +21,6 @@ struct buf {
 	size_t len, cap;
 	int over;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -169,14 +158,14 @@ static int post(struct cat_ctl_etcd *e, const char *path, json_t *req,
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
 		if (cc != CURLE_OK) {
-			set_err(err, errlen, "etcd %s: %s", url,
+			cat_ctl_errf(err, errlen, "etcd %s: %s", url,
 				b.over ? "answer too large" : curl_easy_strerror(cc));
 			rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH;
 			free(b.p);
 			continue;
 		}
 		if (code != 200) {
-			set_err(err, errlen, "etcd %s: HTTP %ld: %.200s", url, code,
+			cat_ctl_errf(err, errlen, "etcd %s: HTTP %ld: %.200s", url, code,
 				b.p != NULL ? b.p : "");
 			free(b.p);
 			rc = -EIO;
@@ -188,7 +177,7 @@ static int post(struct cat_ctl_etcd *e, const char *path, json_t *req,
 		if (!json_is_object(*resp)) {
 			json_decref(*resp);
 			*resp = NULL;
-			set_err(err, errlen, "etcd %s: answer is not a JSON object", url);
+			cat_ctl_errf(err, errlen, "etcd %s: answer is not a JSON object", url);
 			rc = -EPROTO;
 			continue;
 		}
@@ -266,7 +255,7 @@ int cat_ctl_etcd_init(struct cat_ctl_etcd *e, const char *endpoints,
 			n--;
 		if (n <= 7 || n >= sizeof(e->ep[0]) || strncmp(p, "http://", 7) != 0 ||
 		    e->n_ep == CAT_CTL_ETCD_ENDPOINTS_MAX) {
-			set_err(err, errlen, "etcd_endpoints: bad endpoint \"%.*s\" (expected at most %u of http://HOST:PORT)",
+			cat_ctl_errf(err, errlen, "etcd_endpoints: bad endpoint \"%.*s\" (expected at most %u of http://HOST:PORT)",
 				(int)(n > 100 ? 100 : n), p,
 				CAT_CTL_ETCD_ENDPOINTS_MAX);
 			return -EINVAL;
@@ -283,7 +272,7 @@ int cat_ctl_etcd_init(struct cat_ctl_etcd *e, const char *endpoints,
 			p++;
 	}
 	if (e->n_ep == 0) {
-		set_err(err, errlen, "etcd_endpoints: empty");
+		cat_ctl_errf(err, errlen, "etcd_endpoints: empty");
 		return -EINVAL;
 	}
 	snprintf(e->map_key, sizeof(e->map_key), "%smap", prefix);
@@ -292,7 +281,7 @@ int cat_ctl_etcd_init(struct cat_ctl_etcd *e, const char *endpoints,
 	e->lease_ms = lease_ms;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (e->curl = curl_easy_init()) == NULL) {
-		set_err(err, errlen, "libcurl: cannot initialise");
+		cat_ctl_errf(err, errlen, "libcurl: cannot initialise");
 		return -ENOMEM;
 	}
 	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, CAT_CTL_ETCD_HTTP_MS);
@@ -319,7 +308,7 @@ static int lease_grant(struct cat_ctl_etcd *e, char *err, size_t errlen)
 		return rc;
 	e->lease_id = get_i64(resp, "ID");
 	if (e->lease_id == 0) {
-		set_err(err, errlen, "etcd lease grant: no ID (%.100s)",
+		cat_ctl_errf(err, errlen, "etcd lease grant: no ID (%.100s)",
 			json_string_value(json_object_get(resp, "error")) ?
 			json_string_value(json_object_get(resp, "error")) : "");
 		rc = -EPROTO;
@@ -383,7 +372,7 @@ int cat_ctl_etcd_campaign(struct cat_ctl_etcd *e, uint64_t now_ms,
 	e->leader_rev = get_i64(json_object_get(resp, "header"), "revision");
 	json_decref(resp);
 	if (e->leader_rev == 0) {
-		set_err(err, errlen, "etcd txn: no header revision");
+		cat_ctl_errf(err, errlen, "etcd txn: no header revision");
 		return -EPROTO;
 	}
 	e->lease_until_ms = now_ms + e->lease_ms;
@@ -397,7 +386,7 @@ int cat_ctl_etcd_keepalive(struct cat_ctl_etcd *e, uint64_t now_ms,
 	int rc;
 
 	if (e->lease_id == 0) {
-		set_err(err, errlen, "no lease");
+		cat_ctl_errf(err, errlen, "no lease");
 		return -ENOENT;
 	}
 	req = json_pack("{s:o}", "ID", i64_json(e->lease_id));
@@ -411,7 +400,7 @@ int cat_ctl_etcd_keepalive(struct cat_ctl_etcd *e, uint64_t now_ms,
 	if (res == NULL)
 		res = resp;
 	if (get_i64(res, "TTL") <= 0) {
-		set_err(err, errlen, "lease %llx expired", (unsigned long long)e->lease_id);
+		cat_ctl_errf(err, errlen, "lease %llx expired", (unsigned long long)e->lease_id);
 		rc = -ENOENT;
 	} else {
 		e->lease_until_ms = now_ms + e->lease_ms;
@@ -485,7 +474,7 @@ int cat_ctl_etcd_get_map(void *arg, char **data, size_t *len, char *err,
 	e->map_rev = get_i64(kv, "mod_revision");
 	rc = kv_value(kv, data, len);
 	if (rc < 0)
-		set_err(err, errlen, "etcd %s: value is not base64", e->map_key);
+		cat_ctl_errf(err, errlen, "etcd %s: value is not base64", e->map_key);
 	json_decref(resp);
 	return rc;
 }
@@ -498,11 +487,11 @@ int cat_ctl_etcd_put_map(void *arg, const char *data, size_t len, char *err,
 	int rc;
 
 	if (e->leader_rev == 0) {
-		set_err(err, errlen, "not the leader");
+		cat_ctl_errf(err, errlen, "not the leader");
 		return -EPERM;
 	}
 	if (len > CAT_CTL_ETCD_DOC_MAX) {
-		set_err(err, errlen, "document over %u bytes", CAT_CTL_ETCD_DOC_MAX);
+		cat_ctl_errf(err, errlen, "document over %u bytes", CAT_CTL_ETCD_DOC_MAX);
 		return -EFBIG;
 	}
 	/* mod_revision 0 compares equal for a key that does not exist, so the
@@ -524,7 +513,7 @@ int cat_ctl_etcd_put_map(void *arg, const char *data, size_t len, char *err,
 	if (rc < 0)
 		return rc;
 	if (!json_is_true(json_object_get(resp, "succeeded"))) {
-		set_err(err, errlen,
+		cat_ctl_errf(err, errlen,
 			"etcd %s: compare-and-swap lost (another instance wrote, or this one no longer leads)",
 			e->map_key);
 		e->lost = 1;

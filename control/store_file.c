@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +16,10 @@
 
 #include <jansson.h>
 
+#include "control/err.h"
 #include "control/store_file.h"
 
 #define STORE_FILE_MAX (64u << 20) /* refuse to read a map.json over 64 MiB */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int mkdir_p(const char *dir)
 {
@@ -62,7 +51,7 @@ int cat_ctl_store_init(struct cat_ctl_store *s, const char *dir, char *err,
 	memset(s, 0, sizeof(*s));
 	s->lock_fd = -1;
 	if (strlen(dir) >= sizeof(s->dir)) {
-		set_err(err, errlen, "state_dir: path too long");
+		cat_ctl_errf(err, errlen, "state_dir: path too long");
 		return -ENAMETOOLONG;
 	}
 	strcpy(s->dir, dir);
@@ -70,23 +59,23 @@ int cat_ctl_store_init(struct cat_ctl_store *s, const char *dir, char *err,
 	snprintf(s->tmp, sizeof(s->tmp), "%s/map.json.tmp", dir);
 	rc = mkdir_p(dir);
 	if (rc < 0) {
-		set_err(err, errlen, "state_dir %s: %s", dir, strerror(-rc));
+		cat_ctl_errf(err, errlen, "state_dir %s: %s", dir, strerror(-rc));
 		return rc;
 	}
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		set_err(err, errlen, "state_dir %s: not a directory", dir);
+		cat_ctl_errf(err, errlen, "state_dir %s: not a directory", dir);
 		return -ENOTDIR;
 	}
 	snprintf(lock, sizeof(lock), "%s/map.lock", dir);
 	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (s->lock_fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "%s: %s", lock, strerror(errno));
+		cat_ctl_errf(err, errlen, "%s: %s", lock, strerror(errno));
 		return rc;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		set_err(err, errlen, "state_dir %s: %s", dir, rc == -EBUSY ?
+		cat_ctl_errf(err, errlen, "state_dir %s: %s", dir, rc == -EBUSY ?
 			"in use by another catena-control (map.lock is held)" :
 			strerror(errno));
 		close(s->lock_fd);
@@ -266,31 +255,31 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 
 	if (!json_is_integer(je) || json_integer_value(je) < 1 ||
 	    json_integer_value(je) > UINT32_MAX) {
-		set_err(err, errlen, "%s: \"epoch\" missing or not 1..4294967295",
+		cat_ctl_errf(err, errlen, "%s: \"epoch\" missing or not 1..4294967295",
 			s->path);
 		return -EINVAL;
 	}
 	if (!json_is_string(jt)) {
-		set_err(err, errlen, "%s: \"text\" missing or not a string", s->path);
+		cat_ctl_errf(err, errlen, "%s: \"text\" missing or not a string", s->path);
 		return -EINVAL;
 	}
 	if (jh != NULL && !json_is_array(jh)) {
-		set_err(err, errlen, "%s: \"history\" is not an array", s->path);
+		cat_ctl_errf(err, errlen, "%s: \"history\" is not an array", s->path);
 		return -EINVAL;
 	}
 	if (jn != NULL && !json_is_object(jn)) {
-		set_err(err, errlen, "%s: \"nodes\" is not an object", s->path);
+		cat_ctl_errf(err, errlen, "%s: \"nodes\" is not an object", s->path);
 		return -EINVAL;
 	}
 	rc = cat_map_parse(json_string_value(jt), json_string_length(jt), map,
 			   perr, sizeof(perr));
 	if (rc < 0) {
-		set_err(err, errlen, "%s: stored map: %s", s->path,
+		cat_ctl_errf(err, errlen, "%s: stored map: %s", s->path,
 			rc == -ENOMEM ? "out of memory" : perr);
 		return rc == -ENOMEM ? rc : -EINVAL;
 	}
 	if ((*map)->epoch != (uint32_t)json_integer_value(je)) {
-		set_err(err, errlen, "%s: epoch %lld but the stored map says epoch %u",
+		cat_ctl_errf(err, errlen, "%s: epoch %lld but the stored map says epoch %u",
 			s->path, (long long)json_integer_value(je), (*map)->epoch);
 		goto bad;
 	}
@@ -302,7 +291,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		if (!json_is_integer(he) || !json_is_integer(ht) ||
 		    !json_is_string(hr) || json_integer_value(he) < 1 ||
 		    json_integer_value(he) > UINT32_MAX) {
-			set_err(err, errlen, "%s: history entry %zu malformed",
+			cat_ctl_errf(err, errlen, "%s: history entry %zu malformed",
 				s->path, i);
 			goto bad;
 		}
@@ -327,7 +316,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		if (*end != '\0' || id < 1 || id > 65535 ||
 		    mk == CAT_CTL_MARK_NONE ||
 		    cat_map_node_by_id(*map, (uint16_t)id) == NULL) {
-			set_err(err, errlen,
+			cat_ctl_errf(err, errlen,
 				"%s: \"nodes\": bad entry \"%.20s\" (expected a node of the map: \"failed\" or \"drained\")",
 				s->path, key);
 			goto bad;
@@ -341,7 +330,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 	 * mark's, because the document was then not written by us. */
 	jb = json_object_get(doc, "boots");
 	if (jb != NULL && !json_is_object(jb)) {
-		set_err(err, errlen, "%s: \"boots\" is not an object", s->path);
+		cat_ctl_errf(err, errlen, "%s: \"boots\" is not an object", s->path);
 		goto bad;
 	}
 	json_object_foreach(jb, key, v) {
@@ -351,7 +340,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		if (*end != '\0' || id < 1 || id > 65535 || !json_is_integer(v) ||
 		    json_integer_value(v) < 1 ||
 		    cat_map_node_by_id(*map, (uint16_t)id) == NULL) {
-			set_err(err, errlen,
+			cat_ctl_errf(err, errlen,
 				"%s: \"boots\": bad entry \"%.20s\" (expected a node of the map: a positive boot id)",
 				s->path, key);
 			goto bad;
@@ -370,7 +359,7 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		    !json_is_boolean(jrb) ||
 		    (jrt != NULL && (!json_is_integer(jrt) ||
 				     json_integer_value(jrt) < 0))) {
-			set_err(err, errlen,
+			cat_ctl_errf(err, errlen,
 				"%s: \"reshard\": expected {\"paused\":bool,\"rebalance\":bool[,\"rate\":bytes/s]}",
 				s->path);
 			goto bad;
@@ -414,13 +403,13 @@ int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,
 	if (rc == -ENOENT)
 		return rc;
 	if (rc < 0) {
-		set_err(err, errlen, "%s: %s", s->path, strerror(-rc));
+		cat_ctl_errf(err, errlen, "%s: %s", s->path, strerror(-rc));
 		return rc;
 	}
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(buf);
 	if (doc == NULL || !json_is_object(doc)) {
-		set_err(err, errlen, "%s: not a JSON object%s%s", s->path,
+		cat_ctl_errf(err, errlen, "%s: not a JSON object%s%s", s->path,
 			doc == NULL ? ": " : "", doc == NULL ? jerr.text : "");
 		json_decref(doc);
 		return -EINVAL;
@@ -540,7 +529,7 @@ static int write_durable(const struct cat_ctl_store *s, const char *data,
 fail_errno:
 	rc = -errno;
 fail:
-	set_err(err, errlen, "%s: %s: %s", s->tmp, what, strerror(-rc));
+	cat_ctl_errf(err, errlen, "%s: %s: %s", s->tmp, what, strerror(-rc));
 	unlink(s->tmp);
 	return rc;
 }
@@ -555,7 +544,7 @@ int cat_ctl_store_save(struct cat_ctl_store *s, const struct cat_map *m,
 	int n, rc;
 
 	if (m->epoch < s->epoch) {
-		set_err(err, errlen, "epoch %u is below the stored epoch %u",
+		cat_ctl_errf(err, errlen, "epoch %u is below the stored epoch %u",
 			m->epoch, s->epoch);
 		return -ESTALE;
 	}
@@ -564,7 +553,7 @@ int cat_ctl_store_save(struct cat_ctl_store *s, const struct cat_map *m,
 		return -ENOMEM;
 	n = cat_map_format(m, text, CAT_MAP_TEXT_MAX + 1);
 	if (n < 0) {
-		set_err(err, errlen, "map cannot be formatted");
+		cat_ctl_errf(err, errlen, "map cannot be formatted");
 		free(text);
 		return -EINVAL;
 	}
@@ -590,7 +579,7 @@ int cat_ctl_store_save(struct cat_ctl_store *s, const struct cat_map *m,
 	else if (rc == 0)
 		rc = write_durable(s, data, strlen(data), err, errlen);
 	if (rc == -ENOMEM)
-		set_err(err, errlen, "out of memory");
+		cat_ctl_errf(err, errlen, "out of memory");
 	if (rc == 0)
 		s->epoch = m->epoch;
 	else
