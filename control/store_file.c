@@ -240,23 +240,146 @@ static int read_all(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
+/* The document's map history: each entry {"epoch","time","reason"}.
+ * 0, -EINVAL with err, or -ENOMEM. */
+static int load_history(struct cat_ctl_store *s, json_t *jh, char *err,
+			size_t errlen)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(jh, i, v) {
+		json_t *he = json_object_get(v, "epoch");
+		json_t *ht = json_object_get(v, "time");
+		json_t *hr = json_object_get(v, "reason");
+
+		if (!json_is_integer(he) || !json_is_integer(ht) ||
+		    !json_is_string(hr) || json_integer_value(he) < 1 ||
+		    json_integer_value(he) > UINT32_MAX) {
+			cat_ctl_errf(err, errlen, "%s: history entry %zu malformed",
+				     s->path, i);
+			return -EINVAL;
+		}
+		if (hist_push(s, (uint32_t)json_integer_value(he),
+			      json_integer_value(ht), json_string_value(hr)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A key of "nodes" or "boots": the id of a node of map, or 0. */
+static uint16_t node_key(const struct cat_map *map, const char *key)
+{
+	char *end;
+	unsigned long id = strtoul(key, &end, 10);
+
+	if (*end != '\0' || id < 1 || id > 65535 ||
+	    cat_map_node_by_id(map, (uint16_t)id) == NULL)
+		return 0;
+	return (uint16_t)id;
+}
+
+/* "nodes": the operator's and the failure detector's marks by node id. */
+static int load_marks(struct cat_ctl_store *s, const struct cat_map *map,
+		      json_t *jn, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(jn, key, v) {
+		const char *name = json_string_value(v);
+		uint16_t id = node_key(map, key);
+		enum cat_ctl_mark mk = CAT_CTL_MARK_NONE;
+
+		if (name != NULL && strcmp(name, "failed") == 0)
+			mk = CAT_CTL_MARK_FAILED;
+		else if (name != NULL && strcmp(name, "drained") == 0)
+			mk = CAT_CTL_MARK_DRAINED;
+		if (id == 0 || mk == CAT_CTL_MARK_NONE) {
+			cat_ctl_errf(err, errlen,
+				"%s: \"nodes\": bad entry \"%.20s\" (expected a node of the map: \"failed\" or \"drained\")",
+				s->path, key);
+			return -EINVAL;
+		}
+		if (cat_ctl_store_set_mark(s, id, mk) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * "boots": each node's process id. Optional (older documents have none)
+ * and only a hint for telling restarts apart: an entry that is not a node
+ * of the map with a positive id is an error all the same, like a mark's,
+ * because the document was then not written by us.
+ */
+static int load_boots(struct cat_ctl_store *s, const struct cat_map *map,
+		      json_t *jb, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	if (jb != NULL && !json_is_object(jb)) {
+		cat_ctl_errf(err, errlen, "%s: \"boots\" is not an object", s->path);
+		return -EINVAL;
+	}
+	json_object_foreach(jb, key, v) {
+		uint16_t id = node_key(map, key);
+
+		if (id == 0 || !json_is_integer(v) || json_integer_value(v) < 1) {
+			cat_ctl_errf(err, errlen,
+				"%s: \"boots\": bad entry \"%.20s\" (expected a node of the map: a positive boot id)",
+				s->path, key);
+			return -EINVAL;
+		}
+		if (cat_ctl_store_set_boot(s, id, (uint64_t)json_integer_value(v)) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* "reshard": the operator's resharding settings (optional). */
+static int load_reshard(struct cat_ctl_store *s, json_t *jr, char *err,
+			size_t errlen)
+{
+	json_t *jp = json_object_get(jr, "paused");
+	json_t *jrb = json_object_get(jr, "rebalance");
+	json_t *jrt = json_object_get(jr, "rate");
+
+	if (jr == NULL)
+		return 0;
+	if (!json_is_object(jr) || !json_is_boolean(jp) ||
+	    !json_is_boolean(jrb) ||
+	    (jrt != NULL && (!json_is_integer(jrt) ||
+			     json_integer_value(jrt) < 0))) {
+		cat_ctl_errf(err, errlen,
+			"%s: \"reshard\": expected {\"paused\":bool,\"rebalance\":bool[,\"rate\":bytes/s]}",
+			s->path);
+		return -EINVAL;
+	}
+	s->reshard.paused = json_is_true(jp);
+	s->reshard.rebalance = json_is_true(jrb);
+	s->reshard.rate_set = jrt != NULL;
+	s->reshard.rate = jrt != NULL ? (uint64_t)json_integer_value(jrt) : 0;
+	return 0;
+}
+
+/* The document's top level and its map; the map's epoch must be the
+ * document's. */
+static int load_map(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		    char *err, size_t errlen)
 {
 	json_t *je = json_object_get(doc, "epoch");
 	json_t *jt = json_object_get(doc, "text");
 	json_t *jh = json_object_get(doc, "history");
-	json_t *jn = json_object_get(doc, "nodes"), *jb, *jr;
+	json_t *jn = json_object_get(doc, "nodes");
 	char perr[256];
-	const char *key;
-	json_t *v;
-	size_t i;
 	int rc;
 
 	if (!json_is_integer(je) || json_integer_value(je) < 1 ||
 	    json_integer_value(je) > UINT32_MAX) {
 		cat_ctl_errf(err, errlen, "%s: \"epoch\" missing or not 1..4294967295",
-			s->path);
+			     s->path);
 		return -EINVAL;
 	}
 	if (!json_is_string(jt)) {
@@ -275,112 +398,40 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 			   perr, sizeof(perr));
 	if (rc < 0) {
 		cat_ctl_errf(err, errlen, "%s: stored map: %s", s->path,
-			rc == -ENOMEM ? "out of memory" : perr);
+			     rc == -ENOMEM ? "out of memory" : perr);
 		return rc == -ENOMEM ? rc : -EINVAL;
 	}
 	if ((*map)->epoch != (uint32_t)json_integer_value(je)) {
 		cat_ctl_errf(err, errlen, "%s: epoch %lld but the stored map says epoch %u",
-			s->path, (long long)json_integer_value(je), (*map)->epoch);
-		goto bad;
+			     s->path, (long long)json_integer_value(je), (*map)->epoch);
+		cat_map_free(*map);
+		*map = NULL;
+		return -EINVAL;
 	}
-	json_array_foreach(jh, i, v) {
-		json_t *he = json_object_get(v, "epoch");
-		json_t *ht = json_object_get(v, "time");
-		json_t *hr = json_object_get(v, "reason");
+	return 0;
+}
 
-		if (!json_is_integer(he) || !json_is_integer(ht) ||
-		    !json_is_string(hr) || json_integer_value(he) < 1 ||
-		    json_integer_value(he) > UINT32_MAX) {
-			cat_ctl_errf(err, errlen, "%s: history entry %zu malformed",
-				s->path, i);
-			goto bad;
-		}
-		if (hist_push(s, (uint32_t)json_integer_value(he),
-			      json_integer_value(ht), json_string_value(hr)) < 0) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-	}
-	json_object_foreach(jn, key, v) {
-		const char *name = json_string_value(v);
-		char *end;
-		unsigned long id = strtoul(key, &end, 10);
-		enum cat_ctl_mark mk;
+static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
+		    char *err, size_t errlen)
+{
+	int rc = load_map(s, doc, map, err, errlen);
 
-		if (name != NULL && strcmp(name, "failed") == 0)
-			mk = CAT_CTL_MARK_FAILED;
-		else if (name != NULL && strcmp(name, "drained") == 0)
-			mk = CAT_CTL_MARK_DRAINED;
-		else
-			mk = CAT_CTL_MARK_NONE;
-		if (*end != '\0' || id < 1 || id > 65535 ||
-		    mk == CAT_CTL_MARK_NONE ||
-		    cat_map_node_by_id(*map, (uint16_t)id) == NULL) {
-			cat_ctl_errf(err, errlen,
-				"%s: \"nodes\": bad entry \"%.20s\" (expected a node of the map: \"failed\" or \"drained\")",
-				s->path, key);
-			goto bad;
-		}
-		if (cat_ctl_store_set_mark(s, (uint16_t)id, mk) < 0)
-			goto bad;
-	}
-	/* Boot ids are optional (older documents have none) and only a
-	 * hint for telling restarts apart: an entry that is not a node of
-	 * the map with a positive id is an error all the same, like a
-	 * mark's, because the document was then not written by us. */
-	jb = json_object_get(doc, "boots");
-	if (jb != NULL && !json_is_object(jb)) {
-		cat_ctl_errf(err, errlen, "%s: \"boots\" is not an object", s->path);
-		goto bad;
-	}
-	json_object_foreach(jb, key, v) {
-		char *end;
-		unsigned long id = strtoul(key, &end, 10);
-
-		if (*end != '\0' || id < 1 || id > 65535 || !json_is_integer(v) ||
-		    json_integer_value(v) < 1 ||
-		    cat_map_node_by_id(*map, (uint16_t)id) == NULL) {
-			cat_ctl_errf(err, errlen,
-				"%s: \"boots\": bad entry \"%.20s\" (expected a node of the map: a positive boot id)",
-				s->path, key);
-			goto bad;
-		}
-		if (cat_ctl_store_set_boot(s, (uint16_t)id,
-					   (uint64_t)json_integer_value(v)) < 0)
-			goto bad;
-	}
-	jr = json_object_get(doc, "reshard");
-	if (jr != NULL) {
-		json_t *jp = json_object_get(jr, "paused");
-		json_t *jrb = json_object_get(jr, "rebalance");
-		json_t *jrt = json_object_get(jr, "rate");
-
-		if (!json_is_object(jr) || !json_is_boolean(jp) ||
-		    !json_is_boolean(jrb) ||
-		    (jrt != NULL && (!json_is_integer(jrt) ||
-				     json_integer_value(jrt) < 0))) {
-			cat_ctl_errf(err, errlen,
-				"%s: \"reshard\": expected {\"paused\":bool,\"rebalance\":bool[,\"rate\":bytes/s]}",
-				s->path);
-			goto bad;
-		}
-		s->reshard.paused = json_is_true(jp);
-		s->reshard.rebalance = json_is_true(jrb);
-		s->reshard.rate_set = jrt != NULL;
-		s->reshard.rate = jrt != NULL ? (uint64_t)json_integer_value(jrt) : 0;
+	if (rc < 0)
+		return rc;
+	if ((rc = load_history(s, json_object_get(doc, "history"), err, errlen)) < 0 ||
+	    (rc = load_marks(s, *map, json_object_get(doc, "nodes"), err, errlen)) < 0 ||
+	    (rc = load_boots(s, *map, json_object_get(doc, "boots"), err, errlen)) < 0 ||
+	    (rc = load_reshard(s, json_object_get(doc, "reshard"), err, errlen)) < 0) {
+		cat_map_free(*map);
+		*map = NULL;
+		s->n_hist = 0;
+		s->n_marks = 0;
+		s->n_boots = 0;
+		memset(&s->reshard, 0, sizeof(s->reshard));
+		return rc;
 	}
 	s->epoch = (*map)->epoch;
 	return 0;
-bad:
-	rc = -EINVAL;
-fail:
-	cat_map_free(*map);
-	*map = NULL;
-	s->n_hist = 0;
-	s->n_marks = 0;
-	s->n_boots = 0;
-	memset(&s->reshard, 0, sizeof(s->reshard));
-	return rc;
 }
 
 int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,

@@ -280,6 +280,7 @@ static void test_corrupt_files(void **state)
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"boots\":{\"1\":0}}",
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"reshard\":{\"paused\":1,\"rebalance\":false}}",
 		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"reshard\":{\"paused\":true,\"rebalance\":false,\"rate\":-1}}",
+		"{\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\",\"history\":[{\"epoch\":1,\"time\":5,\"reason\":\"r\"}],\"nodes\":{\"1\":\"failed\"},\"reshard\":{\"paused\":true,\"rebalance\":false,\"rate\":\"x\"}}",
 		"{\"epoch\":1,\"epoch\":1,\"text\":\"epoch 1\\nslots 1\\nnode 1 10.0.0.1\\nchain 1 1\\nassign 0 1\\n\"}",
 	};
 	struct fixture *f = *state;
@@ -294,6 +295,9 @@ static void test_corrupt_files(void **state)
 		assert_int_equal(cat_ctl_store_load(&s, &got, err, sizeof(err)), -EINVAL);
 		assert_null(got);
 		assert_non_null(strstr(err, "map.json"));
+		/* Nothing of a refused document is kept. */
+		assert_int_equal(s.n_hist + s.n_marks + s.n_boots, 0);
+		assert_int_equal(s.reshard.paused + s.reshard.rate_set, 0);
 		cat_ctl_store_fini(&s);
 	}
 	/* And the minimal good one loads. */
