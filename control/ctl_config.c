@@ -206,13 +206,99 @@ static const char *const known[] = {
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 
+/* What the reader knows between lines. */
+struct reader {
+	struct cat_ctl_config *c;
+	unsigned int lineno;
+	unsigned int seen[N_KNOWN];     /* line of each known key, 0 not yet */
+	int in_control;
+};
+
+/* "[control]", with an optional comment after it. */
+static int section_line(struct reader *r, char *s, char *err, size_t errlen)
+{
+	char *e = strchr(s, ']');
+	char *rest = e != NULL ? trim(e + 1) : NULL;
+
+	if (rest == NULL || (*rest != '\0' && *rest != ';' && *rest != '#')) {
+		cat_ctl_errf(err, errlen, "line %u: bad section line", r->lineno);
+		return -EINVAL;
+	}
+	*e = '\0';
+	if (strcmp(trim(s + 1), "control") != 0) {
+		cat_ctl_errf(err, errlen,
+			"line %u: [%.40s]: unknown section (only [control])",
+			r->lineno, trim(s + 1));
+		return -EINVAL;
+	}
+	r->in_control = 1;
+	return 0;
+}
+
+/* The value after '=', without a comment: a comment needs a blank before
+ * it, so a path may contain '#' or ';' where it is not preceded by one. */
+static char *value_of(char *v)
+{
+	for (char *cm = v; *cm != '\0'; cm++)
+		if ((*cm == ';' || *cm == '#') &&
+		    (cm == v || cm[-1] == ' ' || cm[-1] == '\t')) {
+			*cm = '\0';
+			break;
+		}
+	return trim(v);
+}
+
+/* "key = value" inside [control]: a known key, once, not empty. */
+static int key_line(struct reader *r, char *s, char *err, size_t errlen)
+{
+	char *eq = strchr(s, '='), *k, *v, why[160];
+	size_t i;
+	int rc;
+
+	if (eq == NULL) {
+		cat_ctl_errf(err, errlen, "line %u: expected 'key = value'", r->lineno);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	k = trim(s);
+	v = value_of(eq + 1);
+	if (!r->in_control) {
+		cat_ctl_errf(err, errlen, "line %u: %.40s: key outside [control]",
+			     r->lineno, k);
+		return -EINVAL;
+	}
+	for (i = 0; i < N_KNOWN && strcmp(known[i], k) != 0; i++)
+		;
+	if (i == N_KNOWN) {
+		cat_ctl_errf(err, errlen, "line %u: [control] %.40s: unknown key",
+			     r->lineno, k);
+		return -EINVAL;
+	}
+	if (r->seen[i]) {
+		cat_ctl_errf(err, errlen,
+			"line %u: [control] %s: given twice (first on line %u)",
+			r->lineno, k, r->seen[i]);
+		return -EINVAL;
+	}
+	r->seen[i] = r->lineno;
+	if (*v == '\0') {
+		cat_ctl_errf(err, errlen, "line %u: [control] %s: empty value",
+			     r->lineno, k);
+		return -EINVAL;
+	}
+	rc = set_key(r->c, k, v, why, sizeof(why));
+	if (rc < 0)
+		cat_ctl_errf(err, errlen, "line %u: [control] %s: %s: \"%.60s\"",
+			     r->lineno, k, why, v);
+	return rc;
+}
+
 int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 			char *err, size_t errlen)
 {
-	char line[LINE_MAX_LEN + 2], why[160];
-	unsigned int seen[N_KNOWN] = { 0 };
-	int in_control = 0, rc = 0;
-	unsigned int lineno = 0;
+	char line[LINE_MAX_LEN + 2];
+	struct reader r = { .c = c };
+	int rc = 0;
 	FILE *f;
 
 	cat_ctl_config_defaults(c);
@@ -222,96 +308,21 @@ int cat_ctl_config_load(const char *path, struct cat_ctl_config *c,
 		cat_ctl_errf(err, errlen, "%s", strerror(errno));
 		return rc;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s, *eq, *k, *v, *cm;
-		size_t i;
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *s;
 
-		lineno++;
+		r.lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
 			cat_ctl_errf(err, errlen, "line %u: longer than %d bytes",
-				lineno, LINE_MAX_LEN);
+				     r.lineno, LINE_MAX_LEN);
 			rc = -EINVAL;
 			break;
 		}
 		s = trim(line);
 		if (*s == '\0' || *s == ';' || *s == '#')
 			continue;
-		if (*s == '[') {
-			char *e = strchr(s, ']');
-			char *rest = e != NULL ? trim(e + 1) : NULL;
-
-			if (rest == NULL || (*rest != '\0' && *rest != ';' &&
-					     *rest != '#')) {
-				cat_ctl_errf(err, errlen, "line %u: bad section line",
-					lineno);
-				rc = -EINVAL;
-				break;
-			}
-			*e = '\0';
-			if (strcmp(trim(s + 1), "control") != 0) {
-				cat_ctl_errf(err, errlen,
-					"line %u: [%.40s]: unknown section (only [control])",
-					lineno, trim(s + 1));
-				rc = -EINVAL;
-				break;
-			}
-			in_control = 1;
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (eq == NULL) {
-			cat_ctl_errf(err, errlen, "line %u: expected 'key = value'",
-				lineno);
-			rc = -EINVAL;
-			break;
-		}
-		*eq = '\0';
-		k = trim(s);
-		v = eq + 1;
-		/* A comment after a value needs a blank before it, so a path
-		 * may contain '#' or ';' where it is not preceded by one. */
-		for (cm = v; *cm != '\0'; cm++)
-			if ((*cm == ';' || *cm == '#') &&
-			    (cm == v || cm[-1] == ' ' || cm[-1] == '\t')) {
-				*cm = '\0';
-				break;
-			}
-		v = trim(v);
-		if (!in_control) {
-			cat_ctl_errf(err, errlen, "line %u: %.40s: key outside [control]",
-				lineno, k);
-			rc = -EINVAL;
-			break;
-		}
-		for (i = 0; i < N_KNOWN; i++)
-			if (strcmp(known[i], k) == 0)
-				break;
-		if (i == N_KNOWN) {
-			cat_ctl_errf(err, errlen, "line %u: [control] %.40s: unknown key",
-				lineno, k);
-			rc = -EINVAL;
-			break;
-		}
-		if (seen[i]) {
-			cat_ctl_errf(err, errlen,
-				"line %u: [control] %s: given twice (first on line %u)",
-				lineno, k, seen[i]);
-			rc = -EINVAL;
-			break;
-		}
-		seen[i] = lineno;
-		if (*v == '\0') {
-			cat_ctl_errf(err, errlen, "line %u: [control] %s: empty value",
-				lineno, k);
-			rc = -EINVAL;
-			break;
-		}
-		rc = set_key(c, k, v, why, sizeof(why));
-		if (rc < 0) {
-			cat_ctl_errf(err, errlen, "line %u: [control] %s: %s: \"%.60s\"",
-				lineno, k, why, v);
-			break;
-		}
+		rc = *s == '[' ? section_line(&r, s, err, errlen) :
+				 key_line(&r, s, err, errlen);
 	}
 	if (rc == 0 && ferror(f)) {
 		rc = -EIO;
