@@ -3,11 +3,12 @@
  * write (replication/chain.h), with no network: engines on their own stores
  * in this one thread, wired by in-memory callbacks that really encode and
  * decode every message (as the dataplane does into and out of mbufs), the
- * way tests/unit/test_chain.c drives them. Only the public API is used
- * (create, set_map, on_write, on_peer, flush). What it measures is the sum
- * of every node's work for one write (head: sequence and apply; middle and
- * tail: apply, commit, reply; ACKs back up), i.e. the CPU a write costs the
- * whole chain, not its latency. Results are reported, never asserted.
+ * way tests/unit/replication/test_chain.c drives them. Only the public API
+ * is used (create, set_map, on_write, on_peer, flush). What it measures is
+ * the sum of every node's work for one write (head: sequence and apply;
+ * middle and tail: apply, commit, reply; ACKs back up), i.e. the CPU a
+ * write costs the whole chain, not its latency. Results are reported,
+ * never asserted.
  */
 #include <benchmark/benchmark.h>
 

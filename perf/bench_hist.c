@@ -1,7 +1,7 @@
 /*
  * perf/bench_hist.c: the seeded generators (uniform, exponential, Zipf) of
  * the load tools (the histogram is replication/hist.c).
- * Pure C, no DPDK, no I/O: unit-tested in tests/unit/test_bench_hist.c.
+ * Pure C, no DPDK, no I/O: unit-tested in tests/unit/perf/test_bench_hist.c.
  */
 #include <errno.h>
 #include <math.h>

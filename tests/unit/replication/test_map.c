@@ -704,13 +704,13 @@ static void test_format_enospc(void **state)
 static char src_root[4200];
 
 /* The shipped maps live in the source tree. meson compiles this file by a
- * path relative to the build root (tests/unit/ below the executable), so
- * __FILE__ leads back to the sources from any working directory;
- * CATENA_SRC_ROOT overrides it. */
+ * path relative to the build root (tests/unit/replication/ below the
+ * executable), so __FILE__ leads back to the sources from any working
+ * directory; CATENA_SRC_ROOT overrides it. */
 static const char *source_root(void)
 {
 	const char *env = getenv("CATENA_SRC_ROOT");
-	const char *suffix = "tests/unit/test_map.c";
+	const char *suffix = "tests/unit/replication/test_map.c";
 	size_t n = strlen(__FILE__), sl = strlen(suffix);
 	char exe[4096];
 	ssize_t k;
@@ -728,8 +728,8 @@ static const char *source_root(void)
 	if (k <= 0)
 		return ".";
 	exe[k] = '\0';
-	/* <build>/tests/unit/test_map -> <build> */
-	for (int up = 0; up < 3; up++) {
+	/* <build>/tests/unit/replication/test_map -> <build> */
+	for (int up = 0; up < 4; up++) {
 		char *slash = strrchr(exe, '/');
 
 		if (slash == NULL)

@@ -8,7 +8,8 @@
  *   meson test -C BUILD --suite stress
  *   meson test -C BUILD --suite stress --setup valgrind
  *   (= valgrind --leak-check=full --error-exitcode=1 --fair-sched=yes
- *      --suppressions=tests/unit/valgrind.supp BUILD/tests/unit/test_store_stress)
+ *      --suppressions=tests/unit/valgrind.supp
+ *      BUILD/tests/unit/replication/test_store_stress)
  * Under valgrind the op counts drop by 10x automatically; CATENA_STRESS_OPS
  * overrides the per-writer op count (default 1000000, about 1.5 s).
  */

@@ -12,7 +12,9 @@
  *    epoch): dropped, counted, nothing installed, nothing answered;
  *  - a head that fills the pool shared with its middle role: it keeps an
  *    entry for the middle, so the other chain's writes still pass.
- * A small three-node harness like tests/unit/test_chain.c's.
+ * Three nodes on the in-memory network of chain_net.h, as in test_chain.c,
+ * but client replies are only counted (a flood of them needs no queue
+ * room) and a message to a full queue is lost.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -26,57 +28,12 @@
 #include <cmocka.h>
 
 #include "replication/chain.h"
+#include "chain_net.h"
 
 #define NODES 3
-#define QMAX 64
 #define MS 1000000ull
 
-struct qmsg {
-	int to_client;
-	uint16_t from, to;
-	struct cat_msg m;
-	uint8_t bytes[1600];
-};
-
-static struct qmsg q[QMAX];
-static int qn;
-static uint16_t sending;
-static uint64_t replies[CAT_ST__COUNT]; /* client replies by status */
-
-static struct cat_store *stores[NODES + 1];
-static struct cat_chain *eng[NODES + 1];
-static struct cat_map *map;
-static const struct cat_addr client = { .ip = 0x0a000164, .port = 5555 };
-
-/* Client replies are counted and not queued, so a flood of them needs
- * no queue room; node messages are queued (dropped when it is full). */
-static void io_to_node(void *arg, uint16_t node, const struct cat_msg *m)
-{
-	struct qmsg *e;
-	size_t used;
-
-	(void)arg;
-	if (qn == QMAX)
-		return;
-	e = &q[qn++];
-	e->to_client = 0;
-	e->from = sending;
-	e->to = node;
-	assert_true(cat_wire_encode(e->bytes, sizeof(e->bytes), m) > 0);
-	assert_int_equal(cat_wire_decode(e->bytes, sizeof(e->bytes), &e->m,
-					 &used), CAT_WIRE_OK);
-}
-
-static void io_to_client(void *arg, const struct cat_addr *a,
-			 const struct cat_msg *m)
-{
-	(void)arg;
-	(void)a;
-	assert_true(m->status < CAT_ST__COUNT);
-	replies[m->status]++;
-}
-
-static const struct cat_chain_io io = { io_to_node, io_to_client, NULL };
+static struct cat_net net;
 
 static const char *map123 =
 	"epoch 1\nslots 4\ncraq off\n"
@@ -91,60 +48,16 @@ static const char *map12_join3 =
 static void setup(const char *text, uint32_t inflight, uint32_t dedup,
 		  const uint64_t mem_limit[NODES + 1])
 {
-	char err[128];
+	const struct cat_net_params p = {
+		.map_text = text, .nodes = NODES, .workers = 1,
+		.inflight_max = inflight, .msg_max = 1472, .dedup_max = dedup,
+		.rto_ns = 2 * MS, .suspect_after = 3, .mem_limit = mem_limit,
+		.client = { .ip = 0x0a000164, .port = 5555 },
+		.queue_replies = 0, .queue_max = 64, .drop_when_full = 1,
+		.frame_max = 1600, .storm_max = 10000,
+	};
 
-	qn = 0;
-	memset(replies, 0, sizeof(replies));
-	assert_int_equal(cat_map_parse(text, strlen(text), &map, err,
-				       sizeof(err)), 0);
-	for (uint16_t n = 1; n <= NODES; n++) {
-		struct cat_store_params sp = {
-			.slot_count = 4, .mem_limit = mem_limit ? mem_limit[n] : 0,
-		};
-		struct cat_chain_params p = {
-			.node_id = n, .worker = 0, .n_workers = 1, .io = io,
-			.inflight_max = inflight, .msg_max = 1472,
-			.dedup_max = dedup, .rto_ns = 2 * MS, .suspect_after = 3,
-		};
-
-		stores[n] = cat_store_create(&sp);
-		assert_non_null(stores[n]);
-		p.store = stores[n];
-		eng[n] = cat_chain_create(&p);
-		assert_non_null(eng[n]);
-		sending = n;
-		cat_chain_set_map(eng[n], map, 0);
-		cat_chain_flush(eng[n], 0);
-	}
-	qn = 0;
-}
-
-static void teardown(void)
-{
-	for (uint16_t n = 1; n <= NODES; n++) {
-		cat_chain_destroy(eng[n]);
-		rcu_thread_offline();
-		cat_store_destroy(stores[n]);
-		rcu_thread_online();
-	}
-	cat_map_free(map);
-}
-
-static void deliver_all(uint64_t now)
-{
-	for (int guard = 0; qn > 0 && guard < 10000; guard++) {
-		struct qmsg e = q[0];
-		size_t used;
-
-		memmove(&q[0], &q[1], sizeof(q[0]) * (size_t)(qn - 1));
-		qn--;
-		assert_int_equal(cat_wire_decode(e.bytes, sizeof(e.bytes), &e.m,
-						 &used), CAT_WIRE_OK);
-		sending = e.to;
-		cat_chain_on_peer(eng[e.to], now, e.from, &e.m);
-		cat_chain_flush(eng[e.to], now);
-	}
-	assert_int_equal(qn, 0);
+	cat_net_init(&net, &p);
 }
 
 static void write_req(uint16_t node, uint8_t op, const char *key,
@@ -156,15 +69,10 @@ static void write_req(uint16_t node, uint8_t op, const char *key,
 		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
 		.value = value, .value_len = vlen,
 	};
-	struct cat_key k;
 
 	assert_int_equal(cat_wire_check_request(&m, cat_wire_value_max(1500,
 						m.key_len)), CAT_ST_OK);
-	cat_store_key(stores[node], &k, key, m.key_len);
-	m.slot = (uint16_t)k.slot;
-	sending = node;
-	cat_chain_on_write(eng[node], now, &client, &m);
-	cat_chain_flush(eng[node], now);
+	cat_net_client_write(&net, node, &m, now);
 }
 
 /* INCR key by 1 at node. */
@@ -175,18 +83,13 @@ static void incr_req(uint16_t node, const char *key, uint32_t cid,
 		.op = CAT_OP_INCR, .client_id = cid, .seq = seq, .arg = 1,
 		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
 	};
-	struct cat_key k;
 
-	cat_store_key(stores[node], &k, key, m.key_len);
-	m.slot = (uint16_t)k.slot;
-	sending = node;
-	cat_chain_on_write(eng[node], 0, &client, &m);
-	cat_chain_flush(eng[node], 0);
+	cat_net_client_write(&net, node, &m, 0);
 }
 
-static const struct cat_chain_stats *st(uint16_t n)
+static struct cat_chain_stats st(uint16_t n)
 {
-	return cat_chain_stats(eng[n]);
+	return cat_net_stats(&net, n);
 }
 
 static uint64_t keys_of(uint16_t n)
@@ -194,7 +97,7 @@ static uint64_t keys_of(uint16_t n)
 	uint64_t k = 0;
 
 	for (uint32_t s = 0; s < 4; s++)
-		k += cat_store_slot_keys(stores[n], s);
+		k += cat_store_slot_keys(net.store[n], s);
 	return k;
 }
 
@@ -211,33 +114,33 @@ static void test_write_beyond_the_memory_cap_answers_no_space(void **state)
 	setup(map123, 16, 64, cap);
 	write_req(1, CAT_OP_PUT, "a", big, sizeof(big), 1, 1, 0);
 	write_req(1, CAT_OP_PUT, "b", big, sizeof(big), 1, 2, 0);
-	deliver_all(0);
-	assert_int_equal(replies[CAT_ST_OK], 2);
-	used = cat_store_mem_used(stores[1]);
+	cat_net_run(&net, 0);
+	assert_int_equal(net.replies[CAT_ST_OK], 2);
+	used = cat_store_mem_used(net.store[1]);
 	assert_true(used <= cap[1]);
 
 	write_req(1, CAT_OP_PUT, "c", big, sizeof(big), 1, 3, 0);
-	assert_int_equal(replies[CAT_ST_NO_SPACE], 1);
-	assert_int_equal(st(1)->store_errors, 1);
-	assert_int_equal(qn, 0);                    /* nothing forwarded */
-	assert_int_equal(st(1)->writes_sequenced, 2);
-	assert_int_equal(cat_chain_inflight(eng[1]), 0);
-	assert_true(cat_store_mem_used(stores[1]) == used);
+	assert_int_equal(net.replies[CAT_ST_NO_SPACE], 1);
+	assert_int_equal(st(1).store_errors, 1);
+	assert_int_equal(net.qn, 0);                /* nothing forwarded */
+	assert_int_equal(st(1).writes_sequenced, 2);
+	assert_int_equal(cat_net_inflight(&net, 1), 0);
+	assert_true(cat_store_mem_used(net.store[1]) == used);
 	/* INCR needs memory too; a small write may still fit. */
 	write_req(1, CAT_OP_INCR, "n", NULL, 0, 1, 4, 0);
-	assert_true(replies[CAT_ST_NO_SPACE] + replies[CAT_ST_OK] == 3);
-	assert_true(cat_store_mem_used(stores[1]) <= cap[1]);
+	assert_true(net.replies[CAT_ST_NO_SPACE] + net.replies[CAT_ST_OK] == 3);
+	assert_true(cat_store_mem_used(net.store[1]) <= cap[1]);
 	/* Freeing space (a delete, committed) lets writes in again. */
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	write_req(1, CAT_OP_DEL, "a", NULL, 0, 1, 5, 0);
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	rcu_thread_offline();
 	rcu_barrier();               /* the deleted item is freed */
 	rcu_thread_online();
 	write_req(1, CAT_OP_PUT, "c", big, sizeof(big), 1, 6, 0);
-	deliver_all(0);
-	assert_true(replies[CAT_ST_OK] >= 4);
-	teardown();
+	cat_net_run(&net, 0);
+	assert_true(net.replies[CAT_ST_OK] >= 4);
+	cat_net_fini(&net);
 }
 
 /* (a) A replica's store is full: it does not apply the FWD (counted),
@@ -252,21 +155,20 @@ static void test_replica_out_of_memory_refuses_the_forward(void **state)
 	memset(big, 'y', sizeof(big));
 	setup(map123, 16, 64, cap);
 	write_req(1, CAT_OP_PUT, "a", big, sizeof(big), 1, 1, 0);
-	deliver_all(0);
-	assert_int_equal(replies[CAT_ST_OK], 1);
+	cat_net_run(&net, 0);
+	assert_int_equal(net.replies[CAT_ST_OK], 1);
 	write_req(1, CAT_OP_PUT, "b", big, sizeof(big), 1, 2, 0);
-	deliver_all(0);
-	assert_int_equal(st(2)->store_errors, 1);
-	assert_int_equal(replies[CAT_ST_OK], 1);       /* b is not answered */
-	assert_int_equal(cat_chain_inflight(eng[1]), 1);
-	assert_true(cat_store_mem_used(stores[2]) <= cap[2]);
+	cat_net_run(&net, 0);
+	assert_int_equal(st(2).store_errors, 1);
+	assert_int_equal(net.replies[CAT_ST_OK], 1);   /* b is not answered */
+	assert_int_equal(cat_net_inflight(&net, 1), 1);
+	assert_true(cat_store_mem_used(net.store[2]) <= cap[2]);
 	/* The retransmission meets the same full store: refused again. */
-	sending = 1;
-	cat_chain_on_timer(eng[1], 5 * MS);
-	deliver_all(5 * MS);
-	assert_int_equal(st(2)->store_errors, 2);
-	assert_true(st(1)->fwd_retransmitted >= 1);
-	teardown();
+	cat_net_timer(&net, 1, 5 * MS);
+	cat_net_run(&net, 5 * MS);
+	assert_int_equal(st(2).store_errors, 2);
+	assert_true(st(1).fwd_retransmitted >= 1);
+	cat_net_fini(&net);
 }
 
 /* (b) A write flood at the head with nothing acknowledged: the pool
@@ -286,9 +188,9 @@ static void test_write_flood_answers_retry_and_stays_bounded(void **state)
 		write_req(1, CAT_OP_PUT, key, (const uint8_t *)"v", 1, 7,
 			  (uint64_t)i + 1, 0);
 	}
-	assert_int_equal(cat_chain_inflight(eng[1]), POOL);
-	qn = 0;                       /* the forwards are lost: nothing acks */
-	mem_store = cat_store_mem_used(stores[1]);
+	assert_int_equal(cat_net_inflight(&net, 1), POOL);
+	cat_net_drop_all(&net);       /* the forwards are lost: nothing acks */
+	mem_store = cat_store_mem_used(net.store[1]);
 	heap = mallinfo2().uordblks;  /* 0 under ASan/valgrind: still true */
 	for (int i = POOL; i < FLOOD; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
@@ -296,22 +198,21 @@ static void test_write_flood_answers_retry_and_stays_bounded(void **state)
 			  i % 3 ? (const uint8_t *)"v" : NULL, i % 3 ? 1 : 0,
 			  7, (uint64_t)i + 1, 0);
 	}
-	assert_int_equal(replies[CAT_ST_RETRY], FLOOD - POOL);
-	assert_int_equal(st(1)->retry_inflight_full, FLOOD - POOL);
-	assert_int_equal(cat_chain_inflight(eng[1]), POOL);
-	assert_int_equal(st(1)->writes_sequenced, POOL);
-	assert_true(cat_store_mem_used(stores[1]) == mem_store);
+	assert_int_equal(net.replies[CAT_ST_RETRY], FLOOD - POOL);
+	assert_int_equal(st(1).retry_inflight_full, FLOOD - POOL);
+	assert_int_equal(cat_net_inflight(&net, 1), POOL);
+	assert_int_equal(st(1).writes_sequenced, POOL);
+	assert_true(cat_store_mem_used(net.store[1]) == mem_store);
 	assert_true(mallinfo2().uordblks == heap);
 	assert_int_equal(keys_of(1), POOL);
 	/* The pool drains once the chain acks: writes go through again. */
-	sending = 1;
-	cat_chain_on_timer(eng[1], 5 * MS);
-	deliver_all(5 * MS);
-	assert_int_equal(cat_chain_inflight(eng[1]), 0);
+	cat_net_timer(&net, 1, 5 * MS);
+	cat_net_run(&net, 5 * MS);
+	assert_int_equal(cat_net_inflight(&net, 1), 0);
 	write_req(1, CAT_OP_PUT, "after", (const uint8_t *)"v", 1, 7, 99999, 5 * MS);
-	deliver_all(5 * MS);
-	assert_int_equal(replies[CAT_ST_OK], POOL + 1);
-	teardown();
+	cat_net_run(&net, 5 * MS);
+	assert_int_equal(net.replies[CAT_ST_OK], POOL + 1);
+	cat_net_fini(&net);
 }
 
 /* (b) Many clients: the dedup table keeps at most its size and evicts
@@ -327,13 +228,13 @@ static void test_dedup_table_evicts_instead_of_growing(void **state)
 	heap = mallinfo2().uordblks;
 	for (uint32_t c = 1; c <= CLIENTS; c++) {
 		write_req(1, CAT_OP_INCR, "n", NULL, 0, c, 1, 0);
-		deliver_all(0);
+		cat_net_run(&net, 0);
 	}
-	assert_int_equal(replies[CAT_ST_OK], CLIENTS);
+	assert_int_equal(net.replies[CAT_ST_OK], CLIENTS);
 	/* Every replica filled its table from the FWDs: each evicted
 	 * exactly what did not fit. */
 	for (uint16_t n = 1; n <= NODES; n++)
-		assert_int_equal(st(n)->dedup_evictions, CLIENTS - DEDUP);
+		assert_int_equal(st(n).dedup_evictions, CLIENTS - DEDUP);
 	/* One item for "n" whatever the number of clients: no growth but
 	 * the counter's (the tail's version is clean, older ones freed). */
 	assert_int_equal(keys_of(1), 1);
@@ -343,9 +244,9 @@ static void test_dedup_table_evicts_instead_of_growing(void **state)
 	assert_true(mallinfo2().uordblks <= heap + 4096);
 	/* The last client's retry is answered from the table, not run. */
 	write_req(1, CAT_OP_INCR, "n", NULL, 0, CLIENTS, 1, 0);
-	assert_int_equal(st(1)->dup_committed, 1);
-	assert_int_equal(st(1)->writes_sequenced, CLIENTS);
-	teardown();
+	assert_int_equal(st(1).dup_committed, 1);
+	assert_int_equal(st(1).writes_sequenced, CLIENTS);
+	cat_net_fini(&net);
 }
 
 static int64_t counter_at(uint16_t node, const char *key)
@@ -355,8 +256,8 @@ static int64_t counter_at(uint16_t node, const char *key)
 	char text[32];
 	int64_t v = -1;
 
-	cat_store_key(stores[node], &k, key, (uint16_t)strlen(key));
-	if (cat_store_get(stores[node], &k, &it) == 0 &&
+	cat_store_key(net.store[node], &k, key, (uint16_t)strlen(key));
+	if (cat_store_get(net.store[node], &k, &it) == 0 &&
 	    it->value_len < sizeof(text)) {
 		memcpy(text, cat_item_value(it), it->value_len);
 		text[it->value_len] = '\0';
@@ -383,11 +284,11 @@ static void test_dedup_table_holds_exactly_its_capacity(void **state)
 		snprintf(key, sizeof(key), "k%u", i % 5);
 		write_req(1, CAT_OP_PUT, key, (const uint8_t *)"v", 1,
 			  0x9e370000u + c * 7919u, ++seq[c], 0);
-		deliver_all(0);
+		cat_net_run(&net, 0);
 	}
-	assert_int_equal(replies[CAT_ST_OK], DEDUP);
+	assert_int_equal(net.replies[CAT_ST_OK], DEDUP);
 	for (uint16_t n = 1; n <= NODES; n++)
-		assert_int_equal(st(n)->dedup_evictions, 0);
+		assert_int_equal(st(n).dedup_evictions, 0);
 	/* Every one of them is still remembered: a retry is answered from
 	 * the table and not sequenced again. */
 	memset(seq, 0, sizeof(seq));
@@ -398,20 +299,20 @@ static void test_dedup_table_holds_exactly_its_capacity(void **state)
 		write_req(1, CAT_OP_PUT, key, (const uint8_t *)"v", 1,
 			  0x9e370000u + c * 7919u, ++seq[c], 0);
 	}
-	assert_int_equal(st(1)->dup_committed, DEDUP);
-	assert_int_equal(st(1)->writes_sequenced, DEDUP);
+	assert_int_equal(st(1).dup_committed, DEDUP);
+	assert_int_equal(st(1).writes_sequenced, DEDUP);
 	/* One more: the oldest (client 0, seq 1) goes, on every replica. */
 	write_req(1, CAT_OP_INCR, "n", NULL, 0, 4242, 1, 0);
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	for (uint16_t n = 1; n <= NODES; n++)
-		assert_int_equal(st(n)->dedup_evictions, 1);
+		assert_int_equal(st(n).dedup_evictions, 1);
 	write_req(1, CAT_OP_PUT, "k0", (const uint8_t *)"v", 1, 0x9e370000u, 1, 0);
-	assert_int_equal(replies[CAT_ST_OUTCOME_UNKNOWN], 1);
+	assert_int_equal(net.replies[CAT_ST_OUTCOME_UNKNOWN], 1);
 	write_req(1, CAT_OP_PUT, "k1", (const uint8_t *)"v", 1,
 		  0x9e370000u + 7919u, 1, 0);
-	assert_int_equal(st(1)->dup_committed, DEDUP + 1);
-	assert_int_equal(st(1)->writes_sequenced, DEDUP + 1);
-	teardown();
+	assert_int_equal(st(1).dup_committed, DEDUP + 1);
+	assert_int_equal(st(1).writes_sequenced, DEDUP + 1);
+	cat_net_fini(&net);
 }
 
 /* A retried INCR whose remembered outcome was evicted must not run a
@@ -427,65 +328,53 @@ static void test_retried_incr_whose_outcome_was_evicted_is_not_run_again(void **
 		"node 1 10.0.0.1\nnode 2 10.0.0.2\nnode 3 10.0.0.3\n"
 		"chain 1 2 3\nassign 0-3 1\n";
 	struct cat_map *m2;
-	char err[128];
 
 	(void)state;
 	setup(map123, 16, DEDUP, NULL);
 	incr_req(1, "n", 100, 1);   /* client A */
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	assert_int_equal(counter_at(3, "n"), 1);
 	for (uint64_t s = 1; s <= DEDUP; s++) {               /* client B */
 		write_req(1, CAT_OP_PUT, "b", (const uint8_t *)"v", 1, 200, s, 0);
-		deliver_all(0);
+		cat_net_run(&net, 0);
 	}
 	for (uint16_t n = 1; n <= NODES; n++)
-		assert_int_equal(st(n)->dedup_evictions, 1);
+		assert_int_equal(st(n).dedup_evictions, 1);
 	/* A's reply was lost; its retry comes after the entry went. */
 	incr_req(1, "n", 100, 1);
-	deliver_all(0);
-	assert_int_equal(replies[CAT_ST_OUTCOME_UNKNOWN], 1);
-	assert_int_equal(st(1)->outcome_unknown, 1);
-	assert_int_equal(st(1)->writes_sequenced, 1 + DEDUP);
+	cat_net_run(&net, 0);
+	assert_int_equal(net.replies[CAT_ST_OUTCOME_UNKNOWN], 1);
+	assert_int_equal(st(1).outcome_unknown, 1);
+	assert_int_equal(st(1).writes_sequenced, 1 + DEDUP);
 	assert_int_equal(counter_at(3, "n"), 1);
 	/* A's next request is new: it runs. */
 	incr_req(1, "n", 100, 2);
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	assert_int_equal(counter_at(3, "n"), 2);
 	/* A client nothing was evicted for: its first try runs. */
 	incr_req(1, "n", 300, 7);
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	assert_int_equal(counter_at(3, "n"), 3);
-	assert_int_equal(replies[CAT_ST_OUTCOME_UNKNOWN], 1);
+	assert_int_equal(net.replies[CAT_ST_OUTCOME_UNKNOWN], 1);
 
 	/* Node 1 fails; node 2 heads the chain and A retries seq 1 there. */
-	assert_int_equal(cat_map_parse(map23, strlen(map23), &m2, err,
-				       sizeof(err)), 0);
+	m2 = cat_net_parse(map23);
 	for (uint16_t n = 2; n <= NODES; n++) {
-		sending = n;
-		cat_chain_set_map(eng[n], m2, 0);
-		cat_chain_flush(eng[n], 0);
+		cat_net_set_map(&net, n, m2, 0);
+		cat_net_flush(&net, n, 0);
 	}
-	deliver_all(0);
+	cat_net_run(&net, 0);
 	incr_req(2, "n", 100, 1);
-	deliver_all(0);
-	assert_int_equal(replies[CAT_ST_OUTCOME_UNKNOWN], 2);
-	assert_int_equal(st(2)->outcome_unknown, 1);
+	cat_net_run(&net, 0);
+	assert_int_equal(net.replies[CAT_ST_OUTCOME_UNKNOWN], 2);
+	assert_int_equal(st(2).outcome_unknown, 1);
 	assert_int_equal(counter_at(3, "n"), 3);
 	/* ... and A's remembered seq 2 is answered from the table. */
 	incr_req(2, "n", 100, 2);
-	assert_int_equal(st(2)->dup_committed, 1);
+	assert_int_equal(st(2).dup_committed, 1);
 	assert_int_equal(counter_at(3, "n"), 3);
-	for (uint16_t n = 1; n <= NODES; n++) {
-		cat_chain_destroy(eng[n]);
-		eng[n] = NULL;
-	}
-	cat_map_free(m2);
-	for (uint16_t n = 1; n <= NODES; n++) {
-		rcu_thread_offline();
-		cat_store_destroy(stores[n]);
-		rcu_thread_online();
-	}
-	cat_map_free(map);
+	cat_net_fini(&net);
+	cat_map_free(m2);           /* the engines that held it are gone */
 }
 
 /* The index under churn: thousands of inserts into a small ring, each
@@ -503,22 +392,22 @@ static void test_dedup_index_survives_churn(void **state)
 		/* Client ids and seqs chosen to collide in the low bits. */
 		write_req(1, CAT_OP_PUT, "c", (const uint8_t *)"v", 1,
 			  (i % CLIENTS) << 16, i, 0);
-		deliver_all(0);
+		cat_net_run(&net, 0);
 		if (i % 250 != 0)
 			continue;
 		for (uint32_t j = i - DEDUP + 1; j <= i; j++)
 			write_req(1, CAT_OP_PUT, "c", (const uint8_t *)"v", 1,
 				  (j % CLIENTS) << 16, j, 0);
 		dups += DEDUP;
-		assert_int_equal(st(1)->dup_committed, dups);
+		assert_int_equal(st(1).dup_committed, dups);
 		write_req(1, CAT_OP_PUT, "c", (const uint8_t *)"v", 1,
 			  ((i - DEDUP) % CLIENTS) << 16, i - DEDUP, 0);
 		unknown++;
-		assert_int_equal(replies[CAT_ST_OUTCOME_UNKNOWN], unknown);
-		assert_int_equal(st(1)->writes_sequenced, i);
+		assert_int_equal(net.replies[CAT_ST_OUTCOME_UNKNOWN], unknown);
+		assert_int_equal(st(1).writes_sequenced, i);
 	}
-	assert_int_equal(st(1)->dedup_evictions, WRITES - DEDUP);
-	teardown();
+	assert_int_equal(st(1).dedup_evictions, WRITES - DEDUP);
+	cat_net_fini(&net);
 }
 
 /* The smallest tables (the config allows 16, the engine takes 1): the
@@ -532,14 +421,14 @@ static void test_dedup_tiny_tables_keep_working(void **state)
 		for (uint64_t i = 1; i <= 200; i++) {
 			write_req(1, CAT_OP_PUT, "t", (const uint8_t *)"v", 1,
 				  (uint32_t)(i % 3) + 1, i, 0);
-			deliver_all(0);
+			cat_net_run(&net, 0);
 			write_req(1, CAT_OP_PUT, "t", (const uint8_t *)"v", 1,
 				  (uint32_t)(i % 3) + 1, i, 0);
 		}
-		assert_int_equal(st(1)->dup_committed, 200);
-		assert_int_equal(st(1)->writes_sequenced, 200);
-		assert_int_equal(st(1)->dedup_evictions, 200 - cap);
-		teardown();
+		assert_int_equal(st(1).dup_committed, 200);
+		assert_int_equal(st(1).writes_sequenced, 200);
+		assert_int_equal(st(1).dedup_evictions, 200 - cap);
+		cat_net_fini(&net);
 	}
 }
 
@@ -553,11 +442,9 @@ static void snap(uint16_t to, uint16_t from, uint8_t op, uint32_t gen,
 	};
 	struct cat_key k;
 
-	cat_store_key(stores[to], &k, key, m.key_len);
+	cat_store_key(net.store[to], &k, key, m.key_len);
 	m.slot = (uint16_t)k.slot;
-	sending = to;
-	cat_chain_on_peer(eng[to], 0, from, &m);
-	cat_chain_flush(eng[to], 0);
+	cat_net_on_peer(&net, to, from, &m, 0);
 }
 
 /* (c) Node 3 joins chain 1-2, whose tail (node 2) streams to it. SNAPs
@@ -572,35 +459,35 @@ static void test_snap_flood_from_a_non_tail_is_dropped_and_counted(void **state)
 
 	(void)state;
 	setup(map12_join3, 16, 64, NULL);
-	before = cat_store_mem_used(stores[3]);
+	before = cat_store_mem_used(net.store[3]);
 	for (int i = 0; i < FLOOD; i++) {
 		snprintf(key, sizeof(key), "s%d", i);
 		snap(3, 1, i % 10 ? CAT_OP_R_SNAP : CAT_OP_R_SNAP_END,
 		     (uint32_t)i + 1, 1 + (uint64_t)(i % 3), key, 1);
 	}
-	assert_int_equal(st(3)->drop_not_member, FLOOD);
+	assert_int_equal(st(3).drop_not_member, FLOOD);
 	snap(3, 0, CAT_OP_R_SNAP, 77, 1, "u", 1);     /* unknown peer */
-	assert_int_equal(st(3)->drop_not_member, FLOOD + 1);
+	assert_int_equal(st(3).drop_not_member, FLOOD + 1);
 	snap(3, 2, CAT_OP_R_SNAP, 78, 1, "e", 9);     /* the tail, wrong epoch */
-	assert_int_equal(st(3)->drop_epoch, 1);
+	assert_int_equal(st(3).drop_epoch, 1);
 	assert_int_equal(keys_of(3), 0);
-	assert_true(cat_store_mem_used(stores[3]) == before);
-	assert_int_equal(st(3)->xfer_slot_resets, 0);
-	assert_int_equal(st(3)->xfer_snap_applied, 0);
-	assert_int_equal(qn, 0);                      /* no SNAP_ACK to anyone */
+	assert_true(cat_store_mem_used(net.store[3]) == before);
+	assert_int_equal(st(3).xfer_slot_resets, 0);
+	assert_int_equal(st(3).xfer_snap_applied, 0);
+	assert_int_equal(net.qn, 0);              /* no SNAP_ACK to anyone */
 	/* Node 1 is a member (the head), not joining: dropped too. */
 	for (int i = 0; i < FLOOD; i++) {
 		snprintf(key, sizeof(key), "m%d", i);
 		snap(1, 2, CAT_OP_R_SNAP, 5, (uint64_t)i + 1, key, 1);
 	}
-	assert_int_equal(st(1)->drop_not_member, FLOOD);
+	assert_int_equal(st(1).drop_not_member, FLOOD);
 	assert_int_equal(keys_of(1), 0);
-	assert_int_equal(qn, 0);
+	assert_int_equal(net.qn, 0);
 	/* The real tail's stream still works after the flood. */
 	snap(3, 2, CAT_OP_R_SNAP, 42, 1, "real", 1);
-	assert_int_equal(st(3)->xfer_snap_applied, 1);
+	assert_int_equal(st(3).xfer_snap_applied, 1);
 	assert_int_equal(keys_of(3), 1);
-	teardown();
+	cat_net_fini(&net);
 }
 
 /* Node 2 is the head of chain 2 and the middle of chain 1, and one pool
@@ -624,33 +511,33 @@ static void test_head_flood_leaves_an_entry_for_the_middle(void **state)
 	setup(map2, POOL, 64, NULL);
 	for (int i = 0; n < 3 * POOL; i++) {
 		snprintf(key, sizeof(key), "h%d", i);
-		cat_store_key(stores[2], &k, key, (uint16_t)strlen(key));
+		cat_store_key(net.store[2], &k, key, (uint16_t)strlen(key));
 		if (k.slot < 2)
 			continue;        /* chain 2's slots only */
 		write_req(2, CAT_OP_PUT, key, (const uint8_t *)"v", 1, 7,
 			  (uint64_t)i + 1, 0);
 		n++;
 	}
-	admitted = (int)st(2)->writes_sequenced;
+	admitted = (int)st(2).writes_sequenced;
 	assert_int_equal(admitted, POOL - 1);
-	assert_int_equal(cat_chain_inflight(eng[2]), POOL - 1);
-	assert_int_equal(replies[CAT_ST_RETRY], 3 * POOL - admitted);
-	assert_true(st(2)->inflight_reserved > 0);
-	qn = 0;                       /* chain 2's forwards are lost */
+	assert_int_equal(cat_net_inflight(&net, 2), POOL - 1);
+	assert_int_equal(net.replies[CAT_ST_RETRY], 3 * POOL - admitted);
+	assert_true(st(2).inflight_reserved > 0);
+	cat_net_drop_all(&net);       /* chain 2's forwards are lost */
 
 	for (int i = 0;; i++) {
 		snprintf(key, sizeof(key), "m%d", i);
-		cat_store_key(stores[1], &k, key, (uint16_t)strlen(key));
+		cat_store_key(net.store[1], &k, key, (uint16_t)strlen(key));
 		if (k.slot < 2)
 			break;           /* a chain 1 key */
 	}
 	write_req(1, CAT_OP_PUT, key, (const uint8_t *)"through", 7, 8, 1, 0);
-	deliver_all(0);
-	assert_int_equal(st(2)->fwd_no_inflight, 0);
-	assert_int_equal(st(2)->fwd_applied, 1);
-	assert_int_equal(replies[CAT_ST_OK], 1);
-	assert_int_equal(cat_chain_inflight(eng[2]), POOL - 1);
-	teardown();
+	cat_net_run(&net, 0);
+	assert_int_equal(st(2).fwd_no_inflight, 0);
+	assert_int_equal(st(2).fwd_applied, 1);
+	assert_int_equal(net.replies[CAT_ST_OK], 1);
+	assert_int_equal(cat_net_inflight(&net, 2), POOL - 1);
+	cat_net_fini(&net);
 }
 
 int main(void)

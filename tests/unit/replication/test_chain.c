@@ -1,9 +1,10 @@
 /*
  * Unit tests for the chain replication engine (replication/chain.c): three
- * engines on three stores, wired through an in-test message queue that the
- * test delivers, drops or duplicates by hand, so every step of the protocol
- * is visible. The deterministic simulator (tests/sim) covers the random
- * schedules; these pin down the individual rules.
+ * engines on three stores, wired through the in-memory network of
+ * chain_net.h, which the test delivers, drops or duplicates by hand, so
+ * every step of the protocol is visible. The deterministic simulator
+ * (tests/sim) covers the random schedules; these pin down the individual
+ * rules.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,69 +17,12 @@
 #include <cmocka.h>
 
 #include "replication/chain.h"
+#include "chain_net.h"
 
 #define NODES 3
-#define QMAX 256
 #define MS 1000000ull
 
-/* A message in flight in the test network, decoded copy included. */
-struct qmsg {
-	int to_client;         /* 1: for the client; 0: for node `to` */
-	uint16_t from, to;
-	struct cat_msg m;
-	uint8_t bytes[2048];
-};
-
-static struct qmsg q[QMAX];
-static int qn;
-static uint16_t sending_node; /* which engine is running (for `from`) */
-
-static struct cat_store *stores[NODES + 1];
-static struct cat_chain *eng[NODES + 1];
-static struct cat_map *map;
-static const struct cat_addr client = { .ip = 0x0a000164, .port = 5555,
-					.mac = { 2, 0, 0, 0, 0, 0x64 } };
-
-static void enqueue(int to_client, uint16_t to, const struct cat_msg *m)
-{
-	struct qmsg *e;
-	size_t used;
-
-	assert_true(qn < QMAX);
-	e = &q[qn++];
-	e->to_client = to_client;
-	e->from = sending_node;
-	e->to = to;
-	/* Really encode and decode: the wire format is part of the path. */
-	assert_true(cat_wire_encode(e->bytes, sizeof(e->bytes), m) > 0);
-	assert_int_equal(cat_wire_decode(e->bytes, sizeof(e->bytes), &e->m, &used),
-			 CAT_WIRE_OK);
-}
-
-static void io_to_node(void *arg, uint16_t node, const struct cat_msg *m)
-{
-	(void)arg;
-	enqueue(0, node, m);
-}
-
-static void io_to_client(void *arg, const struct cat_addr *a,
-			 const struct cat_msg *m)
-{
-	(void)arg;
-	assert_true(a->ip == client.ip && a->port == client.port);
-	enqueue(1, 0, m);
-}
-
-static const struct cat_chain_io io = { io_to_node, io_to_client, NULL };
-
-static struct cat_map *parse(const char *text)
-{
-	struct cat_map *m = NULL;
-	char err[128];
-
-	assert_int_equal(cat_map_parse(text, strlen(text), &m, err, sizeof(err)), 0);
-	return m;
-}
+static struct cat_net net;
 
 static const char *map3 =
 	"epoch 1\nslots 4\ncraq off\n"
@@ -89,85 +33,20 @@ static const char *map3 =
 
 static uint64_t fence_ns; /* the engines' read-lease fence; 0: none */
 
+/* Every message and every client reply is queued: the test looks at each
+ * one. A full queue fails the test. */
 static void setup_cluster(const char *map_text, uint32_t inflight)
 {
-	struct cat_store_params sp = { .slot_count = 4 };
+	const struct cat_net_params p = {
+		.map_text = map_text, .nodes = NODES, .workers = 1,
+		.inflight_max = inflight, .msg_max = 1500, .dedup_max = 64,
+		.rto_ns = 2 * MS, .suspect_after = 3, .fence_ns = fence_ns,
+		.client = { .ip = 0x0a000164, .port = 5555,
+			    .mac = { 2, 0, 0, 0, 0, 0x64 } },
+		.queue_replies = 1,
+	};
 
-	qn = 0;
-	map = parse(map_text);
-	for (uint16_t n = 1; n <= NODES; n++) {
-		struct cat_chain_params p = {
-			.node_id = n, .worker = 0, .n_workers = 1,
-			.io = io, .inflight_max = inflight, .msg_max = 1500,
-			.dedup_max = 64, .rto_ns = 2 * MS, .suspect_after = 3,
-			.fence_ns = fence_ns,
-		};
-
-		stores[n] = cat_store_create(&sp);
-		assert_non_null(stores[n]);
-		p.store = stores[n];
-		eng[n] = cat_chain_create(&p);
-		assert_non_null(eng[n]);
-		sending_node = n;
-		cat_chain_set_map(eng[n], map, 0);
-		cat_chain_flush(eng[n], 0);
-	}
-	qn = 0; /* initial (empty) acks */
-}
-
-static void teardown_cluster(void)
-{
-	for (uint16_t n = 1; n <= NODES; n++) {
-		cat_chain_destroy(eng[n]);
-		rcu_thread_offline();
-		cat_store_destroy(stores[n]);
-		rcu_thread_online();
-	}
-	cat_map_free(map);
-}
-
-/* Deliver message i of the queue (removing it) to its node. */
-static void deliver(int i, uint64_t now)
-{
-	struct qmsg e = q[i];
-
-	memmove(&q[i], &q[i + 1], sizeof(q[0]) * (size_t)(qn - i - 1));
-	qn--;
-	/* Re-decode: the key/value pointers must point into our copy. */
-	size_t used;
-	assert_int_equal(cat_wire_decode(e.bytes, sizeof(e.bytes), &e.m, &used),
-			 CAT_WIRE_OK);
-	assert_false(e.to_client);
-	sending_node = e.to;
-	if (cat_chain_op_is_owned(e.m.op))
-		cat_chain_on_peer(eng[e.to], now, e.from, &e.m);
-	else
-		cat_chain_read(map, e.to, stores[e.to], &io, &client, e.from,
-			       &e.m, NULL, NULL, 0);
-	cat_chain_flush(eng[e.to], now);
-}
-
-/* Deliver every node-bound message until only client replies remain. */
-static void run(uint64_t now)
-{
-	for (int guard = 0; guard < 1000; guard++) {
-		int i;
-
-		for (i = 0; i < qn && q[i].to_client; i++)
-			;
-		if (i == qn)
-			return;
-		deliver(i, now);
-	}
-	fail_msg("message storm");
-}
-
-static int find(int to_client, uint8_t op)
-{
-	for (int i = 0; i < qn; i++)
-		if (q[i].to_client == to_client && q[i].m.op == op)
-			return i;
-	return -1;
+	cat_net_init(&net, &p);
 }
 
 static uint64_t seqno = 100;
@@ -182,13 +61,8 @@ static void client_write(uint16_t node, uint8_t op, const char *key,
 		.value = (const uint8_t *)value,
 		.value_len = value ? (uint32_t)strlen(value) : 0,
 	};
-	struct cat_key k;
 
-	cat_store_key(stores[node], &k, key, m.key_len);
-	m.slot = (uint16_t)k.slot;
-	sending_node = node;
-	cat_chain_on_write(eng[node], now, &client, &m);
-	cat_chain_flush(eng[node], now);
+	cat_net_client_write(&net, node, &m, now);
 }
 
 static void client_get(uint16_t node, const char *key, uint64_t seq)
@@ -197,50 +71,8 @@ static void client_get(uint16_t node, const char *key, uint64_t seq)
 		.op = CAT_OP_GET, .client_id = 42, .seq = seq,
 		.key = (const uint8_t *)key, .key_len = (uint16_t)strlen(key),
 	};
-	struct cat_key k;
 
-	cat_store_key(stores[node], &k, key, m.key_len);
-	m.slot = (uint16_t)k.slot;
-	sending_node = node;
-	cat_chain_read(map, node, stores[node], &io, &client, 0, &m, NULL, NULL, 0);
-}
-
-/* Take the single client reply in the queue. */
-static struct cat_msg take_reply(uint8_t *valbuf)
-{
-	int n = 0, at = -1;
-	struct cat_msg r;
-
-	for (int i = 0; i < qn; i++)
-		if (q[i].to_client) {
-			n++;
-			at = i;
-		}
-	assert_int_equal(n, 1);
-	r = q[at].m;
-	if (valbuf && r.value_len)
-		memcpy(valbuf, r.value, r.value_len);
-	memmove(&q[at], &q[at + 1], sizeof(q[0]) * (size_t)(qn - at - 1));
-	qn--;
-	assert_true(r.flags & CAT_F_REPLY);
-	return r;
-}
-
-static void expect_stored(uint16_t node, const char *key, const char *val,
-			  int dirty)
-{
-	struct cat_key k;
-	const struct cat_item *it;
-
-	cat_store_key(stores[node], &k, key, (uint16_t)strlen(key));
-	if (val == NULL) {
-		assert_int_equal(cat_store_get(stores[node], &k, &it), -ENOENT);
-		return;
-	}
-	assert_int_equal(cat_store_get(stores[node], &k, &it), 0);
-	assert_int_equal(it->value_len, strlen(val));
-	assert_memory_equal(cat_item_value(it), val, strlen(val));
-	assert_int_equal(!!(cat_item_flags(it) & CAT_ITEM_DIRTY), dirty);
+	cat_net_client_get(&net, node, &m);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -250,30 +82,30 @@ static void test_put_travels_the_chain_and_the_tail_answers(void **state)
 	(void)state;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "k", "v1", 0, ++seqno, 0);
-	assert_int_equal(qn, 1);                   /* one FWD, no reply */
-	assert_int_equal(q[0].m.op, CAT_OP_R_FWD);
-	assert_int_equal(q[0].to, 2);
-	expect_stored(1, "k", "v1", 1);            /* dirty at the head */
-	deliver(0, 0);                             /* 1 -> 2 */
-	expect_stored(2, "k", "v1", 1);
-	assert_int_equal(q[0].to, 3);
-	deliver(0, 0);                             /* 2 -> 3: tail */
-	expect_stored(3, "k", "v1", 0);
+	assert_int_equal(net.qn, 1);               /* one FWD, no reply */
+	assert_int_equal(net.q[0].m.op, CAT_OP_R_FWD);
+	assert_int_equal(net.q[0].to, 2);
+	cat_net_expect_stored(&net, 1, "k", "v1", 1); /* dirty at the head */
+	cat_net_deliver(&net, 0, 0);               /* 1 -> 2 */
+	cat_net_expect_stored(&net, 2, "k", "v1", 1);
+	assert_int_equal(net.q[0].to, 3);
+	cat_net_deliver(&net, 0, 0);               /* 2 -> 3: tail */
+	cat_net_expect_stored(&net, 3, "k", "v1", 0);
 	/* The tail answered the client and acked upstream. */
-	assert_true(find(1, CAT_OP_PUT) >= 0);
-	assert_true(find(0, CAT_OP_R_ACK) >= 0);
-	run(0);
-	struct cat_msg r = take_reply(NULL);
+	assert_true(cat_net_find(&net, 1, CAT_OP_PUT) >= 0);
+	assert_true(cat_net_find(&net, 0, CAT_OP_R_ACK) >= 0);
+	cat_net_run(&net, 0);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_true(r.arg == 1);                   /* the version */
 	assert_int_equal(r.client_id, 42);
 	assert_true(r.seq == seqno);
 	/* The acks turned every copy clean and emptied the pipelines. */
-	expect_stored(1, "k", "v1", 0);
-	expect_stored(2, "k", "v1", 0);
+	cat_net_expect_stored(&net, 1, "k", "v1", 0);
+	cat_net_expect_stored(&net, 2, "k", "v1", 0);
 	for (int n = 1; n <= NODES; n++)
-		assert_int_equal(cat_chain_inflight(eng[n]), 0);
-	teardown_cluster();
+		assert_int_equal(cat_net_inflight(&net, n), 0);
+	cat_net_fini(&net);
 }
 
 static void test_requests_at_the_wrong_node_are_moved(void **state)
@@ -281,18 +113,18 @@ static void test_requests_at_the_wrong_node_are_moved(void **state)
 	(void)state;
 	setup_cluster(map3, 16);
 	client_write(2, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
-	struct cat_msg r = take_reply(NULL);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_MOVED);
 	assert_true(r.arg == 1);        /* hint: the head */
 	assert_true(r.epoch == 1);
 	client_get(1, "k", ++seqno);    /* reads go to the tail */
-	r = take_reply(NULL);
+	r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_MOVED);
 	assert_true(r.arg == 3);
 	client_get(3, "k", ++seqno);
-	r = take_reply(NULL);
+	r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_NOT_FOUND);
-	teardown_cluster();
+	cat_net_fini(&net);
 }
 
 static void test_lost_forward_is_retransmitted_and_applied_once(void **state)
@@ -300,24 +132,23 @@ static void test_lost_forward_is_retransmitted_and_applied_once(void **state)
 	(void)state;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_INCR, "n", NULL, 5, ++seqno, 0);
-	qn = 0;                                      /* the FWD is lost */
-	cat_chain_on_timer(eng[1], 1 * MS);          /* before the rto */
-	assert_int_equal(qn, 0);
-	cat_chain_on_timer(eng[1], 3 * MS);
-	assert_int_equal(qn, 1);
-	assert_int_equal(q[0].m.op, CAT_OP_R_FWD);
+	cat_net_drop_all(&net);                      /* the FWD is lost */
+	cat_net_timer(&net, 1, 1 * MS);              /* before the rto */
+	assert_int_equal(net.qn, 0);
+	cat_net_timer(&net, 1, 3 * MS);
+	assert_int_equal(net.qn, 1);
+	assert_int_equal(net.q[0].m.op, CAT_OP_R_FWD);
 	/* Duplicate it in the network: applied once, re-acked. */
-	q[1] = q[0];
-	qn = 2;
-	run(3 * MS);
+	cat_net_duplicate(&net, 0);
+	cat_net_run(&net, 3 * MS);
 	uint8_t val[32] = { 0 };
-	struct cat_msg r = take_reply(val);
+	struct cat_msg r = cat_net_take_reply(&net, val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(val, "5", 1);
-	assert_true(cat_chain_stats(eng[2])->fwd_duplicate >= 1);
-	expect_stored(3, "n", "5", 0);
-	assert_int_equal(cat_chain_stats(eng[1])->fwd_retransmitted, 1);
-	teardown_cluster();
+	assert_true(cat_net_stats(&net, 2).fwd_duplicate >= 1);
+	cat_net_expect_stored(&net, 3, "n", "5", 0);
+	assert_int_equal(cat_net_stats(&net, 1).fwd_retransmitted, 1);
+	cat_net_fini(&net);
 }
 
 static void test_gap_is_dropped_until_the_predecessor_resends(void **state)
@@ -326,19 +157,19 @@ static void test_gap_is_dropped_until_the_predecessor_resends(void **state)
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "a", "1", 0, ++seqno, 0);
 	client_write(1, CAT_OP_PUT, "a", "2", 0, ++seqno, 0);
-	assert_int_equal(qn, 2);
-	deliver(1, 0);               /* seq 2 first: a gap at node 2 */
-	assert_int_equal(cat_chain_stats(eng[2])->fwd_gap, 1);
-	expect_stored(2, "a", NULL, 0);
-	run(0);                      /* seq 1 arrives, goes through */
-	(void)take_reply(NULL);
-	cat_chain_on_timer(eng[1], 5 * MS);   /* seq 2 again */
-	run(5 * MS);
-	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(net.qn, 2);
+	cat_net_deliver(&net, 1, 0); /* seq 2 first: a gap at node 2 */
+	assert_int_equal(cat_net_stats(&net, 2).fwd_gap, 1);
+	cat_net_expect_stored(&net, 2, "a", NULL, 0);
+	cat_net_run(&net, 0);        /* seq 1 arrives, goes through */
+	(void)cat_net_take_reply(&net, NULL);
+	cat_net_timer(&net, 1, 5 * MS);       /* seq 2 again */
+	cat_net_run(&net, 5 * MS);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_true(r.arg == 2);
-	expect_stored(3, "a", "2", 0);
-	expect_stored(1, "a", "2", 0);
-	teardown_cluster();
+	cat_net_expect_stored(&net, 3, "a", "2", 0);
+	cat_net_expect_stored(&net, 1, "a", "2", 0);
+	cat_net_fini(&net);
 }
 
 static void test_retried_incr_takes_effect_once(void **state)
@@ -350,23 +181,23 @@ static void test_retried_incr_takes_effect_once(void **state)
 
 	client_write(1, CAT_OP_INCR, "n", NULL, 1, s, 0);
 	client_write(1, CAT_OP_INCR, "n", NULL, 1, s, 0);  /* still in flight */
-	assert_int_equal(cat_chain_stats(eng[1])->dup_in_flight, 1);
-	run(0);
-	struct cat_msg r = take_reply(val);
+	assert_int_equal(cat_net_stats(&net, 1).dup_in_flight, 1);
+	cat_net_run(&net, 0);
+	struct cat_msg r = cat_net_take_reply(&net, val);
 	assert_memory_equal(val, "1", 1);
 	client_write(1, CAT_OP_INCR, "n", NULL, 1, s, 0);  /* committed */
-	r = take_reply(val);
+	r = cat_net_take_reply(&net, val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_int_equal(r.value_len, 1);
 	assert_memory_equal(val, "1", 1);
-	assert_int_equal(cat_chain_stats(eng[1])->dup_committed, 1);
-	expect_stored(3, "n", "1", 0);
+	assert_int_equal(cat_net_stats(&net, 1).dup_committed, 1);
+	cat_net_expect_stored(&net, 3, "n", "1", 0);
 	/* A new request id increments again. */
 	client_write(1, CAT_OP_INCR, "n", NULL, 1, ++seqno, 0);
-	run(0);
-	r = take_reply(val);
+	cat_net_run(&net, 0);
+	r = cat_net_take_reply(&net, val);
 	assert_memory_equal(val, "2", 1);
-	teardown_cluster();
+	cat_net_fini(&net);
 }
 
 static void test_failed_cas_is_ordered_and_answered_by_the_tail(void **state)
@@ -374,22 +205,22 @@ static void test_failed_cas_is_ordered_and_answered_by_the_tail(void **state)
 	(void)state;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "c", "x", 0, ++seqno, 0);
-	run(0);
-	(void)take_reply(NULL);
+	cat_net_run(&net, 0);
+	(void)cat_net_take_reply(&net, NULL);
 	client_write(1, CAT_OP_CAS, "c", "y", 77, ++seqno, 0); /* wrong version */
-	assert_int_equal(qn, 1);        /* a NOOP forward, no direct reply */
-	run(0);
-	struct cat_msg r = take_reply(NULL);
+	assert_int_equal(net.qn, 1);    /* a NOOP forward, no direct reply */
+	cat_net_run(&net, 0);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_CAS_FAILED);
 	assert_true(r.arg == 1);        /* the current version */
 	/* Every replica consumed the same sequence number. */
 	struct cat_key k;
-	cat_store_key(stores[1], &k, "c", 1);
+	cat_store_key(net.store[1], &k, "c", 1);
 	for (int n = 2; n <= NODES; n++)
-		assert_true(cat_store_slot_version(stores[n], k.slot) ==
-			    cat_store_slot_version(stores[1], k.slot));
-	expect_stored(3, "c", "x", 0);
-	teardown_cluster();
+		assert_true(cat_store_slot_version(net.store[n], k.slot) ==
+			    cat_store_slot_version(net.store[1], k.slot));
+	cat_net_expect_stored(&net, 3, "c", "x", 0);
+	cat_net_fini(&net);
 }
 
 static void test_peer_messages_of_another_epoch_are_dropped(void **state)
@@ -398,16 +229,16 @@ static void test_peer_messages_of_another_epoch_are_dropped(void **state)
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
 	/* Rewrite the FWD's epoch as if from an old configuration. */
-	q[0].bytes[8] = 0;
-	deliver(0, 0);
-	assert_int_equal(cat_chain_stats(eng[2])->drop_epoch, 1);
-	expect_stored(2, "k", NULL, 0);
+	net.q[0].bytes[8] = 0;
+	cat_net_deliver(&net, 0, 0);
+	assert_int_equal(cat_net_stats(&net, 2).drop_epoch, 1);
+	cat_net_expect_stored(&net, 2, "k", NULL, 0);
 	/* A forward from a node that is not the predecessor is refused. */
 	client_write(1, CAT_OP_PUT, "k2", "v", 0, ++seqno, 0);
-	q[0].to = 3;                 /* node 1 is not node 3's predecessor */
-	deliver(0, 0);
-	assert_int_equal(cat_chain_stats(eng[3])->fwd_not_from_pred, 1);
-	teardown_cluster();
+	net.q[0].to = 3;             /* node 1 is not node 3's predecessor */
+	cat_net_deliver(&net, 0, 0);
+	assert_int_equal(cat_net_stats(&net, 3).fwd_not_from_pred, 1);
+	cat_net_fini(&net);
 }
 
 static void test_full_pipeline_answers_retry(void **state)
@@ -417,11 +248,11 @@ static void test_full_pipeline_answers_retry(void **state)
 	client_write(1, CAT_OP_PUT, "a", "1", 0, ++seqno, 0);
 	client_write(1, CAT_OP_PUT, "b", "1", 0, ++seqno, 0);
 	client_write(1, CAT_OP_PUT, "c", "1", 0, ++seqno, 0);
-	struct cat_msg r = take_reply(NULL);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_RETRY);
-	assert_int_equal(cat_chain_stats(eng[1])->retry_inflight_full, 1);
-	expect_stored(1, "c", NULL, 0);   /* nothing executed */
-	teardown_cluster();
+	assert_int_equal(cat_net_stats(&net, 1).retry_inflight_full, 1);
+	cat_net_expect_stored(&net, 1, "c", NULL, 0); /* nothing executed */
+	cat_net_fini(&net);
 }
 
 static const char *map3_craq =
@@ -438,33 +269,33 @@ static void test_craq_dirty_read_asks_the_tail(void **state)
 
 	setup_cluster(map3_craq, 16);
 	client_write(1, CAT_OP_PUT, "k", "old", 0, ++seqno, 0);
-	run(0);
-	(void)take_reply(NULL);
+	cat_net_run(&net, 0);
+	(void)cat_net_take_reply(&net, NULL);
 	client_get(2, "k", ++seqno);       /* clean at the middle */
-	struct cat_msg r = take_reply(val);
+	struct cat_msg r = cat_net_take_reply(&net, val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(val, "old", 3);
 
 	client_write(1, CAT_OP_PUT, "k", "new", 0, ++seqno, 0);
-	deliver(0, 0);                     /* dirty at 1 and 2, not at 3 */
-	int fwd = find(0, CAT_OP_R_FWD);
-	struct qmsg held = q[fwd];         /* hold the FWD to the tail */
-	qn = 0;
+	cat_net_deliver(&net, 0, 0);       /* dirty at 1 and 2, not at 3 */
+	int fwd = cat_net_find(&net, 0, CAT_OP_R_FWD);
+	struct cat_net_msg held = net.q[fwd]; /* hold the FWD to the tail */
+	cat_net_drop_all(&net);
 	client_get(2, "k", ++seqno);       /* dirty: asks the tail */
-	assert_int_equal(qn, 1);
-	assert_int_equal(q[0].m.op, CAT_OP_R_VQUERY);
-	assert_int_equal(q[0].to, 3);
-	run(0);                            /* VQUERY -> VRESP -> reply */
-	r = take_reply(val);
+	assert_int_equal(net.qn, 1);
+	assert_int_equal(net.q[0].m.op, CAT_OP_R_VQUERY);
+	assert_int_equal(net.q[0].to, 3);
+	cat_net_run(&net, 0);              /* VQUERY -> VRESP -> reply */
+	r = cat_net_take_reply(&net, val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(val, "old", 3); /* the committed value */
-	q[qn++] = held;                    /* now let the write commit */
-	run(0);
-	(void)take_reply(NULL);
+	cat_net_requeue(&net, &held);      /* now let the write commit */
+	cat_net_run(&net, 0);
+	(void)cat_net_take_reply(&net, NULL);
 	client_get(2, "k", ++seqno);
-	r = take_reply(val);
+	r = cat_net_take_reply(&net, val);
 	assert_memory_equal(val, "new", 3);
-	teardown_cluster();
+	cat_net_fini(&net);
 }
 
 static const char *map_without_2 =
@@ -487,24 +318,22 @@ static void test_middle_failure_head_resends_to_new_successor(void **state)
 	(void)state;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
-	qn = 0;                         /* node 2 died with it */
-	struct cat_map *m2 = parse(map_without_2);
-	sending_node = 1;
-	cat_chain_set_map(eng[1], m2, 1 * MS);
-	sending_node = 3;
-	cat_chain_set_map(eng[3], m2, 1 * MS);
-	struct cat_map *old = map;
-	map = m2;
-	assert_int_equal(qn, 1);
-	assert_int_equal(q[0].to, 3);
-	run(1 * MS);
-	struct cat_msg r = take_reply(NULL);
+	cat_net_drop_all(&net);         /* node 2 died with it */
+	struct cat_map *m2 = cat_net_parse(map_without_2);
+	cat_net_set_map(&net, 1, m2, 1 * MS);
+	cat_net_set_map(&net, 3, m2, 1 * MS);
+	struct cat_map *old = net.map;
+	net.map = m2;
+	assert_int_equal(net.qn, 1);
+	assert_int_equal(net.q[0].to, 3);
+	cat_net_run(&net, 1 * MS);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_true(r.epoch == 2);
-	expect_stored(3, "k", "v", 0);
-	expect_stored(1, "k", "v", 0);
+	cat_net_expect_stored(&net, 3, "k", "v", 0);
+	cat_net_expect_stored(&net, 1, "k", "v", 0);
 	cat_map_free(old);
-	teardown_cluster();
+	cat_net_fini(&net);
 }
 
 /* Tail failure: the predecessor becomes tail and commits what it holds. */
@@ -513,26 +342,24 @@ static void test_tail_failure_predecessor_commits(void **state)
 	(void)state;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
-	deliver(0, 0);                  /* at nodes 1 and 2 */
-	qn = 0;                         /* node 3 died */
-	struct cat_map *m2 = parse(map_without_3);
-	sending_node = 2;
-	cat_chain_set_map(eng[2], m2, 1 * MS);
-	cat_chain_flush(eng[2], 1 * MS);
-	sending_node = 1;
-	cat_chain_set_map(eng[1], m2, 1 * MS);
-	struct cat_map *old = map;
-	map = m2;
+	cat_net_deliver(&net, 0, 0);    /* at nodes 1 and 2 */
+	cat_net_drop_all(&net);         /* node 3 died */
+	struct cat_map *m2 = cat_net_parse(map_without_3);
+	cat_net_set_map(&net, 2, m2, 1 * MS);
+	cat_net_flush(&net, 2, 1 * MS);
+	cat_net_set_map(&net, 1, m2, 1 * MS);
+	struct cat_map *old = net.map;
+	net.map = m2;
 	/* Node 2 answered the client as the new tail and acked node 1. */
-	assert_true(find(1, CAT_OP_PUT) >= 0);
-	run(1 * MS);
-	struct cat_msg r = take_reply(NULL);
+	assert_true(cat_net_find(&net, 1, CAT_OP_PUT) >= 0);
+	cat_net_run(&net, 1 * MS);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_OK);
-	expect_stored(2, "k", "v", 0);
-	expect_stored(1, "k", "v", 0);
-	assert_int_equal(cat_chain_inflight(eng[1]), 0);
+	cat_net_expect_stored(&net, 2, "k", "v", 0);
+	cat_net_expect_stored(&net, 1, "k", "v", 0);
+	assert_int_equal(cat_net_inflight(&net, 1), 0);
 	cat_map_free(old);
-	teardown_cluster();
+	cat_net_fini(&net);
 }
 
 /*
@@ -547,53 +374,51 @@ static void test_new_tail_is_fenced_until_the_old_tails_lease_is_over(void **sta
 	fence_ns = 400 * MS;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "k", "v1", 0, ++seqno, 0);
-	deliver(0, 0);                  /* at nodes 1 and 2 */
-	qn = 0;                         /* node 3 is gone */
-	struct cat_map *m2 = parse(map_without_3);
-	sending_node = 2;
-	cat_chain_set_map(eng[2], m2, 1 * MS);
-	cat_chain_flush(eng[2], 1 * MS);
-	sending_node = 1;
-	cat_chain_set_map(eng[1], m2, 1 * MS);
-	struct cat_map *old = map;
-	map = m2;
-	assert_int_equal(cat_chain_stats(eng[2])->fences, 4); /* all 4 slots */
-	assert_true(find(1, CAT_OP_PUT) < 0);     /* not answered yet */
+	cat_net_deliver(&net, 0, 0);    /* at nodes 1 and 2 */
+	cat_net_drop_all(&net);         /* node 3 is gone */
+	struct cat_map *m2 = cat_net_parse(map_without_3);
+	cat_net_set_map(&net, 2, m2, 1 * MS);
+	cat_net_flush(&net, 2, 1 * MS);
+	cat_net_set_map(&net, 1, m2, 1 * MS);
+	struct cat_map *old = net.map;
+	net.map = m2;
+	assert_int_equal(cat_net_stats(&net, 2).fences, 4);   /* all 4 slots */
+	/* not answered yet */
+	assert_true(cat_net_find(&net, 1, CAT_OP_PUT) < 0);
 	client_get(2, "k", ++seqno);
-	struct cat_msg r = take_reply(NULL);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_RETRY);
 	/* A write during the fence is applied at node 2, kept, not answered. */
 	client_write(1, CAT_OP_PUT, "k", "v2", 0, ++seqno, 2 * MS);
-	run(2 * MS);
-	assert_true(find(1, CAT_OP_PUT) < 0);
-	expect_stored(2, "k", "v2", 0);
-	sending_node = 2;
-	cat_chain_on_timer(eng[2], 400 * MS);     /* 1 ms short of the end */
-	assert_true(find(1, CAT_OP_PUT) < 0);
-	cat_chain_on_timer(eng[2], 401 * MS);
-	cat_chain_flush(eng[2], 401 * MS);
-	run(401 * MS);
+	cat_net_run(&net, 2 * MS);
+	assert_true(cat_net_find(&net, 1, CAT_OP_PUT) < 0);
+	cat_net_expect_stored(&net, 2, "k", "v2", 0);
+	cat_net_timer(&net, 2, 400 * MS);         /* 1 ms short of the end */
+	assert_true(cat_net_find(&net, 1, CAT_OP_PUT) < 0);
+	cat_net_timer(&net, 2, 401 * MS);
+	cat_net_flush(&net, 2, 401 * MS);
+	cat_net_run(&net, 401 * MS);
 	/* Both answered now, v1 then v2, in their order. */
 	int got = 0;
-	for (int i = 0; i < qn; i++)
-		if (q[i].to_client) {
-			assert_int_equal(q[i].m.status, CAT_ST_OK);
-			assert_true(q[i].m.arg == (uint64_t)++got);
+	for (int i = 0; i < net.qn; i++)
+		if (net.q[i].to_client) {
+			assert_int_equal(net.q[i].m.status, CAT_ST_OK);
+			assert_true(net.q[i].m.arg == (uint64_t)++got);
 		}
 	assert_int_equal(got, 2);
-	for (int i = qn - 1; i >= 0; i--)
-		if (q[i].to_client)
-			q[i] = q[--qn];
+	for (int i = net.qn - 1; i >= 0; i--)
+		if (net.q[i].to_client)
+			net.q[i] = net.q[--net.qn];
 	uint8_t val[8] = { 0 };
 	client_get(2, "k", ++seqno);
-	r = take_reply(val);
+	r = cat_net_take_reply(&net, val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(val, "v2", 2);
 	/* The acks reached the head: nothing left in flight. */
-	assert_int_equal(cat_chain_inflight(eng[1]), 0);
-	assert_int_equal(cat_chain_inflight(eng[2]), 0);
+	assert_int_equal(cat_net_inflight(&net, 1), 0);
+	assert_int_equal(cat_net_inflight(&net, 2), 0);
 	cat_map_free(old);
-	teardown_cluster();
+	cat_net_fini(&net);
 	fence_ns = 0;
 }
 
@@ -605,20 +430,18 @@ static void test_middle_leaving_fences_nobody_without_craq(void **state)
 	fence_ns = 400 * MS;
 	setup_cluster(map3, 16);
 	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
-	qn = 0;
-	struct cat_map *m2 = parse(map_without_2);
-	sending_node = 1;
-	cat_chain_set_map(eng[1], m2, 1 * MS);
-	sending_node = 3;
-	cat_chain_set_map(eng[3], m2, 1 * MS);
-	struct cat_map *old = map;
-	map = m2;
-	run(1 * MS);
-	struct cat_msg r = take_reply(NULL);
+	cat_net_drop_all(&net);
+	struct cat_map *m2 = cat_net_parse(map_without_2);
+	cat_net_set_map(&net, 1, m2, 1 * MS);
+	cat_net_set_map(&net, 3, m2, 1 * MS);
+	struct cat_map *old = net.map;
+	net.map = m2;
+	cat_net_run(&net, 1 * MS);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_OK);
-	assert_int_equal(cat_chain_stats(eng[3])->fences, 0);
+	assert_int_equal(cat_net_stats(&net, 3).fences, 0);
 	cat_map_free(old);
-	teardown_cluster();
+	cat_net_fini(&net);
 	fence_ns = 0;
 }
 
@@ -629,26 +452,25 @@ static void test_fenced_head_and_tail_answers_writes_retry(void **state)
 	(void)state;
 	fence_ns = 400 * MS;
 	setup_cluster(map3, 16);
-	struct cat_map *m2 = parse("epoch 2\nslots 4\ncraq off\n"
+	struct cat_map *m2 = cat_net_parse("epoch 2\nslots 4\ncraq off\n"
 		"node 1 10.0.0.1 02:00:00:00:00:01\n"
 		"node 2 10.0.0.2 02:00:00:00:00:02\n"
 		"node 3 10.0.0.3 02:00:00:00:00:03\n"
 		"chain 1 1\nassign 0-3 1\n");
-	sending_node = 1;
-	cat_chain_set_map(eng[1], m2, 1 * MS);
-	struct cat_map *old = map;
-	map = m2;
+	cat_net_set_map(&net, 1, m2, 1 * MS);
+	struct cat_map *old = net.map;
+	net.map = m2;
 	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 2 * MS);
-	struct cat_msg r = take_reply(NULL);
+	struct cat_msg r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_RETRY);
-	assert_int_equal(cat_chain_stats(eng[1])->retry_fenced, 1);
-	expect_stored(1, "k", NULL, 0);
-	cat_chain_on_timer(eng[1], 401 * MS);
+	assert_int_equal(cat_net_stats(&net, 1).retry_fenced, 1);
+	cat_net_expect_stored(&net, 1, "k", NULL, 0);
+	cat_net_timer(&net, 1, 401 * MS);
 	client_write(1, CAT_OP_PUT, "k", "v", 0, seqno, 402 * MS);
-	r = take_reply(NULL);
+	r = cat_net_take_reply(&net, NULL);
 	assert_int_equal(r.status, CAT_ST_OK);
 	cat_map_free(old);
-	teardown_cluster();
+	cat_net_fini(&net);
 	fence_ns = 0;
 }
 
@@ -673,46 +495,10 @@ static const char *map123_e3 =
 	"node 3 10.0.0.3 02:00:00:00:00:03\n"
 	"chain 1 1 2 3\nassign 0-3 1\n";
 
-static void install(const char *text, uint64_t now)
-{
-	struct cat_map *m = parse(text), *old = map;
-
-	for (uint16_t n = 1; n <= NODES; n++) {
-		sending_node = n;
-		cat_chain_set_map(eng[n], m, now);
-		cat_chain_flush(eng[n], now);
-	}
-	map = m;
-	cat_map_free(old);  /* engines hold the new one now; test is serial */
-}
-
-/* Timers and flushes on every node, then deliver all node traffic. */
-static void tick(uint64_t now)
-{
-	for (uint16_t n = 1; n <= NODES; n++) {
-		sending_node = n;
-		cat_chain_on_timer(eng[n], now);
-		cat_chain_flush(eng[n], now);
-	}
-	run(now);
-}
-
-static void drop_client_replies(void)
-{
-	int j = 0;
-
-	for (int i = 0; i < qn; i++)
-		if (!q[i].to_client)
-			q[j++] = q[i];
-	qn = j;
-}
-
+/* State transfer of chain index 0 at node n. */
 static struct cat_chain_xfer_progress progress(uint16_t n)
 {
-	struct cat_chain_xfer_progress p = { 0 };
-
-	cat_chain_xfer_progress(eng[n], 0, &p);
-	return p;
+	return cat_net_progress(&net, n, 0);
 }
 
 static void put_keys(const char *prefix, int from, int to, const char *val,
@@ -723,19 +509,9 @@ static void put_keys(const char *prefix, int from, int to, const char *val,
 	for (int i = from; i < to; i++) {
 		snprintf(key, sizeof(key), "%s%d", prefix, i);
 		client_write(1, CAT_OP_PUT, key, val, 0, ++seqno, now);
-		run(now);
+		cat_net_run(&net, now);
 	}
-	drop_client_replies();
-}
-
-static void expect_same_slots(uint16_t a, uint16_t b)
-{
-	for (uint32_t s = 0; s < 4; s++) {
-		assert_true(cat_store_slot_digest(stores[a], s) ==
-			    cat_store_slot_digest(stores[b], s));
-		assert_true(cat_store_slot_keys(stores[a], s) ==
-			    cat_store_slot_keys(stores[b], s));
-	}
+	cat_net_drop_client_replies(&net);
 }
 
 /* The tail streams a snapshot to the joiner while writes go on; once it
@@ -749,10 +525,10 @@ static void test_join_snapshot_then_writes_then_handover(void **state)
 	setup_cluster(map12, 256);
 	put_keys("k", 0, 40, "old", now);
 	client_write(1, CAT_OP_DEL, "k7", NULL, 0, ++seqno, now);
-	run(now);
-	drop_client_replies();
+	cat_net_run(&net, now);
+	cat_net_drop_client_replies(&net);
 
-	install(map12_join3, now);
+	cat_net_install(&net, map12_join3, now);
 	assert_int_equal(progress(2).slots, 4);
 	assert_int_equal(progress(3).joining, 4);
 	/* Writes before, during and after the snapshots, in small steps
@@ -764,59 +540,60 @@ static void test_join_snapshot_then_writes_then_handover(void **state)
 		snprintf(key, sizeof(key), "k%d", round % 45);
 		client_write(1, round % 7 == 3 ? CAT_OP_DEL : CAT_OP_PUT, key,
 			     "new", 0, ++seqno, now);
-		tick(now);
-		drop_client_replies();
+		cat_net_tick(&net, now);
+		cat_net_drop_client_replies(&net);
 	}
 	for (int i = 0; i < 100 && progress(2).caught_up < 4; i++) {
 		now += 1 * MS;
-		tick(now);
+		cat_net_tick(&net, now);
 	}
 	struct cat_chain_xfer_progress p = progress(2);
 	assert_int_equal(p.caught_up, 4);
 	assert_int_equal(p.snapshotting, 0);
 	assert_true(p.keys > 0 && p.bytes > 0);
 	assert_int_equal(progress(3).joined, 4);
-	expect_same_slots(2, 3);
+	cat_net_expect_same_slots(&net, 2, 3);
 	/* A joiner is no replica: reads and writes there are MOVED. */
 	client_get(3, "k1", ++seqno);
-	assert_int_equal(take_reply(NULL).status, CAT_ST_MOVED);
+	assert_int_equal(cat_net_take_reply(&net, NULL).status, CAT_ST_MOVED);
 
 	/* A write the old tail committed but the joiner has not seen yet
 	 * when the hand-over map arrives. */
 	client_write(1, CAT_OP_PUT, "k1", "last", 0, ++seqno, now);
-	deliver(0, now);                 /* 1 -> 2: node 2 answers */
-	assert_true(find(1, CAT_OP_PUT) >= 0);
-	qn = 0;                          /* its FWD to node 3 is lost */
-	install(map123_e3, now);
+	cat_net_deliver(&net, 0, now);   /* 1 -> 2: node 2 answers */
+	assert_true(cat_net_find(&net, 1, CAT_OP_PUT) >= 0);
+	cat_net_drop_all(&net);          /* its FWD to node 3 is lost */
+	cat_net_install(&net, map123_e3, now);
 	/* Node 3 is tail now but holds reads: asked node 2 for its floor. */
 	client_get(3, "k1", ++seqno);
-	assert_int_equal(take_reply(NULL).status, CAT_ST_RETRY);
-	assert_true(find(0, CAT_OP_R_SYNC_REQ) >= 0);
+	assert_int_equal(cat_net_take_reply(&net, NULL).status, CAT_ST_RETRY);
+	assert_true(cat_net_find(&net, 0, CAT_OP_R_SYNC_REQ) >= 0);
 	for (int i = 0; i < 10; i++) {
 		now += 1 * MS;
-		tick(now);
+		cat_net_tick(&net, now);
 	}
-	drop_client_replies();  /* node 3 re-answers the resent write */
+	/* node 3 re-answers the resent write */
+	cat_net_drop_client_replies(&net);
 	uint8_t v[16] = { 0 };
 	client_get(3, "k1", ++seqno);
-	struct cat_msg r = take_reply(v);
+	struct cat_msg r = cat_net_take_reply(&net, v);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(v, "last", 4);
-	expect_same_slots(2, 3);
-	assert_true(cat_chain_stats(eng[3])->hold_released == 4);
+	cat_net_expect_same_slots(&net, 2, 3);
+	assert_true(cat_net_stats(&net, 3).hold_released == 4);
 	/* Writes go down the three-node chain and the new tail answers. */
 	client_write(1, CAT_OP_PUT, "k2", "after", 0, ++seqno, now);
-	run(now);
-	assert_int_equal(take_reply(NULL).status, CAT_ST_OK);
-	expect_stored(3, "k2", "after", 0);
+	cat_net_run(&net, now);
+	assert_int_equal(cat_net_take_reply(&net, NULL).status, CAT_ST_OK);
+	cat_net_expect_stored(&net, 3, "k2", "after", 0);
 	for (int i = 0; i < 5; i++) {
 		now += 1 * MS;
-		tick(now);
+		cat_net_tick(&net, now);
 	}
 	for (int n = 1; n <= NODES; n++)
-		assert_int_equal(cat_chain_inflight(eng[n]), 0);
-	expect_same_slots(1, 3);
-	teardown_cluster();
+		assert_int_equal(cat_net_inflight(&net, n), 0);
+	cat_net_expect_same_slots(&net, 1, 3);
+	cat_net_fini(&net);
 }
 
 /* Lost and duplicated snapshot messages: go-back-N fills the gaps, and a
@@ -830,38 +607,36 @@ static void test_join_survives_loss_and_clears_stale_data(void **state)
 	setup_cluster(map12, 256);
 	put_keys("k", 0, 30, "v", now);
 	/* Node 3 has data from an earlier life. */
-	cat_store_key(stores[3], &k, "ghost", 5);
-	assert_int_equal(cat_store_put(stores[3], &k, "boo", 3, NULL), 0);
+	cat_store_key(net.store[3], &k, "ghost", 5);
+	assert_int_equal(cat_store_put(net.store[3], &k, "boo", 3, NULL), 0);
 
-	install(map12_join3, now);
+	cat_net_install(&net, map12_join3, now);
 	for (int round = 0; round < 400 && progress(2).caught_up < 4; round++) {
 		now += 300000;
 		for (uint16_t n = 1; n <= NODES; n++) {
-			sending_node = n;
-			cat_chain_on_timer(eng[n], now);
-			cat_chain_flush(eng[n], now);
+			cat_net_timer(&net, n, now);
+			cat_net_flush(&net, n, now);
 		}
 		/* Lose every third message to node 3, duplicate every fifth. */
-		for (int i = 0, c = 0; i < qn; i++) {
-			if (q[i].to_client || q[i].to != 3)
+		for (int i = 0, c = 0; i < net.qn; i++) {
+			if (net.q[i].to_client || net.q[i].to != 3)
 				continue;
 			if (++c % 3 == 0) {
-				memmove(&q[i], &q[i + 1],
-					sizeof(q[0]) * (size_t)(qn - i - 1));
-				qn--;
+				cat_net_drop(&net, i);
 				i--;
-			} else if (c % 5 == 0 && qn < QMAX - 1) {
-				q[qn++] = q[i];
+			} else if (c % 5 == 0 &&
+				   net.qn < CAT_NET_QUEUE_MAX - 1) {
+				cat_net_duplicate(&net, i);
 			}
 		}
-		run(now);
+		cat_net_run(&net, now);
 	}
 	assert_int_equal(progress(2).caught_up, 4);
-	assert_true(cat_chain_stats(eng[2])->xfer_snap_retransmitted > 0);
-	assert_true(cat_chain_stats(eng[3])->xfer_snap_duplicate > 0);
-	expect_same_slots(2, 3);
-	expect_stored(3, "ghost", NULL, 0);
-	teardown_cluster();
+	assert_true(cat_net_stats(&net, 2).xfer_snap_retransmitted > 0);
+	assert_true(cat_net_stats(&net, 3).xfer_snap_duplicate > 0);
+	cat_net_expect_same_slots(&net, 2, 3);
+	cat_net_expect_stored(&net, 3, "ghost", NULL, 0);
+	cat_net_fini(&net);
 }
 
 /* More writes during a snapshot than there are in-flight entries to keep
@@ -874,36 +649,36 @@ static void test_join_restarts_when_writes_outrun_the_pool(void **state)
 	(void)state;
 	setup_cluster(map12, 16);
 	put_keys("k", 0, 40, "v", now);
-	install(map12_join3, now);
+	cat_net_install(&net, map12_join3, now);
 	for (int round = 0; round < 60; round++) {
 		char key[32];
 
 		snprintf(key, sizeof(key), "k%d", round % 40);
 		client_write(1, CAT_OP_PUT, key, "w", 0, ++seqno, now);
-		run(now);
-		assert_int_equal(take_reply(NULL).status, CAT_ST_OK);
+		cat_net_run(&net, now);
+		assert_int_equal(cat_net_take_reply(&net, NULL).status,
+				 CAT_ST_OK);
 		if (round % 10 == 0) {  /* the stream crawls along */
 			now += 1000;
-			tick(now);
+			cat_net_tick(&net, now);
 		}
 	}
 	for (int i = 0; i < 200 && progress(2).caught_up < 4; i++) {
 		now += 1 * MS;
-		tick(now);
+		cat_net_tick(&net, now);
 	}
-	assert_true(cat_chain_stats(eng[2])->xfer_restarts > 0);
+	assert_true(cat_net_stats(&net, 2).xfer_restarts > 0);
 	assert_int_equal(progress(2).caught_up, 4);
-	expect_same_slots(2, 3);
-	teardown_cluster();
+	cat_net_expect_same_slots(&net, 2, 3);
+	cat_net_fini(&net);
 }
 
 /* A replication message for node `to`, as if sent by `from` (0: an
  * address that is no map node), delivered at once. */
 static void inject(uint16_t from, uint16_t to, const struct cat_msg *m)
 {
-	sending_node = from;
-	enqueue(0, to, m);
-	deliver(qn - 1, 0);
+	cat_net_send(&net, from, to, m);
+	cat_net_deliver(&net, net.qn - 1, 0);
 }
 
 static struct cat_msg peer_msg(uint8_t op, uint16_t slot, uint32_t epoch)
@@ -916,7 +691,7 @@ static struct cat_msg peer_msg(uint8_t op, uint16_t slot, uint32_t epoch)
 	return m;
 }
 
-#define STAT(n, f) (cat_chain_stats(eng[n])->f)
+#define STAT(n, f) (cat_net_stats(&net, n).f)
 
 /*
  * Who may talk: a node acts on a replication message only from its
@@ -934,7 +709,7 @@ static void test_peer_messages_only_from_current_neighbours(void **state)
 		CAT_OP_R_SYNC_REQ,
 	};
 	struct cat_chain_stats rs = { 0 };
-	struct qmsg fwd, ack, vresp;
+	struct cat_net_msg fwd, ack, vresp;
 	struct cat_key k;
 	struct cat_msg m;
 	uint8_t val[32];
@@ -942,37 +717,37 @@ static void test_peer_messages_only_from_current_neighbours(void **state)
 
 	(void)state;
 	setup_cluster(map3_craq, 16);
-	cat_store_key(stores[1], &k, "k", 1);
+	cat_store_key(net.store[1], &k, "k", 1);
 
 	/* FWD 1 -> 2, delivered as if from node 3 and from a stranger. */
 	client_write(1, CAT_OP_PUT, "k", "v", 0, ++seqno, 0);
-	assert_int_equal(qn, 1);
-	fwd = q[0];
-	qn = 0;
-	q[qn] = fwd; q[qn++].from = 3; deliver(0, 0);
-	q[qn] = fwd; q[qn++].from = 0; deliver(0, 0);
+	assert_int_equal(net.qn, 1);
+	fwd = net.q[0];
+	cat_net_drop_all(&net);
+	cat_net_requeue(&net, &fwd)->from = 3; cat_net_deliver(&net, 0, 0);
+	cat_net_requeue(&net, &fwd)->from = 0; cat_net_deliver(&net, 0, 0);
 	assert_int_equal(STAT(2, fwd_not_from_pred), 2);
-	expect_stored(2, "k", NULL, 0);
-	assert_int_equal(qn, 0);
-	q[qn++] = fwd; deliver(0, 0);            /* the real one */
-	expect_stored(2, "k", "v", 1);
-	deliver(0, 0);                           /* 2 -> 3: committed */
+	cat_net_expect_stored(&net, 2, "k", NULL, 0);
+	assert_int_equal(net.qn, 0);
+	cat_net_requeue(&net, &fwd);             /* the real one */
+	cat_net_deliver(&net, 0, 0);
+	cat_net_expect_stored(&net, 2, "k", "v", 1);
+	cat_net_deliver(&net, 0, 0);             /* 2 -> 3: committed */
 
 	/* ACK 3 -> 2, delivered as if from node 1 (not 2's successor). */
-	i = find(0, CAT_OP_R_ACK);
+	i = cat_net_find(&net, 0, CAT_OP_R_ACK);
 	assert_true(i >= 0);
-	ack = q[i];
-	memmove(&q[i], &q[i + 1], sizeof(q[0]) * (size_t)(qn - i - 1));
-	qn--;
-	drop_client_replies();
-	q[qn] = ack; q[qn++].from = 1; deliver(0, 0);
+	ack = net.q[i];
+	cat_net_drop(&net, i);
+	cat_net_drop_client_replies(&net);
+	cat_net_requeue(&net, &ack)->from = 1; cat_net_deliver(&net, 0, 0);
 	assert_int_equal(STAT(2, ack_not_from_succ), 1);
-	expect_stored(2, "k", "v", 1);           /* still not committed */
-	assert_int_equal(qn, 0);
-	q[qn++] = ack;
-	run(0);
-	expect_stored(2, "k", "v", 0);
-	expect_stored(1, "k", "v", 0);
+	cat_net_expect_stored(&net, 2, "k", "v", 1); /* still not committed */
+	assert_int_equal(net.qn, 0);
+	cat_net_requeue(&net, &ack);
+	cat_net_run(&net, 0);
+	cat_net_expect_stored(&net, 2, "k", "v", 0);
+	cat_net_expect_stored(&net, 1, "k", "v", 0);
 
 	/* Snapshot messages where no transfer runs, SYNC from a non-
 	 * predecessor, SYNC_REQ from a non-successor: all refused. */
@@ -993,9 +768,9 @@ static void test_peer_messages_only_from_current_neighbours(void **state)
 	m.op = CAT_OP_R_SYNC_REQ;
 	inject(1, 2, &m);
 	assert_int_equal(STAT(2, ack_not_from_succ), 2);
-	assert_int_equal(qn, 0);                 /* nobody was answered */
+	assert_int_equal(net.qn, 0);             /* nobody was answered */
 	for (uint16_t n = 1; n <= NODES; n++)
-		expect_stored(n, "k", "v", 0);
+		cat_net_expect_stored(&net, n, "k", "v", 0);
 
 	/* Every op from the right neighbour, but of another epoch. */
 	for (size_t o = 0; o < sizeof(owned_ops); o++) {
@@ -1005,47 +780,50 @@ static void test_peer_messages_only_from_current_neighbours(void **state)
 		inject(o % 2 ? 3 : 1, 2, &m);
 		assert_int_equal(STAT(2, drop_epoch), before + 1);
 	}
-	assert_int_equal(qn, 0);
-	expect_stored(2, "k", "v", 0);
+	assert_int_equal(net.qn, 0);
+	cat_net_expect_stored(&net, 2, "k", "v", 0);
 
 	/* CRAQ: a dirty read asks the tail; a VRESP from the middle is not
 	 * an answer (it cannot know what is committed). */
 	client_write(1, CAT_OP_PUT, "k", "new", 0, ++seqno, 0);
-	deliver(0, 0);                           /* dirty at 1 and 2 */
-	i = find(0, CAT_OP_R_FWD);
-	fwd = q[i];                              /* held: 3 keeps "v" */
-	qn = 0;
+	cat_net_deliver(&net, 0, 0);             /* dirty at 1 and 2 */
+	i = cat_net_find(&net, 0, CAT_OP_R_FWD);
+	fwd = net.q[i];                          /* held: 3 keeps "v" */
+	cat_net_drop_all(&net);
 	client_get(1, "k", ++seqno);
-	assert_int_equal(qn, 1);
-	assert_int_equal(q[0].m.op, CAT_OP_R_VQUERY);
-	q[0].from = 2;                           /* only the tail is asked; */
-	q[0].to = 2;                             /* the middle refuses it */
-	deliver(0, 0);
-	assert_int_equal(qn, 0);
+	assert_int_equal(net.qn, 1);
+	assert_int_equal(net.q[0].m.op, CAT_OP_R_VQUERY);
+	net.q[0].from = 2;                       /* only the tail is asked; */
+	net.q[0].to = 2;                         /* the middle refuses it */
+	cat_net_deliver(&net, 0, 0);
+	assert_int_equal(net.qn, 0);
 	client_get(1, "k", ++seqno);
-	deliver(0, 0);                           /* VQUERY at the tail */
-	assert_int_equal(qn, 1);
-	assert_int_equal(q[0].m.op, CAT_OP_R_VRESP);
-	vresp = q[0];
-	qn = 0;
+	cat_net_deliver(&net, 0, 0);             /* VQUERY at the tail */
+	assert_int_equal(net.qn, 1);
+	assert_int_equal(net.q[0].m.op, CAT_OP_R_VRESP);
+	vresp = net.q[0];
+	cat_net_drop_all(&net);
 	{
 		size_t used;
 
 		assert_int_equal(cat_wire_decode(vresp.bytes, sizeof(vresp.bytes),
 						 &vresp.m, &used), CAT_WIRE_OK);
 	}
-	sending_node = 1;
-	cat_chain_read(map, 1, stores[1], &io, &client, 2, &vresp.m, &rs, NULL, 0);
-	cat_chain_read(map, 1, stores[1], &io, &client, 0, &vresp.m, &rs, NULL, 0);
+	net.sending = 1;
+	cat_chain_read(net.map, 1, net.store[1], &net.io, &net.p.client, 2,
+		       &vresp.m, &rs, NULL, 0);
+	cat_chain_read(net.map, 1, net.store[1], &net.io, &net.p.client, 0,
+		       &vresp.m, &rs, NULL, 0);
 	assert_int_equal(rs.drop_not_member, 2);
-	assert_int_equal(qn, 0);                 /* no reply from a non-tail */
-	cat_chain_read(map, 1, stores[1], &io, &client, 3, &vresp.m, &rs, NULL, 0);
-	struct cat_msg r = take_reply(val);
+	assert_int_equal(net.qn, 0);             /* no reply from a non-tail */
+	cat_chain_read(net.map, 1, net.store[1], &net.io, &net.p.client, 3,
+		       &vresp.m, &rs, NULL, 0);
+	struct cat_msg r = cat_net_take_reply(&net, val);
 	assert_int_equal(r.status, CAT_ST_OK);
 	assert_memory_equal(val, "v", 1);        /* the committed value */
-	q[qn++] = fwd;
-	run(0);
-	teardown_cluster();
+	cat_net_requeue(&net, &fwd);
+	cat_net_run(&net, 0);
+	cat_net_fini(&net);
 }
 
 int main(void)
