@@ -27,6 +27,7 @@
 
 #include "control/ctl.h"
 #include "control/planner.h"
+#include "control/metrics.h"
 #include "control/nodechan.h"
 #include "control/rejoin.h"
 #include "control/reshard.h"
@@ -731,7 +732,7 @@ static uint64_t stall_threshold_ms(const struct cat_ctl *c)
 /* Returns 0 on a stop signal or poll error, 1 when leadership was lost. */
 static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 {
-	struct pollfd pf[2 + CAT_CTL_CONNS_MAX];
+	struct pollfd pf[3 + CAT_CTL_CONNS_MAX];
 	sigset_t during;
 	uint64_t next_ka = 0, last_look = 0;
 
@@ -771,6 +772,15 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 			dl = conn_deadline(c);
 		if (c->etcd != NULL && next_ka < dl)
 			dl = next_ka;
+		if (c->metrics != NULL) {
+			uint64_t t = cat_ctl_metrics_timeout_ms(c->metrics);
+
+			pf[2 + n] = (struct pollfd){
+				.fd = cat_ctl_metrics_fd(c->metrics), .events = POLLIN,
+			};
+			if (t != UINT64_MAX && now + t < dl)
+				dl = now + t;
+		}
 		if (c->etcd != NULL && c->etcd->lease_until_ms < dl)
 			dl = c->etcd->lease_until_ms;
 		/* At most a second: the loop also notices a stop signal that
@@ -782,7 +792,8 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 		/* SIGINT/SIGTERM are blocked except inside ppoll, so a signal
 		 * is never lost between the check and the wait. */
 		t_poll = cat_ctl_now_ms();
-		if (ppoll(pf, 2u + n, &ts, &during) < 0 && errno != EINTR)
+		if (ppoll(pf, 2u + n + (c->metrics != NULL), &ts, &during) < 0 &&
+		    errno != EINTR)
 			break;
 		t_woke = cat_ctl_now_ms();
 		if (stop_signal)
@@ -844,6 +855,10 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 			}
 			if (pf[1].revents & POLLIN)
 				accept_all(c, mgmt_fd, CAT_CTL_CONN_MGMT);
+			/* Scrapes: after the node channel, like operators;
+			 * MHD_run also expires its idle connections. */
+			if (c->metrics != NULL)
+				cat_ctl_metrics_run(c->metrics);
 			now = cat_ctl_now_ms();
 			if (!cat_ctl_rejoin_tick(c, now))
 				cat_ctl_reshard_tick(c, now);
@@ -907,6 +922,20 @@ static int open_listeners(struct cat_ctl *c, struct listeners *l, int force)
 		return -1;
 	}
 	l->mgmt_ino = inode_of(c->cfg.mgmt_socket);
+	if (c->cfg.metrics_on) {
+		c->metrics = cat_ctl_metrics_open(c, c->cfg.metrics_ip,
+						  c->cfg.metrics_port, err,
+						  sizeof(err));
+		if (c->metrics == NULL) {
+			fprintf(stderr, "catena-control: %s\n", err);
+			close(l->node_fd);
+			close(l->mgmt_fd);
+			if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
+				unlink(c->cfg.node_path);
+			unlink(c->cfg.mgmt_socket);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -917,6 +946,8 @@ static void close_all(struct cat_ctl *c, struct listeners *l, int unlink_files)
 {
 	while (c->n_conns > 0)
 		conn_free(c, (uint16_t)(c->n_conns - 1));
+	cat_ctl_metrics_close(c->metrics);
+	c->metrics = NULL;
 	close(l->node_fd);
 	close(l->mgmt_fd);
 	if (!unlink_files)
@@ -928,18 +959,34 @@ static void close_all(struct cat_ctl *c, struct listeners *l, int unlink_files)
 		unlink(c->cfg.mgmt_socket);
 }
 
+/* "A.B.C.D:PORT/metrics", or "off". */
+static const char *metrics_text(const struct cat_ctl *c)
+{
+	static char buf[64];
+	struct in_addr ia = { .s_addr = htonl(c->cfg.metrics_ip) };
+	char a[INET_ADDRSTRLEN];
+
+	if (!c->cfg.metrics_on)
+		return "off";
+	inet_ntop(AF_INET, &ia, a, sizeof(a));
+	snprintf(buf, sizeof(buf), "http://%s:%u/metrics", a, c->cfg.metrics_port);
+	return buf;
+}
+
 static void print_ready(struct cat_ctl *c)
 {
 	if (c->etcd != NULL)
-		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s instance=%s\n",
+		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s metrics=%s instance=%s\n",
 		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
 		       c->cfg.node_listen, c->cfg.mgmt_socket,
-		       c->secret != NULL ? CAT_AUTH_ALG : "none", c->cfg.instance);
+		       c->secret != NULL ? CAT_AUTH_ALG : "none",
+		       metrics_text(c), c->cfg.instance);
 	else
-		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s\n",
+		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s metrics=%s\n",
 		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
 		       c->cfg.node_listen, c->cfg.mgmt_socket,
-		       c->secret != NULL ? CAT_AUTH_ALG : "none");
+		       c->secret != NULL ? CAT_AUTH_ALG : "none",
+		       metrics_text(c));
 	fflush(stdout);
 }
 

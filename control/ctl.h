@@ -133,6 +133,8 @@ struct cat_ctl_node {
 	uint64_t boot;              /* the node process's boot id (hello), 0 unknown */
 };
 
+struct cat_ctl_metrics;
+
 struct cat_ctl_event {
 	int64_t time;               /* Unix seconds */
 	uint32_t epoch;
@@ -203,6 +205,7 @@ struct cat_ctl {
 	uint16_t n_node_conns, n_mgmt_conns;
 	struct cat_ctl_burst burst[CAT_CTL_BURST_KINDS];
 	uint64_t stall_last_ms;         /* the last stall's end (monotonic), 0 none */
+	struct cat_ctl_metrics *metrics; /* metrics_listen; NULL: off */
 };
 
 /**

@@ -60,6 +60,29 @@ static int set_path(char *dst, size_t cap, const char *v, char *why,
 	return 0;
 }
 
+/* "A.B.C.D:PORT": 0 with ip (host byte order) and port, or -EINVAL. */
+static int parse_ipv4_port(const char *v, uint32_t *ip, uint16_t *port)
+{
+	const char *colon = strrchr(v, ':');
+	char addr[32], *end;
+	struct in_addr ia;
+	unsigned long n;
+
+	if (colon == NULL || (size_t)(colon - v) >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, v, (size_t)(colon - v));
+	addr[colon - v] = '\0';
+	errno = 0;
+	n = strtoul(colon + 1, &end, 10);
+	if (inet_pton(AF_INET, addr, &ia) != 1 || colon[1] == '\0' ||
+	    *end != '\0' || errno != 0 || n == 0 || n > 65535 ||
+	    colon[1] == '+' || colon[1] == '-')
+		return -EINVAL;
+	*ip = ntohl(ia.s_addr);
+	*port = (uint16_t)n;
+	return 0;
+}
+
 static int parse_listen(struct cat_ctl_config *c, const char *v, char *why,
 			size_t whylen)
 {
@@ -78,29 +101,11 @@ static int parse_listen(struct cat_ctl_config *c, const char *v, char *why,
 		strcpy(c->node_path, v + 5);
 		return 0;
 	}
-	if (strncmp(v, "tcp:", 4) == 0) {
-		char addr[32];
-		const char *colon = strrchr(v + 4, ':');
-		struct in_addr ia;
-		char *end;
-		unsigned long port;
-
-		if (colon == NULL || (size_t)(colon - (v + 4)) >= sizeof(addr))
-			goto bad_tcp;
-		memcpy(addr, v + 4, (size_t)(colon - (v + 4)));
-		addr[colon - (v + 4)] = '\0';
-		errno = 0;
-		port = strtoul(colon + 1, &end, 10);
-		if (inet_pton(AF_INET, addr, &ia) != 1 || colon[1] == '\0' ||
-		    *end != '\0' || errno != 0 || port == 0 || port > 65535 ||
-		    colon[1] == '+' || colon[1] == '-')
-			goto bad_tcp;
+	if (strncmp(v, "tcp:", 4) == 0 &&
+	    parse_ipv4_port(v + 4, &c->node_ip, &c->node_port) == 0) {
 		c->node_kind = CAT_CTL_LISTEN_TCP;
-		c->node_ip = ntohl(ia.s_addr);
-		c->node_port = (uint16_t)port;
 		return 0;
 	}
-bad_tcp:
 	snprintf(why, whylen, "expected unix:PATH or tcp:IPV4:PORT");
 	return -EINVAL;
 }
@@ -159,6 +164,15 @@ static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
 				whylen);
 	if (strcmp(k, "instance") == 0)
 		return set_path(c->instance, sizeof(c->instance), v, why, whylen);
+	if (strcmp(k, "metrics_listen") == 0) {
+		c->metrics_on = strcmp(v, "off") != 0;
+		if (c->metrics_on &&
+		    parse_ipv4_port(v, &c->metrics_ip, &c->metrics_port) < 0) {
+			snprintf(why, whylen, "expected IPV4:PORT or off");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(k, "restore_replicas") == 0) {
 		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
 			snprintf(why, whylen, "expected 'on' or 'off'");
@@ -203,6 +217,7 @@ static const char *const known[] = {
 	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
 	"restore_replicas", "replication_factor", "secret_file",
 	"auth_timeout_ms", "mgmt_send_timeout_ms", "mgmt_idle_timeout_ms",
+	"metrics_listen",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

@@ -34,6 +34,8 @@ PKGS=(
 	etcd-server                                    # catena-control store = etcd (integration test)
 	libcurl4-openssl-dev                           # catena-control etcd backend: HTTP to etcd's JSON gateway
 	libssl-dev                                     # HMAC-SHA256 of the node channel (cluster secret)
+	libmicrohttpd-dev                              # catena-control's Prometheus endpoint (metrics_listen)
+	prometheus                                     # integration test: a real server scrapes it; promtool checks the alert rules
 	redis-server redis-tools memcached libmemcached-tools  # perf/compare.sh: the peer systems
 	gnuplot-nox                                    # perf/plot.sh: latency plots
 )

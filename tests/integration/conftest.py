@@ -500,10 +500,12 @@ def make_control_cluster(control_binaries, privileges, hugepages, tmp_path):
     import control as control_mod
     made = []
 
-    def make(heartbeat_timeout_ms=800, relay=False, control_conf="", **kw):
+    def make(heartbeat_timeout_ms=800, relay=False, control_conf="",
+             control_wrap=(), **kw):
         ctl = control_mod.Control(control_binaries, tmp_path,
                                   heartbeat_timeout_ms=heartbeat_timeout_ms,
-                                  relay=relay, extra_conf=control_conf)
+                                  relay=relay, extra_conf=control_conf,
+                                  wrap=control_wrap)
         c = cluster_mod.Cluster(control_binaries, tmp_path, _next,
                                 _live_namespaces)
         c.ctl = ctl

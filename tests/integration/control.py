@@ -172,7 +172,8 @@ class Control:
     a follower ("standby" line)."""
 
     def __init__(self, bins, tmp, heartbeat_timeout_ms=800, relay=False,
-                 name="control", etcd=None, sock_dir=None, extra_conf=""):
+                 name="control", etcd=None, sock_dir=None, extra_conf="",
+                 wrap=()):
         self.bins = bins
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -185,6 +186,7 @@ class Control:
         self.conf = os.path.join(self.dir, "control.conf")
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.extra_conf = extra_conf   # more [control] lines
+        self.wrap = list(wrap)         # a command prefix: ip netns exec NS
         self.use_relay = relay
         self.relays = {}
         self.proc = None
@@ -257,7 +259,8 @@ class Control:
         self.out_f = open(self.out_path, "wb")
         self.err_f = open(self.err_path, "wb")
         self.proc = subprocess.Popen(
-            [self.bins["control"], "--config", self.conf], stdout=self.out_f,
+            self.wrap + [self.bins["control"], "--config", self.conf],
+            stdout=self.out_f,
             stderr=self.err_f, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT
         want = ("catena-control: ready" if wait_ready else

@@ -54,6 +54,14 @@ static void refused_lines_say_where_and_why(void **state)
 		  "line 2: [control] state_dir: empty value" },
 		{ "[control]\nheartbeat_timeout_ms = 5\n",
 		  "line 2: [control] heartbeat_timeout_ms: " },
+		{ "[control]\nmetrics_listen = localhost:9470\n",
+		  "line 2: [control] metrics_listen: expected IPV4:PORT or off" },
+		{ "[control]\nmetrics_listen = 127.0.0.1:0\n",
+		  "line 2: [control] metrics_listen: expected IPV4:PORT or off" },
+		{ "[control]\nmetrics_listen = 127.0.0.1\n",
+		  "line 2: [control] metrics_listen: expected IPV4:PORT or off" },
+		{ "[control]\nnode_listen = tcp:1.2.3.4:x\n",
+		  "line 2: [control] node_listen: expected unix:PATH or tcp:IPV4:PORT" },
 	};
 	struct cat_ctl_config c;
 	char err[256];
@@ -98,7 +106,20 @@ static void values_over_defaults(void **state)
 	assert_int_equal(c.heartbeat_timeout_ms, 750);
 	assert_int_equal(c.restore_replicas, 0);
 	assert_string_equal(c.store, d.store);
+	assert_int_equal(c.metrics_on, 0); /* off unless set */
 	assert_string_equal(c.mgmt_socket, d.mgmt_socket);
+	assert_int_equal(load_text("[control]\nmetrics_listen = 10.1.2.3:9470\n"
+				   "node_listen = tcp:10.0.0.9:7000\n", &c, err,
+				   sizeof(err)), 0);
+	assert_int_equal(c.metrics_on, 1);
+	assert_int_equal(c.metrics_ip, 0x0a010203);
+	assert_int_equal(c.metrics_port, 9470);
+	assert_int_equal(c.node_kind, CAT_CTL_LISTEN_TCP);
+	assert_int_equal(c.node_ip, 0x0a000009);
+	assert_int_equal(c.node_port, 7000);
+	assert_int_equal(load_text("[control]\nmetrics_listen = off\n", &c, err,
+				   sizeof(err)), 0);
+	assert_int_equal(c.metrics_on, 0);
 	/* An empty file is the defaults. */
 	assert_int_equal(load_text("", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.heartbeat_timeout_ms, d.heartbeat_timeout_ms);
