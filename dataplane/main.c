@@ -36,7 +36,7 @@
 #include "dataplane/eal_dir.h"
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
-#include "dataplane/control.h"
+#include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "dataplane/portplan.h"
 #include "dataplane/telemetry.h"
@@ -87,7 +87,7 @@ struct node {
 	struct cat_worker *workers[CAT_WORKER_MAX];
 	struct cat_map *map0;   /* [cluster] map as loaded, until published */
 	struct cat_agent agent;
-	struct cat_control control;
+	struct cat_nodechan control;
 	int control_up;         /* control initialised: fini it */
 	struct cat_port port;
 	int mem_socket;         /* NUMA socket of the pool and rings: the port's */
@@ -200,7 +200,7 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 		if (n->workers[i] != NULL)
 			cat_worker_fini(n->workers[i]);
 	if (n->control_up)
-		cat_control_fini(&n->control);
+		cat_nodechan_fini(&n->control);
 	/* Workers have stopped and telemetry is off: nobody reads a map. */
 	cat_agent_fini(&n->agent);
 	cat_map_free(n->map0);
@@ -443,10 +443,10 @@ static void agent_loop(struct node *n)
 		int timeout = next_maintain > now ? (int)(next_maintain - now) : 0;
 		char msg[512];
 
-		pfd.fd = cat_control_pollfd(&n->control, &pfd.events);
+		pfd.fd = cat_nodechan_pollfd(&n->control, &pfd.events);
 		(void)poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
 		now = mono_ms();
-		cat_control_poll(&n->control, now);
+		cat_nodechan_poll(&n->control, now);
 		if (now < next_maintain)
 			continue;
 		next_maintain = now + MAINTAIN_PERIOD_MS;
@@ -517,7 +517,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = load_cluster_map(n, err, sizeof(err));
 	if (rc == 0)
-		rc = cat_control_preflight(&n->cfg, err, sizeof(err));
+		rc = cat_nodechan_preflight(&n->cfg, err, sizeof(err));
 	if (rc < 0) {
 		fail_line("%s", err);
 		cat_map_free(n->map0);
@@ -643,8 +643,8 @@ int main(int argc, char **argv)
 	publish_initial(n);
 	setup_workers(n);
 
-	rc = cat_control_init(&n->control, &n->cfg, &n->agent, control_log,
-			      err, sizeof(err));
+	rc = cat_nodechan_init(&n->control, &n->cfg, &n->agent, control_log,
+			        err, sizeof(err));
 	if (rc < 0)
 		fatal(n, EXIT_CONFIG, "%s", err);
 	n->control_up = 1;

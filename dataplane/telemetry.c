@@ -27,7 +27,7 @@
 
 #include <urcu-qsbr.h>
 
-#include "dataplane/control.h"
+#include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
@@ -64,7 +64,7 @@ static struct cat_dp *g_dp;
 static struct cat_worker *const *g_workers;
 static const struct cat_config *g_cfg;
 static uint32_t g_node_id;
-static const struct cat_control *g_control;
+static const struct cat_nodechan *g_control;
 static const struct cat_port *g_port;
 static int g_enabled;
 static int g_active;
@@ -240,7 +240,7 @@ uint64_t cat_telemetry_store_keys(void)
 	return keys;
 }
 
-void cat_telemetry_set_control(const struct cat_control *cc)
+void cat_telemetry_set_control(const struct cat_nodechan *cc)
 {
 	__atomic_store_n(&g_control, cc, __ATOMIC_RELEASE);
 }
@@ -748,10 +748,10 @@ out:
 static const char *state_name(uint64_t st)
 {
 	switch (st) {
-	case CAT_CONTROL_WAITING:    return "waiting";
-	case CAT_CONTROL_CONNECTING: return "connecting";
-	case CAT_CONTROL_UP:         return "connected";
-	case CAT_CONTROL_AUTHENTICATING: return "authenticating";
+	case CAT_NODECHAN_WAITING:    return "waiting";
+	case CAT_NODECHAN_CONNECTING: return "connecting";
+	case CAT_NODECHAN_UP:         return "connected";
+	case CAT_NODECHAN_AUTHENTICATING: return "authenticating";
 	default:                     return "off";
 	}
 }
@@ -763,18 +763,18 @@ static const char *state_name(uint64_t st)
 static int cmd_control(const char *cmd __rte_unused, const char *params __rte_unused,
 		       struct rte_tel_data *d)
 {
-	const struct cat_control *cc;
-	const struct cat_control_status *st;
+	const struct cat_nodechan *cc;
+	const struct cat_nodechan_status *st;
 	uint64_t state;
 
 	if (enter() < 0)
 		return -ENODEV;
 	cc = __atomic_load_n(&g_control, __ATOMIC_ACQUIRE);
 	rte_tel_data_start_dict(d);
-	state = cc != NULL ? rd(&cc->st.state) : CAT_CONTROL_OFF;
+	state = cc != NULL ? rd(&cc->st.state) : CAT_NODECHAN_OFF;
 	rte_tel_data_add_dict_string(d, "state", state_name(state));
-	rte_tel_data_add_dict_u64(d, "connected", state == CAT_CONTROL_UP);
-	if (cc == NULL || state == CAT_CONTROL_OFF) {
+	rte_tel_data_add_dict_u64(d, "connected", state == CAT_NODECHAN_UP);
+	if (cc == NULL || state == CAT_NODECHAN_OFF) {
 		leave();
 		return 0;
 	}

@@ -54,14 +54,14 @@ uint64_t cat_telemetry_replies(unsigned int status);
 /** Keys in the store (sum over the slots, relaxed). */
 uint64_t cat_telemetry_store_keys(void);
 
-struct cat_control;
+struct cat_nodechan;
 
 /**
  * Make /catena/control show cc (NULL: "off"). cc must stay valid until
  * cat_telemetry_disable() has returned. Main thread, before the channel
  * is used.
  */
-void cat_telemetry_set_control(const struct cat_control *cc);
+void cat_telemetry_set_control(const struct cat_nodechan *cc);
 
 struct cat_port;
 
