@@ -16,7 +16,7 @@
 #include <rte_cfgfile.h>
 
 #include "dataplane/config.h"
-#include "dataplane/nodechan.h"
+#include "dataplane/endpoint.h"
 
 enum key_kind {
 	K_U32,   /* uint32_t field */
@@ -223,11 +223,11 @@ int cat_config_set(struct cat_config *c, const char *origin,
 		return 0;
 	}
 	case K_ENDPOINT: {
-		struct cat_nodechan_endpoint ep;
+		struct cat_endpoint ep;
 		char why[160];
 
 		if (strlen(value) >= sizeof(c->control_connect) ||
-		    cat_nodechan_endpoint_parse(value, &ep, why, sizeof(why)) < 0) {
+		    cat_endpoint_parse(value, &ep, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "%s: [%s] %s: %s: \"%s\"", origin, section,
 				 key, strlen(value) >= sizeof(c->control_connect) ?
 				 "too long" : why, value);

@@ -36,6 +36,7 @@
 #include "dataplane/eal_dir.h"
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
+#include "dataplane/counters.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "dataplane/portplan.h"
@@ -707,9 +708,12 @@ int main(int argc, char **argv)
 		 PRIu64 " tx_packets=%" PRIu64 " requests=%" PRIu64 " replies=%" PRIu64
 		 " handovers=%" PRIu64 " drops=%" PRIu64,
 		 got_signal == SIGINT ? "SIGINT" : "SIGTERM",
-		 cat_telemetry_total("rx_packets"), cat_telemetry_total("tx_packets"),
-		 cat_telemetry_total("requests"), cat_telemetry_total("replies"),
-		 cat_telemetry_total("handover_sent"), cat_telemetry_drops_total());
+		 cat_counters_total(&n->dp, n->workers, "rx_packets"),
+		 cat_counters_total(&n->dp, n->workers, "tx_packets"),
+		 cat_counters_total(&n->dp, n->workers, "requests"),
+		 cat_counters_total(&n->dp, n->workers, "replies"),
+		 cat_counters_total(&n->dp, n->workers, "handover_sent"),
+		 cat_counters_drops_total(&n->dp, n->workers));
 	teardown_and_exit(n, 0, summary);
 	return 0;
 }

@@ -26,9 +26,9 @@
 #include <rte_log.h>
 #include <urcu-qsbr.h>
 
+#include "dataplane/counters.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
-#include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/store.h"
 
@@ -99,53 +99,6 @@ static void say(struct cat_nodechan *cc, unsigned int level, const char *fmt, ..
 	cc->log(level, msg);
 }
 
-int cat_nodechan_endpoint_parse(const char *s, struct cat_nodechan_endpoint *ep,
-			         char *err, size_t errlen)
-{
-	memset(ep, 0, sizeof(*ep));
-	if (strncmp(s, "unix:", 5) == 0) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&ep->sa;
-		size_t len = strlen(s + 5);
-
-		if (len == 0 || len >= sizeof(un->sun_path)) {
-			snprintf(err, errlen, "expected unix:PATH with a path of 1..%zu "
-				 "bytes", sizeof(un->sun_path) - 1);
-			return -EINVAL;
-		}
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, s + 5, len + 1);
-		ep->sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-		return 0;
-	}
-	if (strncmp(s, "tcp:", 4) == 0) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ep->sa;
-		const char *colon = strrchr(s + 4, ':');
-		char host[INET_ADDRSTRLEN], *end;
-		unsigned long port;
-
-		if (colon == NULL || (size_t)(colon - (s + 4)) >= sizeof(host))
-			goto bad_tcp;
-		memcpy(host, s + 4, (size_t)(colon - (s + 4)));
-		host[colon - (s + 4)] = '\0';
-		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-			goto bad_tcp;
-		if (colon[1] < '0' || colon[1] > '9')
-			goto bad_tcp;
-		port = strtoul(colon + 1, &end, 10);
-		if (*end != '\0' || port == 0 || port > 65535)
-			goto bad_tcp;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		ep->sa_len = sizeof(*in);
-		return 0;
-	}
-	snprintf(err, errlen, "expected unix:PATH or tcp:A.B.C.D:PORT");
-	return -EINVAL;
-bad_tcp:
-	snprintf(err, errlen, "expected tcp:A.B.C.D:PORT (port 1..65535)");
-	return -EINVAL;
-}
-
 int cat_nodechan_init(struct cat_nodechan *cc, const struct cat_config *cfg,
 		       struct cat_agent *agent, cat_nodechan_log_fn log,
 		       char *err, size_t errlen)
@@ -195,7 +148,7 @@ int cat_nodechan_init(struct cat_nodechan *cc, const struct cat_config *cfg,
 		cc->st.auth = 1;
 	}
 	snprintf(cc->endpoint, sizeof(cc->endpoint), "%s", cfg->control_connect);
-	rc = cat_nodechan_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
+	rc = cat_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
 	if (rc < 0)
 		return rc;
 	cc->rx = malloc(CAT_NODECHAN_RX_LINE_MAX + 1);
@@ -956,21 +909,23 @@ static void heartbeat(struct cat_nodechan *cc, uint64_t now)
 	stats = json_object();
 	for (size_t i = 0; i < sizeof(worker_counters) / sizeof(worker_counters[0]); i++)
 		json_object_set_new(stats, worker_counters[i],
-			json_integer((json_int_t)cat_telemetry_total(worker_counters[i])));
+			json_integer((json_int_t)cat_counters_total(dp, a->workers,
+								   worker_counters[i])));
 	json_object_set_new(stats, "replies_retry", json_integer(
-		(json_int_t)cat_telemetry_replies(CAT_ST_RETRY)));
+		(json_int_t)cat_counters_replies(dp, a->workers, CAT_ST_RETRY)));
 	json_object_set_new(stats, "replies_moved", json_integer(
-		(json_int_t)cat_telemetry_replies(CAT_ST_MOVED)));
+		(json_int_t)cat_counters_replies(dp, a->workers, CAT_ST_MOVED)));
 	for (size_t i = 0; i < sizeof(repl_counters) / sizeof(repl_counters[0]); i++)
 		json_object_set_new(stats, repl_counters[i],
-			json_integer((json_int_t)cat_telemetry_repl_total(repl_counters[i])));
+			json_integer((json_int_t)cat_counters_repl_total(dp, a->workers,
+									 repl_counters[i])));
 	json_object_set_new(stats, "repl_in_flight", json_integer((json_int_t)in_flight));
 	json_object_set_new(stats, "store_keys",
-			    json_integer((json_int_t)cat_telemetry_store_keys()));
+			    json_integer((json_int_t)cat_counters_store_keys(dp)));
 	json_object_set_new(stats, "store_mem_used",
 			    json_integer((json_int_t)cat_store_mem_used(dp->store)));
 	json_object_set_new(stats, "drops_total",
-			    json_integer((json_int_t)cat_telemetry_drops_total()));
+			    json_integer((json_int_t)cat_counters_drops_total(dp, a->workers)));
 	json_object_set_new(stats, "peer_suspect_reports",
 			    json_integer((json_int_t)dp->peer_suspect_reports));
 	xfer = xfer_report(a);

@@ -12,11 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sys/socket.h>
-
-#include "replication/chanauth.h"
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
+#include "dataplane/endpoint.h"
+#include "replication/chanauth.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,19 +36,6 @@ extern "C" {
 /* With a cluster secret, catena-control's challenge must come this soon
  * after connecting; else it has no secret and the node will not talk. */
 #define CAT_NODECHAN_AUTH_WAIT_MS 2000u
-
-/** A parsed [control] connect value. */
-struct cat_nodechan_endpoint {
-	struct sockaddr_storage sa;
-	socklen_t sa_len;
-};
-
-/**
- * Parse "unix:PATH" (PATH 1..107 bytes) or "tcp:A.B.C.D:PORT" (PORT
- * 1..65535). Returns 0, or -EINVAL with a reason in err. Any thread.
- */
-int cat_nodechan_endpoint_parse(const char *s, struct cat_nodechan_endpoint *ep,
-			         char *err, size_t errlen);
 
 struct cat_port;
 
@@ -100,7 +86,7 @@ typedef void (*cat_nodechan_log_fn)(unsigned int level, const char *msg);
 
 struct cat_nodechan {
 	char endpoint[256];        /* as configured; "" = off */
-	struct cat_nodechan_endpoint ep;
+	struct cat_endpoint ep;
 	uint32_t heartbeat_ms;
 	uint64_t boot;             /* this process's boot id, told in hello */
 	struct cat_agent *agent;

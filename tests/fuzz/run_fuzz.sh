@@ -37,14 +37,11 @@ map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
 config)
-      # config.c needs only rte_cfgfile (no EAL) and the endpoint parser
-      # of dataplane/nodechan.c, which needs the node's other sources but
-      # main.c (all of them, whatever files there are); nothing but the
-      # parsers runs.
-      srcs="control/ctl_config.c replication/chanauth.c $repl_srcs"
-      for f in "$root"/dataplane/*.c; do
-	      [ "${f##*/}" = main.c ] || srcs="$srcs dataplane/${f##*/}"
-      done
+      # config.c needs only rte_cfgfile (no EAL), the [control] connect
+      # parser (endpoint.c) and the steering names (portplan.c); nothing
+      # but the parsers runs.
+      srcs="control/ctl_config.c replication/chanauth.c dataplane/config.c
+            dataplane/endpoint.c dataplane/portplan.c $repl_srcs"
       maxlen=4096
       libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds libcrypto)"
       cflags_extra=$(pkg-config --cflags libdpdk) ;;
