@@ -845,12 +845,27 @@ out:
 
 int cat_client_refresh_map(struct cat_client *c)
 {
+	return cat_client_refresh_map_from(c, NULL, NULL);
+}
+
+int cat_client_refresh_map_from(struct cat_client *c,
+				const struct sockaddr_in *first,
+				const struct sockaddr_in *avoid)
+{
 	struct budget b;
 
 	if (c == NULL)
 		return -EINVAL;
 	budget_start(c, &b);
-	return fetch_map(c, NULL, NULL, b.deadline);
+	return fetch_map(c, first, avoid, b.deadline);
+}
+
+int cat_client_single_node(const struct cat_client *c, struct sockaddr_in *sa)
+{
+	if (c == NULL || !c->single || c->map != NULL)
+		return -ENOENT;
+	*sa = c->single_addr;
+	return 0;
 }
 
 static int ping(struct cat_client *c, int64_t deadline, uint32_t *slot_count,
