@@ -611,6 +611,151 @@ static void node_addr(const struct cat_map_node *nd, struct sockaddr_in *sa)
 	sa->sin_port = htons(nd->udp_port);
 }
 
+/* A map fetch under way: whom to ask, and the text read so far. */
+struct map_fetch {
+	struct sockaddr_in cand[CAND_MAX];
+	int n, ci;                 /* candidates; the one asked now */
+	struct cat_msg req;        /* MAP_GET; arg = offset of the chunk */
+	char *text;                /* CAT_MAP_TEXT_MAX + 1 */
+	uint32_t total, epoch, have; /* of the text being read */
+	int lost, restarts;
+	int bad;                   /* a node answered something unusable */
+};
+
+/* Whom a fetch asks, in order: first (if not NULL), the bootstrap list,
+ * the cached map's nodes, and avoid (if not NULL) last. */
+static void fetch_cands(const struct cat_client *c, struct map_fetch *f,
+			const struct sockaddr_in *first,
+			const struct sockaddr_in *avoid)
+{
+	if (first)
+		add_cand(f->cand, &f->n, first);
+	for (int i = 0; i < c->n_boot; i++)
+		if (!avoid || !same_addr(&c->boot[i], avoid))
+			add_cand(f->cand, &f->n, &c->boot[i]);
+	if (c->map) {
+		for (uint16_t i = 0; i < c->map->n_nodes; i++) {
+			struct sockaddr_in sa;
+
+			node_addr(&c->map->nodes[i], &sa);
+			if (!avoid || !same_addr(&sa, avoid))
+				add_cand(f->cand, &f->n, &sa);
+		}
+	}
+	if (avoid)
+		add_cand(f->cand, &f->n, avoid);
+}
+
+/* The node asked got nothing useful from this try: ask the next. */
+static void fetch_next_node(struct map_fetch *f)
+{
+	f->lost++;
+	f->ci = (f->ci + 1) % f->n;
+}
+
+/* ... because what it answered was unusable. */
+static void fetch_skip_node(struct map_fetch *f)
+{
+	f->bad = 1;
+	fetch_next_node(f);
+}
+
+enum { CHUNK_MORE = 1, CHUNK_CURRENT, CHUNK_COMPLETE };
+
+/*
+ * One answer to the fetch's MAP_GET (from: who sent it). CHUNK_MORE: ask
+ * again (the same node, or the next one); CHUNK_CURRENT: the cached map is
+ * current; CHUNK_COMPLETE: f->text holds the whole text; or a negative
+ * errno (-EOPNOTSUPP: a node from before the map, now c->single).
+ */
+static int fetch_take_chunk(struct cat_client *c, struct map_fetch *f,
+			    const struct cat_msg *rep,
+			    const struct sockaddr_in *from,
+			    const struct budget *b, int *backoff)
+{
+	if (rep->status == CAT_ST_UNKNOWN_OP) {
+		/* A node from before the map: if nothing better is
+		 * known, it is a single-node cluster. */
+		if (c->map == NULL) {
+			c->single = 1;
+			c->single_addr = *from;
+			return -EOPNOTSUPP;
+		}
+		fetch_skip_node(f);
+		return CHUNK_MORE;
+	}
+	if (rep->status == CAT_ST_RETRY) {
+		budget_pause(c, b, backoff);
+		f->lost++;
+		return CHUNK_MORE;
+	}
+	if (rep->status != CAT_ST_OK || rep->arg == 0 ||
+	    rep->arg > CAT_MAP_TEXT_MAX) {
+		fetch_skip_node(f);
+		return CHUNK_MORE;
+	}
+	if (f->have == 0 && c->map && rep->epoch <= c->map->epoch) {
+		if (rep->epoch == c->map->epoch)
+			return CHUNK_CURRENT;
+		/* A node still at an older epoch: ask the next. */
+		fetch_skip_node(f);
+		return CHUNK_MORE;
+	}
+	if (f->have != 0 && (rep->epoch != f->epoch || rep->arg != f->total)) {
+		/* The text changed under us (or this node is at
+		 * another epoch): this chunk belongs to another
+		 * text, so start over from offset 0. */
+		if (++f->restarts > MAP_FETCH_RESTARTS_MAX)
+			return -EPROTO;
+		f->have = 0;
+		f->req.seq = next_seq(c);
+		return CHUNK_MORE;
+	}
+	if (f->have == 0) {
+		f->epoch = rep->epoch;
+		f->total = (uint32_t)rep->arg;
+	}
+	if (rep->value_len == 0 || rep->value_len > f->total - f->have) {
+		fetch_skip_node(f);
+		f->have = 0;
+		f->req.seq = next_seq(c);
+		return CHUNK_MORE;
+	}
+	memcpy(f->text + f->have, rep->value, rep->value_len);
+	f->have += rep->value_len;
+	f->req.seq = next_seq(c);
+	return f->have < f->total ? CHUNK_MORE : CHUNK_COMPLETE;
+}
+
+/* Parse the whole text and make it the client's map (which then owns
+ * f->text): 1, or 0 when it is no use (ask the next node), or -ENOMEM. */
+static int fetch_install(struct cat_client *c, struct map_fetch *f)
+{
+	struct cat_map *m = NULL;
+	char errbuf[160];
+	int rc;
+
+	f->text[f->total] = '\0';
+	f->have = 0;
+	rc = cat_map_parse(f->text, f->total, &m, errbuf, sizeof(errbuf));
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0 || (c->map && m->epoch < c->map->epoch)) {
+		/* Garbage, or a node still at an older epoch than
+		 * the map we hold: ask the next one. */
+		cat_map_free(m);
+		fetch_skip_node(f);
+		return 0;
+	}
+	drop_map(c);
+	c->map = m;
+	c->map_text = f->text;
+	c->map_text_len = f->total;
+	c->single = 0;
+	f->text = NULL;
+	return 1;
+}
+
 /*
  * Fetch the map text with MAP_GET, chunk by chunk, and install it.
  *
@@ -635,170 +780,92 @@ static void node_addr(const struct cat_map_node *nd, struct sockaddr_in *sa)
 static int fetch_map(struct cat_client *c, const struct sockaddr_in *first,
 		     const struct sockaddr_in *avoid, int64_t deadline)
 {
-	struct sockaddr_in cand[CAND_MAX], from;
-	struct cat_msg req, rep;
+	struct map_fetch f;
+	struct sockaddr_in from;
+	struct cat_msg rep;
 	uint8_t hdr[CAT_WIRE_HDR_LEN];
-	struct cat_map *m = NULL;
-	char *text = NULL, errbuf[160];
-	uint32_t total = 0, epoch = 0, have = 0;
-	int n = 0, ci = 0, lost = 0, restarts = 0, refused = 0, all_refused = 1;
-	int sent = 0;
-	int bad = 0, rc, wait, budget = c->tries;
+	int refused = 0, all_refused = 1, sent = 0;
+	int rc, wait, budget = c->tries;
 	int backoff = RETRY_BACKOFF_FIRST_MS;
 	struct budget b = { .deadline = deadline, .tries = INT_MAX,
 			    .wait = c->timeout_ms };
 
-	if (first)
-		add_cand(cand, &n, first);
-	for (int i = 0; i < c->n_boot; i++)
-		if (!avoid || !same_addr(&c->boot[i], avoid))
-			add_cand(cand, &n, &c->boot[i]);
-	if (c->map) {
-		for (uint16_t i = 0; i < c->map->n_nodes; i++) {
-			struct sockaddr_in sa;
-
-			node_addr(&c->map->nodes[i], &sa);
-			if (!avoid || !same_addr(&sa, avoid))
-				add_cand(cand, &n, &sa);
-		}
-	}
-	if (avoid)
-		add_cand(cand, &n, avoid);
+	memset(&f, 0, sizeof(f));
+	fetch_cands(c, &f, first, avoid);
 	/* Every candidate gets at least one chance. */
-	if (budget < n)
-		budget = n;
+	if (budget < f.n)
+		budget = f.n;
 
-	text = malloc(CAT_MAP_TEXT_MAX + 1);
-	if (text == NULL)
+	f.text = malloc(CAT_MAP_TEXT_MAX + 1);
+	if (f.text == NULL)
 		return -ENOMEM;
-	memset(&req, 0, sizeof(req));
-	req.op = CAT_OP_MAP_GET;
-	req.client_id = c->client_id;
-	req.seq = next_seq(c);
+	f.req.op = CAT_OP_MAP_GET;
+	f.req.client_id = c->client_id;
+	f.req.seq = next_seq(c);
 
-	while (lost < budget && (wait = budget_take(&b)) > 0) {
-		req.arg = have;
-		cat_wire_encode_hdr(hdr, &req);
+	while (f.lost < budget && (wait = budget_take(&b)) > 0) {
+		f.req.arg = f.have;
+		cat_wire_encode_hdr(hdr, &f.req);
 		refused = 0;
-		rc = send_to(c, hdr, sizeof(hdr), &cand[ci], &refused);
+		rc = send_to(c, hdr, sizeof(hdr), &f.cand[f.ci], &refused);
 		if (rc < 0)
 			goto out;
 		sent++;
-		rc = wait_reply(c, &req, NULL, &cand[ci], &rep, &from, wait,
+		rc = wait_reply(c, &f.req, NULL, &f.cand[f.ci], &rep, &from, wait,
 				&refused);
 		if (rc < 0)
 			goto out;
 		if (rc == 0) {
 			all_refused &= refused;
-			lost++;
-			ci = (ci + 1) % n;
+			fetch_next_node(&f);
 			continue;
 		}
 		all_refused = 0;
 		c->epoch = rep.epoch;
-		if (rep.status == CAT_ST_UNKNOWN_OP) {
-			/* A node from before the map: if nothing better is
-			 * known, it is a single-node cluster. */
-			if (c->map == NULL) {
-				c->single = 1;
-				c->single_addr = from;
-				rc = -EOPNOTSUPP;
-				goto out;
-			}
-			bad = 1;
-			lost++;
-			ci = (ci + 1) % n;
-			continue;
-		}
-		if (rep.status == CAT_ST_RETRY) {
-			budget_pause(c, &b, &backoff);
-			lost++;
-			continue;
-		}
-		if (rep.status != CAT_ST_OK || rep.arg == 0 ||
-		    rep.arg > CAT_MAP_TEXT_MAX) {
-			bad = 1;
-			lost++;
-			ci = (ci + 1) % n;
-			continue;
-		}
-		if (have == 0 && c->map && rep.epoch <= c->map->epoch) {
-			if (rep.epoch == c->map->epoch) {
-				rc = 0; /* the cached map is current */
-				goto out;
-			}
-			/* A node still at an older epoch: ask the next. */
-			bad = 1;
-			lost++;
-			ci = (ci + 1) % n;
-			continue;
-		}
-		if (have != 0 && (rep.epoch != epoch || rep.arg != total)) {
-			/* The text changed under us (or this node is at
-			 * another epoch): this chunk belongs to another
-			 * text, so start over from offset 0. */
-			if (++restarts > MAP_FETCH_RESTARTS_MAX) {
-				rc = -EPROTO;
-				goto out;
-			}
-			have = 0;
-			req.seq = next_seq(c);
-			continue;
-		}
-		if (have == 0) {
-			epoch = rep.epoch;
-			total = (uint32_t)rep.arg;
-		}
-		if (rep.value_len == 0 || rep.value_len > total - have) {
-			bad = 1;
-			lost++;
-			have = 0;
-			ci = (ci + 1) % n;
-			req.seq = next_seq(c);
-			continue;
-		}
-		memcpy(text + have, rep.value, rep.value_len);
-		have += rep.value_len;
-		req.seq = next_seq(c);
-		if (have < total)
-			continue;
-
-		text[total] = '\0';
-		have = 0;
-		rc = cat_map_parse(text, total, &m, errbuf, sizeof(errbuf));
-		if (rc == -ENOMEM)
+		rc = fetch_take_chunk(c, &f, &rep, &from, &b, &backoff);
+		if (rc < 0)
 			goto out;
-		if (rc < 0 || (c->map && m->epoch < c->map->epoch)) {
-			/* Garbage, or a node still at an older epoch than
-			 * the map we hold: ask the next one. */
-			cat_map_free(m);
-			m = NULL;
-			bad = 1;
-			lost++;
-			ci = (ci + 1) % n;
-			continue;
+		if (rc == CHUNK_CURRENT) {
+			rc = 0;
+			goto out;
 		}
-		drop_map(c);
-		c->map = m;
-		c->map_text = text;
-		c->map_text_len = total;
-		c->single = 0;
-		return 0;
+		if (rc == CHUNK_MORE)
+			continue;
+		rc = fetch_install(c, &f);
+		if (rc < 0)
+			goto out;
+		if (rc == 1)
+			return 0;
 	}
-	rc = bad ? -EPROTO : all_refused && sent ? -ECONNREFUSED : -ETIMEDOUT;
+	rc = f.bad ? -EPROTO : all_refused && sent ? -ECONNREFUSED : -ETIMEDOUT;
 out:
-	free(text);
+	free(f.text);
 	return rc;
 }
 
 int cat_client_refresh_map(struct cat_client *c)
+{
+	return cat_client_refresh_map_from(c, NULL, NULL);
+}
+
+int cat_client_refresh_map_from(struct cat_client *c,
+				const struct sockaddr_in *first,
+				const struct sockaddr_in *avoid)
 {
 	struct budget b;
 
 	if (c == NULL)
 		return -EINVAL;
 	budget_start(c, &b);
-	return fetch_map(c, NULL, NULL, b.deadline);
+	return fetch_map(c, first, avoid, b.deadline);
+}
+
+int cat_client_single_node(const struct cat_client *c, struct sockaddr_in *sa)
+{
+	if (c == NULL || !c->single || c->map != NULL)
+		return -ENOENT;
+	*sa = c->single_addr;
+	return 0;
 }
 
 static int ping(struct cat_client *c, int64_t deadline, uint32_t *slot_count,
@@ -1047,6 +1114,104 @@ static int wait_try(struct cat_client *c, const struct cat_msg *req,
 	}
 }
 
+/* Where one keyed request stands while it is re-sent and re-routed. */
+struct keyed {
+	struct cat_msg *req;
+	struct sockaddr_in dst;    /* where the next try goes */
+	struct sockaddr_in node;   /* the node that should serve it (probes skip it) */
+	struct sockaddr_in from;   /* who sent the last reply */
+	struct budget b;
+	int moved, wrong_slot;     /* answers of each kind so far */
+	int retarget;              /* route (and encode) again before the next try */
+};
+
+/*
+ * MOVED: not executed, the map is stale. A redirect is an answer, not a
+ * lost try, so it does not spend the budget; CAT_CLIENT_MOVED_MAX bounds
+ * it. Returns 0 to try again (re-routed by a newer map, or sent where the
+ * hint says), else the request's answer.
+ */
+static int keyed_on_moved(struct cat_client *c, struct keyed *k,
+			  const struct cat_msg *rep)
+{
+	const struct cat_map_node *hint = NULL;
+	uint32_t epoch;
+	int rc;
+
+	if (c->map == NULL || k->moved >= CAT_CLIENT_MOVED_MAX)
+		return CAT_ST_MOVED;
+	k->moved++;
+	k->b.tries++;
+	/* Only a node at a newer epoch has a newer map to give; from one at
+	 * ours, the hint (arg = the node that should serve it) is all there
+	 * is to learn. */
+	if (rep->epoch > c->map->epoch) {
+		epoch = c->map->epoch;
+		rc = fetch_map(c, &k->from, NULL, k->b.deadline);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc == 0 && c->map->epoch != epoch) {
+			k->retarget = 1;
+			return 0;
+		}
+	}
+	if (rep->arg <= UINT16_MAX)
+		hint = cat_map_node_by_id(c->map, (uint16_t)rep->arg);
+	if (hint == NULL)
+		return CAT_ST_MOVED;
+	node_addr(hint, &k->dst);
+	k->node = k->dst;
+	return 0;
+}
+
+/*
+ * WRONG_SLOT: not executed either, but the slot field was wrong: the
+ * corrected request is a new request (fresh seq) with a fresh budget, as
+ * it always was. Returns 0 to send it, else the request's answer.
+ */
+static int keyed_on_wrong_slot(struct cat_client *c, struct keyed *k,
+			       const struct cat_msg *rep)
+{
+	int rc;
+
+	if (k->wrong_slot++)
+		return CAT_ST_WRONG_SLOT;
+	budget_start(c, &k->b);
+	if (c->map) {
+		rc = fetch_map(c, &k->from, NULL, k->b.deadline);
+		if (rc < 0 && rc != -ENOMEM)
+			return CAT_ST_WRONG_SLOT;
+		if (rc < 0)
+			return rc;
+	} else if (learn_slot_count(c, rep->arg) < 0) {
+		return -EPROTO;
+	}
+	k->req->seq = next_seq(c);
+	k->retarget = 1;
+	return 0;
+}
+
+/*
+ * One try: send the encoded request (c->tx, len bytes) to k->dst, and
+ * after a silent try also the probe to another node, then wait up to ms.
+ * Returns as wait_try does; *refused says whether an ICMP refusal came.
+ */
+static int keyed_try(struct cat_client *c, struct keyed *k, struct probe *pr,
+		     size_t len, int ms, int silent, struct cat_msg *rep,
+		     int *refused)
+{
+	int rc;
+
+	*refused = 0;
+	rc = send_to(c, c->tx, len, &k->dst, refused);
+	if (rc < 0)
+		return rc;
+	if (silent && (rc = probe_send(c, pr, &k->node)) < 0)
+		return rc;
+	return wait_try(c, k->req, pr, &k->dst, &k->node, rep, &k->from, ms,
+			k->b.deadline, refused);
+}
+
 /*
  * Run one keyed request: make sure it can be routed, send it to its
  * chain's head (writes) or tail/replica (reads), and wait for the reply
@@ -1064,17 +1229,14 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 			 struct cat_msg *rep)
 {
 	uint32_t crc = cat_hash_crc32c(req->key, req->key_len);
-	struct sockaddr_in dst, node, from;
+	struct keyed k = { .req = req, .retarget = 1 };
 	struct probe pr;
-	struct budget b;
-	uint32_t epoch;
 	int rc, n = 0, wait, refused = 0, any_refused = 0;
-	int all_refused = 1, heard_retry = 0, got_retry = 0, moved = 0;
-	int wrong_slot = 0, retarget = 1, silent = 0;
+	int all_refused = 1, heard_retry = 0, got_retry = 0, silent = 0;
 	int backoff = RETRY_BACKOFF_FIRST_MS;
 
-	budget_start(c, &b);
-	rc = ensure_route(c, &b);
+	budget_start(c, &k.b);
+	rc = ensure_route(c, &k.b);
 	if (rc != 0)
 		return rc;
 	req->client_id = c->client_id;
@@ -1082,47 +1244,40 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 	probe_init(c, &pr);
 
 	for (;;) {
-		if (retarget) {
-			route(c, req, crc, &dst, &node);
+		if (k.retarget) {
+			route(c, req, crc, &k.dst, &k.node);
 			n = cat_wire_encode(c->tx, c->tx_cap, req);
 			if (n < 0)
 				return -EMSGSIZE;
-			retarget = 0;
+			k.retarget = 0;
 		}
 		if (got_retry) {
 			/* RETRY means the slot is reconfiguring or the
 			 * worker is busy: give it a moment, but the backoff
 			 * still spends a try of the budget. */
-			budget_pause(c, &b, &backoff);
+			budget_pause(c, &k.b, &backoff);
 			got_retry = 0;
 		}
-		wait = budget_take(&b);
+		wait = budget_take(&k.b);
 		if (wait == 0)
 			break;
-		refused = 0;
-		rc = send_to(c, c->tx, (size_t)n, &dst, &refused);
-		if (rc < 0)
-			return rc;
-		if (silent && (rc = probe_send(c, &pr, &node)) < 0)
-			return rc;
-		rc = wait_try(c, req, &pr, &dst, &node, rep, &from, wait,
-			      b.deadline, &refused);
+		rc = keyed_try(c, &k, &pr, (size_t)n, wait, silent, rep, &refused);
 		if (rc < 0)
 			return rc;
 		any_refused |= refused;
 		if (rc == TRY_REROUTED) {
 			/* Re-routed by the new map: the interrupted try is
 			 * given back, and the new node starts afresh. */
-			b.tries++;
-			b.wait = c->timeout_ms;
+			k.b.tries++;
+			k.b.wait = c->timeout_ms;
 			silent = 0;
-			retarget = 1;
+			k.retarget = 1;
 			continue;
 		}
 		if (rc == 0) {
 			all_refused &= refused;
 			silent = 1;
-			budget_silent(c, &b);
+			budget_silent(c, &k.b);
 			continue;
 		}
 		all_refused = 0;
@@ -1130,61 +1285,20 @@ static int keyed_request(struct cat_client *c, struct cat_msg *req,
 		c->epoch = rep->epoch;
 		switch (rep->status) {
 		case CAT_ST_RETRY:
-			if (b.tries > 0 && budget_left(&b) > 0) {
+			if (k.b.tries > 0 && budget_left(&k.b) > 0) {
 				got_retry = heard_retry = 1;
 				continue;
 			}
 			return CAT_ST_RETRY;
-		case CAT_ST_MOVED: {
-			const struct cat_map_node *hint = NULL;
-
-			/* Not executed: the map is stale. A redirect is
-			 * an answer, not a lost try, so it does not spend
-			 * the budget; CAT_CLIENT_MOVED_MAX bounds it. */
-			if (c->map == NULL || moved >= CAT_CLIENT_MOVED_MAX)
-				return CAT_ST_MOVED;
-			moved++;
-			b.tries++;
-			/* Only a node at a newer epoch has a newer map to
-			 * give; from one at ours, the hint (arg = the node
-			 * that should serve it) is all there is to learn. */
-			if (rep->epoch > c->map->epoch) {
-				epoch = c->map->epoch;
-				rc = fetch_map(c, &from, NULL, b.deadline);
-				if (rc == -ENOMEM)
-					return rc;
-				if (rc == 0 && c->map->epoch != epoch) {
-					retarget = 1;
-					continue;
-				}
-			}
-			if (rep->arg <= UINT16_MAX)
-				hint = cat_map_node_by_id(c->map,
-							  (uint16_t)rep->arg);
-			if (hint == NULL)
-				return CAT_ST_MOVED;
-			node_addr(hint, &dst);
-			node = dst;
+		case CAT_ST_MOVED:
+			rc = keyed_on_moved(c, &k, rep);
+			if (rc != 0)
+				return rc;
 			continue;
-		}
 		case CAT_ST_WRONG_SLOT:
-			/* Not executed either, but the slot field was wrong:
-			 * the corrected request is a new request (fresh seq)
-			 * with a fresh budget, as it always was. */
-			if (wrong_slot++)
-				return CAT_ST_WRONG_SLOT;
-			budget_start(c, &b);
-			if (c->map) {
-				rc = fetch_map(c, &from, NULL, b.deadline);
-				if (rc < 0 && rc != -ENOMEM)
-					return CAT_ST_WRONG_SLOT;
-				if (rc < 0)
-					return rc;
-			} else if (learn_slot_count(c, rep->arg) < 0) {
-				return -EPROTO;
-			}
-			req->seq = next_seq(c);
-			retarget = 1;
+			rc = keyed_on_wrong_slot(c, &k, rep);
+			if (rc != 0)
+				return rc;
 			continue;
 		default:
 			return rep->status;

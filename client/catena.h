@@ -230,6 +230,28 @@ uint32_t cat_client_map_epoch(const struct cat_client *c);
  */
 int cat_client_refresh_map(struct cat_client *c);
 
+struct sockaddr_in;
+
+/**
+ * cat_client_refresh_map() for a caller that sends its own requests (as
+ * catena-udp-bench does, many at a time on its own socket) and so knows
+ * which nodes to prefer: first (if not NULL) is asked before the others
+ * (the node that answered MOVED has the newer map), avoid (if not NULL)
+ * after all of them (a node gone silent). Results as
+ * cat_client_refresh_map().
+ */
+int cat_client_refresh_map_from(struct cat_client *c,
+				const struct sockaddr_in *first,
+				const struct sockaddr_in *avoid);
+
+/**
+ * The node the client fell back to after -EOPNOTSUPP (a node from before
+ * the cluster map answered MAP_GET; it is then the whole cluster and
+ * requests go to it alone): 0 with its address in *sa, or -ENOENT while
+ * the client routes by a map or has not fallen back.
+ */
+int cat_client_single_node(const struct cat_client *c, struct sockaddr_in *sa);
+
 /**
  * The cached cluster map, or NULL. Owned by the client: valid until the
  * next call on c that may refresh it (any request, or

@@ -533,7 +533,12 @@ static void need_args(int argc, int lo, int hi, const char *form)
 		usage_error("wrong number of arguments: %s", form);
 }
 
-int main(int argc, char **argv)
+/*
+ * The global options, up to the command. Returns 1 for --help (printed),
+ * else 0; a usage error exits. retries stays -1 without -r.
+ */
+static int parse_options(int argc, char **argv, struct cat_client_opts *opts,
+			 const char **host, int *retries)
 {
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },
@@ -546,15 +551,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cat_client_opts opts;
-	struct cat_client *c;
-	struct outcome o;
-	const char *host = getenv("CATENA_HOST");
-	const char *cmd;
-	int opt, err, retries = -1, status; /* -1: no -r, the default budget */
+	int opt;
 
-	cat_client_opts_init(&opts, NULL);
-	opts.timeout_ms = CAT_CLIENT_DEFAULT_TIMEOUT_MS;
 	opterr = 0;
 	/* "+": stop at the command, so its own arguments (a negative DELTA,
 	 * cas --value) are never taken for global options. */
@@ -562,26 +560,26 @@ int main(int argc, char **argv)
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'H':
-			host = optarg;
+			*host = optarg;
 			break;
 		case 'p':
-			opts.port = (uint16_t)parse_range(optarg, "PORT", 1,
-							  65535);
+			opts->port = (uint16_t)parse_range(optarg, "PORT", 1,
+							   65535);
 			break;
 		case 't':
-			opts.timeout_ms = (int)parse_range(optarg, "TIMEOUT_MS",
-							   1, 3600000);
+			opts->timeout_ms = (int)parse_range(optarg, "TIMEOUT_MS",
+							    1, 3600000);
 			break;
 		case 'r':
-			retries = (int)parse_range(optarg, "RETRIES", 0, 1000);
+			*retries = (int)parse_range(optarg, "RETRIES", 0, 1000);
 			break;
 		case 'd':
-			opts.deadline_ms = (int)parse_range(
+			opts->deadline_ms = (int)parse_range(
 				optarg, "DEADLINE_MS", 1, CAT_CLIENT_DEADLINE_MAX_MS);
 			break;
 		case 'm':
-			opts.mtu = (uint32_t)parse_range(optarg, "MTU", 576,
-							 65535);
+			opts->mtu = (uint32_t)parse_range(optarg, "MTU", 576,
+							  65535);
 			break;
 		case 'j':
 			json = 1;
@@ -589,7 +587,7 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(usage_line, stdout);
 			fputs(usage_text, stdout);
-			return EXIT_ST_OK;
+			return 1;
 		case ':':
 			usage_error("option %s needs an argument",
 				    argv[optind - 1]);
@@ -599,16 +597,13 @@ int main(int argc, char **argv)
 			usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc < 1)
-		usage_error("no COMMAND given");
-	cmd = argv[0];
-	argc--;
-	argv++;
+	return 0;
+}
 
-	/* Check the command and its arguments before touching the network:
-	 * a usage error must not send anything. */
+/* The command and its argument count; a usage error exits. Checked
+ * before touching the network: a usage error must not send anything. */
+static void check_command(const char *cmd, int argc, char **argv)
+{
 	if (strcmp(cmd, "get") == 0) {
 		need_args(argc, 1, 1, "get KEY");
 	} else if (strcmp(cmd, "put") == 0) {
@@ -629,6 +624,191 @@ int main(int argc, char **argv)
 	} else {
 		usage_error("unknown command \"%s\"", cmd);
 	}
+}
+
+/* A command's arguments once parsed (the key is in struct outcome). */
+struct request {
+	const char *cmd;
+	struct bytes val, expect;
+	uint64_t expect_version;
+	int64_t delta;
+	int cas_value;           /* cas --value: compare expect, not a version */
+};
+
+/* Parse every argument before opening: a bad number is a usage error
+ * whatever the host is. */
+static void parse_request(int argc, char **argv, struct request *r,
+			  struct outcome *o)
+{
+	const char *cmd = r->cmd;
+
+	r->delta = 1;
+	if (strcmp(cmd, "cas") == 0) {
+		if (strcmp(argv[0], "--value") == 0) {
+			r->cas_value = 1;
+			argv++;
+			argc--;
+			o->key = check_key(argv[0]);
+			get_value(argv[1], &r->expect);
+		} else {
+			o->key = check_key(argv[0]);
+			r->expect_version = parse_u64(argv[1], "EXPECTED_VERSION");
+		}
+		get_value(argv[2], &r->val);
+	} else if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "map") != 0) {
+		o->key = check_key(argv[0]);
+		if (strcmp(cmd, "put") == 0)
+			get_value(argv[1], &r->val);
+		if (strcmp(cmd, "incr") == 0 && argc == 2)
+			r->delta = parse_i64(argv[1], "DELTA");
+	}
+}
+
+/* cat_client_open failed: say why (and in JSON with --json); returns
+ * the exit status. */
+static int report_open_failure(const char *op, const char *host, int err)
+{
+	if (err == -EHOSTUNREACH || err == -EAGAIN)
+		fprintf(stderr, "catena-cli: host \"%s\": not found\n",
+			host);
+	else if (err == -EINVAL)
+		fprintf(stderr, "catena-cli: bad host list \"%s\": want "
+			"HOST[:PORT][,HOST[:PORT]...] (at most %d)\n",
+			host, CAT_CLIENT_BOOTSTRAP_MAX);
+	else
+		fprintf(stderr, "catena-cli: %s\n",
+			cat_client_strerror(err));
+	if (json) {
+		json_begin(op, "ERROR");
+		fputs(",\"error\":", stdout);
+		const char *m = cat_client_strerror(err);
+		json_str(stdout, (const uint8_t *)m, strlen(m));
+		json_end();
+	}
+	return err == -EINVAL ? EXIT_ST_USAGE : EXIT_ST_LOCAL;
+}
+
+static void run_get(struct cat_client *c, struct outcome *o)
+{
+	static uint8_t buf[VALUE_CAP];
+	const char *key = o->key;
+	size_t vlen = 0;
+
+	o->rc = cat_client_get(c, key, strlen(key), buf, sizeof(buf), &vlen,
+			       &o->version);
+	if (o->rc != 0)
+		return;
+	if (json) {
+		json_begin(o->op, "OK");
+		json_key(key);
+		fputs(",\"value\":", stdout);
+		json_str(stdout, buf, vlen);
+		printf(",\"version\":%" PRIu64, o->version);
+		json_end();
+	} else {
+		fwrite(buf, 1, vlen, stdout);
+		fputc('\n', stdout);
+	}
+}
+
+static void run_incr(struct cat_client *c, const struct request *r,
+		     struct outcome *o)
+{
+	const char *key = o->key;
+	int64_t result = 0;
+
+	o->rc = cat_client_incr(c, key, strlen(key), r->delta, &result,
+				&o->version);
+	if (o->rc != 0)
+		return;
+	if (json) {
+		json_begin(o->op, "OK");
+		json_key(key);
+		printf(",\"value\":%" PRId64 ",\"version\":%" PRIu64,
+		       result, o->version);
+		json_end();
+	} else {
+		printf("%" PRId64 "\n", result);
+	}
+}
+
+static void run_ping(struct cat_client *c, struct outcome *o)
+{
+	uint32_t slots = 0, epoch = 0;
+
+	o->rc = cat_client_ping(c, &slots, &epoch);
+	if (o->rc != 0)
+		return;
+	if (json) {
+		json_begin(o->op, "OK");
+		printf(",\"slots\":%" PRIu32 ",\"epoch\":%" PRIu32,
+		       slots, epoch);
+		json_end();
+	} else {
+		printf("OK slots=%" PRIu32 " epoch=%" PRIu32 "\n",
+		       slots, epoch);
+	}
+}
+
+/* Send the request and print an OK answer; o->rc says how it ended. */
+static void run_request(struct cat_client *c, const struct request *r,
+			struct outcome *o)
+{
+	const char *cmd = r->cmd, *key = o->key;
+	size_t klen = key ? strlen(key) : 0;
+
+	if (strcmp(cmd, "get") == 0) {
+		run_get(c, o);
+	} else if (strcmp(cmd, "put") == 0) {
+		o->rc = cat_client_put(c, key, klen, r->val.p, r->val.len,
+				       &o->version);
+		if (o->rc == 0)
+			report_version_ok(o);
+	} else if (strcmp(cmd, "del") == 0) {
+		o->rc = cat_client_del(c, key, klen, &o->version);
+		if (o->rc == 0)
+			report_version_ok(o);
+	} else if (strcmp(cmd, "cas") == 0) {
+		if (r->cas_value)
+			o->rc = cat_client_cas_value(c, key, klen, r->expect.p,
+						     r->expect.len, r->val.p,
+						     r->val.len, &o->version);
+		else
+			o->rc = cat_client_cas(c, key, klen, r->expect_version,
+					       r->val.p, r->val.len, &o->version);
+		if (o->rc == 0)
+			report_version_ok(o);
+	} else if (strcmp(cmd, "incr") == 0) {
+		run_incr(c, r, o);
+	} else if (strcmp(cmd, "map") == 0) {
+		o->rc = cmd_map(c);
+	} else {
+		run_ping(c, o);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cat_client_opts opts;
+	struct cat_client *c;
+	struct outcome o;
+	struct request req;
+	const char *host = getenv("CATENA_HOST");
+	int err, retries = -1, status; /* -1: no -r, the default budget */
+
+	cat_client_opts_init(&opts, NULL);
+	opts.timeout_ms = CAT_CLIENT_DEFAULT_TIMEOUT_MS;
+	if (parse_options(argc, argv, &opts, &host, &retries))
+		return EXIT_ST_OK;
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage_error("no COMMAND given");
+	memset(&req, 0, sizeof(req));
+	req.cmd = argv[0];
+	argc--;
+	argv++;
+	check_command(req.cmd, argc, argv);
 
 	if (host == NULL || host[0] == '\0')
 		usage_error("no host: give -H HOST[,HOST...] or set CATENA_HOST");
@@ -637,144 +817,25 @@ int main(int argc, char **argv)
 		opts.retries = retries == 0 ? CAT_CLIENT_NO_RETRIES : retries;
 
 	memset(&o, 0, sizeof(o));
-	o.op = cmd[0] == 'g' ? "GET" : cmd[0] == 'p' && cmd[1] == 'u' ? "PUT"
-	     : cmd[0] == 'd' ? "DEL" : cmd[0] == 'c' ? "CAS"
-	     : cmd[0] == 'i' ? "INCR" : cmd[0] == 'm' ? "MAP" : "PING";
+	o.op = req.cmd[0] == 'g' ? "GET" : req.cmd[0] == 'p' && req.cmd[1] == 'u' ? "PUT"
+	     : req.cmd[0] == 'd' ? "DEL" : req.cmd[0] == 'c' ? "CAS"
+	     : req.cmd[0] == 'i' ? "INCR" : req.cmd[0] == 'm' ? "MAP" : "PING";
 	o.tries = retries >= 0 ? 1 + retries : 0;
 	o.timeout_ms = opts.timeout_ms;
 	o.deadline_ms = opts.deadline_ms ? opts.deadline_ms
 		      : retries >= 0 ? 0 : CAT_CLIENT_DEFAULT_DEADLINE_MS;
-
-	/* Parse every argument before opening: a bad number is a usage
-	 * error whatever the host is. */
-	struct bytes val = { 0 }, expect = { 0 };
-	uint64_t expect_version = 0;
-	int64_t delta = 1;
-	int cas_value = 0;
-
-	if (strcmp(cmd, "cas") == 0) {
-		if (strcmp(argv[0], "--value") == 0) {
-			cas_value = 1;
-			argv++;
-			argc--;
-			o.key = check_key(argv[0]);
-			get_value(argv[1], &expect);
-		} else {
-			o.key = check_key(argv[0]);
-			expect_version = parse_u64(argv[1], "EXPECTED_VERSION");
-		}
-		get_value(argv[2], &val);
-	} else if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "map") != 0) {
-		o.key = check_key(argv[0]);
-		if (strcmp(cmd, "put") == 0)
-			get_value(argv[1], &val);
-		if (strcmp(cmd, "incr") == 0 && argc == 2)
-			delta = parse_i64(argv[1], "DELTA");
-	}
+	parse_request(argc, argv, &req, &o);
 
 	c = cat_client_open(&opts, &err);
-	if (c == NULL) {
-		if (err == -EHOSTUNREACH || err == -EAGAIN)
-			fprintf(stderr, "catena-cli: host \"%s\": not found\n",
-				host);
-		else if (err == -EINVAL)
-			fprintf(stderr, "catena-cli: bad host list \"%s\": want "
-				"HOST[:PORT][,HOST[:PORT]...] (at most %d)\n",
-				host, CAT_CLIENT_BOOTSTRAP_MAX);
-		else
-			fprintf(stderr, "catena-cli: %s\n",
-				cat_client_strerror(err));
-		if (json) {
-			json_begin(o.op, "ERROR");
-			fputs(",\"error\":", stdout);
-			const char *m = cat_client_strerror(err);
-			json_str(stdout, (const uint8_t *)m, strlen(m));
-			json_end();
-		}
-		return err == -EINVAL ? EXIT_ST_USAGE : EXIT_ST_LOCAL;
-	}
-
-	const char *key = o.key;
-	size_t klen = key ? strlen(key) : 0;
-
-	if (strcmp(cmd, "get") == 0) {
-		static uint8_t buf[VALUE_CAP];
-		size_t vlen = 0;
-
-		o.rc = cat_client_get(c, key, klen, buf, sizeof(buf), &vlen,
-				      &o.version);
-		if (o.rc == 0) {
-			if (json) {
-				json_begin(o.op, "OK");
-				json_key(key);
-				fputs(",\"value\":", stdout);
-				json_str(stdout, buf, vlen);
-				printf(",\"version\":%" PRIu64, o.version);
-				json_end();
-			} else {
-				fwrite(buf, 1, vlen, stdout);
-				fputc('\n', stdout);
-			}
-		}
-	} else if (strcmp(cmd, "put") == 0) {
-		o.rc = cat_client_put(c, key, klen, val.p, val.len, &o.version);
-		if (o.rc == 0)
-			report_version_ok(&o);
-	} else if (strcmp(cmd, "del") == 0) {
-		o.rc = cat_client_del(c, key, klen, &o.version);
-		if (o.rc == 0)
-			report_version_ok(&o);
-	} else if (strcmp(cmd, "cas") == 0) {
-		if (cas_value)
-			o.rc = cat_client_cas_value(c, key, klen, expect.p,
-						    expect.len, val.p, val.len,
-						    &o.version);
-		else
-			o.rc = cat_client_cas(c, key, klen, expect_version,
-					      val.p, val.len, &o.version);
-		if (o.rc == 0)
-			report_version_ok(&o);
-	} else if (strcmp(cmd, "incr") == 0) {
-		int64_t result = 0;
-
-		o.rc = cat_client_incr(c, key, klen, delta, &result,
-				       &o.version);
-		if (o.rc == 0) {
-			if (json) {
-				json_begin(o.op, "OK");
-				json_key(key);
-				printf(",\"value\":%" PRId64
-				       ",\"version\":%" PRIu64,
-				       result, o.version);
-				json_end();
-			} else {
-				printf("%" PRId64 "\n", result);
-			}
-		}
-	} else if (strcmp(cmd, "map") == 0) {
-		o.rc = cmd_map(c);
-	} else {
-		uint32_t slots = 0, epoch = 0;
-
-		o.rc = cat_client_ping(c, &slots, &epoch);
-		if (o.rc == 0) {
-			if (json) {
-				json_begin(o.op, "OK");
-				printf(",\"slots\":%" PRIu32 ",\"epoch\":%" PRIu32,
-				       slots, epoch);
-				json_end();
-			} else {
-				printf("OK slots=%" PRIu32 " epoch=%" PRIu32 "\n",
-				       slots, epoch);
-			}
-		}
-	}
+	if (c == NULL)
+		return report_open_failure(o.op, host, err);
+	run_request(c, &req, &o);
 
 	o.epoch = cat_client_epoch(c);
 	status = o.rc == 0 ? EXIT_ST_OK : report_failure(&o);
 	cat_client_close(c);
-	free(val.owned);
-	free(expect.owned);
+	free(req.val.owned);
+	free(req.expect.owned);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "catena-cli: writing stdout: %s\n",
 			strerror(errno));

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "control/chanauth.h"
+#include "replication/chanauth.h"
 #include "control/ctl_config.h"
 #include "control/policy.h"
 #include "control/store_etcd.h"
@@ -72,7 +72,7 @@ struct cat_ctl_conn {
 	int closing;          /* close once out is flushed; read nothing more */
 	int dead;             /* close now */
 	uint16_t node;        /* node channel: id from its hello, 0 before */
-	/* Node channel with a cluster secret (control/chanauth.h): the
+	/* Node channel with a cluster secret (replication/chanauth.h): the
 	 * challenge's nonce, then the session once the node answered. */
 	enum cat_ctl_auth_state auth_state;
 	uint8_t auth_nonce[CAT_AUTH_NONCE_LEN];

@@ -1,7 +1,7 @@
 /*
  * catena-node agent (main lcore): builds, validates and publishes the
  * cluster map the workers run on (from [cluster] map, on SIGHUP again, from
- * the control plane (dataplane/control.h), or a synthesized single-node
+ * the control plane (dataplane/nodechan.h), or a synthesized single-node
  * map), retires old maps once no worker can see them, and turns the
  * engines' suspect successors into one log line each.
  * Main thread only; never touches packets, never blocks a worker.

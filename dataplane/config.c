@@ -16,7 +16,7 @@
 #include <rte_cfgfile.h>
 
 #include "dataplane/config.h"
-#include "dataplane/control.h"
+#include "dataplane/endpoint.h"
 
 enum key_kind {
 	K_U32,   /* uint32_t field */
@@ -163,160 +163,202 @@ static void known_keys(const char *section, char *buf, size_t len)
 	}
 }
 
-int cat_config_set(struct cat_config *c, const char *origin,
-		   const char *section, const char *key, const char *value,
-		   char *err, size_t errlen)
-{
+/* Every file path and endpoint field is a char[256], as map_path. */
+#define STR_FIELD_LEN sizeof(((struct cat_config *)0)->map_path)
+
+/* One key = value being set: where it came from (for messages) and the
+ * field it goes to. */
+struct setting {
 	const struct key_def *d;
-	int section_known, rc;
-	uint64_t v = 0;
 	char *field;
+	const char *origin, *section, *key, *value;
+};
 
-	d = find_key(section, key, &section_known);
-	if (d == NULL) {
-		char known[160];
+/* The unknown-section or unknown-key message, with what is known. */
+static int unknown_key(const char *origin, const char *section, const char *key,
+		       int section_known, char *err, size_t errlen)
+{
+	char known[160];
 
-		if (!section_known) {
-			snprintf(err, errlen,
-				 "%s: [%s]: unknown section (known: " SECTION_LIST ")",
-				 origin, section);
-			return -ENOENT;
-		}
-		known_keys(section, known, sizeof(known));
-		snprintf(err, errlen, "%s: [%s] %s: unknown key (known: %s)",
-			 origin, section, key, known);
+	if (!section_known) {
+		snprintf(err, errlen,
+			 "%s: [%s]: unknown section (known: " SECTION_LIST ")",
+			 origin, section);
 		return -ENOENT;
 	}
-	field = (char *)c + d->off;
+	known_keys(section, known, sizeof(known));
+	snprintf(err, errlen, "%s: [%s] %s: unknown key (known: %s)",
+		 origin, section, key, known);
+	return -ENOENT;
+}
 
-	switch (d->kind) {
-	case K_IP: {
-		struct in_addr a;
-		uint32_t h;
+static int set_ip(const struct setting *s, char *err, size_t errlen)
+{
+	struct in_addr a;
+	uint32_t h;
 
-		if (inet_pton(AF_INET, value, &a) != 1) {
-			snprintf(err, errlen, "%s: [%s] %s: not an IPv4 address: \"%s\"",
-				 origin, section, key, value);
-			return -EINVAL;
-		}
-		h = ntohl(a.s_addr);
-		/* The node answers ARP for it: it must be a unicast host address. */
-		if (h == 0 || h >= 0xE0000000u || (h >> 24) == 127) {
-			snprintf(err, errlen,
-				 "%s: [%s] %s: not a unicast IPv4 host address: \"%s\"",
-				 origin, section, key, value);
-			return -EINVAL;
-		}
-		memcpy(field, &h, sizeof(h));
-		return 0;
-	}
-	case K_PATH: {
-		size_t len = strlen(value);
-
-		if (len == 0 || len >= sizeof(c->map_path)) {
-			snprintf(err, errlen, "%s: [%s] %s: expected a path of 1..%zu "
-				 "characters: \"%s\"", origin, section, key,
-				 sizeof(c->map_path) - 1, value);
-			return -EINVAL;
-		}
-		memcpy(field, value, len + 1);
-		return 0;
-	}
-	case K_ENDPOINT: {
-		struct cat_control_endpoint ep;
-		char why[160];
-
-		if (strlen(value) >= sizeof(c->control_connect) ||
-		    cat_control_endpoint_parse(value, &ep, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "%s: [%s] %s: %s: \"%s\"", origin, section,
-				 key, strlen(value) >= sizeof(c->control_connect) ?
-				 "too long" : why, value);
-			return -EINVAL;
-		}
-		memcpy(field, value, strlen(value) + 1);
-		return 0;
-	}
-	case K_IDLE: {
-		enum cat_idle_mode m;
-
-		if (strcmp(value, "busy") == 0) {
-			m = CAT_IDLE_BUSY;
-		} else if (strcmp(value, "backoff") == 0) {
-			m = CAT_IDLE_BACKOFF;
-		} else {
-			snprintf(err, errlen, "%s: [%s] %s: expected busy or backoff: \"%s\"",
-				 origin, section, key, value);
-			return -EINVAL;
-		}
-		memcpy(field, &m, sizeof(m));
-		return 0;
-	}
-	case K_WORD: {
-		char list[128] = "";
-
-		for (int i = 0; d->words[i] != NULL; i++)
-			if (strcmp(value, d->words[i]) == 0) {
-				memcpy(field, &i, sizeof(i));
-				return 0;
-			}
-		for (int i = 0; d->words[i] != NULL; i++)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list),
-				 "%s%s", i == 0 ? "" : d->words[i + 1] ? ", " : " or ",
-				 d->words[i]);
-		snprintf(err, errlen, "%s: [%s] %s: expected %s: \"%s\"",
-			 origin, section, key, list, value);
+	if (inet_pton(AF_INET, s->value, &a) != 1) {
+		snprintf(err, errlen, "%s: [%s] %s: not an IPv4 address: \"%s\"",
+			 s->origin, s->section, s->key, s->value);
 		return -EINVAL;
 	}
-	case K_STEER: {
-		enum cat_steer_want sw;
+	h = ntohl(a.s_addr);
+	/* The node answers ARP for it: it must be a unicast host address. */
+	if (h == 0 || h >= 0xE0000000u || (h >> 24) == 127) {
+		snprintf(err, errlen,
+			 "%s: [%s] %s: not a unicast IPv4 host address: \"%s\"",
+			 s->origin, s->section, s->key, s->value);
+		return -EINVAL;
+	}
+	memcpy(s->field, &h, sizeof(h));
+	return 0;
+}
 
-		if (cat_steer_want_parse(value, &sw) < 0) {
-			snprintf(err, errlen, "%s: [%s] %s: expected auto, flow, rss or "
-				 "software: \"%s\"", origin, section, key, value);
-			return -EINVAL;
+static int set_path(const struct setting *s, char *err, size_t errlen)
+{
+	size_t len = strlen(s->value);
+
+	if (len == 0 || len >= STR_FIELD_LEN) {
+		snprintf(err, errlen, "%s: [%s] %s: expected a path of 1..%zu "
+			 "characters: \"%s\"", s->origin, s->section, s->key,
+			 STR_FIELD_LEN - 1, s->value);
+		return -EINVAL;
+	}
+	memcpy(s->field, s->value, len + 1);
+	return 0;
+}
+
+static int set_endpoint(const struct setting *s, char *err, size_t errlen)
+{
+	struct cat_endpoint ep;
+	char why[160];
+	int too_long = strlen(s->value) >= STR_FIELD_LEN;
+
+	if (too_long || cat_endpoint_parse(s->value, &ep, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: [%s] %s: %s: \"%s\"", s->origin, s->section,
+			 s->key, too_long ? "too long" : why, s->value);
+		return -EINVAL;
+	}
+	memcpy(s->field, s->value, strlen(s->value) + 1);
+	return 0;
+}
+
+static int set_idle(const struct setting *s, char *err, size_t errlen)
+{
+	enum cat_idle_mode m;
+
+	if (strcmp(s->value, "busy") == 0) {
+		m = CAT_IDLE_BUSY;
+	} else if (strcmp(s->value, "backoff") == 0) {
+		m = CAT_IDLE_BACKOFF;
+	} else {
+		snprintf(err, errlen, "%s: [%s] %s: expected busy or backoff: \"%s\"",
+			 s->origin, s->section, s->key, s->value);
+		return -EINVAL;
+	}
+	memcpy(s->field, &m, sizeof(m));
+	return 0;
+}
+
+static int set_word(const struct setting *s, char *err, size_t errlen)
+{
+	const char *const *words = s->d->words;
+	char list[128] = "";
+
+	for (int i = 0; words[i] != NULL; i++)
+		if (strcmp(s->value, words[i]) == 0) {
+			memcpy(s->field, &i, sizeof(i));
+			return 0;
 		}
-		memcpy(field, &sw, sizeof(sw));
-		return 0;
-	}
-	default:
-		break;
-	}
+	for (int i = 0; words[i] != NULL; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+			 "%s%s", i == 0 ? "" : words[i + 1] ? ", " : " or ",
+			 words[i]);
+	snprintf(err, errlen, "%s: [%s] %s: expected %s: \"%s\"",
+		 s->origin, s->section, s->key, list, s->value);
+	return -EINVAL;
+}
 
-	rc = parse_u64(value, &v);
-	if (rc < 0) {
+static int set_steer(const struct setting *s, char *err, size_t errlen)
+{
+	enum cat_steer_want sw;
+
+	if (cat_steer_want_parse(s->value, &sw) < 0) {
+		snprintf(err, errlen, "%s: [%s] %s: expected auto, flow, rss or "
+			 "software: \"%s\"", s->origin, s->section, s->key, s->value);
+		return -EINVAL;
+	}
+	memcpy(s->field, &sw, sizeof(sw));
+	return 0;
+}
+
+/* K_U16, K_U32, K_U64: strict decimal within the key's range (and a
+ * power of two where it says so), stored at the field's width. */
+static int set_number(const struct setting *s, char *err, size_t errlen)
+{
+	const struct key_def *d = s->d;
+	uint64_t v = 0;
+
+	if (parse_u64(s->value, &v) < 0) {
 		snprintf(err, errlen, "%s: [%s] %s: not a decimal number: \"%s\"",
-			 origin, section, key, value);
+			 s->origin, s->section, s->key, s->value);
 		return -EINVAL;
 	}
 	if (v < d->min || v > d->max) {
 		snprintf(err, errlen, "%s: [%s] %s: out of range %" PRIu64 "..%" PRIu64
-			 ": \"%s\"", origin, section, key, d->min, d->max, value);
+			 ": \"%s\"", s->origin, s->section, s->key, d->min, d->max,
+			 s->value);
 		return -EINVAL;
 	}
 	if ((d->flags & KF_POW2) && (v & (v - 1)) != 0) {
 		snprintf(err, errlen, "%s: [%s] %s: not a power of two in %" PRIu64
-			 "..%" PRIu64 ": \"%s\"", origin, section, key, d->min, d->max,
-			 value);
+			 "..%" PRIu64 ": \"%s\"", s->origin, s->section, s->key,
+			 d->min, d->max, s->value);
 		return -EINVAL;
 	}
 	switch (d->kind) {
 	case K_U16: {
 		uint16_t x = (uint16_t)v;
 
-		memcpy(field, &x, sizeof(x));
+		memcpy(s->field, &x, sizeof(x));
 		break;
 	}
 	case K_U32: {
 		uint32_t x = (uint32_t)v;
 
-		memcpy(field, &x, sizeof(x));
+		memcpy(s->field, &x, sizeof(x));
 		break;
 	}
 	default:
-		memcpy(field, &v, sizeof(v));
+		memcpy(s->field, &v, sizeof(v));
 		break;
 	}
 	return 0;
+}
+
+int cat_config_set(struct cat_config *c, const char *origin,
+		   const char *section, const char *key, const char *value,
+		   char *err, size_t errlen)
+{
+	struct setting s = {
+		.origin = origin, .section = section, .key = key, .value = value,
+	};
+	int section_known;
+
+	s.d = find_key(section, key, &section_known);
+	if (s.d == NULL)
+		return unknown_key(origin, section, key, section_known, err, errlen);
+	s.field = (char *)c + s.d->off;
+
+	switch (s.d->kind) {
+	case K_IP:       return set_ip(&s, err, errlen);
+	case K_PATH:     return set_path(&s, err, errlen);
+	case K_ENDPOINT: return set_endpoint(&s, err, errlen);
+	case K_IDLE:     return set_idle(&s, err, errlen);
+	case K_WORD:     return set_word(&s, err, errlen);
+	case K_STEER:    return set_steer(&s, err, errlen);
+	default:         return set_number(&s, err, errlen);
+	}
 }
 
 int cat_config_load(struct cat_config *c, const char *path,
@@ -427,8 +469,19 @@ const char *cat_config_usage(void)
 
 #define MAX_OVERRIDES 64
 
-int cat_config_from_args(struct cat_config *c, int argc, char **argv,
-			 char *err, size_t errlen)
+/* --set, --ip or --idle, kept until the file is loaded. */
+struct override {
+	char kind;               /* 's', 'i' or 'd': the option */
+	const char *arg;
+};
+
+/*
+ * The options, before anything is applied: the config file's path and the
+ * overrides in command-line order. 1 for --help (usage in err), 0, or
+ * -errno with the reason in err.
+ */
+static int parse_args(int argc, char **argv, const char **path,
+		      struct override *ov, int *n_ov, char *err, size_t errlen)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -438,30 +491,25 @@ int cat_config_from_args(struct cat_config *c, int argc, char **argv,
 		{ "help",   no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	/* Overrides are applied after the file whatever their position, in
-	 * command-line order, so the last one wins. */
-	struct { char kind; const char *arg; } ov[MAX_OVERRIDES];
-	const char *path = NULL;
-	int n_ov = 0, opt, i, rc;
+	int opt;
 
-	cat_config_defaults(c);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 's':
 		case 'i':
 		case 'd':
-			if (n_ov == MAX_OVERRIDES) {
+			if (*n_ov == MAX_OVERRIDES) {
 				snprintf(err, errlen, "more than %d overrides", MAX_OVERRIDES);
 				return -E2BIG;
 			}
-			ov[n_ov].kind = (char)opt;
-			ov[n_ov].arg = optarg;
-			n_ov++;
+			ov[*n_ov].kind = (char)opt;
+			ov[*n_ov].arg = optarg;
+			(*n_ov)++;
 			break;
 		case 'h':
 			snprintf(err, errlen, "%s", cat_config_usage());
@@ -481,43 +529,37 @@ int cat_config_from_args(struct cat_config *c, int argc, char **argv,
 			 cat_config_usage());
 		return -EINVAL;
 	}
-	if (path == NULL) {
+	if (*path == NULL) {
 		snprintf(err, errlen, "--config FILE is required; %s", cat_config_usage());
 		return -EINVAL;
 	}
-	rc = cat_config_load(c, path, err, errlen);
-	if (rc < 0)
-		return rc;
+	return 0;
+}
 
-	for (i = 0; i < n_ov; i++) {
-		const char *a = ov[i].arg;
+/* --set SECTION.KEY=VALUE, as if the file had said it. */
+static int apply_set(struct cat_config *c, const char *a, char *err, size_t errlen)
+{
+	char sec[64], key[64];
+	const char *dot = strchr(a, '.');
+	const char *eq = strchr(a, '=');
 
-		if (ov[i].kind == 'i') {
-			rc = cat_config_set(c, "--ip", "node", "ip", a, err, errlen);
-		} else if (ov[i].kind == 'd') {
-			rc = cat_config_set(c, "--idle", "node", "idle", a, err, errlen);
-		} else {
-			char sec[64], key[64];
-			const char *dot = strchr(a, '.');
-			const char *eq = strchr(a, '=');
-
-			if (dot == NULL || eq == NULL || dot > eq || dot == a ||
-			    eq == dot + 1 || (size_t)(dot - a) >= sizeof(sec) ||
-			    (size_t)(eq - dot - 1) >= sizeof(key)) {
-				snprintf(err, errlen,
-					 "--set \"%s\": expected SECTION.KEY=VALUE", a);
-				return -EINVAL;
-			}
-			memcpy(sec, a, (size_t)(dot - a));
-			sec[dot - a] = '\0';
-			memcpy(key, dot + 1, (size_t)(eq - dot - 1));
-			key[eq - dot - 1] = '\0';
-			rc = cat_config_set(c, "--set", sec, key, eq + 1, err, errlen);
-		}
-		if (rc < 0)
-			return rc;
+	if (dot == NULL || eq == NULL || dot > eq || dot == a ||
+	    eq == dot + 1 || (size_t)(dot - a) >= sizeof(sec) ||
+	    (size_t)(eq - dot - 1) >= sizeof(key)) {
+		snprintf(err, errlen, "--set \"%s\": expected SECTION.KEY=VALUE", a);
+		return -EINVAL;
 	}
+	memcpy(sec, a, (size_t)(dot - a));
+	sec[dot - a] = '\0';
+	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
+	key[eq - dot - 1] = '\0';
+	return cat_config_set(c, "--set", sec, key, eq + 1, err, errlen);
+}
 
+/* What no file or override may leave out or too small. */
+static int check_required(const struct cat_config *c, const char *path,
+			  char *err, size_t errlen)
+{
 	if (c->ip == 0) {
 		snprintf(err, errlen, "config %s: [node] ip: required (or pass --ip)", path);
 		return -EINVAL;
@@ -528,4 +570,36 @@ int cat_config_from_args(struct cat_config *c, int argc, char **argv,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int cat_config_from_args(struct cat_config *c, int argc, char **argv,
+			 char *err, size_t errlen)
+{
+	/* Overrides are applied after the file whatever their position, in
+	 * command-line order, so the last one wins. */
+	struct override ov[MAX_OVERRIDES];
+	const char *path = NULL;
+	int n_ov = 0, i, rc;
+
+	cat_config_defaults(c);
+	rc = parse_args(argc, argv, &path, ov, &n_ov, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = cat_config_load(c, path, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	for (i = 0; i < n_ov; i++) {
+		const char *a = ov[i].arg;
+
+		if (ov[i].kind == 'i')
+			rc = cat_config_set(c, "--ip", "node", "ip", a, err, errlen);
+		else if (ov[i].kind == 'd')
+			rc = cat_config_set(c, "--idle", "node", "idle", a, err, errlen);
+		else
+			rc = apply_set(c, a, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return check_required(c, path, err, errlen);
 }

@@ -36,7 +36,8 @@
 #include "dataplane/eal_dir.h"
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
-#include "dataplane/control.h"
+#include "dataplane/counters.h"
+#include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "dataplane/portplan.h"
 #include "dataplane/telemetry.h"
@@ -87,7 +88,7 @@ struct node {
 	struct cat_worker *workers[CAT_WORKER_MAX];
 	struct cat_map *map0;   /* [cluster] map as loaded, until published */
 	struct cat_agent agent;
-	struct cat_control control;
+	struct cat_nodechan control;
 	int control_up;         /* control initialised: fini it */
 	struct cat_port port;
 	int mem_socket;         /* NUMA socket of the pool and rings: the port's */
@@ -200,7 +201,7 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 		if (n->workers[i] != NULL)
 			cat_worker_fini(n->workers[i]);
 	if (n->control_up)
-		cat_control_fini(&n->control);
+		cat_nodechan_fini(&n->control);
 	/* Workers have stopped and telemetry is off: nobody reads a map. */
 	cat_agent_fini(&n->agent);
 	cat_map_free(n->map0);
@@ -443,10 +444,10 @@ static void agent_loop(struct node *n)
 		int timeout = next_maintain > now ? (int)(next_maintain - now) : 0;
 		char msg[512];
 
-		pfd.fd = cat_control_pollfd(&n->control, &pfd.events);
+		pfd.fd = cat_nodechan_pollfd(&n->control, &pfd.events);
 		(void)poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
 		now = mono_ms();
-		cat_control_poll(&n->control, now);
+		cat_nodechan_poll(&n->control, now);
 		if (now < next_maintain)
 			continue;
 		next_maintain = now + MAINTAIN_PERIOD_MS;
@@ -482,54 +483,61 @@ static int split_args(int argc, char **argv)
 	return argc;
 }
 
-int main(int argc, char **argv)
+/* The application's own arguments (after "--"), behind argv[0]; NULL
+ * when out of memory. The caller frees the array (not the strings). */
+static char **app_args(int dd, int argc, char **argv, int *app_argc)
 {
-	static struct node node;
-	struct node *n = &node;
-	struct cat_store_params sp;
-	struct cat_port_params pp;
-	char err[1024], ipbuf[INET_ADDRSTRLEN], summary[512];
-	struct in_addr ia;
-	struct sigaction sa;
-	const char *rdir, *slash;
 	char **app_argv;
-	int dd, app_argc, rc;
 	unsigned int i;
 
-	/* Config first: a bad config is reported before EAL prints anything
-	 * or takes any hugepage, and exits 2. */
-	dd = split_args(argc, argv);
-	app_argc = argc - dd;
-	if (app_argc < 1)
-		app_argc = 1;
-	app_argv = calloc((size_t)app_argc + 1, sizeof(*app_argv));
+	*app_argc = argc - dd;
+	if (*app_argc < 1)
+		*app_argc = 1;
+	app_argv = calloc((size_t)*app_argc + 1, sizeof(*app_argv));
 	if (app_argv == NULL)
-		return EXIT_RUNTIME;
+		return NULL;
 	app_argv[0] = argv[0];
-	for (i = 1; i < (unsigned int)app_argc; i++)
+	for (i = 1; i < (unsigned int)*app_argc; i++)
 		app_argv[i] = argv[dd + (int)i];
-	rc = cat_config_from_args(&n->cfg, app_argc, app_argv, err, sizeof(err));
+	return app_argv;
+}
+
+/*
+ * Config first: a bad config, map or secret is reported before EAL prints
+ * anything or takes any hugepage. Returns 0 to go on, 1 when the arguments
+ * asked for help (the text in err), or -errno with the reason in err.
+ */
+static int load_config(struct node *n, int dd, int argc, char **argv,
+		       char *err, size_t errlen)
+{
+	char **app_argv;
+	int app_argc, rc;
+
+	app_argv = app_args(dd, argc, argv, &app_argc);
+	if (app_argv == NULL)
+		exit(EXIT_RUNTIME);
+	rc = cat_config_from_args(&n->cfg, app_argc, app_argv, err, errlen);
 	free(app_argv);
-	if (rc == 1) {
-		printf("%s\n", err);
-		return 0;
-	}
 	if (rc == 0)
-		rc = load_cluster_map(n, err, sizeof(err));
+		rc = load_cluster_map(n, err, errlen);
 	if (rc == 0)
-		rc = cat_control_preflight(&n->cfg, err, sizeof(err));
-	if (rc < 0) {
-		fail_line("%s", err);
-		cat_map_free(n->map0);
-		return EXIT_CONFIG;
-	}
+		rc = cat_nodechan_preflight(&n->cfg, err, errlen);
+	return rc;
+}
+
+/* EAL, then what needs it before anything else: the file prefix for the
+ * hugepage cleanup, the log type, the signal handlers. */
+static void start_eal(struct node *n, int dd, char **argv)
+{
+	struct sigaction sa;
+	const char *rdir, *slash;
+
 	/* EAL parses with getopt too: make it start from scratch. */
 	optind = 0;
 
-	rc = rte_eal_init(dd, argv);
-	if (rc < 0) {
+	if (rte_eal_init(dd, argv) < 0) {
 		fail_line("EAL init failed: %s", rte_strerror(rte_errno));
-		return EXIT_RUNTIME;
+		exit(EXIT_RUNTIME);
 	}
 	n->eal_up = 1;
 	/* The prefix is the last component of EAL's runtime directory. */
@@ -549,7 +557,12 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
+}
 
+/* The port and the worker lcores EAL was given: exits if they cannot
+ * make a node. */
+static void check_eal_resources(struct node *n)
+{
 	/* Without a device EAL starts fine and every ethdev call after this
 	 * would be about a port that does not exist. */
 	if (rte_eth_dev_count_avail() == 0)
@@ -571,7 +584,11 @@ int main(int argc, char **argv)
 	if (n->dp.n_workers > CAT_WORKER_MAX)
 		fatal(n, EXIT_RUNTIME, "%u worker lcores, at most %u supported",
 		      n->dp.n_workers, CAT_WORKER_MAX);
+}
 
+/* The workers' shared parameters, from the config. */
+static void fill_dp(struct node *n)
+{
 	n->dp.port_id = n->cfg.port_id;
 	n->dp.burst = (uint16_t)n->cfg.burst;
 	n->dp.idle_backoff = n->cfg.idle == CAT_IDLE_BACKOFF;
@@ -593,8 +610,11 @@ int main(int argc, char **argv)
 	 * (unknown for virtual devices: then the main lcore's). */
 	n->mem_socket = cat_numa_mem_socket(rte_eth_dev_socket_id(n->cfg.port_id),
 					    (int)rte_socket_id());
+}
 
-	setup_pool(n);
+static void setup_store(struct node *n)
+{
+	struct cat_store_params sp;
 
 	sp.slot_count = n->cfg.slots;
 	sp.mem_limit = n->cfg.mem_limit_mb << 20;
@@ -608,8 +628,12 @@ int main(int argc, char **argv)
 		cat_lease_init(&n->lease);
 		n->dp.lease = &n->lease;
 	}
+}
 
-	setup_rings(n);
+static void setup_port(struct node *n)
+{
+	struct cat_port_params pp;
+	char err[1024];
 
 	pp.port_id = n->cfg.port_id;
 	pp.n_queues = n->dp.n_workers;
@@ -622,8 +646,7 @@ int main(int argc, char **argv)
 	pp.socket = n->mem_socket;
 	pp.pool = n->dp.pool;
 	pp.link_wait_ms = LINK_WAIT_MS;
-	rc = cat_port_init(&n->port, &pp, err, sizeof(err));
-	if (rc < 0)
+	if (cat_port_init(&n->port, &pp, err, sizeof(err)) < 0)
 		fatal(n, EXIT_RUNTIME, "%s", err);
 	n->port_up = 1;
 	n->dp.mac = n->port.mac;
@@ -638,13 +661,17 @@ int main(int argc, char **argv)
 	if (!n->port.link.up)
 		LOG(WARNING, "port %u: link still down after %u ms; serving anyway",
 		    n->cfg.port_id, LINK_WAIT_MS);
+}
 
-	/* The single-node map names our MAC: known only now. */
-	publish_initial(n);
-	setup_workers(n);
+/* What runs beside the workers on the main lcore and the service
+ * threads: the node channel, telemetry, pdump. */
+static void start_services(struct node *n)
+{
+	char err[1024];
+	int rc;
 
-	rc = cat_control_init(&n->control, &n->cfg, &n->agent, control_log,
-			      err, sizeof(err));
+	rc = cat_nodechan_init(&n->control, &n->cfg, &n->agent, control_log,
+			        err, sizeof(err));
 	if (rc < 0)
 		fatal(n, EXIT_CONFIG, "%s", err);
 	n->control_up = 1;
@@ -665,6 +692,12 @@ int main(int argc, char **argv)
 	cat_telemetry_set_port(&n->port);
 	n->control.port = &n->port;
 	n->telemetry_up = 1;
+}
+
+static void launch_workers(struct node *n)
+{
+	unsigned int i;
+	int rc;
 
 	for (i = 0; i < n->dp.n_workers; i++) {
 		rc = rte_eal_remote_launch(cat_worker_main, n->workers[i],
@@ -674,6 +707,13 @@ int main(int argc, char **argv)
 			      n->workers[i]->lcore, strerror(-rc));
 		n->launched = 1;
 	}
+}
+
+/* What the node runs with, and the "ready" line scripts wait for. */
+static void say_ready(struct node *n)
+{
+	char ipbuf[INET_ADDRSTRLEN];
+	struct in_addr ia;
 
 	ia.s_addr = n->dp.ip_be;
 	inet_ntop(AF_INET, &ia, ipbuf, sizeof(ipbuf));
@@ -697,8 +737,12 @@ int main(int argc, char **argv)
 	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
 	       cat_agent_epoch(&n->agent));
 	fflush(stdout);
+}
 
-	agent_loop(n);
+/* Stop the workers and end the process with the one-line summary. */
+static void stop(struct node *n)
+{
+	char summary[512];
 
 	cat_worker_request_stop();
 	rte_eal_mp_wait_lcore();
@@ -707,9 +751,50 @@ int main(int argc, char **argv)
 		 PRIu64 " tx_packets=%" PRIu64 " requests=%" PRIu64 " replies=%" PRIu64
 		 " handovers=%" PRIu64 " drops=%" PRIu64,
 		 got_signal == SIGINT ? "SIGINT" : "SIGTERM",
-		 cat_telemetry_total("rx_packets"), cat_telemetry_total("tx_packets"),
-		 cat_telemetry_total("requests"), cat_telemetry_total("replies"),
-		 cat_telemetry_total("handover_sent"), cat_telemetry_drops_total());
+		 cat_counters_total(&n->dp, n->workers, "rx_packets"),
+		 cat_counters_total(&n->dp, n->workers, "tx_packets"),
+		 cat_counters_total(&n->dp, n->workers, "requests"),
+		 cat_counters_total(&n->dp, n->workers, "replies"),
+		 cat_counters_total(&n->dp, n->workers, "handover_sent"),
+		 cat_counters_drops_total(&n->dp, n->workers));
 	teardown_and_exit(n, 0, summary);
+}
+
+int main(int argc, char **argv)
+{
+	static struct node node;
+	struct node *n = &node;
+	char err[1024];
+	int dd, rc;
+
+	dd = split_args(argc, argv);
+	rc = load_config(n, dd, argc, argv, err, sizeof(err));
+	if (rc == 1) {
+		printf("%s\n", err);
+		return 0;
+	}
+	if (rc < 0) {
+		fail_line("%s", err);
+		cat_map_free(n->map0);
+		return EXIT_CONFIG;
+	}
+
+	start_eal(n, dd, argv);
+	check_eal_resources(n);
+	fill_dp(n);
+	setup_pool(n);
+	setup_store(n);
+	setup_rings(n);
+	setup_port(n);
+	/* The single-node map names our MAC: known only now. */
+	publish_initial(n);
+	setup_workers(n);
+	start_services(n);
+	launch_workers(n);
+	say_ready(n);
+
+	agent_loop(n);
+
+	stop(n);
 	return 0;
 }

@@ -161,87 +161,100 @@ static int link_read(struct cat_port *port, uint64_t *speed)
 	return up;
 }
 
-int cat_port_init(struct cat_port *port, const struct cat_port_params *p,
-		  char *err, size_t errlen)
+/*
+ * What the device is and whether it can be this node's port: enough
+ * queues, the MTU within its range. Also finds the netdev behind it, whose
+ * carrier is the link. Nothing to undo on failure.
+ */
+static int check_device(struct cat_port *port, const struct cat_port_params *p,
+			struct rte_eth_dev_info *info, char *err, size_t errlen)
 {
-	struct rte_eth_conf conf;
-	struct rte_eth_dev_info info;
-	struct cat_steer_caps caps;
-	uint16_t nb_rxd = p->rx_desc, nb_txd = p->tx_desc, q;
-	char flow_why[256];
-	uint64_t speed;
-	unsigned int waited;
 	int rc;
 
-	memset(port, 0, sizeof(*port));
-	port->port_id = p->port_id;
-	port->ifr_fd = -1;
-	port->n_queues = p->n_queues;
-	port->mtu = p->mtu;
 	if (!rte_eth_dev_is_valid_port(p->port_id)) {
 		snprintf(err, errlen, "no ethdev port %u (%u ports found; pass --vdev "
 			 "or a device to EAL)", p->port_id, rte_eth_dev_count_avail());
 		return -ENODEV;
 	}
-	rc = rte_eth_dev_info_get(p->port_id, &info);
+	rc = rte_eth_dev_info_get(p->port_id, info);
 	if (rc != 0) {
 		snprintf(err, errlen, "port %u: cannot get device info: %s",
 			 p->port_id, strerror(-rc));
 		return rc;
 	}
-	snprintf(port->driver, sizeof(port->driver), "%s", info.driver_name);
+	snprintf(port->driver, sizeof(port->driver), "%s", info->driver_name);
 	port->socket = rte_eth_dev_socket_id(p->port_id);
-	port->max_mtu = device_max_mtu(&info);
-	if (info.max_rx_queues < p->n_queues || info.max_tx_queues < p->n_queues) {
+	port->max_mtu = device_max_mtu(info);
+	if (info->max_rx_queues < p->n_queues || info->max_tx_queues < p->n_queues) {
 		snprintf(err, errlen, "port %u (%s) has %u rx / %u tx queues but %u workers "
-			 "need one each (af_packet: qpairs=%u)", p->port_id, info.driver_name,
-			 info.max_rx_queues, info.max_tx_queues, p->n_queues, p->n_queues);
+			 "need one each (af_packet: qpairs=%u)", p->port_id, info->driver_name,
+			 info->max_rx_queues, info->max_tx_queues, p->n_queues, p->n_queues);
 		return -ENOTSUP;
 	}
-	if (p->mtu > port->max_mtu || p->mtu < info.min_mtu) {
+	if (p->mtu > port->max_mtu || p->mtu < info->min_mtu) {
 		snprintf(err, errlen, "port %u (%s): [node] mtu %u is outside what the "
 			 "device takes (%u..%u, largest frame %u bytes); lower [node] mtu "
-			 "or use a jumbo-capable port", p->port_id, info.driver_name,
-			 p->mtu, info.min_mtu, port->max_mtu, info.max_rx_pktlen);
+			 "or use a jumbo-capable port", p->port_id, info->driver_name,
+			 p->mtu, info->min_mtu, port->max_mtu, info->max_rx_pktlen);
 		return -EINVAL;
 	}
 	/* A netdev behind the port (af_packet, tap): its carrier is the link. */
-	if (info.if_index != 0 && if_indextoname(info.if_index, port->ifname) != NULL)
+	if (info->if_index != 0 && if_indextoname(info->if_index, port->ifname) != NULL)
 		port->ifr_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	return 0;
+}
+
+/* rte_eth_dev_configure: queue pairs, MTU, RSS where the device has it
+ * (caps->rss_hf says which hash types, for the steering decision). */
+static int configure_device(const struct cat_port_params *p,
+			    const struct rte_eth_dev_info *info,
+			    struct cat_steer_caps *caps, char *err, size_t errlen)
+{
+	struct rte_eth_conf conf;
+	int rc;
 
 	memset(&conf, 0, sizeof(conf));
 	/* Several rx queues: let the device spread flows if it can (it also
 	 * spreads what no flow rule matches). af_packet spreads by its own
 	 * socket fanout and has no RSS to configure. */
-	caps.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
-	if (p->n_queues > 1 && caps.rss_hf != 0 &&
+	caps->rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info->flow_type_rss_offloads;
+	if (p->n_queues > 1 && caps->rss_hf != 0 &&
 	    p->steering != CAT_STEER_WANT_SOFTWARE) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		conf.rx_adv_conf.rss_conf.rss_hf = caps.rss_hf;
+		conf.rx_adv_conf.rss_conf.rss_hf = caps->rss_hf;
 	}
 	conf.rxmode.mtu = p->mtu;
 	/* Checksums are computed in software (virtual devices have no tx
 	 * offload); rx checksum flags are used when the device sets them. */
 	rc = rte_eth_dev_configure(p->port_id, p->n_queues, p->n_queues, &conf);
-	if (rc != 0) {
+	if (rc != 0)
 		snprintf(err, errlen, "port %u (%s): configure with %u queues, mtu %u: %s",
-			 p->port_id, info.driver_name, p->n_queues, p->mtu, strerror(-rc));
-		return rc;
-	}
+			 p->port_id, info->driver_name, p->n_queues, p->mtu, strerror(-rc));
+	return rc;
+}
+
+/* The configured device up to start: MTU, one rx/tx queue pair per
+ * worker, our MAC, no promiscuous mode. */
+static int setup_queues(struct cat_port *port, const struct cat_port_params *p,
+			const struct rte_eth_dev_info *info, char *err, size_t errlen)
+{
+	uint16_t nb_rxd = p->rx_desc, nb_txd = p->tx_desc, q;
+	int rc;
+
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &nb_rxd, &nb_txd);
 	if (rc != 0) {
 		snprintf(err, errlen, "port %u: descriptor counts: %s", p->port_id,
 			 strerror(-rc));
-		goto fail;
+		return rc;
 	}
 	/* configure took the MTU; af_packet applies it to its netdev only here. */
 	rc = rte_eth_dev_set_mtu(p->port_id, (uint16_t)p->mtu);
 	if (rc != 0 && rc != -ENOTSUP) {
 		snprintf(err, errlen, "port %u (%s): set mtu %u: %s%s", p->port_id,
-			 info.driver_name, p->mtu, strerror(-rc),
-			 strcmp(info.driver_name, "net_af_packet") == 0 ?
+			 info->driver_name, p->mtu, strerror(-rc),
+			 strcmp(info->driver_name, "net_af_packet") == 0 ?
 			 " (af_packet: the vdev's framesz must hold the frame)" : "");
-		goto fail;
+		return rc;
 	}
 
 	for (q = 0; q < p->n_queues; q++) {
@@ -250,60 +263,68 @@ int cat_port_init(struct cat_port *port, const struct cat_port_params *p,
 		if (rc < 0) {
 			snprintf(err, errlen, "port %u: rx queue %u setup: %s", p->port_id,
 				 q, strerror(-rc));
-			goto fail;
+			return rc;
 		}
 		rc = rte_eth_tx_queue_setup(p->port_id, q, nb_txd, (unsigned int)p->socket,
 					    NULL);
 		if (rc < 0) {
 			snprintf(err, errlen, "port %u: tx queue %u setup: %s", p->port_id,
 				 q, strerror(-rc));
-			goto fail;
+			return rc;
 		}
 	}
 	rc = rte_eth_macaddr_get(p->port_id, &port->mac);
 	if (rc != 0) {
 		snprintf(err, errlen, "port %u: cannot read MAC: %s", p->port_id,
 			 strerror(-rc));
-		goto fail;
+		return rc;
 	}
 	/* The node answers only for its own MAC and broadcast; it never needs
 	 * to see other hosts' unicast frames. Not all devices can toggle it. */
 	(void)rte_eth_promiscuous_disable(p->port_id);
+	return 0;
+}
 
-	rc = rte_eth_dev_start(p->port_id);
-	if (rc < 0) {
-		snprintf(err, errlen, "port %u: start: %s", p->port_id, strerror(-rc));
-		goto fail;
-	}
+/* Steering on the started port: probe flow rules (validate only) where
+ * they could be used, decide, and create them if flow steering won. */
+static int setup_steering(struct cat_port *port, const struct cat_port_params *p,
+			  struct cat_steer_caps *caps, char *err, size_t errlen)
+{
+	char flow_why[256];
+	int rc;
 
-	/* Steering: probe flow rules (validate only) where they could be used,
-	 * decide, and create them if flow steering won. */
-	caps.driver = port->driver;
-	caps.n_workers = p->n_queues;
-	caps.udp_port = p->udp_port;
-	caps.flow_probe = 1;
-	caps.flow_why = flow_why;
+	caps->driver = port->driver;
+	caps->n_workers = p->n_queues;
+	caps->udp_port = p->udp_port;
+	caps->flow_probe = 1;
+	caps->flow_why = flow_why;
 	flow_why[0] = '\0';
 	if (p->n_queues > 1 && (p->steering == CAT_STEER_WANT_AUTO ||
 				p->steering == CAT_STEER_WANT_FLOW))
-		caps.flow_probe = flow_probe(port, p, flow_why, sizeof(flow_why));
+		caps->flow_probe = flow_probe(port, p, flow_why, sizeof(flow_why));
 	if (p->steering == CAT_STEER_WANT_SOFTWARE)
-		caps.rss_hf = 0; /* not configured: the operator wants none */
-	rc = cat_steer_decide(&caps, p->steering, &port->steer, port->steer_why,
+		caps->rss_hf = 0; /* not configured: the operator wants none */
+	rc = cat_steer_decide(caps, p->steering, &port->steer, port->steer_why,
 			      sizeof(port->steer_why));
 	if (rc == 0 && port->steer == CAT_STEER_FLOW) {
 		rc = flows_create(port, p, flow_why, sizeof(flow_why));
 		if (rc < 0) {
-			caps.flow_probe = rc;
-			rc = cat_steer_decide(&caps, p->steering, &port->steer,
+			caps->flow_probe = rc;
+			rc = cat_steer_decide(caps, p->steering, &port->steer,
 					      port->steer_why, sizeof(port->steer_why));
 		}
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		snprintf(err, errlen, "port %u (%s): %s", p->port_id, port->driver,
 			 port->steer_why);
-		goto fail_started;
-	}
+	return rc;
+}
+
+/* Up to link_wait_ms for the link: a node serves without it, but says so. */
+static void wait_link(struct cat_port *port, const struct cat_port_params *p)
+{
+	uint64_t speed;
+	unsigned int waited;
 
 	port->link.up = 0;
 	for (waited = 0;; waited += 10) {
@@ -316,6 +337,38 @@ int cat_port_init(struct cat_port *port, const struct cat_port_params *p,
 			break;
 		rte_delay_us_sleep(10 * 1000);
 	}
+}
+
+int cat_port_init(struct cat_port *port, const struct cat_port_params *p,
+		  char *err, size_t errlen)
+{
+	struct rte_eth_dev_info info;
+	struct cat_steer_caps caps;
+	int rc;
+
+	memset(port, 0, sizeof(*port));
+	port->port_id = p->port_id;
+	port->ifr_fd = -1;
+	port->n_queues = p->n_queues;
+	port->mtu = p->mtu;
+	rc = check_device(port, p, &info, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = configure_device(p, &info, &caps, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = setup_queues(port, p, &info, err, errlen);
+	if (rc != 0)
+		goto fail;
+	rc = rte_eth_dev_start(p->port_id);
+	if (rc < 0) {
+		snprintf(err, errlen, "port %u: start: %s", p->port_id, strerror(-rc));
+		goto fail;
+	}
+	rc = setup_steering(port, p, &caps, err, errlen);
+	if (rc < 0)
+		goto fail_started;
+	wait_link(port, p);
 	return 0;
 
 fail_started:

@@ -27,7 +27,8 @@
 
 #include <urcu-qsbr.h>
 
-#include "dataplane/control.h"
+#include "dataplane/counters.h"
+#include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
@@ -40,31 +41,11 @@
 #define CHAINS_PER_PAGE 50u
 #define DIGESTS_PER_PAGE 128u
 
-static const struct {
-	const char *name;
-	size_t off;
-} counters[] = {
-#define CAT_X_ENTRY(n) { #n, offsetof(struct cat_worker_stats, n) },
-	CAT_WORKER_COUNTERS(CAT_X_ENTRY)
-#undef CAT_X_ENTRY
-};
-#define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
-
-static const struct {
-	const char *name;
-	size_t off;
-} repl_counters[] = {
-#define CAT_X_ENTRY(n) { "repl_" #n, offsetof(struct cat_chain_stats, n) },
-	CAT_CHAIN_COUNTERS(CAT_X_ENTRY)
-#undef CAT_X_ENTRY
-};
-#define N_REPL_COUNTERS (sizeof(repl_counters) / sizeof(repl_counters[0]))
-
 static struct cat_dp *g_dp;
 static struct cat_worker *const *g_workers;
 static const struct cat_config *g_cfg;
 static uint32_t g_node_id;
-static const struct cat_control *g_control;
+static const struct cat_nodechan *g_control;
 static const struct cat_port *g_port;
 static int g_enabled;
 static int g_active;
@@ -73,26 +54,6 @@ static pthread_mutex_t g_faults_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t rd(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static uint64_t counter_of(const struct cat_worker *w, size_t off)
-{
-	return rd((const uint64_t *)((const char *)&w->st + off));
-}
-
-static uint64_t sum_off(size_t off)
-{
-	uint64_t s = 0;
-	unsigned int i;
-
-	for (i = 0; i < g_dp->n_workers; i++)
-		s += counter_of(g_workers[i], off);
-	return s;
-}
-
-static int is_drop(const char *name)
-{
-	return strncmp(name, "drop_", 5) == 0 || strcmp(name, "tx_dropped_full") == 0;
 }
 
 /* Callbacks hold this across their reads; teardown waits for it. */
@@ -120,21 +81,6 @@ static void rcu_enter(void)
 static void rcu_leave(void)
 {
 	rcu_unregister_thread();
-}
-
-/* Engine counter off of every worker: engine plus read-path stats. */
-static uint64_t repl_sum(size_t off)
-{
-	uint64_t s = 0;
-	unsigned int i;
-
-	for (i = 0; i < g_dp->n_workers; i++) {
-		const struct cat_worker *w = g_workers[i];
-
-		s += rd((const uint64_t *)((const char *)cat_chain_stats(w->chain) + off));
-		s += rd((const uint64_t *)((const char *)&w->rst + off));
-	}
-	return s;
 }
 
 static const char *role_of(const struct cat_map_chain *c, uint16_t self)
@@ -181,66 +127,7 @@ static void add_plain_str(struct rte_tel_data *d, const char *name, const char *
 	rte_tel_data_add_dict_string(d, name, buf);
 }
 
-uint64_t cat_telemetry_total(const char *counter)
-{
-	size_t i;
-
-	if (g_dp == NULL)
-		return 0;
-	for (i = 0; i < N_COUNTERS; i++)
-		if (strcmp(counters[i].name, counter) == 0)
-			return sum_off(counters[i].off);
-	return 0;
-}
-
-uint64_t cat_telemetry_drops_total(void)
-{
-	uint64_t s = 0;
-	size_t i;
-
-	if (g_dp == NULL)
-		return 0;
-	for (i = 0; i < N_COUNTERS; i++)
-		if (is_drop(counters[i].name))
-			s += sum_off(counters[i].off);
-	return s;
-}
-
-uint64_t cat_telemetry_repl_total(const char *counter)
-{
-	size_t i;
-
-	if (g_dp == NULL)
-		return 0;
-	for (i = 0; i < N_REPL_COUNTERS; i++)
-		if (strcmp(repl_counters[i].name, counter) == 0)
-			return repl_sum(repl_counters[i].off);
-	return 0;
-}
-
-uint64_t cat_telemetry_replies(unsigned int status)
-{
-	uint64_t v = 0;
-
-	if (g_dp == NULL || status >= CAT_ST__COUNT)
-		return 0;
-	for (unsigned int k = 0; k < g_dp->n_workers; k++)
-		v += rd(&g_workers[k]->st.replies_by_status[status]);
-	return v;
-}
-
-uint64_t cat_telemetry_store_keys(void)
-{
-	uint64_t keys = 0;
-
-	if (g_dp == NULL)
-		return 0;
-	for (uint32_t s = 0; s < g_dp->slot_count; s++)
-		keys += cat_store_slot_keys(g_dp->store, s);
-	return keys;
-}
-
-void cat_telemetry_set_control(const struct cat_control *cc)
+void cat_telemetry_set_control(const struct cat_nodechan *cc)
 {
 	__atomic_store_n(&g_control, cc, __ATOMIC_RELEASE);
 }
@@ -249,6 +136,7 @@ static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unus
 		     struct rte_tel_data *d)
 {
 	const struct cat_dp_map *dm;
+	const char *name;
 	size_t i;
 
 	if (enter() < 0)
@@ -261,30 +149,26 @@ static int cmd_stats(const char *cmd __rte_unused, const char *params __rte_unus
 	rcu_leave();
 	rte_tel_data_add_dict_u64(d, "workers", g_dp->n_workers);
 	rte_tel_data_add_dict_u64(d, "slot_count", g_dp->slot_count);
-	rte_tel_data_add_dict_u64(d, "store_keys", cat_telemetry_store_keys());
+	rte_tel_data_add_dict_u64(d, "store_keys", cat_counters_store_keys(g_dp));
 	rte_tel_data_add_dict_u64(d, "store_mem_used", cat_store_mem_used(g_dp->store));
 	rte_tel_data_add_dict_u64(d, "mempool_mbufs_free",
 				  rte_mempool_avail_count(g_dp->pool));
-	for (i = 0; i < N_COUNTERS; i++)
-		rte_tel_data_add_dict_u64(d, counters[i].name, sum_off(counters[i].off));
-	rte_tel_data_add_dict_u64(d, "drops_total", cat_telemetry_drops_total());
+	for (i = 0; (name = cat_counters_worker_name(i)) != NULL; i++)
+		rte_tel_data_add_dict_u64(d, name, cat_counters_total(g_dp, g_workers, name));
+	rte_tel_data_add_dict_u64(d, "drops_total", cat_counters_drops_total(g_dp, g_workers));
 	for (i = 0; i < CAT_ST__COUNT; i++) {
-		char name[64];
+		char lower[64];
 		const char *st = cat_wire_status_name((unsigned int)i);
 		size_t j, n;
-		uint64_t v = 0;
-		unsigned int k;
 
-		n = (size_t)snprintf(name, sizeof(name), "replies_%s", st);
-		for (j = 8; j < n && j < sizeof(name); j++)
-			name[j] = (char)tolower((unsigned char)name[j]);
-		for (k = 0; k < g_dp->n_workers; k++)
-			v += rd(&g_workers[k]->st.replies_by_status[i]);
-		rte_tel_data_add_dict_u64(d, name, v);
+		n = (size_t)snprintf(lower, sizeof(lower), "replies_%s", st);
+		for (j = 8; j < n && j < sizeof(lower); j++)
+			lower[j] = (char)tolower((unsigned char)lower[j]);
+		rte_tel_data_add_dict_u64(d, lower,
+			cat_counters_replies(g_dp, g_workers, (unsigned int)i));
 	}
-	for (i = 0; i < N_REPL_COUNTERS; i++)
-		rte_tel_data_add_dict_u64(d, repl_counters[i].name,
-					  repl_sum(repl_counters[i].off));
+	for (i = 0; (name = cat_counters_repl_name(i)) != NULL; i++)
+		rte_tel_data_add_dict_u64(d, name, cat_counters_repl_total(g_dp, g_workers, name));
 	{
 		uint64_t inflight = 0;
 		unsigned int k;
@@ -748,10 +632,10 @@ out:
 static const char *state_name(uint64_t st)
 {
 	switch (st) {
-	case CAT_CONTROL_WAITING:    return "waiting";
-	case CAT_CONTROL_CONNECTING: return "connecting";
-	case CAT_CONTROL_UP:         return "connected";
-	case CAT_CONTROL_AUTHENTICATING: return "authenticating";
+	case CAT_NODECHAN_WAITING:    return "waiting";
+	case CAT_NODECHAN_CONNECTING: return "connecting";
+	case CAT_NODECHAN_UP:         return "connected";
+	case CAT_NODECHAN_AUTHENTICATING: return "authenticating";
 	default:                     return "off";
 	}
 }
@@ -763,18 +647,18 @@ static const char *state_name(uint64_t st)
 static int cmd_control(const char *cmd __rte_unused, const char *params __rte_unused,
 		       struct rte_tel_data *d)
 {
-	const struct cat_control *cc;
-	const struct cat_control_status *st;
+	const struct cat_nodechan *cc;
+	const struct cat_nodechan_status *st;
 	uint64_t state;
 
 	if (enter() < 0)
 		return -ENODEV;
 	cc = __atomic_load_n(&g_control, __ATOMIC_ACQUIRE);
 	rte_tel_data_start_dict(d);
-	state = cc != NULL ? rd(&cc->st.state) : CAT_CONTROL_OFF;
+	state = cc != NULL ? rd(&cc->st.state) : CAT_NODECHAN_OFF;
 	rte_tel_data_add_dict_string(d, "state", state_name(state));
-	rte_tel_data_add_dict_u64(d, "connected", state == CAT_CONTROL_UP);
-	if (cc == NULL || state == CAT_CONTROL_OFF) {
+	rte_tel_data_add_dict_u64(d, "connected", state == CAT_NODECHAN_UP);
+	if (cc == NULL || state == CAT_NODECHAN_OFF) {
 		leave();
 		return 0;
 	}

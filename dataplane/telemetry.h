@@ -37,31 +37,14 @@ int cat_telemetry_register(struct cat_dp *dp, struct cat_worker *const *workers,
  */
 void cat_telemetry_disable(void);
 
-/** Sum of one named counter over all workers (0 for an unknown name). Any
- * thread; relaxed reads. Used for the exit summary as well. */
-uint64_t cat_telemetry_total(const char *counter);
-
-/** Sum of every drop counter (drop_* and tx_dropped_full) over all workers. */
-uint64_t cat_telemetry_drops_total(void);
-
-/** Sum of one chain engine counter by its /catena/stats name ("repl_..."),
- * engines and read paths of all workers (0 for an unknown name). */
-uint64_t cat_telemetry_repl_total(const char *counter);
-
-/** Replies with this status (enum cat_status), all workers. */
-uint64_t cat_telemetry_replies(unsigned int status);
-
-/** Keys in the store (sum over the slots, relaxed). */
-uint64_t cat_telemetry_store_keys(void);
-
-struct cat_control;
+struct cat_nodechan;
 
 /**
  * Make /catena/control show cc (NULL: "off"). cc must stay valid until
  * cat_telemetry_disable() has returned. Main thread, before the channel
  * is used.
  */
-void cat_telemetry_set_control(const struct cat_control *cc);
+void cat_telemetry_set_control(const struct cat_nodechan *cc);
 
 struct cat_port;
 

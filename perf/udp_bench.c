@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/catena.h"
 #include "perf/bench_hist.h"
 #include "replication/hash.h"
 #include "replication/map.h"
@@ -37,7 +37,6 @@
 #define RETRY_NS   (2ull * 1000 * 1000)
 /* Redirects one request follows before its MOVED counts as an error. */
 #define MOVED_MAX  4
-#define BOOT_MAX   16
 struct slot_req {
 	int busy;
 	int moved;          /* redirects followed */
@@ -58,12 +57,13 @@ struct opts {
 };
 
 /* Where requests go: the cluster map, or (a node that predates MAP_GET)
- * the one bootstrap node that answered, with the slot count from PING. */
-static struct sockaddr_in boot[BOOT_MAX];
-static int n_boot;
-static struct cat_map *map;
+ * the one bootstrap node that answered, with the slot count from PING.
+ * libcatena fetches both, on its own socket (mapc), so replies to
+ * benchmark requests are never eaten while the map is fetched; map is
+ * its cached map, valid until the next fetch. */
+static struct cat_client *mapc;
+static const struct cat_map *map;
 static struct sockaddr_in single_addr;
-static int map_fd = -1;
 static uint64_t st_moved, st_map_fetches, st_retry_replies;
 
 /* The same histogram as catena-bench's (values within 0.8%), overall and
@@ -147,62 +147,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* "HOST[:PORT],..." into boot[]; 0 or -EINVAL with a message. */
-static int parse_hosts(const struct opts *o)
-{
-	char *list = strdup(o->host), *save = NULL, *tok;
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
-	int rc = 0;
-
-	if (list == NULL)
-		return -ENOMEM;
-	/* strtok_r would skip empty entries; a typo must not shrink the list. */
-	if (list[0] == ',' || strstr(list, ",,") ||
-	    (list[0] && list[strlen(list) - 1] == ',')) {
-		fprintf(stderr, "catena-udp-bench: -H: empty entry in %s\n", o->host);
-		free(list);
-		return -EINVAL;
-	}
-	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct addrinfo *ai;
-		char *colon = strchr(tok, ':'), *end = NULL;
-		unsigned long port = o->port;
-
-		while (*tok == ' ')
-			tok++;
-		if (colon) {
-			*colon = '\0';
-			errno = 0;
-			port = strtoul(colon + 1, &end, 10);
-			if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
-				fprintf(stderr, "catena-udp-bench: bad port in -H: %s\n", colon + 1);
-				rc = -EINVAL;
-				break;
-			}
-		}
-		if (n_boot == BOOT_MAX || *tok == '\0') {
-			fprintf(stderr, "catena-udp-bench: -H: empty entry or more than %d\n", BOOT_MAX);
-			rc = -EINVAL;
-			break;
-		}
-		rc = getaddrinfo(tok, NULL, &hints, &ai);
-		if (rc != 0) {
-			fprintf(stderr, "catena-udp-bench: %s: %s\n", tok, gai_strerror(rc));
-			rc = -EINVAL;
-			break;
-		}
-		memcpy(&boot[n_boot], ai->ai_addr, sizeof(boot[0]));
-		boot[n_boot++].sin_port = htons((uint16_t)port);
-		freeaddrinfo(ai);
-	}
-	free(list);
-	if (rc == 0 && n_boot == 0) {
-		fprintf(stderr, "catena-udp-bench: -H: no host\n");
-		rc = -EINVAL;
-	}
-	return rc;
-}
-
 /* Unconnected: a write's reply comes from the chain's tail, not from the
  * head it was sent to. */
 static int open_socket(void)
@@ -243,142 +187,65 @@ static void node_addr(uint16_t id, struct sockaddr_in *sa)
 }
 
 /*
- * One request/reply on the map socket (its own socket, so that replies to
- * benchmark requests are never eaten while the map is fetched). Returns 1
- * with *rep (pointing into buf), 0 on timeout, <0 on error.
+ * libcatena's client for the map, on the -H node(s): a fixed wait of
+ * RTO_NS per try and ten tries (each node asked at least once), as the
+ * benchmark's requests wait. 0, or 64 (usage) / 1 after a message.
  */
-static int map_exchange(const struct sockaddr_in *dst, const struct cat_msg *req,
-			uint8_t *buf, size_t cap, struct cat_msg *rep,
-			struct sockaddr_in *from)
+static int open_map_client(const struct opts *o)
 {
-	uint8_t hdr[CAT_WIRE_HDR_LEN];
-	uint64_t deadline = now_ns() + RTO_NS;
-	struct pollfd p = { .fd = map_fd, .events = POLLIN };
+	struct cat_client_opts co;
+	int err;
 
-	cat_wire_encode_hdr(hdr, req);
-	if (sendto(map_fd, hdr, sizeof(hdr), 0, (const struct sockaddr *)dst,
-		   sizeof(*dst)) < 0 && errno != ECONNREFUSED && errno != EAGAIN)
-		return -errno;
-	for (;;) {
-		uint64_t t = now_ns();
-		socklen_t sl = sizeof(*from);
-		size_t used;
-		ssize_t r;
-
-		if (t >= deadline || poll(&p, 1, (int)((deadline - t) / 1000000) + 1) <= 0)
-			return 0;
-		r = recvfrom(map_fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)from, &sl);
-		if (r > 0 && cat_wire_decode(buf, (size_t)r, rep, &used) == CAT_WIRE_OK &&
-		    (rep->flags & CAT_F_REPLY) && rep->client_id == req->client_id &&
-		    rep->seq == req->seq && rep->op == req->op)
-			return 1;
+	cat_client_opts_init(&co, o->host);
+	co.port = (uint16_t)o->port;
+	co.timeout_ms = (int)(RTO_NS / 1000000);
+	co.retries = 9;
+	mapc = cat_client_open(&co, &err);
+	if (mapc != NULL)
+		return 0;
+	if (err == -EINVAL) {
+		fprintf(stderr, "catena-udp-bench: -H: bad host list \"%s\": want "
+			"HOST[:PORT][,HOST[:PORT]...] (at most %d)\n", o->host,
+			CAT_CLIENT_BOOTSTRAP_MAX);
+		return 64;
 	}
+	if (err == -EHOSTUNREACH || err == -EAGAIN) {
+		fprintf(stderr, "catena-udp-bench: -H %s: host not found\n", o->host);
+		return 64;
+	}
+	fprintf(stderr, "catena-udp-bench: %s\n", cat_client_strerror(err));
+	return 1;
 }
 
 /*
- * Fetch the cluster map with MAP_GET, chunk by chunk: from first (if given,
- * the node that said MOVED), the bootstrap nodes, then the nodes of the map
- * held, and avoid (a node gone silent) last; a node that does not answer
- * costs one timeout and the next one is asked. Returns 0 (map installed), -EOPNOTSUPP (the node answered
- * UNKNOWN_OP: it predates the map; single_addr = it), or -errno.
+ * Fetch the cluster map (libcatena's MAP_GET, chunk by chunk): from first
+ * (if given, the node that said MOVED), the bootstrap nodes, then the
+ * nodes of the map held, and avoid (a node gone silent) last. Returns 0
+ * (map current), -EOPNOTSUPP (the node answered UNKNOWN_OP: it predates
+ * the map; single_addr = it), or -errno.
  */
 static int fetch_map(const struct sockaddr_in *first, const struct sockaddr_in *avoid)
 {
-	static uint8_t buf[65536];
-	static char text[CAT_MAP_TEXT_MAX + 1];
-	struct sockaddr_in cand[1 + BOOT_MAX + CAT_MAP_NODES_MAX], from;
-	struct cat_msg req = { .op = CAT_OP_MAP_GET, .client_id = client_id }, rep;
-	uint32_t have = 0, total = 0, epoch = 0;
-	int n = 0, ci = 0, lost = 0, restarts = 0, rc;
-	char err[160];
+	int rc;
 
 	st_map_fetches++;
-	if (first)
-		cand[n++] = *first;
-	for (int i = 0; i < n_boot; i++)
-		if (!avoid || !same_addr(&boot[i], avoid))
-			cand[n++] = boot[i];
-	for (uint16_t i = 0; map && i < map->n_nodes; i++) {
-		node_addr(map->nodes[i].id, &cand[n]);
-		if (!avoid || !same_addr(&cand[n], avoid))
-			n++;
-	}
-	if (avoid)
-		cand[n++] = *avoid;
-	req.seq = next_seq++;
-	while (lost < 10 + n) {
-		req.arg = have;
-		rc = map_exchange(&cand[ci], &req, buf, sizeof(buf), &rep, &from);
-		if (rc < 0)
-			return rc;
-		if (rc == 0 || rep.status == CAT_ST_RETRY) {
-			lost++;
-			ci = (ci + 1) % n;
-			continue;
-		}
-		if (rep.status == CAT_ST_UNKNOWN_OP && map == NULL) {
-			single_addr = from;
-			return -EOPNOTSUPP;
-		}
-		if (rep.status != CAT_ST_OK || rep.arg == 0 || rep.arg > CAT_MAP_TEXT_MAX ||
-		    (have && (rep.epoch != epoch || rep.arg != total)) ||
-		    rep.value_len == 0 || rep.value_len > rep.arg - have) {
-			/* Another node, another epoch, or nonsense: start over. */
-			if (++restarts > 16)
-				return -EPROTO;
-			have = 0;
-			ci = (ci + 1) % n;
-			req.seq = next_seq++;
-			continue;
-		}
-		epoch = rep.epoch;
-		total = (uint32_t)rep.arg;
-		memcpy(text + have, rep.value, rep.value_len);
-		have += rep.value_len;
-		req.seq = next_seq++;
-		if (have < total)
-			continue;
-		struct cat_map *m;
-
-		rc = cat_map_parse(text, total, &m, err, sizeof(err));
-		if (rc < 0) {
-			fprintf(stderr, "catena-udp-bench: bad map from node: %s\n", err);
-			return rc;
-		}
-		if (map && m->epoch < map->epoch) {
-			cat_map_free(m);	/* a lagging node: ask another */
-			have = 0;
-			lost++;
-			ci = (ci + 1) % n;
-			continue;
-		}
-		cat_map_free(map);
-		map = m;
+	rc = cat_client_refresh_map_from(mapc, first, avoid);
+	map = cat_client_map(mapc);
+	if (rc == 0 && map != NULL)
 		slot_count = map->slot_count;
-		return 0;
-	}
-	return -ETIMEDOUT;
+	if (rc == -EOPNOTSUPP)
+		(void)cat_client_single_node(mapc, &single_addr);
+	return rc;
 }
 
-/* Learn the slot count from a node that predates the map; PING is retried
- * a few times. */
+/* Learn the slot count from a node that predates the map (libcatena
+ * PINGs the node it fell back to); a node that only ever answers with
+ * another status is as good as silent. */
 static int ping(void)
 {
-	uint8_t buf[2048];
-	struct cat_msg m = { .op = CAT_OP_PING, .client_id = client_id, .seq = next_seq++ }, rep;
-	struct sockaddr_in from;
+	int rc = cat_client_ping(mapc, &slot_count, NULL);
 
-	for (int attempt = 0; attempt < 10; attempt++) {
-		int rc = map_exchange(&single_addr, &m, buf, sizeof(buf), &rep, &from);
-
-		if (rc < 0)
-			return rc;
-		if (rc == 1 && rep.status == CAT_ST_OK) {
-			slot_count = (uint32_t)rep.arg;
-			return cat_hash_slot_count_valid(slot_count) ? 0 : -EPROTO;
-		}
-	}
-	return -ETIMEDOUT;
+	return rc > 0 ? -ETIMEDOUT : rc;
 }
 
 /* Encode w's request for the current map and pick its node. The seq is
@@ -639,13 +506,13 @@ int main(int argc, char **argv)
 		client_id = (uint32_t)getpid();
 	srandom(client_id);
 	rng_state = ((uint64_t)client_id << 32) | 0x9E3779B9u;
-	if (parse_hosts(&o) < 0) {
+	rc = open_map_client(&o);
+	if (rc == 64)
 		usage(stderr);
-		return 64;
-	}
+	if (rc != 0)
+		return rc;
 	fd = open_socket();
-	map_fd = open_socket();
-	if (fd < 0 || map_fd < 0)
+	if (fd < 0)
 		return 1;
 	rc = fetch_map(NULL, NULL);
 	if (rc == -EOPNOTSUPP)
@@ -743,13 +610,11 @@ int main(int argc, char **argv)
 		       (unsigned long long)errors);
 	}
 	close(fd);
-	close(map_fd);
-	cat_map_free(map);
+	cat_client_close(mapc);
 	return (errors || res.timeouts_gave_up) ? 3 : 0;
 err:
 	fprintf(stderr, "catena-udp-bench: %s\n", strerror(-rc));
 	close(fd);
-	close(map_fd);
-	cat_map_free(map);
+	cat_client_close(mapc);
 	return 1;
 }

@@ -4,7 +4,7 @@
  * into the state of ctl_fixture.c. The first input byte picks the
  * connection's kind:
  *   bit 0  catena-control has a cluster secret (the connection starts
- *          with the challenge, control/chanauth.h);
+ *          with the challenge, replication/chanauth.h);
  *   bit 1  with bit 0: the harness answers the challenge and tags every
  *          later line correctly, as a node holding the secret would, so
  *          the authenticated path is fuzzed as deeply as the plain one.

@@ -26,7 +26,10 @@ root=$(cd "$here/../.." && pwd)
 usage="usage: $0 wire|map|repl|config|mgmt|nodechan [SECONDS]"
 # Every replication/ source: the library has no program of its own, and a
 # list kept by hand missed each new file (lease.c, then hist.c).
-repl_srcs=$(cd "$root" && printf '%s ' replication/*.c)
+# chanauth.c is not part of the library (its own target, libcrypto): the
+# targets that need it name it.
+repl_srcs=$(cd "$root" && for f in replication/*.c; do
+	[ "$f" = replication/chanauth.c ] || printf '%s ' "$f"; done)
 libs=
 case $target in
 wire) srcs="replication/wire.c replication/hash.c"; maxlen=4096 ;;
@@ -34,21 +37,18 @@ map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
 config)
-      # config.c needs only rte_cfgfile (no EAL) and the endpoint parser
-      # of dataplane/control.c, which needs the node's other sources but
-      # main.c (all of them, whatever files there are); nothing but the
-      # parsers runs.
-      srcs="control/ctl_config.c control/chanauth.c $repl_srcs"
-      for f in "$root"/dataplane/*.c; do
-	      [ "${f##*/}" = main.c ] || srcs="$srcs dataplane/${f##*/}"
-      done
+      # config.c needs only rte_cfgfile (no EAL), the [control] connect
+      # parser (endpoint.c) and the steering names (portplan.c); nothing
+      # but the parsers runs.
+      srcs="control/ctl_config.c replication/chanauth.c dataplane/config.c
+            dataplane/endpoint.c dataplane/portplan.c $repl_srcs"
       maxlen=4096
       libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds libcrypto)"
       cflags_extra=$(pkg-config --cflags libdpdk) ;;
 mgmt|nodechan)
       # catena-control's library: every control/ source but the two
       # programs' own (catena-control's main, catenactl).
-      srcs="$repl_srcs tests/fuzz/ctl_fixture.c"
+      srcs="$repl_srcs replication/chanauth.c tests/fuzz/ctl_fixture.c"
       for f in "$root"/control/*.c; do
 	      case ${f##*/} in
 	      control_main.c|catenactl*.c) ;;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for control/chanauth.c: the node channel's cluster secret
+ * Unit tests for replication/chanauth.c: the node channel's cluster secret
  * and line tags. The fixed vectors were computed independently (Python's
  * hmac module) from the construction in docs/CONTROL.md, so the wire
  * format cannot drift from the documentation unnoticed.
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "control/chanauth.h"
+#include "replication/chanauth.h"
 
 static const char secret_text[] = "0123456789abcdef0123";
 

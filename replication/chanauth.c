@@ -1,6 +1,6 @@
 /*
  * Node channel authentication: the cluster secret, session keys and line
- * tags of control/chanauth.h. The construction (docs/CONTROL.md):
+ * tags of replication/chanauth.h. The construction (docs/CONTROL.md):
  *
  *   key = HMAC-SHA256(secret, "catena node channel v1" 0x00 nonce_c nonce_n)
  *   tag = HMAC-SHA256(key, dir seq_be64 json)     dir: 'N' node, 'C' control
@@ -23,7 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "control/chanauth.h"
+#include "replication/chanauth.h"
 
 static const char label[] = "catena node channel v1"; /* with its NUL */
 

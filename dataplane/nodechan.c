@@ -1,5 +1,5 @@
 /*
- * catena-node control channel (docs/CONTROL.md, "Node channel"), run by the
+ * catena-node's end of the node channel (docs/CONTROL.md, "Node channel"), run by the
  * main lcore between its other chores. Everything is non-blocking: the
  * socket, the connect, every send (output is queued and flushed as the
  * socket takes it). A lost control plane only means reconnect attempts with
@@ -26,9 +26,9 @@
 #include <rte_log.h>
 #include <urcu-qsbr.h>
 
-#include "dataplane/control.h"
+#include "dataplane/counters.h"
+#include "dataplane/nodechan.h"
 #include "dataplane/port.h"
-#include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/store.h"
 
@@ -81,10 +81,10 @@ static json_t *port_json(const struct cat_port *p, uint32_t mtu)
 		"steering", cat_steer_mode_name(p->steer));
 }
 
-static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...)
+static void say(struct cat_nodechan *cc, unsigned int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...)
+static void say(struct cat_nodechan *cc, unsigned int level, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -99,56 +99,9 @@ static void say(struct cat_control *cc, unsigned int level, const char *fmt, ...
 	cc->log(level, msg);
 }
 
-int cat_control_endpoint_parse(const char *s, struct cat_control_endpoint *ep,
-			       char *err, size_t errlen)
-{
-	memset(ep, 0, sizeof(*ep));
-	if (strncmp(s, "unix:", 5) == 0) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&ep->sa;
-		size_t len = strlen(s + 5);
-
-		if (len == 0 || len >= sizeof(un->sun_path)) {
-			snprintf(err, errlen, "expected unix:PATH with a path of 1..%zu "
-				 "bytes", sizeof(un->sun_path) - 1);
-			return -EINVAL;
-		}
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, s + 5, len + 1);
-		ep->sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-		return 0;
-	}
-	if (strncmp(s, "tcp:", 4) == 0) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ep->sa;
-		const char *colon = strrchr(s + 4, ':');
-		char host[INET_ADDRSTRLEN], *end;
-		unsigned long port;
-
-		if (colon == NULL || (size_t)(colon - (s + 4)) >= sizeof(host))
-			goto bad_tcp;
-		memcpy(host, s + 4, (size_t)(colon - (s + 4)));
-		host[colon - (s + 4)] = '\0';
-		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-			goto bad_tcp;
-		if (colon[1] < '0' || colon[1] > '9')
-			goto bad_tcp;
-		port = strtoul(colon + 1, &end, 10);
-		if (*end != '\0' || port == 0 || port > 65535)
-			goto bad_tcp;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		ep->sa_len = sizeof(*in);
-		return 0;
-	}
-	snprintf(err, errlen, "expected unix:PATH or tcp:A.B.C.D:PORT");
-	return -EINVAL;
-bad_tcp:
-	snprintf(err, errlen, "expected tcp:A.B.C.D:PORT (port 1..65535)");
-	return -EINVAL;
-}
-
-int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
-		     struct cat_agent *agent, cat_control_log_fn log,
-		     char *err, size_t errlen)
+int cat_nodechan_init(struct cat_nodechan *cc, const struct cat_config *cfg,
+		       struct cat_agent *agent, cat_nodechan_log_fn log,
+		       char *err, size_t errlen)
 {
 	int rc;
 
@@ -171,7 +124,7 @@ int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
 			cc->boot = 1;
 	}
 	if (cfg->control_connect[0] == '\0') {
-		cc->st.state = CAT_CONTROL_OFF;
+		cc->st.state = CAT_NODECHAN_OFF;
 		if (cfg->control_secret_file[0] != '\0') {
 			snprintf(err, errlen, "[control] secret_file is set but "
 				 "[control] connect is not: no channel to authenticate");
@@ -195,22 +148,22 @@ int cat_control_init(struct cat_control *cc, const struct cat_config *cfg,
 		cc->st.auth = 1;
 	}
 	snprintf(cc->endpoint, sizeof(cc->endpoint), "%s", cfg->control_connect);
-	rc = cat_control_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
+	rc = cat_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
 	if (rc < 0)
 		return rc;
-	cc->rx = malloc(CAT_CONTROL_RX_LINE_MAX + 1);
+	cc->rx = malloc(CAT_NODECHAN_RX_LINE_MAX + 1);
 	if (cc->rx == NULL) {
 		snprintf(err, errlen, "control channel: out of memory");
 		return -ENOMEM;
 	}
-	cc->backoff_ms = CAT_CONTROL_BACKOFF_MIN_MS;
+	cc->backoff_ms = CAT_NODECHAN_BACKOFF_MIN_MS;
 	cc->next_attempt_ms = 0; /* the first poll connects */
-	wr(&cc->st.state, CAT_CONTROL_WAITING);
+	wr(&cc->st.state, CAT_NODECHAN_WAITING);
 	return 0;
 }
 
-int cat_control_preflight(const struct cat_config *cfg, char *err,
-			  size_t errlen)
+int cat_nodechan_preflight(const struct cat_config *cfg, char *err,
+			    size_t errlen)
 {
 	struct cat_auth_secret s;
 	int rc;
@@ -227,11 +180,11 @@ int cat_control_preflight(const struct cat_config *cfg, char *err,
 	return rc;
 }
 
-int cat_control_pollfd(const struct cat_control *cc, short *events)
+int cat_nodechan_pollfd(const struct cat_nodechan *cc, short *events)
 {
 	if (cc->fd < 0)
 		return -1;
-	if (cc->st.state == CAT_CONTROL_CONNECTING)
+	if (cc->st.state == CAT_NODECHAN_CONNECTING)
 		*events = POLLOUT;
 	else
 		*events = (short)(POLLIN | (cc->tx_len > cc->tx_off ? POLLOUT : 0));
@@ -240,7 +193,7 @@ int cat_control_pollfd(const struct cat_control *cc, short *events)
 
 /* ---- connection life cycle --------------------------------------------- */
 
-static void close_fd(struct cat_control *cc)
+static void close_fd(struct cat_nodechan *cc)
 {
 	if (cc->fd >= 0)
 		close(cc->fd);
@@ -248,33 +201,33 @@ static void close_fd(struct cat_control *cc)
 	cc->rx_len = 0;
 	cc->rx_discard = 0;
 	cc->tx_len = cc->tx_off = 0;
-	cc->auth_state = CAT_CONTROL_AUTH_OFF;
+	cc->auth_state = CAT_NODECHAN_AUTH_OFF;
 	cat_auth_session_clear(&cc->auth);
 }
 
-static void schedule_retry(struct cat_control *cc, uint64_t now)
+static void schedule_retry(struct cat_nodechan *cc, uint64_t now)
 {
 	cc->next_attempt_ms = now + cc->backoff_ms;
-	cc->backoff_ms = cc->backoff_ms * 2 > CAT_CONTROL_BACKOFF_MAX_MS ?
-			 CAT_CONTROL_BACKOFF_MAX_MS : cc->backoff_ms * 2;
-	wr(&cc->st.state, CAT_CONTROL_WAITING);
+	cc->backoff_ms = cc->backoff_ms * 2 > CAT_NODECHAN_BACKOFF_MAX_MS ?
+			 CAT_NODECHAN_BACKOFF_MAX_MS : cc->backoff_ms * 2;
+	wr(&cc->st.state, CAT_NODECHAN_WAITING);
 }
 
-static void connect_failed(struct cat_control *cc, uint64_t now, int err)
+static void connect_failed(struct cat_nodechan *cc, uint64_t now, int err)
 {
 	close_fd(cc);
 	inc(&cc->st.connect_failures);
 	if (!cc->down_logged) {
 		say(cc, RTE_LOG_WARNING, "cannot connect: %s; serving on epoch %u, "
 		      "retrying (backoff %u ms doubling to %u ms)", strerror(err),
-		      cat_agent_epoch(cc->agent), CAT_CONTROL_BACKOFF_MIN_MS,
-		      CAT_CONTROL_BACKOFF_MAX_MS);
+		      cat_agent_epoch(cc->agent), CAT_NODECHAN_BACKOFF_MIN_MS,
+		      CAT_NODECHAN_BACKOFF_MAX_MS);
 		cc->down_logged = 1;
 	}
 	schedule_retry(cc, now);
 }
 
-static void disconnect(struct cat_control *cc, uint64_t now, const char *why)
+static void disconnect(struct cat_nodechan *cc, uint64_t now, const char *why)
 {
 	close_fd(cc);
 	inc(&cc->st.disconnects);
@@ -282,7 +235,7 @@ static void disconnect(struct cat_control *cc, uint64_t now, const char *why)
 	      "reconnecting", why, cat_agent_epoch(cc->agent));
 	cc->down_logged = 1;
 	if (now - cc->up_since_ms >= STABLE_MS)
-		cc->backoff_ms = CAT_CONTROL_BACKOFF_MIN_MS;
+		cc->backoff_ms = CAT_NODECHAN_BACKOFF_MIN_MS;
 	schedule_retry(cc, now);
 }
 
@@ -290,10 +243,10 @@ static void disconnect(struct cat_control *cc, uint64_t now, const char *why)
  * Queue one line (a newline is added), behind its tag once the channel is
  * authenticated. 0, or -ENOBUFS: disconnected.
  */
-static int queue_line(struct cat_control *cc, uint64_t now, const char *s,
+static int queue_line(struct cat_nodechan *cc, uint64_t now, const char *s,
 		      size_t len)
 {
-	size_t pre = cc->auth_state == CAT_CONTROL_AUTH_ON ? CAT_AUTH_LINE_OVERHEAD : 0;
+	size_t pre = cc->auth_state == CAT_NODECHAN_AUTH_ON ? CAT_AUTH_LINE_OVERHEAD : 0;
 	size_t need = cc->tx_len - cc->tx_off + pre + len + 1;
 	char tag[CAT_AUTH_TAG_HEX + 1];
 
@@ -304,7 +257,7 @@ static int queue_line(struct cat_control *cc, uint64_t now, const char *s,
 		cc->tx_len -= cc->tx_off;
 		cc->tx_off = 0;
 	}
-	if (need > CAT_CONTROL_TX_MAX) {
+	if (need > CAT_NODECHAN_TX_MAX) {
 		disconnect(cc, now, "it does not read what the node sends");
 		return -ENOBUFS;
 	}
@@ -338,7 +291,7 @@ static int queue_line(struct cat_control *cc, uint64_t now, const char *s,
 }
 
 /* Serialise and queue a JSON object (the reference is taken). */
-static int queue_json(struct cat_control *cc, uint64_t now, json_t *o)
+static int queue_json(struct cat_nodechan *cc, uint64_t now, json_t *o)
 {
 	char *s;
 	int rc;
@@ -355,7 +308,7 @@ static int queue_json(struct cat_control *cc, uint64_t now, json_t *o)
 }
 
 /* Send what the socket takes now. 0, or -1 if the connection was lost. */
-static int flush(struct cat_control *cc, uint64_t now)
+static int flush(struct cat_nodechan *cc, uint64_t now)
 {
 	while (cc->fd >= 0 && cc->tx_off < cc->tx_len) {
 		ssize_t n = send(cc->fd, cc->tx + cc->tx_off, cc->tx_len - cc->tx_off,
@@ -378,13 +331,13 @@ static int flush(struct cat_control *cc, uint64_t now)
 	return cc->fd >= 0 ? 0 : -1;
 }
 
-static void send_hello(struct cat_control *cc, uint64_t now)
+static void send_hello(struct cat_nodechan *cc, uint64_t now)
 {
 	const struct cat_dp *dp = cc->agent->dp;
 	uint32_t epoch = cat_agent_epoch(cc->agent);
 
 	say(cc, RTE_LOG_NOTICE, "connected%s; hello node %u epoch %u",
-	    cc->auth_state == CAT_CONTROL_AUTH_ON ? " and authenticated" : "",
+	    cc->auth_state == CAT_NODECHAN_AUTH_ON ? " and authenticated" : "",
 	    dp->node_id, epoch);
 	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
 	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I}", "type", "hello",
@@ -394,10 +347,10 @@ static void send_hello(struct cat_control *cc, uint64_t now)
 	flush(cc, now);
 }
 
-static void on_connected(struct cat_control *cc, uint64_t now)
+static void on_connected(struct cat_nodechan *cc, uint64_t now)
 {
-	wr(&cc->st.state, cc->secret != NULL ? CAT_CONTROL_AUTHENTICATING :
-					       CAT_CONTROL_UP);
+	wr(&cc->st.state, cc->secret != NULL ? CAT_NODECHAN_AUTHENTICATING :
+					       CAT_NODECHAN_UP);
 	inc(&cc->st.connects);
 	if (cc->st.connects > 1)
 		inc(&cc->st.reconnects);
@@ -406,7 +359,7 @@ static void on_connected(struct cat_control *cc, uint64_t now)
 	if (cc->secret != NULL) {
 		/* Nothing is said before catena-control proves it has the
 		 * secret too: its challenge comes first. */
-		cc->auth_state = CAT_CONTROL_AUTH_WAIT;
+		cc->auth_state = CAT_NODECHAN_AUTH_WAIT;
 		return;
 	}
 	send_hello(cc, now);
@@ -414,7 +367,7 @@ static void on_connected(struct cat_control *cc, uint64_t now)
 
 /* Log an authentication failure once per distinct reason, then drop the
  * connection: reconnecting follows the usual backoff. */
-static void auth_failed(struct cat_control *cc, uint64_t now, const char *why)
+static void auth_failed(struct cat_nodechan *cc, uint64_t now, const char *why)
 {
 	inc(&cc->st.auth_failures);
 	if (strcmp(why, cc->last_error) != 0) {
@@ -429,7 +382,7 @@ static void auth_failed(struct cat_control *cc, uint64_t now, const char *why)
  * {"type":"auth","alg":"hmac-sha256","nonce":HEX}. The node answers with
  * its own nonce (the last plain line), then says hello, tagged.
  */
-static void on_challenge(struct cat_control *cc, uint64_t now, json_t *o)
+static void on_challenge(struct cat_nodechan *cc, uint64_t now, json_t *o)
 {
 	const char *alg = json_string_value(json_object_get(o, "alg"));
 	json_t *jn = json_object_get(o, "nonce");
@@ -441,7 +394,7 @@ static void on_challenge(struct cat_control *cc, uint64_t now, json_t *o)
 			    "set [control] secret_file in this node's config");
 		return;
 	}
-	if (cc->auth_state != CAT_CONTROL_AUTH_WAIT) {
+	if (cc->auth_state != CAT_NODECHAN_AUTH_WAIT) {
 		auth_failed(cc, now, "a second challenge on one connection");
 		return;
 	}
@@ -461,12 +414,12 @@ static void on_challenge(struct cat_control *cc, uint64_t now, json_t *o)
 	}
 	cat_auth_nonce_hex(nonce_n, hex);
 	queue_json(cc, now, json_pack("{s:s,s:s}", "type", "auth", "nonce", hex));
-	cc->auth_state = CAT_CONTROL_AUTH_ON;
-	wr(&cc->st.state, CAT_CONTROL_UP);
+	cc->auth_state = CAT_NODECHAN_AUTH_ON;
+	wr(&cc->st.state, CAT_NODECHAN_UP);
 	send_hello(cc, now);
 }
 
-static void try_connect(struct cat_control *cc, uint64_t now)
+static void try_connect(struct cat_nodechan *cc, uint64_t now)
 {
 	int fd, one = 1;
 
@@ -484,14 +437,14 @@ static void try_connect(struct cat_control *cc, uint64_t now)
 	}
 	if (errno == EINPROGRESS) {
 		cc->up_since_ms = now; /* connect started */
-		wr(&cc->st.state, CAT_CONTROL_CONNECTING);
+		wr(&cc->st.state, CAT_NODECHAN_CONNECTING);
 		return;
 	}
 	/* A Unix socket with a full backlog says EAGAIN: try again later. */
 	connect_failed(cc, now, errno);
 }
 
-static void check_connecting(struct cat_control *cc, uint64_t now)
+static void check_connecting(struct cat_nodechan *cc, uint64_t now)
 {
 	struct pollfd p = { .fd = cc->fd, .events = POLLOUT };
 	socklen_t len = sizeof(int);
@@ -513,14 +466,14 @@ static void check_connecting(struct cat_control *cc, uint64_t now)
 
 /* ---- messages from the control plane ----------------------------------- */
 
-static void send_map_applied(struct cat_control *cc, uint64_t now, uint32_t epoch)
+static void send_map_applied(struct cat_nodechan *cc, uint64_t now, uint32_t epoch)
 {
 	queue_json(cc, now, json_pack("{s:s, s:i, s:I}", "type", "map_applied",
 				      "node", (int)cc->agent->dp->node_id,
 				      "epoch", (json_int_t)epoch));
 }
 
-static void on_map(struct cat_control *cc, uint64_t now, json_t *o)
+static void on_map(struct cat_nodechan *cc, uint64_t now, json_t *o)
 {
 	json_t *je = json_object_get(o, "epoch"), *jt = json_object_get(o, "text");
 	struct cat_map *m = NULL;
@@ -602,10 +555,10 @@ static int sb_add(struct sbuf *b, const char *s, size_t n)
  * in its current map and that has seen a write. The walk runs online as an
  * RCU reader (cat_store_slot_digest's contract) and offline again before
  * anything is sent. The answer is cut into lines of at most
- * CAT_CONTROL_LINE_MAX bytes, every one a complete digests message with
+ * CAT_NODECHAN_LINE_MAX bytes, every one a complete digests message with
  * the same req; all but the last say "more":true.
  */
-static void on_digest_request(struct cat_control *cc, uint64_t now, json_t *o)
+static void on_digest_request(struct cat_nodechan *cc, uint64_t now, json_t *o)
 {
 	const struct cat_dp *dp = cc->agent->dp;
 	json_t *jreq = json_object_get(o, "req");
@@ -661,7 +614,7 @@ static void on_digest_request(struct cat_control *cc, uint64_t now, json_t *o)
 	free(req);
 	while (rc == 0) {
 		/* Room for the header, "more":true, "slots":{ and }}. */
-		size_t room = CAT_CONTROL_LINE_MAX - CAT_AUTH_LINE_OVERHEAD - hlen - 32,
+		size_t room = CAT_NODECHAN_LINE_MAX - CAT_AUTH_LINE_OVERHEAD - hlen - 32,
 		       end = entries.len;
 		int more = 0;
 
@@ -699,7 +652,7 @@ static void on_digest_request(struct cat_control *cc, uint64_t now, json_t *o)
 
 /* {"type":"xfer_rate","bytes_per_s":N}: the operator's state transfer
  * rate (catenactl reshard rate), for every worker's engine from now on. */
-static void on_xfer_rate(struct cat_control *cc, json_t *o)
+static void on_xfer_rate(struct cat_nodechan *cc, json_t *o)
 {
 	json_t *r = json_object_get(o, "bytes_per_s");
 	const struct cat_agent *a = cc->agent;
@@ -717,7 +670,7 @@ static void on_xfer_rate(struct cat_control *cc, json_t *o)
 	    json_integer_value(r) == 0 ? " (no limit)" : "");
 }
 
-static void on_error(struct cat_control *cc, json_t *o)
+static void on_error(struct cat_nodechan *cc, json_t *o)
 {
 	const char *e = json_string_value(json_object_get(o, "error"));
 
@@ -732,7 +685,7 @@ static void on_error(struct cat_control *cc, json_t *o)
 	say(cc, RTE_LOG_ERR, "error: %s", e);
 }
 
-static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t len)
+static void on_line(struct cat_nodechan *cc, uint64_t now, const char *s, size_t len)
 {
 	json_error_t jerr;
 	const char *type;
@@ -743,7 +696,7 @@ static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t 
 		len--;
 	if (len == 0)
 		return;
-	if (cc->auth_state == CAT_CONTROL_AUTH_ON) {
+	if (cc->auth_state == CAT_NODECHAN_AUTH_ON) {
 		if (cat_auth_check(&cc->auth, s, len) < 0) {
 			auth_failed(cc, now, "a line from catena-control failed "
 				    "authentication: is this node's secret_file the "
@@ -755,7 +708,7 @@ static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t 
 	}
 	o = json_loadb(s, len, 0, &jerr);
 	type = json_string_value(json_object_get(o, "type"));
-	if (cc->auth_state == CAT_CONTROL_AUTH_WAIT &&
+	if (cc->auth_state == CAT_NODECHAN_AUTH_WAIT &&
 	    (type == NULL || (strcmp(type, "auth") != 0 && strcmp(type, "error") != 0))) {
 		/* A catena-control without a secret sends nothing first; a
 		 * line here is from something else. */
@@ -784,7 +737,7 @@ static void on_line(struct cat_control *cc, uint64_t now, const char *s, size_t 
 }
 
 /* Read what is there and act on every complete line. */
-static void read_lines(struct cat_control *cc, uint64_t now)
+static void read_lines(struct cat_nodechan *cc, uint64_t now)
 {
 	size_t got = 0;
 
@@ -792,7 +745,7 @@ static void read_lines(struct cat_control *cc, uint64_t now)
 		size_t scan = cc->rx_len, pos = 0;
 		ssize_t n;
 
-		n = recv(cc->fd, cc->rx + cc->rx_len, CAT_CONTROL_RX_LINE_MAX - cc->rx_len,
+		n = recv(cc->fd, cc->rx + cc->rx_len, CAT_NODECHAN_RX_LINE_MAX - cc->rx_len,
 			 MSG_DONTWAIT);
 		if (n == 0) {
 			disconnect(cc, now, "closed by the control plane");
@@ -822,11 +775,11 @@ static void read_lines(struct cat_control *cc, uint64_t now)
 			return; /* a message made us disconnect */
 		memmove(cc->rx, cc->rx + pos, cc->rx_len - pos);
 		cc->rx_len -= pos;
-		if (cc->rx_len == CAT_CONTROL_RX_LINE_MAX) {
+		if (cc->rx_len == CAT_NODECHAN_RX_LINE_MAX) {
 			if (!cc->rx_discard) {
 				inc(&cc->st.msgs_bad);
 				say(cc, RTE_LOG_WARNING, "ignored a line longer than %u bytes",
-				      CAT_CONTROL_RX_LINE_MAX);
+				      CAT_NODECHAN_RX_LINE_MAX);
 			}
 			cc->rx_discard = 1;
 			cc->rx_len = 0;
@@ -919,7 +872,7 @@ static json_t *xfer_report(const struct cat_agent *a)
  * duplicates (a hint: docs/CONTROL.md); stats are the /catena/stats
  * counters listed in docs/OPERATIONS.md.
  */
-static void heartbeat(struct cat_control *cc, uint64_t now)
+static void heartbeat(struct cat_nodechan *cc, uint64_t now)
 {
 	const struct cat_agent *a = cc->agent;
 	const struct cat_dp *dp = a->dp;
@@ -956,21 +909,23 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 	stats = json_object();
 	for (size_t i = 0; i < sizeof(worker_counters) / sizeof(worker_counters[0]); i++)
 		json_object_set_new(stats, worker_counters[i],
-			json_integer((json_int_t)cat_telemetry_total(worker_counters[i])));
+			json_integer((json_int_t)cat_counters_total(dp, a->workers,
+								   worker_counters[i])));
 	json_object_set_new(stats, "replies_retry", json_integer(
-		(json_int_t)cat_telemetry_replies(CAT_ST_RETRY)));
+		(json_int_t)cat_counters_replies(dp, a->workers, CAT_ST_RETRY)));
 	json_object_set_new(stats, "replies_moved", json_integer(
-		(json_int_t)cat_telemetry_replies(CAT_ST_MOVED)));
+		(json_int_t)cat_counters_replies(dp, a->workers, CAT_ST_MOVED)));
 	for (size_t i = 0; i < sizeof(repl_counters) / sizeof(repl_counters[0]); i++)
 		json_object_set_new(stats, repl_counters[i],
-			json_integer((json_int_t)cat_telemetry_repl_total(repl_counters[i])));
+			json_integer((json_int_t)cat_counters_repl_total(dp, a->workers,
+									 repl_counters[i])));
 	json_object_set_new(stats, "repl_in_flight", json_integer((json_int_t)in_flight));
 	json_object_set_new(stats, "store_keys",
-			    json_integer((json_int_t)cat_telemetry_store_keys()));
+			    json_integer((json_int_t)cat_counters_store_keys(dp)));
 	json_object_set_new(stats, "store_mem_used",
 			    json_integer((json_int_t)cat_store_mem_used(dp->store)));
 	json_object_set_new(stats, "drops_total",
-			    json_integer((json_int_t)cat_telemetry_drops_total()));
+			    json_integer((json_int_t)cat_counters_drops_total(dp, a->workers)));
 	json_object_set_new(stats, "peer_suspect_reports",
 			    json_integer((json_int_t)dp->peer_suspect_reports));
 	xfer = xfer_report(a);
@@ -989,17 +944,17 @@ static void heartbeat(struct cat_control *cc, uint64_t now)
 		inc(&cc->st.heartbeats_sent);
 }
 
-void cat_control_poll(struct cat_control *cc, uint64_t now)
+void cat_nodechan_poll(struct cat_nodechan *cc, uint64_t now)
 {
 	switch (cc->st.state) {
-	case CAT_CONTROL_OFF:
+	case CAT_NODECHAN_OFF:
 		return;
-	case CAT_CONTROL_WAITING:
+	case CAT_NODECHAN_WAITING:
 		if (now < cc->next_attempt_ms)
 			return;
 		try_connect(cc, now);
 		return;
-	case CAT_CONTROL_CONNECTING:
+	case CAT_NODECHAN_CONNECTING:
 		check_connecting(cc, now);
 		return;
 	default:
@@ -1008,8 +963,8 @@ void cat_control_poll(struct cat_control *cc, uint64_t now)
 	read_lines(cc, now);
 	if (cc->fd < 0)
 		return;
-	if (cc->auth_state == CAT_CONTROL_AUTH_WAIT) {
-		if (now - cc->up_since_ms >= CAT_CONTROL_AUTH_WAIT_MS)
+	if (cc->auth_state == CAT_NODECHAN_AUTH_WAIT) {
+		if (now - cc->up_since_ms >= CAT_NODECHAN_AUTH_WAIT_MS)
 			auth_failed(cc, now, "no authentication challenge from "
 				    "catena-control: it has no cluster secret "
 				    "(secret_file), but this node has one");
@@ -1025,7 +980,7 @@ void cat_control_poll(struct cat_control *cc, uint64_t now)
 	flush(cc, now);
 }
 
-void cat_control_fini(struct cat_control *cc)
+void cat_nodechan_fini(struct cat_nodechan *cc)
 {
 	close_fd(cc);
 	if (cc->secret != NULL)
@@ -1037,6 +992,6 @@ void cat_control_fini(struct cat_control *cc)
 	cc->rx = NULL;
 	cc->tx = NULL;
 	cc->tx_cap = 0;
-	if (cc->st.state != CAT_CONTROL_OFF)
-		wr(&cc->st.state, CAT_CONTROL_WAITING);
+	if (cc->st.state != CAT_NODECHAN_OFF)
+		wr(&cc->st.state, CAT_NODECHAN_WAITING);
 }

@@ -7,9 +7,13 @@
  * Both ends add a fresh nonce to the session key, so nothing recorded
  * from one connection is accepted on another.
  *
- * Shared by catena-node (dataplane/control.c) and catena-control
- * (control/nodechan.c); no DPDK, no I/O beyond reading the secret file.
- * OpenSSL's libcrypto computes the MACs.
+ * Code both ends of the channel use, catena-node (dataplane/nodechan.c)
+ * and catena-control (control/nodechan.c), so it lives in neither's
+ * folder: replication/ holds what the processes share. Like the rest of
+ * replication/ it has no DPDK and no sockets; its only I/O is reading the
+ * secret file and getrandom(2) for nonces. OpenSSL's libcrypto computes the
+ * MACs, which is why it is a library of its own (catena_chanauth) and not
+ * part of catena_repl.
  */
 #ifndef CAT_CHANAUTH_H
 #define CAT_CHANAUTH_H
