@@ -40,7 +40,7 @@ config)
       # config.c needs only rte_cfgfile (no EAL), the [control] connect
       # parser (endpoint.c) and the steering names (portplan.c); nothing
       # but the parsers runs.
-      srcs="control/ctl_config.c replication/chanauth.c dataplane/config.c
+      srcs="control/ctl_config.c control/err.c replication/chanauth.c dataplane/config.c
             dataplane/endpoint.c dataplane/portplan.c $repl_srcs"
       maxlen=4096
       libs="$(pkg-config --libs libdpdk jansson liburcu-qsbr liburcu-cds libcrypto)"
@@ -56,7 +56,7 @@ mgmt|nodechan)
 	      esac
       done
       maxlen=4096
-      libs="$(pkg-config --libs jansson libcurl liburcu-qsbr liburcu-cds libcrypto)" ;;
+      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto)" ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in
