@@ -378,20 +378,17 @@ static void pending_ack(struct cat_chain *ch, struct slot_state *ss)
 /* Reply to the client of a committed FWD (tail, or a node turning tail). */
 static void reply_committed(struct cat_chain *ch, const struct cat_msg *fwd)
 {
-	struct ext e;
-	const uint8_t *payload;
+	struct cat_wire_repl_fwd f;
 	uint32_t plen;
 
-	if (ext_read(fwd, &e) != 0 || e.client.ip == 0)
+	if (cat_wire_repl_fwd_decode(fwd, &f) != 0 || f.ext.client.ip == 0)
 		return;
-	payload = fwd->value + EXT_LEN;
-	plen = fwd->value_len - EXT_LEN;
 	/* Only INCR's reply carries a value: the new number. */
-	if (!(e.client_op == CAT_OP_INCR && fwd->status == CAT_ST_OK))
-		plen = 0;
-	reply(&ch->p.io, ch->map, &e.client, e.client_op, fwd->client_id,
-	      fwd->seq, fwd->slot, fwd->key, fwd->key_len, fwd->status,
-	      e.reply_arg, payload, plen);
+	plen = f.ext.client_op == CAT_OP_INCR && f.status == CAT_ST_OK ?
+	       f.payload_len : 0;
+	reply(&ch->p.io, ch->map, &f.ext.client, f.ext.client_op, f.client_id,
+	      f.client_seq, f.slot, f.key, f.key_len, f.status,
+	      f.ext.reply_arg, f.payload, plen);
 	ch->st.client_replies++;
 	ch->st.tail_replies++;
 }
@@ -417,7 +414,7 @@ struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 
 	if (p == NULL || p->store == NULL || p->n_workers == 0 ||
 	    p->worker >= p->n_workers || p->inflight_max == 0 ||
-	    p->msg_max < CAT_WIRE_KEY_MAX + EXT_LEN ||
+	    p->msg_max < CAT_WIRE_KEY_MAX + CAT_WIRE_REPL_EXT_LEN ||
 	    p->msg_max > sizeof(((struct cat_chain *)0)->scratch) ||
 	    p->io.to_node == NULL || p->io.to_client == NULL) {
 		errno = EINVAL;
@@ -792,7 +789,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	struct slot_state *ss;
 	struct dedup_entry *d, *known;
 	struct cat_key k;
-	struct ext e = { .client_op = req->op, .client = *from };
+	struct cat_wire_repl_ext e = { .client_op = req->op, .client = *from };
 	uint8_t num[NUM_MAX];
 	const uint8_t *payload = NULL;
 	uint32_t plen = 0, idx = NIL;
@@ -898,8 +895,9 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 
 	switch (rc) {
 	case 0:
-		e.kind = req->op == CAT_OP_DEL ? KIND_DEL : KIND_PUT;
-		if (e.kind == KIND_DEL)
+		e.kind = req->op == CAT_OP_DEL ? CAT_WIRE_REPL_KIND_DEL :
+			 CAT_WIRE_REPL_KIND_PUT;
+		if (e.kind == CAT_WIRE_REPL_KIND_DEL)
 			plen = 0;
 		break;
 	case -ENOENT:
@@ -927,7 +925,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	if (status != CAT_ST_OK) {
 		/* A failed outcome still takes its place in the order, so
 		 * the tail answers it only after everything before it. */
-		e.kind = KIND_NOOP;
+		e.kind = CAT_WIRE_REPL_KIND_NOOP;
 		plen = 0;
 		rseq = cat_store_slot_bump(ch->store, req->slot);
 	} else {
@@ -956,19 +954,19 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 
 	/* Build the FWD in the scratch buffer, keep it in flight, send it. */
 	{
-		struct cat_msg f = {
-			.op = CAT_OP_R_FWD, .status = status, .slot = req->slot,
-			.epoch = map->epoch, .client_id = req->client_id,
-			.seq = req->seq, .arg = rseq, .key = req->key,
-			.key_len = req->key_len, .value = ch->scratch,
-			.value_len = EXT_LEN + plen,
+		struct cat_wire_repl_fwd fwd = {
+			.slot = req->slot, .epoch = map->epoch, .n = rseq,
+			.client_id = req->client_id, .client_seq = req->seq,
+			.status = status, .key = req->key,
+			.key_len = req->key_len, .ext = e, .payload = payload,
+			.payload_len = plen,
 		};
+		struct cat_msg f;
 		struct inflight *en = &ch->inflight[idx];
 
-		ext_write(ch->scratch, &e);
-		if (plen)
-			memcpy(ch->scratch + EXT_LEN, payload, plen);
-		if (cat_chain_inflight_fill(ch, idx, &f) != 0) {
+		if (cat_wire_repl_fwd_encode(&fwd, ch->scratch,
+					     sizeof(ch->scratch), &f) != 0 ||
+		    cat_chain_inflight_fill(ch, idx, &f) != 0) {
 			/* Cannot happen: check_request bounds the request
 			 * and msg_max covers it. Never leave a hole. */
 			cat_chain_inflight_free(ch, idx);
@@ -989,7 +987,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		   uint16_t from_node, const struct cat_msg *m)
 {
 	uint64_t applied = cat_store_slot_version(ch->store, m->slot);
-	struct ext e;
+	struct cat_wire_repl_fwd f;
 	struct cat_key k;
 	uint32_t idx = NIL;
 	int rc;
@@ -1002,8 +1000,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.xfer_fwd_early++;
 		return;
 	}
-	if (ext_read(m, &e) != 0 || e.kind < KIND_PUT || e.kind > KIND_NOOP ||
-	    m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX) {
+	if (cat_wire_repl_fwd_decode(m, &f) != 0) {
 		ch->st.drop_bad_peer_msg++;
 		return;
 	}
@@ -1042,13 +1039,12 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.drop_bad_peer_msg++;
 		return;
 	}
-	switch (e.kind) {
-	case KIND_PUT:
-		rc = cat_store_apply_put(ch->store, &k, m->arg,
-					 m->value + EXT_LEN,
-					 m->value_len - EXT_LEN);
+	switch (f.ext.kind) {
+	case CAT_WIRE_REPL_KIND_PUT:
+		rc = cat_store_apply_put(ch->store, &k, m->arg, f.payload,
+					 f.payload_len);
 		break;
-	case KIND_DEL:
+	case CAT_WIRE_REPL_KIND_DEL:
 		rc = cat_store_apply_del(ch->store, &k, m->arg);
 		break;
 	default:
@@ -1063,10 +1059,10 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		return;
 	}
 	ch->st.fwd_applied++;
-	cat_chain_dedup_insert(ch, m->client_id, m->seq, m->slot, m->arg,
-			       e.client_op, m->status, e.reply_arg,
-			       m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
-			       m->value_len - EXT_LEN : 0);
+	cat_chain_dedup_insert(ch, f.client_id, f.client_seq, f.slot, f.n,
+			       f.ext.client_op, f.status, f.ext.reply_arg,
+			       f.payload, f.ext.client_op == CAT_OP_INCR ?
+			       f.payload_len : 0);
 
 	cat_chain_hold_check(ch, ss, now);
 	if (ss->fenced) {
@@ -1228,23 +1224,24 @@ void cat_chain_flush(struct cat_chain *ch, uint64_t now)
 		struct slot_state *ss = &ch->slots[ch->pending_ack[n]];
 		uint32_t slot = ch->pending_ack[n] * ch->p.n_workers + ch->p.worker;
 		unsigned int bits = ss->ack_pending;
-		struct cat_msg a = {
-			.op = CAT_OP_R_ACK, .slot = (uint16_t)slot,
-			.epoch = ch->map->epoch, .arg = ss->committed,
-		};
 
 		ss->ack_pending = 0;
 		if (ss->pred == 0)
 			continue;
 		if ((bits & PEND_ACK) && ss->committed != 0) {
+			struct cat_msg a = cat_wire_repl_ack((uint16_t)slot,
+							     ch->map->epoch,
+							     ss->committed);
+
 			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
 			ch->st.acks_sent++;
 		}
 		if ((bits & PEND_SNAP) && ss->jgen != 0) {
-			a.op = CAT_OP_R_SNAP_ACK;
-			a.arg = 0;
-			a.client_id = ss->jgen;
-			a.seq = ss->jnext - 1;
+			struct cat_msg a = cat_wire_repl_snap_ack((uint16_t)slot,
+								  ch->map->epoch,
+								  ss->jgen,
+								  ss->jnext - 1);
+
 			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
 		}
 	}

@@ -15,18 +15,6 @@
 
 #define NIL UINT32_MAX
 
-/* FWD/VQUERY/VRESP carry this block at the start of their value area:
- * what the committing node needs to answer the client itself. */
-#define EXT_LEN CAT_WIRE_REPL_EXT_LEN
-enum fwd_kind { KIND_NONE = 0, KIND_PUT = 1, KIND_DEL = 2, KIND_NOOP = 3 };
-
-struct ext {
-	uint8_t kind;
-	uint8_t client_op;
-	struct cat_addr client;
-	uint64_t reply_arg;
-};
-
 #define NUM_MAX CAT_WIRE_I64_TEXT_MAX
 
 struct inflight {
@@ -200,32 +188,6 @@ static inline uint32_t slot_of(const struct cat_chain *ch,
 			       const struct slot_state *ss)
 {
 	return local_of(ch, ss) * ch->p.n_workers + ch->p.worker;
-}
-
-static inline void ext_write(uint8_t *p, const struct ext *e)
-{
-	p[0] = e->kind;
-	p[1] = e->client_op;
-	cat_wire_put_le16(p + 2, e->client.port);
-	cat_wire_put_le32(p + 4, e->client.ip);
-	memcpy(p + 8, e->client.mac, 6);
-	cat_wire_put_le16(p + 14, 0);
-	cat_wire_put_le64(p + 16, e->reply_arg);
-}
-
-static inline int ext_read(const struct cat_msg *m, struct ext *e)
-{
-	const uint8_t *p = m->value;
-
-	if (m->value_len < EXT_LEN || cat_wire_get_le16(p + 14) != 0)
-		return -EINVAL;
-	e->kind = p[0];
-	e->client_op = p[1];
-	e->client.port = cat_wire_get_le16(p + 2);
-	e->client.ip = cat_wire_get_le32(p + 4);
-	memcpy(e->client.mac, p + 8, 6);
-	e->reply_arg = cat_wire_get_le64(p + 16);
-	return 0;
 }
 
 static inline int owned(const struct cat_chain *ch, uint32_t slot)

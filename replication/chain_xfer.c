@@ -36,10 +36,8 @@ static void xactive_remove(struct cat_chain *ch, uint32_t li)
 void cat_chain_send_sync_req(struct cat_chain *ch, struct slot_state *ss,
 			     uint64_t now)
 {
-	struct cat_msg m = {
-		.op = CAT_OP_R_SYNC_REQ, .slot = (uint16_t)slot_of(ch, ss),
-		.epoch = ch->map->epoch,
-	};
+	struct cat_msg m = cat_wire_repl_sync_req((uint16_t)slot_of(ch, ss),
+						  ch->map->epoch);
 
 	ss->sync_last = now;
 	if (ss->pred == 0)
@@ -150,19 +148,17 @@ enum { XS_ITEMS = 0, XS_END_QUEUED = 1, XS_STUCK = 2, XS_DEDUP = 3 };
 
 /* A dedup entry as a SNAP_DEDUP value: what lets the joiner answer a
  * retried write the way the chain first did, should it become head. */
-#define DEDUP_WIRE_FIXED 31u
-
-static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *p)
+static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *buf)
 {
-	cat_wire_put_le32(p, d->client_id);
-	cat_wire_put_le64(p + 4, d->seq);
-	cat_wire_put_le64(p + 12, d->rseq);
-	cat_wire_put_le64(p + 20, d->arg);
-	p[28] = d->op;
-	p[29] = d->status;
-	p[30] = d->value_len;
-	memcpy(p + DEDUP_WIRE_FIXED, d->value, d->value_len);
-	return DEDUP_WIRE_FIXED + d->value_len;
+	const struct cat_wire_repl_dedup w = {
+		.client_id = d->client_id, .seq = d->seq, .rseq = d->rseq,
+		.arg = d->arg, .op = d->op, .status = d->status,
+		.value_len = d->value_len, .value = d->value,
+	};
+
+	/* Cannot fail: an entry keeps at most NUM_MAX value bytes. */
+	return (uint32_t)cat_wire_repl_dedup_encode(&w, buf,
+						    CAT_WIRE_REPL_DEDUP_MAX);
 }
 
 /* Send what the window and the rate allow of one slot's snapshot: its
@@ -172,17 +168,13 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 {
 	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
 	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
-	uint8_t dbuf[DEDUP_WIRE_FIXED + NUM_MAX];
+	uint8_t dbuf[CAT_WIRE_REPL_DEDUP_MAX];
 
 	while ((ss->xdone == XS_ITEMS || ss->xdone == XS_DEDUP) &&
 	       ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
 		const struct cat_item *it;
 		const struct dedup_entry *d;
-		struct cat_msg m = {
-			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
-			.epoch = ch->map->epoch, .client_id = ss->xgen,
-			.seq = ss->xseq,
-		};
+		struct cat_msg m;
 
 		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
 		if (idx == NIL) {
@@ -201,18 +193,24 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 				cat_chain_inflight_free(ch, idx);
 				continue;
 			}
-			m.arg = it->version;
-			m.key = cat_item_key(it);
-			m.key_len = it->key_len;
-			m.value = cat_item_value(it);
-			m.value_len = it->value_len;
+			struct cat_wire_repl_snap sn = {
+				.slot = (uint16_t)slot, .epoch = ch->map->epoch,
+				.gen = ss->xgen, .stream_seq = ss->xseq,
+				.version = it->version, .key = cat_item_key(it),
+				.key_len = it->key_len,
+				.value = cat_item_value(it),
+				.value_len = it->value_len,
+			};
+
+			cat_wire_repl_snap_encode(&sn, &m);
 		} else if ((d = cat_chain_dedup_next(ch, slot, &ss->xdpos)) != NULL) {
-			m.op = CAT_OP_R_SNAP_DEDUP;
-			m.value = dbuf;
-			m.value_len = dedup_encode(d, dbuf);
+			m = cat_wire_repl_snap_dedup((uint16_t)slot,
+						     ch->map->epoch, ss->xgen,
+						     ss->xseq, dbuf,
+						     dedup_encode(d, dbuf));
 		} else {
-			m.op = CAT_OP_R_SNAP_END;
-			m.arg = ss->xcut;
+			m = cat_wire_repl_snap_end((uint16_t)slot, ch->map->epoch,
+						   ss->xgen, ss->xseq, ss->xcut);
 			ss->xdone = XS_END_QUEUED;
 		}
 		if (cat_chain_inflight_fill(ch, idx, &m) != 0) {
@@ -349,35 +347,33 @@ void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
 		return;
 	}
 	if (m->op == CAT_OP_R_SNAP) {
-		if (m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX ||
-		    m->arg == 0) {
+		struct cat_wire_repl_snap sn;
+
+		if (cat_wire_repl_snap_decode(m, &sn) != 0) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
-		key_of(ch->store, &k, m);
+		cat_store_key(ch->store, &k, sn.key, sn.key_len);
 		if (k.slot != slot) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
-		if (cat_store_apply_snap(ch->store, &k, m->arg, m->value,
-					 m->value_len) != 0) {
+		if (cat_store_apply_snap(ch->store, &k, sn.version, sn.value,
+					 sn.value_len) != 0) {
 			ch->st.store_errors++; /* the tail sends it again */
 			return;
 		}
 		ch->st.xfer_snap_applied++;
 	} else if (m->op == CAT_OP_R_SNAP_DEDUP) {
-		const uint8_t *p = m->value;
+		struct cat_wire_repl_dedup d;
 
-		if (m->value_len < DEDUP_WIRE_FIXED ||
-		    m->value_len != DEDUP_WIRE_FIXED + p[30] || p[30] > NUM_MAX) {
+		if (cat_wire_repl_dedup_decode(m->value, m->value_len, &d) != 0) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
-		cat_chain_dedup_insert(ch, cat_wire_get_le32(p),
-				       cat_wire_get_le64(p + 4), slot,
-				       cat_wire_get_le64(p + 12), p[28], p[29],
-				       cat_wire_get_le64(p + 20),
-				       p + DEDUP_WIRE_FIXED, p[30]);
+		cat_chain_dedup_insert(ch, d.client_id, d.seq, slot, d.rseq,
+				       d.op, d.status, d.arg, d.value,
+				       d.value_len);
 	} else {
 		/* The cut: the writes after it come as FWD, in order. */
 		cat_store_slot_set_version(ch->store, slot, m->arg);
@@ -409,10 +405,9 @@ void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
 void cat_chain_on_sync_req(struct cat_chain *ch, struct slot_state *ss,
 			   uint16_t from_node, const struct cat_msg *m)
 {
-	struct cat_msg r = {
-		.op = CAT_OP_R_SYNC, .slot = m->slot, .epoch = ch->map->epoch,
-		.arg = cat_store_slot_version(ch->store, m->slot),
-	};
+	struct cat_msg r = cat_wire_repl_sync(m->slot, ch->map->epoch,
+					      cat_store_slot_version(ch->store,
+								     m->slot));
 
 	if (from_node == 0 || from_node != ss->succ) {
 		ch->st.ack_not_from_succ++;
