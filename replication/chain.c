@@ -136,7 +136,7 @@ static inline int fi_full(const struct fifo_index *fi)
 /* An entry still about this node's copy of its slot. */
 int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d)
 {
-	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dgen;
+	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dedup.gen;
 }
 
 static struct dedup_entry *dedup_lookup(struct cat_chain *ch, uint32_t cid,
@@ -225,7 +225,7 @@ static void dedup_put(struct cat_chain *ch, struct dedup_entry *e,
 	e->op = op;
 	e->status = status;
 	e->arg = arg;
-	e->dgen = sstate(ch, slot)->dgen;
+	e->dgen = sstate(ch, slot)->dedup.gen;
 	e->value_len = value_len <= NUM_MAX ? (uint8_t)value_len : 0;
 	if (e->value_len)
 		memcpy(e->value, value, e->value_len);
@@ -309,13 +309,14 @@ void cat_chain_inflight_free(struct cat_chain *ch, uint32_t i)
 /* A slot's writes in flight, oldest first. */
 static void fifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
 {
-	cat_chain_list_push(ch, &ss->fifo_head, &ss->fifo_tail, &ss->n_inflight, i);
+	cat_chain_list_push(ch, &ss->writes.fifo_head, &ss->writes.fifo_tail,
+			    &ss->writes.n_inflight, i);
 }
 
 static uint32_t fifo_pop(struct cat_chain *ch, struct slot_state *ss)
 {
-	return cat_chain_list_pop(ch, &ss->fifo_head, &ss->fifo_tail,
-				  &ss->n_inflight);
+	return cat_chain_list_pop(ch, &ss->writes.fifo_head, &ss->writes.fifo_tail,
+				  &ss->writes.n_inflight);
 }
 
 /* Copy a FWD message into an in-flight entry (its own key/value bytes). */
@@ -354,18 +355,18 @@ void cat_chain_send_fwd(struct cat_chain *ch, struct slot_state *ss,
 		link_of(ch, e->m.slot)->retransmitted++;
 	e->m.epoch = ch->map->epoch;
 	e->last_sent = now;
-	ch->p.io.to_node(ch->p.io.arg, ss->succ, &e->m);
+	ch->p.io.to_node(ch->p.io.arg, ss->role.succ, &e->m);
 }
 
 /* Owe the predecessor an ACK (and what else bits say) at the next flush. */
 void cat_chain_pend(struct cat_chain *ch, struct slot_state *ss,
 		    unsigned int bits)
 {
-	if (ss->pred == 0)
+	if (ss->role.pred == 0)
 		return;
-	ss->ack_pending |= (uint8_t)bits;
-	if (!(ss->ack_pending & PEND_LISTED)) {
-		ss->ack_pending |= PEND_LISTED;
+	ss->writes.ack_pending |= (uint8_t)bits;
+	if (!(ss->writes.ack_pending & PEND_LISTED)) {
+		ss->writes.ack_pending |= PEND_LISTED;
 		ch->pending_ack[ch->n_pending_ack++] = (uint32_t)(ss - ch->slots);
 	}
 }
@@ -446,9 +447,9 @@ struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 	if (ch->p.xfer_slots > XFER_SLOTS_MAX)
 		ch->p.xfer_slots = XFER_SLOTS_MAX;
 	for (uint32_t i = 0; i < ch->n_owned; i++) {
-		ch->slots[i].fifo_head = ch->slots[i].fifo_tail = NIL;
-		ch->slots[i].xfifo_head = ch->slots[i].xfifo_tail = NIL;
-		ch->slots[i].pos = -1;
+		ch->slots[i].writes.fifo_head = ch->slots[i].writes.fifo_tail = NIL;
+		ch->slots[i].xout.fifo_head = ch->slots[i].xout.fifo_tail = NIL;
+		ch->slots[i].role.pos = -1;
 	}
 	for (uint32_t i = 0; i < p->inflight_max; i++) {
 		ch->inflight[i].buf = ch->bufs + (size_t)i * p->msg_max;
@@ -497,7 +498,7 @@ uint64_t cat_chain_slot_committed(const struct cat_chain *ch, uint32_t slot)
 {
 	if (!owned(ch, slot))
 		return 0;
-	return ch->slots[slot / ch->p.n_workers].committed;
+	return ch->slots[slot / ch->p.n_workers].writes.committed;
 }
 
 void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
@@ -519,7 +520,7 @@ void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
 			uint32_t slot = li * ch->p.n_workers + ch->p.worker;
 
 			if (slot < map->slot_count && map->slot_chain[slot] == ci)
-				n += __atomic_load_n(&ch->slots[li].n_inflight,
+				n += __atomic_load_n(&ch->slots[li].writes.n_inflight,
 						     __ATOMIC_RELAXED);
 		}
 		*in_flight = n;
@@ -534,30 +535,30 @@ void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
 	for (uint32_t li = 0; map != NULL && li < ch->n_owned; li++) {
 		uint32_t slot = li * ch->p.n_workers + ch->p.worker;
 		const struct slot_state *ss = &ch->slots[li];
-		uint8_t ph = __atomic_load_n(&ss->xphase, __ATOMIC_RELAXED);
+		uint8_t ph = __atomic_load_n(&ss->xout.phase, __ATOMIC_RELAXED);
 
 		if (slot >= map->slot_count || map->slot_chain[slot] != ci)
 			continue;
-		if (__atomic_load_n(&ss->xto, __ATOMIC_RELAXED) != 0) {
+		if (__atomic_load_n(&ss->xout.to, __ATOMIC_RELAXED) != 0) {
 			out->slots++;
 			out->snapshotting += ph == X_SNAP;
 			out->caught_up += ph == X_LIVE &&
-				__atomic_load_n(&ss->xjack, __ATOMIC_RELAXED) >=
-				__atomic_load_n(&ss->xfloor, __ATOMIC_RELAXED);
-			out->keys += __atomic_load_n(&ss->xkeys, __ATOMIC_RELAXED);
+				__atomic_load_n(&ss->xout.joiner_acked, __ATOMIC_RELAXED) >=
+				__atomic_load_n(&ss->xout.live_floor, __ATOMIC_RELAXED);
+			out->keys += __atomic_load_n(&ss->xout.keys, __ATOMIC_RELAXED);
 			if (ph == X_LIVE) {
 				uint64_t a = cat_store_slot_version(ch->store, slot);
-				uint64_t j = __atomic_load_n(&ss->xjack, __ATOMIC_RELAXED);
+				uint64_t j = __atomic_load_n(&ss->xout.joiner_acked, __ATOMIC_RELAXED);
 
 				out->lag += a > j ? a - j : 0;
 			}
-			out->bytes += __atomic_load_n(&ss->xbytes, __ATOMIC_RELAXED);
+			out->bytes += __atomic_load_n(&ss->xout.bytes, __ATOMIC_RELAXED);
 		}
-		if (__atomic_load_n(&ss->pos, __ATOMIC_RELAXED) == POS_JOINER) {
+		if (__atomic_load_n(&ss->role.pos, __ATOMIC_RELAXED) == POS_JOINER) {
 			out->joining++;
-			out->joined += __atomic_load_n(&ss->jlive, __ATOMIC_RELAXED);
+			out->joined += __atomic_load_n(&ss->xin.live, __ATOMIC_RELAXED);
 		}
-		out->held += __atomic_load_n(&ss->held, __ATOMIC_RELAXED);
+		out->held += __atomic_load_n(&ss->hold.held, __ATOMIC_RELAXED);
 	}
 }
 
@@ -576,15 +577,15 @@ uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
 void cat_chain_drain_fifo(struct cat_chain *ch, struct slot_state *ss,
 			  int commit_and_reply)
 {
-	while (ss->fifo_head != NIL) {
+	while (ss->writes.fifo_head != NIL) {
 		uint32_t i = fifo_pop(ch, ss);
 		struct inflight *e = &ch->inflight[i];
 
 		commit_entry(ch, e);
 		if (commit_and_reply) {
 			reply_committed(ch, &e->m);
-			if (e->seq > ss->committed)
-				ss->committed = e->seq;
+			if (e->seq > ss->writes.committed)
+				ss->writes.committed = e->seq;
 		}
 		cat_chain_inflight_free(ch, i);
 	}
@@ -616,8 +617,8 @@ static int reader_left(const struct cat_map *old, const struct cat_map *map,
 static void fence_start(struct cat_chain *ch, struct slot_state *ss,
 			uint64_t now)
 {
-	ss->fenced = 1;
-	ss->fence_until = now + ch->p.fence_ns;
+	ss->hold.fenced = 1;
+	ss->hold.fence_until = now + ch->p.fence_ns;
 	ch->n_fenced++;
 	ch->st.fences++;
 	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 1);
@@ -632,9 +633,9 @@ static void commit_as_tail(struct cat_chain *ch, struct slot_state *ss)
 {
 	uint32_t slot = slot_of(ch, ss);
 
-	if (ss->xphase != X_SNAP)
+	if (ss->xout.phase != X_SNAP)
 		cat_chain_drain_fifo(ch, ss, 1);
-	ss->committed = cat_store_slot_version(ch->store, slot);
+	ss->writes.committed = cat_store_slot_version(ch->store, slot);
 	cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 	pending_ack(ch, ss);
 }
@@ -644,7 +645,7 @@ static void commit_as_tail(struct cat_chain *ch, struct slot_state *ss)
 static void fence_end(struct cat_chain *ch, struct slot_state *ss,
 		      int as_tail)
 {
-	ss->fenced = 0;
+	ss->hold.fenced = 0;
 	ch->n_fenced--;
 	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 0);
 	if (as_tail)
@@ -672,9 +673,9 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		int pos = cat_map_chain_pos(c, ch->p.node_id);
 		int joiner = pos < 0 && c->joining == ch->p.node_id;
 		int is_tail = pos >= 0 && pos == c->len - 1;
-		int was_joiner = ss->pos == POS_JOINER, was_member = ss->pos >= 0;
+		int was_joiner = ss->role.pos == POS_JOINER, was_member = ss->role.pos >= 0;
 		uint16_t pred = 0, succ = 0, jto = is_tail ? c->joining : 0;
-		uint16_t old_succ = ss->succ, old_pred = ss->pred;
+		uint16_t old_succ = ss->role.succ, old_pred = ss->role.pred;
 
 		if (pos >= 0) {
 			pred = pos > 0 ? c->nodes[pos - 1] : 0;
@@ -688,34 +689,34 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		/* Outbound stream: it goes on while we stay the tail and the
 		 * joiner stays; it is handed over when the joiner became our
 		 * successor after its snapshot; otherwise it stops. */
-		if (ss->xto != 0 && ss->xto != jto) {
-			int handover = succ == ss->xto && ss->xphase == X_LIVE;
+		if (ss->xout.to != 0 && ss->xout.to != jto) {
+			int handover = succ == ss->xout.to && ss->xout.phase == X_LIVE;
 
 			cat_chain_xfer_clear(ch, ss);
 			if (!handover)
 				/* committed here already */
 				cat_chain_drain_fifo(ch, ss, 0);
-			ss->xto = 0;
+			ss->xout.to = 0;
 		}
-		if (jto != 0 && ss->xto == 0) {
-			ss->xto = jto;
-			ss->xphase = X_WAIT;
+		if (jto != 0 && ss->xout.to == 0) {
+			ss->xout.to = jto;
+			ss->xout.phase = X_WAIT;
 			ch->n_xwait++;
 		}
-		if (ss->xto != 0 && ss->xphase == X_LIVE)
-			succ = ss->xto;
+		if (ss->xout.to != 0 && ss->xout.phase == X_LIVE)
+			succ = ss->xout.to;
 		/* Inbound stream: from another tail, it starts over. */
 		if (!joiner || pred != old_pred) {
-			ss->jgen = 0;
-			ss->jnext = 0;
-			ss->jlive = 0;
+			ss->xin.gen = 0;
+			ss->xin.next_seq = 0;
+			ss->xin.live = 0;
 		}
 
-		ss->pos = (int8_t)(joiner ? POS_JOINER : pos);
-		ss->pred = pred;
-		ss->succ = succ;
-		ss->is_tail = (uint8_t)is_tail;
-		if (ss->fenced && (pos < 0 || succ != 0))
+		ss->role.pos = (int8_t)(joiner ? POS_JOINER : pos);
+		ss->role.pred = pred;
+		ss->role.succ = succ;
+		ss->role.is_tail = (uint8_t)is_tail;
+		if (ss->hold.fenced && (pos < 0 || succ != 0))
 			/* Not the end of the chain any more: what the fifo
 			 * keeps goes to the successor, or is dropped below. */
 			fence_end(ch, ss, 0);
@@ -732,8 +733,8 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 				 * from a snapshot anyway. */
 				cat_store_slot_clear(ch->store, slot);
 				cat_store_slot_set_version(ch->store, slot, 0);
-				ss->committed = 0;
-				ss->dgen++;
+				ss->writes.committed = 0;
+				ss->dedup.gen++;
 				ch->st.slots_dropped++;
 			}
 			continue;
@@ -743,15 +744,15 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		 * floor its predecessor sends (SYNC). */
 		if (was_joiner)
 			cat_chain_hold_set(ch, ss, 1, now);
-		if (ss->held && (was_joiner || pred != old_pred)) {
-			ss->sync_have = 0; /* a new predecessor: ask it */
+		if (ss->hold.held && (was_joiner || pred != old_pred)) {
+			ss->hold.have_floor = 0; /* a new predecessor: ask it */
 			cat_chain_send_sync_req(ch, ss, now);
 		}
 		cat_chain_hold_check(ch, ss, now);
-		if (succ == 0 && !ss->fenced && ch->p.fence_ns != 0 &&
+		if (succ == 0 && !ss->hold.fenced && ch->p.fence_ns != 0 &&
 		    old != NULL && reader_left(old, map, slot, ch->p.node_id))
 			fence_start(ch, ss, now);
-		if (succ == 0 && ss->fenced) {
+		if (succ == 0 && ss->hold.fenced) {
 			/* Tail now, but a node that answered reads left the
 			 * chain and may not know yet: commit nothing until
 			 * its lease is over (cat_chain_on_timer). */
@@ -765,10 +766,10 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		/* A tail streaming to a live joiner keeps its writes clean:
 		 * it still answers reads and clients. */
 		cat_store_slot_set_dirty_mode(ch->store, slot, !is_tail);
-		if (succ != old_succ || ss->fifo_head != NIL) {
+		if (succ != old_succ || ss->writes.fifo_head != NIL) {
 			/* A new successor may lack anything not committed:
 			 * resend all of it; it drops what it has. */
-			for (uint32_t i = ss->fifo_head; i != NIL;
+			for (uint32_t i = ss->writes.fifo_head; i != NIL;
 			     i = ch->inflight[i].next) {
 				cat_chain_send_fwd(ch, ss, &ch->inflight[i],
 						   now);
@@ -807,7 +808,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
 		return;
 	}
-	if (ss->pos != 0) {
+	if (ss->role.pos != 0) {
 		ch->st.moved++;
 		reply_req(ch, from, req, CAT_ST_MOVED,
 			  cat_map_chain_head(cat_map_slot_chain(map, req->slot)),
@@ -818,7 +819,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	known = dedup_lookup(ch, req->client_id, req->seq);
 	d = known != NULL && cat_chain_dedup_live(ch, known) ? known : NULL;
 	if (d != NULL && d->slot == req->slot && d->op == req->op) {
-		if (d->rseq <= ss->committed) {
+		if (d->rseq <= ss->writes.committed) {
 			ch->st.dup_committed++;
 			reply_req(ch, from, req, d->status, d->arg, d->value,
 				  d->value_len);
@@ -833,16 +834,16 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		reply_req(ch, from, req, CAT_ST_OUTCOME_UNKNOWN, 0, NULL, 0);
 		return;
 	}
-	if (ss->fenced) {
+	if (ss->hold.fenced) {
 		/* Head and tail at once, waiting out a leaver's lease: a
 		 * write answered now could be missing from its reads. */
 		ch->st.retry_fenced++;
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
 		return;
 	}
-	if (ss->succ != 0 || ss->xphase == X_SNAP) {
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
-		if (idx == NIL && ss->succ == 0) {
+	if (ss->role.succ != 0 || ss->xout.phase == X_SNAP) {
+		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
+		if (idx == NIL && ss->role.succ == 0) {
 			cat_chain_xfer_restart(ch, ss);
 		} else if (idx == NIL) {
 			ch->st.retry_inflight_full++;
@@ -937,12 +938,12 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		  req->op == CAT_OP_INCR ? payload : NULL,
 		  req->op == CAT_OP_INCR ? plen : 0);
 
-	if (ss->is_tail) {
+	if (ss->role.is_tail) {
 		/* Chain of one: head and tail, committed at once. A joiner
 		 * gets the write too (kept during its snapshot, sent after),
 		 * and once it is live its ACK is what counts as committed. */
-		if (ss->succ == 0)
-			ss->committed = rseq;
+		if (ss->role.succ == 0)
+			ss->writes.committed = rseq;
 		ch->st.commits++;
 		ch->st.tail_replies++;
 		reply_req(ch, from, req, status, e.reply_arg,
@@ -974,7 +975,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			return;
 		}
 		fifo_push(ch, ss, idx);
-		if (ss->succ != 0) {
+		if (ss->role.succ != 0) {
 			cat_chain_send_fwd(ch, ss, en, now);
 			ch->st.fwd_sent++;
 		}
@@ -992,11 +993,11 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 	uint32_t idx = NIL;
 	int rc;
 
-	if (from_node == 0 || from_node != ss->pred) {
+	if (from_node == 0 || from_node != ss->role.pred) {
 		ch->st.fwd_not_from_pred++;
 		return;
 	}
-	if (ss->pos == POS_JOINER && !ss->jlive) {
+	if (ss->role.pos == POS_JOINER && !ss->xin.live) {
 		ch->st.xfer_fwd_early++;
 		return;
 	}
@@ -1014,9 +1015,9 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		ch->st.fwd_gap++;
 		return;
 	}
-	if (ss->succ != 0 || ss->xphase == X_SNAP || ss->fenced) {
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
-		if (idx == NIL && ss->succ == 0 && !ss->fenced) {
+	if (ss->role.succ != 0 || ss->xout.phase == X_SNAP || ss->hold.fenced) {
+		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
+		if (idx == NIL && ss->role.succ == 0 && !ss->hold.fenced) {
 			cat_chain_xfer_restart(ch, ss);
 		} else if (idx == NIL) {
 			ch->st.fwd_no_inflight++;
@@ -1065,15 +1066,15 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 			       f.payload_len : 0);
 
 	cat_chain_hold_check(ch, ss, now);
-	if (ss->fenced) {
+	if (ss->hold.fenced) {
 		/* Kept in the fifo, committed and answered when the fence
 		 * ends (cat_chain_on_timer). */
-	} else if (ss->succ == 0) {
+	} else if (ss->role.succ == 0) {
 		/* Tail (or joiner): nobody further down to wait for. */
-		ss->committed = m->arg;
+		ss->writes.committed = m->arg;
 		pending_ack(ch, ss);
 	}
-	if (ss->is_tail && !ss->fenced) {
+	if (ss->role.is_tail && !ss->hold.fenced) {
 		ch->st.commits++;
 		reply_committed(ch, m);
 	}
@@ -1082,7 +1083,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 	/* fits: checked before the apply */
 	cat_chain_inflight_fill(ch, idx, m);
 	fifo_push(ch, ss, idx);
-	if (ss->succ != 0) {
+	if (ss->role.succ != 0) {
 		cat_chain_send_fwd(ch, ss, &ch->inflight[idx], now);
 		ch->st.fwd_sent++;
 	}
@@ -1091,7 +1092,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 		   uint16_t from_node, const struct cat_msg *m)
 {
-	if (from_node == 0 || from_node != ss->succ) {
+	if (from_node == 0 || from_node != ss->role.succ) {
 		ch->st.ack_not_from_succ++;
 		return;
 	}
@@ -1103,26 +1104,27 @@ static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 	/* Even an ACK at or below our commit point frees what it covers: a
 	 * tail with a live joiner committed its writes before the joiner
 	 * acknowledged them. */
-	while (ss->fifo_head != NIL &&
-	       ch->inflight[ss->fifo_head].seq <= m->arg) {
+	while (ss->writes.fifo_head != NIL &&
+	       ch->inflight[ss->writes.fifo_head].seq <= m->arg) {
 		uint32_t i = fifo_pop(ch, ss);
 
 		commit_entry(ch, &ch->inflight[i]);
 		cat_chain_inflight_free(ch, i);
 	}
-	if (ss->xphase == X_LIVE && m->arg > ss->xjack) {
-		if (ss->xjack < ss->xfloor && m->arg >= ss->xfloor)
+	if (ss->xout.phase == X_LIVE && m->arg > ss->xout.joiner_acked) {
+		if (ss->xout.joiner_acked < ss->xout.live_floor &&
+		    m->arg >= ss->xout.live_floor)
 			ch->st.xfer_caught_up++;
-		ss->xjack = m->arg;
+		ss->xout.joiner_acked = m->arg;
 	}
-	if (m->arg <= ss->committed) {
+	if (m->arg <= ss->writes.committed) {
 		ch->st.acks_stale++;
 		return;
 	}
 	ch->st.acks_received++;
 	link_of(ch, m->slot)->acked++;
-	ss->committed = m->arg;
-	if (ch->suspect == ss->succ)
+	ss->writes.committed = m->arg;
+	if (ch->suspect == ss->role.succ)
 		__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
 	pending_ack(ch, ss);
 }
@@ -1143,7 +1145,7 @@ void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
 		return;
 	}
 	ss = sstate(ch, m->slot);
-	if (ss->pos == -1) {
+	if (ss->role.pos == -1) {
 		ch->st.drop_not_member++;
 		return;
 	}
@@ -1184,7 +1186,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		cat_chain_xfer_pump(ch, now);
 	if (ch->n_fenced != 0)
 		for (uint32_t li = 0; li < ch->n_owned; li++)
-			if (ch->slots[li].fenced && now >= ch->slots[li].fence_until)
+			if (ch->slots[li].hold.fenced && now >= ch->slots[li].hold.fence_until)
 				fence_end(ch, &ch->slots[li], 1);
 	if ((ch->n_inflight == 0 && ch->n_held == 0) ||
 	    now < ch->next_timer_scan)
@@ -1194,12 +1196,12 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		struct slot_state *ss = &ch->slots[li];
 		struct inflight *first;
 
-		if (ss->held && !ss->sync_have &&
-		    now - ss->sync_last >= ch->p.rto_ns)
+		if (ss->hold.held && !ss->hold.have_floor &&
+		    now - ss->hold.asked_at >= ch->p.rto_ns)
 			cat_chain_send_sync_req(ch, ss, now);
-		if (ss->fifo_head == NIL || ss->succ == 0)
+		if (ss->writes.fifo_head == NIL || ss->role.succ == 0)
 			continue;
-		first = &ch->inflight[ss->fifo_head];
+		first = &ch->inflight[ss->writes.fifo_head];
 		if (now - first->last_sent < ch->p.rto_ns)
 			continue;
 		/* Go-back-N: the successor drops anything after a gap, so
@@ -1207,9 +1209,9 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		first->retries++;
 		if (first->retries == ch->p.suspect_after) {
 			ch->st.peer_suspect++;
-			__atomic_store_n(&ch->suspect, ss->succ, __ATOMIC_RELAXED);
+			__atomic_store_n(&ch->suspect, ss->role.succ, __ATOMIC_RELAXED);
 		}
-		for (uint32_t i = ss->fifo_head; i != NIL;
+		for (uint32_t i = ss->writes.fifo_head; i != NIL;
 		     i = ch->inflight[i].next) {
 			cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
 			ch->st.fwd_retransmitted++;
@@ -1223,26 +1225,26 @@ void cat_chain_flush(struct cat_chain *ch, uint64_t now)
 	for (uint32_t n = 0; n < ch->n_pending_ack; n++) {
 		struct slot_state *ss = &ch->slots[ch->pending_ack[n]];
 		uint32_t slot = ch->pending_ack[n] * ch->p.n_workers + ch->p.worker;
-		unsigned int bits = ss->ack_pending;
+		unsigned int bits = ss->writes.ack_pending;
 
-		ss->ack_pending = 0;
-		if (ss->pred == 0)
+		ss->writes.ack_pending = 0;
+		if (ss->role.pred == 0)
 			continue;
-		if ((bits & PEND_ACK) && ss->committed != 0) {
+		if ((bits & PEND_ACK) && ss->writes.committed != 0) {
 			struct cat_msg a = cat_wire_repl_ack((uint16_t)slot,
 							     ch->map->epoch,
-							     ss->committed);
+							     ss->writes.committed);
 
-			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+			ch->p.io.to_node(ch->p.io.arg, ss->role.pred, &a);
 			ch->st.acks_sent++;
 		}
-		if ((bits & PEND_SNAP) && ss->jgen != 0) {
+		if ((bits & PEND_SNAP) && ss->xin.gen != 0) {
 			struct cat_msg a = cat_wire_repl_snap_ack((uint16_t)slot,
 								  ch->map->epoch,
-								  ss->jgen,
-								  ss->jnext - 1);
+								  ss->xin.gen,
+								  ss->xin.next_seq - 1);
 
-			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+			ch->p.io.to_node(ch->p.io.arg, ss->role.pred, &a);
 		}
 	}
 	ch->n_pending_ack = 0;
