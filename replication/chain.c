@@ -652,6 +652,172 @@ static void fence_end(struct cat_chain *ch, struct slot_state *ss,
 		commit_as_tail(ch, ss);
 }
 
+/* What a map makes this node in one slot's chain. */
+struct new_role {
+	int pos;              /* -1: not a member */
+	int joiner;           /* not a member: the chain's joiner */
+	int is_tail;
+	uint16_t pred, succ;  /* from the map (a live joiner comes later) */
+	uint16_t jto;         /* the tail's joiner to stream to, 0 = none */
+};
+
+static void role_in_map(const struct cat_chain *ch, const struct cat_map *map,
+			uint32_t slot, struct new_role *r)
+{
+	const struct cat_map_chain *c = cat_map_slot_chain(map, slot);
+
+	r->pos = cat_map_chain_pos(c, ch->p.node_id);
+	r->joiner = r->pos < 0 && c->joining == ch->p.node_id;
+	r->is_tail = r->pos >= 0 && r->pos == c->len - 1;
+	r->pred = 0;
+	r->succ = 0;
+	r->jto = r->is_tail ? c->joining : 0;
+	if (r->pos >= 0) {
+		r->pred = r->pos > 0 ? c->nodes[r->pos - 1] : 0;
+		r->succ = r->pos + 1 < c->len ? c->nodes[r->pos + 1] : 0;
+	} else if (r->joiner) {
+		r->pred = cat_map_chain_tail(c);
+	}
+}
+
+/* Outbound stream: it goes on while we stay the tail and the joiner
+ * stays; it is handed over when the joiner became our successor after its
+ * snapshot; otherwise it stops. Returns the successor FWDs go to: succ, or
+ * the joiner once it is live. */
+static uint16_t xout_follow_map(struct cat_chain *ch, struct slot_state *ss,
+				uint16_t jto, uint16_t succ)
+{
+	if (ss->xout.to != 0 && ss->xout.to != jto) {
+		int handover = succ == ss->xout.to && ss->xout.phase == X_LIVE;
+
+		cat_chain_xfer_clear(ch, ss);
+		if (!handover)
+			/* committed here already */
+			cat_chain_drain_fifo(ch, ss, 0);
+		ss->xout.to = 0;
+	}
+	if (jto != 0 && ss->xout.to == 0) {
+		ss->xout.to = jto;
+		ss->xout.phase = X_WAIT;
+		ch->n_xwait++;
+	}
+	if (ss->xout.to != 0 && ss->xout.phase == X_LIVE)
+		return ss->xout.to;
+	return succ;
+}
+
+/* Left the chain (nothing here is ours to answer), or joining it (nothing
+ * in flight until the snapshot). */
+static void leave_chain(struct cat_chain *ch, struct slot_state *ss,
+			uint32_t slot, int joiner, int was_in, uint64_t now)
+{
+	cat_chain_hold_set(ch, ss, 0, now);
+	cat_chain_drain_fifo(ch, ss, 0);
+	cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+	if (!joiner && was_in) {
+		/* The chain has the slot without us: our copy would only go
+		 * stale (a slot that moved away, a node taken out).
+		 * Rejoining starts from a snapshot anyway. */
+		cat_store_slot_clear(ch->store, slot);
+		cat_store_slot_set_version(ch->store, slot, 0);
+		ss->writes.committed = 0;
+		ss->dedup.gen++;
+		ch->st.slots_dropped++;
+	}
+}
+
+/* A joiner that became tail may lack the last writes its old tail
+ * committed: no reads until it has caught up with the floor its
+ * predecessor sends (SYNC). */
+static void hold_follow_map(struct cat_chain *ch, struct slot_state *ss,
+			    int was_joiner, int new_pred, uint64_t now)
+{
+	if (was_joiner)
+		cat_chain_hold_set(ch, ss, 1, now);
+	if (ss->hold.held && (was_joiner || new_pred)) {
+		ss->hold.have_floor = 0; /* a new predecessor: ask it */
+		cat_chain_send_sync_req(ch, ss, now);
+	}
+	cat_chain_hold_check(ch, ss, now);
+}
+
+/* The end of the chain under the new map: commit what it holds, unless a
+ * node that answered reads left the chain and may not know yet; then
+ * commit nothing until its lease is over (cat_chain_on_timer). */
+static void end_chain(struct cat_chain *ch, struct slot_state *ss,
+		      const struct cat_map *old, const struct cat_map *map,
+		      uint32_t slot, uint64_t now)
+{
+	if (!ss->hold.fenced && ch->p.fence_ns != 0 && old != NULL &&
+	    reader_left(old, map, slot, ch->p.node_id))
+		fence_start(ch, ss, now);
+	if (ss->hold.fenced) {
+		cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+		return;
+	}
+	commit_as_tail(ch, ss);
+}
+
+/* A member with a successor: keeps versions dirty unless it is a tail
+ * streaming to a live joiner (it still answers reads and clients). A new
+ * successor may lack anything not committed: resend all of it; it drops
+ * what it has. */
+static void forward_after_map(struct cat_chain *ch, struct slot_state *ss,
+			      uint32_t slot, int new_succ, uint64_t now)
+{
+	cat_store_slot_set_dirty_mode(ch->store, slot, !ss->role.is_tail);
+	if (new_succ || ss->writes.fifo_head != NIL) {
+		for (uint32_t i = ss->writes.fifo_head; i != NIL;
+		     i = ch->inflight[i].next) {
+			cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
+			ch->st.fwd_retransmitted++;
+		}
+	}
+	if (ss->role.pred != 0)
+		pending_ack(ch, ss);
+}
+
+/* One owned slot under the new map. */
+static void slot_set_map(struct cat_chain *ch, const struct cat_map *old,
+			 const struct cat_map *map, uint32_t slot, uint64_t now)
+{
+	struct slot_state *ss = sstate(ch, slot);
+	int was_joiner = ss->role.pos == POS_JOINER;
+	int was_member = ss->role.pos >= 0;
+	uint16_t old_succ = ss->role.succ, old_pred = ss->role.pred;
+	struct new_role r;
+
+	role_in_map(ch, map, slot, &r);
+	if (r.pos >= 0 && (r.succ != 0 || r.jto != 0))
+		ch->cls_present[r.pos] = 1; /* keeps entries here */
+	r.succ = xout_follow_map(ch, ss, r.jto, r.succ);
+	/* Inbound stream: from another tail, it starts over. */
+	if (!r.joiner || r.pred != old_pred) {
+		ss->xin.gen = 0;
+		ss->xin.next_seq = 0;
+		ss->xin.live = 0;
+	}
+
+	ss->role.pos = (int8_t)(r.joiner ? POS_JOINER : r.pos);
+	ss->role.pred = r.pred;
+	ss->role.succ = r.succ;
+	ss->role.is_tail = (uint8_t)r.is_tail;
+	if (ss->hold.fenced && (r.pos < 0 || r.succ != 0))
+		/* Not the end of the chain any more: what the fifo keeps
+		 * goes to the successor, or is dropped below. */
+		fence_end(ch, ss, 0);
+	if (r.pos < 0) {
+		leave_chain(ch, ss, slot, r.joiner, was_member || was_joiner,
+			    now);
+		return;
+	}
+	hold_follow_map(ch, ss, was_joiner, r.pred != old_pred, now);
+	if (r.succ == 0)
+		end_chain(ch, ss, old, map, slot, now);
+	else
+		forward_after_map(ch, ss, slot, r.succ != old_succ, now);
+}
+
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		       uint64_t now)
 {
@@ -667,157 +833,49 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		ch->xgen_next = (uint32_t)(now >> 10) | 1u; /* differs per run */
 	memset(ch->cls_present, 0, sizeof(ch->cls_present));
 	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
-	     slot += ch->p.n_workers) {
-		struct slot_state *ss = sstate(ch, slot);
-		const struct cat_map_chain *c = cat_map_slot_chain(map, slot);
-		int pos = cat_map_chain_pos(c, ch->p.node_id);
-		int joiner = pos < 0 && c->joining == ch->p.node_id;
-		int is_tail = pos >= 0 && pos == c->len - 1;
-		int was_joiner = ss->role.pos == POS_JOINER, was_member = ss->role.pos >= 0;
-		uint16_t pred = 0, succ = 0, jto = is_tail ? c->joining : 0;
-		uint16_t old_succ = ss->role.succ, old_pred = ss->role.pred;
-
-		if (pos >= 0) {
-			pred = pos > 0 ? c->nodes[pos - 1] : 0;
-			succ = pos + 1 < c->len ? c->nodes[pos + 1] : 0;
-			if (succ != 0 || jto != 0)
-				ch->cls_present[pos] = 1; /* keeps entries here */
-		} else if (joiner) {
-			pred = cat_map_chain_tail(c);
-		}
-
-		/* Outbound stream: it goes on while we stay the tail and the
-		 * joiner stays; it is handed over when the joiner became our
-		 * successor after its snapshot; otherwise it stops. */
-		if (ss->xout.to != 0 && ss->xout.to != jto) {
-			int handover = succ == ss->xout.to && ss->xout.phase == X_LIVE;
-
-			cat_chain_xfer_clear(ch, ss);
-			if (!handover)
-				/* committed here already */
-				cat_chain_drain_fifo(ch, ss, 0);
-			ss->xout.to = 0;
-		}
-		if (jto != 0 && ss->xout.to == 0) {
-			ss->xout.to = jto;
-			ss->xout.phase = X_WAIT;
-			ch->n_xwait++;
-		}
-		if (ss->xout.to != 0 && ss->xout.phase == X_LIVE)
-			succ = ss->xout.to;
-		/* Inbound stream: from another tail, it starts over. */
-		if (!joiner || pred != old_pred) {
-			ss->xin.gen = 0;
-			ss->xin.next_seq = 0;
-			ss->xin.live = 0;
-		}
-
-		ss->role.pos = (int8_t)(joiner ? POS_JOINER : pos);
-		ss->role.pred = pred;
-		ss->role.succ = succ;
-		ss->role.is_tail = (uint8_t)is_tail;
-		if (ss->hold.fenced && (pos < 0 || succ != 0))
-			/* Not the end of the chain any more: what the fifo
-			 * keeps goes to the successor, or is dropped below. */
-			fence_end(ch, ss, 0);
-		if (pos < 0) {
-			/* Left the chain (nothing here is ours to answer), or
-			 * joining it (nothing in flight until the snapshot). */
-			cat_chain_hold_set(ch, ss, 0, now);
-			cat_chain_drain_fifo(ch, ss, 0);
-			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
-			if (!joiner && (was_member || was_joiner)) {
-				/* The chain has the slot without us: our copy
-				 * would only go stale (a slot that moved
-				 * away, a node taken out). Rejoining starts
-				 * from a snapshot anyway. */
-				cat_store_slot_clear(ch->store, slot);
-				cat_store_slot_set_version(ch->store, slot, 0);
-				ss->writes.committed = 0;
-				ss->dedup.gen++;
-				ch->st.slots_dropped++;
-			}
-			continue;
-		}
-		/* A joiner that became tail may lack the last writes its old
-		 * tail committed: no reads until it has caught up with the
-		 * floor its predecessor sends (SYNC). */
-		if (was_joiner)
-			cat_chain_hold_set(ch, ss, 1, now);
-		if (ss->hold.held && (was_joiner || pred != old_pred)) {
-			ss->hold.have_floor = 0; /* a new predecessor: ask it */
-			cat_chain_send_sync_req(ch, ss, now);
-		}
-		cat_chain_hold_check(ch, ss, now);
-		if (succ == 0 && !ss->hold.fenced && ch->p.fence_ns != 0 &&
-		    old != NULL && reader_left(old, map, slot, ch->p.node_id))
-			fence_start(ch, ss, now);
-		if (succ == 0 && ss->hold.fenced) {
-			/* Tail now, but a node that answered reads left the
-			 * chain and may not know yet: commit nothing until
-			 * its lease is over (cat_chain_on_timer). */
-			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
-			continue;
-		}
-		if (succ == 0) {
-			commit_as_tail(ch, ss);
-			continue;
-		}
-		/* A tail streaming to a live joiner keeps its writes clean:
-		 * it still answers reads and clients. */
-		cat_store_slot_set_dirty_mode(ch->store, slot, !is_tail);
-		if (succ != old_succ || ss->writes.fifo_head != NIL) {
-			/* A new successor may lack anything not committed:
-			 * resend all of it; it drops what it has. */
-			for (uint32_t i = ss->writes.fifo_head; i != NIL;
-			     i = ch->inflight[i].next) {
-				cat_chain_send_fwd(ch, ss, &ch->inflight[i],
-						   now);
-				ch->st.fwd_retransmitted++;
-			}
-		}
-		if (pred != 0)
-			pending_ack(ch, ss);
-	}
+	     slot += ch->p.n_workers)
+		slot_set_map(ch, old, map, slot, now);
 }
 
 /* ---- the head: ordering client writes ----------------------------------- */
 
-void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
-			const struct cat_addr *from, const struct cat_msg *req)
+/* A write this node does not order (answered RETRY or MOVED): no map yet
+ * or not our slot, a client ahead of our epoch, or not the head. */
+static int not_ours_to_order(struct cat_chain *ch, const struct cat_addr *from,
+			     const struct cat_msg *req)
 {
 	const struct cat_map *map = ch->map;
-	struct slot_state *ss;
-	struct dedup_entry *d, *known;
-	struct cat_key k;
-	struct cat_wire_repl_ext e = { .client_op = req->op, .client = *from };
-	uint8_t num[NUM_MAX];
-	const uint8_t *payload = NULL;
-	uint32_t plen = 0, idx = NIL;
-	uint8_t status = CAT_ST_OK;
-	uint64_t rseq;
-	int rc;
 
 	if (map == NULL || !owned(ch, req->slot)) {
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
-		return;
+		return 1;
 	}
-	ss = sstate(ch, req->slot);
 	if (req->epoch > map->epoch) {
 		ch->st.retry_epoch_ahead++;
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
-		return;
+		return 1;
 	}
-	if (ss->role.pos != 0) {
+	if (sstate(ch, req->slot)->role.pos != 0) {
 		ch->st.moved++;
 		reply_req(ch, from, req, CAT_ST_MOVED,
 			  cat_map_chain_head(cat_map_slot_chain(map, req->slot)),
 			  NULL, 0);
-		return;
+		return 1;
 	}
-	/* Looked up once: the insert below reuses what was found. */
-	known = dedup_lookup(ch, req->client_id, req->seq);
-	d = known != NULL && cat_chain_dedup_live(ch, known) ? known : NULL;
+	return 0;
+}
+
+/* A retry of a write the dedup table knows (answered with the original
+ * outcome once committed, dropped while in flight), or of one it forgot
+ * (OUTCOME_UNKNOWN): never run twice. known: dedup_lookup's find. */
+static int answered_as_retry(struct cat_chain *ch, struct slot_state *ss,
+			     const struct cat_addr *from,
+			     const struct cat_msg *req,
+			     const struct dedup_entry *known)
+{
+	const struct dedup_entry *d =
+		known != NULL && cat_chain_dedup_live(ch, known) ? known : NULL;
+
 	if (d != NULL && d->slot == req->slot && d->op == req->op) {
 		if (d->rseq <= ss->writes.committed) {
 			ch->st.dup_committed++;
@@ -827,13 +885,193 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			/* The tail answers when it commits. */
 			ch->st.dup_in_flight++;
 		}
-		return;
+		return 1;
 	}
 	if (dedup_forgotten(ch, req->client_id, req->seq)) {
 		ch->st.outcome_unknown++;
 		reply_req(ch, from, req, CAT_ST_OUTCOME_UNKNOWN, 0, NULL, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* An in-flight entry to keep the write for the successor, or for a
+ * joiner whose snapshot runs (*idx stays NIL when nobody downstream needs
+ * it). 0, or -EBUSY with the client answered RETRY: the pool is full. */
+static int take_entry_for_write(struct cat_chain *ch, struct slot_state *ss,
+				const struct cat_addr *from,
+				const struct cat_msg *req, uint32_t *idx)
+{
+	if (ss->role.succ == 0 && ss->xout.phase != X_SNAP)
+		return 0;
+	*idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
+	if (*idx != NIL)
+		return 0;
+	if (ss->role.succ == 0) {
+		/* The snapshot's kept writes fill the pool: start it over
+		 * rather than refuse the write. */
+		cat_chain_xfer_restart(ch, ss);
+		return 0;
+	}
+	ch->st.retry_inflight_full++;
+	reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
+	return -EBUSY;
+}
+
+/* Run req against the newest state: the store's result (0 or negative
+ * errno), f's reply arg and what the FWD carries after the extension. */
+static int execute(struct cat_chain *ch, const struct cat_msg *req,
+		   struct cat_wire_repl_fwd *f, uint8_t num[NUM_MAX])
+{
+	uint64_t *ver = &f->ext.reply_arg;
+	struct cat_key k;
+	int64_t result;
+	int rc;
+
+	key_of(ch->store, &k, req);
+	switch (req->op) {
+	case CAT_OP_PUT:
+		f->payload = req->value;
+		f->payload_len = req->value_len;
+		return cat_store_put(ch->store, &k, req->value, req->value_len,
+				     ver);
+	case CAT_OP_DEL:
+		return cat_store_del(ch->store, &k, ver);
+	case CAT_OP_CAS:
+		if (req->flags & CAT_F_CAS_VALUE) {
+			uint32_t elen = (uint32_t)req->arg;
+
+			f->payload = req->value + elen;
+			f->payload_len = req->value_len - elen;
+			return cat_store_cas_value(ch->store, &k, req->value,
+						   elen, f->payload,
+						   f->payload_len, ver);
+		}
+		f->payload = req->value;
+		f->payload_len = req->value_len;
+		return cat_store_cas(ch->store, &k, req->arg, f->payload,
+				     f->payload_len, ver);
+	case CAT_OP_INCR:
+		rc = cat_store_incr(ch->store, &k, (int64_t)req->arg, &result,
+				    ver);
+		if (rc == 0) {
+			f->payload_len = cat_wire_i64_format(result, num);
+			f->payload = num;
+		}
+		return rc;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* What the chain orders for the store's result rc: a put or a delete, or
+ * a no-op carrying the failed outcome's status (it still takes its place
+ * in the order, so the tail answers it only after everything before it).
+ * Returns 0, or rc when nothing changed and nothing is to be ordered. */
+static int outcome_of(int rc, uint8_t op, struct cat_wire_repl_fwd *f)
+{
+	switch (rc) {
+	case 0:
+		f->ext.kind = op == CAT_OP_DEL ? CAT_WIRE_REPL_KIND_DEL :
+			      CAT_WIRE_REPL_KIND_PUT;
+		if (f->ext.kind == CAT_WIRE_REPL_KIND_DEL)
+			f->payload_len = 0;
+		return 0;
+	case -ENOENT:
+		f->status = CAT_ST_NOT_FOUND;
+		f->ext.reply_arg = 0;
+		break;
+	case -ECANCELED:
+		f->status = CAT_ST_CAS_FAILED; /* reply_arg: current version */
+		break;
+	case -EDOM:
+		f->status = CAT_ST_NOT_A_NUMBER;
+		break;
+	case -ERANGE:
+		f->status = CAT_ST_OVERFLOW;
+		break;
+	default:
+		return rc;
+	}
+	f->ext.kind = CAT_WIRE_REPL_KIND_NOOP;
+	f->payload_len = 0;
+	return 0;
+}
+
+/* Keep in-flight entry idx (filled) for the successor, and send it. */
+static void keep_and_forward(struct cat_chain *ch, struct slot_state *ss,
+			     uint32_t idx, uint64_t now)
+{
+	fifo_push(ch, ss, idx);
+	if (ss->role.succ != 0) {
+		cat_chain_send_fwd(ch, ss, &ch->inflight[idx], now);
+		ch->st.fwd_sent++;
+	}
+}
+
+/* Head and tail at once (a chain of one): the write is committed as it
+ * is ordered. A joiner gets it too (kept during its snapshot, sent
+ * after), and once it is live its ACK is what counts as committed. */
+static void commit_at_head(struct cat_chain *ch, struct slot_state *ss,
+			   const struct cat_addr *from,
+			   const struct cat_msg *req,
+			   const struct cat_wire_repl_fwd *f)
+{
+	/* Only INCR's reply carries a value: the new number. */
+	int incr_ok = req->op == CAT_OP_INCR && f->status == CAT_ST_OK;
+
+	if (ss->role.succ == 0)
+		ss->writes.committed = f->n;
+	ch->st.commits++;
+	ch->st.tail_replies++;
+	reply_req(ch, from, req, f->status, f->ext.reply_arg,
+		  incr_ok ? f->payload : NULL, incr_ok ? f->payload_len : 0);
+}
+
+/* The ordered write as FWD f in in-flight entry idx (encoded in the
+ * scratch buffer, copied into the entry), kept and sent on. */
+static void forward_write(struct cat_chain *ch, struct slot_state *ss,
+			  uint32_t idx, struct cat_wire_repl_fwd *f,
+			  uint64_t now)
+{
+	struct cat_msg m;
+
+	f->epoch = ch->map->epoch;
+	if (cat_wire_repl_fwd_encode(f, ch->scratch, sizeof(ch->scratch),
+				     &m) != 0 ||
+	    cat_chain_inflight_fill(ch, idx, &m) != 0) {
+		/* Cannot happen: check_request bounds the request and
+		 * msg_max covers it. Never leave a hole. */
+		cat_chain_inflight_free(ch, idx);
+		ch->st.store_errors++;
 		return;
 	}
+	keep_and_forward(ch, ss, idx, now);
+}
+
+void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
+			const struct cat_addr *from, const struct cat_msg *req)
+{
+	/* The outcome, built as the FWD that carries it down the chain. */
+	struct cat_wire_repl_fwd f = {
+		.slot = req->slot, .client_id = req->client_id,
+		.client_seq = req->seq, .status = CAT_ST_OK, .key = req->key,
+		.key_len = req->key_len,
+		.ext = { .client_op = req->op, .client = *from },
+	};
+	uint8_t num[NUM_MAX];
+	struct slot_state *ss;
+	struct dedup_entry *known;
+	uint32_t idx = NIL;
+	int rc;
+
+	if (not_ours_to_order(ch, from, req))
+		return;
+	ss = sstate(ch, req->slot);
+	/* Looked up once: the insert below reuses what was found. */
+	known = dedup_lookup(ch, req->client_id, req->seq);
+	if (answered_as_retry(ch, ss, from, req, known))
+		return;
 	if (ss->hold.fenced) {
 		/* Head and tail at once, waiting out a leaver's lease: a
 		 * write answered now could be missing from its reads. */
@@ -841,80 +1079,11 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
 		return;
 	}
-	if (ss->role.succ != 0 || ss->xout.phase == X_SNAP) {
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
-		if (idx == NIL && ss->role.succ == 0) {
-			cat_chain_xfer_restart(ch, ss);
-		} else if (idx == NIL) {
-			ch->st.retry_inflight_full++;
-			reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
-			return;
-		}
-	}
+	if (take_entry_for_write(ch, ss, from, req, &idx) != 0)
+		return;
 
-	key_of(ch->store, &k, req);
-	switch (req->op) {
-	case CAT_OP_PUT:
-		rc = cat_store_put(ch->store, &k, req->value, req->value_len,
-				   &e.reply_arg);
-		payload = req->value;
-		plen = req->value_len;
-		break;
-	case CAT_OP_DEL:
-		rc = cat_store_del(ch->store, &k, &e.reply_arg);
-		break;
-	case CAT_OP_CAS:
-		if (req->flags & CAT_F_CAS_VALUE) {
-			uint32_t elen = (uint32_t)req->arg;
-
-			payload = req->value + elen;
-			plen = req->value_len - elen;
-			rc = cat_store_cas_value(ch->store, &k, req->value, elen,
-						 payload, plen, &e.reply_arg);
-		} else {
-			payload = req->value;
-			plen = req->value_len;
-			rc = cat_store_cas(ch->store, &k, req->arg, payload,
-					   plen, &e.reply_arg);
-		}
-		break;
-	case CAT_OP_INCR: {
-		int64_t result;
-
-		rc = cat_store_incr(ch->store, &k, (int64_t)req->arg, &result,
-				    &e.reply_arg);
-		if (rc == 0) {
-			plen = cat_wire_i64_format(result, num);
-			payload = num;
-		}
-		break;
-	}
-	default:
-		rc = -EINVAL;
-		break;
-	}
-
-	switch (rc) {
-	case 0:
-		e.kind = req->op == CAT_OP_DEL ? CAT_WIRE_REPL_KIND_DEL :
-			 CAT_WIRE_REPL_KIND_PUT;
-		if (e.kind == CAT_WIRE_REPL_KIND_DEL)
-			plen = 0;
-		break;
-	case -ENOENT:
-		status = CAT_ST_NOT_FOUND;
-		e.reply_arg = 0;
-		break;
-	case -ECANCELED:
-		status = CAT_ST_CAS_FAILED; /* reply_arg: current version */
-		break;
-	case -EDOM:
-		status = CAT_ST_NOT_A_NUMBER;
-		break;
-	case -ERANGE:
-		status = CAT_ST_OVERFLOW;
-		break;
-	default:
+	rc = outcome_of(execute(ch, req, &f, num), req->op, &f);
+	if (rc != 0) {
 		/* Out of memory: nothing changed, nothing to order. */
 		if (idx != NIL)
 			cat_chain_inflight_free(ch, idx);
@@ -923,140 +1092,126 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			  CAT_ST_NO_SPACE, 0, NULL, 0);
 		return;
 	}
-	if (status != CAT_ST_OK) {
-		/* A failed outcome still takes its place in the order, so
-		 * the tail answers it only after everything before it. */
-		e.kind = CAT_WIRE_REPL_KIND_NOOP;
-		plen = 0;
-		rseq = cat_store_slot_bump(ch->store, req->slot);
-	} else {
-		rseq = cat_store_slot_version(ch->store, req->slot);
-	}
+	/* A no-op takes the next number; a write took it in the store. */
+	f.n = f.status != CAT_ST_OK ? cat_store_slot_bump(ch->store, req->slot) :
+	      cat_store_slot_version(ch->store, req->slot);
 	ch->st.writes_sequenced++;
-	dedup_put(ch, known, req->client_id, req->seq, req->slot, rseq,
-		  req->op, status, e.reply_arg,
-		  req->op == CAT_OP_INCR ? payload : NULL,
-		  req->op == CAT_OP_INCR ? plen : 0);
+	dedup_put(ch, known, req->client_id, req->seq, req->slot, f.n,
+		  req->op, f.status, f.ext.reply_arg,
+		  req->op == CAT_OP_INCR ? f.payload : NULL,
+		  req->op == CAT_OP_INCR ? f.payload_len : 0);
 
 	if (ss->role.is_tail) {
-		/* Chain of one: head and tail, committed at once. A joiner
-		 * gets the write too (kept during its snapshot, sent after),
-		 * and once it is live its ACK is what counts as committed. */
-		if (ss->role.succ == 0)
-			ss->writes.committed = rseq;
-		ch->st.commits++;
-		ch->st.tail_replies++;
-		reply_req(ch, from, req, status, e.reply_arg,
-			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? payload : NULL,
-			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? plen : 0);
+		commit_at_head(ch, ss, from, req, &f);
 		if (idx == NIL)
 			return;
 	}
-
-	/* Build the FWD in the scratch buffer, keep it in flight, send it. */
-	{
-		struct cat_wire_repl_fwd fwd = {
-			.slot = req->slot, .epoch = map->epoch, .n = rseq,
-			.client_id = req->client_id, .client_seq = req->seq,
-			.status = status, .key = req->key,
-			.key_len = req->key_len, .ext = e, .payload = payload,
-			.payload_len = plen,
-		};
-		struct cat_msg f;
-		struct inflight *en = &ch->inflight[idx];
-
-		if (cat_wire_repl_fwd_encode(&fwd, ch->scratch,
-					     sizeof(ch->scratch), &f) != 0 ||
-		    cat_chain_inflight_fill(ch, idx, &f) != 0) {
-			/* Cannot happen: check_request bounds the request
-			 * and msg_max covers it. Never leave a hole. */
-			cat_chain_inflight_free(ch, idx);
-			ch->st.store_errors++;
-			return;
-		}
-		fifo_push(ch, ss, idx);
-		if (ss->role.succ != 0) {
-			cat_chain_send_fwd(ch, ss, en, now);
-			ch->st.fwd_sent++;
-		}
-	}
+	forward_write(ch, ss, idx, &f, now);
 }
 
 /* ---- replicas: applying forwards, passing acks back --------------------- */
 
-static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
-		   uint16_t from_node, const struct cat_msg *m)
+/* FWD m is the next write for this replica (decoded into *f): from our
+ * predecessor, once a joiner's snapshot has ended, well-formed, and
+ * neither a duplicate (re-acknowledged) nor past a gap. Counts why not. */
+static int fwd_is_next(struct cat_chain *ch, struct slot_state *ss,
+		       uint16_t from_node, const struct cat_msg *m,
+		       struct cat_wire_repl_fwd *f)
 {
 	uint64_t applied = cat_store_slot_version(ch->store, m->slot);
-	struct cat_wire_repl_fwd f;
-	struct cat_key k;
-	uint32_t idx = NIL;
-	int rc;
 
 	if (from_node == 0 || from_node != ss->role.pred) {
 		ch->st.fwd_not_from_pred++;
-		return;
+		return 0;
 	}
 	if (ss->role.pos == POS_JOINER && !ss->xin.live) {
 		ch->st.xfer_fwd_early++;
-		return;
+		return 0;
 	}
-	if (cat_wire_repl_fwd_decode(m, &f) != 0) {
+	if (cat_wire_repl_fwd_decode(m, f) != 0) {
 		ch->st.drop_bad_peer_msg++;
-		return;
+		return 0;
 	}
-	if (m->arg <= applied) {
+	if (f->n <= applied) {
 		/* Our ack was lost or is late: say again where we are. */
 		ch->st.fwd_duplicate++;
 		pending_ack(ch, ss);
-		return;
+		return 0;
 	}
-	if (m->arg != applied + 1) {
+	if (f->n != applied + 1) {
 		ch->st.fwd_gap++;
-		return;
+		return 0;
 	}
+	return 1;
+}
+
+/* An in-flight entry to keep FWD m for the successor, a joiner's
+ * snapshot, or the end of a fence (*idx stays NIL when nothing needs
+ * it). 0, or -EBUSY (dropped and counted: the predecessor resends). */
+static int take_entry_for_fwd(struct cat_chain *ch, struct slot_state *ss,
+			      const struct cat_msg *m, uint32_t *idx)
+{
 	if (ss->role.succ != 0 || ss->xout.phase == X_SNAP || ss->hold.fenced) {
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
-		if (idx == NIL && ss->role.succ == 0 && !ss->hold.fenced) {
+		*idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
+		if (*idx == NIL && ss->role.succ == 0 && !ss->hold.fenced) {
 			cat_chain_xfer_restart(ch, ss);
-		} else if (idx == NIL) {
+		} else if (*idx == NIL) {
 			ch->st.fwd_no_inflight++;
-			return;
+			return -EBUSY;
 		}
 	}
-
-	if (idx != NIL && (size_t)m->key_len + m->value_len > ch->p.msg_max) {
+	if (*idx != NIL && (size_t)m->key_len + m->value_len > ch->p.msg_max) {
 		/* Too large to keep for the successor, so it could never be
 		 * resent: refuse it before applying (only a node with a larger
 		 * MTU than ours could send it). Counted; it stalls visibly. */
-		cat_chain_inflight_free(ch, idx);
+		cat_chain_inflight_free(ch, *idx);
 		ch->st.drop_bad_peer_msg++;
-		return;
+		return -EBUSY;
 	}
-	key_of(ch->store, &k, m);
-	if (k.slot != m->slot) {
-		if (idx != NIL)
-			cat_chain_inflight_free(ch, idx);
+	return 0;
+}
+
+/* Apply FWD f to the store: 0, or -EINVAL (key of another slot) or the
+ * store's error (memory: the predecessor resends it), counted. */
+static int fwd_apply(struct cat_chain *ch, const struct cat_wire_repl_fwd *f)
+{
+	struct cat_key k;
+	int rc;
+
+	cat_store_key(ch->store, &k, f->key, f->key_len);
+	if (k.slot != f->slot) {
 		ch->st.drop_bad_peer_msg++;
-		return;
+		return -EINVAL;
 	}
-	switch (f.ext.kind) {
+	switch (f->ext.kind) {
 	case CAT_WIRE_REPL_KIND_PUT:
-		rc = cat_store_apply_put(ch->store, &k, m->arg, f.payload,
-					 f.payload_len);
+		rc = cat_store_apply_put(ch->store, &k, f->n, f->payload,
+					 f->payload_len);
 		break;
 	case CAT_WIRE_REPL_KIND_DEL:
-		rc = cat_store_apply_del(ch->store, &k, m->arg);
+		rc = cat_store_apply_del(ch->store, &k, f->n);
 		break;
 	default:
-		rc = cat_store_apply_noop(ch->store, m->slot, m->arg);
+		rc = cat_store_apply_noop(ch->store, f->slot, f->n);
 		break;
 	}
-	if (rc != 0) {
-		/* Not applied (memory): the predecessor resends it. */
+	if (rc != 0)
+		ch->st.store_errors++;
+	return rc;
+}
+
+static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
+		   uint16_t from_node, const struct cat_msg *m)
+{
+	struct cat_wire_repl_fwd f;
+	uint32_t idx = NIL;
+
+	if (!fwd_is_next(ch, ss, from_node, m, &f) ||
+	    take_entry_for_fwd(ch, ss, m, &idx) != 0)
+		return;
+	if (fwd_apply(ch, &f) != 0) {
 		if (idx != NIL)
 			cat_chain_inflight_free(ch, idx);
-		ch->st.store_errors++;
 		return;
 	}
 	ch->st.fwd_applied++;
@@ -1071,7 +1226,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		 * ends (cat_chain_on_timer). */
 	} else if (ss->role.succ == 0) {
 		/* Tail (or joiner): nobody further down to wait for. */
-		ss->writes.committed = m->arg;
+		ss->writes.committed = f.n;
 		pending_ack(ch, ss);
 	}
 	if (ss->role.is_tail && !ss->hold.fenced) {
@@ -1082,11 +1237,7 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		return;
 	/* fits: checked before the apply */
 	cat_chain_inflight_fill(ch, idx, m);
-	fifo_push(ch, ss, idx);
-	if (ss->role.succ != 0) {
-		cat_chain_send_fwd(ch, ss, &ch->inflight[idx], now);
-		ch->st.fwd_sent++;
-	}
+	keep_and_forward(ch, ss, idx, now);
 }
 
 static void on_ack(struct cat_chain *ch, struct slot_state *ss,
