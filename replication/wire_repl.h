@@ -35,9 +35,11 @@ extern "C" {
 #define CAT_OP_R_SNAP_DEDUP 0x4au /* tail -> joiner: a remembered client
 				   * request of the slot (in the stream) */
 #define CAT_OP_R_PING     0x4bu /* node -> every other node of the map, every
-				 * 100 ms: "I hear the data network" (the
-				 * dataplane answers nothing; catena-control
-				 * learns who hears whom from heartbeats) */
+				 * CAT_LEASE_PING_NS (50 ms): "I hear the
+				 * data network". Never answered; at the
+				 * receiver's epoch it renews the read lease
+				 * (lease.h), and catena-control learns who
+				 * hears whom from heartbeats */
 
 static inline int cat_op_is_replication(unsigned int op)
 {
