@@ -136,7 +136,7 @@ static inline int fi_full(const struct fifo_index *fi)
 /* An entry still about this node's copy of its slot. */
 int cat_chain_dedup_live(struct cat_chain *ch, const struct dedup_entry *d)
 {
-	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dgen;
+	return d->rseq != 0 && d->dgen == sstate(ch, d->slot)->dedup.gen;
 }
 
 static struct dedup_entry *dedup_lookup(struct cat_chain *ch, uint32_t cid,
@@ -225,7 +225,7 @@ static void dedup_put(struct cat_chain *ch, struct dedup_entry *e,
 	e->op = op;
 	e->status = status;
 	e->arg = arg;
-	e->dgen = sstate(ch, slot)->dgen;
+	e->dgen = sstate(ch, slot)->dedup.gen;
 	e->value_len = value_len <= NUM_MAX ? (uint8_t)value_len : 0;
 	if (e->value_len)
 		memcpy(e->value, value, e->value_len);
@@ -309,13 +309,14 @@ void cat_chain_inflight_free(struct cat_chain *ch, uint32_t i)
 /* A slot's writes in flight, oldest first. */
 static void fifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
 {
-	cat_chain_list_push(ch, &ss->fifo_head, &ss->fifo_tail, &ss->n_inflight, i);
+	cat_chain_list_push(ch, &ss->writes.fifo_head, &ss->writes.fifo_tail,
+			    &ss->writes.n_inflight, i);
 }
 
 static uint32_t fifo_pop(struct cat_chain *ch, struct slot_state *ss)
 {
-	return cat_chain_list_pop(ch, &ss->fifo_head, &ss->fifo_tail,
-				  &ss->n_inflight);
+	return cat_chain_list_pop(ch, &ss->writes.fifo_head, &ss->writes.fifo_tail,
+				  &ss->writes.n_inflight);
 }
 
 /* Copy a FWD message into an in-flight entry (its own key/value bytes). */
@@ -354,18 +355,18 @@ void cat_chain_send_fwd(struct cat_chain *ch, struct slot_state *ss,
 		link_of(ch, e->m.slot)->retransmitted++;
 	e->m.epoch = ch->map->epoch;
 	e->last_sent = now;
-	ch->p.io.to_node(ch->p.io.arg, ss->succ, &e->m);
+	ch->p.io.to_node(ch->p.io.arg, ss->role.succ, &e->m);
 }
 
 /* Owe the predecessor an ACK (and what else bits say) at the next flush. */
 void cat_chain_pend(struct cat_chain *ch, struct slot_state *ss,
 		    unsigned int bits)
 {
-	if (ss->pred == 0)
+	if (ss->role.pred == 0)
 		return;
-	ss->ack_pending |= (uint8_t)bits;
-	if (!(ss->ack_pending & PEND_LISTED)) {
-		ss->ack_pending |= PEND_LISTED;
+	ss->writes.ack_pending |= (uint8_t)bits;
+	if (!(ss->writes.ack_pending & PEND_LISTED)) {
+		ss->writes.ack_pending |= PEND_LISTED;
 		ch->pending_ack[ch->n_pending_ack++] = (uint32_t)(ss - ch->slots);
 	}
 }
@@ -378,20 +379,17 @@ static void pending_ack(struct cat_chain *ch, struct slot_state *ss)
 /* Reply to the client of a committed FWD (tail, or a node turning tail). */
 static void reply_committed(struct cat_chain *ch, const struct cat_msg *fwd)
 {
-	struct ext e;
-	const uint8_t *payload;
+	struct cat_wire_repl_fwd f;
 	uint32_t plen;
 
-	if (ext_read(fwd, &e) != 0 || e.client.ip == 0)
+	if (cat_wire_repl_fwd_decode(fwd, &f) != 0 || f.ext.client.ip == 0)
 		return;
-	payload = fwd->value + EXT_LEN;
-	plen = fwd->value_len - EXT_LEN;
 	/* Only INCR's reply carries a value: the new number. */
-	if (!(e.client_op == CAT_OP_INCR && fwd->status == CAT_ST_OK))
-		plen = 0;
-	reply(&ch->p.io, ch->map, &e.client, e.client_op, fwd->client_id,
-	      fwd->seq, fwd->slot, fwd->key, fwd->key_len, fwd->status,
-	      e.reply_arg, payload, plen);
+	plen = f.ext.client_op == CAT_OP_INCR && f.status == CAT_ST_OK ?
+	       f.payload_len : 0;
+	reply(&ch->p.io, ch->map, &f.ext.client, f.ext.client_op, f.client_id,
+	      f.client_seq, f.slot, f.key, f.key_len, f.status,
+	      f.ext.reply_arg, f.payload, plen);
 	ch->st.client_replies++;
 	ch->st.tail_replies++;
 }
@@ -417,7 +415,7 @@ struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 
 	if (p == NULL || p->store == NULL || p->n_workers == 0 ||
 	    p->worker >= p->n_workers || p->inflight_max == 0 ||
-	    p->msg_max < CAT_WIRE_KEY_MAX + EXT_LEN ||
+	    p->msg_max < CAT_WIRE_KEY_MAX + CAT_WIRE_REPL_EXT_LEN ||
 	    p->msg_max > sizeof(((struct cat_chain *)0)->scratch) ||
 	    p->io.to_node == NULL || p->io.to_client == NULL) {
 		errno = EINVAL;
@@ -449,9 +447,9 @@ struct cat_chain *cat_chain_create(const struct cat_chain_params *p)
 	if (ch->p.xfer_slots > XFER_SLOTS_MAX)
 		ch->p.xfer_slots = XFER_SLOTS_MAX;
 	for (uint32_t i = 0; i < ch->n_owned; i++) {
-		ch->slots[i].fifo_head = ch->slots[i].fifo_tail = NIL;
-		ch->slots[i].xfifo_head = ch->slots[i].xfifo_tail = NIL;
-		ch->slots[i].pos = -1;
+		ch->slots[i].writes.fifo_head = ch->slots[i].writes.fifo_tail = NIL;
+		ch->slots[i].xout.fifo_head = ch->slots[i].xout.fifo_tail = NIL;
+		ch->slots[i].role.pos = -1;
 	}
 	for (uint32_t i = 0; i < p->inflight_max; i++) {
 		ch->inflight[i].buf = ch->bufs + (size_t)i * p->msg_max;
@@ -500,7 +498,7 @@ uint64_t cat_chain_slot_committed(const struct cat_chain *ch, uint32_t slot)
 {
 	if (!owned(ch, slot))
 		return 0;
-	return ch->slots[slot / ch->p.n_workers].committed;
+	return ch->slots[slot / ch->p.n_workers].writes.committed;
 }
 
 void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
@@ -522,7 +520,7 @@ void cat_chain_link_stats(const struct cat_chain *ch, uint32_t ci,
 			uint32_t slot = li * ch->p.n_workers + ch->p.worker;
 
 			if (slot < map->slot_count && map->slot_chain[slot] == ci)
-				n += __atomic_load_n(&ch->slots[li].n_inflight,
+				n += __atomic_load_n(&ch->slots[li].writes.n_inflight,
 						     __ATOMIC_RELAXED);
 		}
 		*in_flight = n;
@@ -537,30 +535,30 @@ void cat_chain_xfer_progress(const struct cat_chain *ch, uint32_t ci,
 	for (uint32_t li = 0; map != NULL && li < ch->n_owned; li++) {
 		uint32_t slot = li * ch->p.n_workers + ch->p.worker;
 		const struct slot_state *ss = &ch->slots[li];
-		uint8_t ph = __atomic_load_n(&ss->xphase, __ATOMIC_RELAXED);
+		uint8_t ph = __atomic_load_n(&ss->xout.phase, __ATOMIC_RELAXED);
 
 		if (slot >= map->slot_count || map->slot_chain[slot] != ci)
 			continue;
-		if (__atomic_load_n(&ss->xto, __ATOMIC_RELAXED) != 0) {
+		if (__atomic_load_n(&ss->xout.to, __ATOMIC_RELAXED) != 0) {
 			out->slots++;
 			out->snapshotting += ph == X_SNAP;
 			out->caught_up += ph == X_LIVE &&
-				__atomic_load_n(&ss->xjack, __ATOMIC_RELAXED) >=
-				__atomic_load_n(&ss->xfloor, __ATOMIC_RELAXED);
-			out->keys += __atomic_load_n(&ss->xkeys, __ATOMIC_RELAXED);
+				__atomic_load_n(&ss->xout.joiner_acked, __ATOMIC_RELAXED) >=
+				__atomic_load_n(&ss->xout.live_floor, __ATOMIC_RELAXED);
+			out->keys += __atomic_load_n(&ss->xout.keys, __ATOMIC_RELAXED);
 			if (ph == X_LIVE) {
 				uint64_t a = cat_store_slot_version(ch->store, slot);
-				uint64_t j = __atomic_load_n(&ss->xjack, __ATOMIC_RELAXED);
+				uint64_t j = __atomic_load_n(&ss->xout.joiner_acked, __ATOMIC_RELAXED);
 
 				out->lag += a > j ? a - j : 0;
 			}
-			out->bytes += __atomic_load_n(&ss->xbytes, __ATOMIC_RELAXED);
+			out->bytes += __atomic_load_n(&ss->xout.bytes, __ATOMIC_RELAXED);
 		}
-		if (__atomic_load_n(&ss->pos, __ATOMIC_RELAXED) == POS_JOINER) {
+		if (__atomic_load_n(&ss->role.pos, __ATOMIC_RELAXED) == POS_JOINER) {
 			out->joining++;
-			out->joined += __atomic_load_n(&ss->jlive, __ATOMIC_RELAXED);
+			out->joined += __atomic_load_n(&ss->xin.live, __ATOMIC_RELAXED);
 		}
-		out->held += __atomic_load_n(&ss->held, __ATOMIC_RELAXED);
+		out->held += __atomic_load_n(&ss->hold.held, __ATOMIC_RELAXED);
 	}
 }
 
@@ -579,15 +577,15 @@ uint16_t cat_chain_suspect_peer(const struct cat_chain *ch)
 void cat_chain_drain_fifo(struct cat_chain *ch, struct slot_state *ss,
 			  int commit_and_reply)
 {
-	while (ss->fifo_head != NIL) {
+	while (ss->writes.fifo_head != NIL) {
 		uint32_t i = fifo_pop(ch, ss);
 		struct inflight *e = &ch->inflight[i];
 
 		commit_entry(ch, e);
 		if (commit_and_reply) {
 			reply_committed(ch, &e->m);
-			if (e->seq > ss->committed)
-				ss->committed = e->seq;
+			if (e->seq > ss->writes.committed)
+				ss->writes.committed = e->seq;
 		}
 		cat_chain_inflight_free(ch, i);
 	}
@@ -619,8 +617,8 @@ static int reader_left(const struct cat_map *old, const struct cat_map *map,
 static void fence_start(struct cat_chain *ch, struct slot_state *ss,
 			uint64_t now)
 {
-	ss->fenced = 1;
-	ss->fence_until = now + ch->p.fence_ns;
+	ss->hold.fenced = 1;
+	ss->hold.fence_until = now + ch->p.fence_ns;
 	ch->n_fenced++;
 	ch->st.fences++;
 	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 1);
@@ -635,9 +633,9 @@ static void commit_as_tail(struct cat_chain *ch, struct slot_state *ss)
 {
 	uint32_t slot = slot_of(ch, ss);
 
-	if (ss->xphase != X_SNAP)
+	if (ss->xout.phase != X_SNAP)
 		cat_chain_drain_fifo(ch, ss, 1);
-	ss->committed = cat_store_slot_version(ch->store, slot);
+	ss->writes.committed = cat_store_slot_version(ch->store, slot);
 	cat_store_slot_set_dirty_mode(ch->store, slot, 0);
 	pending_ack(ch, ss);
 }
@@ -647,11 +645,177 @@ static void commit_as_tail(struct cat_chain *ch, struct slot_state *ss)
 static void fence_end(struct cat_chain *ch, struct slot_state *ss,
 		      int as_tail)
 {
-	ss->fenced = 0;
+	ss->hold.fenced = 0;
 	ch->n_fenced--;
 	cat_store_slot_set_fence(ch->store, slot_of(ch, ss), 0);
 	if (as_tail)
 		commit_as_tail(ch, ss);
+}
+
+/* What a map makes this node in one slot's chain. */
+struct new_role {
+	int pos;              /* -1: not a member */
+	int joiner;           /* not a member: the chain's joiner */
+	int is_tail;
+	uint16_t pred, succ;  /* from the map (a live joiner comes later) */
+	uint16_t jto;         /* the tail's joiner to stream to, 0 = none */
+};
+
+static void role_in_map(const struct cat_chain *ch, const struct cat_map *map,
+			uint32_t slot, struct new_role *r)
+{
+	const struct cat_map_chain *c = cat_map_slot_chain(map, slot);
+
+	r->pos = cat_map_chain_pos(c, ch->p.node_id);
+	r->joiner = r->pos < 0 && c->joining == ch->p.node_id;
+	r->is_tail = r->pos >= 0 && r->pos == c->len - 1;
+	r->pred = 0;
+	r->succ = 0;
+	r->jto = r->is_tail ? c->joining : 0;
+	if (r->pos >= 0) {
+		r->pred = r->pos > 0 ? c->nodes[r->pos - 1] : 0;
+		r->succ = r->pos + 1 < c->len ? c->nodes[r->pos + 1] : 0;
+	} else if (r->joiner) {
+		r->pred = cat_map_chain_tail(c);
+	}
+}
+
+/* Outbound stream: it goes on while we stay the tail and the joiner
+ * stays; it is handed over when the joiner became our successor after its
+ * snapshot; otherwise it stops. Returns the successor FWDs go to: succ, or
+ * the joiner once it is live. */
+static uint16_t xout_follow_map(struct cat_chain *ch, struct slot_state *ss,
+				uint16_t jto, uint16_t succ)
+{
+	if (ss->xout.to != 0 && ss->xout.to != jto) {
+		int handover = succ == ss->xout.to && ss->xout.phase == X_LIVE;
+
+		cat_chain_xfer_clear(ch, ss);
+		if (!handover)
+			/* committed here already */
+			cat_chain_drain_fifo(ch, ss, 0);
+		ss->xout.to = 0;
+	}
+	if (jto != 0 && ss->xout.to == 0) {
+		ss->xout.to = jto;
+		ss->xout.phase = X_WAIT;
+		ch->n_xwait++;
+	}
+	if (ss->xout.to != 0 && ss->xout.phase == X_LIVE)
+		return ss->xout.to;
+	return succ;
+}
+
+/* Left the chain (nothing here is ours to answer), or joining it (nothing
+ * in flight until the snapshot). */
+static void leave_chain(struct cat_chain *ch, struct slot_state *ss,
+			uint32_t slot, int joiner, int was_in, uint64_t now)
+{
+	cat_chain_hold_set(ch, ss, 0, now);
+	cat_chain_drain_fifo(ch, ss, 0);
+	cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+	if (!joiner && was_in) {
+		/* The chain has the slot without us: our copy would only go
+		 * stale (a slot that moved away, a node taken out).
+		 * Rejoining starts from a snapshot anyway. */
+		cat_store_slot_clear(ch->store, slot);
+		cat_store_slot_set_version(ch->store, slot, 0);
+		ss->writes.committed = 0;
+		ss->dedup.gen++;
+		ch->st.slots_dropped++;
+	}
+}
+
+/* A joiner that became tail may lack the last writes its old tail
+ * committed: no reads until it has caught up with the floor its
+ * predecessor sends (SYNC). */
+static void hold_follow_map(struct cat_chain *ch, struct slot_state *ss,
+			    int was_joiner, int new_pred, uint64_t now)
+{
+	if (was_joiner)
+		cat_chain_hold_set(ch, ss, 1, now);
+	if (ss->hold.held && (was_joiner || new_pred)) {
+		ss->hold.have_floor = 0; /* a new predecessor: ask it */
+		cat_chain_send_sync_req(ch, ss, now);
+	}
+	cat_chain_hold_check(ch, ss, now);
+}
+
+/* The end of the chain under the new map: commit what it holds, unless a
+ * node that answered reads left the chain and may not know yet; then
+ * commit nothing until its lease is over (cat_chain_on_timer). */
+static void end_chain(struct cat_chain *ch, struct slot_state *ss,
+		      const struct cat_map *old, const struct cat_map *map,
+		      uint32_t slot, uint64_t now)
+{
+	if (!ss->hold.fenced && ch->p.fence_ns != 0 && old != NULL &&
+	    reader_left(old, map, slot, ch->p.node_id))
+		fence_start(ch, ss, now);
+	if (ss->hold.fenced) {
+		cat_store_slot_set_dirty_mode(ch->store, slot, 0);
+		return;
+	}
+	commit_as_tail(ch, ss);
+}
+
+/* A member with a successor: keeps versions dirty unless it is a tail
+ * streaming to a live joiner (it still answers reads and clients). A new
+ * successor may lack anything not committed: resend all of it; it drops
+ * what it has. */
+static void forward_after_map(struct cat_chain *ch, struct slot_state *ss,
+			      uint32_t slot, int new_succ, uint64_t now)
+{
+	cat_store_slot_set_dirty_mode(ch->store, slot, !ss->role.is_tail);
+	if (new_succ || ss->writes.fifo_head != NIL) {
+		for (uint32_t i = ss->writes.fifo_head; i != NIL;
+		     i = ch->inflight[i].next) {
+			cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
+			ch->st.fwd_retransmitted++;
+		}
+	}
+	if (ss->role.pred != 0)
+		pending_ack(ch, ss);
+}
+
+/* One owned slot under the new map. */
+static void slot_set_map(struct cat_chain *ch, const struct cat_map *old,
+			 const struct cat_map *map, uint32_t slot, uint64_t now)
+{
+	struct slot_state *ss = sstate(ch, slot);
+	int was_joiner = ss->role.pos == POS_JOINER;
+	int was_member = ss->role.pos >= 0;
+	uint16_t old_succ = ss->role.succ, old_pred = ss->role.pred;
+	struct new_role r;
+
+	role_in_map(ch, map, slot, &r);
+	if (r.pos >= 0 && (r.succ != 0 || r.jto != 0))
+		ch->cls_present[r.pos] = 1; /* keeps entries here */
+	r.succ = xout_follow_map(ch, ss, r.jto, r.succ);
+	/* Inbound stream: from another tail, it starts over. */
+	if (!r.joiner || r.pred != old_pred) {
+		ss->xin.gen = 0;
+		ss->xin.next_seq = 0;
+		ss->xin.live = 0;
+	}
+
+	ss->role.pos = (int8_t)(r.joiner ? POS_JOINER : r.pos);
+	ss->role.pred = r.pred;
+	ss->role.succ = r.succ;
+	ss->role.is_tail = (uint8_t)r.is_tail;
+	if (ss->hold.fenced && (r.pos < 0 || r.succ != 0))
+		/* Not the end of the chain any more: what the fifo keeps
+		 * goes to the successor, or is dropped below. */
+		fence_end(ch, ss, 0);
+	if (r.pos < 0) {
+		leave_chain(ch, ss, slot, r.joiner, was_member || was_joiner,
+			    now);
+		return;
+	}
+	hold_follow_map(ch, ss, was_joiner, r.pred != old_pred, now);
+	if (r.succ == 0)
+		end_chain(ch, ss, old, map, slot, now);
+	else
+		forward_after_map(ch, ss, slot, r.succ != old_succ, now);
 }
 
 void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
@@ -669,159 +833,51 @@ void cat_chain_set_map(struct cat_chain *ch, const struct cat_map *map,
 		ch->xgen_next = (uint32_t)(now >> 10) | 1u; /* differs per run */
 	memset(ch->cls_present, 0, sizeof(ch->cls_present));
 	for (uint32_t slot = ch->p.worker; slot < ch->slot_count;
-	     slot += ch->p.n_workers) {
-		struct slot_state *ss = sstate(ch, slot);
-		const struct cat_map_chain *c = cat_map_slot_chain(map, slot);
-		int pos = cat_map_chain_pos(c, ch->p.node_id);
-		int joiner = pos < 0 && c->joining == ch->p.node_id;
-		int is_tail = pos >= 0 && pos == c->len - 1;
-		int was_joiner = ss->pos == POS_JOINER, was_member = ss->pos >= 0;
-		uint16_t pred = 0, succ = 0, jto = is_tail ? c->joining : 0;
-		uint16_t old_succ = ss->succ, old_pred = ss->pred;
-
-		if (pos >= 0) {
-			pred = pos > 0 ? c->nodes[pos - 1] : 0;
-			succ = pos + 1 < c->len ? c->nodes[pos + 1] : 0;
-			if (succ != 0 || jto != 0)
-				ch->cls_present[pos] = 1; /* keeps entries here */
-		} else if (joiner) {
-			pred = cat_map_chain_tail(c);
-		}
-
-		/* Outbound stream: it goes on while we stay the tail and the
-		 * joiner stays; it is handed over when the joiner became our
-		 * successor after its snapshot; otherwise it stops. */
-		if (ss->xto != 0 && ss->xto != jto) {
-			int handover = succ == ss->xto && ss->xphase == X_LIVE;
-
-			cat_chain_xfer_clear(ch, ss);
-			if (!handover)
-				/* committed here already */
-				cat_chain_drain_fifo(ch, ss, 0);
-			ss->xto = 0;
-		}
-		if (jto != 0 && ss->xto == 0) {
-			ss->xto = jto;
-			ss->xphase = X_WAIT;
-			ch->n_xwait++;
-		}
-		if (ss->xto != 0 && ss->xphase == X_LIVE)
-			succ = ss->xto;
-		/* Inbound stream: from another tail, it starts over. */
-		if (!joiner || pred != old_pred) {
-			ss->jgen = 0;
-			ss->jnext = 0;
-			ss->jlive = 0;
-		}
-
-		ss->pos = (int8_t)(joiner ? POS_JOINER : pos);
-		ss->pred = pred;
-		ss->succ = succ;
-		ss->is_tail = (uint8_t)is_tail;
-		if (ss->fenced && (pos < 0 || succ != 0))
-			/* Not the end of the chain any more: what the fifo
-			 * keeps goes to the successor, or is dropped below. */
-			fence_end(ch, ss, 0);
-		if (pos < 0) {
-			/* Left the chain (nothing here is ours to answer), or
-			 * joining it (nothing in flight until the snapshot). */
-			cat_chain_hold_set(ch, ss, 0, now);
-			cat_chain_drain_fifo(ch, ss, 0);
-			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
-			if (!joiner && (was_member || was_joiner)) {
-				/* The chain has the slot without us: our copy
-				 * would only go stale (a slot that moved
-				 * away, a node taken out). Rejoining starts
-				 * from a snapshot anyway. */
-				cat_store_slot_clear(ch->store, slot);
-				cat_store_slot_set_version(ch->store, slot, 0);
-				ss->committed = 0;
-				ss->dgen++;
-				ch->st.slots_dropped++;
-			}
-			continue;
-		}
-		/* A joiner that became tail may lack the last writes its old
-		 * tail committed: no reads until it has caught up with the
-		 * floor its predecessor sends (SYNC). */
-		if (was_joiner)
-			cat_chain_hold_set(ch, ss, 1, now);
-		if (ss->held && (was_joiner || pred != old_pred)) {
-			ss->sync_have = 0; /* a new predecessor: ask it */
-			cat_chain_send_sync_req(ch, ss, now);
-		}
-		cat_chain_hold_check(ch, ss, now);
-		if (succ == 0 && !ss->fenced && ch->p.fence_ns != 0 &&
-		    old != NULL && reader_left(old, map, slot, ch->p.node_id))
-			fence_start(ch, ss, now);
-		if (succ == 0 && ss->fenced) {
-			/* Tail now, but a node that answered reads left the
-			 * chain and may not know yet: commit nothing until
-			 * its lease is over (cat_chain_on_timer). */
-			cat_store_slot_set_dirty_mode(ch->store, slot, 0);
-			continue;
-		}
-		if (succ == 0) {
-			commit_as_tail(ch, ss);
-			continue;
-		}
-		/* A tail streaming to a live joiner keeps its writes clean:
-		 * it still answers reads and clients. */
-		cat_store_slot_set_dirty_mode(ch->store, slot, !is_tail);
-		if (succ != old_succ || ss->fifo_head != NIL) {
-			/* A new successor may lack anything not committed:
-			 * resend all of it; it drops what it has. */
-			for (uint32_t i = ss->fifo_head; i != NIL;
-			     i = ch->inflight[i].next) {
-				cat_chain_send_fwd(ch, ss, &ch->inflight[i],
-						   now);
-				ch->st.fwd_retransmitted++;
-			}
-		}
-		if (pred != 0)
-			pending_ack(ch, ss);
-	}
+	     slot += ch->p.n_workers)
+		slot_set_map(ch, old, map, slot, now);
 }
 
 /* ---- the head: ordering client writes ----------------------------------- */
 
-void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
-			const struct cat_addr *from, const struct cat_msg *req)
+/* A write this node does not order (answered RETRY or MOVED): no map yet
+ * or not our slot, a client ahead of our epoch, or not the head. */
+static int not_ours_to_order(struct cat_chain *ch, const struct cat_addr *from,
+			     const struct cat_msg *req)
 {
 	const struct cat_map *map = ch->map;
-	struct slot_state *ss;
-	struct dedup_entry *d, *known;
-	struct cat_key k;
-	struct ext e = { .client_op = req->op, .client = *from };
-	uint8_t num[NUM_MAX];
-	const uint8_t *payload = NULL;
-	uint32_t plen = 0, idx = NIL;
-	uint8_t status = CAT_ST_OK;
-	uint64_t rseq;
-	int rc;
 
 	if (map == NULL || !owned(ch, req->slot)) {
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
-		return;
+		return 1;
 	}
-	ss = sstate(ch, req->slot);
 	if (req->epoch > map->epoch) {
 		ch->st.retry_epoch_ahead++;
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
-		return;
+		return 1;
 	}
-	if (ss->pos != 0) {
+	if (sstate(ch, req->slot)->role.pos != 0) {
 		ch->st.moved++;
 		reply_req(ch, from, req, CAT_ST_MOVED,
 			  cat_map_chain_head(cat_map_slot_chain(map, req->slot)),
 			  NULL, 0);
-		return;
+		return 1;
 	}
-	/* Looked up once: the insert below reuses what was found. */
-	known = dedup_lookup(ch, req->client_id, req->seq);
-	d = known != NULL && cat_chain_dedup_live(ch, known) ? known : NULL;
+	return 0;
+}
+
+/* A retry of a write the dedup table knows (answered with the original
+ * outcome once committed, dropped while in flight), or of one it forgot
+ * (OUTCOME_UNKNOWN): never run twice. known: dedup_lookup's find. */
+static int answered_as_retry(struct cat_chain *ch, struct slot_state *ss,
+			     const struct cat_addr *from,
+			     const struct cat_msg *req,
+			     const struct dedup_entry *known)
+{
+	const struct dedup_entry *d =
+		known != NULL && cat_chain_dedup_live(ch, known) ? known : NULL;
+
 	if (d != NULL && d->slot == req->slot && d->op == req->op) {
-		if (d->rseq <= ss->committed) {
+		if (d->rseq <= ss->writes.committed) {
 			ch->st.dup_committed++;
 			reply_req(ch, from, req, d->status, d->arg, d->value,
 				  d->value_len);
@@ -829,93 +885,205 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			/* The tail answers when it commits. */
 			ch->st.dup_in_flight++;
 		}
-		return;
+		return 1;
 	}
 	if (dedup_forgotten(ch, req->client_id, req->seq)) {
 		ch->st.outcome_unknown++;
 		reply_req(ch, from, req, CAT_ST_OUTCOME_UNKNOWN, 0, NULL, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* An in-flight entry to keep the write for the successor, or for a
+ * joiner whose snapshot runs (*idx stays NIL when nobody downstream needs
+ * it). 0, or -EBUSY with the client answered RETRY: the pool is full. */
+static int take_entry_for_write(struct cat_chain *ch, struct slot_state *ss,
+				const struct cat_addr *from,
+				const struct cat_msg *req, uint32_t *idx)
+{
+	if (ss->role.succ == 0 && ss->xout.phase != X_SNAP)
+		return 0;
+	*idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
+	if (*idx != NIL)
+		return 0;
+	if (ss->role.succ == 0) {
+		/* The snapshot's kept writes fill the pool: start it over
+		 * rather than refuse the write. */
+		cat_chain_xfer_restart(ch, ss);
+		return 0;
+	}
+	ch->st.retry_inflight_full++;
+	reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
+	return -EBUSY;
+}
+
+/* Run req against the newest state: the store's result (0 or negative
+ * errno), f's reply arg and what the FWD carries after the extension. */
+static int execute(struct cat_chain *ch, const struct cat_msg *req,
+		   struct cat_wire_repl_fwd *f, uint8_t num[NUM_MAX])
+{
+	uint64_t *ver = &f->ext.reply_arg;
+	struct cat_key k;
+	int64_t result;
+	int rc;
+
+	key_of(ch->store, &k, req);
+	switch (req->op) {
+	case CAT_OP_PUT:
+		f->payload = req->value;
+		f->payload_len = req->value_len;
+		return cat_store_put(ch->store, &k, req->value, req->value_len,
+				     ver);
+	case CAT_OP_DEL:
+		return cat_store_del(ch->store, &k, ver);
+	case CAT_OP_CAS:
+		if (req->flags & CAT_F_CAS_VALUE) {
+			uint32_t elen = (uint32_t)req->arg;
+
+			f->payload = req->value + elen;
+			f->payload_len = req->value_len - elen;
+			return cat_store_cas_value(ch->store, &k, req->value,
+						   elen, f->payload,
+						   f->payload_len, ver);
+		}
+		f->payload = req->value;
+		f->payload_len = req->value_len;
+		return cat_store_cas(ch->store, &k, req->arg, f->payload,
+				     f->payload_len, ver);
+	case CAT_OP_INCR:
+		rc = cat_store_incr(ch->store, &k, (int64_t)req->arg, &result,
+				    ver);
+		if (rc == 0) {
+			f->payload_len = cat_wire_i64_format(result, num);
+			f->payload = num;
+		}
+		return rc;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* What the chain orders for the store's result rc: a put or a delete, or
+ * a no-op carrying the failed outcome's status (it still takes its place
+ * in the order, so the tail answers it only after everything before it).
+ * Returns 0, or rc when nothing changed and nothing is to be ordered. */
+static int outcome_of(int rc, uint8_t op, struct cat_wire_repl_fwd *f)
+{
+	switch (rc) {
+	case 0:
+		f->ext.kind = op == CAT_OP_DEL ? CAT_WIRE_REPL_KIND_DEL :
+			      CAT_WIRE_REPL_KIND_PUT;
+		if (f->ext.kind == CAT_WIRE_REPL_KIND_DEL)
+			f->payload_len = 0;
+		return 0;
+	case -ENOENT:
+		f->status = CAT_ST_NOT_FOUND;
+		f->ext.reply_arg = 0;
+		break;
+	case -ECANCELED:
+		f->status = CAT_ST_CAS_FAILED; /* reply_arg: current version */
+		break;
+	case -EDOM:
+		f->status = CAT_ST_NOT_A_NUMBER;
+		break;
+	case -ERANGE:
+		f->status = CAT_ST_OVERFLOW;
+		break;
+	default:
+		return rc;
+	}
+	f->ext.kind = CAT_WIRE_REPL_KIND_NOOP;
+	f->payload_len = 0;
+	return 0;
+}
+
+/* Keep in-flight entry idx (filled) for the successor, and send it. */
+static void keep_and_forward(struct cat_chain *ch, struct slot_state *ss,
+			     uint32_t idx, uint64_t now)
+{
+	fifo_push(ch, ss, idx);
+	if (ss->role.succ != 0) {
+		cat_chain_send_fwd(ch, ss, &ch->inflight[idx], now);
+		ch->st.fwd_sent++;
+	}
+}
+
+/* Head and tail at once (a chain of one): the write is committed as it
+ * is ordered. A joiner gets it too (kept during its snapshot, sent
+ * after), and once it is live its ACK is what counts as committed. */
+static void commit_at_head(struct cat_chain *ch, struct slot_state *ss,
+			   const struct cat_addr *from,
+			   const struct cat_msg *req,
+			   const struct cat_wire_repl_fwd *f)
+{
+	/* Only INCR's reply carries a value: the new number. */
+	int incr_ok = req->op == CAT_OP_INCR && f->status == CAT_ST_OK;
+
+	if (ss->role.succ == 0)
+		ss->writes.committed = f->n;
+	ch->st.commits++;
+	ch->st.tail_replies++;
+	reply_req(ch, from, req, f->status, f->ext.reply_arg,
+		  incr_ok ? f->payload : NULL, incr_ok ? f->payload_len : 0);
+}
+
+/* The ordered write as FWD f in in-flight entry idx (encoded in the
+ * scratch buffer, copied into the entry), kept and sent on. */
+static void forward_write(struct cat_chain *ch, struct slot_state *ss,
+			  uint32_t idx, struct cat_wire_repl_fwd *f,
+			  uint64_t now)
+{
+	struct cat_msg m;
+
+	f->epoch = ch->map->epoch;
+	if (cat_wire_repl_fwd_encode(f, ch->scratch, sizeof(ch->scratch),
+				     &m) != 0 ||
+	    cat_chain_inflight_fill(ch, idx, &m) != 0) {
+		/* Cannot happen: check_request bounds the request and
+		 * msg_max covers it. Never leave a hole. */
+		cat_chain_inflight_free(ch, idx);
+		ch->st.store_errors++;
 		return;
 	}
-	if (ss->fenced) {
+	keep_and_forward(ch, ss, idx, now);
+}
+
+void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
+			const struct cat_addr *from, const struct cat_msg *req)
+{
+	/* The outcome, built as the FWD that carries it down the chain. */
+	struct cat_wire_repl_fwd f = {
+		.slot = req->slot, .client_id = req->client_id,
+		.client_seq = req->seq, .status = CAT_ST_OK, .key = req->key,
+		.key_len = req->key_len,
+		.ext = { .client_op = req->op, .client = *from },
+	};
+	uint8_t num[NUM_MAX];
+	struct slot_state *ss;
+	struct dedup_entry *known;
+	uint32_t idx = NIL;
+	int rc;
+
+	if (not_ours_to_order(ch, from, req))
+		return;
+	ss = sstate(ch, req->slot);
+	/* Looked up once: the insert below reuses what was found. */
+	known = dedup_lookup(ch, req->client_id, req->seq);
+	if (answered_as_retry(ch, ss, from, req, known))
+		return;
+	if (ss->hold.fenced) {
 		/* Head and tail at once, waiting out a leaver's lease: a
 		 * write answered now could be missing from its reads. */
 		ch->st.retry_fenced++;
 		reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
 		return;
 	}
-	if (ss->succ != 0 || ss->xphase == X_SNAP) {
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
-		if (idx == NIL && ss->succ == 0) {
-			cat_chain_xfer_restart(ch, ss);
-		} else if (idx == NIL) {
-			ch->st.retry_inflight_full++;
-			reply_req(ch, from, req, CAT_ST_RETRY, 0, NULL, 0);
-			return;
-		}
-	}
+	if (take_entry_for_write(ch, ss, from, req, &idx) != 0)
+		return;
 
-	key_of(ch->store, &k, req);
-	switch (req->op) {
-	case CAT_OP_PUT:
-		rc = cat_store_put(ch->store, &k, req->value, req->value_len,
-				   &e.reply_arg);
-		payload = req->value;
-		plen = req->value_len;
-		break;
-	case CAT_OP_DEL:
-		rc = cat_store_del(ch->store, &k, &e.reply_arg);
-		break;
-	case CAT_OP_CAS:
-		if (req->flags & CAT_F_CAS_VALUE) {
-			uint32_t elen = (uint32_t)req->arg;
-
-			payload = req->value + elen;
-			plen = req->value_len - elen;
-			rc = cat_store_cas_value(ch->store, &k, req->value, elen,
-						 payload, plen, &e.reply_arg);
-		} else {
-			payload = req->value;
-			plen = req->value_len;
-			rc = cat_store_cas(ch->store, &k, req->arg, payload,
-					   plen, &e.reply_arg);
-		}
-		break;
-	case CAT_OP_INCR: {
-		int64_t result;
-
-		rc = cat_store_incr(ch->store, &k, (int64_t)req->arg, &result,
-				    &e.reply_arg);
-		if (rc == 0) {
-			plen = cat_wire_i64_format(result, num);
-			payload = num;
-		}
-		break;
-	}
-	default:
-		rc = -EINVAL;
-		break;
-	}
-
-	switch (rc) {
-	case 0:
-		e.kind = req->op == CAT_OP_DEL ? KIND_DEL : KIND_PUT;
-		if (e.kind == KIND_DEL)
-			plen = 0;
-		break;
-	case -ENOENT:
-		status = CAT_ST_NOT_FOUND;
-		e.reply_arg = 0;
-		break;
-	case -ECANCELED:
-		status = CAT_ST_CAS_FAILED; /* reply_arg: current version */
-		break;
-	case -EDOM:
-		status = CAT_ST_NOT_A_NUMBER;
-		break;
-	case -ERANGE:
-		status = CAT_ST_OVERFLOW;
-		break;
-	default:
+	rc = outcome_of(execute(ch, req, &f, num), req->op, &f);
+	if (rc != 0) {
 		/* Out of memory: nothing changed, nothing to order. */
 		if (idx != NIL)
 			cat_chain_inflight_free(ch, idx);
@@ -924,160 +1092,144 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 			  CAT_ST_NO_SPACE, 0, NULL, 0);
 		return;
 	}
-	if (status != CAT_ST_OK) {
-		/* A failed outcome still takes its place in the order, so
-		 * the tail answers it only after everything before it. */
-		e.kind = KIND_NOOP;
-		plen = 0;
-		rseq = cat_store_slot_bump(ch->store, req->slot);
-	} else {
-		rseq = cat_store_slot_version(ch->store, req->slot);
-	}
+	/* A no-op takes the next number; a write took it in the store. */
+	f.n = f.status != CAT_ST_OK ? cat_store_slot_bump(ch->store, req->slot) :
+	      cat_store_slot_version(ch->store, req->slot);
 	ch->st.writes_sequenced++;
-	dedup_put(ch, known, req->client_id, req->seq, req->slot, rseq,
-		  req->op, status, e.reply_arg,
-		  req->op == CAT_OP_INCR ? payload : NULL,
-		  req->op == CAT_OP_INCR ? plen : 0);
+	dedup_put(ch, known, req->client_id, req->seq, req->slot, f.n,
+		  req->op, f.status, f.ext.reply_arg,
+		  req->op == CAT_OP_INCR ? f.payload : NULL,
+		  req->op == CAT_OP_INCR ? f.payload_len : 0);
 
-	if (ss->is_tail) {
-		/* Chain of one: head and tail, committed at once. A joiner
-		 * gets the write too (kept during its snapshot, sent after),
-		 * and once it is live its ACK is what counts as committed. */
-		if (ss->succ == 0)
-			ss->committed = rseq;
-		ch->st.commits++;
-		ch->st.tail_replies++;
-		reply_req(ch, from, req, status, e.reply_arg,
-			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? payload : NULL,
-			  req->op == CAT_OP_INCR && status == CAT_ST_OK ? plen : 0);
+	if (ss->role.is_tail) {
+		commit_at_head(ch, ss, from, req, &f);
 		if (idx == NIL)
 			return;
 	}
-
-	/* Build the FWD in the scratch buffer, keep it in flight, send it. */
-	{
-		struct cat_msg f = {
-			.op = CAT_OP_R_FWD, .status = status, .slot = req->slot,
-			.epoch = map->epoch, .client_id = req->client_id,
-			.seq = req->seq, .arg = rseq, .key = req->key,
-			.key_len = req->key_len, .value = ch->scratch,
-			.value_len = EXT_LEN + plen,
-		};
-		struct inflight *en = &ch->inflight[idx];
-
-		ext_write(ch->scratch, &e);
-		if (plen)
-			memcpy(ch->scratch + EXT_LEN, payload, plen);
-		if (cat_chain_inflight_fill(ch, idx, &f) != 0) {
-			/* Cannot happen: check_request bounds the request
-			 * and msg_max covers it. Never leave a hole. */
-			cat_chain_inflight_free(ch, idx);
-			ch->st.store_errors++;
-			return;
-		}
-		fifo_push(ch, ss, idx);
-		if (ss->succ != 0) {
-			cat_chain_send_fwd(ch, ss, en, now);
-			ch->st.fwd_sent++;
-		}
-	}
+	forward_write(ch, ss, idx, &f, now);
 }
 
 /* ---- replicas: applying forwards, passing acks back --------------------- */
 
-static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
-		   uint16_t from_node, const struct cat_msg *m)
+/* FWD m is the next write for this replica (decoded into *f): from our
+ * predecessor, once a joiner's snapshot has ended, well-formed, and
+ * neither a duplicate (re-acknowledged) nor past a gap. Counts why not. */
+static int fwd_is_next(struct cat_chain *ch, struct slot_state *ss,
+		       uint16_t from_node, const struct cat_msg *m,
+		       struct cat_wire_repl_fwd *f)
 {
 	uint64_t applied = cat_store_slot_version(ch->store, m->slot);
-	struct ext e;
-	struct cat_key k;
-	uint32_t idx = NIL;
-	int rc;
 
-	if (from_node == 0 || from_node != ss->pred) {
+	if (from_node == 0 || from_node != ss->role.pred) {
 		ch->st.fwd_not_from_pred++;
-		return;
+		return 0;
 	}
-	if (ss->pos == POS_JOINER && !ss->jlive) {
+	if (ss->role.pos == POS_JOINER && !ss->xin.live) {
 		ch->st.xfer_fwd_early++;
-		return;
+		return 0;
 	}
-	if (ext_read(m, &e) != 0 || e.kind < KIND_PUT || e.kind > KIND_NOOP ||
-	    m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX) {
+	if (cat_wire_repl_fwd_decode(m, f) != 0) {
 		ch->st.drop_bad_peer_msg++;
-		return;
+		return 0;
 	}
-	if (m->arg <= applied) {
+	if (f->n <= applied) {
 		/* Our ack was lost or is late: say again where we are. */
 		ch->st.fwd_duplicate++;
 		pending_ack(ch, ss);
-		return;
+		return 0;
 	}
-	if (m->arg != applied + 1) {
+	if (f->n != applied + 1) {
 		ch->st.fwd_gap++;
-		return;
+		return 0;
 	}
-	if (ss->succ != 0 || ss->xphase == X_SNAP || ss->fenced) {
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
-		if (idx == NIL && ss->succ == 0 && !ss->fenced) {
+	return 1;
+}
+
+/* An in-flight entry to keep FWD m for the successor, a joiner's
+ * snapshot, or the end of a fence (*idx stays NIL when nothing needs
+ * it). 0, or -EBUSY (dropped and counted: the predecessor resends). */
+static int take_entry_for_fwd(struct cat_chain *ch, struct slot_state *ss,
+			      const struct cat_msg *m, uint32_t *idx)
+{
+	if (ss->role.succ != 0 || ss->xout.phase == X_SNAP || ss->hold.fenced) {
+		*idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
+		if (*idx == NIL && ss->role.succ == 0 && !ss->hold.fenced) {
 			cat_chain_xfer_restart(ch, ss);
-		} else if (idx == NIL) {
+		} else if (*idx == NIL) {
 			ch->st.fwd_no_inflight++;
-			return;
+			return -EBUSY;
 		}
 	}
-
-	if (idx != NIL && (size_t)m->key_len + m->value_len > ch->p.msg_max) {
+	if (*idx != NIL && (size_t)m->key_len + m->value_len > ch->p.msg_max) {
 		/* Too large to keep for the successor, so it could never be
 		 * resent: refuse it before applying (only a node with a larger
 		 * MTU than ours could send it). Counted; it stalls visibly. */
-		cat_chain_inflight_free(ch, idx);
+		cat_chain_inflight_free(ch, *idx);
 		ch->st.drop_bad_peer_msg++;
-		return;
+		return -EBUSY;
 	}
-	key_of(ch->store, &k, m);
-	if (k.slot != m->slot) {
-		if (idx != NIL)
-			cat_chain_inflight_free(ch, idx);
+	return 0;
+}
+
+/* Apply FWD f to the store: 0, or -EINVAL (key of another slot) or the
+ * store's error (memory: the predecessor resends it), counted. */
+static int fwd_apply(struct cat_chain *ch, const struct cat_wire_repl_fwd *f)
+{
+	struct cat_key k;
+	int rc;
+
+	cat_store_key(ch->store, &k, f->key, f->key_len);
+	if (k.slot != f->slot) {
 		ch->st.drop_bad_peer_msg++;
-		return;
+		return -EINVAL;
 	}
-	switch (e.kind) {
-	case KIND_PUT:
-		rc = cat_store_apply_put(ch->store, &k, m->arg,
-					 m->value + EXT_LEN,
-					 m->value_len - EXT_LEN);
+	switch (f->ext.kind) {
+	case CAT_WIRE_REPL_KIND_PUT:
+		rc = cat_store_apply_put(ch->store, &k, f->n, f->payload,
+					 f->payload_len);
 		break;
-	case KIND_DEL:
-		rc = cat_store_apply_del(ch->store, &k, m->arg);
+	case CAT_WIRE_REPL_KIND_DEL:
+		rc = cat_store_apply_del(ch->store, &k, f->n);
 		break;
 	default:
-		rc = cat_store_apply_noop(ch->store, m->slot, m->arg);
+		rc = cat_store_apply_noop(ch->store, f->slot, f->n);
 		break;
 	}
-	if (rc != 0) {
-		/* Not applied (memory): the predecessor resends it. */
+	if (rc != 0)
+		ch->st.store_errors++;
+	return rc;
+}
+
+static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
+		   uint16_t from_node, const struct cat_msg *m)
+{
+	struct cat_wire_repl_fwd f;
+	uint32_t idx = NIL;
+
+	if (!fwd_is_next(ch, ss, from_node, m, &f) ||
+	    take_entry_for_fwd(ch, ss, m, &idx) != 0)
+		return;
+	if (fwd_apply(ch, &f) != 0) {
 		if (idx != NIL)
 			cat_chain_inflight_free(ch, idx);
-		ch->st.store_errors++;
 		return;
 	}
 	ch->st.fwd_applied++;
-	cat_chain_dedup_insert(ch, m->client_id, m->seq, m->slot, m->arg,
-			       e.client_op, m->status, e.reply_arg,
-			       m->value + EXT_LEN, e.client_op == CAT_OP_INCR ?
-			       m->value_len - EXT_LEN : 0);
+	cat_chain_dedup_insert(ch, f.client_id, f.client_seq, f.slot, f.n,
+			       f.ext.client_op, f.status, f.ext.reply_arg,
+			       f.payload, f.ext.client_op == CAT_OP_INCR ?
+			       f.payload_len : 0);
 
 	cat_chain_hold_check(ch, ss, now);
-	if (ss->fenced) {
+	if (ss->hold.fenced) {
 		/* Kept in the fifo, committed and answered when the fence
 		 * ends (cat_chain_on_timer). */
-	} else if (ss->succ == 0) {
+	} else if (ss->role.succ == 0) {
 		/* Tail (or joiner): nobody further down to wait for. */
-		ss->committed = m->arg;
+		ss->writes.committed = f.n;
 		pending_ack(ch, ss);
 	}
-	if (ss->is_tail && !ss->fenced) {
+	if (ss->role.is_tail && !ss->hold.fenced) {
 		ch->st.commits++;
 		reply_committed(ch, m);
 	}
@@ -1085,17 +1237,13 @@ static void on_fwd(struct cat_chain *ch, uint64_t now, struct slot_state *ss,
 		return;
 	/* fits: checked before the apply */
 	cat_chain_inflight_fill(ch, idx, m);
-	fifo_push(ch, ss, idx);
-	if (ss->succ != 0) {
-		cat_chain_send_fwd(ch, ss, &ch->inflight[idx], now);
-		ch->st.fwd_sent++;
-	}
+	keep_and_forward(ch, ss, idx, now);
 }
 
 static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 		   uint16_t from_node, const struct cat_msg *m)
 {
-	if (from_node == 0 || from_node != ss->succ) {
+	if (from_node == 0 || from_node != ss->role.succ) {
 		ch->st.ack_not_from_succ++;
 		return;
 	}
@@ -1107,26 +1255,27 @@ static void on_ack(struct cat_chain *ch, struct slot_state *ss,
 	/* Even an ACK at or below our commit point frees what it covers: a
 	 * tail with a live joiner committed its writes before the joiner
 	 * acknowledged them. */
-	while (ss->fifo_head != NIL &&
-	       ch->inflight[ss->fifo_head].seq <= m->arg) {
+	while (ss->writes.fifo_head != NIL &&
+	       ch->inflight[ss->writes.fifo_head].seq <= m->arg) {
 		uint32_t i = fifo_pop(ch, ss);
 
 		commit_entry(ch, &ch->inflight[i]);
 		cat_chain_inflight_free(ch, i);
 	}
-	if (ss->xphase == X_LIVE && m->arg > ss->xjack) {
-		if (ss->xjack < ss->xfloor && m->arg >= ss->xfloor)
+	if (ss->xout.phase == X_LIVE && m->arg > ss->xout.joiner_acked) {
+		if (ss->xout.joiner_acked < ss->xout.live_floor &&
+		    m->arg >= ss->xout.live_floor)
 			ch->st.xfer_caught_up++;
-		ss->xjack = m->arg;
+		ss->xout.joiner_acked = m->arg;
 	}
-	if (m->arg <= ss->committed) {
+	if (m->arg <= ss->writes.committed) {
 		ch->st.acks_stale++;
 		return;
 	}
 	ch->st.acks_received++;
 	link_of(ch, m->slot)->acked++;
-	ss->committed = m->arg;
-	if (ch->suspect == ss->succ)
+	ss->writes.committed = m->arg;
+	if (ch->suspect == ss->role.succ)
 		__atomic_store_n(&ch->suspect, 0, __ATOMIC_RELAXED);
 	pending_ack(ch, ss);
 }
@@ -1147,7 +1296,7 @@ void cat_chain_on_peer(struct cat_chain *ch, uint64_t now, uint16_t from_node,
 		return;
 	}
 	ss = sstate(ch, m->slot);
-	if (ss->pos == -1) {
+	if (ss->role.pos == -1) {
 		ch->st.drop_not_member++;
 		return;
 	}
@@ -1188,7 +1337,7 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		cat_chain_xfer_pump(ch, now);
 	if (ch->n_fenced != 0)
 		for (uint32_t li = 0; li < ch->n_owned; li++)
-			if (ch->slots[li].fenced && now >= ch->slots[li].fence_until)
+			if (ch->slots[li].hold.fenced && now >= ch->slots[li].hold.fence_until)
 				fence_end(ch, &ch->slots[li], 1);
 	if ((ch->n_inflight == 0 && ch->n_held == 0) ||
 	    now < ch->next_timer_scan)
@@ -1198,12 +1347,12 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		struct slot_state *ss = &ch->slots[li];
 		struct inflight *first;
 
-		if (ss->held && !ss->sync_have &&
-		    now - ss->sync_last >= ch->p.rto_ns)
+		if (ss->hold.held && !ss->hold.have_floor &&
+		    now - ss->hold.asked_at >= ch->p.rto_ns)
 			cat_chain_send_sync_req(ch, ss, now);
-		if (ss->fifo_head == NIL || ss->succ == 0)
+		if (ss->writes.fifo_head == NIL || ss->role.succ == 0)
 			continue;
-		first = &ch->inflight[ss->fifo_head];
+		first = &ch->inflight[ss->writes.fifo_head];
 		if (now - first->last_sent < ch->p.rto_ns)
 			continue;
 		/* Go-back-N: the successor drops anything after a gap, so
@@ -1211,9 +1360,9 @@ void cat_chain_on_timer(struct cat_chain *ch, uint64_t now)
 		first->retries++;
 		if (first->retries == ch->p.suspect_after) {
 			ch->st.peer_suspect++;
-			__atomic_store_n(&ch->suspect, ss->succ, __ATOMIC_RELAXED);
+			__atomic_store_n(&ch->suspect, ss->role.succ, __ATOMIC_RELAXED);
 		}
-		for (uint32_t i = ss->fifo_head; i != NIL;
+		for (uint32_t i = ss->writes.fifo_head; i != NIL;
 		     i = ch->inflight[i].next) {
 			cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
 			ch->st.fwd_retransmitted++;
@@ -1227,25 +1376,26 @@ void cat_chain_flush(struct cat_chain *ch, uint64_t now)
 	for (uint32_t n = 0; n < ch->n_pending_ack; n++) {
 		struct slot_state *ss = &ch->slots[ch->pending_ack[n]];
 		uint32_t slot = ch->pending_ack[n] * ch->p.n_workers + ch->p.worker;
-		unsigned int bits = ss->ack_pending;
-		struct cat_msg a = {
-			.op = CAT_OP_R_ACK, .slot = (uint16_t)slot,
-			.epoch = ch->map->epoch, .arg = ss->committed,
-		};
+		unsigned int bits = ss->writes.ack_pending;
 
-		ss->ack_pending = 0;
-		if (ss->pred == 0)
+		ss->writes.ack_pending = 0;
+		if (ss->role.pred == 0)
 			continue;
-		if ((bits & PEND_ACK) && ss->committed != 0) {
-			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+		if ((bits & PEND_ACK) && ss->writes.committed != 0) {
+			struct cat_msg a = cat_wire_repl_ack((uint16_t)slot,
+							     ch->map->epoch,
+							     ss->writes.committed);
+
+			ch->p.io.to_node(ch->p.io.arg, ss->role.pred, &a);
 			ch->st.acks_sent++;
 		}
-		if ((bits & PEND_SNAP) && ss->jgen != 0) {
-			a.op = CAT_OP_R_SNAP_ACK;
-			a.arg = 0;
-			a.client_id = ss->jgen;
-			a.seq = ss->jnext - 1;
-			ch->p.io.to_node(ch->p.io.arg, ss->pred, &a);
+		if ((bits & PEND_SNAP) && ss->xin.gen != 0) {
+			struct cat_msg a = cat_wire_repl_snap_ack((uint16_t)slot,
+								  ch->map->epoch,
+								  ss->xin.gen,
+								  ss->xin.next_seq - 1);
+
+			ch->p.io.to_node(ch->p.io.arg, ss->role.pred, &a);
 		}
 	}
 	ch->n_pending_ack = 0;

@@ -37,35 +37,11 @@
 #include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
+#include "replication/wire_repl.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Replication opcodes (0x40..0x7f: never valid from a client). */
-#define CAT_OP_R_FWD    0x41u /* predecessor -> successor: one sequenced write */
-#define CAT_OP_R_ACK    0x42u /* successor -> predecessor: arg = committed seq */
-#define CAT_OP_R_VQUERY 0x43u /* CRAQ replica -> tail: committed version of key? */
-#define CAT_OP_R_VRESP  0x44u /* tail -> replica: arg = committed version */
-/* State transfer to a joining node (docs/PROTOCOL.md, "State transfer"). */
-#define CAT_OP_R_SNAP     0x45u /* tail -> joiner: one item; client_id = stream
-				 * generation, seq = stream seq, arg = version */
-#define CAT_OP_R_SNAP_END 0x46u /* tail -> joiner: snapshot done, arg = cut */
-#define CAT_OP_R_SNAP_ACK 0x47u /* joiner -> tail: seq = stream seq received */
-#define CAT_OP_R_SYNC_REQ 0x48u /* held replica -> pred: your applied version? */
-#define CAT_OP_R_SYNC     0x49u /* pred -> held replica: arg = applied version,
-				 * what it must reach before it answers reads */
-#define CAT_OP_R_SNAP_DEDUP 0x4au /* tail -> joiner: a remembered client
-				   * request of the slot (in the stream) */
-#define CAT_OP_R_PING     0x4bu /* node -> every other node of the map, every
-				 * 100 ms: "I hear the data network" (the
-				 * dataplane answers nothing; catena-control
-				 * learns who hears whom from heartbeats) */
-
-static inline int cat_op_is_replication(unsigned int op)
-{
-	return op >= 0x40u && op <= 0x7fu;
-}
 
 /** Replication ops run by the slot owner's engine (cat_chain_on_peer);
  * the others (VQUERY, VRESP) by cat_chain_read on any worker. */
@@ -74,13 +50,6 @@ static inline int cat_chain_op_is_owned(unsigned int op)
 	return op == CAT_OP_R_FWD || op == CAT_OP_R_ACK ||
 	       (op >= CAT_OP_R_SNAP && op <= CAT_OP_R_SNAP_DEDUP);
 }
-
-/** Where a client is, so that whichever node commits can answer it. */
-struct cat_addr {
-	uint32_t ip;      /* host byte order; 0 = no client (no reply) */
-	uint16_t port;
-	uint8_t mac[6];
-};
 
 /*
  * Output callbacks. Called synchronously from engine functions; m (and its

@@ -15,12 +15,14 @@
 /* A slot's snapshot messages not yet acknowledged, oldest first. */
 static void xfifo_push(struct cat_chain *ch, struct slot_state *ss, uint32_t i)
 {
-	cat_chain_list_push(ch, &ss->xfifo_head, &ss->xfifo_tail, &ss->xn, i);
+	cat_chain_list_push(ch, &ss->xout.fifo_head, &ss->xout.fifo_tail,
+			    &ss->xout.n_unacked, i);
 }
 
 static uint32_t xfifo_pop(struct cat_chain *ch, struct slot_state *ss)
 {
-	return cat_chain_list_pop(ch, &ss->xfifo_head, &ss->xfifo_tail, &ss->xn);
+	return cat_chain_list_pop(ch, &ss->xout.fifo_head, &ss->xout.fifo_tail,
+				  &ss->xout.n_unacked);
 }
 
 static void xactive_remove(struct cat_chain *ch, uint32_t li)
@@ -36,32 +38,30 @@ static void xactive_remove(struct cat_chain *ch, uint32_t li)
 void cat_chain_send_sync_req(struct cat_chain *ch, struct slot_state *ss,
 			     uint64_t now)
 {
-	struct cat_msg m = {
-		.op = CAT_OP_R_SYNC_REQ, .slot = (uint16_t)slot_of(ch, ss),
-		.epoch = ch->map->epoch,
-	};
+	struct cat_msg m = cat_wire_repl_sync_req((uint16_t)slot_of(ch, ss),
+						  ch->map->epoch);
 
-	ss->sync_last = now;
-	if (ss->pred == 0)
+	ss->hold.asked_at = now;
+	if (ss->role.pred == 0)
 		return;
-	ch->p.io.to_node(ch->p.io.arg, ss->pred, &m);
+	ch->p.io.to_node(ch->p.io.arg, ss->role.pred, &m);
 	ch->st.sync_requests++;
 }
 
 void cat_chain_hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
 			uint64_t now)
 {
-	if (ss->held == !!on)
+	if (ss->hold.held == !!on)
 		return;
-	ss->held = (uint8_t)!!on;
-	ss->sync_have = 0;
-	ss->sync_floor = 0;
+	ss->hold.held = (uint8_t)!!on;
+	ss->hold.have_floor = 0;
+	ss->hold.floor = 0;
 	cat_store_slot_set_hold(ch->store, slot_of(ch, ss), on);
 	if (on) {
 		ch->n_held++;
-		ss->held_at = now;
+		ss->hold.since = now;
 	} else {
-		uint64_t d = now > ss->held_at ? now - ss->held_at : 0;
+		uint64_t d = now > ss->hold.since ? now - ss->hold.since : 0;
 
 		ch->n_held--;
 		ch->st.hold_released++;
@@ -76,8 +76,8 @@ void cat_chain_hold_set(struct cat_chain *ch, struct slot_state *ss, int on,
 void cat_chain_hold_check(struct cat_chain *ch, struct slot_state *ss,
 			  uint64_t now)
 {
-	if (ss->held && (ss->pred == 0 || (ss->sync_have &&
-	    cat_store_slot_version(ch->store, slot_of(ch, ss)) >= ss->sync_floor)))
+	if (ss->hold.held && (ss->role.pred == 0 || (ss->hold.have_floor &&
+	    cat_store_slot_version(ch->store, slot_of(ch, ss)) >= ss->hold.floor)))
 		cat_chain_hold_set(ch, ss, 0, now);
 }
 
@@ -86,16 +86,16 @@ void cat_chain_hold_check(struct cat_chain *ch, struct slot_state *ss,
  * slots. The writes kept in the fifo are the caller's business. */
 void cat_chain_xfer_clear(struct cat_chain *ch, struct slot_state *ss)
 {
-	while (ss->xfifo_head != NIL)
+	while (ss->xout.fifo_head != NIL)
 		cat_chain_inflight_free(ch, xfifo_pop(ch, ss));
-	if (ss->xphase == X_SNAP) {
+	if (ss->xout.phase == X_SNAP) {
 		cat_store_snap_end(ch->store, slot_of(ch, ss));
 		xactive_remove(ch, local_of(ch, ss));
 	}
-	if (ss->xphase == X_WAIT)
+	if (ss->xout.phase == X_WAIT)
 		ch->n_xwait--;
-	ss->xphase = X_NONE;
-	ss->xdone = 0;
+	ss->xout.phase = X_NONE;
+	ss->xout.stage = 0;
 }
 
 /* Out of in-flight entries while a snapshot runs: give the writes kept
@@ -105,7 +105,7 @@ void cat_chain_xfer_restart(struct cat_chain *ch, struct slot_state *ss)
 {
 	cat_chain_xfer_clear(ch, ss);
 	cat_chain_drain_fifo(ch, ss, 0);
-	ss->xphase = X_WAIT;
+	ss->xout.phase = X_WAIT;
 	ch->n_xwait++;
 	ch->st.xfer_restarts++;
 }
@@ -116,15 +116,15 @@ static void xfer_start(struct cat_chain *ch, struct slot_state *ss)
 
 	ch->n_xwait--;
 	ch->xactive[ch->n_xactive++] = local_of(ch, ss);
-	ss->xphase = X_SNAP;
-	ss->xdone = 0;
+	ss->xout.phase = X_SNAP;
+	ss->xout.stage = 0;
 	if (++ch->xgen_next == 0)
 		ch->xgen_next = 1;
-	ss->xgen = ch->xgen_next;
-	ss->xcut = cat_store_slot_version(ch->store, slot);
-	ss->xseq = 1;
-	ss->xkeys = 0;
-	ss->xbytes = 0;
+	ss->xout.gen = ch->xgen_next;
+	ss->xout.cut = cat_store_slot_version(ch->store, slot);
+	ss->xout.next_seq = 1;
+	ss->xout.keys = 0;
+	ss->xout.bytes = 0;
 	cat_store_snap_begin(ch->store, slot);
 	ch->st.xfer_started++;
 }
@@ -134,7 +134,7 @@ static void xsend(struct cat_chain *ch, struct slot_state *ss,
 {
 	e->m.epoch = ch->map->epoch;
 	e->last_sent = now;
-	ch->p.io.to_node(ch->p.io.arg, ss->xto, &e->m);
+	ch->p.io.to_node(ch->p.io.arg, ss->xout.to, &e->m);
 }
 
 static uint32_t xfer_window(const struct cat_chain *ch)
@@ -145,24 +145,22 @@ static uint32_t xfer_window(const struct cat_chain *ch)
 	return w < cap ? w : (cap ? cap : 1u);
 }
 
-/* xdone: where a slot's snapshot is. */
+/* xout.stage: where a slot's snapshot is. */
 enum { XS_ITEMS = 0, XS_END_QUEUED = 1, XS_STUCK = 2, XS_DEDUP = 3 };
 
 /* A dedup entry as a SNAP_DEDUP value: what lets the joiner answer a
  * retried write the way the chain first did, should it become head. */
-#define DEDUP_WIRE_FIXED 31u
-
-static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *p)
+static uint32_t dedup_encode(const struct dedup_entry *d, uint8_t *buf)
 {
-	cat_wire_put_le32(p, d->client_id);
-	cat_wire_put_le64(p + 4, d->seq);
-	cat_wire_put_le64(p + 12, d->rseq);
-	cat_wire_put_le64(p + 20, d->arg);
-	p[28] = d->op;
-	p[29] = d->status;
-	p[30] = d->value_len;
-	memcpy(p + DEDUP_WIRE_FIXED, d->value, d->value_len);
-	return DEDUP_WIRE_FIXED + d->value_len;
+	const struct cat_wire_repl_dedup w = {
+		.client_id = d->client_id, .seq = d->seq, .rseq = d->rseq,
+		.arg = d->arg, .op = d->op, .status = d->status,
+		.value_len = d->value_len, .value = d->value,
+	};
+
+	/* Cannot fail: an entry keeps at most NUM_MAX value bytes. */
+	return (uint32_t)cat_wire_repl_dedup_encode(&w, buf,
+						    CAT_WIRE_REPL_DEDUP_MAX);
 }
 
 /* Send what the window and the rate allow of one slot's snapshot: its
@@ -172,64 +170,67 @@ static void xfer_send(struct cat_chain *ch, struct slot_state *ss, uint64_t now)
 {
 	uint32_t slot = slot_of(ch, ss), win = xfer_window(ch), idx;
 	uint64_t rate = __atomic_load_n(&ch->p.xfer_rate, __ATOMIC_RELAXED);
-	uint8_t dbuf[DEDUP_WIRE_FIXED + NUM_MAX];
+	uint8_t dbuf[CAT_WIRE_REPL_DEDUP_MAX];
 
-	while ((ss->xdone == XS_ITEMS || ss->xdone == XS_DEDUP) &&
-	       ss->xn < win && (rate == 0 || ch->xtokens > 0)) {
+	while ((ss->xout.stage == XS_ITEMS || ss->xout.stage == XS_DEDUP) &&
+	       ss->xout.n_unacked < win && (rate == 0 || ch->xtokens > 0)) {
 		const struct cat_item *it;
 		const struct dedup_entry *d;
-		struct cat_msg m = {
-			.op = CAT_OP_R_SNAP, .slot = (uint16_t)slot,
-			.epoch = ch->map->epoch, .client_id = ss->xgen,
-			.seq = ss->xseq,
-		};
+		struct cat_msg m;
 
-		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->pos);
+		idx = cat_chain_inflight_alloc(ch, (unsigned int)ss->role.pos);
 		if (idx == NIL) {
 			/* With none of its stream in flight, no SNAP_ACK will
 			 * free an entry for it; if the writes it keeps hold
 			 * the pool, start it over so that they go. */
-			if (ss->xn == 0 && ss->n_inflight > 0)
+			if (ss->xout.n_unacked == 0 && ss->writes.n_inflight > 0)
 				cat_chain_xfer_restart(ch, ss);
 			return;
 		}
-		if (ss->xdone == XS_ITEMS) {
+		if (ss->xout.stage == XS_ITEMS) {
 			if (cat_store_snap_next(ch->store, slot, &it) != 0) {
 				cat_store_snap_end(ch->store, slot);
-				ss->xdone = XS_DEDUP;
-				ss->xdpos = 0;
+				ss->xout.stage = XS_DEDUP;
+				ss->xout.dedup_pos = 0;
 				cat_chain_inflight_free(ch, idx);
 				continue;
 			}
-			m.arg = it->version;
-			m.key = cat_item_key(it);
-			m.key_len = it->key_len;
-			m.value = cat_item_value(it);
-			m.value_len = it->value_len;
-		} else if ((d = cat_chain_dedup_next(ch, slot, &ss->xdpos)) != NULL) {
-			m.op = CAT_OP_R_SNAP_DEDUP;
-			m.value = dbuf;
-			m.value_len = dedup_encode(d, dbuf);
+			struct cat_wire_repl_snap sn = {
+				.slot = (uint16_t)slot, .epoch = ch->map->epoch,
+				.gen = ss->xout.gen, .stream_seq = ss->xout.next_seq,
+				.version = it->version, .key = cat_item_key(it),
+				.key_len = it->key_len,
+				.value = cat_item_value(it),
+				.value_len = it->value_len,
+			};
+
+			cat_wire_repl_snap_encode(&sn, &m);
+		} else if ((d = cat_chain_dedup_next(ch, slot,
+						     &ss->xout.dedup_pos))) {
+			m = cat_wire_repl_snap_dedup((uint16_t)slot,
+						     ch->map->epoch, ss->xout.gen,
+						     ss->xout.next_seq, dbuf,
+						     dedup_encode(d, dbuf));
 		} else {
-			m.op = CAT_OP_R_SNAP_END;
-			m.arg = ss->xcut;
-			ss->xdone = XS_END_QUEUED;
+			m = cat_wire_repl_snap_end((uint16_t)slot, ch->map->epoch,
+						   ss->xout.gen, ss->xout.next_seq, ss->xout.cut);
+			ss->xout.stage = XS_END_QUEUED;
 		}
 		if (cat_chain_inflight_fill(ch, idx, &m) != 0) {
 			/* Cannot be sent, and skipping it would lose it at
 			 * the joiner: the slot stays unfinished, counted. */
 			cat_chain_inflight_free(ch, idx);
 			ch->st.xfer_too_large++;
-			ss->xdone = XS_STUCK;
+			ss->xout.stage = XS_STUCK;
 			cat_store_snap_end(ch->store, slot);
 			return;
 		}
-		ss->xseq++;
+		ss->xout.next_seq++;
 		xfifo_push(ch, ss, idx);
 		xsend(ch, ss, &ch->inflight[idx], now);
 		if (m.op == CAT_OP_R_SNAP) {
-			ss->xkeys++;
-			ss->xbytes += (uint64_t)m.key_len + m.value_len;
+			ss->xout.keys++;
+			ss->xout.bytes += (uint64_t)m.key_len + m.value_len;
 			ch->st.xfer_snap_sent++;
 		}
 		ch->xtokens -= (int64_t)(CAT_WIRE_HDR_LEN + m.key_len + m.value_len);
@@ -256,16 +257,16 @@ void cat_chain_xfer_pump(struct cat_chain *ch, uint64_t now)
 		struct slot_state *ss = &ch->slots[ch->xscan];
 
 		ch->xscan = ch->xscan + 1 < ch->n_owned ? ch->xscan + 1 : 0;
-		if (ss->xphase == X_WAIT)
+		if (ss->xout.phase == X_WAIT)
 			xfer_start(ch, ss);
 	}
 	for (uint32_t k = 0; k < ch->n_xactive; k++) {
 		struct slot_state *ss = &ch->slots[ch->xactive[k]];
 
-		if (ss->xfifo_head != NIL &&
-		    now - ch->inflight[ss->xfifo_head].last_sent >= ch->p.rto_ns) {
+		if (ss->xout.fifo_head != NIL &&
+		    now - ch->inflight[ss->xout.fifo_head].last_sent >= ch->p.rto_ns) {
 			/* Go-back-N, as for FWD: the joiner drops gaps. */
-			for (uint32_t i = ss->xfifo_head; i != NIL;
+			for (uint32_t i = ss->xout.fifo_head; i != NIL;
 			     i = ch->inflight[i].next) {
 				xsend(ch, ss, &ch->inflight[i], now);
 				ch->st.xfer_snap_retransmitted++;
@@ -280,33 +281,33 @@ void cat_chain_on_snap_ack(struct cat_chain *ch, uint64_t now,
 			   struct slot_state *ss, uint16_t from_node,
 			   const struct cat_msg *m)
 {
-	if (from_node == 0 || from_node != ss->xto) {
+	if (from_node == 0 || from_node != ss->xout.to) {
 		/* Only the joiner we stream to acknowledges the stream. */
 		ch->st.ack_not_from_succ++;
 		return;
 	}
-	if (ss->xphase != X_SNAP || m->client_id != ss->xgen) {
+	if (ss->xout.phase != X_SNAP || m->client_id != ss->xout.gen) {
 		ch->st.acks_stale++;
 		return;
 	}
-	while (ss->xfifo_head != NIL &&
-	       ch->inflight[ss->xfifo_head].m.seq <= m->seq)
+	while (ss->xout.fifo_head != NIL &&
+	       ch->inflight[ss->xout.fifo_head].m.seq <= m->seq)
 		cat_chain_inflight_free(ch, xfifo_pop(ch, ss));
-	if (ss->xdone != XS_END_QUEUED || ss->xfifo_head != NIL)
+	if (ss->xout.stage != XS_END_QUEUED || ss->xout.fifo_head != NIL)
 		return;
 	/* The joiner has the snapshot: from now on it is our successor for
 	 * FWD, starting with the writes kept since the cut, and what we ACK
-	 * upstream waits for its ACKs. xfloor is what we have ACKed upstream
-	 * already: once the joiner has that, it holds every write the
-	 * chain's head may have let go of. */
+	 * upstream waits for its ACKs. live_floor is what we have ACKed
+	 * upstream already: once the joiner has that, it holds every write
+	 * the chain's head may have let go of. */
 	xactive_remove(ch, local_of(ch, ss));
-	ss->xphase = X_LIVE;
-	ss->succ = ss->xto;
-	ss->xfloor = ss->committed;
-	ss->xjack = ss->xcut;
-	if (ss->xjack >= ss->xfloor)
+	ss->xout.phase = X_LIVE;
+	ss->role.succ = ss->xout.to;
+	ss->xout.live_floor = ss->writes.committed;
+	ss->xout.joiner_acked = ss->xout.cut;
+	if (ss->xout.joiner_acked >= ss->xout.live_floor)
 		ch->st.xfer_caught_up++;
-	for (uint32_t i = ss->fifo_head; i != NIL; i = ch->inflight[i].next) {
+	for (uint32_t i = ss->writes.fifo_head; i != NIL; i = ch->inflight[i].next) {
 		cat_chain_send_fwd(ch, ss, &ch->inflight[i], now);
 		ch->st.fwd_sent++;
 	}
@@ -319,12 +320,12 @@ void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
 	uint32_t slot = slot_of(ch, ss);
 	struct cat_key k;
 
-	if (ss->pos != POS_JOINER || from_node == 0 || from_node != ss->pred ||
-	    m->client_id == 0) {
+	if (ss->role.pos != POS_JOINER || from_node == 0 ||
+	    from_node != ss->role.pred || m->client_id == 0) {
 		ch->st.drop_not_member++;
 		return;
 	}
-	if (m->client_id != ss->jgen) {
+	if (m->client_id != ss->xin.gen) {
 		if (m->seq != 1) {
 			ch->st.xfer_snap_gap++;
 			return;
@@ -332,59 +333,57 @@ void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
 		/* A new stream: whatever the slot held here is stale. */
 		cat_store_slot_clear(ch->store, slot);
 		cat_store_slot_set_version(ch->store, slot, 0);
-		ss->dgen++;
-		ss->jgen = m->client_id;
-		ss->jnext = 1;
-		ss->jlive = 0;
-		ss->committed = 0;
+		ss->dedup.gen++;
+		ss->xin.gen = m->client_id;
+		ss->xin.next_seq = 1;
+		ss->xin.live = 0;
+		ss->writes.committed = 0;
 		ch->st.xfer_slot_resets++;
 	}
-	if (m->seq < ss->jnext) {
+	if (m->seq < ss->xin.next_seq) {
 		ch->st.xfer_snap_duplicate++;
 		cat_chain_pend(ch, ss, PEND_SNAP);
 		return;
 	}
-	if (m->seq > ss->jnext) {
+	if (m->seq > ss->xin.next_seq) {
 		ch->st.xfer_snap_gap++;
 		return;
 	}
 	if (m->op == CAT_OP_R_SNAP) {
-		if (m->key_len == 0 || m->key_len > CAT_WIRE_KEY_MAX ||
-		    m->arg == 0) {
+		struct cat_wire_repl_snap sn;
+
+		if (cat_wire_repl_snap_decode(m, &sn) != 0) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
-		key_of(ch->store, &k, m);
+		cat_store_key(ch->store, &k, sn.key, sn.key_len);
 		if (k.slot != slot) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
-		if (cat_store_apply_snap(ch->store, &k, m->arg, m->value,
-					 m->value_len) != 0) {
+		if (cat_store_apply_snap(ch->store, &k, sn.version, sn.value,
+					 sn.value_len) != 0) {
 			ch->st.store_errors++; /* the tail sends it again */
 			return;
 		}
 		ch->st.xfer_snap_applied++;
 	} else if (m->op == CAT_OP_R_SNAP_DEDUP) {
-		const uint8_t *p = m->value;
+		struct cat_wire_repl_dedup d;
 
-		if (m->value_len < DEDUP_WIRE_FIXED ||
-		    m->value_len != DEDUP_WIRE_FIXED + p[30] || p[30] > NUM_MAX) {
+		if (cat_wire_repl_dedup_decode(m->value, m->value_len, &d) != 0) {
 			ch->st.drop_bad_peer_msg++;
 			return;
 		}
-		cat_chain_dedup_insert(ch, cat_wire_get_le32(p),
-				       cat_wire_get_le64(p + 4), slot,
-				       cat_wire_get_le64(p + 12), p[28], p[29],
-				       cat_wire_get_le64(p + 20),
-				       p + DEDUP_WIRE_FIXED, p[30]);
+		cat_chain_dedup_insert(ch, d.client_id, d.seq, slot, d.rseq,
+				       d.op, d.status, d.arg, d.value,
+				       d.value_len);
 	} else {
 		/* The cut: the writes after it come as FWD, in order. */
 		cat_store_slot_set_version(ch->store, slot, m->arg);
-		ss->committed = m->arg;
-		ss->jlive = 1;
+		ss->writes.committed = m->arg;
+		ss->xin.live = 1;
 	}
-	ss->jnext++;
+	ss->xin.next_seq++;
 	cat_chain_pend(ch, ss, PEND_SNAP);
 }
 
@@ -395,13 +394,13 @@ void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
 		       struct slot_state *ss, uint16_t from_node,
 		       const struct cat_msg *m)
 {
-	if (from_node == 0 || from_node != ss->pred) {
+	if (from_node == 0 || from_node != ss->role.pred) {
 		ch->st.fwd_not_from_pred++;
 		return;
 	}
-	if (ss->held && !ss->sync_have) {
-		ss->sync_floor = m->arg;
-		ss->sync_have = 1;
+	if (ss->hold.held && !ss->hold.have_floor) {
+		ss->hold.floor = m->arg;
+		ss->hold.have_floor = 1;
 		cat_chain_hold_check(ch, ss, now);
 	}
 }
@@ -409,12 +408,11 @@ void cat_chain_on_sync(struct cat_chain *ch, uint64_t now,
 void cat_chain_on_sync_req(struct cat_chain *ch, struct slot_state *ss,
 			   uint16_t from_node, const struct cat_msg *m)
 {
-	struct cat_msg r = {
-		.op = CAT_OP_R_SYNC, .slot = m->slot, .epoch = ch->map->epoch,
-		.arg = cat_store_slot_version(ch->store, m->slot),
-	};
+	struct cat_msg r = cat_wire_repl_sync(m->slot, ch->map->epoch,
+					      cat_store_slot_version(ch->store,
+								     m->slot));
 
-	if (from_node == 0 || from_node != ss->succ) {
+	if (from_node == 0 || from_node != ss->role.succ) {
 		ch->st.ack_not_from_succ++;
 		return;
 	}

@@ -612,21 +612,11 @@ static int cmp_node(const void *a, const void *b)
 	return (int)x->id - (int)y->id;
 }
 
-/* Everything that needs the whole text: epoch and slots present, chain
- * members exist, the slot table is filled exactly once. The order of the
- * checks (and so which error is reported first) is the one in
- * docs/CLUSTER_MAP.md, "Errors". */
-static int resolve(struct parser *ps)
+/* Every chain member is a declared node. */
+static int check_chain_members(struct parser *ps)
 {
-	struct cat_map *m = ps->m;
-	uint32_t *owner_line = NULL;
-	uint32_t gap_lo = 0;
-	int have_gap = 0, rc = 0;
+	const struct cat_map *m = ps->m;
 
-	if (ps->epoch_line == 0)
-		return fail_at(ps, 0, "missing 'epoch' line");
-	if (ps->slots_line == 0)
-		return fail_at(ps, 0, "missing 'slots' line");
 	for (uint16_t i = 0; i < m->n_chains; i++)
 		for (uint8_t k = 0; k < m->chains[i].len; k++)
 			if (node_index(m, m->chains[i].nodes[k]) < 0)
@@ -634,6 +624,14 @@ static int resolve(struct parser *ps)
 					       "chain %u: unknown node %u",
 					       m->chains[i].id,
 					       m->chains[i].nodes[k]);
+	return 0;
+}
+
+/* join lines: a known node, not yet a member, into a chain with room. */
+static int resolve_joins(struct parser *ps)
+{
+	struct cat_map *m = ps->m;
+
 	for (size_t i = 0; i < ps->n_joins; i++) {
 		const struct join *j = &ps->joins[i];
 		int ci = chain_index(m, j->chain_id);
@@ -654,6 +652,14 @@ static int resolve(struct parser *ps)
 				       "(%u nodes)", c->id, CAT_MAP_CHAIN_LEN_MAX);
 		c->joining = j->node_id;
 	}
+	return 0;
+}
+
+/* move lines: all three chains they name exist. */
+static int resolve_moves(struct parser *ps)
+{
+	struct cat_map *m = ps->m;
+
 	for (size_t i = 0; i < ps->n_moves; i++) {
 		const struct move *mv = &ps->moves[i];
 		int ci = chain_index(m, mv->chain_id);
@@ -667,77 +673,101 @@ static int resolve(struct parser *ps)
 		m->chains[ci].move_to = mv->to;
 		m->chains[ci].move_from = mv->from;
 	}
+	return 0;
+}
 
-	m->slot_chain = calloc(m->slot_count, sizeof(*m->slot_chain));
-	owner_line = calloc(m->slot_count, sizeof(*owner_line));
-	if (m->slot_chain == NULL || owner_line == NULL) {
-		rc = -ENOMEM;
-		goto out;
+/* One assign line into the slot table; owner_line[s] remembers which line
+ * took slot s, so that a second claim names the first. */
+static int apply_assign(struct parser *ps, const struct assign *a,
+			uint32_t *owner_line)
+{
+	struct cat_map *m = ps->m;
+	uint32_t lo = a->lo, hi = a->hi;
+	int ci = 0;
+
+	if (a->rr) {
+		if (m->n_chains == 0)
+			return fail_at(ps, a->line, "assign all roundrobin: "
+				       "no chains defined");
+		lo = 0;
+		hi = m->slot_count - 1;
+	} else {
+		if (hi >= m->slot_count)
+			return fail_at(ps, a->line, "slot %u out of range "
+				       "(slots %u: 0-%u)",
+				       lo >= m->slot_count ? lo : hi,
+				       m->slot_count, m->slot_count - 1);
+		ci = chain_index(m, a->chain_id);
+		if (ci < 0)
+			return fail_at(ps, a->line, "assign: unknown chain %u",
+				       a->chain_id);
 	}
-	for (size_t k = 0; k < ps->n_as && rc == 0; k++) {
-		const struct assign *a = &ps->as[k];
-		uint32_t lo = a->lo, hi = a->hi;
-		int ci = 0;
-
-		if (a->rr) {
-			if (m->n_chains == 0) {
-				rc = fail_at(ps, a->line, "assign all "
-					     "roundrobin: no chains defined");
-				break;
-			}
-			lo = 0;
-			hi = m->slot_count - 1;
-		} else {
-			if (hi >= m->slot_count) {
-				rc = fail_at(ps, a->line, "slot %u out of range "
-					     "(slots %u: 0-%u)",
-					     lo >= m->slot_count ? lo : hi,
-					     m->slot_count, m->slot_count - 1);
-				break;
-			}
-			ci = chain_index(m, a->chain_id);
-			if (ci < 0) {
-				rc = fail_at(ps, a->line, "assign: unknown "
-					     "chain %u", a->chain_id);
-				break;
-			}
-		}
-		for (uint32_t s = lo; s <= hi; s++) {
-			if (owner_line[s] != 0) {
-				rc = fail_at(ps, a->line, "slot %u assigned "
-					     "twice (first on line %u)", s,
-					     owner_line[s]);
-				break;
-			}
-			owner_line[s] = a->line;
-			m->slot_chain[s] = (uint16_t)(a->rr ?
-					s % m->n_chains : (uint32_t)ci);
-		}
+	for (uint32_t s = lo; s <= hi; s++) {
+		if (owner_line[s] != 0)
+			return fail_at(ps, a->line, "slot %u assigned twice "
+				       "(first on line %u)", s, owner_line[s]);
+		owner_line[s] = a->line;
+		m->slot_chain[s] = (uint16_t)(a->rr ? s % m->n_chains :
+					      (uint32_t)ci);
 	}
-	if (rc != 0)
-		goto out;
+	return 0;
+}
 
-	for (uint32_t s = 0; s <= m->slot_count; s++) {
-		int unset = s < m->slot_count && owner_line[s] == 0;
+/* The first run of slots no assign line took, if any, as the error. */
+static int check_unassigned(struct parser *ps, const uint32_t *owner_line)
+{
+	uint32_t slot_count = ps->m->slot_count, gap_lo = 0;
+	int have_gap = 0;
+
+	for (uint32_t s = 0; s <= slot_count; s++) {
+		int unset = s < slot_count && owner_line[s] == 0;
 
 		if (unset && !have_gap) {
 			gap_lo = s;
 			have_gap = 1;
 		} else if (!unset && have_gap) {
 			if (s - 1 == gap_lo)
-				rc = fail_at(ps, 0, "slot %u unassigned",
-					     gap_lo);
-			else
-				rc = fail_at(ps, 0, "slots %u-%u unassigned",
-					     gap_lo, s - 1);
-			break;
+				return fail_at(ps, 0, "slot %u unassigned",
+					       gap_lo);
+			return fail_at(ps, 0, "slots %u-%u unassigned",
+				       gap_lo, s - 1);
 		}
 	}
+	return 0;
+}
+
+/* Everything that needs the whole text: epoch and slots present, chain
+ * members exist, the slot table is filled exactly once. The order of the
+ * checks (and so which error is reported first) is the one in
+ * docs/CLUSTER_MAP.md, "Errors". */
+static int resolve(struct parser *ps)
+{
+	struct cat_map *m = ps->m;
+	uint32_t *owner_line = NULL;
+	int rc;
+
+	if (ps->epoch_line == 0)
+		return fail_at(ps, 0, "missing 'epoch' line");
+	if (ps->slots_line == 0)
+		return fail_at(ps, 0, "missing 'slots' line");
+	if ((rc = check_chain_members(ps)) != 0 ||
+	    (rc = resolve_joins(ps)) != 0 || (rc = resolve_moves(ps)) != 0)
+		return rc;
+
+	m->slot_chain = calloc(m->slot_count, sizeof(*m->slot_chain));
+	owner_line = calloc(m->slot_count, sizeof(*owner_line));
+	if (m->slot_chain == NULL || owner_line == NULL) {
+		free(owner_line);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < ps->n_as && rc == 0; k++)
+		rc = apply_assign(ps, &ps->as[k], owner_line);
+	if (rc == 0)
+		rc = check_unassigned(ps, owner_line);
 	/* Sorted nodes make the stored map independent of declaration order,
 	 * which parse(format(m)) == m needs. */
 	if (rc == 0)
 		qsort(m->nodes, m->n_nodes, sizeof(m->nodes[0]), cmp_node);
-out:
 	free(owner_line);
 	return rc;
 }

@@ -50,7 +50,7 @@ static inline uint32_t cat_wire_value_max(uint32_t mtu, uint32_t key_len)
 }
 
 /* Little-endian field access, for the header here and for the payload
- * formats built on it (the replication extension in chain_int.h). Explicit
+ * formats built on it (the replication messages, wire_repl.h). Explicit
  * byte loads and stores: correct on any host, any alignment. */
 static inline uint16_t cat_wire_get_le16(const uint8_t *p)
 {

@@ -1,8 +1,11 @@
 /*
- * Fuzz target for the wire format (replication/wire.c) and the slot hash
+ * Fuzz target for the wire format (replication/wire.c), the replication
+ * message codecs (replication/wire_repl.c) and the slot hash
  * (replication/hash.c): any byte string is decoded as a run of batched
  * messages, every decoded message must re-encode to exactly the bytes it
- * came from, and the CRC must match a plain table-driven CRC-32C.
+ * came from, every message is also read as each replication message (and
+ * what a codec accepts must re-encode to the same bytes), and the CRC must
+ * match a plain table-driven CRC-32C.
  * Built by tests/fuzz/run_fuzz.sh (libFuzzer) and by meson (fuzz-replay).
  * Aborts on any broken invariant; never reads outside the input.
  */
@@ -14,6 +17,7 @@
 
 #include "replication/hash.h"
 #include "replication/wire.h"
+#include "replication/wire_repl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -107,6 +111,133 @@ static void check_message(const uint8_t *buf, size_t avail,
 	free(out);
 }
 
+/* A replication decoder's answer: 0 or one of the two errors it names. */
+static void check_rc(int rc, const char *what, size_t off)
+{
+	if (rc != 0 && rc != -EINVAL && rc != -EMSGSIZE)
+		fail(what, off);
+}
+
+/* The extension and SNAP_DEDUP's record, read from any bytes: what
+ * decodes must encode back to the same bytes, into exactly as many. */
+static void check_repl_bodies(const uint8_t *p, size_t len, size_t off)
+{
+	struct cat_wire_repl_ext e;
+	struct cat_wire_repl_dedup d;
+	uint8_t *out;
+	int rc;
+
+	rc = cat_wire_repl_ext_decode(p, len, &e);
+	check_rc(rc, "ext_decode returned an unknown error", off);
+	if (rc == 0) {
+		out = malloc(CAT_WIRE_REPL_EXT_LEN);
+		if (out == NULL)
+			fail("out of memory", off);
+		cat_wire_repl_ext_encode(out, &e);
+		if (memcmp(out, p, CAT_WIRE_REPL_EXT_LEN) != 0)
+			fail("extension does not re-encode to its bytes", off);
+		free(out);
+	}
+	rc = cat_wire_repl_dedup_decode(p, len, &d);
+	check_rc(rc, "dedup_decode returned an unknown error", off);
+	if (rc == 0) {
+		if (d.value_len > CAT_WIRE_REPL_DEDUP_VALUE_MAX ||
+		    len != CAT_WIRE_REPL_DEDUP_FIXED + (size_t)d.value_len ||
+		    d.value != p + CAT_WIRE_REPL_DEDUP_FIXED)
+			fail("dedup_decode accepted a bad length", off);
+		out = malloc(len);
+		if (out == NULL)
+			fail("out of memory", off);
+		if (cat_wire_repl_dedup_encode(&d, out, len) != (int)len ||
+		    memcmp(out, p, len) != 0)
+			fail("dedup record does not re-encode to its bytes", off);
+		if (cat_wire_repl_dedup_encode(&d, out, len - 1) != -EMSGSIZE)
+			fail("dedup encode into one byte short did not fail", off);
+		free(out);
+	}
+}
+
+/* Header and key/value of the re-encoded message equal the input's. */
+static void check_same_msg(const struct cat_msg *a, const struct cat_msg *b,
+			   const char *what, size_t off)
+{
+	if (a->op != b->op || a->flags != b->flags || a->status != b->status ||
+	    a->slot != b->slot || a->epoch != b->epoch ||
+	    a->client_id != b->client_id || a->seq != b->seq ||
+	    a->arg != b->arg || a->key_len != b->key_len ||
+	    a->value_len != b->value_len ||
+	    (a->key_len && memcmp(a->key, b->key, a->key_len) != 0) ||
+	    (a->value_len && memcmp(a->value, b->value, a->value_len) != 0))
+		fail(what, off);
+}
+
+/* m read as each replication message, whatever its op: an accepted one,
+ * encoded again as that message, must be m itself when m has that op and
+ * nothing the layout leaves at zero. */
+static void check_repl_message(const struct cat_msg *m, size_t off)
+{
+	struct cat_wire_repl_fwd f;
+	struct cat_wire_repl_vquery q;
+	struct cat_wire_repl_snap sn;
+	struct cat_msg back;
+	uint8_t *buf;
+	int rc;
+
+	check_repl_bodies(m->value, m->value_len, off);
+
+	rc = cat_wire_repl_fwd_decode(m, &f);
+	check_rc(rc, "fwd_decode returned an unknown error", off);
+	if (rc == 0) {
+		if (f.key_len == 0 || f.key_len > CAT_WIRE_KEY_MAX ||
+		    f.payload_len + CAT_WIRE_REPL_EXT_LEN != m->value_len ||
+		    f.ext.kind < CAT_WIRE_REPL_KIND_PUT ||
+		    f.ext.kind > CAT_WIRE_REPL_KIND_NOOP)
+			fail("fwd_decode accepted what its layout forbids", off);
+		buf = malloc(m->value_len);
+		if (buf == NULL)
+			fail("out of memory", off);
+		if (cat_wire_repl_fwd_encode(&f, buf, m->value_len - 1,
+					     &back) != -EMSGSIZE)
+			fail("fwd encode into one byte short did not fail", off);
+		if (cat_wire_repl_fwd_encode(&f, buf, m->value_len, &back) != 0)
+			fail("fwd encode failed", off);
+		if (m->op == CAT_OP_R_FWD && m->flags == 0)
+			check_same_msg(m, &back, "FWD does not round-trip", off);
+		free(buf);
+	}
+
+	rc = cat_wire_repl_vquery_decode(m, &q);
+	check_rc(rc, "vquery_decode returned an unknown error", off);
+	if (rc == 0) {
+		buf = malloc(CAT_WIRE_REPL_EXT_LEN);
+		if (buf == NULL)
+			fail("out of memory", off);
+		cat_wire_repl_vquery_encode(&q, buf, &back);
+		if (m->op == CAT_OP_R_VQUERY && m->flags == 0 &&
+		    m->status == 0 && m->arg == 0 &&
+		    m->value_len == CAT_WIRE_REPL_EXT_LEN)
+			check_same_msg(m, &back, "VQUERY does not round-trip",
+				       off);
+		if (m->op == CAT_OP_R_VRESP) {
+			struct cat_msg r = cat_wire_repl_vresp(m, q.version);
+
+			check_same_msg(m, &r, "VRESP does not round-trip", off);
+		}
+		free(buf);
+	}
+
+	rc = cat_wire_repl_snap_decode(m, &sn);
+	check_rc(rc, "snap_decode returned an unknown error", off);
+	if (rc == 0) {
+		if (sn.version == 0 || sn.key_len == 0 ||
+		    sn.key_len > CAT_WIRE_KEY_MAX)
+			fail("snap_decode accepted what its layout forbids", off);
+		cat_wire_repl_snap_encode(&sn, &back);
+		if (m->op == CAT_OP_R_SNAP && m->flags == 0 && m->status == 0)
+			check_same_msg(m, &back, "SNAP does not round-trip", off);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
@@ -133,8 +264,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		check_message(data + off, size - off, &m, used, off);
+		check_repl_message(&m, off);
 		off += used;
 	}
+
+	/* The raw input as a replication body too: reaches the extension
+	 * and SNAP_DEDUP decoders without a header in front. */
+	check_repl_bodies(data, size, 0);
 
 	/* Same bytes as a key, at the start and unaligned, against the
 	 * reference: covers every tail length of the 8/4/1-byte loops. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Fuzz one of catena's parsers with libFuzzer for a bounded time.
 #   tests/fuzz/run_fuzz.sh TARGET [SECONDS]   (default 30 s)
-# wire:   the message decoder and request checks (fuzz_wire.c, corpus/wire);
+# wire:   the message decoder, request checks and replication message codecs
+#         (fuzz_wire.c, corpus/wire);
 # map:    the cluster map parser and formatter (fuzz_map.c, corpus/map, with
 #         map.dict so mutations reach the directive handlers);
 # repl:   replication messages into a 3-node chain engine (fuzz_repl.c);
@@ -32,7 +33,7 @@ repl_srcs=$(cd "$root" && for f in replication/*.c; do
 	[ "$f" = replication/chanauth.c ] || printf '%s ' "$f"; done)
 libs=
 case $target in
-wire) srcs="replication/wire.c replication/hash.c"; maxlen=4096 ;;
+wire) srcs="replication/wire.c replication/wire_repl.c replication/hash.c"; maxlen=4096 ;;
 map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
