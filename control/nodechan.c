@@ -453,8 +453,8 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		on_map_applied(c, conn, msg);
 	} else if (strcmp(type, "digests") == 0) {
 		if (check_node(conn, msg, "digests") == 0 &&
-		    cat_ctl_mgmt_digests(c, conn->node, msg, why,
-					 sizeof(why)) < 0)
+		    cat_ctl_verify_digests(c, conn->node, msg, why,
+					   sizeof(why)) < 0)
 			cat_ctl_node_error(conn, why);
 	} else {
 		snprintf(why, sizeof(why), "unknown type '%.40s'", type);

@@ -112,7 +112,7 @@ void fx_teardown(struct cat_ctl *c)
 		json_decref(c->nodes[i].xfer);
 		json_decref(c->nodes[i].port);
 	}
-	cat_ctl_mgmt_fini(c);
+	cat_ctl_verify_fini(c);
 	cat_ctl_store_fini(&c->store);
 	cat_map_free(c->map);
 }
