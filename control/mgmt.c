@@ -663,15 +663,65 @@ static void cmd_undrain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 					      "state", cat_ctl_state_name(n->state)));
 }
 
-static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+/* node_add of a node not in the map: a spare, in no chain, in one epoch
+ * of its own (a join into chain, if asked, is checked first and made by
+ * add_join next). 0, or -1 after answering the refusal. */
+static int add_spare(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req,
+		     json_int_t id, json_int_t chain)
 {
 	json_t *jip = json_object_get(req, "ip"), *jmac = json_object_get(req, "mac");
-	json_int_t id, port = 7470, chain = 0;
-	const struct cat_ctl_node *old;
+	json_int_t port = 7470;
 	struct cat_map_node nd;
 	struct cat_map *next;
 	char err[256], reason[96];
 	int rc;
+
+	if (!json_is_string(jip)) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
+		return -1;
+	}
+	if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
+		return -1;
+	if (jmac != NULL && !json_is_string(jmac)) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
+		return -1;
+	}
+	rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip),
+			       (uint32_t)port, json_string_value(jmac),
+			       &nd, err, sizeof(err));
+	if (rc == 0)
+		rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
+	if (rc == 0 && chain != 0) {
+		/* Refuse a join that cannot happen before adding the
+		 * node: a refused request changes nothing. */
+		struct cat_map *j = NULL;
+
+		rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
+				       &j, err, sizeof(err));
+		cat_map_free(j);
+		if (rc < 0)
+			cat_map_free(next);
+	}
+	if (rc < 0) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
+		return -1;
+	}
+	snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
+		 (long long)id);
+	cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
+	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: %s", err);
+		return -1;
+	}
+	cat_ctl_event(c, "%s: %s, in no chain", reason,
+		      json_string_value(jip));
+	return 0;
+}
+
+static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_int_t id, chain = 0;
+	const struct cat_ctl_node *old;
 
 	if (arg_int(conn, req, "node_add", "node", 1, 65535, &id) <= 0) {
 		if (json_object_get(req, "node") == NULL)
@@ -696,47 +746,8 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 				       (long long)id);
 		return;
 	}
-	if (old == NULL) {
-		if (!json_is_string(jip)) {
-			cat_ctl_mgmt_reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
-			return;
-		}
-		if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
-			return;
-		if (jmac != NULL && !json_is_string(jmac)) {
-			cat_ctl_mgmt_reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
-			return;
-		}
-		rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip),
-				       (uint32_t)port, json_string_value(jmac),
-				       &nd, err, sizeof(err));
-		if (rc == 0)
-			rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
-		if (rc == 0 && chain != 0) {
-			/* Refuse a join that cannot happen before adding the
-			 * node: a refused request changes nothing. */
-			struct cat_map *j = NULL;
-
-			rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
-					       &j, err, sizeof(err));
-			cat_map_free(j);
-			if (rc < 0)
-				cat_map_free(next);
-		}
-		if (rc < 0) {
-			cat_ctl_mgmt_reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
-			return;
-		}
-		snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
-			 (long long)id);
-		cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
-		if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
-			cat_ctl_mgmt_reply_err(conn, "node_add: %s", err);
-			return;
-		}
-		cat_ctl_event(c, "%s: %s, in no chain", reason,
-			      json_string_value(jip));
-	}
+	if (old == NULL && add_spare(c, conn, req, id, chain) < 0)
+		return;
 	if (chain != 0 && add_join(c, conn, id, chain) < 0)
 		return;
 	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:I,s:s,s:[],s:I}", "epoch",
