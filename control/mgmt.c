@@ -3,6 +3,8 @@
  * line, one JSON answer a line. Every request is checked in full (command,
  * argument names and types) before anything changes, so a bad request
  * changes nothing. Map changes go through cat_ctl_commit like failures do.
+ * The commands and the argument names each takes are control/mgmt_cmds.def's
+ * (catenactl's too); verify's collection of digests is control/verify.c.
  */
 #include <errno.h>
 #include <stdarg.h>
