@@ -23,7 +23,8 @@
 
 #include <jansson.h>
 
-#include "catenactl_show.h"
+#include "control/catenactl_show.h"
+#include "control/mgmt_cmds.h"
 
 #define DEFAULT_SOCKET "/run/catena/control.sock"
 #define DEFAULT_TIMEOUT_MS 5000
@@ -36,10 +37,10 @@
 /* No catena map has more slots: a bound on what paging may collect. */
 #define SLOTS_MAX 65536
 
-static const char usage_line[] =
+static const char cat_adm_usage_line[] =
 	"usage: catenactl [-s SOCKET] [--json] [--timeout MS] COMMAND [ARGS]\n";
 
-static const char usage_text[] =
+static const char cat_adm_usage_options[] =
 	"\n"
 	"Ask catena-control about the cluster, or tell it to change it, over its\n"
 	"management socket, and print the answer.\n"
@@ -52,33 +53,9 @@ static const char usage_text[] =
 	"                       after MS ms (default 5000; verify: 60000)\n"
 	"  -h, --help           this text\n"
 	"\n"
-	"Commands:\n"
-	"  status                      epoch, nodes up/total, chains, slots, store,\n"
-	"                              uptime, socket permissions, recent events\n"
-	"  nodes                       every node: address, MAC, state, epoch\n"
-	"                              applied, last heartbeat\n"
-	"  chains                      every chain: members (head first), slots\n"
-	"  slots [FIRST [COUNT]]       slot -> chain and its members: every slot,\n"
-	"                              or from FIRST on (COUNT of them)\n"
-	"  stats                       heartbeat counters per node, and their sums\n"
-	"  epoch history               every epoch: number, time, reason\n"
-	"  verify                      compare every slot's digest across the live\n"
-	"                              replicas of its chain\n"
-	"  node add ID IP[:PORT] MAC   add a node as a spare, in no chain\n"
-	"                              (PORT default 7470)\n"
-	"  node join ID CHAIN          a node in the map joins CHAIN: state transfer\n"
-	"                              from the chain's tail, then it becomes tail\n"
-	"  chain add ID NODE...        a new chain (head first), no slots yet\n"
-	"  reshard move --slots A[-B] --to CHAIN\n"
-	"                              move slots A..B to CHAIN while they serve\n"
-	"  reshard rebalance           spread slots evenly over the chains\n"
-	"  reshard status              moves in progress: step, copied, lag, ETA\n"
-	"  reshard pause|resume        hold / continue every move at its next step\n"
-	"  reshard cancel              every move heads back to its source chain\n"
-	"  reshard rate BYTES          snapshot rate per node worker (0: no limit)\n"
-	"  node drain ID               take a node out of every chain (new epoch)\n"
-	"  node undrain ID             let a drained node hold chains again\n"
-	"  node remove ID              drain a node, then forget it\n"
+	"Commands:\n";
+
+static const char cat_adm_usage_exit[] =
 	"\n"
 	"Exit status:\n"
 	"  0 OK; 1 the answer says something is wrong (verify found replicas that\n"
@@ -87,7 +64,25 @@ static const char usage_text[] =
 	"  or is over 16 MiB); 64 usage error.\n"
 	"With --json a failure prints {\"ok\":false,\"error\":\"...\"} on stdout.\n";
 
-static int json_out;
+static int cat_adm_json_out;
+
+/* The commands' part of the usage comes from the table
+ * (control/mgmt_cmds.def), so it lists exactly what build_request takes. */
+static void print_usage(FILE *f)
+{
+	fputs(cat_adm_usage_line, f);
+	fputs(cat_adm_usage_options, f);
+	for (unsigned int i = 0; i < CAT_MGMT_N_CMDS; i++) {
+		const struct cat_mgmt_cmd *c = &cat_mgmt_cmds[i];
+
+		if (strlen(c->syntax) < 28)
+			fprintf(f, "  %-28s%s\n", c->syntax, c->help);
+		else
+			fprintf(f, "  %s\n%30s%s\n", c->syntax, "", c->help);
+	}
+	fprintf(f, "  %-28s%s\n", "help", "this text");
+	fputs(cat_adm_usage_exit, f);
+}
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
@@ -99,15 +94,15 @@ usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	fputs(usage_line, stderr);
+	fputs(cat_adm_usage_line, stderr);
 	fputs("Try 'catenactl --help' for more information.\n", stderr);
-	exit(CAT_CTL_EXIT_USAGE);
+	exit(CAT_ADM_EXIT_USAGE);
 }
 
 static void __attribute__((noreturn)) out_of_memory(void)
 {
 	fputs("catenactl: out of memory\n", stderr);
-	exit(CAT_CTL_EXIT_NO_ANSWER);
+	exit(CAT_ADM_EXIT_NO_ANSWER);
 }
 
 /* ---- the management socket ---- */
@@ -160,23 +155,13 @@ struct target {
 	long long deadline;   /* now_ms() + timeout_ms at the start */
 };
 
-/*
- * Send req (a full line) to the socket and read one answer line before
- * the deadline. Returns 0 with the line in *line (malloc'ed, '\n'
- * stripped, length *len), or -1 with a message naming the socket in err.
- */
-static int exchange(const struct target *t, const char *req, char **line,
-		    size_t *len, char *err, size_t errlen)
+/* A connected socket, or -1 with a message naming the socket in err. */
+static int connect_socket(const struct target *t, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = t->path;
-	long long deadline = t->deadline;
-	int timeout_ms = t->timeout_ms;
-	size_t off = 0, reqlen = strlen(req), have = 0, cap = 0;
-	char *buf = NULL, *nl = NULL;
 	int fd, e;
 
-	*line = NULL;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "cannot connect to %s: path longer than "
 			 "%zu bytes", path, sizeof(sa.sun_path) - 1);
@@ -189,22 +174,33 @@ static int exchange(const struct target *t, const char *req, char **line,
 			 strerror(errno));
 		return -1;
 	}
-	set_sndtimeo(fd, deadline - now_ms());
+	set_sndtimeo(fd, t->deadline - now_ms());
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		e = errno;
 		if (e == EAGAIN || e == EINPROGRESS || e == ETIMEDOUT)
 			snprintf(err, errlen, "cannot connect to %s: not accepted "
 				 "within %d ms (catena-control is stuck or "
-				 "overloaded)", path, timeout_ms);
+				 "overloaded)", path, t->timeout_ms);
 		else
 			snprintf(err, errlen, "cannot connect to %s: %s%s", path,
 				 strerror(e), connect_hint(path, e));
-		goto fail;
+		close(fd);
+		return -1;
 	}
+	return fd;
+}
+
+/* All of req before the deadline: 0, or -1 with a message in err. */
+static int send_request(int fd, const struct target *t, const char *req,
+			char *err, size_t errlen)
+{
+	size_t off = 0, reqlen = strlen(req);
+
 	while (off < reqlen) {
 		ssize_t n;
+		int e;
 
-		set_sndtimeo(fd, deadline - now_ms());
+		set_sndtimeo(fd, t->deadline - now_ms());
 		n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -212,28 +208,44 @@ static int exchange(const struct target *t, const char *req, char **line,
 			e = errno;
 			if (e == EAGAIN || e == EWOULDBLOCK)
 				snprintf(err, errlen, "%s: could not send the "
-					 "request within %d ms", path, timeout_ms);
+					 "request within %d ms", t->path, t->timeout_ms);
 			else
 				snprintf(err, errlen, "%s: sending the request: %s",
-					 path, strerror(e));
-			goto fail;
+					 t->path, strerror(e));
+			return -1;
 		}
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+/*
+ * Read until the first '\n' (or EOF after some bytes) before the
+ * deadline, into *buf (malloc'ed). Returns the line's length
+ * without the '\n', or -1 with a message in err (*buf freed).
+ */
+static long long read_answer(int fd, const struct target *t, char **buf,
+			     char *err, size_t errlen)
+{
+	size_t have = 0, cap = 0;
+	char *nl = NULL;
+
+	*buf = NULL;
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = t->deadline - now_ms();
 		ssize_t n;
 		int r;
 
 		if (left <= 0) {
 			snprintf(err, errlen, "no answer from %s within %d ms%s",
-				 path, timeout_ms, have ? " (an incomplete line)" : "");
+				 t->path, t->timeout_ms,
+				 have ? " (an incomplete line)" : "");
 			goto fail;
 		}
 		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (r < 0 && errno != EINTR) {
-			snprintf(err, errlen, "%s: poll: %s", path, strerror(errno));
+			snprintf(err, errlen, "%s: poll: %s", t->path, strerror(errno));
 			goto fail;
 		}
 		if (r <= 0)
@@ -245,47 +257,70 @@ static int exchange(const struct target *t, const char *req, char **line,
 			 * from one over it. */
 			if (cap >= ANSWER_MAX + 1) {
 				snprintf(err, errlen, "%s: the answer is longer "
-					 "than %u MiB; not read", path, ANSWER_MAX >> 20);
+					 "than %u MiB; not read", t->path, ANSWER_MAX >> 20);
 				goto fail;
 			}
 			cap = cap ? cap * 2 : 65536;
 			if (cap > ANSWER_MAX + 1)
 				cap = ANSWER_MAX + 1;
-			nb = realloc(buf, cap);
+			nb = realloc(*buf, cap);
 			if (nb == NULL)
 				out_of_memory();
-			buf = nb;
+			*buf = nb;
 		}
-		n = read(fd, buf + have, cap - have);
+		n = read(fd, *buf + have, cap - have);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			snprintf(err, errlen, "%s: reading the answer: %s", path,
+			snprintf(err, errlen, "%s: reading the answer: %s", t->path,
 				 strerror(errno));
 			goto fail;
 		}
 		if (n == 0) {
 			if (have == 0) {
 				snprintf(err, errlen, "%s: catena-control closed "
-					 "the connection without answering", path);
+					 "the connection without answering", t->path);
 				goto fail;
 			}
 			/* An unterminated last line: let the parser judge it. */
 			break;
 		}
-		nl = memchr(buf + have, '\n', (size_t)n);
+		nl = memchr(*buf + have, '\n', (size_t)n);
 		have += (size_t)n;
 		if (nl)
 			break;
 	}
-	close(fd);
-	*len = nl ? (size_t)(nl - buf) : have;
-	*line = buf;
-	return 0;
+	return nl ? (long long)(nl - *buf) : (long long)have;
 fail:
-	close(fd);
-	free(buf);
+	free(*buf);
+	*buf = NULL;
 	return -1;
+}
+
+/*
+ * Send req (a full line) to the socket and read one answer line before
+ * the deadline. Returns 0 with the line in *line (malloc'ed, '\n'
+ * stripped, length *len), or -1 with a message naming the socket in err.
+ */
+static int exchange(const struct target *t, const char *req, char **line,
+		    size_t *len, char *err, size_t errlen)
+{
+	int fd = connect_socket(t, err, errlen);
+	long long n;
+
+	*line = NULL;
+	if (fd < 0)
+		return -1;
+	if (send_request(fd, t, req, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	n = read_answer(fd, t, line, err, errlen);
+	close(fd);
+	if (n < 0)
+		return -1;
+	*len = (size_t)n;
+	return 0;
 }
 
 /* ---- arguments ---- */
@@ -300,7 +335,8 @@ static int all_digits(const char *s)
 	return 1;
 }
 
-static long parse_range(const char *s, const char *what, long lo, long hi)
+static long long parse_range(const char *s, const char *what, long long lo,
+			     long long hi)
 {
 	unsigned long long v;
 
@@ -310,8 +346,8 @@ static long parse_range(const char *s, const char *what, long lo, long hi)
 	v = strtoull(s, NULL, 10);
 	if (errno == ERANGE || v < (unsigned long long)lo ||
 	    v > (unsigned long long)hi)
-		usage_error("%s: must be in %ld..%ld: \"%s\"", what, lo, hi, s);
-	return (long)v;
+		usage_error("%s: must be in %lld..%lld: \"%s\"", what, lo, hi, s);
+	return (long long)v;
 }
 
 static int hexval(char c)
@@ -346,30 +382,12 @@ static void parse_mac(const char *s, char out[18])
 		 b[0], b[1], b[2], b[3], b[4], b[5]);
 }
 
-/* IP[:PORT]; the port defaults to catena's 7470 as in the cluster map. */
-static void parse_addr(const char *s, char ip[16], long *port)
+static void parse_ipv4(const char *s, const char *what)
 {
-	const char *colon = strchr(s, ':');
-	size_t n = colon ? (size_t)(colon - s) : strlen(s);
 	struct in_addr a;
-	char buf[16];
 
-	*port = 7470;
-	if (n == 0 || n >= sizeof(buf))
-		usage_error("IP: not an IPv4 address: \"%s\"", s);
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	if (inet_pton(AF_INET, buf, &a) != 1)
-		usage_error("IP: not an IPv4 address: \"%s\"", buf);
-	if (colon)
-		*port = parse_range(colon + 1, "PORT", 1, 65535);
-	memcpy(ip, buf, n + 1);
-}
-
-static void need_args(int argc, int lo, int hi, const char *form)
-{
-	if (argc < lo || argc > hi)
-		usage_error("wrong number of arguments: %s", form);
+	if (inet_pton(AF_INET, s, &a) != 1)
+		usage_error("%s: not an IPv4 address: \"%s\"", what, s);
 }
 
 static void set_new(json_t *obj, const char *key, json_t *v)
@@ -378,184 +396,268 @@ static void set_new(json_t *obj, const char *key, json_t *v)
 		out_of_memory();
 }
 
-/* Check COMMAND and its arguments and build the request; a usage error
- * never reaches the socket. */
-/* The command line's command, checked. */
-struct command {
-	enum cat_ctl_verb verb;
-	long long first, count;   /* slots: count -1 = to the last slot */
-	const char *node_id;      /* node ...: as given, for the output */
+/*
+ * A command's syntax (control/mgmt_cmds.def) cut into words: the literal
+ * words that name it ("node", "drain") come first, the operands after.
+ */
+#define WORDS_MAX 8
+struct syntax {
+	char buf[64];
+	const char *w[WORDS_MAX];
+	int n, n_lit;
 };
 
-static json_t *build_request(int argc, char **argv, struct command *cmdl)
+static void split_syntax(const char *syntax, struct syntax *s)
 {
-	json_t *req = json_object(), *args;
-	const char *c = argv[0], *cmd;
+	char *save = NULL, *w;
 
-	if (req == NULL)
-		out_of_memory();
-	argc--;
-	argv++;
-	cmdl->first = 0;
-	cmdl->count = -1;
-	if (strcmp(c, "status") == 0) {
-		need_args(argc, 0, 0, "status");
-		cmdl->verb = CAT_CTL_STATUS;
-		cmd = "status";
-	} else if (strcmp(c, "nodes") == 0) {
-		need_args(argc, 0, 0, "nodes");
-		cmdl->verb = CAT_CTL_NODES;
-		cmd = "nodes";
-	} else if (strcmp(c, "chains") == 0) {
-		need_args(argc, 0, 0, "chains");
-		cmdl->verb = CAT_CTL_CHAINS;
-		cmd = "chains";
-	} else if (strcmp(c, "slots") == 0) {
-		need_args(argc, 0, 2, "slots [FIRST [COUNT]]");
-		cmdl->verb = CAT_CTL_SLOTS;
-		cmd = "slots";
-		/* Sent page by page by ask_slots: see there. */
-		if (argc >= 1)
-			cmdl->first = parse_range(argv[0], "FIRST", 0, SLOTS_MAX - 1);
-		if (argc == 2)
-			cmdl->count = parse_range(argv[1], "COUNT", 1, SLOTS_MAX);
-	} else if (strcmp(c, "stats") == 0) {
-		need_args(argc, 0, 0, "stats");
-		cmdl->verb = CAT_CTL_STATS;
-		cmd = "stats";
-	} else if (strcmp(c, "epoch") == 0) {
-		if (argc != 1 || strcmp(argv[0], "history") != 0)
-			usage_error("want: epoch history");
-		cmdl->verb = CAT_CTL_EPOCH_HISTORY;
-		cmd = "epoch_history";
-	} else if (strcmp(c, "verify") == 0) {
-		need_args(argc, 0, 0, "verify");
-		cmdl->verb = CAT_CTL_VERIFY;
-		cmd = "verify";
-	} else if (strcmp(c, "chain") == 0) {
-		json_t *nodes = json_array();
-
-		if (argc < 3 || strcmp(argv[0], "add") != 0)
-			usage_error("want: chain add ID NODE...");
-		cmdl->verb = CAT_CTL_CHAIN_ADD;
-		cmd = "chain_add";
-		set_new(req, "chain", json_integer(parse_range(argv[1], "ID", 1, 59999)));
-		for (int i = 2; i < argc; i++)
-			json_array_append_new(nodes, json_integer(
-				parse_range(argv[i], "NODE", 1, 65535)));
-		set_new(req, "nodes", nodes);
-	} else if (strcmp(c, "reshard") == 0) {
-		if (argc < 1)
-			usage_error("want: reshard move|rebalance|status|pause|resume|cancel|rate");
-		cmdl->verb = CAT_CTL_RESHARD;
-		if (strcmp(argv[0], "move") == 0) {
-			const char *sl = NULL, *to = NULL;
-			char *dash;
-
-			for (int i = 1; i + 1 < argc; i += 2) {
-				if (strcmp(argv[i], "--slots") == 0)
-					sl = argv[i + 1];
-				else if (strcmp(argv[i], "--to") == 0)
-					to = argv[i + 1];
-				else
-					usage_error("reshard move: unknown option \"%s\"", argv[i]);
-			}
-			if (sl == NULL || to == NULL || argc != 5)
-				usage_error("want: reshard move --slots A[-B] --to CHAIN");
-			cmd = "reshard_move";
-			dash = strchr(sl, '-');
-			if (dash != NULL) {
-				*dash = '\0';
-				set_new(req, "last", json_integer(parse_range(dash + 1, "slot", 0, 65535)));
-			}
-			set_new(req, "first", json_integer(parse_range(sl, "slot", 0, 65535)));
-			set_new(req, "to", json_integer(parse_range(to, "CHAIN", 1, 65535)));
-		} else if (strcmp(argv[0], "rate") == 0) {
-			need_args(argc - 1, 1, 1, "reshard rate BYTES_PER_SECOND");
-			cmd = "reshard_rate";
-			set_new(req, "bytes_per_s", json_integer(
-				parse_range(argv[1], "BYTES_PER_SECOND", 0, LONG_MAX)));
-		} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "rebalance") == 0 ||
-			   strcmp(argv[0], "pause") == 0 || strcmp(argv[0], "resume") == 0 ||
-			   strcmp(argv[0], "cancel") == 0) {
-			static char name[32];
-
-			need_args(argc - 1, 0, 0, "reshard status|rebalance|pause|resume|cancel");
-			snprintf(name, sizeof(name), "reshard_%s", argv[0]);
-			cmd = name;
-			if (strcmp(argv[0], "status") == 0)
-				cmdl->verb = CAT_CTL_RESHARD_STATUS;
-		} else {
-			usage_error("unknown reshard command \"%s\" (move, rebalance, status, pause, resume, cancel, rate)",
-				    argv[0]);
-		}
-	} else if (strcmp(c, "node") == 0) {
-		if (argc < 1)
-			usage_error("want: node add|join|drain|undrain|remove ...");
-		if (strcmp(argv[0], "add") == 0) {
-			char ip[16], mac[18];
-			long port;
-
-			need_args(argc - 1, 3, 3, "node add ID IP[:PORT] MAC");
-			cmdl->verb = CAT_CTL_NODE_ADD;
-		cmd = "node_add";
-			set_new(req, "node", json_integer(
-				parse_range(argv[1], "ID", 1, 65535)));
-			parse_addr(argv[2], ip, &port);
-			parse_mac(argv[3], mac);
-			set_new(req, "ip", json_string(ip));
-			set_new(req, "port", json_integer(port));
-			set_new(req, "mac", json_string(mac));
-		} else if (strcmp(argv[0], "join") == 0) {
-			need_args(argc - 1, 2, 2, "node join ID CHAIN");
-			cmdl->verb = CAT_CTL_NODE_JOIN;
-			cmd = "node_add";
-			set_new(req, "node", json_integer(
-				parse_range(argv[1], "ID", 1, 65535)));
-			set_new(req, "chain", json_integer(
-				parse_range(argv[2], "CHAIN", 1, 65535)));
-		} else if (strcmp(argv[0], "undrain") == 0) {
-			need_args(argc - 1, 1, 1, "node undrain ID");
-			cmdl->verb = CAT_CTL_NODE_UNDRAIN;
-			cmd = "node_undrain";
-			set_new(req, "node", json_integer(
-				parse_range(argv[1], "ID", 1, 65535)));
-		} else if (strcmp(argv[0], "drain") == 0 ||
-			   strcmp(argv[0], "remove") == 0) {
-			int drain = argv[0][0] == 'd';
-
-			need_args(argc - 1, 1, 1, drain ? "node drain ID"
-							 : "node remove ID");
-			cmdl->verb = drain ? CAT_CTL_NODE_DRAIN : CAT_CTL_NODE_REMOVE;
-			cmd = drain ? "node_drain" : "node_remove";
-			set_new(req, "node", json_integer(
-				parse_range(argv[1], "ID", 1, 65535)));
-		} else {
-			usage_error("unknown node command \"%s\" (add, join, "
-				    "drain, undrain, remove)", argv[0]);
-		}
-		cmdl->node_id = argv[1];
-	} else {
-		usage_error("unknown command \"%s\"", c);
+	snprintf(s->buf, sizeof(s->buf), "%s", syntax);
+	s->n = s->n_lit = 0;
+	for (w = strtok_r(s->buf, " ", &save); w != NULL && s->n < WORDS_MAX;
+	     w = strtok_r(NULL, " ", &save)) {
+		if (s->n == s->n_lit && w[0] >= 'a' && w[0] <= 'z')
+			s->n_lit++;
+		s->w[s->n++] = w;
 	}
-	/* "cmd" first: the line reads as it does in docs/CONTROL.md. */
-	args = req;
-	req = json_object();
-	if (req == NULL)
+}
+
+/*
+ * One operand word taken apart: "[FIRST" is FIRST, optional; "NODE..."
+ * is NODE, repeated; "IP[:PORT]" is IP, then PORT after a ':' in the same
+ * command-line word (and "A[-B]" A, then B after a '-').
+ */
+struct operand {
+	char name[16], sub[16];
+	char sep;              /* between name and sub; 0: no sub */
+	int optional, repeated;
+};
+
+static size_t name_len(const char *p)
+{
+	size_t n = 0;
+
+	while ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9') ||
+	       p[n] == '_')
+		n++;
+	return n;
+}
+
+static void take_apart(const char *w, struct operand *o)
+{
+	size_t n;
+
+	memset(o, 0, sizeof(*o));
+	o->optional = w[0] == '[';
+	w += o->optional;
+	n = name_len(w);
+	snprintf(o->name, sizeof(o->name), "%.*s", (int)n, w);
+	w += n;
+	o->repeated = strncmp(w, "...", 3) == 0;
+	if (w[0] == '[' && w[1] != '\0') {
+		o->sep = w[1];
+		n = name_len(w + 2);
+		snprintf(o->sub, sizeof(o->sub), "%.*s", (int)n, w + 2);
+	}
+}
+
+/* The argument that operand feeds; a table without one is a bug of
+ * control/mgmt_cmds.def, which tests/integration/test_control_mgmt_table.py
+ * would have caught. */
+static const struct cat_mgmt_arg *arg_of(const struct cat_mgmt_cmd *cmd,
+					 const char *operand)
+{
+	for (unsigned int k = 0; k < CAT_MGMT_ARGS_MAX && cmd->args[k].name; k++)
+		if (cmd->args[k].operand != NULL &&
+		    strcmp(cmd->args[k].operand, operand) == 0)
+			return &cmd->args[k];
+	fprintf(stderr, "catenactl: %s: operand %s feeds no argument\n",
+		cmd->syntax, operand);
+	abort();
+}
+
+/* One operand's value, checked by its argument's type, into req. */
+static void put(json_t *req, const struct cat_mgmt_cmd *cmd,
+		const char *operand, const char *text)
+{
+	const struct cat_mgmt_arg *a = arg_of(cmd, operand);
+	json_t *list;
+	char mac[18];
+
+	switch (a->type) {
+	case CAT_MGMT_INT:
+		set_new(req, a->name, json_integer(
+			parse_range(text, operand, a->lo, a->hi)));
+		break;
+	case CAT_MGMT_INTS:
+		list = json_object_get(req, a->name);
+		if (list == NULL) {
+			list = json_array();
+			set_new(req, a->name, list);
+		}
+		if (json_array_append_new(list, json_integer(
+			parse_range(text, operand, a->lo, a->hi))) != 0)
+			out_of_memory();
+		break;
+	case CAT_MGMT_IPV4:
+		parse_ipv4(text, operand);
+		set_new(req, a->name, json_string(text));
+		break;
+	case CAT_MGMT_MAC:
+		parse_mac(text, mac);
+		set_new(req, a->name, json_string(mac));
+		break;
+	}
+}
+
+/* A command-line word for operand o: one value, or two around o->sep. */
+static void put_word(json_t *req, const struct cat_mgmt_cmd *cmd,
+		     const struct operand *o, const char *word)
+{
+	const char *sep = o->sep ? strchr(word, o->sep) : NULL;
+	char main_part[64];
+
+	if (sep == NULL) {
+		put(req, cmd, o->name, word);
+		return;
+	}
+	snprintf(main_part, sizeof(main_part), "%.*s", (int)(sep - word), word);
+	put(req, cmd, o->name, main_part);
+	put(req, cmd, o->sub, sep + 1);
+}
+
+/* Operands by position: "slots [FIRST [COUNT]]", "chain add ID NODE...". */
+static void put_positional(json_t *req, const struct cat_mgmt_cmd *cmd,
+			   const struct syntax *s, int argc, char **argv)
+{
+	struct operand o[WORDS_MAX];
+	int min = 0, max = 0, repeated = 0;
+
+	for (int k = s->n_lit; k < s->n; k++) {
+		take_apart(s->w[k], &o[max]);
+		min += !o[max].optional;
+		repeated |= o[max].repeated;
+		max++;
+	}
+	if (argc < min || (!repeated && argc > max))
+		usage_error("wrong number of arguments: %s", cmd->syntax);
+	for (int i = 0, k = 0; i < argc; i++) {
+		put_word(req, cmd, &o[k], argv[i]);
+		if (!o[k].repeated)
+			k++;
+	}
+}
+
+/* Operands as "--option VALUE" pairs in any order, every one needed:
+ * "reshard move --slots A[-B] --to CHAIN". */
+static void put_options(json_t *req, const struct cat_mgmt_cmd *cmd,
+			const struct syntax *s, int argc, char **argv)
+{
+	int n_opt = (s->n - s->n_lit) / 2;
+	unsigned int seen = 0;
+
+	for (int i = 0; i + 1 < argc; i += 2) {
+		int k = 0;
+
+		while (k < n_opt && strcmp(s->w[s->n_lit + 2 * k], argv[i]) != 0)
+			k++;
+		if (k == n_opt)
+			usage_error("%.*s: unknown option \"%s\"",
+				    (int)(s->w[s->n_lit] - s->buf - 1),
+				    cmd->syntax, argv[i]);
+		seen |= 1u << k;
+	}
+	if (seen != (1u << n_opt) - 1 || argc != 2 * n_opt)
+		usage_error("want: %s", cmd->syntax);
+	for (int i = 0; i < argc; i += 2) {
+		struct operand o;
+		int k = 0;
+
+		while (strcmp(s->w[s->n_lit + 2 * k], argv[i]) != 0)
+			k++;
+		take_apart(s->w[s->n_lit + 2 * k + 1], &o);
+		put_word(req, cmd, &o, argv[i + 1]);
+	}
+}
+
+/* No row's literal words match: say what the first word may go on with. */
+static void __attribute__((noreturn)) unknown_command(int argc, char **argv)
+{
+	char alts[160] = "", list[160] = "";
+	const char *only = NULL;
+	size_t la = 0, ll = 0;
+	int more = 0, n = 0;
+
+	for (unsigned int i = 0; i < CAT_MGMT_N_CMDS; i++) {
+		struct syntax s;
+
+		split_syntax(cat_mgmt_cmds[i].syntax, &s);
+		if (s.n_lit < 2 || strcmp(s.w[0], argv[0]) != 0 ||
+		    la >= sizeof(alts) || ll >= sizeof(list))
+			continue;
+		la += (size_t)snprintf(alts + la, sizeof(alts) - la, "%s%s",
+				       la ? "|" : "", s.w[1]);
+		ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s",
+				       ll ? ", " : "", s.w[1]);
+		more |= s.n > s.n_lit;
+		only = cat_mgmt_cmds[i].syntax;
+		n++;
+	}
+	if (la == 0)
+		usage_error("unknown command \"%s\"", argv[0]);
+	if (n == 1)
+		usage_error("want: %s", only);
+	if (argc == 1)
+		usage_error("want: %s %s%s", argv[0], alts, more ? " ..." : "");
+	usage_error("unknown %s command \"%s\" (%s)", argv[0], argv[1], list);
+}
+
+/* The command line's command: its row of control/mgmt_cmds.def, and the
+ * request it makes. */
+struct command {
+	enum cat_mgmt_id id;
+	json_t *req;
+	const char *first_operand;  /* as given: node ...'s ID, for the output */
+};
+
+/* Check COMMAND and its arguments and build the request ("cmd" first, so
+ * the line reads as in docs/CONTROL.md): a usage error never reaches the
+ * socket. */
+static void build_request(int argc, char **argv, struct command *cmdl)
+{
+	struct syntax s;
+	unsigned int i;
+
+	for (i = 0; i < CAT_MGMT_N_CMDS; i++) {
+		int k;
+
+		split_syntax(cat_mgmt_cmds[i].syntax, &s);
+		for (k = 0; k < s.n_lit && k < argc; k++)
+			if (strcmp(s.w[k], argv[k]) != 0)
+				break;
+		if (k == s.n_lit)
+			break;
+	}
+	if (i == CAT_MGMT_N_CMDS)
+		unknown_command(argc, argv);
+	cmdl->id = (enum cat_mgmt_id)i;
+	cmdl->req = json_pack("{s:s}", "cmd", cat_mgmt_cmds[i].wire);
+	if (cmdl->req == NULL)
 		out_of_memory();
-	set_new(req, "cmd", json_string(cmd));
-	if (json_object_update(req, args) != 0)
-		out_of_memory();
-	json_decref(args);
-	return req;
+	argc -= s.n_lit;
+	argv += s.n_lit;
+	cmdl->first_operand = argc > 0 ? argv[0] : NULL;
+	if (s.n > s.n_lit && strncmp(s.w[s.n_lit], "--", 2) == 0)
+		put_options(cmdl->req, &cat_mgmt_cmds[i], &s, argc, argv);
+	else
+		put_positional(cmdl->req, &cat_mgmt_cmds[i], &s, argc, argv);
 }
 
 /* ---- asking ---- */
 
 /*
- * One request, one answer. Returns CAT_CTL_EXIT_OK with *result (a new
- * reference; null when the answer carries none), CAT_CTL_EXIT_WRONG with
- * catena-control's error in err, or CAT_CTL_EXIT_NO_ANSWER with what went
+ * One request, one answer. Returns CAT_ADM_EXIT_OK with *result (a new
+ * reference; null when the answer carries none), CAT_ADM_EXIT_WRONG with
+ * catena-control's error in err, or CAT_ADM_EXIT_NO_ANSWER with what went
  * wrong in err.
  */
 static int ask(const struct target *t, json_t *req, json_t **result,
@@ -582,33 +684,33 @@ static int ask(const struct target *t, json_t *req, json_t **result,
 	rc = exchange(t, request, &answer, &len, err, errlen);
 	free(request);
 	if (rc != 0)
-		return CAT_CTL_EXIT_NO_ANSWER;
+		return CAT_ADM_EXIT_NO_ANSWER;
 
 	ans = json_loadb(answer, len, 0, &jerr);
 	free(answer);
 	if (ans == NULL) {
 		snprintf(err, errlen, "%s: the answer is not JSON: %s (at byte %d)",
 			 t->path, jerr.text, jerr.position);
-		return CAT_CTL_EXIT_NO_ANSWER;
+		return CAT_ADM_EXIT_NO_ANSWER;
 	}
 	ok = json_object_get(ans, "ok");
 	if (!json_is_object(ans) || !json_is_boolean(ok)) {
 		json_decref(ans);
 		snprintf(err, errlen, "%s: the answer is JSON but not "
 			 "{\"ok\":true|false,...}", t->path);
-		return CAT_CTL_EXIT_NO_ANSWER;
+		return CAT_ADM_EXIT_NO_ANSWER;
 	}
 	if (json_is_false(ok)) {
 		e = json_object_get(ans, "error");
 		snprintf(err, errlen, "%s", json_is_string(e) ? json_string_value(e)
 			 : "catena-control refused the request (no reason given)");
 		json_decref(ans);
-		return CAT_CTL_EXIT_WRONG;
+		return CAT_ADM_EXIT_WRONG;
 	}
 	*result = json_object_get(ans, "result");
 	*result = json_incref(*result ? *result : json_null());
 	json_decref(ans);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
 /*
@@ -635,7 +737,7 @@ static int ask_slots(const struct target *t, long long first, long long count,
 			json_object_set_new(req, "first", json_integer(next));
 		rc = ask(t, req, &page, err, errlen);
 		json_decref(req);
-		if (rc != CAT_CTL_EXIT_OK) {
+		if (rc != CAT_ADM_EXIT_OK) {
 			json_decref(all);
 			return rc;
 		}
@@ -643,13 +745,13 @@ static int ask_slots(const struct target *t, long long first, long long count,
 		if (!json_is_array(slots)) {
 			if (all == NULL) {
 				*result = page;  /* an unknown shape: shown as is */
-				return CAT_CTL_EXIT_OK;
+				return CAT_ADM_EXIT_OK;
 			}
 			json_decref(page);
 			json_decref(all);
 			snprintf(err, errlen, "%s: a later page of slots has no "
 				 "\"slots\" list", t->path);
-			return CAT_CTL_EXIT_NO_ANSWER;
+			return CAT_ADM_EXIT_NO_ANSWER;
 		}
 		n = json_array_size(slots);
 		total = json_is_integer(json_object_get(page, "slot_count"))
@@ -671,7 +773,7 @@ static int ask_slots(const struct target *t, long long first, long long count,
 		json_array_remove(list, json_array_size(list) - 1);
 	json_object_set_new(all, "count", json_integer((json_int_t)json_array_size(list)));
 	*result = all;
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
 /* ---- main ---- */
@@ -684,9 +786,9 @@ static int fail(int status, const char *msg)
 
 	if (m == NULL)
 		out_of_memory();
-	fprintf(stderr, "catenactl: %s\n", cat_ctl_clean(m));
+	fprintf(stderr, "catenactl: %s\n", cat_adm_clean(m));
 	free(m);
-	if (json_out) {
+	if (cat_adm_json_out) {
 		json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 		char *s;
 
@@ -704,7 +806,8 @@ static int fail(int status, const char *msg)
 	return status;
 }
 
-int main(int argc, char **argv)
+/* The options before COMMAND into t; returns where COMMAND is. */
+static int parse_options(int argc, char **argv, struct target *t)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -713,35 +816,28 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct target t = { .path = getenv("CATENA_CONTROL"), .timeout_ms = -1 };
-	struct command cmdl = { .node_id = NULL };
-	json_t *req, *result;
-	char err[512];
-	int opt, status;
+	int opt;
 
-	if (t.path == NULL || t.path[0] == '\0')
-		t.path = DEFAULT_SOCKET;
 	opterr = 0;
-	/* Options may follow the command too (catenactl nodes --json): no
-	 * argument of any command starts with '-'. */
+	/* '+': the options end at COMMAND, whose own arguments may start
+	 * with '-' (reshard move --slots). */
 	while ((opt = getopt_long(argc, argv, "+:s:t:jh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			if (optarg[0] == '\0')
 				usage_error("SOCKET must not be empty");
-			t.path = optarg;
+			t->path = optarg;
 			break;
 		case 't':
-			t.timeout_ms = (int)parse_range(optarg, "TIMEOUT_MS", 1,
-							3600000);
+			t->timeout_ms = (int)parse_range(optarg, "TIMEOUT_MS", 1,
+							 3600000);
 			break;
 		case 'j':
-			json_out = 1;
+			cat_adm_json_out = 1;
 			break;
 		case 'h':
-			fputs(usage_line, stdout);
-			fputs(usage_text, stdout);
-			return CAT_CTL_EXIT_OK;
+			print_usage(stdout);
+			exit(CAT_ADM_EXIT_OK);
 		case ':':
 			usage_error("option %s needs an argument", argv[optind - 1]);
 		default:
@@ -752,60 +848,91 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage_error("no COMMAND given");
-	req = build_request(argc - optind, argv + optind, &cmdl);
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 < argc)
+			usage_error("wrong number of arguments: help");
+		print_usage(stdout);
+		exit(CAT_ADM_EXIT_OK);
+	}
+	return optind;
+}
+
+/* --json: the result as one line, and the one warning that matters. */
+static void print_json(const struct target *t, const struct command *cmdl,
+		       json_t *result)
+{
+	char *s = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+	int from_server, mode;
+
+	if (s == NULL)
+		out_of_memory();
+	puts(s);
+	free(s);
+	if (cmdl->id == CAT_MGMT_STATUS) {
+		mode = cat_adm_socket_mode(t->path, result, &from_server);
+		if (mode >= 0 && (mode & 002))
+			fprintf(stderr, "catenactl: WARNING: the management "
+				"socket is world writable (mode %04o)\n", mode);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct target t = { .path = getenv("CATENA_CONTROL"), .timeout_ms = -1 };
+	struct command cmdl;
+	json_t *result;
+	char err[512];
+	int first, status;
+
+	if (t.path == NULL || t.path[0] == '\0')
+		t.path = DEFAULT_SOCKET;
+	first = parse_options(argc, argv, &t);
+	build_request(argc - first, argv + first, &cmdl);
 	if (t.timeout_ms < 0)
-		t.timeout_ms = cmdl.verb == CAT_CTL_VERIFY ? VERIFY_TIMEOUT_MS
-							  : DEFAULT_TIMEOUT_MS;
+		t.timeout_ms = cmdl.id == CAT_MGMT_VERIFY ? VERIFY_TIMEOUT_MS
+							 : DEFAULT_TIMEOUT_MS;
 	t.deadline = now_ms() + t.timeout_ms;
 
-	if (cmdl.verb == CAT_CTL_SLOTS)
-		status = ask_slots(&t, cmdl.first, cmdl.count, &result, err,
-				   sizeof(err));
-	else
-		status = ask(&t, req, &result, err, sizeof(err));
-	json_decref(req);
-	if (status != CAT_CTL_EXIT_OK)
+	if (cmdl.id == CAT_MGMT_SLOTS) {
+		/* Asked page by page (ask_slots), from these. */
+		json_t *f = json_object_get(cmdl.req, "first");
+		json_t *n = json_object_get(cmdl.req, "count");
+
+		status = ask_slots(&t, f != NULL ? json_integer_value(f) : 0,
+				   n != NULL ? json_integer_value(n) : -1,
+				   &result, err, sizeof(err));
+	} else {
+		status = ask(&t, cmdl.req, &result, err, sizeof(err));
+	}
+	json_decref(cmdl.req);
+	if (status != CAT_ADM_EXIT_OK)
 		return fail(status, err);
 
-	if (cmdl.verb == CAT_CTL_VERIFY) {
+	if (cmdl.id == CAT_MGMT_VERIFY) {
 		const char *why = NULL;
 
-		status = cat_ctl_verify_outcome(result, &why);
-		if (status == CAT_CTL_EXIT_NO_ANSWER) {
+		status = cat_adm_verify_outcome(result, &why);
+		if (status == CAT_ADM_EXIT_NO_ANSWER) {
 			snprintf(err, sizeof(err), "%s: %s", t.path, why);
 			json_decref(result);
 			return fail(status, err);
 		}
 	}
-	if (json_out) {
-		char *s = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
-
-		if (s == NULL)
-			out_of_memory();
-		puts(s);
-		free(s);
-		if (cmdl.verb == CAT_CTL_STATUS) {
-			int from_server, mode = cat_ctl_socket_mode(t.path, result,
-							   &from_server);
-
-			if (mode >= 0 && (mode & 002))
-				fprintf(stderr, "catenactl: WARNING: the management "
-					"socket is world writable (mode %04o)\n", mode);
-		}
+	if (cat_adm_json_out) {
+		print_json(&t, &cmdl, result);  /* verify's status stands */
 	} else {
-		struct cat_ctl_show_ctx ctx = {
+		struct cat_adm_show_ctx ctx = {
 			.socket_path = t.path,
-			.first_slot = cmdl.first,
-			.node_id = cmdl.node_id,
+			.node_id = cmdl.first_operand,
 		};
 
-		status = cat_ctl_show(cmdl.verb, result, &ctx);
+		status = cat_adm_show(cmdl.id, result, &ctx);
 	}
 	json_decref(result);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "catenactl: writing the output: %s\n",
 			strerror(errno));
-		return CAT_CTL_EXIT_NO_ANSWER;
+		return CAT_ADM_EXIT_NO_ANSWER;
 	}
 	return status;
 }

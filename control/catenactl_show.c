@@ -1,9 +1,10 @@
 /*
- * catenactl_show: catenactl's human output (catenactl_show.h). The contract
- * names what each answer carries but not every key's spelling or nesting,
- * so each printer accepts the likely ones, adds columns for members it does
- * not know, and falls back to indented JSON rather than guess wrong. Must
- * never let a server string reach the terminal with control characters.
+ * catenactl_show: catenactl's human output (catenactl_show.h). Each printer
+ * reads the members catena-control sends by their names (docs/CONTROL.md;
+ * control/mgmt_cmds.def lists them per command), shows members it does not
+ * know as extra columns or lines, and falls back to indented JSON for an
+ * answer of another shape. Must never let a server string reach the
+ * terminal with control characters.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,12 +17,13 @@
 
 #include <jansson.h>
 
-#include "catenactl_show.h"
+#include "control/catenactl_show.h"
+#include "control/mgmt_cmds.h"
 
 static void __attribute__((noreturn)) out_of_memory(void)
 {
 	fputs("catenactl: out of memory\n", stderr);
-	exit(CAT_CTL_EXIT_NO_ANSWER);
+	exit(CAT_ADM_EXIT_NO_ANSWER);
 }
 
 static char *xstrdup(const char *s)
@@ -52,7 +54,7 @@ static char * __attribute__((format(printf, 1, 2))) xasprintf(const char *fmt, .
  * the C1 controls (U+0080..U+009F, which some terminals obey as escapes)
  * become '?'. jansson has already refused invalid UTF-8 and NUL.
  */
-char *cat_ctl_clean(char *s)
+char *cat_adm_clean(char *s)
 {
 	unsigned char *r = (unsigned char *)s, *w = r;
 
@@ -157,14 +159,14 @@ static char *jstr(const json_t *v)
 	case JSON_ARRAY:
 		json_array_foreach(v, i, e)
 			if (!is_scalar(e))
-				return cat_ctl_clean(dump(v));
+				return cat_adm_clean(dump(v));
 		s = join(v, 0, json_array_size(v), ",", jstr);
 		break;
 	default:
 		s = dump(v);
 		break;
 	}
-	return cat_ctl_clean(s);
+	return cat_adm_clean(s);
 }
 
 /* Whether key is one of the '|'-separated names. */
@@ -185,88 +187,11 @@ static int name_in(const char *key, const char *names)
 	}
 }
 
-/*
- * The first member of obj named by one of names ("a|b|c"). The contract
- * names what each answer carries but not every key's spelling, so each
- * printer accepts the likely spellings rather than show nothing.
- */
-static json_t *field(const json_t *obj, const char *names)
+/* The members a command's printer shows by name (control/mgmt_cmds.def,
+ * REPLY): the rest of an answer is shown as it comes. */
+static const char *shown(enum cat_mgmt_id id)
 {
-	json_t *v;
-
-	if (!json_is_object(obj))
-		return NULL;
-	/* The names in order, so the first spelling wins. */
-	for (const char *p = names; p; ) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-
-		v = json_object_getn(obj, p, len);
-		if (v)
-			return v;
-		p = bar ? bar + 1 : NULL;
-	}
-	return NULL;
-}
-
-/* An integer member, or dflt when absent or not an integer. */
-static long long field_int(const json_t *obj, const char *names, long long dflt)
-{
-	json_t *v = field(obj, names);
-
-	return json_is_integer(v) ? json_integer_value(v) : dflt;
-}
-
-/*
- * Normalize a list to a new reference to an array. An object keyed by id
- * ({"1":{...},"2":{...}}) becomes an array of its members, each given its
- * key as idname when it lacks one.
- */
-static json_t *items_of(json_t *c, const char *idname)
-{
-	const char *key;
-	json_t *arr, *v;
-
-	if (json_is_array(c))
-		return json_incref(c);
-	if (!json_is_object(c))
-		return NULL;
-	arr = json_array();
-	if (arr == NULL)
-		out_of_memory();
-	json_object_foreach(c, key, v) {
-		if (json_is_object(v) && json_object_get(v, idname) == NULL) {
-			json_t *cp = json_copy(v);
-			char *end;
-			long long n = strtoll(key, &end, 10);
-
-			if (cp == NULL)
-				out_of_memory();
-			json_object_set_new(cp, idname, *key && !*end ?
-					    json_integer(n) : json_string(key));
-			json_array_append_new(arr, cp);
-		} else {
-			json_array_append(arr, v);
-		}
-	}
-	return arr;
-}
-
-/* The list a result carries: the result itself when it is an array, else
- * its member named by names. NULL when there is none. */
-static json_t *list_of(json_t *result, const char *names, const char *idname)
-{
-	json_t *c = json_is_array(result) ? result : field(result, names);
-
-	return items_of(c, idname);
-}
-
-/* A node reference as text: an id, or an object carrying one. */
-static char *node_label(const json_t *v)
-{
-	json_t *id = field(v, "id|node");
-
-	return jstr(id ? id : v);
+	return cat_mgmt_cmds[id].reply;
 }
 
 /* ---- times and durations ---- */
@@ -442,7 +367,7 @@ static void tbl_header_extra(struct table *t, json_t *extra)
 
 		for (char *p = h; *p; p++)
 			*p = *p == '_' ? '-' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-		tbl_cell(t, cat_ctl_clean(h));
+		tbl_cell(t, cat_adm_clean(h));
 	}
 }
 
@@ -478,7 +403,7 @@ static void kv_fields(struct table *t, json_t *obj, const char *used,
 	json_object_foreach(obj, key, v) {
 		if (name_in(key, used))
 			continue;
-		tbl_cell(t, cat_ctl_clean(xasprintf("%s%s", indent, key)));
+		tbl_cell(t, cat_adm_clean(xasprintf("%s%s", indent, key)));
 		tbl_cell(t, jstr(v));
 	}
 }
@@ -507,47 +432,31 @@ static void print_pretty(const json_t *result, const char *what, const char *why
 /* ---- the commands' human output ---- */
 
 /* Mode bits of the socket: local stat (what we connected to) first, else
- * what catena-control reports, a string in octal or a number. */
-int cat_ctl_socket_mode(const char *path, const json_t *result,
+ * the octal string catena-control reports as socket_mode. */
+int cat_adm_socket_mode(const char *path, const json_t *result,
 			int *from_server)
 {
+	json_t *m = json_object_get(result, "socket_mode");
 	struct stat st;
-	json_t *sock = field(result, "socket|mgmt_socket"), *m;
 	long long v;
+	char *end;
 
 	*from_server = 0;
 	if (stat(path, &st) == 0)
 		return (int)(st.st_mode & 07777);
 	*from_server = 1;
-	m = field(result, "socket_mode|mgmt_socket_mode");
-	if (m == NULL)
-		m = field(sock, "mode|socket_mode");
-	if (json_is_string(m)) {
-		char *end;
-
-		errno = 0;
-		v = strtoll(json_string_value(m), &end, 8);
-		if (errno || *end || end == json_string_value(m))
-			return -1;
-	} else if (json_is_integer(m)) {
-		v = json_integer_value(m);
-		/* 660 is someone writing octal digits in decimal. */
-		if (v > 0777 && v <= 777) {
-			char buf[8];
-
-			snprintf(buf, sizeof(buf), "%lld", v);
-			v = strtoll(buf, NULL, 8);
-		}
-	} else {
+	if (!json_is_string(m))
 		return -1;
-	}
+	errno = 0;
+	v = strtoll(json_string_value(m), &end, 8);
+	if (errno || *end || end == json_string_value(m))
+		return -1;
 	return v >= 0 && v <= 07777 ? (int)v : -1;
 }
 
+/* One of status's events: "TIME  epoch E: TEXT", and any member more. */
 static void print_event(json_t *ev)
 {
-	static const char used[] =
-		"time|ts|timestamp|at|when|epoch|text|message|msg|event|reason|what|description";
 	char *tm, *text, *ep = NULL;
 	const char *key;
 	json_t *v;
@@ -558,10 +467,10 @@ static void print_event(json_t *ev)
 		free(text);
 		return;
 	}
-	tm = fmt_time(field(ev, "time|ts|timestamp|at|when"));
-	text = jstr(field(ev, "text|message|msg|event|reason|what|description"));
-	if (field(ev, "epoch")) {
-		char *e = jstr(field(ev, "epoch"));
+	tm = fmt_time(json_object_get(ev, "time"));
+	text = jstr(json_object_get(ev, "text"));
+	if (json_object_get(ev, "epoch")) {
+		char *e = jstr(json_object_get(ev, "epoch"));
 
 		ep = xasprintf("epoch %s: ", e);
 		free(e);
@@ -570,9 +479,9 @@ static void print_event(json_t *ev)
 	json_object_foreach(ev, key, v) {
 		char *k, *s;
 
-		if (name_in(key, used))
+		if (name_in(key, shown(CAT_MGMT_STATUS)))
 			continue;
-		k = cat_ctl_clean(xstrdup(key));
+		k = cat_adm_clean(xstrdup(key));
 		s = jstr(v);
 		printf(" %s=%s", k, s);
 		free(k);
@@ -584,129 +493,96 @@ static void print_event(json_t *ev)
 	free(ep);
 }
 
-static int print_status(json_t *r, const char *path)
+/* "store  file (/var/lib/catena)" */
+static char *store_line(json_t *r)
 {
-	static const char used[] =
-		"epoch|nodes|nodes_up|nodes_total|chains|slots|slot_count|"
-		"store|state_dir|uptime|uptime_s|uptime_sec|uptime_seconds|"
-		"uptime_ms|socket|mgmt_socket|socket_mode|mgmt_socket_mode|"
-		"events|node_auth|node_auth_refused|data_auth";
-	json_t *nodes = field(r, "nodes"), *up, *total, *v, *events;
-	int mode, from_server;
-	struct table t;
+	json_t *store = json_object_get(r, "store"), *dir = json_object_get(r, "state_dir");
+	char *k, *w, *line;
 
-	if (!json_is_object(r)) {
-		print_pretty(r, "status", NULL);
-		return CAT_CTL_EXIT_OK;
-	}
-	kv_init(&t);
-	kv(&t, "epoch", jstr(field(r, "epoch")));
+	if (!json_is_string(store) || dir == NULL)
+		return jstr(store);
+	k = jstr(store);
+	w = jstr(dir);
+	line = xasprintf("%s (%s)", k, w);
+	free(k);
+	free(w);
+	return line;
+}
 
-	if (json_is_object(nodes)) {
-		up = field(nodes, "up");
-		total = field(nodes, "total");
-	} else {
-		up = field(r, "nodes_up");
-		total = field(r, "nodes_total");
-		if (total == NULL && !json_is_array(nodes))
-			total = nodes;
-	}
-	if (json_is_array(nodes)) {
-		/* A list of nodes: count them, and the ones up. */
-		size_t i, n = 0;
+/* The socket we asked, its mode and what that mode lets others do. */
+static char *socket_line(const char *path, int mode, int from_server)
+{
+	char *p = cat_adm_clean(xstrdup(path)), *line;
 
-		json_array_foreach(nodes, i, v)
-			if (json_is_string(field(v, "state")) &&
-			    strcmp(json_string_value(field(v, "state")), "up") == 0)
-				n++;
-		kv(&t, "nodes", xasprintf("%zu up / %zu total", n,
-					  json_array_size(nodes)));
-	} else {
-		char *u = jstr(up), *n = jstr(total);
+	if (mode < 0)
+		line = xasprintf("%s  mode unknown", p);
+	else
+		line = xasprintf("%s  mode %04o: %s group, %s world%s", p, mode,
+			mode & 020 ? "writable by its" : "not writable by its",
+			mode & 002 ? "WRITABLE by the" : "not writable by the",
+			from_server ? " (as catena-control reports it)" : "");
+	free(p);
+	return line;
+}
 
-		kv(&t, "nodes", xasprintf("%s up / %s total", u, n));
-		free(u);
-		free(n);
-	}
+/* What the node channel and the data network take on trust, said plainly. */
+static void auth_lines(struct table *t, json_t *r)
+{
+	json_t *v = json_object_get(r, "node_auth");
 
-	v = field(r, "chains");
-	kv(&t, "chains", json_is_array(v) || json_is_object(v)
-		   ? xasprintf("%zu", json_is_array(v) ? json_array_size(v)
-						      : json_object_size(v))
-		   : jstr(v));
-	kv(&t, "slots", jstr(field(r, "slots|slot_count")));
-
-	v = field(r, "store");
-	if (json_is_object(v) && field(v, "type|kind|backend|name")) {
-		char *k = jstr(field(v, "type|kind|backend|name"));
-		json_t *where = field(v, "state_dir|path|dir|endpoints");
-
-		if (where) {
-			char *w = jstr(where);
-
-			kv(&t, "store", xasprintf("%s (%s)", k, w));
-			free(w);
-			free(k);
-		} else {
-			kv(&t, "store", k);
-		}
-	} else if (json_is_string(v) && field(r, "state_dir")) {
-		char *k = jstr(v), *w = jstr(field(r, "state_dir"));
-
-		kv(&t, "store", xasprintf("%s (%s)", k, w));
-		free(k);
-		free(w);
-	} else {
-		kv(&t, "store", jstr(v));
-	}
-
-	if ((v = field(r, "uptime_ms")))
-		kv(&t, "uptime", fmt_duration(v, 1));
-	else if ((v = field(r, "uptime_s|uptime_sec|uptime_seconds|uptime")))
-		kv(&t, "uptime", fmt_duration(v, 1000));
-
-	mode = cat_ctl_socket_mode(path, r, &from_server);
-	{
-		char *p = cat_ctl_clean(xstrdup(path));
-
-		if (mode < 0)
-			kv(&t, "socket", xasprintf("%s  mode unknown", p));
-		else
-			kv(&t, "socket", xasprintf(
-				"%s  mode %04o: %s group, %s world%s", p, mode,
-				mode & 020 ? "writable by its" : "not writable by its",
-				mode & 002 ? "WRITABLE by the" : "not writable by the",
-				from_server ? " (as catena-control reports it)" : ""));
-		free(p);
-	}
-	v = field(r, "node_auth");
 	if (json_is_string(v)) {
 		const char *a = json_string_value(v);
-		char *refused = jstr(field(r, "node_auth_refused"));
+		char *refused = jstr(json_object_get(r, "node_auth_refused"));
 
 		if (strcmp(a, "none") == 0)
-			kv(&t, "node channel", xstrdup(
+			kv(t, "node channel", xstrdup(
 				"unauthenticated (no secret_file): whoever reaches "
 				"node_listen can speak as a node"));
 		else
-			kv(&t, "node channel", xasprintf(
+			kv(t, "node channel", xasprintf(
 				"%s with the cluster secret; %s connections refused",
 				a, refused));
 		free(refused);
 	}
-	v = field(r, "data_auth");
+	v = json_object_get(r, "data_auth");
 	if (json_is_string(v))
-		kv(&t, "data network", xasprintf(
+		kv(t, "data network", xasprintf(
 			"%s: replication messages are believed from a host "
 			"with a member's IP and MAC (docs/HARDENING.md)",
 			json_string_value(v)));
-	kv_fields(&t, r, used, "");
+}
+
+static int print_status(json_t *r, const char *path)
+{
+	json_t *events = json_object_get(r, "events"), *v;
+	int mode, from_server;
+	struct table t;
+	char *up, *total;
+
+	if (!json_is_object(r)) {
+		print_pretty(r, "status", NULL);
+		return CAT_ADM_EXIT_OK;
+	}
+	kv_init(&t);
+	kv(&t, "epoch", jstr(json_object_get(r, "epoch")));
+	up = jstr(json_object_get(r, "nodes_up"));
+	total = jstr(json_object_get(r, "nodes_total"));
+	kv(&t, "nodes", xasprintf("%s up / %s total", up, total));
+	free(up);
+	free(total);
+	kv(&t, "chains", jstr(json_object_get(r, "chains")));
+	kv(&t, "slots", jstr(json_object_get(r, "slots")));
+	kv(&t, "store", store_line(r));
+	if ((v = json_object_get(r, "uptime_s")))
+		kv(&t, "uptime", fmt_duration(v, 1000));
+	mode = cat_adm_socket_mode(path, r, &from_server);
+	kv(&t, "socket", socket_line(path, mode, from_server));
+	auth_lines(&t, r);
+	kv_fields(&t, r, shown(CAT_MGMT_STATUS), "");
 	kv_print(&t);
 	if (mode >= 0 && (mode & 002))
 		printf("WARNING: the management socket is world writable: any "
 		       "local user can reconfigure the cluster (want 0660)\n");
-
-	events = field(r, "events");
 	if (json_is_array(events)) {
 		size_t i;
 
@@ -714,7 +590,23 @@ static int print_status(json_t *r, const char *path)
 		json_array_foreach(events, i, v)
 			print_event(v);
 	}
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
+}
+
+/* "59 ms ago", or "never" for a node not heard from. */
+static char *heartbeat_cell(json_t *hb)
+{
+	char *d, *cell;
+
+	if (hb == NULL || json_is_null(hb) ||
+	    (json_is_number(hb) && json_number_value(hb) < 0))
+		return xstrdup("never");
+	if (!json_is_number(hb))
+		return jstr(hb);
+	d = fmt_duration(hb, 1);
+	cell = xasprintf("%s ago", d);
+	free(d);
+	return cell;
 }
 
 static int print_nodes(json_t *r)
@@ -722,77 +614,35 @@ static int print_nodes(json_t *r)
 	static const char *const hdr[] = {
 		"ID", "ADDRESS", "MAC", "STATE", "EPOCH", "LAST-HEARTBEAT",
 	};
-	static const char used[] =
-		"id|node|address|addr|ip|port|udp_port|mac|state|epoch|"
-		"epoch_applied|applied_epoch|map_epoch|last_heartbeat_ms|"
-		"heartbeat_age_ms|last_heartbeat_age_ms|last_heartbeat|age_ms";
-	json_t *items = list_of(r, "nodes", "id"), *item, *extra;
+	json_t *item, *extra, *st;
 	struct table t;
 	size_t i, up = 0;
 
-	if (items == NULL) {
+	if (!json_is_array(r)) {
 		print_pretty(r, "nodes", NULL);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
-	extra = extra_keys(items, used);
+	extra = extra_keys(r, shown(CAT_MGMT_NODES));
 	tbl_init(&t, hdr, 6, json_array_size(extra));
 	tbl_header_extra(&t, extra);
-	json_array_foreach(items, i, item) {
-		json_t *addr = field(item, "address|addr"), *hb, *st;
-
-		tbl_cell(&t, node_label(item));
-		if (addr) {
-			tbl_cell(&t, jstr(addr));
-		} else {
-			char *ip = jstr(field(item, "ip"));
-			json_t *port = field(item, "port|udp_port");
-
-			if (port) {
-				char *p = jstr(port);
-
-				tbl_cell(&t, xasprintf("%s:%s", ip, p));
-				free(p);
-				free(ip);
-			} else {
-				tbl_cell(&t, ip);
-			}
-		}
-		tbl_cell(&t, jstr(field(item, "mac")));
-		st = field(item, "state");
+	json_array_foreach(r, i, item) {
+		tbl_cell(&t, jstr(json_object_get(item, "id")));
+		tbl_cell(&t, jstr(json_object_get(item, "address")));
+		tbl_cell(&t, jstr(json_object_get(item, "mac")));
+		st = json_object_get(item, "state");
 		tbl_cell(&t, jstr(st));
 		if (json_is_string(st) && strcmp(json_string_value(st), "up") == 0)
 			up++;
-		tbl_cell(&t, jstr(field(item, "epoch_applied|applied_epoch|epoch|map_epoch")));
-		hb = field(item, "last_heartbeat_ms|heartbeat_age_ms|"
-			   "last_heartbeat_age_ms|age_ms|last_heartbeat");
-		if (hb == NULL || json_is_null(hb) ||
-		    (json_is_number(hb) && json_number_value(hb) < 0)) {
-			tbl_cell(&t, xstrdup("never"));
-		} else if (json_is_number(hb)) {
-			char *d = fmt_duration(hb, 1);
-
-			tbl_cell(&t, xasprintf("%s ago", d));
-			free(d);
-		} else {
-			tbl_cell(&t, jstr(hb));
-		}
+		tbl_cell(&t, jstr(json_object_get(item, "epoch")));
+		tbl_cell(&t, heartbeat_cell(json_object_get(item, "last_heartbeat_ms")));
 		tbl_row_extra(&t, item, extra);
 	}
 	tbl_print(&t);
-	printf("%zu node%s, %zu up\n", json_array_size(items),
-	       json_array_size(items) == 1 ? "" : "s", up);
+	printf("%zu node%s, %zu up\n", json_array_size(r),
+	       json_array_size(r) == 1 ? "" : "s", up);
 	tbl_free(&t);
 	json_decref(extra);
-	json_decref(items);
-	return CAT_CTL_EXIT_OK;
-}
-
-/* The members of a chain or slot, head first, as an array (or NULL). */
-static json_t *members_of(const json_t *item)
-{
-	json_t *m = field(item, "members|nodes|chain");
-
-	return json_is_array(m) ? m : NULL;
+	return CAT_ADM_EXIT_OK;
 }
 
 /* "4: 120/256 slots caught up, 3 snapshotting, 5120 keys, 2.1 MB" */
@@ -818,82 +668,69 @@ static int print_chains(json_t *r)
 {
 	static const char *const hdr[] = { "ID", "HEAD", "MIDDLE", "TAIL", "SLOTS",
 					   "JOINING" };
-	static const char used[] = "id|chain|members|nodes|head|tail|slots|slot_count|n_slots|joining";
-	json_t *items = list_of(r, "chains", "id"), *item, *extra;
+	json_t *item, *extra;
 	struct table t;
 	size_t i;
 
-	if (items == NULL) {
+	if (!json_is_array(r)) {
 		print_pretty(r, "chains", NULL);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
-	extra = extra_keys(items, used);
+	extra = extra_keys(r, shown(CAT_MGMT_CHAINS));
 	tbl_init(&t, hdr, 6, json_array_size(extra));
 	tbl_header_extra(&t, extra);
-	json_array_foreach(items, i, item) {
-		json_t *m = members_of(item), *slots;
+	json_array_foreach(r, i, item) {
+		json_t *m = json_object_get(item, "members");
 		size_t n = json_array_size(m);
 
-		tbl_cell(&t, jstr(field(item, "id|chain")));
-		tbl_cell(&t, n ? node_label(json_array_get(m, 0))
-			       : jstr(field(item, "head")));
-		tbl_cell(&t, join(m, 1, n > 1 ? n - 1 : 1, ",", node_label));
-		tbl_cell(&t, n ? node_label(json_array_get(m, n - 1))
-			       : jstr(field(item, "tail")));
-		slots = field(item, "slots|slot_count|n_slots");
-		tbl_cell(&t, json_is_array(slots)
-			     ? xasprintf("%zu", json_array_size(slots))
-			     : jstr(slots));
-		tbl_cell(&t, join_cell(field(item, "joining")));
+		tbl_cell(&t, jstr(json_object_get(item, "id")));
+		tbl_cell(&t, jstr(json_object_get(item, "head")));
+		tbl_cell(&t, join(m, 1, n > 1 ? n - 1 : 1, ",", jstr));
+		tbl_cell(&t, jstr(json_object_get(item, "tail")));
+		tbl_cell(&t, jstr(json_object_get(item, "slots")));
+		tbl_cell(&t, join_cell(json_object_get(item, "joining")));
 		tbl_row_extra(&t, item, extra);
 	}
 	tbl_print(&t);
 	tbl_free(&t);
 	json_decref(extra);
-	json_decref(items);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
-static int print_slots(json_t *r, long long first)
+static int print_slots(json_t *r)
 {
 	static const char *const hdr[] = { "SLOT", "CHAIN", "MEMBERS" };
-	static const char used[] = "slot|chain|chain_id|members|nodes";
-	json_t *items = list_of(r, "slots", "slot"), *item, *extra;
+	json_t *items = json_object_get(r, "slots"), *item, *extra;
 	struct table t;
 	size_t i;
 
-	if (items == NULL) {
+	if (!json_is_array(items)) {
 		print_pretty(r, "slots", NULL);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
-	/* Slots listed without their numbers count from the first one. */
-	first = field_int(r, "first", first);
-	extra = extra_keys(items, used);
+	extra = extra_keys(items, shown(CAT_MGMT_SLOTS));
 	tbl_init(&t, hdr, 3, json_array_size(extra));
 	tbl_header_extra(&t, extra);
 	json_array_foreach(items, i, item) {
-		json_t *s = field(item, "slot"), *m = members_of(item);
+		json_t *m = json_object_get(item, "members");
 
-		tbl_cell(&t, s ? jstr(s) : xasprintf("%lld", first + (long long)i));
-		tbl_cell(&t, jstr(field(item, "chain|chain_id")));
-		tbl_cell(&t, join(m, 0, json_array_size(m), " -> ", node_label));
+		tbl_cell(&t, jstr(json_object_get(item, "slot")));
+		tbl_cell(&t, jstr(json_object_get(item, "chain")));
+		tbl_cell(&t, join(m, 0, json_array_size(m), " -> ", jstr));
 		tbl_row_extra(&t, item, extra);
 	}
 	tbl_print(&t);
 	tbl_free(&t);
 	json_decref(extra);
-	json_decref(items);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
-/* A node's counters: its "stats"/"counters" member (NULL when that is not
- * an object: a node not heard from yet), else the node object itself. */
+/* A node's counters: its "stats" (NULL when that is not an object: a
+ * node not heard from yet). */
 static json_t *counters_of(json_t *item)
 {
-	json_t *c = field(item, "stats|counters");
+	json_t *c = json_object_get(item, "stats");
 
-	if (c == NULL)
-		return item;
 	return json_is_object(c) ? c : NULL;
 }
 
@@ -918,7 +755,7 @@ static void stats_row(struct table *t, json_t *items, const char *key,
 	json_t *item, *c;
 	size_t k;
 
-	tbl_cell(t, cat_ctl_clean(xstrdup(key)));
+	tbl_cell(t, cat_adm_clean(xstrdup(key)));
 	json_array_foreach(items, k, item) {
 		c = json_object_get(top ? item : counters_of(item), key);
 		if (!json_is_integer(c) ||
@@ -936,17 +773,17 @@ static void stats_row(struct table *t, json_t *items, const char *key,
 
 static int print_stats(json_t *r)
 {
-	json_t *items = list_of(r, "nodes|per_node", "id"), *sums, *top, *names;
+	json_t *items = json_object_get(r, "nodes"), *sums, *top, *names;
 	json_t *item, *v;
 	const char *key;
 	struct table t;
 	size_t i;
 
-	if (items == NULL) {
+	if (!json_is_array(items)) {
 		print_pretty(r, "stats", NULL);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
-	sums = field(r, "sum|sums|total|totals");
+	sums = json_object_get(r, "sum");
 	if (!json_is_object(sums))
 		sums = NULL;
 	/* Rows: what the nodes say about themselves (state, in_flight) first,
@@ -956,28 +793,25 @@ static int print_stats(json_t *r)
 	if (top == NULL || names == NULL)
 		out_of_memory();
 	json_array_foreach(items, i, item)
-		if (counters_of(item) != item)
-			add_names(top, item, "id|node|stats|counters", 1);
+		add_names(top, item, shown(CAT_MGMT_STATS), 1);
 	if (sums)
 		add_names(names, sums, "", 0);
 	json_array_foreach(items, i, item)
-		add_names(names, counters_of(item),
-			  counters_of(item) == item ? "id|node" : "", 0);
+		add_names(names, counters_of(item), "", 0);
 
 	/* Nodes x counters: bounded, or the table is no use to anyone. */
 	if ((json_object_size(top) + json_object_size(names)) *
 	    (json_array_size(items) + 2) > STATS_CELLS_MAX) {
 		json_decref(top);
 		json_decref(names);
-		json_decref(items);
 		print_pretty(r, "stats", "too many nodes and counters for a table");
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
 	tbl_init(&t, NULL, 0, json_array_size(items) + 2);
 	t.right_from = 1;
 	tbl_cell(&t, xstrdup("COUNTER"));
 	json_array_foreach(items, i, item) {
-		char *l = node_label(item);
+		char *l = jstr(json_object_get(item, "id"));
 
 		tbl_cell(&t, xasprintf("NODE%s", l));
 		free(l);
@@ -991,42 +825,39 @@ static int print_stats(json_t *r)
 	tbl_free(&t);
 	json_decref(top);
 	json_decref(names);
-	json_decref(items);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
 static int print_epochs(json_t *r)
 {
 	static const char *const hdr[] = { "EPOCH", "TIME", "REASON" };
-	static const char used[] = "epoch|number|n|time|ts|timestamp|at|when|reason|why|text|event";
-	json_t *items = list_of(r, "epochs|history|epoch_history", "epoch"), *item, *extra;
+	json_t *items = json_object_get(r, "history"), *item, *extra, *total;
 	struct table t;
-	long long total;
 	size_t i;
 
-	if (items == NULL) {
+	if (!json_is_array(items)) {
 		print_pretty(r, "epoch history", NULL);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
-	extra = extra_keys(items, used);
+	extra = extra_keys(items, shown(CAT_MGMT_EPOCH_HISTORY));
 	tbl_init(&t, hdr, 3, json_array_size(extra));
 	tbl_header_extra(&t, extra);
 	json_array_foreach(items, i, item) {
-		tbl_cell(&t, jstr(is_scalar(item) ? item : field(item, "epoch|number|n")));
-		tbl_cell(&t, fmt_time(field(item, "time|ts|timestamp|at|when")));
-		tbl_cell(&t, jstr(field(item, "reason|why|text|event")));
+		tbl_cell(&t, jstr(json_object_get(item, "epoch")));
+		tbl_cell(&t, fmt_time(json_object_get(item, "time")));
+		tbl_cell(&t, jstr(json_object_get(item, "reason")));
 		tbl_row_extra(&t, item, extra);
 	}
 	tbl_print(&t);
 	/* catena-control may answer only the latest epochs. */
-	total = field_int(r, "total", -1);
-	if (total > (long long)json_array_size(items))
+	total = json_object_get(r, "total");
+	if (json_is_integer(total) &&
+	    json_integer_value(total) > (json_int_t)json_array_size(items))
 		printf("the last %zu of %lld epochs\n", json_array_size(items),
-		       total);
+		       (long long)json_integer_value(total));
 	tbl_free(&t);
 	json_decref(extra);
-	json_decref(items);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
 /*
@@ -1034,15 +865,43 @@ static int print_epochs(json_t *r)
  * the answer positively says no slot differs: a "differ" that is missing
  * or not a list is no answer (2), not a clean bill of health.
  */
-int cat_ctl_verify_outcome(const json_t *r, const char **why)
+int cat_adm_verify_outcome(const json_t *r, const char **why)
 {
-	json_t *differ = field(r, "differ");
+	json_t *differ = json_object_get(r, "differ");
 
 	if (!json_is_object(r) || !json_is_array(differ)) {
 		*why = "the answer to verify has no \"differ\" list";
-		return CAT_CTL_EXIT_NO_ANSWER;
+		return CAT_ADM_EXIT_NO_ANSWER;
 	}
-	return json_array_size(differ) ? CAT_CTL_EXIT_WRONG : CAT_CTL_EXIT_OK;
+	return json_array_size(differ) ? CAT_ADM_EXIT_WRONG : CAT_ADM_EXIT_OK;
+}
+
+/* The rows of one slot that differs: one per replica, the union of the
+ * nodes in its versions and digests. */
+static void differ_rows(struct table *t, json_t *item)
+{
+	json_t *vers = json_object_get(item, "versions");
+	json_t *digs = json_object_get(item, "digests"), *nodes, *v;
+	const char *key;
+	int row = 0;
+
+	nodes = json_object();
+	if (nodes == NULL)
+		out_of_memory();
+	json_object_foreach(vers, key, v)
+		json_object_set_new(nodes, key, json_true());
+	json_object_foreach(digs, key, v)
+		json_object_set_new(nodes, key, json_true());
+	if (json_object_size(nodes) == 0)
+		json_object_set_new(nodes, "-", json_true());
+	json_object_foreach(nodes, key, v) {
+		tbl_cell(t, row ? xstrdup("") : jstr(json_object_get(item, "slot")));
+		tbl_cell(t, row++ ? xstrdup("") : jstr(json_object_get(item, "chain")));
+		tbl_cell(t, cat_adm_clean(xstrdup(key)));
+		tbl_cell(t, jstr(json_object_get(vers, key)));
+		tbl_cell(t, jstr(json_object_get(digs, key)));
+	}
+	json_decref(nodes);
 }
 
 static int print_verify(json_t *r)
@@ -1050,84 +909,95 @@ static int print_verify(json_t *r)
 	static const char *const hdr[] = {
 		"SLOT", "CHAIN", "NODE", "VERSION", "DIGEST",
 	};
-	json_t *differ = field(r, "differ"), *item, *nodes, *v;
-	char *checked = jstr(field(r, "slots_checked|checked"));
+	json_t *differ = json_object_get(r, "differ"), *item;
+	char *checked = jstr(json_object_get(r, "slots_checked"));
 	struct table t;
-	const char *key;
 	size_t i;
 
 	kv_init(&t);
-	kv_fields(&t, r, "slots_checked|checked|differ|differ_count|nodes", "");
-	if (field(r, "nodes"))
-		kv(&t, "nodes asked", jstr(field(r, "nodes")));
+	kv_fields(&t, r, shown(CAT_MGMT_VERIFY), "");
+	if (json_object_get(r, "nodes"))
+		kv(&t, "nodes asked", jstr(json_object_get(r, "nodes")));
 	kv_print(&t);
 	if (json_array_size(differ) == 0) {
 		printf("%s slots checked, all replicas agree\n", checked);
 		free(checked);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
 	tbl_init(&t, hdr, 5, 0);
-	json_array_foreach(differ, i, item) {
-		json_t *vers = field(item, "versions"), *digs = field(item, "digests");
-		int row = 0;
-
-		/* One row per replica, the union of the nodes in both maps. */
-		nodes = json_object();
-		if (nodes == NULL)
-			out_of_memory();
-		if (json_is_object(vers))
-			json_object_foreach(vers, key, v)
-				json_object_set_new(nodes, key, json_true());
-		if (json_is_object(digs))
-			json_object_foreach(digs, key, v)
-				json_object_set_new(nodes, key, json_true());
-		if (json_object_size(nodes) == 0)
-			json_object_set_new(nodes, "-", json_true());
-		json_object_foreach(nodes, key, v) {
-			tbl_cell(&t, row ? xstrdup("") :
-				 jstr(is_scalar(item) ? item : field(item, "slot")));
-			tbl_cell(&t, row++ ? xstrdup("") : jstr(field(item, "chain")));
-			tbl_cell(&t, cat_ctl_clean(xstrdup(key)));
-			tbl_cell(&t, jstr(json_object_get(vers, key)));
-			tbl_cell(&t, jstr(json_object_get(digs, key)));
-		}
-		json_decref(nodes);
-	}
+	json_array_foreach(differ, i, item)
+		differ_rows(&t, item);
 	tbl_print(&t);
 	tbl_free(&t);
 	printf("%zu of %s slots checked differ between replicas\n",
 	       json_array_size(differ), checked);
 	free(checked);
-	return CAT_CTL_EXIT_WRONG;
+	return CAT_ADM_EXIT_WRONG;
 }
 
-static int print_node_op(json_t *r, const char *what, const char *id)
+static int print_node_op(json_t *r, enum cat_mgmt_id id, const char *what,
+			 const char *node)
 {
-	json_t *epoch = field(r, "epoch");
+	json_t *epoch = json_object_get(r, "epoch");
 	char *e = epoch ? jstr(epoch) : NULL;
 	struct table t;
 
-	printf("node %s %s%s%s%s\n", id, what, e ? " (epoch " : "", e ? e : "",
+	printf("node %s %s%s%s%s\n", node, what, e ? " (epoch " : "", e ? e : "",
 	       e ? ")" : "");
 	free(e);
 	kv_init(&t);
 	if (json_is_object(r))
-		kv_fields(&t, r, "epoch|node|id", "  ");
+		kv_fields(&t, r, shown(id), "  ");
 	kv_print(&t);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }
 
 /* "key  value" lines of an answer (reshard commands, chain add). */
-static int print_fields(json_t *r, const char *title)
+static int print_fields(json_t *r, enum cat_mgmt_id id, const char *title)
 {
 	struct table t;
 
 	printf("%s\n", title);
 	kv_init(&t);
 	if (json_is_object(r))
-		kv_fields(&t, r, "", "  ");
+		kv_fields(&t, r, shown(id), "  ");
 	kv_print(&t);
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
+}
+
+/* "copying (node 4), cancelled" */
+static char *step_cell(json_t *m)
+{
+	const char *step = json_string_value(json_object_get(m, "step"));
+	const char *cancelled = json_is_true(json_object_get(m, "cancelled")) ?
+				", cancelled" : "";
+	json_int_t joining = json_integer_value(json_object_get(m, "joining"));
+
+	if (joining != 0)
+		return xasprintf("%s (node %lld)%s", step, (long long)joining,
+				 cancelled);
+	return xasprintf("%s%s", step, cancelled);
+}
+
+static void reshard_row(struct table *t, json_t *m)
+{
+	json_t *eta = json_object_get(m, "eta_s"), *mem = json_object_get(m, "members"),
+	       *tg = json_object_get(m, "target");
+
+	tbl_cell(t, jstr(json_object_get(m, "via")));
+	tbl_cell(t, jstr(json_object_get(m, "from")));
+	tbl_cell(t, jstr(json_object_get(m, "to")));
+	tbl_cell(t, jstr(json_object_get(m, "slots")));
+	tbl_cell(t, join(mem, 0, json_array_size(mem), ",", jstr));
+	tbl_cell(t, join(tg, 0, json_array_size(tg), ",", jstr));
+	tbl_cell(t, step_cell(m));
+	tbl_cell(t, xasprintf("%lld keys, %lld bytes",
+		 (long long)json_integer_value(json_object_get(m, "keys_copied")),
+		 (long long)json_integer_value(json_object_get(m, "bytes_copied"))));
+	tbl_cell(t, jstr(json_object_get(m, "lag")));
+	tbl_cell(t, xasprintf("%.1f s", json_real_value(json_object_get(m, "elapsed_s"))));
+	tbl_cell(t, json_is_real(eta) ? xasprintf("%.1f s", json_real_value(eta)) :
+		 xstrdup("-"));
 }
 
 /* One line per move: where its slots go, how far it is. */
@@ -1136,98 +1006,80 @@ static int print_reshard_status(json_t *r)
 	static const char *const hdr[] = { "VIA", "FROM", "TO", "SLOTS", "MEMBERS",
 					   "TARGET", "STEP", "COPIED", "LAG", "ELAPSED",
 					   "ETA" };
-	json_t *moves = field(r, "moves"), *q = field(r, "queued"), *m;
+	json_t *moves = json_object_get(r, "moves"), *q = json_object_get(r, "queued"), *m;
+	json_int_t rate = json_integer_value(json_object_get(r, "rate"));
 	struct table t;
+	char *rate_text;
 	size_t i;
 
 	if (!json_is_array(moves)) {
 		print_pretty(r, "reshard status", NULL);
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	}
-	{
-		char *rate = json_integer_value(field(r, "rate")) > 0 ?
-			xasprintf("%lld bytes/s per worker",
-				  (long long)json_integer_value(field(r, "rate"))) :
-			xstrdup("as configured on the nodes");
-
-		printf("reshard: %zu moves in progress, %zu queued%s%s, transfer rate %s\n",
-		       json_array_size(moves), json_array_size(q),
-		       json_is_true(field(r, "rebalance")) ? ", rebalancing" : "",
-		       json_is_true(field(r, "paused")) ? ", PAUSED" : "", rate);
-		free(rate);
-	}
+	rate_text = rate > 0 ? xasprintf("%lld bytes/s per worker", (long long)rate) :
+		    xstrdup("as configured on the nodes");
+	printf("reshard: %zu moves in progress, %zu queued%s%s, transfer rate %s\n",
+	       json_array_size(moves), json_array_size(q),
+	       json_is_true(json_object_get(r, "rebalance")) ? ", rebalancing" : "",
+	       json_is_true(json_object_get(r, "paused")) ? ", PAUSED" : "", rate_text);
+	free(rate_text);
 	if (json_array_size(moves) == 0 && json_array_size(q) == 0)
-		return CAT_CTL_EXIT_OK;
+		return CAT_ADM_EXIT_OK;
 	tbl_init(&t, hdr, 11, 0);
-	json_array_foreach(moves, i, m) {
-		json_t *eta = field(m, "eta_s"), *mem = field(m, "members"),
-		       *tg = field(m, "target");
-
-		tbl_cell(&t, jstr(field(m, "via")));
-		tbl_cell(&t, jstr(field(m, "from")));
-		tbl_cell(&t, jstr(field(m, "to")));
-		tbl_cell(&t, jstr(field(m, "slots")));
-		tbl_cell(&t, join(mem, 0, json_array_size(mem), ",", jstr));
-		tbl_cell(&t, join(tg, 0, json_array_size(tg), ",", jstr));
-		tbl_cell(&t, json_integer_value(field(m, "joining")) ?
-			 xasprintf("%s (node %lld)%s", json_string_value(field(m, "step")),
-				   (long long)json_integer_value(field(m, "joining")),
-				   json_is_true(field(m, "cancelled")) ? ", cancelled" : "") :
-			 xasprintf("%s%s", json_string_value(field(m, "step")),
-				   json_is_true(field(m, "cancelled")) ? ", cancelled" : ""));
-		tbl_cell(&t, xasprintf("%lld keys, %lld bytes",
-			 (long long)json_integer_value(field(m, "keys_copied")),
-			 (long long)json_integer_value(field(m, "bytes_copied"))));
-		tbl_cell(&t, jstr(field(m, "lag")));
-		tbl_cell(&t, xasprintf("%.1f s", json_real_value(field(m, "elapsed_s"))));
-		tbl_cell(&t, json_is_real(eta) ? xasprintf("%.1f s", json_real_value(eta)) :
-			 xstrdup("-"));
-	}
+	json_array_foreach(moves, i, m)
+		reshard_row(&t, m);
 	tbl_print(&t);
 	tbl_free(&t);
 	json_array_foreach(q, i, m)
 		printf("queued: %lld slots from chain %lld to chain %lld\n",
-		       (long long)json_integer_value(field(m, "slots")),
-		       (long long)json_integer_value(field(m, "from")),
-		       (long long)json_integer_value(field(m, "to")));
-	return CAT_CTL_EXIT_OK;
+		       (long long)json_integer_value(json_object_get(m, "slots")),
+		       (long long)json_integer_value(json_object_get(m, "from")),
+		       (long long)json_integer_value(json_object_get(m, "to")));
+	return CAT_ADM_EXIT_OK;
 }
 
-int cat_ctl_show(enum cat_ctl_verb verb, json_t *result,
-		 const struct cat_ctl_show_ctx *ctx)
+int cat_adm_show(enum cat_mgmt_id id, json_t *result,
+		 const struct cat_adm_show_ctx *ctx)
 {
-	switch (verb) {
-	case CAT_CTL_STATUS:
+	switch (id) {
+	case CAT_MGMT_STATUS:
 		return print_status(result, ctx->socket_path);
-	case CAT_CTL_NODES:
+	case CAT_MGMT_NODES:
 		return print_nodes(result);
-	case CAT_CTL_CHAINS:
+	case CAT_MGMT_CHAINS:
 		return print_chains(result);
-	case CAT_CTL_SLOTS:
-		return print_slots(result, ctx->first_slot);
-	case CAT_CTL_STATS:
+	case CAT_MGMT_SLOTS:
+		return print_slots(result);
+	case CAT_MGMT_STATS:
 		return print_stats(result);
-	case CAT_CTL_EPOCH_HISTORY:
+	case CAT_MGMT_EPOCH_HISTORY:
 		return print_epochs(result);
-	case CAT_CTL_VERIFY:
+	case CAT_MGMT_VERIFY:
 		return print_verify(result);
-	case CAT_CTL_NODE_ADD:
-		return print_node_op(result, "added as a spare", ctx->node_id);
-	case CAT_CTL_CHAIN_ADD:
-		return print_fields(result, "chain added (no slots yet)");
-	case CAT_CTL_RESHARD:
-		return print_fields(result, "reshard: done");
-	case CAT_CTL_RESHARD_STATUS:
-		return print_reshard_status(result);
-	case CAT_CTL_NODE_JOIN:
-		return print_node_op(result, "joining (catenactl chains shows its progress)",
+	case CAT_MGMT_NODE_ADD:
+		return print_node_op(result, id, "added as a spare", ctx->node_id);
+	case CAT_MGMT_NODE_JOIN:
+		return print_node_op(result, id, "joining (catenactl chains shows its progress)",
 				     ctx->node_id);
-	case CAT_CTL_NODE_DRAIN:
-		return print_node_op(result, "drained", ctx->node_id);
-	case CAT_CTL_NODE_UNDRAIN:
-		return print_node_op(result, "undrained", ctx->node_id);
-	case CAT_CTL_NODE_REMOVE:
-		return print_node_op(result, "removed", ctx->node_id);
+	case CAT_MGMT_NODE_DRAIN:
+		return print_node_op(result, id, "drained", ctx->node_id);
+	case CAT_MGMT_NODE_UNDRAIN:
+		return print_node_op(result, id, "undrained", ctx->node_id);
+	case CAT_MGMT_NODE_REMOVE:
+		return print_node_op(result, id, "removed", ctx->node_id);
+	case CAT_MGMT_CHAIN_ADD:
+		return print_fields(result, id, "chain added (no slots yet)");
+	case CAT_MGMT_RESHARD_STATUS:
+		return print_reshard_status(result);
+	case CAT_MGMT_RESHARD_MOVE:
+	case CAT_MGMT_RESHARD_REBALANCE:
+	case CAT_MGMT_RESHARD_PAUSE:
+	case CAT_MGMT_RESHARD_RESUME:
+	case CAT_MGMT_RESHARD_CANCEL:
+	case CAT_MGMT_RESHARD_RATE:
+		return print_fields(result, id, "reshard: done");
+	case CAT_MGMT_N_CMDS:
+		break;
 	}
-	return CAT_CTL_EXIT_OK;
+	return CAT_ADM_EXIT_OK;
 }

@@ -10,67 +10,50 @@
 
 #include <jansson.h>
 
+#include "control/mgmt_cmds.h"
+
 /* Exit statuses of catenactl (the agreed interface; 64 is EX_USAGE). */
 enum {
-	CAT_CTL_EXIT_OK = 0,
-	CAT_CTL_EXIT_WRONG = 1,      /* the answer says something is wrong */
-	CAT_CTL_EXIT_NO_ANSWER = 2,  /* no usable answer: connect, timeout, garbage */
-	CAT_CTL_EXIT_USAGE = 64,
-};
-
-/* The commands, one per management-socket cmd. */
-enum cat_ctl_verb {
-	CAT_CTL_STATUS,
-	CAT_CTL_NODES,
-	CAT_CTL_CHAINS,
-	CAT_CTL_SLOTS,
-	CAT_CTL_STATS,
-	CAT_CTL_EPOCH_HISTORY,
-	CAT_CTL_VERIFY,
-	CAT_CTL_NODE_ADD,
-	CAT_CTL_NODE_JOIN,
-	CAT_CTL_NODE_DRAIN,
-	CAT_CTL_NODE_UNDRAIN,
-	CAT_CTL_NODE_REMOVE,
-	CAT_CTL_CHAIN_ADD,
-	CAT_CTL_RESHARD,         /* move, rebalance, pause, resume, cancel, rate */
-	CAT_CTL_RESHARD_STATUS,
+	CAT_ADM_EXIT_OK = 0,
+	CAT_ADM_EXIT_WRONG = 1,      /* the answer says something is wrong */
+	CAT_ADM_EXIT_NO_ANSWER = 2,  /* no usable answer: connect, timeout, garbage */
+	CAT_ADM_EXIT_USAGE = 64,
 };
 
 /* What a printer needs besides the result. */
-struct cat_ctl_show_ctx {
+struct cat_adm_show_ctx {
 	const char *socket_path;  /* status: the socket's mode is stat()ed */
-	long long first_slot;     /* slots: numbers slots listed without one */
 	const char *node_id;      /* node add/drain/remove: as the user gave it */
 };
 
 /*
  * Print result (the answer's "result", never NULL: pass json_null() when
- * absent) for people. Returns the exit status: CAT_CTL_EXIT_WRONG when
- * verify found slots that differ, else CAT_CTL_EXIT_OK (call
- * cat_ctl_verify_outcome first: a malformed verify result is no answer).
- * Exits with CAT_CTL_EXIT_NO_ANSWER on out of memory.
+ * absent) of command id (control/mgmt_cmds.def) for people. Returns the
+ * exit status: CAT_ADM_EXIT_WRONG when verify found slots that differ,
+ * else CAT_ADM_EXIT_OK (call cat_adm_verify_outcome first: a malformed
+ * verify result is no answer). Exits with CAT_ADM_EXIT_NO_ANSWER on out
+ * of memory.
  */
-int cat_ctl_show(enum cat_ctl_verb verb, json_t *result,
-		 const struct cat_ctl_show_ctx *ctx);
+int cat_adm_show(enum cat_mgmt_id id, json_t *result,
+		 const struct cat_adm_show_ctx *ctx);
 
 /*
- * What a verify result says, as an exit status: CAT_CTL_EXIT_OK only when
- * "differ" is an empty list, CAT_CTL_EXIT_WRONG when it lists slots, and
- * CAT_CTL_EXIT_NO_ANSWER (with *why set) when there is no such list, so a
+ * What a verify result says, as an exit status: CAT_ADM_EXIT_OK only when
+ * "differ" is an empty list, CAT_ADM_EXIT_WRONG when it lists slots, and
+ * CAT_ADM_EXIT_NO_ANSWER (with *why set) when there is no such list, so a
  * broken answer is never taken for a clean one.
  */
-int cat_ctl_verify_outcome(const json_t *result, const char **why);
+int cat_adm_verify_outcome(const json_t *result, const char **why);
 
 /*
  * The management socket's permission bits (0..07777): stat() of path, or
  * if that fails what a status result reports (sets *from_server). -1 if
  * neither says.
  */
-int cat_ctl_socket_mode(const char *path, const json_t *status_result,
+int cat_adm_socket_mode(const char *path, const json_t *status_result,
 			int *from_server);
 
 /* Replace, in place, C0/C1 control characters and DEL with '?'; returns s. */
-char *cat_ctl_clean(char *s);
+char *cat_adm_clean(char *s);
 
 #endif

@@ -766,8 +766,8 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 				pf[2 + i].events |= POLLOUT;
 		}
 		dl = cat_ctl_node_deadline(c);
-		if (cat_ctl_mgmt_deadline(c) < dl)
-			dl = cat_ctl_mgmt_deadline(c);
+		if (cat_ctl_verify_deadline(c) < dl)
+			dl = cat_ctl_verify_deadline(c);
 		if (conn_deadline(c) < dl)
 			dl = conn_deadline(c);
 		if (c->etcd != NULL && next_ka < dl)
@@ -862,7 +862,7 @@ static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 			now = cat_ctl_now_ms();
 			if (!cat_ctl_rejoin_tick(c, now))
 				cat_ctl_reshard_tick(c, now);
-			cat_ctl_mgmt_tick(c, now);
+			cat_ctl_verify_tick(c, now);
 			/* Held lines after a verify answered. */
 			for (uint16_t i = 0; i < c->n_conns; i++)
 				process_lines(c, c->conns[i], round_end);
@@ -999,7 +999,7 @@ static const char *stop_name(void)
 /* Forget everything a leader knew: a later term starts from the store. */
 static void drop_state(struct cat_ctl *c)
 {
-	cat_ctl_mgmt_fini(c);
+	cat_ctl_verify_fini(c);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		cat_ctl_node_release(&c->nodes[i]);
 	c->n_nodes = 0;
@@ -1196,7 +1196,7 @@ int main(int argc, char **argv)
 	}
 	c->store.lock_fd = -1;
 	rc = run(c, etcd, argc, argv);
-	cat_ctl_mgmt_fini(c);
+	cat_ctl_verify_fini(c);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		cat_ctl_node_release(&c->nodes[i]);
 	cat_map_free(c->map);

@@ -214,6 +214,20 @@ unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
 	return n;
 }
 
+void cat_ctl_list_ids(char *buf, size_t cap, const uint16_t *ids,
+		      unsigned int n)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < n && len < cap; i++) {
+		int w = snprintf(buf + len, cap - len, i ? " %u" : "%u", ids[i]);
+
+		if (w > 0)
+			len += (size_t)w;
+	}
+}
+
 void cat_ctl_node_release(struct cat_ctl_node *n)
 {
 	json_decref(n->port);

@@ -18,6 +18,7 @@
 #include "control/policy.h"
 #include "control/store_etcd.h"
 #include "control/store_file.h"
+#include "control/verify.h"
 #include "replication/map.h"
 
 #ifdef __cplusplus
@@ -139,22 +140,6 @@ struct cat_ctl_event {
 	int64_t time;               /* Unix seconds */
 	uint32_t epoch;
 	char text[CAT_CTL_EVENT_TEXT];
-};
-
-struct cat_ctl_digest {
-	uint32_t slot;
-	uint64_t version, digest;
-};
-
-struct cat_ctl_verify {
-	uint32_t req;               /* 0: this entry is free */
-	uint64_t conn_serial;       /* the management connection waiting */
-	uint64_t deadline_ms;
-	uint16_t n_asked;
-	uint16_t asked[CAT_MAP_NODES_MAX];
-	uint8_t answered[CAT_MAP_NODES_MAX];
-	struct cat_ctl_digest *dg[CAT_MAP_NODES_MAX];
-	uint32_t n_dg[CAT_MAP_NODES_MAX], cap_dg[CAT_MAP_NODES_MAX];
 };
 
 /* A slot move in progress, by its transitional chain (control/reshard.c). */
@@ -317,6 +302,10 @@ int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn);
 int cat_ctl_commit(struct cat_ctl *c, struct cat_map *next,
 		   const char *reason, char *err, size_t errlen);
 
+/** Node ids as "1 2 3" into buf (truncated at cap). */
+void cat_ctl_list_ids(char *buf, size_t cap, const uint16_t *ids,
+		      unsigned int n);
+
 /** Chain ids node id is a member of, written as "1 2 3" into buf. Returns
  * how many. */
 unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
@@ -327,19 +316,6 @@ unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
 /** Handle one request line from a management connection. */
 void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		       const char *line, size_t len);
-/**
- * A node's "digests" message (already checked to come from node). Returns
- * 0 (an answer to no running verify is ignored), or -EINVAL with why for
- * a malformed one: the node channel then closes that connection.
- */
-int cat_ctl_mgmt_digests(struct cat_ctl *c, uint16_t node, json_t *msg,
-			 char *why, size_t whylen);
-/** Answer the verify requests whose time is up or whose nodes all answered. */
-void cat_ctl_mgmt_tick(struct cat_ctl *c, uint64_t now_ms);
-/** Earliest verify deadline (UINT64_MAX if none). */
-uint64_t cat_ctl_mgmt_deadline(const struct cat_ctl *c);
-/** Free what verify requests hold. */
-void cat_ctl_mgmt_fini(struct cat_ctl *c);
 
 #ifdef __cplusplus
 }

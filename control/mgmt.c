@@ -3,6 +3,8 @@
  * line, one JSON answer a line. Every request is checked in full (command,
  * argument names and types) before anything changes, so a bad request
  * changes nothing. Map changes go through cat_ctl_commit like failures do.
+ * The commands and the argument names each takes are control/mgmt_cmds.def's
+ * (catenactl's too); verify's collection of digests is control/verify.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,17 +14,16 @@
 #include <sys/stat.h>
 
 #include "control/ctl.h"
+#include "control/mgmt.h"
+#include "control/mgmt_cmds.h"
 #include "control/planner.h"
 #include "control/reshard.h"
+#include "control/verify.h"
 
 #define SLOTS_PER_ANSWER 512u  /* keeps a `slots` answer within one line */
-#define DIFFER_MAX 100u        /* differing slots listed by verify */
 #define EVENTS_SHOWN 20u
 
-static void reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
+void cat_ctl_mgmt_reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
 {
 	char why[512];
 	json_t *m;
@@ -40,25 +41,24 @@ static void reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
 	json_decref(m);
 }
 
-/* Takes result. */
-static void reply_ok(struct cat_ctl_conn *conn, json_t *result)
+void cat_ctl_mgmt_reply_ok(struct cat_ctl_conn *conn, json_t *result)
 {
 	json_t *m;
 	char *s;
 	size_t n;
 
 	if (result == NULL) {
-		reply_err(conn, "out of memory");
+		cat_ctl_mgmt_reply_err(conn, "out of memory");
 		return;
 	}
 	m = json_pack("{s:b,s:o}", "ok", 1, "result", result);
 	s = m != NULL ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	n = s != NULL ? strlen(s) : 0;
 	if (s == NULL)
-		reply_err(conn, "out of memory");
+		cat_ctl_mgmt_reply_err(conn, "out of memory");
 	else if (n > CAT_CTL_LINE_MAX)
-		reply_err(conn, "answer of %zu bytes is over the %u-byte line limit",
-			  n, CAT_CTL_LINE_MAX);
+		cat_ctl_mgmt_reply_err(conn, "answer of %zu bytes is over the %u-byte line limit",
+				       n, CAT_CTL_LINE_MAX);
 	else
 		cat_ctl_send(conn, m);
 	free(s);
@@ -96,7 +96,7 @@ static json_t *members(const struct cat_map_chain *ch)
 	return a;
 }
 
-static json_t *id_array(const uint16_t *ids, unsigned int n)
+json_t *cat_ctl_mgmt_id_array(const uint16_t *ids, unsigned int n)
 {
 	json_t *a = json_array();
 
@@ -250,7 +250,7 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 	/* With etcd only the leader answers: say which instance that is. */
 	if (r != NULL && c->etcd != NULL)
 		json_object_set_new(r, "instance", json_string(c->etcd->instance));
-	reply_ok(conn, r);
+	cat_ctl_mgmt_reply_ok(conn, r);
 }
 
 static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
@@ -274,12 +274,12 @@ static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 			"last_heartbeat_ms", heard ?
 				json_integer((json_int_t)(now - n->last_hb_ms)) : json_null(),
 			"chains", chains_of(c->map, nd->id),
-			"suspect", n != NULL ? id_array(n->suspect, n->n_suspect)
+			"suspect", n != NULL ? cat_ctl_mgmt_id_array(n->suspect, n->n_suspect)
 					     : json_array(),
 			"link", port_field(n, "link"),
 			"mtu", port_field(n, "mtu")));
 	}
-	reply_ok(conn, a);
+	cat_ctl_mgmt_reply_ok(conn, a);
 }
 
 static json_int_t slots_of(const struct cat_map *m, uint16_t chain_index)
@@ -331,7 +331,7 @@ static void cmd_chains(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 			json_object_set_new(o, "joining", join_progress(c, ch));
 		json_array_append_new(a, o);
 	}
-	reply_ok(conn, a);
+	cat_ctl_mgmt_reply_ok(conn, a);
 }
 
 /* An optional integer argument in [min, max]: 1 if given, 0 if absent,
@@ -345,8 +345,8 @@ static int arg_int(struct cat_ctl_conn *conn, json_t *req, const char *cmd,
 		return 0;
 	if (!json_is_integer(j) || json_integer_value(j) < min ||
 	    json_integer_value(j) > max) {
-		reply_err(conn, "%s: \"%s\" must be a number %lld..%lld", cmd, key,
-			  (long long)min, (long long)max);
+		cat_ctl_mgmt_reply_err(conn, "%s: \"%s\" must be a number %lld..%lld", cmd, key,
+				       (long long)min, (long long)max);
 		return -1;
 	}
 	*v = json_integer_value(j);
@@ -366,9 +366,9 @@ static void cmd_slots(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 	if (rc < 0)
 		return;
 	if (first + count > max) {
-		reply_err(conn, "slots: %lld..%lld is past the last slot %lld",
-			  (long long)first, (long long)(first + count - 1),
-			  (long long)(max - 1));
+		cat_ctl_mgmt_reply_err(conn, "slots: %lld..%lld is past the last slot %lld",
+				       (long long)first, (long long)(first + count - 1),
+				       (long long)(max - 1));
 		return;
 	}
 	a = json_array();
@@ -378,8 +378,8 @@ static void cmd_slots(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 		json_array_append_new(a, json_pack("{s:I,s:I,s:o}", "slot", s,
 			"chain", (json_int_t)ch->id, "members", members(ch)));
 	}
-	reply_ok(conn, json_pack("{s:I,s:I,s:I,s:o}", "slot_count", max,
-				 "first", first, "count", count, "slots", a));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:I,s:I,s:o}", "slot_count", max,
+					      "first", first, "count", count, "slots", a));
 }
 
 static void cmd_stats(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
@@ -408,7 +408,7 @@ static void cmd_stats(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 						 json_integer_value(v));
 		}
 	}
-	reply_ok(conn, json_pack("{s:o,s:o}", "nodes", a, "sum", sum));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:o,s:o}", "nodes", a, "sum", sum));
 }
 
 static void cmd_history(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
@@ -426,8 +426,8 @@ static void cmd_history(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 			"epoch", (json_int_t)c->store.hist[i].epoch,
 			"time", (json_int_t)c->store.hist[i].time,
 			"reason", c->store.hist[i].reason));
-	reply_ok(conn, json_pack("{s:I,s:o}", "total", (json_int_t)c->store.n_hist,
-				 "history", a));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:o}", "total", (json_int_t)c->store.n_hist,
+					      "history", a));
 }
 
 /* The node argument of node_drain/node_remove; NULL after answering. */
@@ -439,26 +439,13 @@ static struct cat_ctl_node *arg_node(struct cat_ctl *c, struct cat_ctl_conn *con
 
 	if (arg_int(conn, req, cmd, "node", 1, 65535, &id) <= 0) {
 		if (json_object_get(req, "node") == NULL)
-			reply_err(conn, "%s: \"node\" (a node id) is required", cmd);
+			cat_ctl_mgmt_reply_err(conn, "%s: \"node\" (a node id) is required", cmd);
 		return NULL;
 	}
 	n = cat_ctl_node(c, (uint16_t)id);
 	if (n == NULL)
-		reply_err(conn, "%s: no node %lld in the map", cmd, (long long)id);
+		cat_ctl_mgmt_reply_err(conn, "%s: no node %lld in the map", cmd, (long long)id);
 	return n;
-}
-
-static void list_ids(char *buf, size_t cap, const uint16_t *ids, unsigned int n)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (unsigned int i = 0; i < n && len < cap; i++) {
-		int w = snprintf(buf + len, cap - len, i ? " %u" : "%u", ids[i]);
-
-		if (w > 0)
-			len += (size_t)w;
-	}
 }
 
 /* Plan taking node id out of every chain for an operator: refused (an
@@ -471,13 +458,13 @@ static int plan_out(struct cat_ctl *c, struct cat_ctl_conn *conn, const char *cm
 	int rc = cat_ctl_plan_remove(c->map, id, next, r, err, sizeof(err));
 
 	if (rc < 0) {
-		reply_err(conn, "%s: %s", cmd, rc == -EINVAL ? err : strerror(-rc));
+		cat_ctl_mgmt_reply_err(conn, "%s: %s", cmd, rc == -EINVAL ? err : strerror(-rc));
 		return -1;
 	}
 	if (r->n_kept > 0) {
-		list_ids(kept, sizeof(kept), r->kept, r->n_kept);
-		reply_err(conn, "%s: node %u is the last member of chains %s: taking it out would empty them",
-			  cmd, id, kept);
+		cat_ctl_list_ids(kept, sizeof(kept), r->kept, r->n_kept);
+		cat_ctl_mgmt_reply_err(conn, "%s: node %u is the last member of chains %s: taking it out would empty them",
+				       cmd, id, kept);
 		cat_map_free(*next);
 		*next = NULL;
 		return -1;
@@ -499,13 +486,13 @@ static void cmd_drain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 	id = n->id;
 	r = malloc(sizeof(*r));
 	if (r == NULL) {
-		reply_err(conn, "out of memory");
+		cat_ctl_mgmt_reply_err(conn, "out of memory");
 		return;
 	}
 	if (plan_out(c, conn, "node_drain", id, &next, r) < 0)
 		goto out;
 	if (next == NULL) {
-		reply_err(conn, "node_drain: node %u is in no chain", id);
+		cat_ctl_mgmt_reply_err(conn, "node_drain: node %u is in no chain", id);
 		goto out;
 	}
 	prev = cat_ctl_store_mark(&c->store, id);
@@ -513,15 +500,15 @@ static void cmd_drain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 	snprintf(reason, sizeof(reason), "node %u drained (operator)", id);
 	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
 		cat_ctl_store_set_mark(&c->store, id, prev);
-		reply_err(conn, "node_drain: %s", err);
+		cat_ctl_mgmt_reply_err(conn, "node_drain: %s", err);
 		goto out;
 	}
 	cat_ctl_node(c, id)->state = CAT_CTL_NODE_DRAINED;
-	list_ids(left, sizeof(left), r->left, r->n_left);
+	cat_ctl_list_ids(left, sizeof(left), r->left, r->n_left);
 	cat_ctl_event(c, "%s: removed from chains %s", reason, left);
-	reply_ok(conn, json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
-				 "node", (json_int_t)id, "left_chains",
-				 id_array(r->left, r->n_left)));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
+					      "node", (json_int_t)id, "left_chains",
+					      cat_ctl_mgmt_id_array(r->left, r->n_left)));
 out:
 	free(r);
 }
@@ -541,7 +528,7 @@ static void cmd_remove(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 	id = n->id;
 	r = malloc(sizeof(*r));
 	if (r == NULL) {
-		reply_err(conn, "out of memory");
+		cat_ctl_mgmt_reply_err(conn, "out of memory");
 		return;
 	}
 	if (plan_out(c, conn, "node_remove", id, &out, r) < 0)
@@ -551,8 +538,8 @@ static void cmd_remove(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 				 sizeof(err));
 	cat_map_free(out);
 	if (rc < 0) {
-		reply_err(conn, "node_remove: %s", rc == -EINVAL || rc == -EBUSY ?
-			  err : strerror(-rc));
+		cat_ctl_mgmt_reply_err(conn, "node_remove: %s", rc == -EINVAL || rc == -EBUSY ?
+				       err : strerror(-rc));
 		goto done;
 	}
 	gone->epoch = c->map->epoch + 1;
@@ -561,19 +548,19 @@ static void cmd_remove(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 	snprintf(reason, sizeof(reason), "node %u removed (operator)", id);
 	if (cat_ctl_commit(c, gone, reason, err, sizeof(err)) < 0) {
 		cat_ctl_store_set_mark(&c->store, id, prev);
-		reply_err(conn, "node_remove: %s", err);
+		cat_ctl_mgmt_reply_err(conn, "node_remove: %s", err);
 		goto done;
 	}
-	list_ids(left, sizeof(left), r->left, r->n_left);
+	cat_ctl_list_ids(left, sizeof(left), r->left, r->n_left);
 	if (r->n_left > 0)
 		cat_ctl_event(c, "%s: removed from chains %s and from the map",
 			      reason, left);
 	else
 		cat_ctl_event(c, "%s: removed from the map (it was in no chain)",
 			      reason);
-	reply_ok(conn, json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
-				 "node", (json_int_t)id, "left_chains",
-				 id_array(r->left, r->n_left)));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
+					      "node", (json_int_t)id, "left_chains",
+					      cat_ctl_mgmt_id_array(r->left, r->n_left)));
 done:
 	free(r);
 }
@@ -602,14 +589,14 @@ static int add_join(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	rc = cat_ctl_plan_join(c->map, (uint16_t)chain, (uint16_t)id, &next,
 			       err, sizeof(err));
 	if (rc < 0) {
-		reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
+		cat_ctl_mgmt_reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
 		return rc;
 	}
 	snprintf(reason, sizeof(reason),
 		 "node %lld joins chain %lld (operator): state transfer from its tail",
 		 (long long)id, (long long)chain);
 	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
-		reply_err(conn, "node_add: %s", err);
+		cat_ctl_mgmt_reply_err(conn, "node_add: %s", err);
 		return -EIO;
 	}
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++)
@@ -643,14 +630,14 @@ static void cmd_undrain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 	if (n == NULL)
 		return;
 	if (n->state != CAT_CTL_NODE_DRAINED) {
-		reply_err(conn, "node_undrain: node %u is not drained (it is %s)",
-			  n->id, cat_ctl_state_name(n->state));
+		cat_ctl_mgmt_reply_err(conn, "node_undrain: node %u is not drained (it is %s)",
+				       n->id, cat_ctl_state_name(n->state));
 		return;
 	}
 	if (clear_drain_mark(c, n, err, sizeof(err)) < 0) {
 		/* Nothing changed, as far as the operator is told. */
 		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_DRAINED);
-		reply_err(conn, "node_undrain: %s", err);
+		cat_ctl_mgmt_reply_err(conn, "node_undrain: %s", err);
 		return;
 	}
 	/* Connected: a live spare from now on, timed like any node. Not
@@ -659,362 +646,111 @@ static void cmd_undrain(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 	cat_ctl_event(c, "node %u undrained (operator): %s", n->id,
 		      n->conn != NULL ? "up, in no chain until one takes it" :
 		      "not connected: up at its next hello");
-	reply_ok(conn, json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)c->map->epoch,
-				 "node", (json_int_t)n->id,
-				 "state", cat_ctl_state_name(n->state)));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)c->map->epoch,
+					      "node", (json_int_t)n->id,
+					      "state", cat_ctl_state_name(n->state)));
 }
 
-static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+/* node_add of a node not in the map: a spare, in no chain, in one epoch
+ * of its own (a join into chain, if asked, is checked first and made by
+ * add_join next). 0, or -1 after answering the refusal. */
+static int add_spare(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req,
+		     json_int_t id, json_int_t chain)
 {
 	json_t *jip = json_object_get(req, "ip"), *jmac = json_object_get(req, "mac");
-	json_int_t id, port = 7470, chain = 0;
-	const struct cat_ctl_node *old;
+	json_int_t port = 7470;
 	struct cat_map_node nd;
 	struct cat_map *next;
 	char err[256], reason[96];
 	int rc;
 
+	if (!json_is_string(jip)) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
+		return -1;
+	}
+	if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
+		return -1;
+	if (jmac != NULL && !json_is_string(jmac)) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
+		return -1;
+	}
+	rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip),
+			       (uint32_t)port, json_string_value(jmac),
+			       &nd, err, sizeof(err));
+	if (rc == 0)
+		rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
+	if (rc == 0 && chain != 0) {
+		/* Refuse a join that cannot happen before adding the
+		 * node: a refused request changes nothing. */
+		struct cat_map *j = NULL;
+
+		rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
+				       &j, err, sizeof(err));
+		cat_map_free(j);
+		if (rc < 0)
+			cat_map_free(next);
+	}
+	if (rc < 0) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
+		return -1;
+	}
+	snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
+		 (long long)id);
+	cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
+	if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
+		cat_ctl_mgmt_reply_err(conn, "node_add: %s", err);
+		return -1;
+	}
+	cat_ctl_event(c, "%s: %s, in no chain", reason,
+		      json_string_value(jip));
+	return 0;
+}
+
+static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_int_t id, chain = 0;
+	const struct cat_ctl_node *old;
+
 	if (arg_int(conn, req, "node_add", "node", 1, 65535, &id) <= 0) {
 		if (json_object_get(req, "node") == NULL)
-			reply_err(conn, "node_add: \"node\" (a node id) is required");
+			cat_ctl_mgmt_reply_err(conn, "node_add: \"node\" (a node id) is required");
 		return;
 	}
 	if (arg_int(conn, req, "node_add", "chain", 1, 65535, &chain) < 0)
 		return;
 	old = cat_ctl_node(c, (uint16_t)id);
 	if (old != NULL && chain == 0) {
-		reply_err(conn, "node_add: node %lld already exists (give \"chain\" to make it join one)",
-			  (long long)id);
+		cat_ctl_mgmt_reply_err(conn, "node_add: node %lld already exists (give \"chain\" to make it join one)",
+				       (long long)id);
 		return;
 	}
 	if (old != NULL && old->state == CAT_CTL_NODE_DRAINED && old->conn == NULL) {
-		reply_err(conn, "node_add: node %lld is drained and not connected: start it before it joins a chain",
-			  (long long)id);
+		cat_ctl_mgmt_reply_err(conn, "node_add: node %lld is drained and not connected: start it before it joins a chain",
+				       (long long)id);
 		return;
 	}
 	if (old != NULL && old->state == CAT_CTL_NODE_FAILED) {
-		reply_err(conn, "node_add: node %lld is failed (not heartbeating): it cannot take a state transfer",
-			  (long long)id);
+		cat_ctl_mgmt_reply_err(conn, "node_add: node %lld is failed (not heartbeating): it cannot take a state transfer",
+				       (long long)id);
 		return;
 	}
-	if (old == NULL) {
-		if (!json_is_string(jip)) {
-			reply_err(conn, "node_add: \"ip\" (a dotted-quad IPv4 address) is required");
-			return;
-		}
-		if (arg_int(conn, req, "node_add", "port", 1, 65535, &port) < 0)
-			return;
-		if (jmac != NULL && !json_is_string(jmac)) {
-			reply_err(conn, "node_add: \"mac\" must be a string (aa:bb:cc:dd:ee:ff)");
-			return;
-		}
-		rc = cat_ctl_plan_node((uint16_t)id, json_string_value(jip),
-				       (uint32_t)port, json_string_value(jmac),
-				       &nd, err, sizeof(err));
-		if (rc == 0)
-			rc = cat_ctl_plan_add(c->map, &nd, &next, err, sizeof(err));
-		if (rc == 0 && chain != 0) {
-			/* Refuse a join that cannot happen before adding the
-			 * node: a refused request changes nothing. */
-			struct cat_map *j = NULL;
-
-			rc = cat_ctl_plan_join(next, (uint16_t)chain, (uint16_t)id,
-					       &j, err, sizeof(err));
-			cat_map_free(j);
-			if (rc < 0)
-				cat_map_free(next);
-		}
-		if (rc < 0) {
-			reply_err(conn, "node_add: %s", rc == -ENOMEM ? "out of memory" : err);
-			return;
-		}
-		snprintf(reason, sizeof(reason), "node %lld added as a spare (operator)",
-			 (long long)id);
-		cat_ctl_store_set_mark(&c->store, (uint16_t)id, CAT_CTL_MARK_NONE);
-		if (cat_ctl_commit(c, next, reason, err, sizeof(err)) < 0) {
-			reply_err(conn, "node_add: %s", err);
-			return;
-		}
-		cat_ctl_event(c, "%s: %s, in no chain", reason,
-			      json_string_value(jip));
-	}
+	if (old == NULL && add_spare(c, conn, req, id, chain) < 0)
+		return;
 	if (chain != 0 && add_join(c, conn, id, chain) < 0)
 		return;
-	reply_ok(conn, json_pack("{s:I,s:I,s:s,s:[],s:I}", "epoch",
-				 (json_int_t)c->map->epoch, "node", id, "state",
-				 old != NULL ? cat_ctl_state_name(old->state) : "new",
-				 "chains", "joining", chain));
-}
-
-/* ---- verify ---- */
-
-static struct cat_ctl_conn *conn_by_serial(struct cat_ctl *c, uint64_t serial)
-{
-	for (uint16_t i = 0; i < c->n_conns; i++)
-		if (c->conns[i]->serial == serial)
-			return c->conns[i];
-	return NULL;
-}
-
-static void verify_free(struct cat_ctl_verify *v)
-{
-	for (unsigned int i = 0; i < CAT_MAP_NODES_MAX; i++)
-		free(v->dg[i]);
-	memset(v, 0, sizeof(*v));
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:I,s:s,s:[],s:I}", "epoch",
+					      (json_int_t)c->map->epoch, "node", id, "state",
+					      old != NULL ? cat_ctl_state_name(old->state) : "new",
+					      "chains", "joining", chain));
 }
 
 static void cmd_verify(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
-	struct cat_ctl_verify *v = NULL;
-	json_t *m;
-
 	(void)req;
-	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX && v == NULL; i++)
-		if (c->verify[i].req == 0)
-			v = &c->verify[i];
-	if (v == NULL) {
-		reply_err(conn, "verify: %u verify requests already running",
-			  CAT_CTL_VERIFY_MAX);
-		return;
-	}
-	memset(v, 0, sizeof(*v));
-	for (uint16_t i = 0; i < c->n_nodes; i++) {
-		const struct cat_ctl_node *n = &c->nodes[i];
-
-		if (n->state == CAT_CTL_NODE_UP && n->conn != NULL &&
-		    !n->conn->closing && !n->conn->dead)
-			v->asked[v->n_asked++] = n->id;
-	}
-	if (v->n_asked == 0) {
-		reply_err(conn, "verify: no node is up");
-		return;
-	}
-	if (++c->next_req == 0)
-		c->next_req = 1;
-	v->req = c->next_req;
-	v->conn_serial = conn->serial;
-	v->deadline_ms = cat_ctl_now_ms() + CAT_CTL_VERIFY_MS;
-	m = json_pack("{s:s,s:I}", "type", "digest_request", "req", (json_int_t)v->req);
-	for (uint16_t i = 0; i < v->n_asked; i++)
-		cat_ctl_send(cat_ctl_node(c, v->asked[i])->conn, m);
-	json_decref(m);
-	conn->busy = 1; /* answers stay in request order */
-}
-
-/* A version or digest: a JSON integer >= 0, or its decimal string (a
- * digest may exceed 2^53, which not every JSON reader keeps exact). */
-static int get_u64(json_t *j, uint64_t *v)
-{
-	const char *s;
-	char *end;
-
-	if (json_is_integer(j) && json_integer_value(j) >= 0) {
-		*v = (uint64_t)json_integer_value(j);
-		return 0;
-	}
-	s = json_string_value(j);
-	if (s == NULL || s[0] < '0' || s[0] > '9' || strlen(s) > 20)
-		return -EINVAL;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return *end != '\0' || errno != 0 ? -EINVAL : 0;
-}
-
-int cat_ctl_mgmt_digests(struct cat_ctl *c, uint16_t node, json_t *msg,
-			 char *why, size_t whylen)
-{
-	json_t *jreq = json_object_get(msg, "req"), *slots = json_object_get(msg, "slots");
-	json_t *more = json_object_get(msg, "more");
-	struct cat_ctl_verify *v = NULL;
-	const char *key;
-	json_t *val;
-	int k = -1;
-
-	if (!json_is_integer(jreq) || !json_is_object(slots) ||
-	    (more != NULL && !json_is_boolean(more))) {
-		snprintf(why, whylen,
-			 "digests: expected \"req\" (number), \"slots\" (object), optional \"more\" (boolean)");
-		return -EINVAL;
-	}
-	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX && v == NULL; i++)
-		if (c->verify[i].req != 0 &&
-		    (json_int_t)c->verify[i].req == json_integer_value(jreq))
-			v = &c->verify[i];
-	for (uint16_t i = 0; v != NULL && i < v->n_asked; i++)
-		if (v->asked[i] == node)
-			k = i;
-	if (v == NULL || k < 0 || v->answered[k])
-		return 0; /* late, or not asked: nothing waits for it */
-	json_object_foreach(slots, key, val) {
-		struct cat_ctl_digest d;
-		char *end;
-		unsigned long s;
-
-		errno = 0;
-		s = strtoul(key, &end, 10);
-		if (key[0] < '0' || key[0] > '9' || *end != '\0' || errno != 0 ||
-		    s >= c->map->slot_count || !json_is_array(val) ||
-		    json_array_size(val) != 2 ||
-		    get_u64(json_array_get(val, 0), &d.version) < 0 ||
-		    get_u64(json_array_get(val, 1), &d.digest) < 0) {
-			snprintf(why, whylen,
-				 "digests: slot \"%.12s\": expected a slot below %u mapped to [version, digest]",
-				 key, c->map->slot_count);
-			return -EINVAL;
-		}
-		d.slot = (uint32_t)s;
-		if (v->n_dg[k] == v->cap_dg[k]) {
-			uint32_t cap = v->cap_dg[k] ? v->cap_dg[k] * 2 : 256;
-			struct cat_ctl_digest *p = realloc(v->dg[k], cap * sizeof(*p));
-
-			if (p == NULL) {
-				snprintf(why, whylen, "digests: control plane out of memory");
-				return -ENOMEM;
-			}
-			v->dg[k] = p;
-			v->cap_dg[k] = cap;
-		}
-		v->dg[k][v->n_dg[k]++] = d;
-	}
-	if (!json_is_true(more))
-		v->answered[k] = 1;
-	return 0;
-}
-
-static int cmp_digest(const void *a, const void *b)
-{
-	const struct cat_ctl_digest *x = a, *y = b;
-
-	return (x->slot > y->slot) - (x->slot < y->slot);
-}
-
-static const struct cat_ctl_digest *find_digest(const struct cat_ctl_verify *v,
-						int k, uint32_t slot)
-{
-	struct cat_ctl_digest key = { .slot = slot };
-
-	return bsearch(&key, v->dg[k], v->n_dg[k], sizeof(key), cmp_digest);
-}
-
-static void verify_answer(struct cat_ctl *c, struct cat_ctl_verify *v,
-			  struct cat_ctl_conn *conn)
-{
-	uint16_t missing[CAT_MAP_NODES_MAX];
-	unsigned int n_missing = 0;
-	json_int_t checked = 0, n_differ = 0;
-	json_t *differ;
-	char list[400];
-
-	for (uint16_t i = 0; i < v->n_asked; i++)
-		if (!v->answered[i])
-			missing[n_missing++] = v->asked[i];
-	if (n_missing > 0) {
-		list_ids(list, sizeof(list), missing, n_missing);
-		reply_err(conn, "verify: no digests within %u ms from nodes %s",
-			  CAT_CTL_VERIFY_MS, list);
-		return;
-	}
-	for (uint16_t i = 0; i < v->n_asked; i++)
-		qsort(v->dg[i], v->n_dg[i], sizeof(v->dg[i][0]), cmp_digest);
-	differ = json_array();
-	for (uint32_t s = 0; s < c->map->slot_count; s++) {
-		const struct cat_map_chain *ch = cat_map_slot_chain(c->map, s);
-		uint64_t ver[CAT_MAP_CHAIN_LEN_MAX], dig[CAT_MAP_CHAIN_LEN_MAX];
-		uint16_t who[CAT_MAP_CHAIN_LEN_MAX];
-		unsigned int live = 0, same = 1;
-
-		for (uint8_t m = 0; m < ch->len; m++) {
-			int k = -1;
-
-			for (uint16_t i = 0; i < v->n_asked; i++)
-				if (v->asked[i] == ch->nodes[m])
-					k = i;
-			if (k < 0)
-				continue; /* not up: nothing to compare */
-			{
-				const struct cat_ctl_digest *d = find_digest(v, k, s);
-
-				/* A slot a replica never wrote is version 0. */
-				ver[live] = d != NULL ? d->version : 0;
-				dig[live] = d != NULL ? d->digest : 0;
-			}
-			who[live] = ch->nodes[m];
-			if (live > 0 && (ver[live] != ver[0] || dig[live] != dig[0]))
-				same = 0;
-			live++;
-		}
-		if (live == 0)
-			continue;
-		checked++;
-		if (same)
-			continue;
-		if (n_differ++ < DIFFER_MAX) {
-			json_t *vj = json_object(), *dj = json_object();
-
-			for (unsigned int i = 0; i < live; i++) {
-				char id[8], dec[24];
-
-				snprintf(id, sizeof(id), "%u", who[i]);
-				snprintf(dec, sizeof(dec), "%llu", (unsigned long long)dig[i]);
-				json_object_set_new(vj, id, json_integer((json_int_t)ver[i]));
-				json_object_set_new(dj, id, json_string(dec));
-			}
-			json_array_append_new(differ, json_pack("{s:I,s:I,s:o,s:o}",
-				"slot", (json_int_t)s, "chain", (json_int_t)ch->id,
-				"versions", vj, "digests", dj));
-		}
-	}
-	reply_ok(conn, json_pack("{s:I,s:I,s:I,s:o,s:o}", "epoch",
-				 (json_int_t)c->map->epoch, "slots_checked", checked,
-				 "differ_count", n_differ, "differ", differ,
-				 "nodes", id_array(v->asked, v->n_asked)));
-}
-
-void cat_ctl_mgmt_tick(struct cat_ctl *c, uint64_t now_ms)
-{
-	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++) {
-		struct cat_ctl_verify *v = &c->verify[i];
-		struct cat_ctl_conn *conn;
-		int all = 1;
-
-		if (v->req == 0)
-			continue;
-		for (uint16_t k = 0; k < v->n_asked; k++)
-			all &= v->answered[k];
-		if (!all && now_ms < v->deadline_ms)
-			continue;
-		conn = conn_by_serial(c, v->conn_serial);
-		if (conn != NULL) {
-			verify_answer(c, v, conn);
-			conn->busy = 0;
-		}
-		verify_free(v);
-	}
-}
-
-uint64_t cat_ctl_mgmt_deadline(const struct cat_ctl *c)
-{
-	uint64_t d = UINT64_MAX;
-
-	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++)
-		if (c->verify[i].req != 0 && c->verify[i].deadline_ms < d)
-			d = c->verify[i].deadline_ms;
-	return d;
-}
-
-void cat_ctl_mgmt_fini(struct cat_ctl *c)
-{
-	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++)
-		verify_free(&c->verify[i]);
+	cat_ctl_verify_start(c, conn);
 }
 
 /* ---- dispatch ---- */
-
-struct command {
-	const char *name;
-	void (*run)(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req);
-	const char *args[5];
-};
 
 static void cmd_reshard(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
@@ -1023,73 +759,74 @@ static void cmd_reshard(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 					    req, err, sizeof(err));
 
 	if (r == NULL)
-		reply_err(conn, "%s: %s", json_string_value(json_object_get(req, "cmd")),
-			  err);
+		cat_ctl_mgmt_reply_err(conn, "%s: %s", json_string_value(json_object_get(req, "cmd")),
+				       err);
 	else
-		reply_ok(conn, r);
+		cat_ctl_mgmt_reply_ok(conn, r);
 }
 
-static const struct command commands[] = {
-	{ "status", cmd_status, { NULL } },
-	{ "nodes", cmd_nodes, { NULL } },
-	{ "chains", cmd_chains, { NULL } },
-	{ "slots", cmd_slots, { "first", "count", NULL } },
-	{ "stats", cmd_stats, { NULL } },
-	{ "epoch_history", cmd_history, { "last", NULL } },
-	{ "verify", cmd_verify, { NULL } },
-	{ "node_drain", cmd_drain, { "node", NULL } },
-	{ "node_undrain", cmd_undrain, { "node", NULL } },
-	{ "node_remove", cmd_remove, { "node", NULL } },
-	{ "node_add", cmd_add, { "node", "ip", "port", "mac", "chain" } },
-	{ "chain_add", cmd_reshard, { "chain", "nodes", NULL } },
-	{ "reshard_move", cmd_reshard, { "first", "last", "to", NULL } },
-	{ "reshard_rebalance", cmd_reshard, { NULL } },
-	{ "reshard_status", cmd_reshard, { NULL } },
-	{ "reshard_pause", cmd_reshard, { NULL } },
-	{ "reshard_resume", cmd_reshard, { NULL } },
-	{ "reshard_cancel", cmd_reshard, { NULL } },
-	{ "reshard_rate", cmd_reshard, { "bytes_per_s", NULL } },
+typedef void cmd_fn(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req);
+
+/* The handlers, by the table's RUN column (control/mgmt_cmds.def). */
+static cmd_fn *const run[CAT_MGMT_N_CMDS] = {
+#define CAT_MGMT_CMD(id, wire, fn, ...) [CAT_MGMT_##id] = cmd_##fn,
+#include "control/mgmt_cmds.def"
+#undef CAT_MGMT_CMD
 };
+
+/* "status, nodes, ...": every wire command, for the unknown-command error. */
+static void known_commands(char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < (int)CAT_MGMT_N_CMDS && len < cap; i++) {
+		int w;
+
+		if (!cat_mgmt_first_of_wire(i))
+			continue;
+		w = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "",
+			     cat_mgmt_cmds[i].wire);
+		if (w > 0)
+			len += (size_t)w;
+	}
+}
 
 void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		       const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	const struct command *cmd = NULL;
 	const char *name, *key;
+	char known[400];
 	json_t *val;
+	int cmd;
 
 	if (req == NULL || !json_is_object(req)) {
 		if (req == NULL)
-			reply_err(conn, "not JSON: %s", jerr.text);
+			cat_ctl_mgmt_reply_err(conn, "not JSON: %s", jerr.text);
 		else
-			reply_err(conn, "the request must be a JSON object");
+			cat_ctl_mgmt_reply_err(conn, "the request must be a JSON object");
 		json_decref(req);
 		return;
 	}
 	name = json_string_value(json_object_get(req, "cmd"));
-	for (size_t i = 0; name != NULL && i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			cmd = &commands[i];
+	cmd = name != NULL ? cat_mgmt_find(name) : -1;
 	if (name == NULL) {
-		reply_err(conn, "\"cmd\" missing or not a string");
-	} else if (cmd == NULL) {
-		reply_err(conn, "unknown cmd '%.40s' (status, nodes, chains, slots, stats, epoch_history, verify, node_drain, node_undrain, node_remove, node_add, chain_add, reshard_move, reshard_rebalance, reshard_status, reshard_pause, reshard_resume, reshard_cancel, reshard_rate)",
-			  name);
+		cat_ctl_mgmt_reply_err(conn, "\"cmd\" missing or not a string");
+	} else if (cmd < 0) {
+		known_commands(known, sizeof(known));
+		cat_ctl_mgmt_reply_err(conn, "unknown cmd '%.40s' (%s)", name, known);
 	} else {
 		json_object_foreach(req, key, val) {
-			int ok = strcmp(key, "cmd") == 0;
-
-			for (unsigned int i = 0; !ok && i < 5 && cmd->args[i] != NULL; i++)
-				ok = strcmp(cmd->args[i], key) == 0;
-			if (!ok) {
-				reply_err(conn, "%s: unknown argument '%.40s'", name, key);
+			if (strcmp(key, "cmd") != 0 &&
+			    cat_mgmt_wire_arg(name, key) == NULL) {
+				cat_ctl_mgmt_reply_err(conn, "%s: unknown argument '%.40s'", name, key);
 				json_decref(req);
 				return;
 			}
 		}
-		cmd->run(c, conn, req);
+		run[cmd](c, conn, req);
 	}
 	json_decref(req);
 }

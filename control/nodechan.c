@@ -29,19 +29,6 @@ static int get_int(json_t *o, const char *key, json_int_t min, json_int_t max,
 	return 0;
 }
 
-static void list_ids(char *buf, size_t cap, const uint16_t *ids, unsigned int n)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (unsigned int i = 0; i < n && len < cap; i++) {
-		int w = snprintf(buf + len, cap - len, i ? " %u" : "%u", ids[i]);
-
-		if (w > 0)
-			len += (size_t)w;
-	}
-}
-
 /* A failed node is heard from again: by a new hello, or by heartbeats on
  * the connection it kept (a node that was frozen, not restarted). */
 static void node_back(struct cat_ctl *c, struct cat_ctl_node *n)
@@ -338,7 +325,7 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	if (ns != n->n_suspect || memcmp(ids, n->suspect, ns * sizeof(ids[0]))) {
 		char list[64];
 
-		list_ids(list, sizeof(list), ids, ns);
+		cat_ctl_list_ids(list, sizeof(list), ids, ns);
 		if (ns > 0)
 			cat_ctl_event(c, "node %u suspects %s (a hint: no action on it alone)",
 				      n->id, list);
@@ -512,8 +499,8 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		on_map_applied(c, conn, msg);
 	} else if (strcmp(type, "digests") == 0) {
 		if (check_node(conn, msg, "digests") == 0 &&
-		    cat_ctl_mgmt_digests(c, conn->node, msg, why,
-					 sizeof(why)) < 0)
+		    cat_ctl_verify_digests(c, conn->node, msg, why,
+					   sizeof(why)) < 0)
 			cat_ctl_node_error(conn, why);
 	} else {
 		snprintf(why, sizeof(why), "unknown type '%.40s'", type);
@@ -574,8 +561,8 @@ static void fail_node(struct cat_ctl *c, uint16_t id, uint64_t now,
 		free(r);
 		return;
 	}
-	list_ids(left, sizeof(left), r->left, r->n_left);
-	list_ids(kept, sizeof(kept), r->kept, r->n_kept);
+	cat_ctl_list_ids(left, sizeof(left), r->left, r->n_left);
+	cat_ctl_list_ids(kept, sizeof(kept), r->kept, r->n_kept);
 	cat_ctl_store_set_mark(&c->store, id, CAT_CTL_MARK_FAILED);
 	if (why != NULL)
 		snprintf(reason, sizeof(reason), "node %u %s", id, why);

@@ -112,7 +112,7 @@ void fx_teardown(struct cat_ctl *c)
 {
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		cat_ctl_node_release(&c->nodes[i]);
-	cat_ctl_mgmt_fini(c);
+	cat_ctl_verify_fini(c);
 	cat_ctl_store_fini(&c->store);
 	cat_map_free(c->map);
 }

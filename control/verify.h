@@ -1,0 +1,67 @@
+/*
+ * catena-control's `verify` (docs/CONTROL.md): ask every node that is up
+ * for its per-slot digests, collect their answers from the node channel,
+ * and answer the management connection waiting with the slots whose
+ * replicas differ. Single-threaded, in the control loop; never blocks: a
+ * verify is answered from cat_ctl_verify_tick once every node answered or
+ * its time is up.
+ */
+#ifndef CAT_CTL_VERIFY_H
+#define CAT_CTL_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "replication/map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cat_ctl;
+struct cat_ctl_conn;
+
+struct cat_ctl_digest {
+	uint32_t slot;
+	uint64_t version, digest;
+};
+
+struct cat_ctl_verify {
+	uint32_t req;               /* 0: this entry is free */
+	uint64_t conn_serial;       /* the management connection waiting */
+	uint64_t deadline_ms;
+	uint16_t n_asked;
+	uint16_t asked[CAT_MAP_NODES_MAX];
+	uint8_t answered[CAT_MAP_NODES_MAX];
+	struct cat_ctl_digest *dg[CAT_MAP_NODES_MAX];
+	uint32_t n_dg[CAT_MAP_NODES_MAX], cap_dg[CAT_MAP_NODES_MAX];
+};
+
+/**
+ * A `verify` request on management connection conn: send digest_request
+ * to every node up and connected, and hold conn's later requests (busy)
+ * until cat_ctl_verify_tick answers. Refusals (CAT_CTL_VERIFY_MAX running
+ * already, no node up) are answered at once.
+ */
+void cat_ctl_verify_start(struct cat_ctl *c, struct cat_ctl_conn *conn);
+/**
+ * A node's "digests" message (already checked to come from node). Returns
+ * 0 (an answer to no running verify is ignored), or -EINVAL with why for
+ * a malformed one: the node channel then closes that connection.
+ */
+int cat_ctl_verify_digests(struct cat_ctl *c, uint16_t node, json_t *msg,
+			   char *why, size_t whylen);
+/** Answer the verify requests whose time is up or whose nodes all answered. */
+void cat_ctl_verify_tick(struct cat_ctl *c, uint64_t now_ms);
+/** Earliest verify deadline (UINT64_MAX if none). */
+uint64_t cat_ctl_verify_deadline(const struct cat_ctl *c);
+/** Free what verify requests hold. */
+void cat_ctl_verify_fini(struct cat_ctl *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_CTL_VERIFY_H */
