@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 
 #include "control/ctl.h"
+#include "control/mgmt.h"
 #include "control/planner.h"
 #include "control/metrics.h"
 #include "control/nodechan.h"
@@ -730,157 +731,204 @@ static uint64_t stall_threshold_ms(const struct cat_ctl *c)
 }
 
 /* Returns 0 on a stop signal or poll error, 1 when leadership was lost. */
+/* What one round of the loop polls: the two listeners, every connection
+ * (a management client only when it may be served), the metrics server. */
+struct round {
+	struct pollfd pf[3 + CAT_CTL_CONNS_MAX];
+	uint16_t n;            /* connections polled (pf[2..2+n)) */
+	int work;              /* a management request is waiting: no sleep */
+	int64_t wait;          /* ms the poll may sleep */
+	uint64_t t_poll, t_woke;
+};
+
+static void poll_set(struct cat_ctl *c, struct round *r, int node_fd,
+		     int mgmt_fd)
+{
+	r->n = c->n_conns;
+	r->work = 0;
+	r->pf[0] = (struct pollfd){ .fd = node_fd, .events = POLLIN };
+	r->pf[1] = (struct pollfd){ .fd = mgmt_fd, .events = POLLIN };
+	for (uint16_t i = 0; i < r->n; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+		int want_in = !k->closing && !k->eof &&
+			      !(k->busy && k->in_len > CAT_CTL_LINE_MAX);
+
+		/* A management client is read only when it may be answered
+		 * and has no complete request waiting. */
+		if (k->kind == CAT_CTL_CONN_MGMT && want_in) {
+			want_in = mgmt_may_serve(k) && !mgmt_has_work(k);
+			r->work |= mgmt_has_work(k);
+		}
+		r->pf[2 + i] = (struct pollfd){ .fd = k->fd };
+		if (want_in)
+			r->pf[2 + i].events |= POLLIN;
+		if (k->out_len > 0)
+			r->pf[2 + i].events |= POLLOUT;
+	}
+	if (c->metrics != NULL)
+		r->pf[2 + r->n] = (struct pollfd){
+			.fd = cat_ctl_metrics_fd(c->metrics), .events = POLLIN,
+		};
+}
+
+/* The earliest thing due: a heartbeat, a verify, a connection's
+ * deadline, the etcd keepalive or lease, the metrics server's timer. */
+static uint64_t next_deadline(struct cat_ctl *c, uint64_t now, uint64_t next_ka)
+{
+	uint64_t dl = cat_ctl_node_deadline(c), t;
+
+	if (cat_ctl_verify_deadline(c) < dl)
+		dl = cat_ctl_verify_deadline(c);
+	if (conn_deadline(c) < dl)
+		dl = conn_deadline(c);
+	if (c->etcd != NULL && next_ka < dl)
+		dl = next_ka;
+	if (c->etcd != NULL && c->etcd->lease_until_ms < dl)
+		dl = c->etcd->lease_until_ms;
+	if (c->metrics != NULL &&
+	    (t = cat_ctl_metrics_timeout_ms(c->metrics)) != UINT64_MAX &&
+	    now + t < dl)
+		dl = now + t;
+	return dl;
+}
+
+/*
+ * The node channel, all of it: heartbeats already in socket buffers, and
+ * nodes that reconnected while we were not looking (their hello waits).
+ */
+static void serve_nodes(struct cat_ctl *c, const struct round *r, int node_fd)
+{
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->kind == CAT_CTL_CONN_NODE &&
+		    (k->revents & (POLLIN | POLLHUP | POLLERR)))
+			node_read(c, k);
+	}
+	if (r->pf[0].revents & POLLIN) {
+		uint16_t old_n = c->n_conns;
+
+		accept_all(c, node_fd, CAT_CTL_CONN_NODE);
+		for (uint16_t i = old_n; i < c->n_conns; i++)
+			if (c->conns[i]->kind == CAT_CTL_CONN_NODE)
+				node_read(c, c->conns[i]);
+	}
+}
+
+/*
+ * Time the loop spent not waiting since it last looked at the node
+ * channel, plus any oversleep, is a stall of ours: no node's deadline
+ * pays for it (a node may have reconnected meanwhile, or its heartbeat
+ * may be on its way).
+ */
+static void check_stall(struct cat_ctl *c, const struct round *r,
+			uint64_t last_look, uint64_t now)
+{
+	uint64_t busy = (r->t_poll - last_look) + (now - r->t_woke);
+	uint64_t slept = r->t_woke - r->t_poll;
+	uint64_t over = slept > (uint64_t)r->wait ? slept - (uint64_t)r->wait : 0;
+
+	if (last_look != 0 && busy + over >= stall_threshold_ms(c))
+		cat_ctl_loop_stalled(c, now, busy + over, now - last_look);
+}
+
+/* Operators and scrapers within the round's budget, then the policy's
+ * ticks and verify, then requests held behind a verify. */
+static void serve_operators(struct cat_ctl *c, const struct round *r,
+			    int mgmt_fd, uint64_t round_end)
+{
+	uint64_t now;
+
+	for (uint16_t i = 0; i < c->n_conns; i++) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->kind != CAT_CTL_CONN_MGMT)
+			continue;
+		if (k->revents & (POLLIN | POLLHUP | POLLERR))
+			mgmt_read(c, k, round_end);
+		else
+			process_lines(c, k, round_end);
+	}
+	if (r->pf[1].revents & POLLIN)
+		accept_all(c, mgmt_fd, CAT_CTL_CONN_MGMT);
+	/* MHD_run also expires its idle connections. */
+	if (c->metrics != NULL)
+		cat_ctl_metrics_run(c->metrics);
+	now = cat_ctl_now_ms();
+	if (!cat_ctl_rejoin_tick(c, now))
+		cat_ctl_reshard_tick(c, now);
+	cat_ctl_verify_tick(c, now);
+	for (uint16_t i = 0; i < c->n_conns; i++)
+		process_lines(c, c->conns[i], round_end);
+}
+
+/* Send what is queued; close what is done or dead. */
+static void flush_and_close(struct cat_ctl *c)
+{
+	for (uint16_t i = 0; i < c->n_conns; i++)
+		if (c->conns[i]->out_len > 0)
+			conn_flush(c->conns[i]);
+	for (uint16_t i = c->n_conns; i-- > 0;) {
+		struct cat_ctl_conn *k = c->conns[i];
+
+		if (k->dead || (k->closing && k->out_len == 0 && !k->busy))
+			conn_free(c, i);
+	}
+}
+
 static int loop(struct cat_ctl *c, int node_fd, int mgmt_fd)
 {
-	struct pollfd pf[3 + CAT_CTL_CONNS_MAX];
-	sigset_t during;
+	struct round r;
 	uint64_t next_ka = 0, last_look = 0;
+	sigset_t during;
 
 	sigemptyset(&during);
 	if (c->etcd != NULL)
 		next_ka = cat_ctl_now_ms() + c->cfg.lease_ms / 3;
 	while (!stop_signal) {
-		uint64_t now = cat_ctl_now_ms(), dl, t_poll, t_woke, busy, over;
+		uint64_t now = cat_ctl_now_ms(), dl;
 		struct timespec ts;
-		uint16_t n = c->n_conns;
-		int64_t wait;
-		int work = 0;
 
-		pf[0] = (struct pollfd){ .fd = node_fd, .events = POLLIN };
-		pf[1] = (struct pollfd){ .fd = mgmt_fd, .events = POLLIN };
-		for (uint16_t i = 0; i < n; i++) {
-			struct cat_ctl_conn *k = c->conns[i];
-			int want_in = !k->closing && !k->eof &&
-				      !(k->busy && k->in_len > CAT_CTL_LINE_MAX);
-
-			/* A management client is read only when it may be
-			 * answered and has no complete request waiting. */
-			if (k->kind == CAT_CTL_CONN_MGMT && want_in) {
-				want_in = mgmt_may_serve(k) && !mgmt_has_work(k);
-				work |= mgmt_has_work(k);
-			}
-			pf[2 + i] = (struct pollfd){ .fd = k->fd };
-			if (want_in)
-				pf[2 + i].events |= POLLIN;
-			if (k->out_len > 0)
-				pf[2 + i].events |= POLLOUT;
-		}
-		dl = cat_ctl_node_deadline(c);
-		if (cat_ctl_verify_deadline(c) < dl)
-			dl = cat_ctl_verify_deadline(c);
-		if (conn_deadline(c) < dl)
-			dl = conn_deadline(c);
-		if (c->etcd != NULL && next_ka < dl)
-			dl = next_ka;
-		if (c->metrics != NULL) {
-			uint64_t t = cat_ctl_metrics_timeout_ms(c->metrics);
-
-			pf[2 + n] = (struct pollfd){
-				.fd = cat_ctl_metrics_fd(c->metrics), .events = POLLIN,
-			};
-			if (t != UINT64_MAX && now + t < dl)
-				dl = now + t;
-		}
-		if (c->etcd != NULL && c->etcd->lease_until_ms < dl)
-			dl = c->etcd->lease_until_ms;
+		poll_set(c, &r, node_fd, mgmt_fd);
+		dl = next_deadline(c, now, next_ka);
 		/* At most a second: the loop also notices a stop signal that
 		 * way, whatever the deadlines. */
-		wait = work || dl <= now ? 0 : dl - now > 1000 ? 1000 :
-		       (int64_t)(dl - now);
-		ts.tv_sec = wait / 1000;
-		ts.tv_nsec = (long)(wait % 1000) * 1000000L;
+		r.wait = r.work || dl <= now ? 0 : dl - now > 1000 ? 1000 :
+			 (int64_t)(dl - now);
+		ts.tv_sec = r.wait / 1000;
+		ts.tv_nsec = (long)(r.wait % 1000) * 1000000L;
 		/* SIGINT/SIGTERM are blocked except inside ppoll, so a signal
 		 * is never lost between the check and the wait. */
-		t_poll = cat_ctl_now_ms();
-		if (ppoll(pf, 2u + n + (c->metrics != NULL), &ts, &during) < 0 &&
+		r.t_poll = cat_ctl_now_ms();
+		if (ppoll(r.pf, 2u + r.n + (c->metrics != NULL), &ts, &during) < 0 &&
 		    errno != EINTR)
 			break;
-		t_woke = cat_ctl_now_ms();
+		r.t_woke = cat_ctl_now_ms();
 		if (stop_signal)
 			break;
-		for (uint16_t i = 0; i < n; i++)
-			c->conns[i]->revents = pf[2 + i].revents;
-		for (uint16_t i = n; i < c->n_conns; i++)
+		for (uint16_t i = 0; i < r.n; i++)
+			c->conns[i]->revents = r.pf[2 + i].revents;
+		for (uint16_t i = r.n; i < c->n_conns; i++)
 			c->conns[i]->revents = 0;
 		/* Before anything is read: an instance that may have lost its
 		 * lease (a long stall, etcd gone) acts on nothing more. */
 		if (c->etcd != NULL && keep_lease(c, &next_ka) < 0)
 			return 1;
-		/* The node channel first, all of it, and the failure detector
-		 * right after: a heartbeat that waited in a socket buffer
-		 * still counts, and nothing an operator asks runs between the
-		 * read and the deadline check. */
-		for (uint16_t i = 0; i < c->n_conns; i++) {
-			struct cat_ctl_conn *k = c->conns[i];
-
-			if (k->kind == CAT_CTL_CONN_NODE &&
-			    (k->revents & (POLLIN | POLLHUP | POLLERR)))
-				node_read(c, k);
-		}
-		if (pf[0].revents & POLLIN) {
-			uint16_t old_n = c->n_conns;
-
-			accept_all(c, node_fd, CAT_CTL_CONN_NODE);
-			/* A node that reconnected while we were not looking
-			 * has its hello waiting already. */
-			for (uint16_t i = old_n; i < c->n_conns; i++)
-				if (c->conns[i]->kind == CAT_CTL_CONN_NODE)
-					node_read(c, c->conns[i]);
-		}
+		/* The node channel first and the failure detector right
+		 * after: nothing an operator asks runs between the read and
+		 * the deadline check. */
+		serve_nodes(c, &r, node_fd);
 		now = cat_ctl_now_ms();
-		/* Time the loop spent not waiting since it last looked at the
-		 * node channel, plus any oversleep: a stall of ours. Then no
-		 * node's deadline pays for the time since that last look: a
-		 * node may have reconnected meanwhile, or its heartbeat may be
-		 * on its way. */
-		busy = (t_poll - last_look) + (now - t_woke);
-		over = t_woke - t_poll > (uint64_t)wait ? t_woke - t_poll - (uint64_t)wait : 0;
-		if (last_look != 0 && busy + over >= stall_threshold_ms(c))
-			cat_ctl_loop_stalled(c, now, busy + over, now - last_look);
+		check_stall(c, &r, last_look, now);
 		cat_ctl_node_tick(c, now);
 		last_look = cat_ctl_now_ms();
-		/* Then operators, within the round's budget. */
-		{
-			uint64_t round_end = last_look + CAT_CTL_MGMT_ROUND_MS;
-
-			for (uint16_t i = 0; i < c->n_conns; i++) {
-				struct cat_ctl_conn *k = c->conns[i];
-
-				if (k->kind != CAT_CTL_CONN_MGMT)
-					continue;
-				if (k->revents & (POLLIN | POLLHUP | POLLERR))
-					mgmt_read(c, k, round_end);
-				else
-					process_lines(c, k, round_end);
-			}
-			if (pf[1].revents & POLLIN)
-				accept_all(c, mgmt_fd, CAT_CTL_CONN_MGMT);
-			/* Scrapes: after the node channel, like operators;
-			 * MHD_run also expires its idle connections. */
-			if (c->metrics != NULL)
-				cat_ctl_metrics_run(c->metrics);
-			now = cat_ctl_now_ms();
-			if (!cat_ctl_rejoin_tick(c, now))
-				cat_ctl_reshard_tick(c, now);
-			cat_ctl_verify_tick(c, now);
-			/* Held lines after a verify answered. */
-			for (uint16_t i = 0; i < c->n_conns; i++)
-				process_lines(c, c->conns[i], round_end);
-		}
+		serve_operators(c, &r, mgmt_fd, last_look + CAT_CTL_MGMT_ROUND_MS);
 		if (c->etcd != NULL && c->etcd->lost && after_lost_cas(c) < 0)
 			return 1;
 		now = cat_ctl_now_ms();
 		conn_deadlines(c, now);
 		cat_ctl_burst_tick(c, now);
-		for (uint16_t i = 0; i < c->n_conns; i++)
-			if (c->conns[i]->out_len > 0)
-				conn_flush(c->conns[i]);
-		for (uint16_t i = c->n_conns; i-- > 0;) {
-			struct cat_ctl_conn *k = c->conns[i];
-
-			if (k->dead || (k->closing && k->out_len == 0 && !k->busy))
-				conn_free(c, i);
-		}
+		flush_and_close(c);
 	}
 	return 0;
 }

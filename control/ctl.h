@@ -311,12 +311,6 @@ void cat_ctl_list_ids(char *buf, size_t cap, const uint16_t *ids,
 unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,
 			       char *buf, size_t cap);
 
-/* mgmt.c: the management socket. */
-
-/** Handle one request line from a management connection. */
-void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
-		       const char *line, size_t len);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,8 @@
 /*
- * catena-control's management socket (control/mgmt.c): how an answer is
- * sent, for the modules that answer management requests later than the
- * request's own handler (control/verify.c). cat_ctl_mgmt_line, the
- * request handler, is declared in control/ctl.h.
+ * catena-control's management socket (control/mgmt.c): the request
+ * handler, dispatching from the command table (control/mgmt_cmds.def), and
+ * how an answer is sent, for the modules that answer later than the
+ * request's own handler (control/verify.c).
  */
 #ifndef CAT_CTL_MGMT_H
 #define CAT_CTL_MGMT_H
@@ -16,7 +16,12 @@
 extern "C" {
 #endif
 
+struct cat_ctl;
 struct cat_ctl_conn;
+
+/** Handle one request line from a management connection. */
+void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		       const char *line, size_t len);
 
 /**
  * Answer {"ok":true,"result":result}; takes result (NULL: answered as out
@@ -29,6 +34,7 @@ void cat_ctl_mgmt_reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /** A JSON array of node ids (a new reference). */
 json_t *cat_ctl_mgmt_id_array(const uint16_t *ids, unsigned int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "control/ctl.h"
+#include "control/mgmt.h"
 #include "tests/fuzz/ctl_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

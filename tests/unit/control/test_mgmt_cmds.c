@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "control/ctl.h"
+#include "control/mgmt.h"
 #include "control/mgmt_cmds.h"
 #include "tests/fuzz/ctl_fixture.h"
 
