@@ -1038,6 +1038,67 @@ static int print_reshard_status(json_t *r)
 	return CAT_ADM_EXIT_OK;
 }
 
+static json_int_t num(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* "repair": what differed and which replicas are queued for a new copy.
+ * Exit 1 when something differed (as verify does). */
+static int print_repair(json_t *r)
+{
+	json_t *fixes = json_object_get(r, "repairs"), *f;
+	size_t i;
+
+	printf("repair: %lld slots checked, %lld differ\n",
+	       (long long)num(r, "slots_checked"), (long long)num(r, "differ_count"));
+	json_array_foreach(fixes, i, f)
+		printf("  node %lld in chain %lld: %lld slots differ: it leaves the chain and rejoins it by state transfer\n",
+		       (long long)num(f, "node"), (long long)num(f, "chain"),
+		       (long long)num(f, "slots"));
+	if (json_array_size(fixes) > 0)
+		printf("progress: catenactl repair status (and events)\n");
+	return num(r, "differ_count") > 0 ? CAT_ADM_EXIT_WRONG : CAT_ADM_EXIT_OK;
+}
+
+static int print_repair_status(json_t *r)
+{
+	json_t *cur = json_object_get(r, "running"), *bg = json_object_get(r, "background");
+	json_t *q = json_object_get(r, "queued"), *f, *ago;
+	size_t i;
+
+	char *text;
+
+	if (json_is_object(cur)) {
+		text = jstr(json_object_get(cur, "step"));
+		printf("running: node %lld in chain %lld (%lld slots differed): %s, %.1f s\n",
+		       (long long)num(cur, "node"), (long long)num(cur, "chain"),
+		       (long long)num(cur, "slots"), text,
+		       json_number_value(json_object_get(cur, "elapsed_s")));
+		free(text);
+	} else
+		printf("running: none\n");
+	json_array_foreach(q, i, f)
+		printf("queued: node %lld in chain %lld (%lld slots)\n",
+		       (long long)num(f, "node"), (long long)num(f, "chain"),
+		       (long long)num(f, "slots"));
+	printf("repaired: %lld replicas since catena-control started\n",
+	       (long long)num(r, "repaired"));
+	ago = json_object_get(bg, "last_s_ago");
+	if (num(bg, "interval_s") == 0)
+		printf("background verify: off (verify_interval_s = 0)\n");
+	else if (json_is_number(ago)) {
+		text = jstr(json_object_get(bg, "last"));
+		printf("background verify: every %lld s, %lld runs, last %.0f s ago: %s\n",
+		       (long long)num(bg, "interval_s"), (long long)num(bg, "runs"),
+		       json_number_value(ago), text);
+		free(text);
+	} else
+		printf("background verify: every %lld s, not run yet\n",
+		       (long long)num(bg, "interval_s"));
+	return CAT_ADM_EXIT_OK;
+}
+
 int cat_adm_show(enum cat_mgmt_id id, json_t *result,
 		 const struct cat_adm_show_ctx *ctx)
 {
@@ -1056,6 +1117,10 @@ int cat_adm_show(enum cat_mgmt_id id, json_t *result,
 		return print_epochs(result);
 	case CAT_MGMT_VERIFY:
 		return print_verify(result);
+	case CAT_MGMT_REPAIR:
+		return print_repair(result);
+	case CAT_MGMT_REPAIR_STATUS:
+		return print_repair_status(result);
 	case CAT_MGMT_NODE_ADD:
 		return print_node_op(result, id, "added as a spare", ctx->node_id);
 	case CAT_MGMT_NODE_JOIN:

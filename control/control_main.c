@@ -31,6 +31,7 @@
 #include "control/metrics.h"
 #include "control/nodechan.h"
 #include "control/rejoin.h"
+#include "control/repair.h"
 #include "control/reshard.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -855,8 +856,8 @@ static void serve_operators(struct cat_ctl *c, const struct round *r,
 	if (c->metrics != NULL)
 		cat_ctl_metrics_run(c->metrics);
 	now = cat_ctl_now_ms();
-	if (!cat_ctl_rejoin_tick(c, now))
-		cat_ctl_reshard_tick(c, now);
+	if (!cat_ctl_rejoin_tick(c, now) && !cat_ctl_reshard_tick(c, now))
+		cat_ctl_repair_tick(c, now);
 	cat_ctl_verify_tick(c, now);
 	for (uint16_t i = 0; i < c->n_conns; i++)
 		process_lines(c, c->conns[i], round_end);

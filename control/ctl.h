@@ -16,6 +16,7 @@
 #include "replication/chanauth.h"
 #include "control/ctl_config.h"
 #include "control/policy.h"
+#include "control/repair.h"
 #include "control/store_etcd.h"
 #include "control/store_file.h"
 #include "control/verify.h"
@@ -191,6 +192,7 @@ struct cat_ctl {
 	struct cat_ctl_burst burst[CAT_CTL_BURST_KINDS];
 	uint64_t stall_last_ms;         /* the last stall's end (monotonic), 0 none */
 	struct cat_ctl_metrics *metrics; /* metrics_listen; NULL: off */
+	struct cat_ctl_repair repair;   /* repairs and the background verify */
 };
 
 /**

@@ -34,6 +34,7 @@ void cat_ctl_config_defaults(struct cat_ctl_config *c)
 	c->auth_timeout_ms = 5000;
 	c->mgmt_send_timeout_ms = 10000;
 	c->mgmt_idle_timeout_ms = 600000;
+	c->verify_interval_s = 300;
 }
 
 static char *trim(char *s)
@@ -123,6 +124,7 @@ static const struct num_key numeric[] = {
 	{ "auth_timeout_ms", offsetof(struct cat_ctl_config, auth_timeout_ms), 100, 600000 },
 	{ "mgmt_send_timeout_ms", offsetof(struct cat_ctl_config, mgmt_send_timeout_ms), 100, 3600000 },
 	{ "mgmt_idle_timeout_ms", offsetof(struct cat_ctl_config, mgmt_idle_timeout_ms), 0, 86400000 },
+	{ "verify_interval_s", offsetof(struct cat_ctl_config, verify_interval_s), 0, 604800 },
 };
 
 static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
@@ -217,7 +219,7 @@ static const char *const known[] = {
 	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
 	"restore_replicas", "replication_factor", "secret_file",
 	"auth_timeout_ms", "mgmt_send_timeout_ms", "mgmt_idle_timeout_ms",
-	"metrics_listen",
+	"metrics_listen", "verify_interval_s",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

@@ -44,6 +44,7 @@ struct cat_ctl_config {
 	uint32_t auth_timeout_ms;      /* node channel: hello (and auth) within */
 	uint32_t mgmt_send_timeout_ms; /* mgmt: answers unread this long: dropped */
 	uint32_t mgmt_idle_timeout_ms; /* mgmt: no request this long: closed; 0 never */
+	uint32_t verify_interval_s;    /* background verify every; 0 off */
 	/* Prometheus endpoint (control/metrics.h): metrics_listen IPV4:PORT. */
 	int metrics_on;                /* 0: "off", the default */
 	uint32_t metrics_ip;           /* host byte order */

@@ -344,6 +344,25 @@ static void control(FILE *f, const struct cat_ctl *c, uint64_t now)
 	fprintf(f, "catena_control_connections{listener=\"mgmt\"} %u\n", c->n_mgmt_conns);
 }
 
+static void repair(FILE *f, const struct cat_ctl *c)
+{
+	const struct cat_ctl_repair *r = &c->repair;
+
+	counter(f, "catena_verify_runs_total", "Background verifies finished.", r->bg_runs);
+	counter(f, "catena_verify_found_total",
+		"Background verifies that found replicas holding a slot differently.",
+		r->bg_found);
+	gauge(f, "catena_verify_differing_slots",
+	      "Slots whose replicas differed at the last background verify.", r->bg_differ);
+	gauge(f, "catena_verify_last_run_age_seconds",
+	      "Seconds since the last background verify ended (-1: none yet).",
+	      r->bg_last_ms ? (double)(cat_ctl_now_ms() - r->bg_last_ms) / 1000.0 : -1);
+	counter(f, "catena_repairs_total", "Replicas repaired (re-copied from their chain).",
+		r->repaired);
+	gauge(f, "catena_repairs_pending", "Replicas being or waiting to be repaired.",
+	      r->n_queued + (r->stage != CAT_CTL_REPAIR_IDLE));
+}
+
 int cat_ctl_metrics_render(struct cat_ctl *c, uint64_t now_ms, char **out,
 			   size_t *len)
 {
@@ -355,6 +374,7 @@ int cat_ctl_metrics_render(struct cat_ctl *c, uint64_t now_ms, char **out,
 	nodes(f, c, now_ms);
 	chains(f, c, now_ms);
 	reshard(f, c);
+	repair(f, c);
 	fputs("# EOF\n", f);
 	if (ferror(f)) {
 		fclose(f);

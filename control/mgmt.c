@@ -17,6 +17,7 @@
 #include "control/mgmt.h"
 #include "control/mgmt_cmds.h"
 #include "control/planner.h"
+#include "control/repair.h"
 #include "control/reshard.h"
 #include "control/verify.h"
 
@@ -748,6 +749,60 @@ static void cmd_verify(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 {
 	(void)req;
 	cat_ctl_verify_start(c, conn);
+}
+
+/* `repair [FIRST [LAST]]`: verify those slots, then queue a repair of
+ * every replica that holds one of them differently (control/repair.c). */
+static void cmd_repair(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_t *jf = json_object_get(req, "first"), *jl = json_object_get(req, "last");
+	json_int_t first = 0, last = (json_int_t)c->map->slot_count - 1;
+
+	if ((jf != NULL && !json_is_integer(jf)) || (jl != NULL && !json_is_integer(jl))) {
+		cat_ctl_mgmt_reply_err(conn, "repair: \"first\" and \"last\" are slot numbers");
+		return;
+	}
+	if (jf != NULL)
+		first = last = json_integer_value(jf);
+	if (jl != NULL)
+		last = json_integer_value(jl);
+	if (first < 0 || last < first || last >= (json_int_t)c->map->slot_count) {
+		cat_ctl_mgmt_reply_err(conn, "repair: slots %lld-%lld: expected FIRST <= LAST < %u",
+				       (long long)first, (long long)last, c->map->slot_count);
+		return;
+	}
+	cat_ctl_repair_start(c, conn, (uint32_t)first, (uint32_t)last);
+}
+
+static void cmd_repair_status(struct cat_ctl *c, struct cat_ctl_conn *conn,
+			      json_t *req)
+{
+	const struct cat_ctl_repair *r = &c->repair;
+	uint64_t now = cat_ctl_now_ms();
+	json_t *q = json_array(), *cur = json_null(), *bg;
+
+	(void)req;
+	for (unsigned int i = 0; i < r->n_queued; i++)
+		json_array_append_new(q, json_pack("{s:I,s:I,s:I}",
+			"chain", (json_int_t)r->queued[i].chain,
+			"node", (json_int_t)r->queued[i].node,
+			"slots", (json_int_t)r->queued[i].slots));
+	if (r->stage != CAT_CTL_REPAIR_IDLE)
+		cur = json_pack("{s:I,s:I,s:I,s:s,s:f}", "chain", (json_int_t)r->cur.chain,
+			"node", (json_int_t)r->cur.node, "slots", (json_int_t)r->cur.slots,
+			"step", r->stage == CAT_CTL_REPAIR_LEFT ? "left the chain" :
+				"copying from the tail",
+			"elapsed_s", (double)(now - r->cur_started_ms) / 1000.0);
+	bg = json_pack("{s:I,s:I,s:I,s:I,s:s}",
+		"interval_s", (json_int_t)c->cfg.verify_interval_s,
+		"runs", (json_int_t)r->bg_runs, "found", (json_int_t)r->bg_found,
+		"differ_count", (json_int_t)r->bg_differ,
+		"last", r->bg_runs ? r->bg_text : "not run yet");
+	json_object_set_new(bg, "last_s_ago", r->bg_last_ms ?
+		json_real((double)(now - r->bg_last_ms) / 1000.0) : json_null());
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:o,s:o,s:I,s:o}",
+		"epoch", (json_int_t)c->map->epoch, "running", cur, "queued", q,
+		"repaired", (json_int_t)r->repaired, "background", bg));
 }
 
 /* ---- dispatch ---- */

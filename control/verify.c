@@ -13,6 +13,7 @@
 
 #include "control/ctl.h"
 #include "control/mgmt.h"
+#include "control/repair.h"
 #include "control/verify.h"
 
 #define DIFFER_MAX 100u        /* differing slots listed by verify */
@@ -32,7 +33,9 @@ static void verify_free(struct cat_ctl_verify *v)
 	memset(v, 0, sizeof(*v));
 }
 
-void cat_ctl_verify_start(struct cat_ctl *c, struct cat_ctl_conn *conn)
+int cat_ctl_verify_begin(struct cat_ctl *c, enum cat_ctl_verify_for purpose,
+			 struct cat_ctl_conn *conn, uint32_t first,
+			 uint32_t last)
 {
 	struct cat_ctl_verify *v = NULL;
 	json_t *m;
@@ -40,11 +43,8 @@ void cat_ctl_verify_start(struct cat_ctl *c, struct cat_ctl_conn *conn)
 	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX && v == NULL; i++)
 		if (c->verify[i].req == 0)
 			v = &c->verify[i];
-	if (v == NULL) {
-		cat_ctl_mgmt_reply_err(conn, "verify: %u verify requests already running",
-				       CAT_CTL_VERIFY_MAX);
-		return;
-	}
+	if (v == NULL)
+		return -EBUSY;
 	memset(v, 0, sizeof(*v));
 	for (uint16_t i = 0; i < c->n_nodes; i++) {
 		const struct cat_ctl_node *n = &c->nodes[i];
@@ -53,20 +53,43 @@ void cat_ctl_verify_start(struct cat_ctl *c, struct cat_ctl_conn *conn)
 		    !n->conn->closing && !n->conn->dead)
 			v->asked[v->n_asked++] = n->id;
 	}
-	if (v->n_asked == 0) {
-		cat_ctl_mgmt_reply_err(conn, "verify: no node is up");
-		return;
-	}
+	if (v->n_asked == 0)
+		return -ENOENT;
 	if (++c->next_req == 0)
 		c->next_req = 1;
 	v->req = c->next_req;
-	v->conn_serial = conn->serial;
+	v->purpose = purpose;
+	v->first = first;
+	v->last = last;
+	v->conn_serial = conn != NULL ? conn->serial : 0;
 	v->deadline_ms = cat_ctl_now_ms() + CAT_CTL_VERIFY_MS;
 	m = json_pack("{s:s,s:I}", "type", "digest_request", "req", (json_int_t)v->req);
 	for (uint16_t i = 0; i < v->n_asked; i++)
 		cat_ctl_send(cat_ctl_node(c, v->asked[i])->conn, m);
 	json_decref(m);
-	conn->busy = 1; /* answers stay in request order */
+	if (conn != NULL)
+		conn->busy = 1; /* answers stay in request order */
+	return 0;
+}
+
+void cat_ctl_verify_start(struct cat_ctl *c, struct cat_ctl_conn *conn)
+{
+	int rc = cat_ctl_verify_begin(c, CAT_CTL_VERIFY_FOR_OPERATOR, conn, 0,
+				      UINT32_MAX);
+
+	if (rc == -EBUSY)
+		cat_ctl_mgmt_reply_err(conn, "verify: %u verify requests already running",
+				       CAT_CTL_VERIFY_MAX);
+	else if (rc < 0)
+		cat_ctl_mgmt_reply_err(conn, "verify: no node is up");
+}
+
+int cat_ctl_verify_running(const struct cat_ctl *c, enum cat_ctl_verify_for purpose)
+{
+	for (unsigned int i = 0; i < CAT_CTL_VERIFY_MAX; i++)
+		if (c->verify[i].req != 0 && c->verify[i].purpose == purpose)
+			return 1;
+	return 0;
 }
 
 /* A version or digest: a JSON integer >= 0, or its decimal string (a
@@ -166,9 +189,9 @@ static const struct cat_ctl_digest *find_digest(const struct cat_ctl_verify *v,
 
 /* What the asked members of slot s's chain hold of it, in chain order:
  * their versions, digests and ids. Returns how many members were asked. */
-static unsigned int slot_replicas(const struct cat_ctl_verify *v,
-				  const struct cat_map_chain *ch, uint32_t s,
-				  uint64_t *ver, uint64_t *dig, uint16_t *who)
+unsigned int cat_ctl_verify_replicas(const struct cat_ctl_verify *v,
+				     const struct cat_map_chain *ch, uint32_t s,
+				     uint64_t *ver, uint64_t *dig, uint16_t *who)
 {
 	unsigned int live = 0;
 
@@ -237,7 +260,7 @@ static void verify_answer(struct cat_ctl *c, struct cat_ctl_verify *v,
 		const struct cat_map_chain *ch = cat_map_slot_chain(c->map, s);
 		uint64_t ver[CAT_MAP_CHAIN_LEN_MAX], dig[CAT_MAP_CHAIN_LEN_MAX];
 		uint16_t who[CAT_MAP_CHAIN_LEN_MAX];
-		unsigned int live = slot_replicas(v, ch, s, ver, dig, who), same = 1;
+		unsigned int live = cat_ctl_verify_replicas(v, ch, s, ver, dig, who), same = 1;
 
 		for (unsigned int i = 1; i < live; i++)
 			if (ver[i] != ver[0] || dig[i] != dig[0])
@@ -270,11 +293,17 @@ void cat_ctl_verify_tick(struct cat_ctl *c, uint64_t now_ms)
 			all &= v->answered[k];
 		if (!all && now_ms < v->deadline_ms)
 			continue;
-		conn = conn_by_serial(c, v->conn_serial);
-		if (conn != NULL) {
+		conn = v->conn_serial ? conn_by_serial(c, v->conn_serial) : NULL;
+		if (v->purpose != CAT_CTL_VERIFY_FOR_OPERATOR) {
+			for (uint16_t k = 0; k < v->n_asked; k++)
+				qsort(v->dg[k], v->n_dg[k], sizeof(v->dg[k][0]),
+				      cmp_digest);
+			cat_ctl_repair_verified(c, v, conn);
+		} else if (conn != NULL) {
 			verify_answer(c, v, conn);
-			conn->busy = 0;
 		}
+		if (conn != NULL)
+			conn->busy = 0;
 		verify_free(v);
 	}
 }

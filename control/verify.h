@@ -28,9 +28,20 @@ struct cat_ctl_digest {
 	uint64_t version, digest;
 };
 
+/* Who a verify is for: its answer goes to the management connection that
+ * asked (`verify`), or to control/repair.c (`repair`, and the background
+ * verify, which has no connection). */
+enum cat_ctl_verify_for {
+	CAT_CTL_VERIFY_FOR_OPERATOR,
+	CAT_CTL_VERIFY_FOR_REPAIR,
+	CAT_CTL_VERIFY_FOR_BACKGROUND,
+};
+
 struct cat_ctl_verify {
 	uint32_t req;               /* 0: this entry is free */
-	uint64_t conn_serial;       /* the management connection waiting */
+	enum cat_ctl_verify_for purpose;
+	uint32_t first, last;       /* repair: the slots it may touch */
+	uint64_t conn_serial;       /* the management connection waiting (0: none) */
 	uint64_t deadline_ms;
 	uint16_t n_asked;
 	uint16_t asked[CAT_MAP_NODES_MAX];
@@ -46,6 +57,25 @@ struct cat_ctl_verify {
  * already, no node up) are answered at once.
  */
 void cat_ctl_verify_start(struct cat_ctl *c, struct cat_ctl_conn *conn);
+/**
+ * The same for control/repair.c: purpose, the waiting connection (NULL:
+ * none, as for the background verify) and the slots [first, last] it is
+ * about. 0, -EBUSY (CAT_CTL_VERIFY_MAX running), -ENOENT (no node up).
+ * The answer goes to cat_ctl_repair_verified.
+ */
+int cat_ctl_verify_begin(struct cat_ctl *c, enum cat_ctl_verify_for purpose,
+			 struct cat_ctl_conn *conn, uint32_t first,
+			 uint32_t last);
+/**
+ * What the asked members of chain ch hold of slot s, in chain order
+ * (once v is complete: see cat_ctl_repair_verified): versions, digests
+ * and node ids. Returns how many members were asked.
+ */
+unsigned int cat_ctl_verify_replicas(const struct cat_ctl_verify *v,
+				     const struct cat_map_chain *ch, uint32_t s,
+				     uint64_t *ver, uint64_t *dig, uint16_t *who);
+/** True while a verify of this purpose runs. */
+int cat_ctl_verify_running(const struct cat_ctl *c, enum cat_ctl_verify_for purpose);
 /**
  * A node's "digests" message (already checked to come from node). Returns
  * 0 (an answer to no running verify is ignored), or -EINVAL with why for

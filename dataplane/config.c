@@ -78,6 +78,7 @@ static const struct key_def keys[] = {
 	{ "faults", "reorder_pct",    K_U32, F(faults.reorder_pct),    0, 100, 0 },
 	{ "faults", "drop_pct",       K_U32, F(faults.drop_pct),       0, 100, 0 },
 	{ "faults", "client_replies", K_U32, F(faults.client_replies), 0, 1, 0 },
+	{ "faults", "corrupt_fwd_to", K_U32, F(faults.corrupt_fwd_to), 0, 65535, 0 },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -34,6 +34,7 @@ struct cat_faults_cfg {
 	uint32_t reorder_pct;    /* % of packets delayed further (reordered) */
 	uint32_t drop_pct;       /* % of packets dropped */
 	uint32_t client_replies; /* 1: client replies get the faults too */
+	uint32_t corrupt_fwd_to; /* test-only: alter every put FWD to this node */
 };
 
 /* [store] slots when neither the file nor a cluster map says otherwise. */

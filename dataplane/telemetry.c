@@ -563,6 +563,7 @@ static void faults_dict(struct rte_tel_data *d, const struct cat_faults_cfg *f)
 	rte_tel_data_add_dict_u64(d, "reorder_pct", f->reorder_pct);
 	rte_tel_data_add_dict_u64(d, "drop_pct", f->drop_pct);
 	rte_tel_data_add_dict_u64(d, "client_replies", f->client_replies);
+	rte_tel_data_add_dict_u64(d, "corrupt_fwd_to", f->corrupt_fwd_to);
 }
 
 /*
@@ -771,7 +772,7 @@ static const struct {
 	  "Param: first slot; \"next\" continues" },
 	{ "/catena/faults", cmd_faults,
 	  "Fault injector settings. Params KEY=VALUE,... change them "
-	  "(seed delay_us jitter_us reorder_pct drop_pct client_replies)" },
+	  "(seed delay_us jitter_us reorder_pct drop_pct client_replies corrupt_fwd_to)" },
 	{ "/catena/port", cmd_port,
 	  "The port: driver, socket, mtu, value_max, steering and why, link "
 	  "state and transitions. No parameters" },

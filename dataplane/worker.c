@@ -373,6 +373,15 @@ static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
 		w->st.drop_peer_too_large++;
 		return;
 	}
+	/* Test-only ([faults] corrupt_fwd_to): the successor applies a
+	 * value its predecessor does not hold, at the same version: the
+	 * divergence verify and repair exist for. The last byte of a put's
+	 * FWD is a payload byte. */
+	if (unlikely(w->faults.cfg.corrupt_fwd_to == node_id) &&
+	    m->op == CAT_OP_R_FWD && m->value_len > CAT_WIRE_REPL_EXT_LEN) {
+		pkt_tail(p)[n - 1] ^= 0x20;
+		w->st.fault_corrupted++;
+	}
 	p->len += (uint32_t)n;
 	w->st.peer_msgs++;
 }

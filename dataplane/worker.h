@@ -120,6 +120,7 @@ extern "C" {
 	X(fault_delayed)       /* fault injector: held in the delay queue */ \
 	X(fault_reordered)     /* ... of which given the reordering delay */ \
 	X(fault_queue_full)    /* delay queue full: sent without delay */   \
+	X(fault_corrupted)     /* test hook: a FWD's value altered on purpose */ \
 	X(store_errors)        /* unexpected store errno: BAD_REQUEST */
 
 /** Counters of one worker. Written only by that worker; read relaxed. */
