@@ -771,8 +771,8 @@ static const struct {
 	  "Per written slot we replicate: version, digest; combined. "
 	  "Param: first slot; \"next\" continues" },
 	{ "/catena/faults", cmd_faults,
-	  "Fault injector settings. Params KEY=VALUE,... change them "
-	  "(seed delay_us jitter_us reorder_pct drop_pct client_replies corrupt_fwd_to)" },
+	  "Fault injector settings; KEY=VALUE,... changes them (the "
+	  "[faults] keys of docs/OPERATIONS.md)" },
 	{ "/catena/port", cmd_port,
 	  "The port: driver, socket, mtu, value_max, steering and why, link "
 	  "state and transitions. No parameters" },

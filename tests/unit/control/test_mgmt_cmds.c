@@ -160,7 +160,7 @@ static void unknown_command_error_lists_the_table(void **state)
 	/* The operators' scripts rely on these names: a row may be added,
 	 * none renamed. */
 	assert_non_null(strstr(want, "(status, nodes, chains, slots, stats, "
-		"epoch_history, verify, node_drain, node_undrain, node_remove, "
+		"epoch_history, verify, repair_status, repair, node_drain, node_undrain, node_remove, "
 		"node_add, chain_add, reshard_move, reshard_rebalance, "
 		"reshard_status, reshard_pause, reshard_resume, reshard_cancel, "
 		"reshard_rate"));
