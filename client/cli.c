@@ -17,6 +17,7 @@
 
 #include "client/catena.h"
 #include "replication/map.h"
+#include "replication/version.h"
 
 /* Exit statuses (the agreed interface; 5 covers local failures it does
  * not name, 64 is sysexits' EX_USAGE). */
@@ -796,6 +797,8 @@ int main(int argc, char **argv)
 	const char *host = getenv("CATENA_HOST");
 	int err, retries = -1, status; /* -1: no -r, the default budget */
 
+	if (cat_version_arg(argc, argv, "catena-cli"))
+		return 0;
 	cat_client_opts_init(&opts, NULL);
 	opts.timeout_ms = CAT_CLIENT_DEFAULT_TIMEOUT_MS;
 	if (parse_options(argc, argv, &opts, &host, &retries))

@@ -25,6 +25,7 @@
 
 #include "control/catenactl_show.h"
 #include "control/mgmt_cmds.h"
+#include "replication/version.h"
 
 #define DEFAULT_SOCKET "/run/catena/control.sock"
 #define DEFAULT_TIMEOUT_MS 5000
@@ -884,6 +885,8 @@ int main(int argc, char **argv)
 	char err[512];
 	int first, status;
 
+	if (cat_version_arg(argc, argv, "catenactl"))
+		return 0;
 	if (t.path == NULL || t.path[0] == '\0')
 		t.path = DEFAULT_SOCKET;
 	first = parse_options(argc, argv, &t);

@@ -552,6 +552,41 @@ static void auth_lines(struct table *t, json_t *r)
 			json_string_value(v)));
 }
 
+/*
+ * "0.1.0+abc (nodes 1 2 3)", one group per version; several groups say
+ * the cluster runs mixed versions (an upgrade under way, or half done),
+ * a null version a node that never said hello or predates the field.
+ */
+static char *versions_line(json_t *groups)
+{
+	char *line = xstrdup(""), *ids, *v, *next;
+	json_t *g, *nodes;
+	size_t i;
+
+	if (!json_is_array(groups))
+		return jstr(groups);
+	json_array_foreach(groups, i, g) {
+		nodes = json_object_get(g, "nodes");
+		v = json_is_string(json_object_get(g, "version")) ?
+			jstr(json_object_get(g, "version")) :
+			xstrdup("unknown (no hello yet, or older than catena 0.1.0)");
+		ids = json_is_array(nodes) ?
+			join(nodes, 0, json_array_size(nodes), " ", jstr) : jstr(nodes);
+		next = xasprintf("%s%s%s (node%s %s)", line, i ? "; " : "", v,
+				 json_array_size(nodes) == 1 ? "" : "s", ids);
+		free(line);
+		free(v);
+		free(ids);
+		line = next;
+	}
+	if (json_array_size(groups) > 1) {
+		next = xasprintf("%s: MIXED", line);
+		free(line);
+		line = next;
+	}
+	return line;
+}
+
 static int print_status(json_t *r, const char *path)
 {
 	json_t *events = json_object_get(r, "events"), *v;
@@ -564,12 +599,20 @@ static int print_status(json_t *r, const char *path)
 		return CAT_ADM_EXIT_OK;
 	}
 	kv_init(&t);
+	if ((v = json_object_get(r, "version"))) {
+		char *cv = jstr(v);
+
+		kv(&t, "version", xasprintf("catena-control %s", cv));
+		free(cv);
+	}
 	kv(&t, "epoch", jstr(json_object_get(r, "epoch")));
 	up = jstr(json_object_get(r, "nodes_up"));
 	total = jstr(json_object_get(r, "nodes_total"));
 	kv(&t, "nodes", xasprintf("%s up / %s total", up, total));
 	free(up);
 	free(total);
+	if ((v = json_object_get(r, "node_versions")))
+		kv(&t, "node versions", versions_line(v));
 	kv(&t, "chains", jstr(json_object_get(r, "chains")));
 	kv(&t, "slots", jstr(json_object_get(r, "slots")));
 	kv(&t, "store", store_line(r));
@@ -612,7 +655,7 @@ static char *heartbeat_cell(json_t *hb)
 static int print_nodes(json_t *r)
 {
 	static const char *const hdr[] = {
-		"ID", "ADDRESS", "MAC", "STATE", "EPOCH", "LAST-HEARTBEAT",
+		"ID", "ADDRESS", "MAC", "STATE", "EPOCH", "LAST-HEARTBEAT", "VERSION",
 	};
 	json_t *item, *extra, *st;
 	struct table t;
@@ -623,7 +666,7 @@ static int print_nodes(json_t *r)
 		return CAT_ADM_EXIT_OK;
 	}
 	extra = extra_keys(r, shown(CAT_MGMT_NODES));
-	tbl_init(&t, hdr, 6, json_array_size(extra));
+	tbl_init(&t, hdr, 7, json_array_size(extra));
 	tbl_header_extra(&t, extra);
 	json_array_foreach(r, i, item) {
 		tbl_cell(&t, jstr(json_object_get(item, "id")));
@@ -635,6 +678,8 @@ static int print_nodes(json_t *r)
 			up++;
 		tbl_cell(&t, jstr(json_object_get(item, "epoch")));
 		tbl_cell(&t, heartbeat_cell(json_object_get(item, "last_heartbeat_ms")));
+		/* "-": no hello yet, or a node older than the field */
+		tbl_cell(&t, jstr(json_object_get(item, "version")));
 		tbl_row_extra(&t, item, extra);
 	}
 	tbl_print(&t);

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -33,6 +34,8 @@
 #include "control/rejoin.h"
 #include "control/repair.h"
 #include "control/reshard.h"
+#include "replication/service.h"
+#include "replication/version.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -48,7 +51,9 @@ static void usage(FILE *f)
 		"  Owns the catena cluster map: stores it (state_dir/map.json),\n"
 		"  pushes it to nodes over the node channel, fails nodes whose\n"
 		"  heartbeats stop, and serves the management socket (catenactl).\n"
-		"  Config keys and protocols: docs/CONTROL.md.\n");
+		"  Config keys and protocols: docs/CONTROL.md.\n"
+		"  --version prints the version. Exit status: 0 stopped by\n"
+		"  SIGINT/SIGTERM, 1 runtime failure, 2 bad configuration.\n");
 }
 
 static void mkdir_parent(const char *path)
@@ -570,7 +575,8 @@ static int open_store(struct cat_ctl *c, struct cat_ctl_etcd *etcd)
 	if (strcmp(c->cfg.store, "etcd") != 0) {
 		rc = cat_ctl_store_init(&c->store, c->cfg.state_dir, err, sizeof(err));
 		if (rc < 0) {
-			fprintf(stderr, "catena-control: store: %s\n", err);
+			fprintf(stderr, "%scatena-control: store: %s\n",
+				cat_service_err(), err);
 			return 1;
 		}
 		return 0;
@@ -585,7 +591,8 @@ static int open_store(struct cat_ctl *c, struct cat_ctl_etcd *etcd)
 	rc = cat_ctl_etcd_init(etcd, c->cfg.etcd_endpoints, c->cfg.etcd_prefix,
 			       c->cfg.instance, c->cfg.lease_ms, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "catena-control: store: %s\n", err);
+		fprintf(stderr, "%scatena-control: store: %s\n",
+			cat_service_err(), err);
 		return rc == -EINVAL ? 2 : 1;
 	}
 	c->etcd = etcd;
@@ -612,20 +619,22 @@ static int load_store(struct cat_ctl *c)
 		return 0;
 	}
 	if (rc != -ENOENT) {
-		fprintf(stderr, "catena-control: store: %s\n", err);
+		fprintf(stderr, "%scatena-control: store: %s\n",
+			cat_service_err(), err);
 		return 1;
 	}
 	if (c->cfg.initial_map[0] == '\0') {
 		fprintf(stderr,
-			"catena-control: store %s is empty and no initial_map is configured\n",
-			c->store.path);
+			"%scatena-control: store %s is empty and no initial_map is configured\n",
+			cat_service_err(), c->store.path);
 		return 2;
 	}
 	rc = cat_map_load(c->cfg.initial_map, &m, err, sizeof(err));
 	if (rc == 0)
 		rc = cat_ctl_plan_validate(NULL, m, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "catena-control: initial_map %s: %s\n",
+		fprintf(stderr, "%scatena-control: initial_map %s: %s\n",
+			cat_service_err(),
 			c->cfg.initial_map, rc == -EINVAL || rc == -E2BIG ? err :
 			strerror(-rc));
 		cat_map_free(m);
@@ -639,7 +648,8 @@ static int load_store(struct cat_ctl *c)
 		rc = cat_ctl_store_save(&c->store, m, reason, cat_ctl_now_unix(),
 					err, sizeof(err));
 		if (rc < 0) {
-			fprintf(stderr, "catena-control: store: %s\n", err);
+			fprintf(stderr, "%scatena-control: store: %s\n",
+				cat_service_err(), err);
 			cat_map_free(m);
 			return 1;
 		}
@@ -957,14 +967,16 @@ static int open_listeners(struct cat_ctl *c, struct listeners *l, int force)
 		l->node_fd = listen_tcp(c->cfg.node_ip, c->cfg.node_port, err,
 					sizeof(err));
 	if (l->node_fd < 0) {
-		fprintf(stderr, "catena-control: node_listen %s\n", err);
+		fprintf(stderr, "%scatena-control: node_listen %s\n",
+			cat_service_err(), err);
 		return -1;
 	}
 	if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
 		l->node_ino = inode_of(c->cfg.node_path);
 	l->mgmt_fd = listen_unix(c->cfg.mgmt_socket, force, err, sizeof(err));
 	if (l->mgmt_fd < 0) {
-		fprintf(stderr, "catena-control: mgmt_socket %s\n", err);
+		fprintf(stderr, "%scatena-control: mgmt_socket %s\n",
+			cat_service_err(), err);
 		close(l->node_fd);
 		if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
 			unlink(c->cfg.node_path);
@@ -976,7 +988,8 @@ static int open_listeners(struct cat_ctl *c, struct listeners *l, int force)
 						  c->cfg.metrics_port, err,
 						  sizeof(err));
 		if (c->metrics == NULL) {
-			fprintf(stderr, "catena-control: %s\n", err);
+			fprintf(stderr, "%scatena-control: %s\n",
+				cat_service_err(), err);
 			close(l->node_fd);
 			close(l->mgmt_fd);
 			if (c->cfg.node_kind == CAT_CTL_LISTEN_UNIX)
@@ -1024,6 +1037,8 @@ static const char *metrics_text(const struct cat_ctl *c)
 
 static void print_ready(struct cat_ctl *c)
 {
+	char status[160];
+
 	if (c->etcd != NULL)
 		printf("catena-control: ready epoch=%u nodes=%u chains=%u node_listen=%s mgmt_socket=%s node_auth=%s metrics=%s instance=%s\n",
 		       c->map->epoch, c->map->n_nodes, c->map->n_chains,
@@ -1037,6 +1052,12 @@ static void print_ready(struct cat_ctl *c)
 		       c->secret != NULL ? CAT_AUTH_ALG : "none",
 		       metrics_text(c));
 	fflush(stdout);
+	/* Type=notify: both sockets listen and the map is stored, so nodes
+	 * (ordered After= this unit) connect to a control plane that answers. */
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=%s epoch %u, %u nodes, "
+		 "%u chains", c->etcd != NULL ? "leader at" : "serving",
+		 c->map->epoch, c->map->n_nodes, c->map->n_chains);
+	cat_service_notify(status);
 }
 
 static const char *stop_name(void)
@@ -1113,6 +1134,9 @@ static int run_etcd(struct cat_ctl *c)
 	printf("catena-control: standby instance=%s etcd=%s prefix=%s\n",
 	       c->cfg.instance, c->cfg.etcd_endpoints, c->cfg.etcd_prefix);
 	fflush(stdout);
+	/* A follower is doing its job: started, as far as systemd is
+	 * concerned (else Type=notify would time a standby's start out). */
+	cat_service_notify("READY=1\nSTATUS=standby: following the etcd leader");
 	while (!stop_signal) {
 		uint64_t now = cat_ctl_now_ms();
 		struct timespec ts;
@@ -1185,7 +1209,8 @@ static int run(struct cat_ctl *c, struct cat_ctl_etcd *etcd, int argc,
 	}
 	rc = cat_ctl_config_load(cfg_path, &c->cfg, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "catena-control: config %s: %s\n", cfg_path, err);
+		fprintf(stderr, "%scatena-control: config %s: %s\n",
+			cat_service_err(), cfg_path, err);
 		return 2;
 	}
 	if (c->cfg.secret_file[0] != '\0') {
@@ -1195,7 +1220,8 @@ static int run(struct cat_ctl *c, struct cat_ctl_etcd *etcd, int argc,
 		rc = cat_auth_secret_load(c->cfg.secret_file, c->secret, err,
 					  sizeof(err));
 		if (rc < 0) {
-			fprintf(stderr, "catena-control: config %s: %s\n", cfg_path,
+			fprintf(stderr, "%scatena-control: config %s: %s\n",
+				cat_service_err(), cfg_path,
 				err);
 			return 2;
 		}
@@ -1238,13 +1264,23 @@ int main(int argc, char **argv)
 	struct cat_ctl_etcd *etcd = calloc(1, sizeof(*etcd));
 	int rc;
 
+	if (cat_version_arg(argc, argv, "catena-control")) {
+		free(c);
+		free(etcd);
+		return 0;
+	}
 	if (c == NULL || etcd == NULL) {
 		free(c);
 		free(etcd);
 		return 1;
 	}
+	/* Under systemd with stderr on the journal: events at NOTICE, the
+	 * lines that end the process (cat_service_err) at ERR. */
+	(void)cat_service_journal_stderr(LOG_NOTICE);
 	c->store.lock_fd = -1;
 	rc = run(c, etcd, argc, argv);
+	if (rc == 0)
+		cat_service_notify("STOPPING=1");
 	cat_ctl_verify_fini(c);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		cat_ctl_node_release(&c->nodes[i]);

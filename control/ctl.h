@@ -112,6 +112,9 @@ struct cat_ctl_burst {
 	const char *why;      /* the reason this burst is about (see below) */
 };
 
+/* A node's version string (its hello's "version"), NUL included. */
+#define CAT_CTL_VERSION_MAX 64
+
 struct cat_ctl_node {
 	uint16_t id;
 	enum cat_ctl_node_state state;
@@ -133,6 +136,7 @@ struct cat_ctl_node {
 	uint64_t heard_by_ms, heard_any_ms;
 	uint64_t hello_ms;          /* its last hello */
 	uint64_t boot;              /* the node process's boot id (hello), 0 unknown */
+	char version[CAT_CTL_VERSION_MAX]; /* its last hello's "version", "" unknown */
 };
 
 struct cat_ctl_metrics;

@@ -20,6 +20,7 @@
 #include "control/repair.h"
 #include "control/reshard.h"
 #include "control/verify.h"
+#include "replication/version.h"
 
 #define SLOTS_PER_ANSWER 512u  /* keeps a `slots` answer within one line */
 #define EVENTS_SHOWN 20u
@@ -193,6 +194,42 @@ static json_t *conn_summary(const struct cat_ctl *c)
 		"idle_closed", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_MGMT_IDLE));
 }
 
+/*
+ * The versions the nodes said in their hellos, each with its nodes in map
+ * order: [{"version":"0.1.0+abc","nodes":[1,2]},{"version":null,
+ * "nodes":[3]}] (null: never said hello, or a node older than the field).
+ * More than one entry is an upgrade under way, or one left half done.
+ */
+static json_t *node_versions(struct cat_ctl *c)
+{
+	json_t *a = json_array();
+
+	for (uint16_t i = 0; i < c->map->n_nodes; i++) {
+		const struct cat_ctl_node *n = cat_ctl_node(c, c->map->nodes[i].id);
+		const char *v = n != NULL && n->version[0] ? n->version : NULL;
+		json_t *e = NULL, *x;
+		size_t k;
+
+		json_array_foreach(a, k, x) {
+			const char *xv = json_string_value(json_object_get(x, "version"));
+
+			if ((v == NULL && xv == NULL) ||
+			    (v != NULL && xv != NULL && strcmp(v, xv) == 0)) {
+				e = x;
+				break;
+			}
+		}
+		if (e == NULL) {
+			e = json_pack("{s:o,s:[]}", "version",
+				      v != NULL ? json_string(v) : json_null(), "nodes");
+			json_array_append_new(a, e);
+		}
+		json_array_append_new(json_object_get(e, "nodes"),
+				      json_integer(c->map->nodes[i].id));
+	}
+	return a;
+}
+
 static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
 	uint64_t now = cat_ctl_now_ms();
@@ -248,6 +285,10 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 				json_integer((json_int_t)((now - c->stall_last_ms) / 1000u)) :
 				json_null()));
 	}
+	if (r != NULL) {
+		json_object_set_new(r, "version", json_string(CAT_VERSION));
+		json_object_set_new(r, "node_versions", node_versions(c));
+	}
 	/* With etcd only the leader answers: say which instance that is. */
 	if (r != NULL && c->etcd != NULL)
 		json_object_set_new(r, "instance", json_string(c->etcd->instance));
@@ -265,7 +306,7 @@ static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 		const struct cat_ctl_node *n = cat_ctl_node(c, nd->id);
 		int heard = n != NULL && n->last_hb_ms != 0;
 
-		json_array_append_new(a, json_pack("{s:I,s:o,s:o,s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:o}",
+		json_array_append_new(a, json_pack("{s:I,s:o,s:o,s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 			"id", (json_int_t)nd->id,
 			"address", ip_port(nd),
 			"mac", mac_json(nd),
@@ -278,7 +319,9 @@ static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 			"suspect", n != NULL ? cat_ctl_mgmt_id_array(n->suspect, n->n_suspect)
 					     : json_array(),
 			"link", port_field(n, "link"),
-			"mtu", port_field(n, "mtu")));
+			"mtu", port_field(n, "mtu"),
+			"version", n != NULL && n->version[0] ?
+				json_string(n->version) : json_null()));
 	}
 	cat_ctl_mgmt_reply_ok(conn, a);
 }

@@ -84,6 +84,7 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 {
 	struct cat_ctl_node *n;
 	json_int_t id, epoch, boot = 0;
+	json_t *ver = json_object_get(msg, "version");
 	char why[160];
 
 	if (conn->node != 0) {
@@ -98,6 +99,18 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	}
 	if (get_int(msg, "boot", 1, INT64_MAX, &boot) == -EINVAL) {
 		cat_ctl_node_error(conn, "hello: \"boot\" must be a positive number");
+		return;
+	}
+	/* Optional (nodes built before it say none); shown to operators as
+	 * it comes, so only short printable text is taken. */
+	if (ver != NULL && (!json_is_string(ver) ||
+			    json_string_length(ver) >= CAT_CTL_VERSION_MAX ||
+			    strspn(json_string_value(ver),
+				   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789.+-_~") != json_string_length(ver))) {
+		snprintf(why, sizeof(why), "hello: \"version\" must be a string of "
+			 "at most %d letters, digits and .+-_~", CAT_CTL_VERSION_MAX - 1);
+		cat_ctl_node_error(conn, why);
 		return;
 	}
 	n = cat_ctl_node(c, (uint16_t)id);
@@ -117,6 +130,8 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	}
 	n->conn = conn;
 	conn->node = n->id;
+	snprintf(n->version, sizeof(n->version), "%s",
+		 ver != NULL ? json_string_value(ver) : "");
 	n->last_hb_ms = cat_ctl_now_ms();
 	n->hello_ms = n->last_hb_ms; /* the data network gets its time too */
 	n->epoch = (uint32_t)epoch;

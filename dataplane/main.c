@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +43,9 @@
 #include "dataplane/portplan.h"
 #include "dataplane/telemetry.h"
 #include "dataplane/worker.h"
+#include "replication/service.h"
 #include "replication/store.h"
+#include "replication/version.h"
 
 #define EXIT_RUNTIME 1  /* EAL, port, resources */
 #define EXIT_CONFIG  2  /* bad configuration or arguments */
@@ -99,7 +102,7 @@ static void fail_line(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("catena-node: ", stderr);
+	fprintf(stderr, "%scatena-node: ", cat_service_err());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -227,7 +230,7 @@ static void fatal(struct node *n, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("catena-node: ", stderr);
+	fprintf(stderr, "%scatena-node: ", cat_service_err());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -472,6 +475,53 @@ static void agent_loop(struct node *n)
 	rcu_unregister_thread();
 }
 
+/*
+ * `catena-node --help` (or -h) as the first argument: both halves of the
+ * command line. After "--", --help is config.c's and prints the usage.
+ */
+static void print_help(void)
+{
+	printf("%s\n\n"
+	       "EAL arguments (before \"--\"): the cores, the device and the\n"
+	       "hugepage memory, e.g. -l 0,1 -a 0000:03:00.0 --file-prefix node1\n"
+	       "(DPDK's \"EAL parameters\" guide lists them all).\n"
+	       "catena's arguments (after \"--\"):\n"
+	       "  --config FILE              the node's INI config (docs/DEPLOY.md)\n"
+	       "  --set SECTION.KEY=VALUE    override one config key (repeatable)\n"
+	       "  --ip A.B.C.D               override [node] ip\n"
+	       "  --idle busy|backoff        override [node] idle\n"
+	       "  --help                     this text\n"
+	       "catena-node --version prints the version.\n"
+	       "Exit status: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (EAL,\n"
+	       "port, memory), 2 bad configuration or arguments.\n",
+	       cat_config_usage());
+}
+
+/* DPDK's levels are syslog's plus one (RTE_LOG_EMERG is 1). */
+static int rte_prio(void)
+{
+	return (int)rte_log_cur_msg_loglevel() - 1;
+}
+
+/*
+ * Under systemd with stderr on the journal, every line gets its priority:
+ * rte_log lines (ours and EAL's) at their level, other stderr lines (the
+ * summary at exit, fail_line's as errors) at NOTICE. rte_openlog_stream
+ * also replaces EAL's default stream, which copied every line to
+ * syslog(3) as well and so to the journal twice. Before EAL, so EAL's own
+ * start-up lines have priorities too.
+ */
+static void journal_logs(void)
+{
+	FILE *f;
+
+	if (!cat_service_journal_stderr(LOG_NOTICE))
+		return;
+	f = cat_service_journal_stream(LOG_INFO, rte_prio);
+	if (f != NULL)
+		(void)rte_openlog_stream(f);
+}
+
 /* Application arguments start after the first "--"; EAL never sees them. */
 static int split_args(int argc, char **argv)
 {
@@ -712,7 +762,7 @@ static void launch_workers(struct node *n)
 /* What the node runs with, and the "ready" line scripts wait for. */
 static void say_ready(struct node *n)
 {
-	char ipbuf[INET_ADDRSTRLEN];
+	char ipbuf[INET_ADDRSTRLEN], status[256];
 	struct in_addr ia;
 
 	ia.s_addr = n->dp.ip_be;
@@ -737,6 +787,12 @@ static void say_ready(struct node *n)
 	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
 	       cat_agent_epoch(&n->agent));
 	fflush(stdout);
+	/* Type=notify: the port is up and the workers poll it, so a unit
+	 * ordered After= this one starts against a node that answers. */
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=node %u serving on %s:%u, "
+		 "%u workers, epoch %u", n->cfg.node_id, ipbuf, n->cfg.udp_port,
+		 n->dp.n_workers, cat_agent_epoch(&n->agent));
+	cat_service_notify(status);
 }
 
 /* Stop the workers and end the process with the one-line summary. */
@@ -744,6 +800,7 @@ static void stop(struct node *n)
 {
 	char summary[512];
 
+	cat_service_notify("STOPPING=1");
 	cat_worker_request_stop();
 	rte_eal_mp_wait_lcore();
 	n->launched = 0;
@@ -767,7 +824,14 @@ int main(int argc, char **argv)
 	char err[1024];
 	int dd, rc;
 
+	if (cat_version_arg(argc, argv, "catena-node"))
+		return 0;
 	dd = split_args(argc, argv);
+	if (dd > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		print_help();
+		return 0;
+	}
+	journal_logs();
 	rc = load_config(n, dd, argc, argv, err, sizeof(err));
 	if (rc == 1) {
 		printf("%s\n", err);

@@ -31,6 +31,7 @@
 #include "dataplane/port.h"
 #include "replication/chain.h"
 #include "replication/store.h"
+#include "replication/version.h"
 
 /* A connection that lived this long was a real one: the next attempt
  * after losing it starts again from the shortest backoff. */
@@ -340,10 +341,13 @@ static void send_hello(struct cat_nodechan *cc, uint64_t now)
 	    cc->auth_state == CAT_NODECHAN_AUTH_ON ? " and authenticated" : "",
 	    dp->node_id, epoch);
 	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
-	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I}", "type", "hello",
+	/* "version": what `catena-node --version` says, so an operator sees
+	 * a half-done upgrade in catenactl nodes. */
+	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I, s:s}", "type", "hello",
 				      "node", (int)dp->node_id,
 				      "epoch", (json_int_t)epoch,
-				      "boot", (json_int_t)cc->boot));
+				      "boot", (json_int_t)cc->boot,
+				      "version", CAT_VERSION));
 	flush(cc, now);
 }
 

@@ -40,6 +40,7 @@
 #include "replication/hash.h"
 #include "replication/map.h"
 #include "replication/wire.h"
+#include "replication/version.h"
 
 #define EXIT_USAGE 64
 #define SWEEP_MAX  32
@@ -927,6 +928,8 @@ int main(int argc, char **argv)
 	unsigned n_phases = 0;
 	int rc, consumed;
 
+	if (cat_version_arg(argc, argv, "catena-bench"))
+		return 0;
 	/* Options and the map first: a typo must not cost an EAL start (nor
 	 * leave hugepage files behind). EAL gets argv[0..dd), we the rest. */
 	int dd = argc;

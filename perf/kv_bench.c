@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 
 #include "perf/bench_hist.h"
+#include "replication/version.h"
 
 #define CONN_MAX 256
 #define BUF_LEN  65536
@@ -412,6 +413,8 @@ int main(int argc, char **argv)
 	uint64_t t0, t1;
 	int rc;
 
+	if (cat_version_arg(argc, argv, "catena-kv-bench"))
+		return 0;
 	if (parse_opts(argc, argv) < 0) {
 		usage(stderr);
 		return 64;

@@ -26,6 +26,7 @@
 #include "replication/hash.h"
 #include "replication/map.h"
 #include "replication/wire.h"
+#include "replication/version.h"
 
 #define MAX_WINDOW 256
 #define RTO_NS     (200ull * 1000 * 1000)
@@ -495,6 +496,8 @@ int main(int argc, char **argv)
 	struct run_result pre = {0}, res = {0};
 	int fd, rc;
 
+	if (cat_version_arg(argc, argv, "catena-udp-bench"))
+		return 0;
 	cat_hist_reset(&h_all);
 	cat_hist_reset(&h_get);
 	cat_hist_reset(&h_put);

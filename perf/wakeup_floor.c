@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include "replication/version.h"
 
 static uint64_t now_ns(void)
 {
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
 	pthread_t t;
 	int ab, ba;
 
+	if (cat_version_arg(argc, argv, "catena-wakeup-floor"))
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc &&
 		    sscanf(argv[i + 1], "%d,%d", &cpu_a, &cpu_b) == 2) {

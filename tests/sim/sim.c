@@ -26,6 +26,7 @@
 #include "replication/wire.h"
 #include "control/policy.h"
 #include "tests/sim/lincheck.h"
+#include "replication/version.h"
 
 /* Joins and moves need an in-flight pool with an entry per chain position
  * a node holds, plus one (replication/chain.c, cat_chain_inflight_alloc): with
@@ -2225,6 +2226,8 @@ int main(int argc, char **argv)
 	uint64_t seeds = 0, start = 1, seed = 0;
 	int one = 0, verbose = 0, jobs = 0;
 
+	if (cat_version_arg(argc, argv, "catena-sim"))
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
