@@ -111,3 +111,19 @@ def test_mkmap_learn_reads_the_peer_mac_and_names_the_silent_node(
         assert "node 7" not in p.stderr and p.stdout == "", p.stderr
     finally:
         topo.destroy()
+
+
+def test_mkmap_learn_gets_a_running_catena_node_mac(control_binaries,
+                                                    harness):
+    # A catena-node answers ARP itself (its port is DPDK's, not the
+    # kernel's): what DEPLOY.md's --learn relies on.
+    h = harness.setup(clients=1)
+    h.start_node(no_huge=True)
+    node = h.topo.nodes[0]
+    link = netns.run("ip", "-n", node["ns"], "-o", "link", "show",
+                     node["iface"]).stdout
+    mac = link.split("link/ether ")[1].split()[0]
+    p = run(netns.nsexec(h.clients[0]["ns"], mkmap_bin(control_binaries),
+                         "--rf", "1", "--learn", "1," + h.node_ip))
+    assert p.returncode == 0, p.stderr
+    assert ("node 1 %s %s" % (h.node_ip, mac)) in p.stdout, (p.stdout, mac)
