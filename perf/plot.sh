@@ -8,15 +8,20 @@
 #   perf/plot.sh dist  OUT.png A.json [B.json ...]
 #                                            latency distribution of each run
 #                                            (percentile spectrum, log axes)
-#   perf/plot.sh compare COMPARE.json OUTDIR writes OUTDIR/compare-latency.png
+#   perf/plot.sh compare COMPARE.json OUTDIR [svg]
+#                                            writes OUTDIR/compare-latency.png
 #                                            (p50/p99/p99.9 per system) and
-#                                            OUTDIR/compare-dist.png
+#                                            OUTDIR/compare-dist.png (.svg)
+#   perf/plot.sh latency OUT.png BENCH.json [TITLE]
+#                                            one run's distribution with its
+#                                            p50/p90/p99/p99.9/max marked
+#                                            (scripts/demo.sh draws this)
 # OUT ending in .svg gives SVG instead of PNG.
 set -euo pipefail
 
 die() { echo "plot.sh: $*" >&2; exit 1; }
 command -v gnuplot >/dev/null || die "gnuplot not found (apt-get install gnuplot-nox; scripts/setup.sh installs it)"
-[ $# -ge 3 ] || { sed -n '2,16p' "$0" >&2; exit 64; }
+[ $# -ge 3 ] || { sed -n '2,20p' "$0" >&2; exit 64; }
 
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/catena-plot.XXXXXX)
@@ -116,7 +121,7 @@ PY
 }
 
 compare_plot() {
-	local json=$1 dir=$2
+	local json=$1 dir=$2 ext=${3:-png}
 	mkdir -p "$dir"
 	$PY - "$json" "$TMP" <<'PY' > "$TMP/files" || die "$json: not a compare.sh result"
 import json, sys
@@ -124,7 +129,9 @@ d = json.load(open(sys.argv[1]))
 with open(sys.argv[2] + "/bars.dat", "w") as f:
     for r in d["rows"]:
         g, p = r.get("GET") or {}, r.get("PUT") or {}
-        name = r["system"].replace(" ", "_")
+        # A double-quoted gnuplot string keeps its spaces as one column;
+        # only a double quote inside it would end it early.
+        name = r["system"].replace('"', "'")
         f.write(f'"{name}" {g.get("p50","-")} {g.get("p99","-")} {g.get("p999","-")} '
                 f'{p.get("p50","-")} {p.get("p99","-")} {p.get("p999","-")}\n')
 for r in d["rows"]:
@@ -132,8 +139,8 @@ for r in d["rows"]:
         print(r["json"])
 PY
 	{
-		term "$dir/compare-latency.png"
-		echo "set output '$dir/compare-latency.png'"
+		term "$dir/compare-latency.$ext"
+		echo "set output '$dir/compare-latency.$ext'"
 		echo "set title 'GET and PUT latency per system (same machine, same keys and sizes)'"
 		echo "set style data histograms"
 		echo "set style histogram clustered gap 1"
@@ -148,13 +155,62 @@ PY
 	} > "$TMP/bars.gp"
 	gnuplot "$TMP/bars.gp"
 	mapfile -t files < "$TMP/files"
-	[ ${#files[@]} -gt 0 ] && dist_plot "$dir/compare-dist.png" "${files[@]}"
+	[ ${#files[@]} -gt 0 ] && dist_plot "$dir/compare-dist.$ext" "${files[@]}"
 	return 0
 }
 
+# One run: its percentile spectrum, and its summary percentiles as labelled
+# points on it (p50 at x = 2, p90 at 10, ...: x = 1/(1-q), as spectrum()).
+latency_plot() {
+	local out=$1 json=$2 title=${3:-}
+	local titles
+	titles=$(spectrum "$TMP" "$json")
+	[ -n "$titles" ] || die "$json: no histogram buckets (buckets_us)"
+	$PY - "$json" "$TMP/marks.dat" "$TMP/title" "$title" <<'PY' || die "$json: no lat_us percentiles"
+import json, sys
+d = json.load(open(sys.argv[1]))
+lat = d["runs"][-1]["lat_us"] if "runs" in d else d["lat_us"]
+marks = [("p50", 2, "p50"), ("p90", 10, "p90"), ("p99", 100, "p99"),
+         ("p999", 1000, "p99.9")]
+with open(sys.argv[2], "w") as f:
+    for key, x, name in marks:
+        if lat.get(key) is not None:
+            f.write(f'{x} {lat[key]} "{name} {lat[key]:g} us"\n')
+title = sys.argv[4]
+if not title:
+    # Counted from the buckets: catena-udp-bench's "ops" key is written
+    # twice (a count, then the per-op object), and JSON readers keep the last.
+    b = d["runs"][-1]["lat_us"].get("buckets_us") if "runs" in d else d.get("buckets_us")
+    title = "latency of %d operations" % sum(c for _, c in b or [])
+    if "ops_per_sec" in d:
+        title += ", %.0f ops/s" % d["ops_per_sec"]
+    if lat.get("max") is not None:
+        title += ", max %g us" % lat["max"]
+open(sys.argv[3], "w").write(title.replace("'", ""))
+PY
+	{
+		term "$out"
+		echo "set output '$out'"
+		echo "set title '$(cat "$TMP/title")' noenhanced"
+		echo "set logscale xy"
+		echo "set xlabel 'percentile'"
+		echo "set ylabel 'latency (us)'"
+		echo "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, '99.999%%' 100000)"
+		echo "set grid"
+		echo "set key top left noenhanced"
+		echo "plot '$TMP/spec0.dat' using 1:2 with steps lw 2 lc rgb '#0072b2' title 'latency distribution (every operation)', \\"
+		echo "     '$TMP/marks.dat' using 1:2 with points pt 7 ps 1.3 lc rgb '#e51e10' title 'percentiles', \\"
+		echo "     '' using 1:2:3 with labels left offset 1,-0.8 noenhanced notitle"
+	} > "$TMP/latency.gp"
+	gnuplot "$TMP/latency.gp"
+}
+
 case "$1" in
+latency) latency_plot "$2" "$3" "${4:-}" ;;
 sweep) sweep_plot "$2" "$3" ;;
 dist) out=$2; shift 2; dist_plot "$out" "$@" ;;
-compare) compare_plot "$2" "$3" ;;
-*) die "unknown plot '$1' (sweep, dist, compare)" ;;
+compare)
+	case "${4:-png}" in png|svg) ;; *) die "compare: format '$4': png or svg" ;; esac
+	compare_plot "$2" "$3" "${4:-png}" ;;
+*) die "unknown plot '$1' (sweep, dist, compare, latency)" ;;
 esac

@@ -6,14 +6,21 @@
 # made of network namespaces (a Linux bridge and veth pairs; each node drives
 # its veth with DPDK's net_af_packet). It runs a few catena-cli operations, a
 # short mixed benchmark from a kernel UDP client, checks that the replicas
-# agree, prints a one-screen summary, and stops everything cleanly.
+# agree, prints a one-screen summary, stops everything cleanly, and ends by
+# drawing the benchmark's latency (distribution and percentiles, with
+# perf/plot.sh) into a PNG it names.
 #
 #   scripts/demo.sh [SECONDS]        benchmark length, default 5
+#
+# Environment: CATENA_BUILD (build dir, default <repo>/build),
+# CATENA_DEMO_OUT (where the plot and the benchmark's JSON go, default
+# <build>/demo; kept after the demo).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${CATENA_BUILD:-$REPO/build}
 SECS=${1:-5}
+OUT=${CATENA_DEMO_OUT:-$BUILD/demo}
 CL_P=catdemo                   # prefix of everything this script creates
 CL_BUILD=$BUILD
 CL_TMP=
@@ -82,8 +89,23 @@ C del greeting
 C get greeting; echo "(exit $? = NOT_FOUND)"
 
 say "benchmark: ${SECS}s closed loop, 8 outstanding, 10000 keys, 80% GET / 20% PUT, replicated 3 ways"
-ip netns exec $P-c1 "$BUILD/perf/catena-udp-bench" -H 10.99.0.1 -d "$SECS" -w 8 -k 10000 -r 80
+mkdir -p "$OUT" || die "cannot create $OUT"
+ip netns exec $P-c1 "$BUILD/perf/catena-udp-bench" -H 10.99.0.1 -d "$SECS" -w 8 -k 10000 -r 80 \
+	--json > "$OUT/bench.json"
 BENCH_RC=$?
+# The JSON keeps the histogram for the plot; the same numbers, readable:
+[ "$BENCH_RC" = 0 ] && { $PY - "$OUT/bench.json" <<'EOF' || BENCH_RC=1; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+l = d["lat_us"]
+n = sum(c for _, c in d.get("buckets_us", []))
+print(f"  {n} operations in {d['seconds']:.1f} s: {d['ops_per_sec']:.0f} ops/s;"
+      f" map epoch {d['map_epoch']}, {d['chains']} chains of {d['chain_len_max']}")
+print(f"  latency (us): p50 {l['p50']:g}  p90 {l['p90']:g}  p99 {l['p99']:g}"
+      f"  p99.9 {l['p999']:g}  max {l['max']:g}")
+print(f"  retransmits {d['retransmits']}, gave up {d['gave_up']}, error replies {d['error_replies']}")
+sys.exit(1 if n == 0 else 0)
+EOF
 echo "(a kernel UDP client and three af_packet nodes sharing 2 cores with the backoff"
 echo " idle policy: this shows the demo plumbing, not NIC-hardware latency)"
 
@@ -141,7 +163,20 @@ tail -qn1 "$TMP"/node[123].err
 cl_control_stop || RC=1
 left=$(ls /dev/hugepages 2>/dev/null | grep -c "^$P-n" || true)
 echo "node exit status $RC, hugepage files left: $left"
+
+say "latency plot: the benchmark's distribution and percentiles (perf/plot.sh latency)"
+PLOT_RC=1
+if [ "$BENCH_RC" = 0 ]; then
+	bash "$REPO/perf/plot.sh" latency "$OUT/latency.png" "$OUT/bench.json" \
+		"catena demo: ${SECS} s closed loop, 80% GET / 20% PUT, 3 chains of 3" \
+		&& [ -s "$OUT/latency.png" ] && PLOT_RC=0
+fi
+if [ "$PLOT_RC" = 0 ]; then
+	echo "latency plot: $OUT/latency.png (benchmark JSON: $OUT/bench.json)"
+else
+	echo "latency plot: NOT written (see above)"
+fi
 [ "$RC" = 0 ] && [ "$left" = 0 ] && [ "$BENCH_RC" = 0 ] && [ "$AGREE_RC" = 0 ] \
-	&& [ "$VERIFY_RC" = 0 ] \
+	&& [ "$VERIFY_RC" = 0 ] && [ "$PLOT_RC" = 0 ] \
 	|| die "demo finished with errors"
 say "demo OK: three replicas, every write acknowledged by the tail, replicas identical"
