@@ -126,7 +126,8 @@ static json_t *port_field(const struct cat_ctl_node *n, const char *key)
 }
 
 /*
- * status: the MTU the nodes run with and the value limit that follows (a
+ * status: the MTU the nodes run with ("mtu", the smallest, a number) and
+ * the value limit that follows (a
  * write must fit every node of its chain, so the smallest counts; the
  * nodes report theirs in their heartbeats).
  */
@@ -159,12 +160,14 @@ static void port_summary(struct cat_ctl *c, json_t *r)
 			"unknown: no node up has reported its mtu"));
 		return;
 	}
-	if (mtu_lo == mtu_hi)
-		snprintf(buf, sizeof(buf), "%lld", (long long)mtu_lo);
-	else
-		snprintf(buf, sizeof(buf), "%lld..%lld (differs across nodes: the "
-			 "smallest sets the limit)", (long long)mtu_lo, (long long)mtu_hi);
-	json_object_set_new(r, "mtu", json_string(buf));
+	/* Numbers stay numbers (scripts compare them): the smallest MTU, the
+	 * one that sets the limit, and the largest only when they differ. */
+	json_object_set_new(r, "mtu", json_integer(mtu_lo));
+	if (mtu_lo != mtu_hi) {
+		json_object_set_new(r, "mtu_max", json_integer(mtu_hi));
+		json_object_set_new(r, "mtu_note", json_string(
+			"the MTU differs across nodes: the smallest sets the limit"));
+	}
 	snprintf(buf, sizeof(buf), "%lld - key length bytes (mtu - 92 - key length)",
 		 (long long)vmax);
 	json_object_set_new(r, "value_limit", json_string(buf));
