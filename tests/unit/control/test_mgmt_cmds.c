@@ -9,6 +9,7 @@
  * catenactl's side (the same table parsed from its command line) is
  * tests/integration/test_control_mgmt_table.py.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 #include "control/mgmt.h"
 #include "control/mgmt_cmds.h"
 #include "control/reshard.h"
+#include "control/verify.h"
 #include "tests/fuzz/ctl_fixture.h"
 
 /* A value catena-control takes for an argument of this type. */
@@ -371,6 +373,45 @@ static void eta_follows_the_bytes_copied(void **state)
 	assert_int_equal(cat_ctl_reshard_to_copy(0, 2, 0, 200, 0, 8), 0);
 }
 
+/* A node's digests message, as JSON text, into verify entry 0. */
+static int digests(struct cat_ctl *c, const char *text)
+{
+	json_error_t jerr;
+	json_t *msg = json_loads(text, 0, &jerr);
+	char why[256];
+	int rc;
+
+	assert_non_null(msg);
+	rc = cat_ctl_verify_digests(c, 1, msg, why, sizeof(why));
+	json_decref(msg);
+	return rc;
+}
+
+static void verify_takes_digests_as_strings_and_old_nodes_numbers(void **state)
+{
+	struct cat_ctl c;
+	struct cat_ctl_verify *v;
+
+	(void)state;
+	fx_setup(&c);
+	v = &c.verify[0];
+	v->req = 7;
+	v->n_asked = 1;
+	v->asked[0] = 1;
+	/* A digest past 2^53 as a string is kept exactly; an older node's
+	 * number too (it stays below 2^63 in jansson's integers). */
+	assert_int_equal(digests(&c, "{\"req\":7,\"more\":true,\"slots\":"
+		"{\"0\":[3,\"18446744073709551615\"],\"1\":[2,9007199254740993]}}"), 0);
+	assert_int_equal(v->n_dg[0], 2);
+	assert_true(v->dg[0][0].digest == UINT64_MAX);
+	assert_true(v->dg[0][1].digest == 9007199254740993ull);
+	/* Past 64 bits, or negative: refused. */
+	assert_int_equal(digests(&c, "{\"req\":7,\"slots\":{\"2\":[1,\"18446744073709551616\"]}}"),
+			 -EINVAL);
+	assert_int_equal(digests(&c, "{\"req\":7,\"slots\":{\"2\":[1,-5]}}"), -EINVAL);
+	fx_teardown(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +421,7 @@ int main(void)
 		cmocka_unit_test(move_across_chains_is_one_move_per_source_in_one_epoch),
 		cmocka_unit_test(join_of_a_node_not_in_the_map_says_so),
 		cmocka_unit_test(eta_follows_the_bytes_copied),
+		cmocka_unit_test(verify_takes_digests_as_strings_and_old_nodes_numbers),
 		cmocka_unit_test(every_command_and_argument_is_known_to_the_daemon),
 		cmocka_unit_test(every_required_argument_is_required_by_the_daemon),
 		cmocka_unit_test(unknown_command_error_lists_the_table),
