@@ -52,3 +52,41 @@ def test_udp_bench_json_has_each_key_once(cluster, build_dir):
     assert d["ops"]["GET"]["count"] + d["ops"]["PUT"]["count"] == d["requests"]
     assert isinstance(d["ops_per_sec"], float) and d["ops_per_sec"] > 0
     assert d["buckets_us"] and all(len(b) == 2 for b in d["buckets_us"])
+
+
+def test_kv_bench_json_is_strict_json(build_dir, privileges, tmp_path):
+    """catena-kv-bench against memcached inside a namespace of its own
+    (loopback only): its --json file, label with a quote and a newline
+    in it, parses strictly."""
+    ns = "catjs%d" % (os.getpid() % 100000)
+    netns.run("ip", "netns", "add", ns)
+    mc = None
+    try:
+        netns.run(*netns.nsexec(ns, "ip", "link", "set", "lo", "up"))
+        mc = subprocess.Popen(netns.nsexec(ns, "memcached", "-u", "nobody",
+                                           "-l", "127.0.0.1", "-p", "11299"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        out = str(tmp_path / "kv.json")
+        bench = os.path.join(build_dir, "perf", "catena-kv-bench")
+        for _ in range(50):
+            p = subprocess.run(netns.nsexec(
+                ns, bench, "--proto", "memcache", "--port", "11299",
+                "--host", "127.0.0.1", "--duration", "0.5", "--keys", "100",
+                "--label", 'a "quoted"\nlabel', "--json", out),
+                capture_output=True, text=True, timeout=60)
+            if p.returncode != 2:   # 2: memcached not listening yet
+                break
+            import time
+            time.sleep(0.1)
+        assert p.returncode == 0, p.stderr
+        d = strict(open(out).read())
+        assert d["label"] == 'a "quoted"\nlabel', d["label"]
+        run = d["runs"][0]
+        assert run["completed"] > 0 and isinstance(run["achieved_ops"], float)
+        assert set(run["ops"]) == {"GET", "PUT"}, run["ops"]
+        assert run["lat_us"]["buckets_us"], run["lat_us"]
+    finally:
+        if mc is not None:
+            mc.kill()
+            mc.wait()
+        netns.run("ip", "netns", "del", ns, check=False)
