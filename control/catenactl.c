@@ -512,11 +512,12 @@ static void put(json_t *req, const struct cat_mgmt_cmd *cmd,
 	}
 }
 
-/* A word that looks like an option ("--jsn", "-x"): none of the operands
- * (numbers, addresses, ids) starts with '-'. */
+/* A word that looks like an option ("--jsn", "-x"); "-5" is a bad
+ * number, said as such by the operand's own check. */
 static int option_like(const char *w)
 {
-	return w[0] == '-' && w[1] != '\0';
+	return w[0] == '-' && (w[1] == '-' || (w[1] >= 'a' && w[1] <= 'z') ||
+			       (w[1] >= 'A' && w[1] <= 'Z'));
 }
 
 /* The length of the command's words ("node join") in its syntax. */
