@@ -507,7 +507,34 @@ static void put(json_t *req, const struct cat_mgmt_cmd *cmd,
 		parse_mac(text, mac);
 		set_new(req, a->name, json_string(mac));
 		break;
+	case CAT_MGMT_BOOL:
+		set_new(req, a->name, json_true());
+		break;
 	}
+}
+
+/* A word that looks like an option ("--jsn", "-x"); "-5" is a bad
+ * number, said as such by the operand's own check. */
+static int option_like(const char *w)
+{
+	return w[0] == '-' && (w[1] == '-' || (w[1] >= 'a' && w[1] <= 'z') ||
+			       (w[1] >= 'A' && w[1] <= 'Z'));
+}
+
+/* The length of the command's words ("node join") in its syntax. */
+static int lit_len(const struct syntax *s)
+{
+	const char *last = s->w[s->n_lit - 1];
+
+	return (int)(last - s->buf) + (int)strlen(last);
+}
+
+static void __attribute__((noreturn))
+unknown_option(const struct syntax *s, const char *syntax, const char *word)
+{
+	usage_error("%.*s: unknown option \"%s\" (want: %s; catenactl's own "
+		    "options: --json, -s SOCKET, --timeout MS)", lit_len(s), syntax,
+		    word, syntax);
 }
 
 /* A command-line word for operand o: one value, or two around o->sep. */
@@ -539,6 +566,9 @@ static void put_positional(json_t *req, const struct cat_mgmt_cmd *cmd,
 		repeated |= o[max].repeated;
 		max++;
 	}
+	for (int i = 0; i < argc; i++)
+		if (option_like(argv[i]))
+			unknown_option(s, cmd->syntax, argv[i]);
 	if (argc < min || (!repeated && argc > max))
 		usage_error("wrong number of arguments: %s", cmd->syntax);
 	for (int i = 0, k = 0; i < argc; i++) {
@@ -546,6 +576,53 @@ static void put_positional(json_t *req, const struct cat_mgmt_cmd *cmd,
 		if (!o[k].repeated)
 			k++;
 	}
+}
+
+/*
+ * The "[--flag]" words of the syntax: taken out of s, and out of argv
+ * wherever they are after the command's words. A flag that feeds a BOOL
+ * argument sets it in req; the others are catenactl's own, told by bit k
+ * of the return value (k: the flag's place among the syntax's flags).
+ */
+static unsigned int take_flags(json_t *req, const struct cat_mgmt_cmd *cmd,
+			       struct syntax *s, int *argc, char **argv)
+{
+	unsigned int given = 0, nflag = 0;
+
+	for (int k = s->n_lit; k < s->n;) {
+		const char *w = s->w[k];
+		size_t len = strlen(w);
+		char flag[32];
+		int seen = 0;
+
+		if (strncmp(w, "[--", 3) != 0 || w[len - 1] != ']' || len >= sizeof(flag)) {
+			k++;
+			continue;
+		}
+		snprintf(flag, sizeof(flag), "%.*s", (int)(len - 2), w + 1);
+		for (int i = 0; i < *argc;) {
+			if (strcmp(argv[i], flag) != 0) {
+				i++;
+				continue;
+			}
+			if (seen++)
+				usage_error("%s given twice", flag);
+			memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
+			(*argc)--;
+		}
+		if (seen) {
+			given |= 1u << nflag;
+			for (unsigned int a = 0; a < CAT_MGMT_ARGS_MAX && cmd->args[a].name; a++)
+				if (cmd->args[a].type == CAT_MGMT_BOOL &&
+				    cmd->args[a].operand != NULL &&
+				    strcmp(cmd->args[a].operand, flag) == 0)
+					set_new(req, cmd->args[a].name, json_true());
+		}
+		nflag++;
+		memmove(&s->w[k], &s->w[k + 1], (size_t)(s->n - k - 1) * sizeof(s->w[0]));
+		s->n--;
+	}
+	return given;
 }
 
 /* Operands as "--option VALUE" pairs in any order, every one needed:
@@ -562,9 +639,7 @@ static void put_options(json_t *req, const struct cat_mgmt_cmd *cmd,
 		while (k < n_opt && strcmp(s->w[s->n_lit + 2 * k], argv[i]) != 0)
 			k++;
 		if (k == n_opt)
-			usage_error("%.*s: unknown option \"%s\"",
-				    (int)(s->w[s->n_lit] - s->buf - 1),
-				    cmd->syntax, argv[i]);
+			unknown_option(s, cmd->syntax, argv[i]);
 		seen |= 1u << k;
 	}
 	if (seen != (1u << n_opt) - 1 || argc != 2 * n_opt)
@@ -618,6 +693,7 @@ struct command {
 	enum cat_mgmt_id id;
 	json_t *req;
 	const char *first_operand;  /* as given: node ...'s ID, for the output */
+	unsigned int flags;         /* catenactl's own [--flag]s given (take_flags) */
 };
 
 /* Check COMMAND and its arguments and build the request ("cmd" first, so
@@ -646,6 +722,7 @@ static void build_request(int argc, char **argv, struct command *cmdl)
 		out_of_memory();
 	argc -= s.n_lit;
 	argv += s.n_lit;
+	cmdl->flags = take_flags(cmdl->req, &cat_mgmt_cmds[i], &s, &argc, argv);
 	cmdl->first_operand = argc > 0 ? argv[0] : NULL;
 	if (s.n > s.n_lit && strncmp(s.w[s.n_lit], "--", 2) == 0)
 		put_options(cmdl->req, &cat_mgmt_cmds[i], &s, argc, argv);
@@ -877,6 +954,103 @@ static void print_json(const struct target *t, const struct command *cmdl,
 	}
 }
 
+/* "--json" after COMMAND, where people also put it (catenactl status
+ * --json): taken as the option before it is. Returns the new argc. */
+static int json_after_command(int argc, char **argv, int first)
+{
+	int w = first;
+
+	for (int r = first; r < argc; r++) {
+		if (r > first && strcmp(argv[r], "--json") == 0) {
+			cat_adm_json_out = 1;
+			continue;
+		}
+		argv[w++] = argv[r];
+	}
+	argv[w] = NULL;
+	return w;
+}
+
+/*
+ * catena-control names the request it refuses by its wire name
+ * ("node_add: no node 9 in the map"); the operator typed other words
+ * (node join 9 1). Say theirs.
+ */
+static void in_cli_terms(enum cat_mgmt_id id, char *err, size_t cap)
+{
+	const char *wire = cat_mgmt_cmds[id].wire;
+	size_t wl = strlen(wire);
+	struct syntax s;
+	char *out;
+
+	if (strncmp(err, wire, wl) != 0 || strncmp(err + wl, ": ", 2) != 0)
+		return;
+	split_syntax(cat_mgmt_cmds[id].syntax, &s);
+	if (asprintf(&out, "%.*s%s", lit_len(&s), cat_mgmt_cmds[id].syntax, err + wl) < 0)
+		out_of_memory();
+	snprintf(err, cap, "%s", out);
+	free(out);
+}
+
+#define FOLLOW_POLL_MS 500
+
+/*
+ * events --follow: the log so far, then every FOLLOW_POLL_MS what came
+ * after the newest seq seen, until interrupted. Polling keeps
+ * catena-control's loop as it is (one bounded answer a request, nothing
+ * held open: docs/CONTROL.md, "Connections and limits"); a repeated event
+ * comes again with its new count. With --json one event a line.
+ */
+static int __attribute__((noreturn)) follow_events(struct target *t)
+{
+	json_int_t seq = 0;
+	char err[512];
+
+	for (int round = 0;; round++) {
+		json_t *req = json_pack("{s:s}", "cmd", "events"), *r, *evs, *ev;
+		int status;
+		size_t i;
+
+		if (req == NULL)
+			out_of_memory();
+		if (round > 0)
+			set_new(req, "since", json_integer(seq));
+		t->deadline = now_ms() + t->timeout_ms;
+		status = ask(t, req, &r, err, sizeof(err));
+		json_decref(req);
+		if (status != CAT_ADM_EXIT_OK) {
+			in_cli_terms(CAT_MGMT_EVENTS, err, sizeof(err));
+			exit(fail(status, err));
+		}
+		evs = json_object_get(r, "events");
+		if (!json_is_array(evs) || !json_is_integer(json_object_get(r, "seq"))) {
+			snprintf(err, sizeof(err), "%s: the answer to events has no "
+				 "\"events\" list or \"seq\"", t->path);
+			exit(fail(CAT_ADM_EXIT_NO_ANSWER, err));
+		}
+		if (json_is_true(json_object_get(r, "truncated")))
+			fprintf(stderr, "catenactl: events were pushed out of catena-control's "
+				"log (it keeps %d) before they could be shown\n", 100);
+		if (cat_adm_json_out) {
+			json_array_foreach(evs, i, ev) {
+				char *line = json_dumps(ev, JSON_COMPACT);
+
+				if (line == NULL)
+					out_of_memory();
+				puts(line);
+				free(line);
+			}
+		} else {
+			cat_adm_print_events(evs);
+		}
+		seq = json_integer_value(json_object_get(r, "seq"));
+		json_decref(r);
+		if (fflush(stdout) != 0)
+			exit(CAT_ADM_EXIT_NO_ANSWER);
+		poll(NULL, 0, FOLLOW_POLL_MS);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct target t = { .path = getenv("CATENA_CONTROL"), .timeout_ms = -1 };
@@ -890,12 +1064,17 @@ int main(int argc, char **argv)
 	if (t.path == NULL || t.path[0] == '\0')
 		t.path = DEFAULT_SOCKET;
 	first = parse_options(argc, argv, &t);
+	argc = json_after_command(argc, argv, first);
 	build_request(argc - first, argv + first, &cmdl);
 	if (t.timeout_ms < 0)
 		t.timeout_ms = cmdl.id == CAT_MGMT_VERIFY ? VERIFY_TIMEOUT_MS
 							 : DEFAULT_TIMEOUT_MS;
 	t.deadline = now_ms() + t.timeout_ms;
 
+	if (cmdl.id == CAT_MGMT_EVENTS && (cmdl.flags & 1u)) {
+		json_decref(cmdl.req);
+		return follow_events(&t);
+	}
 	if (cmdl.id == CAT_MGMT_SLOTS) {
 		/* Asked page by page (ask_slots), from these. */
 		json_t *f = json_object_get(cmdl.req, "first");
@@ -908,6 +1087,8 @@ int main(int argc, char **argv)
 		status = ask(&t, cmdl.req, &result, err, sizeof(err));
 	}
 	json_decref(cmdl.req);
+	if (status == CAT_ADM_EXIT_WRONG)
+		in_cli_terms(cmdl.id, err, sizeof(err));
 	if (status != CAT_ADM_EXIT_OK)
 		return fail(status, err);
 

@@ -870,6 +870,11 @@ static int print_stats(json_t *r)
 	tbl_free(&t);
 	json_decref(top);
 	json_decref(names);
+	/* A sum over nodes is not a count of the cluster's data: say so where
+	 * the number is read. */
+	printf("TOTAL sums the nodes' own counters: store_keys counts every "
+	       "replica (a key on a chain of 3 counts 3 times), request "
+	       "counters count each node's share.\n");
 	return CAT_ADM_EXIT_OK;
 }
 
@@ -1036,13 +1041,18 @@ static void reshard_row(struct table *t, json_t *m)
 	tbl_cell(t, join(mem, 0, json_array_size(mem), ",", jstr));
 	tbl_cell(t, join(tg, 0, json_array_size(tg), ",", jstr));
 	tbl_cell(t, step_cell(m));
-	tbl_cell(t, xasprintf("%lld keys, %lld bytes",
-		 (long long)json_integer_value(json_object_get(m, "keys_copied")),
-		 (long long)json_integer_value(json_object_get(m, "bytes_copied"))));
+	if (json_is_integer(json_object_get(m, "bytes_to_copy")))
+		tbl_cell(t, xasprintf("%lld keys, %lld of ~%lld bytes",
+			 (long long)json_integer_value(json_object_get(m, "keys_copied")),
+			 (long long)json_integer_value(json_object_get(m, "bytes_copied")),
+			 (long long)json_integer_value(json_object_get(m, "bytes_to_copy"))));
+	else
+		tbl_cell(t, xasprintf("%lld keys, %lld bytes",
+			 (long long)json_integer_value(json_object_get(m, "keys_copied")),
+			 (long long)json_integer_value(json_object_get(m, "bytes_copied"))));
 	tbl_cell(t, jstr(json_object_get(m, "lag")));
 	tbl_cell(t, xasprintf("%.1f s", json_real_value(json_object_get(m, "elapsed_s"))));
-	tbl_cell(t, json_is_real(eta) ? xasprintf("%.1f s", json_real_value(eta)) :
-		 xstrdup("-"));
+	tbl_cell(t, json_is_number(eta) ? fmt_duration(eta, 1000) : xstrdup("-"));
 }
 
 /* One line per move: where its slots go, how far it is. */
@@ -1144,6 +1154,100 @@ static int print_repair_status(json_t *r)
 	return CAT_ADM_EXIT_OK;
 }
 
+/* `reshard rebalance [--dry-run]`: the moves as sentences, and what
+ * happens next. */
+static int print_rebalance(json_t *r)
+{
+	json_t *moves = json_object_get(r, "moves"), *m;
+	int dry = json_is_true(json_object_get(r, "dry_run"));
+	long long total = 0;
+	size_t i;
+
+	if (!json_is_array(moves)) {
+		print_pretty(r, "reshard rebalance", NULL);
+		return CAT_ADM_EXIT_OK;
+	}
+	if (json_array_size(moves) == 0) {
+		printf("reshard rebalance: the chains are even already: nothing to move\n");
+		return CAT_ADM_EXIT_OK;
+	}
+	printf("reshard rebalance%s: %zu move%s%s\n", dry ? " plan (--dry-run, nothing changed)" : "",
+	       json_array_size(moves), json_array_size(moves) == 1 ? "" : "s",
+	       dry ? ", in this order:" : " queued, one at a time:");
+	json_array_foreach(moves, i, m) {
+		json_int_t n = json_integer_value(json_object_get(m, "slots"));
+
+		total += n;
+		printf("  %zu. %lld slot%s from chain %lld to chain %lld\n", i + 1,
+		       (long long)n, n == 1 ? "" : "s",
+		       (long long)json_integer_value(json_object_get(m, "from")),
+		       (long long)json_integer_value(json_object_get(m, "to")));
+	}
+	printf("%lld slots move in all; %s\n", total, dry ?
+	       "run it without --dry-run to start (catenactl reshard status follows it)" :
+	       "catenactl reshard status follows it");
+	return CAT_ADM_EXIT_OK;
+}
+
+/* `reshard move`: one move per source chain. */
+static int print_move(json_t *r)
+{
+	json_t *moves = json_object_get(r, "moves"), *m;
+	size_t i;
+
+	if (!json_is_array(moves))
+		return print_fields(r, CAT_MGMT_RESHARD_MOVE, "reshard: done");
+	printf("reshard: %lld slots moving to chain %lld (epoch %lld), %zu move%s:\n",
+	       (long long)json_integer_value(json_object_get(r, "slots")),
+	       (long long)json_integer_value(json_object_get(r, "to")),
+	       (long long)json_integer_value(json_object_get(r, "epoch")),
+	       json_array_size(moves), json_array_size(moves) == 1 ? "" : "s");
+	json_array_foreach(moves, i, m)
+		printf("  %lld slots from chain %lld, via chain %lld\n",
+		       (long long)json_integer_value(json_object_get(m, "slots")),
+		       (long long)json_integer_value(json_object_get(m, "from")),
+		       (long long)json_integer_value(json_object_get(m, "via")));
+	printf("catenactl reshard status follows them\n");
+	return CAT_ADM_EXIT_OK;
+}
+
+void cat_adm_print_events(json_t *events)
+{
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(events, i, ev) {
+		char *tm, *text;
+
+		if (!json_is_object(ev)) {
+			text = jstr(ev);
+			printf("%s\n", text);
+			free(text);
+			continue;
+		}
+		tm = fmt_time(json_object_get(ev, "time"));
+		text = jstr(json_object_get(ev, "text"));
+		printf("%s  epoch %lld: %s\n", tm,
+		       (long long)json_integer_value(json_object_get(ev, "epoch")), text);
+		free(tm);
+		free(text);
+	}
+}
+
+static int print_events(json_t *r)
+{
+	json_t *events = json_object_get(r, "events");
+
+	if (!json_is_array(events)) {
+		print_pretty(r, "events", NULL);
+		return CAT_ADM_EXIT_OK;
+	}
+	if (json_array_size(events) == 0)
+		printf("no events\n");
+	cat_adm_print_events(events);
+	return CAT_ADM_EXIT_OK;
+}
+
 int cat_adm_show(enum cat_mgmt_id id, json_t *result,
 		 const struct cat_adm_show_ctx *ctx)
 {
@@ -1182,7 +1286,11 @@ int cat_adm_show(enum cat_mgmt_id id, json_t *result,
 	case CAT_MGMT_RESHARD_STATUS:
 		return print_reshard_status(result);
 	case CAT_MGMT_RESHARD_MOVE:
+		return print_move(result);
 	case CAT_MGMT_RESHARD_REBALANCE:
+		return print_rebalance(result);
+	case CAT_MGMT_EVENTS:
+		return print_events(result);
 	case CAT_MGMT_RESHARD_PAUSE:
 	case CAT_MGMT_RESHARD_RESUME:
 	case CAT_MGMT_RESHARD_CANCEL:

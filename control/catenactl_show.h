@@ -53,6 +53,10 @@ int cat_adm_verify_outcome(const json_t *result, const char **why);
 int cat_adm_socket_mode(const char *path, const json_t *status_result,
 			int *from_server);
 
+/* Events of an `events` answer, one line each ("TIME  epoch E: TEXT";
+ * a repeated event's text ends in "(xN)"), for events --follow. */
+void cat_adm_print_events(json_t *events);
+
 /* Replace, in place, C0/C1 control characters and DEL with '?'; returns s. */
 char *cat_adm_clean(char *s);
 

@@ -29,20 +29,41 @@ int64_t cat_ctl_now_unix(void)
 
 void cat_ctl_event(struct cat_ctl *c, const char *fmt, ...)
 {
-	struct cat_ctl_event *e = &c->events[c->next_event];
+	struct cat_ctl_event *e, *last = c->n_events > 0 ?
+		&c->events[(c->next_event + CAT_CTL_EVENTS_MAX - 1) % CAT_CTL_EVENTS_MAX] : NULL;
+	char text[CAT_CTL_EVENT_TEXT];
 	va_list ap;
+	size_t len;
 
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	len = strlen(text);
+	/* A text that repeats (a node flapping, a client retrying a refused
+	 * command) would push every other event out of the ring: counted on
+	 * the entry it repeats instead. The "(xN)" suffix keeps room for
+	 * itself, cutting the text if it must, and len remembers the text
+	 * as it came for the next comparison. */
+	if (last != NULL && last->len == len && last->count < UINT32_MAX &&
+	    strncmp(last->text, text, len < sizeof(text) - 16 ? len : sizeof(text) - 16) == 0) {
+		last->count++;
+		snprintf(last->text + (len < sizeof(text) - 16 ? len : sizeof(text) - 16),
+			 16, " (x%u)", last->count);
+		e = last;
+	} else {
+		e = &c->events[c->next_event];
+		memcpy(e->text, text, len + 1);
+		e->len = (uint16_t)len;
+		e->count = 1;
+		c->next_event = (c->next_event + 1) % CAT_CTL_EVENTS_MAX;
+		if (c->n_events < CAT_CTL_EVENTS_MAX)
+			c->n_events++;
+	}
 	e->time = cat_ctl_now_unix();
 	e->epoch = c->map != NULL ? c->map->epoch : 0;
-	va_start(ap, fmt);
-	vsnprintf(e->text, sizeof(e->text), fmt, ap);
-	va_end(ap);
-	c->next_event = (c->next_event + 1) % CAT_CTL_EVENTS_MAX;
-	if (c->n_events < CAT_CTL_EVENTS_MAX)
-		c->n_events++;
+	e->seq = ++c->event_seq;
 	if (!c->quiet)
-		fprintf(stderr, "catena-control: epoch %u: %s\n", e->epoch,
-			e->text);
+		fprintf(stderr, "catena-control: epoch %u: %s\n", e->epoch, text);
 }
 
 /* What a summary calls the members of a burst. */

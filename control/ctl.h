@@ -142,8 +142,11 @@ struct cat_ctl_node {
 struct cat_ctl_metrics;
 
 struct cat_ctl_event {
-	int64_t time;               /* Unix seconds */
+	int64_t time;               /* Unix seconds (of the latest repeat) */
 	uint32_t epoch;
+	uint32_t count;             /* times in a row it happened (text says "(xN)") */
+	uint64_t seq;               /* 1, 2, ...: a repeat takes a new one */
+	uint16_t len;               /* text's length without the "(xN)" */
 	char text[CAT_CTL_EVENT_TEXT];
 };
 
@@ -155,6 +158,7 @@ struct cat_ctl_move {
 	uint64_t started_ms;
 	uint64_t steps;             /* epochs it made */
 	uint64_t keys, bytes;       /* copied by joins that finished */
+	uint32_t joins;             /* joins that finished */
 	uint64_t cur_keys, cur_bytes, lag; /* the join running now */
 };
 
@@ -175,6 +179,7 @@ struct cat_ctl {
 	struct cat_ctl_conn *conns[CAT_CTL_CONNS_MAX];
 	uint64_t next_serial;
 	uint32_t n_events, next_event;  /* ring of the last CAT_CTL_EVENTS_MAX */
+	uint64_t event_seq;             /* the newest event's seq */
 	struct cat_ctl_event events[CAT_CTL_EVENTS_MAX];
 	uint64_t start_ms;
 	int64_t start_unix;
@@ -260,7 +265,10 @@ int64_t cat_ctl_now_unix(void);
 
 /**
  * Record an event: one line "catena-control: epoch E: TEXT" on stderr
- * (unless quiet) and in the ring that `status` shows.
+ * (unless quiet) and in the ring that `status` and `events` show. The
+ * same text as the newest event's makes no new entry: that entry's count
+ * goes up, its text ends in "(xN)", its time and epoch become this one's
+ * and it takes the next seq (so `events --follow` shows it again).
  */
 void cat_ctl_event(struct cat_ctl *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

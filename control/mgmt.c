@@ -128,7 +128,8 @@ static json_t *port_field(const struct cat_ctl_node *n, const char *key)
 }
 
 /*
- * status: the MTU the nodes run with and the value limit that follows (a
+ * status: the MTU the nodes run with ("mtu", the smallest, a number) and
+ * the value limit that follows (a
  * write must fit every node of its chain, so the smallest counts; the
  * nodes report theirs in their heartbeats).
  */
@@ -161,12 +162,14 @@ static void port_summary(struct cat_ctl *c, json_t *r)
 			"unknown: no node up has reported its mtu"));
 		return;
 	}
-	if (mtu_lo == mtu_hi)
-		snprintf(buf, sizeof(buf), "%lld", (long long)mtu_lo);
-	else
-		snprintf(buf, sizeof(buf), "%lld..%lld (differs across nodes: the "
-			 "smallest sets the limit)", (long long)mtu_lo, (long long)mtu_hi);
-	json_object_set_new(r, "mtu", json_string(buf));
+	/* Numbers stay numbers (scripts compare them): the smallest MTU, the
+	 * one that sets the limit, and the largest only when they differ. */
+	json_object_set_new(r, "mtu", json_integer(mtu_lo));
+	if (mtu_lo != mtu_hi) {
+		json_object_set_new(r, "mtu_max", json_integer(mtu_hi));
+		json_object_set_new(r, "mtu_note", json_string(
+			"the MTU differs across nodes: the smallest sets the limit"));
+	}
 	snprintf(buf, sizeof(buf), "%lld - key length bytes (mtu - 92 - key length)",
 		 (long long)vmax);
 	json_object_set_new(r, "value_limit", json_string(buf));
@@ -778,6 +781,13 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 				       (long long)id);
 		return;
 	}
+	if (old == NULL && chain != 0 && json_object_get(req, "ip") == NULL) {
+		/* node join of a node the map lacks: say that, not what a
+		 * node add would have needed. */
+		cat_ctl_mgmt_reply_err(conn, "node_add: no node %lld in the map (add it first: node add %lld IP MAC)",
+				       (long long)id, (long long)id);
+		return;
+	}
 	if (old == NULL && add_spare(c, conn, req, id, chain) < 0)
 		return;
 	if (chain != 0 && add_join(c, conn, id, chain) < 0)
@@ -786,6 +796,47 @@ static void cmd_add(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 					      (json_int_t)c->map->epoch, "node", id, "state",
 					      old != NULL ? cat_ctl_state_name(old->state) : "new",
 					      "chains", "joining", chain));
+}
+
+/*
+ * events: the event ring, oldest first; with "since", only the events
+ * whose seq is above it (a repeat takes a new seq, so a follower sees
+ * its count go up). One answer per request, at most the ring's 100
+ * entries of 400 bytes: bounded, and the loop never waits for a
+ * follower (catenactl --follow asks again; docs/CONTROL.md). "truncated":
+ * the ring was full and its oldest entry is newer than since + 1, so
+ * events in between may have been pushed out.
+ */
+static void cmd_events(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	json_int_t since = 0, last = CAT_CTL_EVENTS_MAX;
+	const struct cat_ctl_event *oldest;
+	unsigned int from;
+	json_t *a;
+
+	if (arg_int(conn, req, "events", "since", 0, INT64_MAX, &since) < 0 ||
+	    arg_int(conn, req, "events", "last", 1, CAT_CTL_EVENTS_MAX, &last) < 0)
+		return;
+	a = json_array();
+	from = c->n_events > (unsigned int)last ? c->n_events - (unsigned int)last : 0;
+	for (unsigned int k = from; k < c->n_events; k++) {
+		const struct cat_ctl_event *e = &c->events[
+			(c->next_event + CAT_CTL_EVENTS_MAX - c->n_events + k) % CAT_CTL_EVENTS_MAX];
+
+		if (e->seq <= (uint64_t)since)
+			continue;
+		json_array_append_new(a, json_pack("{s:I,s:I,s:I,s:I,s:s}",
+			"seq", (json_int_t)e->seq, "time", (json_int_t)e->time,
+			"epoch", (json_int_t)e->epoch, "count", (json_int_t)e->count,
+			"text", e->text));
+	}
+	oldest = c->n_events > 0 ? &c->events[
+		(c->next_event + CAT_CTL_EVENTS_MAX - c->n_events) % CAT_CTL_EVENTS_MAX] : NULL;
+	cat_ctl_mgmt_reply_ok(conn, json_pack("{s:I,s:b,s:o}",
+		"seq", (json_int_t)c->event_seq,
+		"truncated", since > 0 && c->n_events == CAT_CTL_EVENTS_MAX &&
+			     oldest != NULL && oldest->seq > (uint64_t)since + 1,
+		"events", a));
 }
 
 static void cmd_verify(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)

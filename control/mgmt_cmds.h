@@ -16,6 +16,7 @@ enum cat_mgmt_type {
 	CAT_MGMT_INTS,  /* an array of JSON integers */
 	CAT_MGMT_IPV4,  /* a string: dotted-quad IPv4 address */
 	CAT_MGMT_MAC,   /* a string: aa:bb:cc:dd:ee:ff */
+	CAT_MGMT_BOOL,  /* true or false; on catenactl's line a [--flag] */
 };
 
 enum cat_mgmt_need {

@@ -272,6 +272,7 @@ void cat_ctl_reshard_joined(struct cat_ctl *c, uint16_t via, uint64_t keys,
 		return;
 	mv->keys += keys;
 	mv->bytes += bytes;
+	mv->joins++;
 	mv->cur_keys = mv->cur_bytes = mv->lag = 0;
 }
 
@@ -325,17 +326,41 @@ static int get_u(json_t *req, const char *k, json_int_t min, json_int_t max,
 	return 1;
 }
 
+/* A free transitional chain id in m, or 0 when 60000..65535 are taken. */
+static uint16_t free_via(const struct cat_map *m)
+{
+	for (uint32_t via = VIA_FIRST; via <= UINT16_MAX; via++)
+		if (cat_ctl_plan_chain_index(m, (uint16_t)via) < 0)
+			return (uint16_t)via;
+	return 0;
+}
+
+/*
+ * `reshard move --slots A-B --to T`: slots A..B, wherever they are. A
+ * move goes from one chain (its transitional chain starts as a copy of
+ * the source), so a range over several chains becomes one move per
+ * source chain, slots already on T left where they are. The daemon
+ * splits it rather than catenactl: it alone knows the map of the moment
+ * (catenactl would read `slots` and race a change), a script sending
+ * the JSON request gets the same, and every move starts in one epoch or
+ * none does: a range is refused whole if any part cannot move.
+ */
 static json_t *req_move(struct cat_ctl *c, json_t *req, char *err, size_t errlen)
 {
 	json_int_t first = -1, last = -1, to = 0;
-	struct cat_map *next = NULL;
+	const struct cat_map *m = c->map;
+	struct cat_map *cur = NULL, *next = NULL;
+	uint16_t vias[CAT_CTL_MOVES_MAX], froms[CAT_CTL_MOVES_MAX];
+	uint32_t counts[CAT_CTL_MOVES_MAX];
+	unsigned int n = 0, free_moves = 0;
+	uint64_t total = 0;
 	uint8_t *slots;
-	char why[200];
-	uint16_t via, from;
-	int rc;
+	json_t *moves;
+	char why[200], one[256];
+	int ti, rc = 0;
 
-	if (get_u(req, "first", 0, c->map->slot_count - 1, &first, err, errlen) <= 0 ||
-	    get_u(req, "last", 0, c->map->slot_count - 1, &last, err, errlen) < 0 ||
+	if (get_u(req, "first", 0, m->slot_count - 1, &first, err, errlen) <= 0 ||
+	    get_u(req, "last", 0, m->slot_count - 1, &last, err, errlen) < 0 ||
 	    get_u(req, "to", 1, 65535, &to, err, errlen) <= 0) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "\"first\" (a slot) and \"to\" (a chain id) are required");
@@ -348,38 +373,112 @@ static json_t *req_move(struct cat_ctl *c, json_t *req, char *err, size_t errlen
 			 (long long)last);
 		return NULL;
 	}
-	slots = calloc(c->map->slot_count, 1);
+	ti = cat_ctl_plan_chain_index(m, (uint16_t)to);
+	if (ti < 0) {
+		snprintf(err, errlen, "no chain %lld", (long long)to);
+		return NULL;
+	}
+	for (unsigned int i = 0; i < CAT_CTL_MOVES_MAX; i++)
+		free_moves += c->moves[i].via == 0;
+	slots = calloc(m->slot_count, 1);
 	if (slots == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	for (json_int_t s = first; s <= last; s++)
-		slots[s] = 1;
-	for (via = VIA_FIRST; cat_ctl_plan_chain_index(c->map, via) >= 0; via++)
-		;
-	from = c->map->chains[c->map->slot_chain[first]].id;
-	rc = cat_ctl_plan_move_start(c->map, slots, (uint16_t)to, via, &next, err,
-				     errlen);
+	/* Each source chain in turn, in the order its first slot comes,
+	 * planned on the map the moves before it made. */
+	for (json_int_t s0 = first; s0 <= last && rc == 0; s0++) {
+		int from_ci = m->slot_chain[s0];
+		uint16_t via;
+		int dup = 0;
+
+		if (from_ci == ti)
+			continue;
+		for (unsigned int k = 0; k < n; k++)
+			dup |= froms[k] == m->chains[from_ci].id;
+		if (dup)
+			continue;
+		if (n == CAT_CTL_MOVES_MAX || n == free_moves) {
+			snprintf(err, errlen, "slots %lld-%lld span more chains than the %u moves that can run at once",
+				 (long long)first, (long long)last, free_moves);
+			rc = -ENOSPC;
+			break;
+		}
+		memset(slots, 0, m->slot_count);
+		counts[n] = 0;
+		for (json_int_t s = s0; s <= last; s++)
+			if (m->slot_chain[s] == from_ci) {
+				slots[s] = 1;
+				counts[n]++;
+			}
+		via = free_via(cur != NULL ? cur : m);
+		if (via == 0) {
+			snprintf(err, errlen, "no free transitional chain id");
+			rc = -ENOSPC;
+			break;
+		}
+		rc = cat_ctl_plan_move_start(cur != NULL ? cur : m, slots, (uint16_t)to,
+					     via, &next, one, sizeof(one));
+		if (rc < 0) {
+			snprintf(err, errlen, "slots on chain %u: %s", m->chains[from_ci].id, one);
+			break;
+		}
+		cat_map_free(cur);
+		cur = next;
+		next = NULL;
+		vias[n] = via;
+		froms[n] = m->chains[from_ci].id;
+		n++;
+	}
 	free(slots);
-	if (rc < 0)
+	if (rc == 0 && n == 0) {
+		snprintf(err, errlen, "slots %lld-%lld are on chain %lld already",
+			 (long long)first, (long long)last, (long long)to);
+		rc = -EINVAL;
+	}
+	if (rc < 0) {
+		cat_map_free(cur);
 		return NULL;
-	snprintf(why, sizeof(why),
-		 "reshard: slots %lld-%lld moving from chain %u to chain %lld (operator), via chain %u",
-		 (long long)first, (long long)last, from, (long long)to, via);
-	if (cat_ctl_commit(c, next, why, err, errlen) < 0)
+	}
+	cur->epoch = m->epoch + 1;  /* all the moves in one epoch */
+	if (n == 1)
+		snprintf(why, sizeof(why),
+			 "reshard: slots %lld-%lld moving from chain %u to chain %lld (operator), via chain %u",
+			 (long long)first, (long long)last, froms[0], (long long)to, vias[0]);
+	else
+		snprintf(why, sizeof(why),
+			 "reshard: slots %lld-%lld moving to chain %lld (operator) from %u chains, one move each (via chains %u..%u)",
+			 (long long)first, (long long)last, (long long)to, n, vias[0],
+			 vias[n - 1]);
+	if (cat_ctl_commit(c, cur, why, err, errlen) < 0)
 		return NULL;
-	move_of(c, via, 1);
-	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "epoch", (json_int_t)c->map->epoch,
-			 "via", (json_int_t)via, "from", (json_int_t)from,
-			 "to", to, "slots", last - first + 1);
+	moves = json_array();
+	for (unsigned int k = 0; k < n; k++) {
+		total += counts[k];
+		move_of(c, vias[k], 1);
+		json_array_append_new(moves, json_pack("{s:I,s:I,s:I}", "via",
+			(json_int_t)vias[k], "from", (json_int_t)froms[k],
+			"slots", (json_int_t)counts[k]));
+	}
+	/* via and from of the first move stay at the top, as before the
+	 * split, for the scripts that read them. */
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "epoch", (json_int_t)c->map->epoch,
+			 "via", (json_int_t)vias[0], "from", (json_int_t)froms[0],
+			 "to", to, "slots", (json_int_t)total, "moves", moves);
 }
 
 /* `reshard rebalance`: queue the fewest moves that even the chains out,
  * and remember (in the store) to finish it. */
-static json_t *req_rebalance(struct cat_ctl *c, char *err, size_t errlen)
+static json_t *req_rebalance(struct cat_ctl *c, json_t *req, char *err,
+			     size_t errlen)
 {
 	const struct cat_map *m = c->map;
-	json_t *out;
+	json_t *out, *dry = json_object_get(req, "dry_run");
+
+	if (dry != NULL && !json_is_boolean(dry)) {
+		snprintf(err, errlen, "\"dry_run\" must be true or false");
+		return NULL;
+	}
 
 	for (uint16_t ci = 0; ci < m->n_chains; ci++)
 		if (m->chains[ci].move_to != 0) {
@@ -391,6 +490,14 @@ static json_t *req_rebalance(struct cat_ctl *c, char *err, size_t errlen)
 		return NULL;
 	}
 	out = json_array();
+	if (json_is_true(dry)) {
+		/* The plan as a rebalance would start it, then forgotten:
+		 * nothing queued, stored or told. */
+		plan_rebalance(c, out);
+		c->n_queued = 0;
+		return json_pack("{s:I,s:b,s:o}", "epoch", (json_int_t)m->epoch,
+				 "dry_run", 1, "moves", out);
+	}
 	if (plan_rebalance(c, out) > 0) {
 		c->store.reshard.rebalance = 1;
 		if (save_settings(c, err, errlen) < 0) {
@@ -402,13 +509,42 @@ static json_t *req_rebalance(struct cat_ctl *c, char *err, size_t errlen)
 	}
 	cat_ctl_event(c, "reshard rebalance (operator): %zu moves queued",
 		      json_array_size(out));
-	return json_pack("{s:I,s:o}", "epoch", (json_int_t)m->epoch, "moves", out);
+	return json_pack("{s:I,s:b,s:o}", "epoch", (json_int_t)m->epoch,
+			 "dry_run", 0, "moves", out);
+}
+
+double cat_ctl_reshard_eta(uint64_t copied, uint64_t to_copy, double elapsed_s)
+{
+	if (copied == 0 || to_copy == 0 || !(elapsed_s > 0))
+		return -1;
+	if (copied >= to_copy)
+		return 0;
+	return (double)(to_copy - copied) * elapsed_s / (double)copied;
+}
+
+uint64_t cat_ctl_reshard_to_copy(uint32_t joins_done, unsigned int joins_left,
+				 uint64_t done_bytes, uint64_t cur_bytes,
+				 uint32_t caught_up, uint32_t chain_slots)
+{
+	double one;
+
+	if (joins_done > 0)
+		one = (double)done_bytes / joins_done;
+	else if (caught_up > 0 && chain_slots >= caught_up)
+		one = (double)cur_bytes * chain_slots / caught_up;
+	else
+		return 0;
+	return (uint64_t)(one * (joins_done + joins_left));
 }
 
 static json_t *req_status(struct cat_ctl *c)
 {
+	struct cat_ctl_pnode nodes[CAT_MAP_NODES_MAX];
 	json_t *moves = json_array(), *queued = json_array();
 	uint64_t now = cat_ctl_now_ms();
+	struct cat_ctl_view v;
+
+	cat_ctl_view(c, now, &v, nodes);
 
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
 		const struct cat_map_chain *t = &c->map->chains[ci];
@@ -451,13 +587,23 @@ static json_t *req_status(struct cat_ctl *c)
 			"bytes_copied", (json_int_t)(mv->bytes + mv->cur_bytes),
 			"lag", (json_int_t)mv->lag, "elapsed_s", el,
 			"paused", c->store.reshard.paused, "cancelled", mv->cancelled);
-		/* Time left: copies to go at the pace of those done. */
-		if (mv->steps > 0 && left > 0 && mv->bytes + mv->cur_bytes > 0) {
-			double per_copy = el / (double)(mv->steps / 2 + 1);
+		/* Time left: the bytes still to copy at the pace of the bytes
+		 * copied (not of the steps made: a join's copy is most of a
+		 * move's time, and its length goes with the data). */
+		{
+			const struct cat_ctl_xfer *x = t->joining == 0 ? NULL :
+				cat_ctl_policy_report(&v, cat_map_chain_tail(t), t->id,
+						      t->joining, UINT32_MAX);
+			uint64_t to_copy = cat_ctl_reshard_to_copy(mv->joins, left,
+				mv->bytes, mv->cur_bytes, x != NULL ? x->caught_up : 0,
+				x != NULL ? x->chain_slots : 0);
+			double eta = cat_ctl_reshard_eta(mv->bytes + mv->cur_bytes,
+							 to_copy, el);
 
-			json_object_set_new(o, "eta_s", json_real(per_copy * left));
-		} else {
-			json_object_set_new(o, "eta_s", json_null());
+			json_object_set_new(o, "bytes_to_copy", to_copy > 0 ?
+				json_integer((json_int_t)to_copy) : json_null());
+			json_object_set_new(o, "eta_s", eta >= 0 ? json_real(eta) :
+					    json_null());
 		}
 		json_array_append_new(moves, o);
 	}
@@ -565,7 +711,7 @@ json_t *cat_ctl_reshard_request(struct cat_ctl *c, const char *cmd,
 	if (strcmp(cmd, "reshard_move") == 0)
 		return req_move(c, req, err, errlen);
 	if (strcmp(cmd, "reshard_rebalance") == 0)
-		return req_rebalance(c, err, errlen);
+		return req_rebalance(c, req, err, errlen);
 	if (strcmp(cmd, "reshard_status") == 0)
 		return req_status(c);
 	if (strcmp(cmd, "reshard_cancel") == 0)

@@ -47,4 +47,24 @@ void cat_ctl_reshard_joined(struct cat_ctl *c, uint16_t via, uint64_t keys,
 }
 #endif
 
+/**
+ * A move's time left in seconds: copied of to_copy bytes went in
+ * elapsed_s seconds, the rest goes at that pace. 0 once nothing is left
+ * to copy; negative when the pace is not known yet (nothing copied).
+ * Pure: `reshard status` gives it as eta_s.
+ */
+double cat_ctl_reshard_eta(uint64_t copied, uint64_t to_copy, double elapsed_s);
+
+/**
+ * The bytes a move copies in all: one copy of its slots per node that
+ * joins (joins_done done, joins_left still to come, the running one
+ * among them). One copy's size is what the finished joins copied on
+ * average (done_bytes over joins_done), else the running join's bytes
+ * scaled up by its share of slots caught up (cur_bytes over caught_up of
+ * chain_slots). 0: not known yet.
+ */
+uint64_t cat_ctl_reshard_to_copy(uint32_t joins_done, unsigned int joins_left,
+				 uint64_t done_bytes, uint64_t cur_bytes,
+				 uint32_t caught_up, uint32_t chain_slots);
+
 #endif /* CAT_CTL_RESHARD_H */

@@ -490,7 +490,8 @@ static uint64_t mix(uint64_t h, uint64_t v)
  * in the current map has this node) that has seen a write: version and
  * cat_store_slot_digest, from slot FIRST on, one page; "combined" hashes
  * (slot, version, digest) of all of them, so two replicas of the same
- * chains compare with one number. Digests walk the slot tables as an RCU
+ * chains compare with one number. "digest" and "combined" are 64-bit
+ * hashes, written as decimal strings (exact in every JSON reader). Digests walk the slot tables as an RCU
  * reader on this thread (see the file comment).
  */
 static int cmd_digest(const char *cmd __rte_unused, const char *params,
@@ -533,13 +534,17 @@ static int cmd_digest(const char *cmd __rte_unused, const char *params,
 		}
 		{
 			struct rte_tel_data *e = rte_tel_data_alloc();
-			char name[16];
+			char name[16], dec[24];
 
 			if (e == NULL)
 				continue;
 			rte_tel_data_start_dict(e);
 			rte_tel_data_add_dict_u64(e, "version", version);
-			rte_tel_data_add_dict_u64(e, "digest", digest);
+			/* Digests go past 2^53, where JSON readers that
+			 * keep numbers as doubles (JavaScript, jq) round
+			 * them: a decimal string is exact everywhere. */
+			snprintf(dec, sizeof(dec), "%" PRIu64, digest);
+			rte_tel_data_add_dict_string(e, "digest", dec);
 			snprintf(name, sizeof(name), "%u", s);
 			if (rte_tel_data_add_dict_container(d, name, e, 0) != 0)
 				rte_tel_data_free(e);
@@ -549,7 +554,12 @@ static int cmd_digest(const char *cmd __rte_unused, const char *params,
 	}
 	rcu_leave();
 	rte_tel_data_add_dict_u64(d, "slots_written", replicated);
-	rte_tel_data_add_dict_u64(d, "combined", combined);
+	{
+		char dec[24];
+
+		snprintf(dec, sizeof(dec), "%" PRIu64, combined);
+		rte_tel_data_add_dict_string(d, "combined", dec);
+	}
 	rte_tel_data_add_dict_int(d, "next", next);
 	leave();
 	return 0;

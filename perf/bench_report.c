@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "perf/bench_json.h"
 #include "perf/bench_report.h"
 #include "replication/wire.h"
 
@@ -103,105 +104,93 @@ void cat_bench_print(const struct cat_bench_desc *d, const struct cat_bench_phas
 	       st->drop_not_ours, st->drop_bad_frame, st->drop_other);
 }
 
-/* A label as a JSON string body: quotes, backslashes and control bytes
- * escaped (labels come from the command line). */
-static void json_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void json_hist(FILE *f, const struct cat_hist *h, int buckets)
-{
-	fprintf(f, "{\"count\":%" PRIu64 ",\"mean\":%.3f,\"min\":%.3f,\"p50\":%.3f,"
-		"\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"p9999\":%.3f,\"max\":%.3f",
-		h->count, cat_hist_mean(h) / 1e3, h->count ? h->min / 1e3 : 0.0,
-		cat_hist_percentile(h, 50) / 1e3, cat_hist_percentile(h, 90) / 1e3,
-		cat_hist_percentile(h, 99) / 1e3, cat_hist_percentile(h, 99.9) / 1e3,
-		cat_hist_percentile(h, 99.99) / 1e3, cat_hist_percentile(h, 100) / 1e3);
-	if (buckets) {
-		/* Non-empty buckets as [upper edge us, count]: the distribution. */
-		int first = 1;
-
-		fprintf(f, ",\"buckets_us\":[");
-		for (unsigned i = 0; i < CAT_HIST_LEN; i++) {
-			if (h->b[i] == 0)
-				continue;
-			fprintf(f, "%s[%.3f,%" PRIu64 "]", first ? "" : ",",
-				cat_hist_bucket_hi(i) / 1e3, h->b[i]);
-			first = 0;
-		}
-		fprintf(f, "]");
-	}
-	fprintf(f, "}");
-}
-
 int cat_bench_write_json(const char *path, const struct cat_bench_desc *d,
 			 const struct cat_bench_phase *ph, unsigned n,
 			 const struct cat_bnet_stats *st)
 {
-	FILE *f = fopen(path, "w");
+	json_t *r = json_object(), *runs = json_array();
+	FILE *f;
+	int rc;
 
-	if (f == NULL) {
-		fprintf(stderr, "catena-bench: --json %s: %s\n", path, strerror(errno));
-		return -errno;
+	if (r == NULL || runs == NULL) {
+		fprintf(stderr, "catena-bench: --json %s: out of memory\n", path);
+		return -ENOMEM;
 	}
-	fprintf(f, "{\"tool\":\"catena-bench\",\"label\":\"");
-	json_label(f, d->label);
-	fprintf(f, "\",\"transport\":\"dpdk\","
-		"\"ports\":%u,\"mode\":\"%s\",\"window\":%u,\"mix\":{\"get\":%u,\"put\":%u,"
-		"\"cas\":%u},\"keys\":%" PRIu64 ",\"dist\":\"%s\",\"zipf_s\":%.3f,"
-		"\"key_size\":%u,\"value_size\":%u,\"batch\":%u,\"warmup_s\":%.3f,"
-		"\"duration_s\":%.3f,\"timeout_ms\":%" PRIu64 ",\"map\":%s%s%s,\"slots\":%u,"
-		"\"runs\":[", d->n_ports, d->open_loop ? "open" : "closed",
-		d->window, d->pct[0], d->pct[1], d->pct[2], d->keys, d->zipf ? "zipf" : "uniform",
-		d->zipf ? d->zipf_s : 0.0, d->key_size, d->value_size, d->batch, d->warmup,
-		d->duration, d->timeout_ms, d->map_path ? "\"" : "",
-		d->map_path ? d->map_path : "null", d->map_path ? "\"" : "", d->slots);
+	cat_bench_json_set(r, "tool", json_string("catena-bench"));
+	cat_bench_json_set(r, "label", cat_bench_json_str(d->label));
+	cat_bench_json_set(r, "transport", json_string("dpdk"));
+	cat_bench_json_set(r, "ports", json_integer(d->n_ports));
+	cat_bench_json_set(r, "mode", json_string(d->open_loop ? "open" : "closed"));
+	cat_bench_json_set(r, "window", json_integer(d->window));
+	cat_bench_json_set(r, "mix", json_pack("{s:i,s:i,s:i}", "get", (int)d->pct[0],
+					      "put", (int)d->pct[1], "cas", (int)d->pct[2]));
+	cat_bench_json_set(r, "keys", json_integer((json_int_t)d->keys));
+	cat_bench_json_set(r, "dist", json_string(d->zipf ? "zipf" : "uniform"));
+	cat_bench_json_set(r, "zipf_s", cat_bench_json_num(d->zipf ? d->zipf_s : 0.0));
+	cat_bench_json_set(r, "key_size", json_integer(d->key_size));
+	cat_bench_json_set(r, "value_size", json_integer(d->value_size));
+	cat_bench_json_set(r, "batch", json_integer(d->batch));
+	cat_bench_json_set(r, "warmup_s", cat_bench_json_num(d->warmup));
+	cat_bench_json_set(r, "duration_s", cat_bench_json_num(d->duration));
+	cat_bench_json_set(r, "timeout_ms", json_integer((json_int_t)d->timeout_ms));
+	cat_bench_json_set(r, "map", cat_bench_json_str(d->map_path));
+	cat_bench_json_set(r, "slots", json_integer(d->slots));
 	for (unsigned i = 0; i < n; i++) {
 		const struct cat_bench_phase *p = &ph[i];
+		json_t *run = json_object(), *errs = json_object(), *ops = json_object();
 
-		fprintf(f, "%s{\"offered_ops\":%.1f,\"achieved_ops\":%.1f,\"seconds\":%.3f,"
-			"\"sent\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"timeouts\":%" PRIu64
-			",\"late_sends\":%" PRIu64 ",\"window_full\":%" PRIu64 ",\"errors\":{",
-			i ? "," : "", p->offered, cat_bench_achieved(d, p), ns_of(d, p->t1 - p->t0) / 1e9,
-			p->sent, p->completed, p->timeouts, p->late_sends, p->stall_full);
-		int first = 1;
-
-		for (int k = 0; k < CAT_BENCH_OPS; k++)
-			for (int st = 1; st < CAT_ST__COUNT; st++)
-				if (p->status[k][st] && st != CAT_ST_NOT_FOUND &&
-				    st != CAT_ST_CAS_FAILED) {
-					fprintf(f, "%s\"%s %s\":%" PRIu64, first ? "" : ",",
-						cat_bench_op_name[k], cat_wire_status_name((unsigned)st),
-						p->status[k][st]);
-					first = 0;
-				}
-		fprintf(f, "},\"not_found\":%" PRIu64 ",\"cas_failed\":%" PRIu64
-			",\"lat_us\":", p->status[CAT_BENCH_GET][CAT_ST_NOT_FOUND],
-			p->status[CAT_BENCH_CAS][CAT_ST_CAS_FAILED]);
-		json_hist(f, &p->all, 1);
-		fprintf(f, ",\"ops\":{");
-		first = 1;
-		for (int k = 0; k < CAT_BENCH_OPS; k++) {
-			if (d->pct[k] == 0)
-				continue;
-			fprintf(f, "%s\"%s\":", first ? "" : ",", cat_bench_op_name[k]);
-			json_hist(f, &p->op[k], 0);
-			first = 0;
+		if (run == NULL || errs == NULL || ops == NULL ||
+		    json_array_append_new(runs, run) != 0) {
+			fprintf(stderr, "catena-bench: --json %s: out of memory\n", path);
+			json_decref(r);
+			json_decref(runs);
+			return -ENOMEM;
 		}
-		fprintf(f, "}}");
+		cat_bench_json_set(run, "offered_ops", cat_bench_json_num(p->offered));
+		cat_bench_json_set(run, "achieved_ops", cat_bench_json_num(cat_bench_achieved(d, p)));
+		cat_bench_json_set(run, "seconds", cat_bench_json_num(ns_of(d, p->t1 - p->t0) / 1e9));
+		cat_bench_json_set(run, "sent", json_integer((json_int_t)p->sent));
+		cat_bench_json_set(run, "completed", json_integer((json_int_t)p->completed));
+		cat_bench_json_set(run, "timeouts", json_integer((json_int_t)p->timeouts));
+		cat_bench_json_set(run, "late_sends", json_integer((json_int_t)p->late_sends));
+		cat_bench_json_set(run, "window_full", json_integer((json_int_t)p->stall_full));
+		for (int k = 0; k < CAT_BENCH_OPS; k++)
+			for (int s = 1; s < CAT_ST__COUNT; s++)
+				if (p->status[k][s] && s != CAT_ST_NOT_FOUND &&
+				    s != CAT_ST_CAS_FAILED) {
+					char key[64];
+
+					snprintf(key, sizeof(key), "%s %s", cat_bench_op_name[k],
+						 cat_wire_status_name((unsigned)s));
+					cat_bench_json_set(errs, key,
+						json_integer((json_int_t)p->status[k][s]));
+				}
+		cat_bench_json_set(run, "errors", errs);
+		cat_bench_json_set(run, "not_found",
+			json_integer((json_int_t)p->status[CAT_BENCH_GET][CAT_ST_NOT_FOUND]));
+		cat_bench_json_set(run, "cas_failed",
+			json_integer((json_int_t)p->status[CAT_BENCH_CAS][CAT_ST_CAS_FAILED]));
+		cat_bench_json_set(run, "lat_us", cat_bench_json_hist(&p->all, 1, 1, 1, 1));
+		for (int k = 0; k < CAT_BENCH_OPS; k++)
+			if (d->pct[k] != 0)
+				cat_bench_json_set(ops, cat_bench_op_name[k],
+					cat_bench_json_hist(&p->op[k], 1, 1, 1, 0));
+		cat_bench_json_set(run, "ops", ops);
 	}
-	fprintf(f, "],\"net\":{\"rx\":%" PRIu64 ",\"tx\":%" PRIu64 ",\"switched\":%" PRIu64
-		",\"drop_tx_full\":%" PRIu64 "}}\n", st->rx_frames, st->tx_frames,
-		st->switched, st->drop_tx_full);
-	if (fclose(f) != 0) {
+	cat_bench_json_set(r, "runs", runs);
+	cat_bench_json_set(r, "net", json_pack("{s:I,s:I,s:I,s:I}",
+		"rx", (json_int_t)st->rx_frames, "tx", (json_int_t)st->tx_frames,
+		"switched", (json_int_t)st->switched,
+		"drop_tx_full", (json_int_t)st->drop_tx_full));
+	f = fopen(path, "w");
+	if (f == NULL) {
+		rc = -errno;
+		fprintf(stderr, "catena-bench: --json %s: %s\n", path, strerror(errno));
+		json_decref(r);
+		return rc;
+	}
+	rc = cat_bench_json_dump(r, f);
+	if (fclose(f) != 0 || rc < 0) {
 		fprintf(stderr, "catena-bench: --json %s: %s\n", path, strerror(errno));
 		return -EIO;
 	}

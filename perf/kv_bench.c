@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 
+#include "perf/bench_json.h"
 #include "perf/bench_hist.h"
 #include "replication/version.h"
 
@@ -393,18 +394,57 @@ static int loop(uint64_t until, int preload)
 	}
 }
 
-/* A label as a JSON string body: quotes, backslashes and control bytes
- * escaped (labels come from the command line). */
-static void json_label(FILE *f, const char *s)
+/* --json FILE: the run in catena-bench's shape (perf/compare.sh reads
+ * both alike), through jansson. 0, or -1 after saying why. */
+static int write_json(double secs)
 {
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
+	json_t *r = json_object(), *run = json_object(), *ops = json_object();
+	FILE *f;
+	int rc;
+
+	if (r == NULL || run == NULL || ops == NULL) {
+		fprintf(stderr, "catena-kv-bench: --json %s: out of memory\n", o.json_path);
+		return -1;
 	}
+	cat_bench_json_set(r, "tool", json_string("catena-kv-bench"));
+	cat_bench_json_set(r, "label", cat_bench_json_str(o.label));
+	cat_bench_json_set(r, "transport", json_string("tcp"));
+	cat_bench_json_set(r, "proto", json_string(o.proto == P_REDIS ? "redis" : "memcache"));
+	cat_bench_json_set(r, "mode", json_string("closed"));
+	cat_bench_json_set(r, "window", json_integer(o.conns));
+	cat_bench_json_set(r, "mix", json_pack("{s:i,s:i}", "get", (int)o.get_pct,
+					      "put", (int)(100 - o.get_pct)));
+	cat_bench_json_set(r, "keys", json_integer((json_int_t)o.keys));
+	cat_bench_json_set(r, "key_size", json_integer(o.key_size));
+	cat_bench_json_set(r, "value_size", json_integer(o.value_size));
+	cat_bench_json_set(r, "wait", json_integer(o.wait_n));
+	cat_bench_json_set(r, "duration_s", cat_bench_json_num(o.duration));
+	cat_bench_json_set(run, "offered_ops", json_integer(0));
+	cat_bench_json_set(run, "achieved_ops", cat_bench_json_num(n_done / secs));
+	cat_bench_json_set(run, "seconds", cat_bench_json_num(secs));
+	cat_bench_json_set(run, "completed", json_integer((json_int_t)n_done));
+	cat_bench_json_set(run, "timeouts", json_integer(0));
+	cat_bench_json_set(run, "errors", json_pack("{s:I,s:I}",
+		"error replies", (json_int_t)n_err, "wait short", (json_int_t)n_wait_short));
+	cat_bench_json_set(run, "not_found", json_integer((json_int_t)n_miss));
+	cat_bench_json_set(run, "lat_us", cat_bench_json_hist(&h_all, 1, 0, 1, 1));
+	for (int i = 0; i < OPX_N; i++)
+		cat_bench_json_set(ops, opx_name[i], cat_bench_json_hist(&h_op[i], 1, 0, 1, 0));
+	cat_bench_json_set(run, "ops", ops);
+	cat_bench_json_set(r, "runs", json_pack("[o]", run));
+	f = fopen(o.json_path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "catena-kv-bench: --json %s: %s\n", o.json_path,
+			strerror(errno));
+		json_decref(r);
+		return -1;
+	}
+	rc = cat_bench_json_dump(r, f);
+	if (fclose(f) != 0 || rc < 0) {
+		fprintf(stderr, "catena-kv-bench: --json %s: write failed\n", o.json_path);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -461,58 +501,8 @@ int main(int argc, char **argv)
 		       cat_hist_percentile(h, 99.99) / 1e3, cat_hist_percentile(h, 100) / 1e3,
 		       i < 0 ? n_err : 0);
 	}
-	if (o.json_path) {
-		FILE *f = fopen(o.json_path, "w");
-
-		if (f == NULL) {
-			fprintf(stderr, "catena-kv-bench: --json %s: %s\n", o.json_path,
-				strerror(errno));
-			return 1;
-		}
-		fprintf(f, "{\"tool\":\"catena-kv-bench\",\"label\":\"");
-		json_label(f, o.label);
-		fprintf(f, "\",\"transport\":\"tcp\","
-			"\"proto\":\"%s\",\"mode\":\"closed\",\"window\":%u,\"mix\":{\"get\":%u,"
-			"\"put\":%u},\"keys\":%" PRIu64 ",\"key_size\":%u,\"value_size\":%u,"
-			"\"wait\":%u,\"duration_s\":%.3f,\"runs\":[{\"offered_ops\":0,"
-			"\"achieved_ops\":%.1f,\"seconds\":%.3f,\"completed\":%" PRIu64
-			",\"timeouts\":0,\"errors\":{\"error replies\":%" PRIu64
-			",\"wait short\":%" PRIu64 "},\"not_found\":%" PRIu64 ",\"lat_us\":",
-			o.proto == P_REDIS ? "redis" : "memcache", o.conns,
-			o.get_pct, 100 - o.get_pct, o.keys, o.key_size, o.value_size,
-			o.wait_n, o.duration, n_done / secs, secs, n_done, n_err,
-			n_wait_short, n_miss);
-		for (int i = -1; i < OPX_N; i++) {
-			const struct cat_hist *h = i < 0 ? &h_all : &h_op[i];
-
-			if (i == 0)
-				fprintf(f, ",\"ops\":{");
-			if (i >= 0)
-				fprintf(f, "%s\"%s\":", i ? "," : "", opx_name[i]);
-			fprintf(f, "{\"count\":%" PRIu64 ",\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,"
-				"\"p99\":%.3f,\"p999\":%.3f,\"p9999\":%.3f,\"max\":%.3f",
-				h->count, cat_hist_mean(h) / 1e3,
-				cat_hist_percentile(h, 50) / 1e3, cat_hist_percentile(h, 90) / 1e3,
-				cat_hist_percentile(h, 99) / 1e3, cat_hist_percentile(h, 99.9) / 1e3,
-				cat_hist_percentile(h, 99.99) / 1e3, cat_hist_percentile(h, 100) / 1e3);
-			if (i < 0) {
-				int first = 1;
-
-				fprintf(f, ",\"buckets_us\":[");
-				for (unsigned b = 0; b < CAT_HIST_LEN; b++) {
-					if (h->b[b] == 0)
-						continue;
-					fprintf(f, "%s[%.3f,%" PRIu64 "]", first ? "" : ",",
-						cat_hist_bucket_hi(b) / 1e3, h->b[b]);
-					first = 0;
-				}
-				fprintf(f, "]");
-			}
-			fprintf(f, "}");
-		}
-		fprintf(f, "}}]}\n");
-		fclose(f);
-	}
+	if (o.json_path && write_json(secs) < 0)
+		return 1;
 	for (unsigned i = 0; i < o.conns; i++)
 		close(conns[i].fd);
 	return n_err ? 3 : 0;

@@ -23,6 +23,7 @@
 
 #include "client/catena.h"
 #include "perf/bench_hist.h"
+#include "perf/bench_json.h"
 #include "replication/hash.h"
 #include "replication/map.h"
 #include "replication/wire.h"
@@ -460,16 +461,6 @@ static int run_loop(int fd, const struct opts *o, uint64_t total, uint64_t until
 	return 0;
 }
 
-/* Per-op latencies for --json, in microseconds. */
-static void json_hist(const struct cat_hist *h)
-{
-	printf("{\"count\":%llu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
-	       "\"p999\":%.1f,\"max\":%.1f}", (unsigned long long)h->count,
-	       cat_hist_percentile(h, 50) / 1e3, cat_hist_percentile(h, 90) / 1e3,
-	       cat_hist_percentile(h, 99) / 1e3, cat_hist_percentile(h, 99.9) / 1e3,
-	       cat_hist_percentile(h, 100) / 1e3);
-}
-
 /* "3 chains of 3 nodes" / "2 chains of 2-3 nodes", for the report. */
 static void chain_shape(char *buf, size_t cap, unsigned *lo_out, unsigned *hi_out)
 {
@@ -551,42 +542,55 @@ int main(int argc, char **argv)
 		chain_shape(shape, sizeof(shape), &clo, &chi);
 
 	if (o.json) {
-		printf("{\"host\":\"%s\",\"port\":%u,\"seconds\":%.3f,\"window\":%u,"
-		       "\"keys\":%u,\"value_bytes\":%u,\"read_pct\":%u,\"ops\":%llu,"
-		       "\"ops_per_sec\":%.1f,\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,"
-		       "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"retransmits\":%llu,"
-		       "\"gave_up\":%llu,\"error_replies\":%llu,"
-		       "\"map_epoch\":%u,\"slots\":%u,\"craq\":%s,\"nodes\":%u,"
-		       "\"chains\":%u,\"chain_len_min\":%u,\"chain_len_max\":%u,"
-		       "\"moved\":%llu,\"retry_replies\":%llu,\"map_fetches\":%llu,",
-		       o.host, o.port, secs, o.window, o.keys, o.value_size, o.read_pct,
-		       (unsigned long long)total, tput,
-		       cat_hist_percentile(&h_all, 50) / 1e3, cat_hist_percentile(&h_all, 90) / 1e3,
-		       cat_hist_percentile(&h_all, 99) / 1e3, cat_hist_percentile(&h_all, 99.9) / 1e3,
-		       cat_hist_percentile(&h_all, 100) / 1e3,
-		       (unsigned long long)(res.retrans + pre.retrans),
-		       (unsigned long long)res.timeouts_gave_up,
-		       (unsigned long long)errors,
-		       map ? map->epoch : 0, slot_count,
-		       map && map->craq ? "true" : "false",
-		       map ? map->n_nodes : 1, map ? map->n_chains : 1, clo, chi,
-		       (unsigned long long)st_moved,
-		       (unsigned long long)st_retry_replies,
-		       (unsigned long long)st_map_fetches);
-		printf("\"ops\":{\"GET\":");
-		json_hist(&h_get);
-		printf(",\"PUT\":");
-		json_hist(&h_put);
+		/* jansson: each key once. The request count is "requests";
+		 * "ops" is the per-op latencies, as in catena-bench's JSON. */
+		json_t *r = json_object(), *ops = json_object(), *all;
+
+		if (r == NULL || ops == NULL)
+			goto nomem;
+		cat_bench_json_set(r, "host", json_string(o.host));
+		cat_bench_json_set(r, "port", json_integer(o.port));
+		cat_bench_json_set(r, "seconds", cat_bench_json_num(secs));
+		cat_bench_json_set(r, "window", json_integer(o.window));
+		cat_bench_json_set(r, "keys", json_integer(o.keys));
+		cat_bench_json_set(r, "value_bytes", json_integer(o.value_size));
+		cat_bench_json_set(r, "read_pct", json_integer(o.read_pct));
+		cat_bench_json_set(r, "requests", json_integer((json_int_t)total));
+		cat_bench_json_set(r, "ops_per_sec", cat_bench_json_num(tput));
+		all = cat_bench_json_hist(&h_all, 0, 0, 0, 0);
+		if (all == NULL)
+			goto nomem;
+		json_object_del(all, "count");
+		cat_bench_json_set(r, "lat_us", all);
+		cat_bench_json_set(r, "retransmits",
+				   json_integer((json_int_t)(res.retrans + pre.retrans)));
+		cat_bench_json_set(r, "gave_up", json_integer((json_int_t)res.timeouts_gave_up));
+		cat_bench_json_set(r, "error_replies", json_integer((json_int_t)errors));
+		cat_bench_json_set(r, "map_epoch", json_integer(map ? map->epoch : 0));
+		cat_bench_json_set(r, "slots", json_integer(slot_count));
+		cat_bench_json_set(r, "craq", json_boolean(map && map->craq));
+		cat_bench_json_set(r, "nodes", json_integer(map ? map->n_nodes : 1));
+		cat_bench_json_set(r, "chains", json_integer(map ? map->n_chains : 1));
+		cat_bench_json_set(r, "chain_len_min", json_integer(clo));
+		cat_bench_json_set(r, "chain_len_max", json_integer(chi));
+		cat_bench_json_set(r, "moved", json_integer((json_int_t)st_moved));
+		cat_bench_json_set(r, "retry_replies", json_integer((json_int_t)st_retry_replies));
+		cat_bench_json_set(r, "map_fetches", json_integer((json_int_t)st_map_fetches));
+		cat_bench_json_set(ops, "GET", cat_bench_json_hist(&h_get, 0, 0, 0, 0));
+		cat_bench_json_set(ops, "PUT", cat_bench_json_hist(&h_put, 0, 0, 0, 0));
+		cat_bench_json_set(r, "ops", ops);
 		/* Non-empty buckets [upper edge us, count]: the distribution plot. */
-		printf("},\"buckets_us\":[");
-		for (unsigned i = 0, first = 1; i < CAT_HIST_LEN; i++) {
-			if (h_all.b[i] == 0)
-				continue;
-			printf("%s[%.3f,%llu]", first ? "" : ",", cat_hist_bucket_hi(i) / 1e3,
-			       (unsigned long long)h_all.b[i]);
-			first = 0;
+		all = cat_bench_json_hist(&h_all, 0, 0, 0, 1);
+		if (all == NULL)
+			goto nomem;
+		cat_bench_json_set(r, "buckets_us", json_incref(json_object_get(all, "buckets_us")));
+		json_decref(all);
+		if (cat_bench_json_dump(r, stdout) < 0 || fflush(stdout) != 0) {
+			fprintf(stderr, "catena-udp-bench: writing the JSON result: %s\n",
+				strerror(errno));
+			rc = 1;
+			goto out;
 		}
-		printf("]}\n");
 	} else {
 		/* A host list names its own ports. */
 		if (strpbrk(o.host, ":,"))
@@ -615,6 +619,13 @@ int main(int argc, char **argv)
 	close(fd);
 	cat_client_close(mapc);
 	return (errors || res.timeouts_gave_up) ? 3 : 0;
+nomem:
+	fprintf(stderr, "catena-udp-bench: out of memory writing the JSON result\n");
+	rc = 1;
+out:
+	close(fd);
+	cat_client_close(mapc);
+	return rc;
 err:
 	fprintf(stderr, "catena-udp-bench: %s\n", strerror(-rc));
 	close(fd);

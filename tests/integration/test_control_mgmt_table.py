@@ -35,6 +35,8 @@ EXAMPLES = {
     "ID": "9", "CHAIN": "2", "NODE...": ["1", "2"], "[FIRST": "0",
     "[COUNT]]": "4", "[LAST]]": "3", "IP[:PORT]": "10.99.240.9:7471",
     "MAC": "02:ca:7e:00:00:09", "A[-B]": "0-3", "BYTES": "0",
+    # Flags: --dry-run changes nothing; --follow would never return.
+    "[--dry-run]": "--dry-run", "[--follow]": [],
 }
 
 

@@ -23,7 +23,7 @@ def test_heartbeat_port_reaches_catenactl_and_a_link_outage_is_reported(
     assert "LINK" in out.splitlines()[0] and "MTU" in out.splitlines()[0], out
 
     st = ctl.ctl_json("status")
-    assert st["mtu"] == "1500" and st["value_max"] == 1408, st
+    assert st["mtu"] == 1500 and st["value_max"] == 1408, st
     assert st["data_links_down"] == 0, st
     assert st["value_limit"].startswith("1408 - key length bytes"), st
     out = ctl.ctl("status").stdout
