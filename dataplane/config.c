@@ -252,8 +252,10 @@ static int set_idle(const struct setting *s, char *err, size_t errlen)
 		m = CAT_IDLE_BUSY;
 	} else if (strcmp(s->value, "backoff") == 0) {
 		m = CAT_IDLE_BACKOFF;
+	} else if (strcmp(s->value, "interrupt") == 0) {
+		m = CAT_IDLE_INTERRUPT;
 	} else {
-		snprintf(err, errlen, "%s: [%s] %s: expected busy or backoff: \"%s\"",
+		snprintf(err, errlen, "%s: [%s] %s: expected busy, backoff or interrupt: \"%s\"",
 			 s->origin, s->section, s->key, s->value);
 		return -EINVAL;
 	}
@@ -465,7 +467,7 @@ int cat_config_load(struct cat_config *c, const char *path,
 const char *cat_config_usage(void)
 {
 	return "usage: catena-node [EAL args] -- --config FILE "
-	       "[--set SECTION.KEY=VALUE]... [--ip A.B.C.D] [--idle busy|backoff]";
+	       "[--set SECTION.KEY=VALUE]... [--ip A.B.C.D] [--idle busy|backoff|interrupt]";
 }
 
 #define MAX_OVERRIDES 64

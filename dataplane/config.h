@@ -20,6 +20,8 @@ extern "C" {
 enum cat_idle_mode {
 	CAT_IDLE_BUSY = 0,    /* poll without pause: lowest latency, one core per worker */
 	CAT_IDLE_BACKOFF = 1, /* sleep (RCU-offline) after empty polls: shared cores */
+	CAT_IDLE_INTERRUPT = 2, /* block on rx interrupts after empty polls (backoff
+				 * where the port has none) */
 };
 
 /*

@@ -489,7 +489,7 @@ static void print_help(void)
 	       "  --config FILE              the node's INI config (docs/DEPLOY.md)\n"
 	       "  --set SECTION.KEY=VALUE    override one config key (repeatable)\n"
 	       "  --ip A.B.C.D               override [node] ip\n"
-	       "  --idle busy|backoff        override [node] idle\n"
+	       "  --idle busy|backoff|interrupt  override [node] idle\n"
 	       "  --help                     this text\n"
 	       "catena-node --version prints the version.\n"
 	       "Exit status: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (EAL,\n"
@@ -641,7 +641,9 @@ static void fill_dp(struct node *n)
 {
 	n->dp.port_id = n->cfg.port_id;
 	n->dp.burst = (uint16_t)n->cfg.burst;
-	n->dp.idle_backoff = n->cfg.idle == CAT_IDLE_BACKOFF;
+	/* Interrupt mode backs off too where a queue cannot be armed. */
+	n->dp.idle_backoff = n->cfg.idle != CAT_IDLE_BUSY;
+	n->dp.idle_interrupt = n->cfg.idle == CAT_IDLE_INTERRUPT;
 	n->dp.udp_zero_drop = (uint16_t)n->cfg.udp_zero_drop;
 	n->dp.ip_be = htonl(n->cfg.ip);
 	n->dp.udp_port_be = htons(n->cfg.udp_port);
@@ -696,6 +698,7 @@ static void setup_port(struct node *n)
 	pp.socket = n->mem_socket;
 	pp.pool = n->dp.pool;
 	pp.link_wait_ms = LINK_WAIT_MS;
+	pp.rx_intr = n->cfg.idle == CAT_IDLE_INTERRUPT;
 	if (cat_port_init(&n->port, &pp, err, sizeof(err)) < 0)
 		fatal(n, EXIT_RUNTIME, "%s", err);
 	n->port_up = 1;
@@ -757,6 +760,21 @@ static void launch_workers(struct node *n)
 			      n->workers[i]->lcore, strerror(-rc));
 		n->launched = 1;
 	}
+	/* idle = interrupt: each worker arms its queue's rx interrupt as it
+	 * starts; say here which could not (they back off instead). */
+	for (i = 0; n->dp.idle_interrupt && i < n->dp.n_workers; i++) {
+		struct cat_worker *w = n->workers[i];
+
+		for (int t = 0; t < 1000 && !__atomic_load_n(&w->idle_known,
+							     __ATOMIC_ACQUIRE); t++)
+			rte_delay_us_sleep(1000);
+		if (w->idle_note[0] != '\0')
+			LOG(WARNING, "worker %u (queue %u): idle = interrupt: %s",
+			    w->idx, w->idx, w->idle_note);
+		else
+			LOG(INFO, "worker %u (queue %u): idle = interrupt: blocks on rx interrupts after %s",
+			    w->idx, w->idx, "64 empty polls");
+	}
 }
 
 /* What the node runs with, and the "ready" line scripts wait for. */
@@ -770,7 +788,8 @@ static void say_ready(struct node *n)
 	LOG(INFO, "node %u mac " RTE_ETHER_ADDR_PRT_FMT " port %u idle %s mtu %u "
 	    "(value limit %u - key length)", n->cfg.node_id,
 	    RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
-	    n->dp.idle_backoff ? "backoff" : "busy", n->cfg.mtu,
+	    n->dp.idle_interrupt ? "interrupt" : n->dp.idle_backoff ? "backoff" : "busy",
+	    n->cfg.mtu,
 	    cat_wire_value_max(n->cfg.mtu, 0));
 	if (n->dp.map != NULL)
 		LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",

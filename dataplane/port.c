@@ -224,6 +224,10 @@ static int configure_device(const struct cat_port_params *p,
 		conf.rx_adv_conf.rss_conf.rss_hf = caps->rss_hf;
 	}
 	conf.rxmode.mtu = p->mtu;
+	/* Rx interrupts only where the device has an interrupt vector to
+	 * give them (a PMD without one leaves it unset): the workers try to
+	 * arm them and fall back to backoff if they cannot. */
+	conf.intr_conf.rxq = p->rx_intr && info->max_rx_queues > 0 ? 1 : 0;
 	/* Checksums are computed in software (virtual devices have no tx
 	 * offload); rx checksum flags are used when the device sets them. */
 	rc = rte_eth_dev_configure(p->port_id, p->n_queues, p->n_queues, &conf);

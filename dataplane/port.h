@@ -41,6 +41,7 @@ struct cat_port_params {
 	int socket;            /* NUMA socket for the queues' memory */
 	struct rte_mempool *pool; /* rx buffers */
 	unsigned int link_wait_ms; /* give up waiting for link after this */
+	int rx_intr;           /* 1: ask for rx queue interrupts (idle = interrupt) */
 };
 
 /*

@@ -213,6 +213,14 @@ static int cmd_lcores(const char *cmd __rte_unused, const char *params __rte_unu
 					  rd(&w->st.handover_received));
 		rte_tel_data_add_dict_u64(c, "idle_sleeps", rd(&w->st.idle_sleeps));
 		rte_tel_data_add_dict_u64(c, "timer_slack_ns", rd(&w->timer_slack_ns));
+		rte_tel_data_add_dict_string(c, "idle",
+			rd(&w->idle_mode) == CAT_IDLE_INTERRUPT ? "interrupt" :
+			rd(&w->idle_mode) == CAT_IDLE_BACKOFF ? "backoff" : "busy");
+		if (w->idle_note[0] != '\0')
+			rte_tel_data_add_dict_string(c, "idle_note", w->idle_note);
+		rte_tel_data_add_dict_u64(c, "idle_waits", rd(&w->st.idle_waits));
+		rte_tel_data_add_dict_u64(c, "idle_wakeups_rx", rd(&w->st.idle_wakeups_rx));
+		rte_tel_data_add_dict_u64(c, "idle_arm_failed", rd(&w->st.idle_arm_failed));
 		snprintf(name, sizeof(name), "worker%u", i);
 		if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
 			rte_tel_data_free(c);

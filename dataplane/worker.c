@@ -35,6 +35,9 @@
 #define IDLE_EMPTY_POLLS   64u
 #define IDLE_SLEEP_MIN_US  10u
 #define IDLE_SLEEP_MAX_US  1000u
+/* idle = interrupt: the longest block on rx, so timers (retransmission,
+ * lease PINGs, the fault queue) and hand-over rings still run. */
+#define IDLE_WAIT_MAX_MS   1
 
 #define L2L3L4_LEN (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
 		    sizeof(struct rte_udp_hdr))
@@ -1115,6 +1118,62 @@ static void take_published(struct cat_worker *w)
 		cat_faults_configure(&w->faults, fc, w->idx);
 }
 
+/*
+ * idle = interrupt: arm this queue's rx interrupt in the thread's epoll
+ * set (rte_eth_dev_rx_intr_ctl_q must run on the thread that waits).
+ * 1 if armed; 0 with w->idle_note saying why not (the worker then backs
+ * off, as idle = backoff).
+ */
+static int intr_setup(struct cat_worker *w)
+{
+	int rc = rte_eth_dev_rx_intr_ctl_q(w->dp->port_id, w->idx,
+					   RTE_EPOLL_PER_THREAD,
+					   RTE_INTR_EVENT_ADD, NULL);
+
+	if (rc == 0)
+		return 1;
+	snprintf(w->idle_note, sizeof(w->idle_note),
+		 "no rx interrupt on this port (%s): backoff instead", strerror(-rc));
+	return 0;
+}
+
+/*
+ * Block until a packet arrives or IDLE_WAIT_MAX_MS pass (the l3fwd-power
+ * pattern): arm, poll once more so a packet that came in while arming
+ * does not wait for the timeout, then wait RCU-offline. Returns how many
+ * packets that last poll got (handled by the caller), 0 after a wait,
+ * -1 if the interrupt could not be armed (the caller backs off).
+ */
+static int intr_wait(struct cat_worker *w, struct rte_mbuf **pkts,
+		     uint64_t max_ms)
+{
+	const struct cat_dp *dp = w->dp;
+	struct rte_epoll_event ev;
+	uint16_t n;
+	int rc;
+
+	/* Some PMDs (net_tap) wait on a level-triggered queue descriptor
+	 * and have no enable/disable: -ENOTSUP there means nothing to arm. */
+	rc = rte_eth_dev_rx_intr_enable(dp->port_id, w->idx);
+	if (rc != 0 && rc != -ENOTSUP) {
+		if (w->st.idle_arm_failed++ == 0)
+			snprintf(w->idle_note, sizeof(w->idle_note),
+				 "rx interrupt could not be armed (%s): backoff instead",
+				 strerror(-rc));
+		return -1;
+	}
+	n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+	if (n == 0) {
+		rcu_thread_offline();
+		rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, (int)max_ms);
+		rcu_thread_online();
+		w->st.idle_waits++;
+		w->st.idle_wakeups_rx += rc > 0;
+	}
+	rte_eth_dev_rx_intr_disable(dp->port_id, w->idx);
+	return n;
+}
+
 int cat_worker_main(void *arg)
 {
 	struct cat_worker *w = arg;
@@ -1133,6 +1192,11 @@ int cat_worker_main(void *arg)
 	__atomic_store_n(&w->timer_slack_ns,
 			 (uint64_t)prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL),
 			 __ATOMIC_RELAXED);
+	w->idle_mode = dp->idle_interrupt ? CAT_IDLE_INTERRUPT :
+		       dp->idle_backoff ? CAT_IDLE_BACKOFF : CAT_IDLE_BUSY;
+	if (dp->idle_interrupt && !intr_setup(w))
+		w->idle_mode = CAT_IDLE_BACKOFF;
+	__atomic_store_n(&w->idle_known, 1, __ATOMIC_RELEASE);
 	w->now = tsc_ns(mult);
 	take_published(w);
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
@@ -1140,6 +1204,7 @@ int cat_worker_main(void *arg)
 		uint16_t n;
 		unsigned int work;
 		uint64_t next_due, us;
+		int rc;
 
 		w->now = tsc_ns(mult);
 		take_published(w);
@@ -1182,7 +1247,8 @@ int cat_worker_main(void *arg)
 		if (!dp->idle_backoff || ++empty < IDLE_EMPTY_POLLS)
 			continue;
 		/* A delayed packet must not wait for our sleep. */
-		us = sleep_us;
+		us = w->idle_mode == CAT_IDLE_INTERRUPT ? IDLE_WAIT_MAX_MS * 1000 :
+		     sleep_us;
 		next_due = cat_faults_next_due(&w->faults);
 		if (next_due != UINT64_MAX) {
 			uint64_t left = next_due > w->now ? next_due - w->now : 0;
@@ -1190,6 +1256,28 @@ int cat_worker_main(void *arg)
 			us = RTE_MIN(us, left / 1000);
 			if (us == 0)
 				continue;
+		}
+		if (w->idle_mode == CAT_IDLE_INTERRUPT) {
+			/* A hand-over ring has no interrupt: with other
+			 * workers, wake at least every millisecond. */
+			if (us < 1000)
+				continue; /* a delayed packet is due first */
+			rc = intr_wait(w, pkts, us / 1000);
+			if (rc >= 0) {
+				n = (uint16_t)rc;
+				empty = 0;
+			}
+			if (rc > 0) {
+				w->now = tsc_ns(mult);
+				handle_burst(w, pkts, n);
+				cat_chain_flush(w->chain, w->now);
+				flush_out(w);
+				tx_flush(w);
+				rcu_quiescent_state();
+			}
+			if (rc >= 0)
+				continue;
+			us = sleep_us;
 		}
 		/* Offline while asleep, so grace periods (frees, table
 		 * resizes, map retirement) do not wait for us. */

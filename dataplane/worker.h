@@ -65,6 +65,9 @@ extern "C" {
 	X(handover_peer_ring_full) /* same for a FWD/ACK: dropped, resent */ \
 	X(handover_no_mbuf)    /* no mbuf for the record: answered RETRY */ \
 	X(idle_sleeps)         /* backoff sleeps (RCU-offline) */           \
+	X(idle_waits)          /* idle = interrupt: blocked on rx (RCU-offline) */ \
+	X(idle_wakeups_rx)     /* ... and woken by a packet, not the timeout */ \
+	X(idle_arm_failed)     /* ... rx interrupt not armed: backed off */ \
 	X(msg_bad_version)     /* answered BAD_VERSION */                   \
 	X(msg_truncated)       /* lengths past the packet: BAD_REQUEST */   \
 	X(msg_reserved)        /* reserved bits or unknown flags set */     \
@@ -154,6 +157,7 @@ struct cat_dp {
 	uint16_t n_workers;
 	uint16_t burst;
 	uint16_t idle_backoff;       /* 1 = sleep after empty polls */
+	uint16_t idle_interrupt;     /* 1 = block on rx interrupts instead, if armable */
 	uint16_t udp_zero_drop;      /* 1 = drop datagrams without a checksum */
 	struct rte_ether_addr mac;
 	uint32_t ip_be;              /* our IPv4 address, network order */
@@ -202,6 +206,11 @@ struct cat_worker {
 	uint16_t idx;                /* 0..n_workers-1: also its rx/tx queue */
 	unsigned int lcore;
 	uint64_t timer_slack_ns;     /* its thread's, as the kernel reports it */
+	/* How it idles (/catena/lcores): CAT_IDLE_*, and for interrupt
+	 * mode why it backs off instead (the port gave no rx interrupt). */
+	uint64_t idle_mode;
+	char idle_note[96];
+	int idle_known;              /* idle_mode and idle_note are set */
 	/* Per-hop timing (/catena/hops), from the start of the poll
 	 * iteration that received a write to the hand-off of what it sent
 	 * to the port: FWDs sent first (head, middles), and committed
