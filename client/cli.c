@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "client/catena.h"
 #include "replication/map.h"
 #include "replication/version.h"
@@ -211,7 +213,13 @@ static void get_value(const char *arg, struct bytes *b)
 	b->owned = buf;
 }
 
-/* ---- JSON output ---- */
+/* ---- JSON output (jansson) ---- */
+
+static void __attribute__((noreturn)) out_of_memory(void)
+{
+	fprintf(stderr, "catena-cli: out of memory\n");
+	exit(EXIT_ST_LOCAL);
+}
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if the byte at p
  * does not start one (overlongs, surrogates and > U+10FFFF are invalid). */
@@ -248,58 +256,93 @@ static size_t utf8_len(const uint8_t *p, size_t n)
 	return len;
 }
 
-/* Write bytes as a JSON string: valid UTF-8 passes through, control
- * characters and every byte that is not part of valid UTF-8 become
- * \u00XX (so binary values survive as escapes, never as broken text). */
-static void json_str(FILE *f, const uint8_t *p, size_t n)
+/* Set o[k] = v (the reference is taken); a NULL v is jansson out of memory. */
+static void jset(json_t *o, const char *k, json_t *v)
 {
-	size_t i = 0, l;
+	if (v == NULL || json_object_set_new(o, k, v) < 0)
+		out_of_memory();
+}
 
-	fputc('"', f);
+/* A version, count or id. Those the wire can carry past 2^63 (versions
+ * are uint64) would turn negative in jansson's signed integer, so such a
+ * number is written as its decimal string instead: never seen from a
+ * sane node, but never a wrong number either. */
+static json_t *ju64(uint64_t v)
+{
+	char s[24];
+
+	if (v <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)v);
+	snprintf(s, sizeof(s), "%" PRIu64, v);
+	return json_string(s);
+}
+
+/*
+ * o[name] = the bytes as a JSON string. Valid UTF-8 passes through (NUL
+ * and control characters come out as jansson's escapes); every byte that
+ * is not part of valid UTF-8 becomes the code point U+00XX, the rule
+ * catena-cli has always had (latin-1 for stray bytes: never dropped, never
+ * broken text). That rule cannot tell byte 0xE9 from a real "é", so when
+ * it was needed the exact bytes are also given, as lowercase hex, in
+ * o[name_hex]: present only for keys and values that are not UTF-8.
+ */
+static void jbytes(json_t *o, const char *name, const uint8_t *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *s = malloc(2 * n + 1), hname[32];
+	size_t i = 0, len = 0, l;
+	int lossy = 0;
+
+	if (s == NULL)
+		out_of_memory();
+	s[0] = '\0'; /* an empty value is a valid string too */
 	while (i < n) {
-		uint8_t c = p[i];
-
-		switch (c) {
-		case '"': fputs("\\\"", f); i++; continue;
-		case '\\': fputs("\\\\", f); i++; continue;
-		case '\b': fputs("\\b", f); i++; continue;
-		case '\f': fputs("\\f", f); i++; continue;
-		case '\n': fputs("\\n", f); i++; continue;
-		case '\r': fputs("\\r", f); i++; continue;
-		case '\t': fputs("\\t", f); i++; continue;
-		default: break;
-		}
-		if (c < 0x20 || c == 0x7F) {
-			fprintf(f, "\\u%04x", c);
-			i++;
-			continue;
-		}
 		l = utf8_len(p + i, n - i);
 		if (l == 0) {
-			fprintf(f, "\\u%04x", c);
+			s[len++] = (char)(0xC0 | (p[i] >> 6));
+			s[len++] = (char)(0x80 | (p[i] & 0x3F));
+			lossy = 1;
 			i++;
 			continue;
 		}
-		fwrite(p + i, 1, l, f);
+		memcpy(s + len, p + i, l);
+		len += l;
 		i += l;
 	}
-	fputc('"', f);
+	jset(o, name, json_stringn(s, len));
+	if (lossy) {
+		/* s has room for 2 n bytes, as the hex needs. */
+		for (i = 0; i < n; i++) {
+			s[2 * i] = hex[p[i] >> 4];
+			s[2 * i + 1] = hex[p[i] & 0xF];
+		}
+		snprintf(hname, sizeof(hname), "%s_hex", name);
+		jset(o, hname, json_stringn(s, 2 * n));
+	}
+	free(s);
 }
 
-static void json_begin(const char *op, const char *status)
+static json_t *json_begin(const char *op, const char *status)
 {
-	printf("{\"op\":\"%s\",\"status\":\"%s\"", op, status);
+	json_t *o = json_pack("{s:s,s:s}", "op", op, "status", status);
+
+	if (o == NULL)
+		out_of_memory();
+	return o;
 }
 
-static void json_key(const char *key)
+static void json_key(json_t *o, const char *key)
 {
-	fputs(",\"key\":", stdout);
-	json_str(stdout, (const uint8_t *)key, strlen(key));
+	jbytes(o, "key", (const uint8_t *)key, strlen(key));
 }
 
-static void json_end(void)
+/* Print o as one compact line and free it; a write error is caught by
+ * main's check of stdout. */
+static void json_end(json_t *o)
 {
-	fputs("}\n", stdout);
+	if (json_dumpf(o, stdout, JSON_COMPACT) == 0)
+		fputc('\n', stdout);
+	json_decref(o);
 }
 
 /* ---- outcome reporting ---- */
@@ -391,18 +434,17 @@ static int report_failure(const struct outcome *o)
 		fprintf(stderr, "catena-cli: %s\n", status);
 
 	if (json) {
-		json_begin(o->op, status);
+		json_t *j = json_begin(o->op, status);
+
 		if (o->key)
-			json_key(o->key);
+			json_key(j, o->key);
 		if (o->rc == CAT_ST_CAS_FAILED)
-			printf(",\"version\":%" PRIu64, o->version);
+			jset(j, "version", ju64(o->version));
 		if (o->rc == CAT_ST_MOVED)
-			printf(",\"epoch\":%" PRIu32, o->epoch);
-		if (o->rc < 0) {
-			fputs(",\"error\":", stdout);
-			json_str(stdout, (const uint8_t *)detail, strlen(detail));
-		}
-		json_end();
+			jset(j, "epoch", json_integer(o->epoch));
+		if (o->rc < 0)
+			jbytes(j, "error", (const uint8_t *)detail, strlen(detail));
+		json_end(j);
 	}
 	return exit_for(o->rc);
 }
@@ -410,10 +452,11 @@ static int report_failure(const struct outcome *o)
 static void report_version_ok(const struct outcome *o)
 {
 	if (json) {
-		json_begin(o->op, "OK");
-		json_key(o->key);
-		printf(",\"version\":%" PRIu64, o->version);
-		json_end();
+		json_t *j = json_begin(o->op, "OK");
+
+		json_key(j, o->key);
+		jset(j, "version", ju64(o->version));
+		json_end(j);
 	} else {
 		printf("OK version=%" PRIu64 "\n", o->version);
 	}
@@ -421,10 +464,20 @@ static void report_version_ok(const struct outcome *o)
 
 /* ---- the cluster map (catena-cli map) ---- */
 
-static void json_ip(uint32_t ip, uint16_t port)
+static void json_ip(json_t *o, uint32_t ip, uint16_t port)
 {
-	printf("\"ip\":\"%u.%u.%u.%u\",\"port\":%u", ip >> 24,
-	       (ip >> 16) & 0xFF, (ip >> 8) & 0xFF, ip & 0xFF, port);
+	char a[16];
+
+	snprintf(a, sizeof(a), "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xFF,
+		 (ip >> 8) & 0xFF, ip & 0xFF);
+	jset(o, "ip", json_string(a));
+	jset(o, "port", json_integer(port));
+}
+
+static void jappend(json_t *a, json_t *v)
+{
+	if (v == NULL || json_array_append_new(a, v) < 0)
+		out_of_memory();
 }
 
 /*
@@ -432,66 +485,76 @@ static void json_ip(uint32_t ip, uint16_t port)
  * the (s mod n)-th chain for every s (one word instead of thousands of
  * runs), otherwise runs of consecutive slots as [first, last, chain_id].
  */
-static void json_assignment(const struct cat_map *m)
+static json_t *json_assignment(const struct cat_map *m)
 {
 	uint32_t s, lo;
-	int rr = m->n_chains > 0, first = 1;
+	int rr = m->n_chains > 0;
+	json_t *runs;
 
 	for (s = 0; s < m->slot_count && rr; s++)
 		if (m->slot_chain[s] != s % m->n_chains)
 			rr = 0;
-	if (rr && m->n_chains > 1) {
-		fputs("\"roundrobin\"", stdout);
-		return;
-	}
-	fputc('[', stdout);
+	if (rr && m->n_chains > 1)
+		return json_string("roundrobin");
+	runs = json_array();
+	if (runs == NULL)
+		out_of_memory();
 	for (lo = 0; lo < m->slot_count; lo = s) {
 		for (s = lo + 1; s < m->slot_count &&
 				 m->slot_chain[s] == m->slot_chain[lo]; s++)
 			;
-		printf("%s[%" PRIu32 ",%" PRIu32 ",%u]", first ? "" : ",", lo,
-		       s - 1, m->chains[m->slot_chain[lo]].id);
-		first = 0;
+		jappend(runs, json_pack("[I,I,i]", (json_int_t)lo,
+					(json_int_t)(s - 1),
+					(int)m->chains[m->slot_chain[lo]].id));
 	}
-	fputc(']', stdout);
+	return runs;
 }
 
 static void print_map_json(const struct cat_map *m)
 {
 	uint32_t per_chain[CAT_MAP_CHAINS_MAX] = { 0 };
+	json_t *j = json_begin("MAP", "OK"), *nodes, *chains;
 
 	for (uint32_t s = 0; s < m->slot_count; s++)
 		per_chain[m->slot_chain[s]]++;
-	json_begin("MAP", "OK");
-	printf(",\"epoch\":%" PRIu32 ",\"slots\":%" PRIu32 ",\"craq\":%s",
-	       m->epoch, m->slot_count, m->craq ? "true" : "false");
-	fputs(",\"nodes\":[", stdout);
+	jset(j, "epoch", json_integer(m->epoch));
+	jset(j, "slots", json_integer(m->slot_count));
+	jset(j, "craq", json_boolean(m->craq));
+	nodes = json_array();
+	jset(j, "nodes", nodes);
 	for (uint16_t i = 0; i < m->n_nodes; i++) {
 		const struct cat_map_node *nd = &m->nodes[i];
 		static const uint8_t zero[6];
+		json_t *n = json_object();
+		char mac[18];
 
-		printf("%s{\"id\":%u,", i ? "," : "", nd->id);
-		json_ip(nd->ip, nd->udp_port);
-		if (memcmp(nd->mac, zero, sizeof(zero)) != 0)
-			printf(",\"mac\":\"%02x:%02x:%02x:%02x:%02x:%02x\"",
-			       nd->mac[0], nd->mac[1], nd->mac[2], nd->mac[3],
-			       nd->mac[4], nd->mac[5]);
-		fputc('}', stdout);
+		jappend(nodes, n);
+		jset(n, "id", json_integer(nd->id));
+		json_ip(n, nd->ip, nd->udp_port);
+		if (memcmp(nd->mac, zero, sizeof(zero)) != 0) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+				 nd->mac[0], nd->mac[1], nd->mac[2], nd->mac[3],
+				 nd->mac[4], nd->mac[5]);
+			jset(n, "mac", json_string(mac));
+		}
 	}
-	fputs("],\"chains\":[", stdout);
+	chains = json_array();
+	jset(j, "chains", chains);
 	for (uint16_t i = 0; i < m->n_chains; i++) {
 		const struct cat_map_chain *ch = &m->chains[i];
+		json_t *c = json_object(), *members = json_array();
 
-		printf("%s{\"id\":%u,\"nodes\":[", i ? "," : "", ch->id);
+		jappend(chains, c);
+		jset(c, "id", json_integer(ch->id));
+		jset(c, "nodes", members);
 		for (uint8_t k = 0; k < ch->len; k++)
-			printf("%s%u", k ? "," : "", ch->nodes[k]);
-		printf("],\"head\":%u,\"tail\":%u,\"slot_count\":%" PRIu32
-		       "}", cat_map_chain_head(ch), cat_map_chain_tail(ch),
-		       per_chain[i]);
+			jappend(members, json_integer(ch->nodes[k]));
+		jset(c, "head", json_integer(cat_map_chain_head(ch)));
+		jset(c, "tail", json_integer(cat_map_chain_tail(ch)));
+		jset(c, "slot_count", json_integer(per_chain[i]));
 	}
-	fputs("],\"assign\":", stdout);
-	json_assignment(m);
-	json_end();
+	jset(j, "assign", json_assignment(m));
+	json_end(j);
 }
 
 /* catena-cli map: returns the rc for report_failure (0 = printed). */
@@ -680,11 +743,11 @@ static int report_open_failure(const char *op, const char *host, int err)
 		fprintf(stderr, "catena-cli: %s\n",
 			cat_client_strerror(err));
 	if (json) {
-		json_begin(op, "ERROR");
-		fputs(",\"error\":", stdout);
+		json_t *j = json_begin(op, "ERROR");
 		const char *m = cat_client_strerror(err);
-		json_str(stdout, (const uint8_t *)m, strlen(m));
-		json_end();
+
+		jbytes(j, "error", (const uint8_t *)m, strlen(m));
+		json_end(j);
 	}
 	return err == -EINVAL ? EXIT_ST_USAGE : EXIT_ST_LOCAL;
 }
@@ -700,12 +763,12 @@ static void run_get(struct cat_client *c, struct outcome *o)
 	if (o->rc != 0)
 		return;
 	if (json) {
-		json_begin(o->op, "OK");
-		json_key(key);
-		fputs(",\"value\":", stdout);
-		json_str(stdout, buf, vlen);
-		printf(",\"version\":%" PRIu64, o->version);
-		json_end();
+		json_t *j = json_begin(o->op, "OK");
+
+		json_key(j, key);
+		jbytes(j, "value", buf, vlen);
+		jset(j, "version", ju64(o->version));
+		json_end(j);
 	} else {
 		fwrite(buf, 1, vlen, stdout);
 		fputc('\n', stdout);
@@ -723,11 +786,12 @@ static void run_incr(struct cat_client *c, const struct request *r,
 	if (o->rc != 0)
 		return;
 	if (json) {
-		json_begin(o->op, "OK");
-		json_key(key);
-		printf(",\"value\":%" PRId64 ",\"version\":%" PRIu64,
-		       result, o->version);
-		json_end();
+		json_t *j = json_begin(o->op, "OK");
+
+		json_key(j, key);
+		jset(j, "value", json_integer(result));
+		jset(j, "version", ju64(o->version));
+		json_end(j);
 	} else {
 		printf("%" PRId64 "\n", result);
 	}
@@ -741,10 +805,11 @@ static void run_ping(struct cat_client *c, struct outcome *o)
 	if (o->rc != 0)
 		return;
 	if (json) {
-		json_begin(o->op, "OK");
-		printf(",\"slots\":%" PRIu32 ",\"epoch\":%" PRIu32,
-		       slots, epoch);
-		json_end();
+		json_t *j = json_begin(o->op, "OK");
+
+		jset(j, "slots", json_integer(slots));
+		jset(j, "epoch", json_integer(epoch));
+		json_end(j);
 	} else {
 		printf("OK slots=%" PRIu32 " epoch=%" PRIu32 "\n",
 		       slots, epoch);

@@ -528,49 +528,74 @@ static void on_map(struct cat_nodechan *cc, uint64_t now, json_t *o)
 	send_map_applied(cc, now, (uint32_t)epoch);
 }
 
-/* Append to a growing buffer; 0 or -ENOMEM. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
+/* One slot's [version, "digest"] in a digests message. */
+struct digest_entry {
+	uint32_t slot;
+	uint64_t version, digest;
 };
 
-static int sb_add(struct sbuf *b, const char *s, size_t n)
+/* A slot version is a JSON integer as long as jansson's signed integer
+ * holds it (always, for a write sequence); past 2^63 it would turn
+ * negative, so it goes as its decimal string, which verify also reads. */
+static json_t *version_json(uint64_t v)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 65536;
-		char *p;
+	char s[24];
 
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
+	if (v <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)v);
+	snprintf(s, sizeof(s), "%" PRIu64, v);
+	return json_string(s);
+}
+
+/* Bytes e takes in the compact "slots" object, as jansson writes it:
+ * "slot":[version,"digest"]. What the line cutting counts. */
+static size_t digest_entry_len(const struct digest_entry *e)
+{
+	int n = snprintf(NULL, 0, "\"%u\":[%" PRIu64 ",\"%" PRIu64 "\"]", e->slot,
+			 e->version, e->digest);
+
+	return (size_t)n + (e->version > (uint64_t)INT64_MAX ? 2 : 0);
+}
+
+/* Queue one digests line, {"type","node","req"[,"more":true],"slots"}
+ * in that order; slots' reference is taken. 0 or negative errno. */
+static int queue_digests(struct cat_nodechan *cc, uint64_t now, json_t *jreq,
+			 int more, json_t *slots)
+{
+	json_t *o = json_pack("{s:s,s:i,s:O}", "type", "digests", "node",
+			      (int)cc->agent->dp->node_id, "req", jreq);
+
+	if (o == NULL) {
+		json_decref(slots);
+		return -ENOMEM;
 	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
+	if ((more && json_object_set_new(o, "more", json_true()) < 0) ||
+	    json_object_set_new(o, "slots", slots) < 0) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	return queue_json(cc, now, o);
 }
 
 /*
  * digest_request: [version, "digest"] of every slot this node replicates
- * in its current map and that has seen a write. The walk runs online as an
- * RCU reader (cat_store_slot_digest's contract) and offline again before
- * anything is sent. The answer is cut into lines of at most
- * CAT_NODECHAN_LINE_MAX bytes, every one a complete digests message with
- * the same req; all but the last say "more":true.
+ * in its current map and that has seen a write (digests as decimal
+ * strings: they pass 2^53, where a double-based reader would round). The
+ * walk runs online as an RCU reader (cat_store_slot_digest's contract) and
+ * offline again before anything is sent. The answer is cut into lines of
+ * at most CAT_NODECHAN_LINE_MAX bytes, every one a complete digests message
+ * with the same req; all but the last say "more":true.
  */
 static void on_digest_request(struct cat_nodechan *cc, uint64_t now, json_t *o)
 {
 	const struct cat_dp *dp = cc->agent->dp;
-	json_t *jreq = json_object_get(o, "req");
-	struct sbuf line = { 0 }, entries = { 0 };
+	json_t *jreq = json_object_get(o, "req"), *head, *slots = NULL;
+	struct digest_entry *ents;
 	const struct cat_dp_map *dm;
-	char head[160], *req;
 	uint64_t t0 = mono_us();
-	size_t hlen, start = 0;
+	size_t hlen, room, used = 0;
+	uint32_t n = 0;
+	char *req;
 	int rc = 0;
 
 	inc(&cc->st.digest_requests);
@@ -586,71 +611,85 @@ static void on_digest_request(struct cat_nodechan *cc, uint64_t now, json_t *o)
 		say(cc, RTE_LOG_WARNING, "digest_request with a bad req: ignored");
 		return;
 	}
+	free(req);
+	/* The header's own length, to know how much of a line the slots may
+	 * take: room for it, "more":true, "slots":{} and the tag. */
+	head = json_pack("{s:s,s:i,s:O}", "type", "digests", "node",
+			 (int)dp->node_id, "req", jreq);
+	req = head != NULL ? json_dumps(head, JSON_COMPACT) : NULL;
+	json_decref(head);
+	ents = calloc(dp->slot_count ? dp->slot_count : 1, sizeof(*ents));
+	if (req == NULL || ents == NULL) {
+		free(req);
+		free(ents);
+		say(cc, RTE_LOG_ERR, "digests: out of memory");
+		return;
+	}
+	hlen = strlen(req);
+	free(req);
+	room = CAT_NODECHAN_LINE_MAX - CAT_AUTH_LINE_OVERHEAD - hlen - 32;
 
-	/* Entries first ("slot":[version,"digest"] separated by commas),
-	 * then cut into lines. */
 	rcu_thread_online();
 	dm = rcu_dereference(dp->map);
 	if (dm != NULL) {
 		const struct cat_map *m = dm->map;
 
-		for (uint32_t s = 0; s < dp->slot_count && s < m->slot_count && rc == 0; s++) {
-			char e[96];
+		for (uint32_t s = 0; s < dp->slot_count && s < m->slot_count; s++) {
 			uint64_t v;
-			int n;
 
 			if (cat_map_chain_pos(cat_map_slot_chain(m, s), dp->node_id) < 0)
 				continue;
 			v = cat_store_slot_version(dp->store, s);
 			if (v == 0)
 				continue;
-			n = snprintf(e, sizeof(e), "%s\"%u\":[%" PRIu64 ",\"%" PRIu64 "\"]",
-				     entries.len ? "," : "", s, v,
-				     cat_store_slot_digest(dp->store, s));
-			rc = sb_add(&entries, e, (size_t)n);
+			ents[n++] = (struct digest_entry){
+				.slot = s, .version = v,
+				.digest = cat_store_slot_digest(dp->store, s),
+			};
 		}
 	}
 	rcu_thread_offline();
 
-	hlen = (size_t)snprintf(head, sizeof(head),
-				"{\"type\":\"digests\",\"node\":%u,\"req\":%s,",
-				dp->node_id, req);
-	free(req);
-	while (rc == 0) {
-		/* Room for the header, "more":true, "slots":{ and }}. */
-		size_t room = CAT_NODECHAN_LINE_MAX - CAT_AUTH_LINE_OVERHEAD - hlen - 32,
-		       end = entries.len;
-		int more = 0;
+	/* Fill a line's slots until the next entry (and its comma) would not
+	 * fit, send it with "more", go on; the last line goes without. An
+	 * entry is under 100 bytes, so every line holds at least one. */
+	for (uint32_t i = 0; rc == 0; i++) {
+		char key[12], dg[24];
+		size_t len;
 
-		if (end - start > room) {
-			/* Cut after the last whole entry that fits. */
-			end = start + room;
-			while (end > start && entries.p[end] != ',')
-				end--;
-			if (end == start)
-				break; /* cannot happen: entries are < 100 bytes */
-			more = 1;
+		if (slots != NULL && i < n &&
+		    used + 1 + digest_entry_len(&ents[i]) > room) {
+			rc = queue_digests(cc, now, jreq, 1, slots);
+			slots = NULL;
+			if (rc < 0)
+				break;
 		}
-		line.len = 0;
-		rc = sb_add(&line, head, hlen);
-		if (rc == 0 && more)
-			rc = sb_add(&line, "\"more\":true,", 12);
-		if (rc == 0)
-			rc = sb_add(&line, "\"slots\":{", 9);
-		if (rc == 0 && end > start)
-			rc = sb_add(&line, entries.p + start, end - start);
-		if (rc == 0)
-			rc = sb_add(&line, "}}", 2);
-		if (rc == 0 && queue_line(cc, now, line.p, line.len) < 0)
+		if (slots == NULL) {
+			slots = json_object();
+			used = 0;
+			if (slots == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		if (i == n) {
+			rc = queue_digests(cc, now, jreq, 0, slots);
+			slots = NULL;
 			break;
-		if (!more)
-			break;
-		start = end + 1; /* past the comma */
+		}
+		len = digest_entry_len(&ents[i]);
+		used += used ? len + 1 : len;
+		snprintf(key, sizeof(key), "%u", ents[i].slot);
+		snprintf(dg, sizeof(dg), "%" PRIu64, ents[i].digest);
+		if (json_object_set_new(slots, key,
+					json_pack("[o,s]", version_json(ents[i].version),
+						  dg)) < 0)
+			rc = -ENOMEM;
 	}
-	if (rc < 0)
+	json_decref(slots);
+	if (rc == -ENOMEM)
 		say(cc, RTE_LOG_ERR, "digests: out of memory");
-	free(line.p);
-	free(entries.p);
+	free(ents);
 	wr(&cc->st.last_digest_us, mono_us() - t0);
 }
 

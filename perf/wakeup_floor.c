@@ -21,6 +21,9 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+
+#include <jansson.h>
+
 #include "replication/version.h"
 
 static uint64_t now_ns(void)
@@ -39,6 +42,39 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct q { double p50, p99; };
+
+/* A microsecond figure as the text line shows it, to 0.1 us: more digits
+ * would only be noise (and 17 of them, jansson's default, look like a bug). */
+static json_t *us(double v)
+{
+	return json_real((double)(int64_t)(v * 10.0 + 0.5) / 10.0);
+}
+
+/* --json: one object on one line. 0, or -1 (out of memory or stdout). */
+static int print_json(unsigned long def_slack, struct q s_def, struct q s_min,
+		      int cpu_a, int cpu_b, struct q pp)
+{
+	json_t *o = json_pack("{s:{s:I,s:o,s:o},s:{s:o,s:o},s:{s:[i,i],s:o,s:o}}",
+			      "sleep_10us_default_slack",
+			      "slack_ns", (json_int_t)def_slack,
+			      "p50_us", us(s_def.p50), "p99_us", us(s_def.p99),
+			      "sleep_10us_min_slack",
+			      "p50_us", us(s_min.p50), "p99_us", us(s_min.p99),
+			      "eventfd_one_way",
+			      "cpus", cpu_a, cpu_b,
+			      "p50_us", us(pp.p50), "p99_us", us(pp.p99));
+	int rc;
+
+	if (o == NULL)
+		return -1;
+	/* 15 significant digits: enough for any 0.1 us figure, and none of
+	 * the binary fraction's tail. */
+	rc = json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(o);
+	if (rc == 0 && fputc('\n', stdout) != EOF && fflush(stdout) == 0)
+		return 0;
+	return -1;
+}
 
 static struct q quantiles(uint64_t *d, unsigned int n)
 {
@@ -150,14 +186,13 @@ int main(int argc, char **argv)
 	}
 	pthread_join(t, NULL);
 	pp = quantiles(d, rounds);
-	if (json)
-		printf("{\"sleep_10us_default_slack\":{\"slack_ns\":%lu,\"p50_us\":%.1f,"
-		       "\"p99_us\":%.1f},\"sleep_10us_min_slack\":{\"p50_us\":%.1f,"
-		       "\"p99_us\":%.1f},\"eventfd_one_way\":{\"cpus\":[%d,%d],"
-		       "\"p50_us\":%.1f,\"p99_us\":%.1f}}\n",
-		       def_slack, s_def.p50, s_def.p99, s_min.p50, s_min.p99,
-		       cpu_a, cpu_b, pp.p50, pp.p99);
-	else
+	if (json) {
+		if (print_json(def_slack, s_def, s_min, cpu_a, cpu_b, pp) < 0) {
+			fprintf(stderr, "catena-wakeup-floor: cannot write the JSON\n");
+			free(d);
+			return 1;
+		}
+	} else
 		printf("wake-up floor: 10 us sleep at the default %lu ns slack p50 %.1f us "
 		       "p99 %.1f us; at 1 ns slack (catena's workers) p50 %.1f us p99 %.1f us; "
 		       "eventfd wake-up cpu %d -> %d one way p50 %.1f us p99 %.1f us\n",
