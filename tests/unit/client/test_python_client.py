@@ -389,25 +389,26 @@ class MapChanges(WithCluster):
     CHAINS = {1: [1, 2, 3]}
 
     def test_moved_from_a_newer_epoch_refetches_there_and_keeps_the_id(self):
-        c = self.client(1, 2, 3)
+        c = self.client(3, 2, 1)
         c.refresh_map()
-        # Epoch 2: node 1 is no longer the head, node 2 is. Node 1 says
-        # MOVED; node 3 still serves epoch 1, so the client must fetch
-        # from the node that said MOVED first.
+        # Epoch 2: node 2 is the head, not node 1. Only node 1 has heard
+        # (it says MOVED); the others still serve epoch 1, so the fetch
+        # must start at the node that said MOVED.
         self.fc.chains = {1: [2, 3]}
         self.fc.epoch = 2
-        self.fc.map_epoch_override = {3: 1}
+        self.fc.map_epoch_override = {2: 1, 3: 1}
         self.fc.hook = lambda fc, n, m, s, lp: (
             [(n, fc.reply(m, W.ST_MOVED, 2), s)]
             if n.id == 1 and m.op == W.OP_PUT else None)
-        n_map_before = len(self.fc.sent_to(1, W.OP_MAP_GET))
         tr = {}
         c.execute(W.OP_PUT, b"k", b"v", trace=tr)
         self.assertEqual(tr["nodes"], [1, 2])
         self.assertEqual(tr["moved"], 1)
         self.assertEqual(c.map.epoch, 2)
-        self.assertGreater(len(self.fc.sent_to(1, W.OP_MAP_GET)),
-                           n_map_before)
+        ops = [(i, m.op) for i, m, _, _ in self.fc.log]
+        first_put = ops.index((1, W.OP_PUT))
+        next_fetch = next(o for o in ops[first_put:] if o[1] == W.OP_MAP_GET)
+        self.assertEqual(next_fetch[0], 1)
         first, second = self.fc.sent_to(1, W.OP_PUT)[0], \
             self.fc.sent_to(2, W.OP_PUT)[0]
         self.assertEqual(first.seq, second.seq)
