@@ -367,6 +367,9 @@ class Client:
                     self.stats["stray"] += 1
             if hit is not None:
                 return hit
+            if left <= 0:
+                # A flood of strays must not hold a try past its time.
+                return 0, None, None
 
     # --- the cluster map ---
 

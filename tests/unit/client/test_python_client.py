@@ -10,6 +10,7 @@ Run: /usr/bin/python3 tests/unit/client/test_python_client.py
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -358,6 +359,38 @@ class Retries(WithCluster):
         v = c.put("k", b"v")
         self.assertEqual(v, 1)
         self.assertEqual(c.stats["stray"], 3)
+
+    def test_a_flood_of_strays_does_not_stretch_a_try(self):
+        c = self.client(1, retries=1, timeout=0.1)
+        c.refresh_map()
+        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(flood.close)
+        me = ("127.0.0.1", c._sock.getsockname()[1])
+        junk = W.Msg(op=W.OP_GET, flags=W.F_REPLY, key=b"x",
+                     client_id=c.client_id, seq=1).encode()
+
+        def hook(fc, node, m, src, lport):
+            if m.op == W.OP_GET:
+                return "drop"
+        self.fc.hook = hook
+        stop = []
+
+        def spray():
+            # Two seconds at most, so that a client that waits for the
+            # flood to end fails the check below instead of hanging.
+            end = time.monotonic() + 2.0
+            while not stop and time.monotonic() < end:
+                flood.sendto(junk, me)
+        t = threading.Thread(target=spray, daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        try:
+            with self.assertRaises(catena.Timeout):
+                c.get("k")
+        finally:
+            stop.append(1)
+            t.join(2)
+        self.assertLess(time.monotonic() - t0, 1.0)
 
     def test_wrong_slot_is_corrected_as_a_new_request(self):
         c = self.client(1)
