@@ -346,11 +346,15 @@ class Client:
                 return 0, None, None
             try:
                 data, src = self._sock.recvfrom(65536, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
+            except InterruptedError:
                 continue
-            except (ConnectionRefusedError, OSError) as e:
-                if isinstance(e, ConnectionRefusedError) or e.errno in (
-                        errno.EHOSTUNREACH, errno.ENETUNREACH):
+            except (BlockingIOError, OSError) as e:
+                # Readable without data: an ICMP error on the error queue
+                # (select reports it as readable until the queue is read),
+                # whose pending errno a send may already have taken.
+                if isinstance(e, BlockingIOError) or e.errno in (
+                        errno.ECONNREFUSED, errno.EHOSTUNREACH,
+                        errno.ENETUNREACH):
                     self._drain_errors(dst, state)
                     if left <= 0:
                         return 0, None, None

@@ -407,6 +407,32 @@ class Retries(WithCluster):
         self.assertEqual(sent[1].slot, W.slot_of(key, 128))
         self.assertIsNot(c.map, old)
 
+    def test_an_icmp_error_whose_errno_was_taken_does_not_spin_the_wait(self):
+        c = self.client(1, retries=1, timeout=0.1)
+        c.refresh_map()
+        self.fc.nodes[1].silent = True
+        # Queue an ICMP port unreachable on the client's socket, then take
+        # its pending errno as a send would: the error queue still holds
+        # it, and select calls the socket readable until it is read.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()
+        s.close()
+        c._sock.sendto(b"x", closed)
+        time.sleep(0.05)
+        c._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        done = []
+
+        def run():
+            try:
+                c.get("k")
+            except catena.Timeout:
+                done.append(1)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(3)
+        self.assertEqual(done, [1], "the wait spun on the error queue")
+
     def test_icmp_refusal_is_unreachable_not_a_timeout(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
