@@ -7,8 +7,10 @@ backoff, MOVED and map refresh, probes on silence, budgets and errors.
 Run: /usr/bin/python3 tests/unit/client/test_python_client.py
 """
 
+import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -533,6 +535,37 @@ class SingleOldNode(WithCluster):
         self.assertEqual(c.get("k"), b"v")
         self.assertIsNone(c.map)
         self.assertEqual(c.slot_count, 64)
+
+
+class Installed(unittest.TestCase):
+    """meson install puts the package where Debian's python3 imports it
+    from (for the prefixes whose python path is known)."""
+
+    def test_installed_where_python3_looks(self):
+        root = os.environ.get("CATENA_BUILD_ROOT")
+        if not root:
+            self.skipTest("not run by meson (CATENA_BUILD_ROOT unset)")
+        info = os.path.join(root, "meson-info")
+        with open(os.path.join(info, "intro-installed.json")) as f:
+            installed = json.load(f)
+        with open(os.path.join(info, "intro-buildoptions.json")) as f:
+            prefix = next(o["value"] for o in json.load(f)
+                          if o["name"] == "prefix")
+        dests = {os.path.dirname(d) for s, d in installed.items()
+                 if s.endswith(os.path.join("client", "python", "catena",
+                                            "__init__.py"))}
+        self.assertEqual(len(dests), 1, installed)
+        self.assertEqual(os.path.basename(next(iter(dests))), "catena")
+        names = {os.path.basename(d) for s, d in installed.items()
+                 if os.path.join("client", "python", "catena") in s}
+        self.assertEqual(names, {"__init__.py", "client.py", "clustermap.py",
+                                 "errors.py", "wire.py"})
+        if prefix not in ("/usr", "/usr/local"):
+            self.skipTest("prefix %s: PYTHONPATH is the user's" % prefix)
+        path = subprocess.run(
+            ["/usr/bin/python3", "-c", "import sys; print('\\n'.join(sys.path))"],
+            capture_output=True, text=True, check=True).stdout.split("\n")
+        self.assertIn(os.path.dirname(dests.pop()), path)
 
 
 if __name__ == "__main__":
