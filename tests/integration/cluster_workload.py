@@ -2,8 +2,9 @@
 """
 catena cluster workload: runs INSIDE a client network namespace
 (`ip netns exec NS /usr/bin/python3 cluster_workload.py ARGS`), talks to a
-three-node cluster through catena_proto.ClusterClient (map-routed, follows
-MOVED, retries with the same request id) and prints one JSON result on
+three-node cluster through catena_proto.ClusterClient (the catena package's
+Client from client/python: map-routed, follows MOVED, retries with the same
+request id, probes for a newer map on silence) and prints one JSON result on
 stdout. ARGS is a JSON object or @FILE. It must never run in the root
 namespace: the tests only send between namespaces they created.
 

@@ -2,8 +2,9 @@
 """
 catena integration workload: runs INSIDE a client network namespace
 (`ip netns exec NS /usr/bin/python3 workload.py ARGS`), talks to one node
-with catena_proto, and prints one JSON result on stdout. ARGS is a JSON
-object, or @FILE naming a file holding one. It must never be run from the
+with catena_proto (raw frames and pipelined batches, test-only) or the
+catena package's Client (client/python), and prints one JSON result on
+stdout. ARGS is a JSON object, or @FILE naming a file holding one. It must never be run from the
 root namespace: the tests only send between namespaces they created.
 
 Modes (args["mode"]):
@@ -20,7 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import catena_proto as cp  # noqa: E402
+import catena_proto as cp  # noqa: E402  (puts client/python on sys.path)
+import catena  # noqa: E402
 
 OPS = {"get": cp.OP_GET, "put": cp.OP_PUT, "del": cp.OP_DEL,
        "cas": cp.OP_CAS, "incr": cp.OP_INCR, "ping": cp.OP_PING}
@@ -208,10 +210,11 @@ def mode_fill(a):
 
 def mode_withdraw(a):
     """Withdraw `amount` from an account until it holds less than that.
-    Each withdrawal reads balance+version and CASes on the version."""
-    c = cp.Client(a["host"], a.get("port", cp.DEFAULT_PORT),
-                  slots=a.get("slots", 1024), timeout=a.get("timeout", 1.0),
-                  retries=a.get("retries", 5))
+    Each withdrawal reads balance+version and CASes on the version, with
+    the catena package's Client as an application would."""
+    c = catena.Client("%s:%d" % (a["host"], a.get("port", cp.DEFAULT_PORT)),
+                      timeout=a.get("timeout", 1.0),
+                      retries=a.get("retries", 5))
     key, amount = a["key"], a["amount"]
     start_at = a.get("start_at")
     if start_at:
@@ -220,32 +223,37 @@ def mode_withdraw(a):
     errors = []
     deadline = time.monotonic() + a.get("max_seconds", 60)
     while time.monotonic() < deadline:
-        r = c.get(key)
-        gets += 1
-        if r.status != cp.ST_OK:
-            errors.append("GET " + r.status_name)
+        try:
+            bal, ver = c.get(key, with_version=True)
+        except catena.CatenaError as e:
+            errors.append("GET %s" % e)
             break
-        bal, ver = int(r.value), r.arg
+        gets += 1
+        if bal is None:
+            errors.append("GET NOT_FOUND")
+            break
+        bal = int(bal)
         if bal < amount:
             break
-        before = c.resends
-        r2 = c.cas(key, ver, str(bal - amount))
-        if r2.status == cp.ST_OK:
+        before = c.stats["resends"]
+        try:
+            c.cas(key, str(bal - amount), version=ver)
             succ += 1
-        elif r2.status == cp.ST_CAS_FAILED:
+        except catena.CasFailed:
             cas_failed += 1
             # A re-sent CAS answered CAS_FAILED may have applied on its
-            # first try (no dedup table yet): the outcome is unknown.
-            if c.resends != before:
+            # first try (a node without a dedup table): outcome unknown.
+            if c.stats["resends"] != before:
                 ambiguous += 1
-        else:
-            errors.append("CAS " + r2.status_name)
+        except catena.CatenaError as e:
+            errors.append("CAS %s" % e)
             break
         if a.get("yield_every") and (succ + cas_failed) % a["yield_every"] == 0:
             time.sleep(0)
+    c.close()
     return {"successes": succ, "cas_failed": cas_failed, "gets": gets,
-            "ambiguous": ambiguous, "resends": c.resends, "errors": errors,
-            "timed_out": time.monotonic() >= deadline}
+            "ambiguous": ambiguous, "resends": c.stats["resends"],
+            "errors": errors, "timed_out": time.monotonic() >= deadline}
 
 
 def garbage_payloads(seed, count, slots):
