@@ -249,6 +249,18 @@ void cat_ctl_list_ids(char *buf, size_t cap, const uint16_t *ids,
 	}
 }
 
+int cat_ctl_commit_or_say(struct cat_ctl *c, struct cat_map *next,
+			  const char *why)
+{
+	char err[256];
+
+	if (cat_ctl_commit(c, next, why, err, sizeof(err)) < 0) {
+		cat_ctl_event(c, "%s, but the change failed: %s", why, err);
+		return -EIO;
+	}
+	return 0;
+}
+
 void cat_ctl_node_release(struct cat_ctl_node *n)
 {
 	json_decref(n->port);

@@ -320,6 +320,13 @@ int cat_ctl_commit(struct cat_ctl *c, struct cat_map *next,
 void cat_ctl_list_ids(char *buf, size_t cap, const uint16_t *ids,
 		      unsigned int n);
 
+/**
+ * cat_ctl_commit for a change catena-control decided itself: a failure
+ * is an event ("WHY, but the change failed: ..."). 0 or -EIO.
+ */
+int cat_ctl_commit_or_say(struct cat_ctl *c, struct cat_map *next,
+			  const char *why);
+
 /** Chain ids node id is a member of, written as "1 2 3" into buf. Returns
  * how many. */
 unsigned int cat_ctl_chains_of(const struct cat_map *m, uint16_t id,

@@ -329,15 +329,6 @@ static void cmd_nodes(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 	cat_ctl_mgmt_reply_ok(conn, a);
 }
 
-static json_int_t slots_of(const struct cat_map *m, uint16_t chain_index)
-{
-	json_int_t n = 0;
-
-	for (uint32_t s = 0; s < m->slot_count; s++)
-		n += m->slot_chain[s] == chain_index;
-	return n;
-}
-
 /* A joining node and how far its state transfer is, from the tail's last
  * heartbeat (docs/CONTROL.md, "Joining a chain"). */
 static json_t *join_progress(struct cat_ctl *c, const struct cat_map_chain *ch)
@@ -372,7 +363,7 @@ static void cmd_chains(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 			"id", (json_int_t)ch->id, "members", members(ch),
 			"head", (json_int_t)cat_map_chain_head(ch),
 			"tail", (json_int_t)cat_map_chain_tail(ch),
-			"slots", slots_of(c->map, i));
+			"slots", (json_int_t)cat_ctl_plan_slots_on(c->map, i));
 
 		if (ch->joining != 0)
 			json_object_set_new(o, "joining", join_progress(c, ch));

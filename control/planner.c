@@ -124,6 +124,15 @@ int cat_ctl_plan_remove(const struct cat_map *m, uint16_t node,
 	return finish(d, out, err, errlen);
 }
 
+uint32_t cat_ctl_plan_slots_on(const struct cat_map *m, int ci)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < m->slot_count; s++)
+		n += m->slot_chain[s] == ci;
+	return n;
+}
+
 int cat_ctl_plan_chain_index(const struct cat_map *m, uint16_t chain)
 {
 	for (uint16_t i = 0; i < m->n_chains; i++)

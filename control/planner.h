@@ -23,6 +23,9 @@ extern "C" {
  */
 #define CAT_CTL_MAP_TEXT_MAX 60000u
 
+/** Slots assigned to the chain at index ci of m->chains. */
+uint32_t cat_ctl_plan_slots_on(const struct cat_map *m, int ci);
+
 /** Index in m->chains of the chain with this id, or -1. */
 int cat_ctl_plan_chain_index(const struct cat_map *m, uint16_t chain);
 

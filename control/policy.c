@@ -54,15 +54,6 @@ const struct cat_ctl_xfer *cat_ctl_policy_report(const struct cat_ctl_view *v,
 	return NULL;
 }
 
-static uint32_t slots_on(const struct cat_map *m, uint16_t ci)
-{
-	uint32_t n = 0;
-
-	for (uint32_t s = 0; s < m->slot_count; s++)
-		n += m->slot_chain[s] == ci;
-	return n;
-}
-
 static int member(const struct cat_map_chain *ch, uint16_t id)
 {
 	return cat_map_chain_pos(ch, id) >= 0 || ch->joining == id;
@@ -97,7 +88,7 @@ static int caught_up(const struct cat_ctl_view *v, uint16_t ci,
 	const struct cat_ctl_xfer *r;
 
 	st->keys = st->bytes = 0;
-	if (slots_on(v->map, ci) == 0)
+	if (cat_ctl_plan_slots_on(v->map, ci) == 0)
 		return 1;
 	if (t == NULL || t->state != CAT_CTL_NODE_UP)
 		return 0;

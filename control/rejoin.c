@@ -20,7 +20,7 @@
 static int apply(struct cat_ctl *c, struct cat_ctl_step *st, uint64_t now_ms)
 {
 	int ci = cat_ctl_plan_chain_index(c->map, st->chain);
-	char err[256], reason[200];
+	char reason[200];
 	struct cat_ctl_node *n;
 	double secs;
 
@@ -40,10 +40,8 @@ static int apply(struct cat_ctl *c, struct cat_ctl_step *st, uint64_t now_ms)
 			 "chain %u has %u of %u replicas: node %u joins it (state transfer from its tail, node %u)",
 			 st->chain, st->len, c->rf, st->node, st->tail);
 	}
-	if (cat_ctl_commit(c, st->next, reason, err, sizeof(err)) < 0) {
-		cat_ctl_event(c, "%s, but the change failed: %s", reason, err);
+	if (cat_ctl_commit_or_say(c, st->next, reason) < 0)
 		return 1;
-	}
 	if (st->kind == CAT_CTL_STEP_HANDOVER) {
 		c->join_started_ms[ci] = 0;
 		if (st->was_move)

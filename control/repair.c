@@ -226,17 +226,6 @@ void cat_ctl_repair_verified(struct cat_ctl *c, const struct cat_ctl_verify *v,
 			"queued", (json_int_t)(r->n_queued + (r->stage != CAT_CTL_REPAIR_IDLE))));
 }
 
-static int commit(struct cat_ctl *c, struct cat_map *next, const char *why)
-{
-	char err[256];
-
-	if (cat_ctl_commit(c, next, why, err, sizeof(err)) < 0) {
-		cat_ctl_event(c, "%s, but the change failed: %s", why, err);
-		return -EIO;
-	}
-	return 0;
-}
-
 /* Start the next queued repair: the replica leaves its chain. A chain
  * that is joining, moving or down to its last member waits; a replica no
  * longer in the chain is dropped from the queue. 1 if the map changed. */
@@ -267,7 +256,7 @@ static int repair_begin(struct cat_ctl *c, uint64_t now)
 			memmove(&r->queued[i], &r->queued[i + 1],
 				(r->n_queued - i - 1) * sizeof(r->queued[0]));
 			r->n_queued--;
-			if (commit(c, next, why) < 0)
+			if (cat_ctl_commit_or_say(c, next, why) < 0)
 				return 1;
 			r->cur = f;
 			r->cur_started_ms = now;
@@ -315,7 +304,7 @@ static int repair_join(struct cat_ctl *c)
 	snprintf(why, sizeof(why),
 		 "repair: node %u rejoins chain %u (state transfer from its tail, node %u)",
 		 r->cur.node, r->cur.chain, cat_map_chain_tail(ch));
-	if (commit(c, next, why) == 0)
+	if (cat_ctl_commit_or_say(c, next, why) == 0)
 		r->stage = CAT_CTL_REPAIR_JOINING;
 	return 1;
 }

@@ -36,26 +36,6 @@ static struct cat_ctl_move *move_of(struct cat_ctl *c, uint16_t via, int make)
 	return free_one;
 }
 
-static uint32_t slots_on(const struct cat_map *m, int ci)
-{
-	uint32_t n = 0;
-
-	for (uint32_t s = 0; s < m->slot_count; s++)
-		n += m->slot_chain[s] == ci;
-	return n;
-}
-
-static int commit(struct cat_ctl *c, struct cat_map *next, const char *why)
-{
-	char err[256];
-
-	if (cat_ctl_commit(c, next, why, err, sizeof(err)) < 0) {
-		cat_ctl_event(c, "%s, but the change failed: %s", why, err);
-		return -EIO;
-	}
-	return 0;
-}
-
 /* The tail's report on the transitional chain's join, folded into the
  * move's running totals (a join's counters start at 0 on each). */
 static void track_join(const struct cat_ctl_view *v, struct cat_ctl_move *mv,
@@ -82,7 +62,7 @@ static void step_reason(struct cat_ctl *c, const struct cat_ctl_step *st,
 	if (st->kind == CAT_CTL_STEP_MOVE_FINISH) {
 		snprintf(why, cap,
 			 "reshard: %u slots %s chain %u (from chain %u) in %.1f s, %llu keys and %llu bytes copied%s",
-			 slots_on(c->map, cat_ctl_plan_chain_index(c->map, via)),
+			 cat_ctl_plan_slots_on(c->map, cat_ctl_plan_chain_index(c->map, via)),
 			 mv->cancelled ? "back on" : "now on", to, from,
 			 (double)(now - mv->started_ms) / 1000.0,
 			 (unsigned long long)(mv->keys + mv->cur_keys),
@@ -116,7 +96,7 @@ static int step(struct cat_ctl *c, const struct cat_ctl_view *v,
 		return 0;
 	}
 	step_reason(c, &st, t, mv, now, why, sizeof(why));
-	if (commit(c, st.next, why) < 0)
+	if (cat_ctl_commit_or_say(c, st.next, why) < 0)
 		return 1;
 	if (cat_ctl_plan_move_next(c->map, via, &node) == CAT_CTL_MOVE_WAIT) {
 		vi = cat_ctl_plan_chain_index(c->map, via);
@@ -165,7 +145,7 @@ static unsigned int plan_rebalance(struct cat_ctl *c, json_t *out)
 		if (m->chains[ci].move_to != 0)
 			return 0; /* after the move in progress */
 		ord[n] = ci;
-		have[n] = (int32_t)slots_on(m, ci);
+		have[n] = (int32_t)cat_ctl_plan_slots_on(m, ci);
 		n++;
 	}
 	for (unsigned int i = 0; i < n; i++)
@@ -258,7 +238,7 @@ static int start_queued(struct cat_ctl *c)
 			      q->from, q->to, rc == -ENOENT ? "the chains changed" : err);
 		return 0;
 	}
-	if (commit(c, next, why) == 0)
+	if (cat_ctl_commit_or_say(c, next, why) == 0)
 		move_of(c, via, 1);
 	return 1;
 }
@@ -575,7 +555,7 @@ static json_t *req_status(struct cat_ctl *c)
 		o = json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:b,s:b}",
 			"via", (json_int_t)t->id, "from", (json_int_t)t->move_from,
 			"to", (json_int_t)t->move_to,
-			"slots", (json_int_t)slots_on(c->map, ci),
+			"slots", (json_int_t)cat_ctl_plan_slots_on(c->map, ci),
 			"members", members, "target", target,
 			"step", st == CAT_CTL_MOVE_WAIT ? "copying" :
 				st == CAT_CTL_MOVE_JOIN ? "join next" :
