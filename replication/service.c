@@ -97,20 +97,38 @@ static ssize_t jwrite(void *cookie, const char *buf, size_t size)
 	return (ssize_t)size;
 }
 
+/* The streams live as long as the process (stderr, DPDK's log): held
+ * here so they stay reachable, and freed if a stream is closed. */
+static struct jstream *streams[4];
+
+static int jclose(void *cookie)
+{
+	for (unsigned int i = 0; i < sizeof(streams) / sizeof(streams[0]); i++)
+		if (streams[i] == cookie)
+			streams[i] = NULL;
+	free(cookie);
+	return 0;
+}
+
 FILE *cat_service_journal_stream(int dflt, int (*prio_of)(void))
 {
-	static const cookie_io_functions_t fns = { .write = jwrite };
+	static const cookie_io_functions_t fns = { .write = jwrite, .close = jclose };
 	struct jstream *j = calloc(1, sizeof(*j));
 	FILE *f;
 
 	if (j == NULL)
 		return NULL;
+	for (unsigned int i = 0; i < sizeof(streams) / sizeof(streams[0]); i++)
+		if (streams[i] == NULL) {
+			streams[i] = j;
+			break;
+		}
 	j->dflt = dflt >= 0 && dflt <= 7 ? dflt : 6;
 	j->prio_of = prio_of;
 	j->at_line_start = 1;
 	f = fopencookie(j, "w", fns);
 	if (f == NULL) {
-		free(j);
+		jclose(j);
 		return NULL;
 	}
 	setvbuf(f, NULL, _IOLBF, 0);

@@ -129,7 +129,8 @@ dig = {n: load(f"digest{n}.json") for n in (1, 2, 3)}
 
 # Every node replicates every slot here (three chains of three), so one
 # combined hash of (slot, version, digest) per node must be equal.
-comb = {n: (dig[n].get("slots_written"), dig[n].get("combined")) for n in (1, 2, 3)}
+# Digests are decimal strings (exact past 2^53).
+comb = {n: (dig[n].get("slots_written"), int(dig[n].get("combined", 0))) for n in (1, 2, 3)}
 bad = len(set(comb.values())) != 1
 print(f"  slots written: {comb[1][0]}; combined digest per node: "
       + ", ".join(f"{n}: {comb[n][1]:016x}" for n in (1, 2, 3))
