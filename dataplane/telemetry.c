@@ -221,6 +221,7 @@ static int cmd_lcores(const char *cmd __rte_unused, const char *params __rte_unu
 		rte_tel_data_add_dict_u64(c, "idle_waits", rd(&w->st.idle_waits));
 		rte_tel_data_add_dict_u64(c, "idle_wakeups_rx", rd(&w->st.idle_wakeups_rx));
 		rte_tel_data_add_dict_u64(c, "idle_arm_failed", rd(&w->st.idle_arm_failed));
+		rte_tel_data_add_dict_u64(c, "idle_late_rx", rd(&w->st.idle_late_rx));
 		snprintf(name, sizeof(name), "worker%u", i);
 		if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
 			rte_tel_data_free(c);

@@ -1169,6 +1169,7 @@ static int intr_wait(struct cat_worker *w, struct rte_mbuf **pkts,
 		rcu_thread_online();
 		w->st.idle_waits++;
 		w->st.idle_wakeups_rx += rc > 0;
+		w->idle_timed_out = rc == 0;
 	}
 	rte_eth_dev_rx_intr_disable(dp->port_id, w->idx);
 	return n;
@@ -1209,6 +1210,12 @@ int cat_worker_main(void *arg)
 		w->now = tsc_ns(mult);
 		take_published(w);
 		n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+		if (unlikely(w->idle_timed_out)) {
+			/* A wait that ran out with a packet already queued
+			 * is an interrupt that never came. */
+			w->st.idle_late_rx += n > 0;
+			w->idle_timed_out = 0;
+		}
 		work = n;
 		if (n)
 			handle_burst(w, pkts, n);

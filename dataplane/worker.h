@@ -68,6 +68,7 @@ extern "C" {
 	X(idle_waits)          /* idle = interrupt: blocked on rx (RCU-offline) */ \
 	X(idle_wakeups_rx)     /* ... and woken by a packet, not the timeout */ \
 	X(idle_arm_failed)     /* ... rx interrupt not armed: backed off */ \
+	X(idle_late_rx)        /* ... timed out with a packet already there */ \
 	X(msg_bad_version)     /* answered BAD_VERSION */                   \
 	X(msg_truncated)       /* lengths past the packet: BAD_REQUEST */   \
 	X(msg_reserved)        /* reserved bits or unknown flags set */     \
@@ -211,6 +212,7 @@ struct cat_worker {
 	uint64_t idle_mode;
 	char idle_note[96];
 	int idle_known;              /* idle_mode and idle_note are set */
+	int idle_timed_out;          /* the last interrupt wait ran out */
 	/* Per-hop timing (/catena/hops), from the start of the poll
 	 * iteration that received a write to the hand-off of what it sent
 	 * to the port: FWDs sent first (head, middles), and committed
