@@ -1138,23 +1138,17 @@ static int intr_setup(struct cat_worker *w)
 }
 
 /*
- * Block until a packet arrives or IDLE_WAIT_MAX_MS pass (the l3fwd-power
- * pattern): arm, poll once more so a packet that came in while arming
- * does not wait for the timeout, then wait RCU-offline. Returns how many
- * packets that last poll got (handled by the caller), 0 after a wait,
- * -1 if the interrupt could not be armed (the caller backs off).
+ * Arm the queue's rx interrupt. The caller then polls once more before it
+ * blocks (the l3fwd-power pattern, race closed: a packet that came in
+ * while arming is seen by that poll). 0, or -1 if it cannot be armed (the
+ * caller backs off this time).
  */
-static int intr_wait(struct cat_worker *w, struct rte_mbuf **pkts,
-		     uint64_t max_ms)
+static int intr_arm(struct cat_worker *w)
 {
-	const struct cat_dp *dp = w->dp;
-	struct rte_epoll_event ev;
-	uint16_t n;
-	int rc;
-
 	/* Some PMDs (net_tap) wait on a level-triggered queue descriptor
 	 * and have no enable/disable: -ENOTSUP there means nothing to arm. */
-	rc = rte_eth_dev_rx_intr_enable(dp->port_id, w->idx);
+	int rc = rte_eth_dev_rx_intr_enable(w->dp->port_id, w->idx);
+
 	if (rc != 0 && rc != -ENOTSUP) {
 		if (w->st.idle_arm_failed++ == 0)
 			snprintf(w->idle_note, sizeof(w->idle_note),
@@ -1162,17 +1156,30 @@ static int intr_wait(struct cat_worker *w, struct rte_mbuf **pkts,
 				 strerror(-rc));
 		return -1;
 	}
-	n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
-	if (n == 0) {
-		rcu_thread_offline();
-		rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, (int)max_ms);
-		rcu_thread_online();
-		w->st.idle_waits++;
-		w->st.idle_wakeups_rx += rc > 0;
-		w->idle_timed_out = rc == 0;
-	}
-	rte_eth_dev_rx_intr_disable(dp->port_id, w->idx);
-	return n;
+	w->intr_armed = 1;
+	return 0;
+}
+
+static void intr_disarm(struct cat_worker *w)
+{
+	rte_eth_dev_rx_intr_disable(w->dp->port_id, w->idx);
+	w->intr_armed = 0;
+}
+
+/* Armed and the last poll found nothing: block RCU-offline until a packet
+ * arrives or max_ms pass, then disarm. */
+static void intr_block(struct cat_worker *w, uint64_t max_ms)
+{
+	struct rte_epoll_event ev;
+	int rc;
+
+	rcu_thread_offline();
+	rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, (int)max_ms);
+	rcu_thread_online();
+	w->st.idle_waits++;
+	w->st.idle_wakeups_rx += rc > 0;
+	w->idle_timed_out = rc == 0;
+	intr_disarm(w);
 }
 
 int cat_worker_main(void *arg)
@@ -1205,7 +1212,6 @@ int cat_worker_main(void *arg)
 		uint16_t n;
 		unsigned int work;
 		uint64_t next_due, us;
-		int rc;
 
 		w->now = tsc_ns(mult);
 		take_published(w);
@@ -1247,6 +1253,8 @@ int cat_worker_main(void *arg)
 		rcu_quiescent_state();
 
 		if (work) {
+			if (unlikely(w->intr_armed))
+				intr_disarm(w);
 			empty = 0;
 			sleep_us = IDLE_SLEEP_MIN_US;
 			continue;
@@ -1269,21 +1277,13 @@ int cat_worker_main(void *arg)
 			 * workers, wake at least every millisecond. */
 			if (us < 1000)
 				continue; /* a delayed packet is due first */
-			rc = intr_wait(w, pkts, us / 1000);
-			if (rc >= 0) {
-				n = (uint16_t)rc;
+			if (w->intr_armed) {
+				intr_block(w, us / 1000);
 				empty = 0;
-			}
-			if (rc > 0) {
-				w->now = tsc_ns(mult);
-				handle_burst(w, pkts, n);
-				cat_chain_flush(w->chain, w->now);
-				flush_out(w);
-				tx_flush(w);
-				rcu_quiescent_state();
-			}
-			if (rc >= 0)
 				continue;
+			}
+			if (intr_arm(w) == 0)
+				continue; /* poll once more, then block */
 			us = sleep_us;
 		}
 		/* Offline while asleep, so grace periods (frees, table
