@@ -213,6 +213,7 @@ struct cat_worker {
 	char idle_note[96];
 	int idle_known;              /* idle_mode and idle_note are set */
 	int idle_timed_out;          /* the last interrupt wait ran out */
+	int intr_lt_epfd;            /* net_tap: own level-triggered epoll, or -1 */
 	int intr_armed;              /* the queue's rx interrupt is armed */
 	/* Per-hop timing (/catena/hops), from the start of the poll
 	 * iteration that received a write to the hand-off of what it sent
