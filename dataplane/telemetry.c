@@ -222,6 +222,11 @@ static int cmd_lcores(const char *cmd __rte_unused, const char *params __rte_unu
 		rte_tel_data_add_dict_u64(c, "idle_wakeups_rx", rd(&w->st.idle_wakeups_rx));
 		rte_tel_data_add_dict_u64(c, "idle_arm_failed", rd(&w->st.idle_arm_failed));
 		rte_tel_data_add_dict_u64(c, "idle_late_rx", rd(&w->st.idle_late_rx));
+		/* Capacity: requests per busy second is requests / (busy_tsc
+		 * / tsc_hz); catena-bench prints it (--node-telemetry). */
+		rte_tel_data_add_dict_u64(c, "busy_tsc", rd(&w->busy_tsc));
+		rte_tel_data_add_dict_u64(c, "idle_tsc", rd(&w->idle_tsc));
+		rte_tel_data_add_dict_u64(c, "tsc_hz", rte_get_tsc_hz());
 		snprintf(name, sizeof(name), "worker%u", i);
 		if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
 			rte_tel_data_free(c);

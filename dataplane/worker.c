@@ -1228,6 +1228,8 @@ int cat_worker_main(void *arg)
 	struct rte_mbuf *pkts[CAT_WORKER_BURST_MAX];
 	const struct cat_chain_stats *cs = cat_chain_stats(w->chain);
 	unsigned int empty = 0, sleep_us = IDLE_SLEEP_MIN_US;
+	uint64_t tsc_last;
+	int was_busy = 0;
 	uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) /
 				   dp->tsc_hz);
 
@@ -1247,13 +1249,23 @@ int cat_worker_main(void *arg)
 	__atomic_store_n(&w->idle_known, 1, __ATOMIC_RELEASE);
 	w->now = tsc_ns(mult);
 	take_published(w);
+	tsc_last = rte_rdtsc();
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
 		uint64_t fwd0 = cs->fwd_sent, tail0 = cs->tail_replies;
+		uint64_t tsc = rte_rdtsc();
 		uint16_t n;
 		unsigned int work;
 		uint64_t next_due, us;
 
-		w->now = tsc_ns(mult);
+		/* The last iteration, sleep or wait included, by its result. */
+		if (was_busy)
+			__atomic_store_n(&w->busy_tsc, w->busy_tsc + (tsc - tsc_last),
+					 __ATOMIC_RELAXED);
+		else
+			__atomic_store_n(&w->idle_tsc, w->idle_tsc + (tsc - tsc_last),
+					 __ATOMIC_RELAXED);
+		tsc_last = tsc;
+		w->now = (uint64_t)(((unsigned __int128)tsc * mult) >> 32);
 		take_published(w);
 		n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
 		if (unlikely(w->idle_timed_out)) {
@@ -1292,6 +1304,7 @@ int cat_worker_main(void *arg)
 		 * unmaps waits for this (munmap in dataplane/port.c). */
 		rcu_quiescent_state();
 
+		was_busy = work != 0;
 		if (work) {
 			if (unlikely(w->intr_armed))
 				intr_disarm(w);

@@ -214,6 +214,11 @@ struct cat_worker {
 	int idle_known;              /* idle_mode and idle_note are set */
 	int idle_timed_out;          /* the last interrupt wait ran out */
 	int intr_lt_epfd;            /* net_tap: own level-triggered epoll, or -1 */
+	/* Capacity (/catena/lcores): TSC spent in loop iterations that did
+	 * some work, and in those that found none (sleeps and waits
+	 * included). Worker-written, relaxed. */
+	uint64_t busy_tsc;
+	uint64_t idle_tsc;
 	int intr_armed;              /* the queue's rx interrupt is armed */
 	/* Per-hop timing (/catena/hops), from the start of the poll
 	 * iteration that received a write to the hand-off of what it sent

@@ -284,16 +284,17 @@ memif_nodes() {
 # memif_bench LEN NAME JSON [catena-bench options]: catena-bench on every
 # node's memif, routing by the chain map.
 memif_bench() {
-	local len=$1 name=$2 json=$3 n vdevs=()
+	local len=$1 name=$2 json=$3 n vdevs=() tels=()
 	shift 3
 	for n in $(seq 1 "$len"); do
 		vdevs+=(--vdev "net_memif$((n - 1)),role=client,socket=$TMP/m$n.sock,socket-abstract=no")
+		tels+=(--node-telemetry catcmp-n$n)
 	done
 	ip netns exec $NSM timeout 300 "$BUILD/perf/catena-bench" -l 1 --no-pci \
 		--file-prefix catcmp-b --huge-unlink -m 512 --log-level 'lib.*:warning' \
 		"${vdevs[@]}" -- --ip 10.98.0.100 --map "$TMP/memif$len.map" \
 		--keys "$KEYS" --key-size 16 --value-size "$VSIZE" --label "$name" \
-		--json "$json" "$@" > "$json.txt" 2> "$json.err"
+		--json "$json" "${tels[@]}" "$@" > "$json.txt" 2> "$json.err"
 	local rc=$?
 	cat "$json.txt" >&2
 	[ $rc = 0 ] || { echo "compare.sh: catena-bench failed ($name):" >&2; grep -v TELEMETRY "$json.err" | tail -5 >&2; }
@@ -631,6 +632,19 @@ for r in rows:
              f"{ratio(v(r,'PUT','p50'), v(ref,'PUT','p50'))} {ratio(v(r,'PUT','p99'), v(ref,'PUT','p99'))} "
              f"{ratio(v(r,'GET','p50'), v(ref,'GET','p50'))} "
              f"{ratio(ref['ops_per_sec'], r['ops_per_sec'])}"))
+for r in rows:
+    try:
+        cap = json.load(open(r["raw"]))["runs"][-1]["capacity"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        continue
+    nodes = [n for n in cap.get("nodes", []) if "busy_frac" in n]
+    if "peak" not in r["system"] or not nodes:
+        continue
+    print(f"capacity, {r['system']}: node worker busy {100 * nodes[0]['busy_frac']:.0f}%, "
+          f"{nodes[0]['requests_per_busy_s'] / 1e6:.2f} M requests per busy second; "
+          f"catena-bench busy {100 * cap['bench']['busy_frac']:.0f}%, "
+          f"{cap['bench']['replies_per_busy_s'] / 1e6:.2f} M replies per busy second; "
+          f"saturated: {cap['saturated']}")
 print()
 print("transport per row:")
 for r in rows:

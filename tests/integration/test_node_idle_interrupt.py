@@ -80,6 +80,9 @@ def test_interrupt_idle_blocks_on_rx_and_wakes_on_packets(tap_node, binaries):
     assert "idle_note" not in w, w
     assert w["idle_arm_failed"] == 0, w
     assert w["idle_sleeps"] == 0, w          # never fell back to backoff
+    # Capacity: time in iterations with work and without, both counted.
+    assert w["busy_tsc"] > before["busy_tsc"] and w["idle_tsc"] > before["idle_tsc"], (before, w)
+    assert w["tsc_hz"] > 0, w
     assert w["idle_waits"] > before["idle_waits"], (before, w)
     # Woken by the requests themselves, not only by the 1 ms timeout.
     assert w["idle_wakeups_rx"] - before["idle_wakeups_rx"] >= 10, (before, w)
