@@ -56,11 +56,18 @@ static inline int cat_chain_op_is_owned(unsigned int op)
  * key/value) is valid only during the call: the callee encodes or copies it
  * (e.g. appends it to the per-destination tx batch of this poll burst).
  */
+struct cat_dlog_rec;
+
 struct cat_chain_io {
 	void (*to_node)(void *arg, uint16_t node_id, const struct cat_msg *m);
 	void (*to_client)(void *arg, const struct cat_addr *a,
 			  const struct cat_msg *m);
 	void *arg;
+	/* durability = log: every change the engine makes to the store, as
+	 * a record for the node's log (replication/dlog.h: a write applied
+	 * as head, middle or tail, a snapshot item installed, a slot's
+	 * version moved or the slot emptied). NULL: nothing is logged. */
+	void (*applied)(void *arg, const struct cat_dlog_rec *r);
 };
 
 struct cat_chain_params {
