@@ -30,6 +30,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
+#include "dataplane/durable.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/hist.h"
@@ -287,6 +288,49 @@ static int cmd_hops(const char *cmd __rte_unused, const char *params __rte_unuse
 	leave();
 	free(f);
 	free(r);
+	return 0;
+}
+
+/*
+ * /catena/durable: durability = log: the log's place and policy, bytes on
+ * disk, the lag (appended by workers, not yet synced), fsync latency, and
+ * what start-up replayed. The writer updates while this reads.
+ */
+static int cmd_durable(const char *cmd __rte_unused, const char *params __rte_unused,
+		       struct rte_tel_data *d)
+{
+	const struct cat_durable *du;
+
+	if (enter() < 0)
+		return -ENODEV;
+	du = g_dp->durable;
+	rte_tel_data_start_dict(d);
+	add_plain_str(d, "durability", du != NULL ? "log" : "none");
+	if (du != NULL) {
+		const struct cat_dlog_replay *r = &du->replay;
+
+		add_plain_str(d, "log_dir", du->dir);
+		add_plain_str(d, "fsync", du->fsync_ms ? "every_ms" : "always");
+		rte_tel_data_add_dict_u64(d, "fsync_every_ms", du->fsync_ms);
+		rte_tel_data_add_dict_u64(d, "bytes_on_disk", cat_durable_bytes(du));
+		rte_tel_data_add_dict_u64(d, "lag_bytes", cat_durable_lag(du));
+		rte_tel_data_add_dict_u64(d, "bytes_written", rd(&du->bytes_written));
+		rte_tel_data_add_dict_u64(d, "groups", rd(&du->groups));
+		rte_tel_data_add_dict_u64(d, "syncs", rd(&du->syncs));
+		if (du->sync_ns != NULL)
+			add_hist(d, "fsync_latency", du->sync_ns);
+		rte_tel_data_add_dict_u64(d, "write_errors", rd(&du->write_errors));
+		if (__atomic_load_n(&du->failed, __ATOMIC_ACQUIRE))
+			add_plain_str(d, "error", du->err);
+		rte_tel_data_add_dict_u64(d, "replayed_records", r->records);
+		rte_tel_data_add_dict_u64(d, "replayed_bytes", r->bytes);
+		rte_tel_data_add_dict_u64(d, "replay_ms", du->replay_ns / 1000000u);
+		rte_tel_data_add_dict_u64(d, "replay_errors", du->replay_errors);
+		rte_tel_data_add_dict_u64(d, "replay_lost_bytes", r->lost_bytes);
+		if (r->torn || r->corrupt)
+			add_plain_str(d, "replay_note", r->note);
+	}
+	leave();
 	return 0;
 }
 
@@ -588,6 +632,7 @@ static void faults_dict(struct rte_tel_data *d, const struct cat_faults_cfg *f)
 	rte_tel_data_add_dict_u64(d, "drop_pct", f->drop_pct);
 	rte_tel_data_add_dict_u64(d, "client_replies", f->client_replies);
 	rte_tel_data_add_dict_u64(d, "corrupt_fwd_to", f->corrupt_fwd_to);
+	rte_tel_data_add_dict_u64(d, "log_writer_pause", f->log_writer_pause);
 }
 
 /*
@@ -644,6 +689,9 @@ static int cmd_faults(const char *cmd __rte_unused, const char *params,
 		goto out;
 	}
 	*nf = tmp.faults;
+	if (g_dp->durable != NULL)
+		__atomic_store_n(&g_dp->durable->paused, (int)nf->log_writer_pause,
+				 __ATOMIC_RELEASE);
 	rcu_assign_pointer(g_dp->faults, nf);
 	synchronize_rcu();
 	free(cur);
@@ -782,6 +830,9 @@ static const struct {
 	{ "/catena/hops", cmd_hops,
 	  "Per hop, receive to send in ns: fwd (head, middles) and reply "
 	  "(tail): count, p50, p90, p99, p99.9, max, mean" },
+	{ "/catena/durable", cmd_durable,
+	  "durability = log: log dir, fsync policy, bytes on disk, lag, fsync "
+	  "latency, what start-up replayed" },
 	{ "/catena/slots", cmd_slots,
 	  "Slots with keys: owner, keys, version. Param: first slot; "
 	  "\"next\" continues, -1 = end" },

@@ -28,6 +28,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "dataplane/durable.h"
 #include "dataplane/worker.h"
 #include "replication/hash.h"
 
@@ -173,18 +174,17 @@ static inline uint8_t *pkt_tail(struct cat_worker_pkt *p)
 	return rte_pktmbuf_mtod_offset(p->m, uint8_t *, L2L3L4_LEN + p->len);
 }
 
-/* Write Ethernet, IPv4 and UDP headers in front of the payload and send. */
-static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
-		      const uint8_t dst_mac[6], uint32_t dst_ip_be,
-		      uint16_t dst_port_be, int faultable)
+/* Write Ethernet, IPv4 and UDP headers in front of the payload: the
+ * packet, ready to send. */
+static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *p,
+				   const uint8_t dst_mac[6], uint32_t dst_ip_be,
+				   uint16_t dst_port_be)
 {
 	struct rte_mbuf *m = p->m;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
 
-	if (m == NULL)
-		return;
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	udp = (struct rte_udp_hdr *)(ip + 1);
@@ -215,7 +215,78 @@ static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
 	m->data_len = (uint16_t)(L2L3L4_LEN + p->len);
 	m->pkt_len = m->data_len;
 	p->m = NULL;
-	tx_out(w, m, faultable);
+	return m;
+}
+
+/* Finish the packet and send it. */
+static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
+		      const uint8_t dst_mac[6], uint32_t dst_ip_be,
+		      uint16_t dst_port_be, int faultable)
+{
+	if (p->m != NULL)
+		tx_out(w, pkt_finish(w, p, dst_mac, dst_ip_be, dst_port_be), faultable);
+}
+
+/* ---- durability = log ---------------------------------------------------- */
+
+/* io->applied: the engine changed the store; the record goes to the log
+ * writer. The worker checked for room before it took the burst, so a
+ * record that does not fit is a bug or a disk that stopped: then this
+ * worker acknowledges nothing more (parked replies stay parked). */
+static void io_applied(void *arg, const struct cat_dlog_rec *r)
+{
+	struct cat_worker *w = arg;
+	ssize_t n = cat_dlog_encode(w->log_scratch, sizeof(w->log_scratch), r);
+
+	if (unlikely(n < 0 || cat_logring_put(w->logring, w->log_scratch,
+					      (size_t)n) != 0)) {
+		w->st.log_records_lost++;
+		w->log_broken = 1;
+	}
+}
+
+/* fsync = always: a reply packet leaves only once every record this
+ * worker logged before it is on disk. */
+static void park(struct cat_worker *w, struct rte_mbuf *m, int faultable)
+{
+	uint32_t i = (w->park_head + w->park_n) % CAT_WORKER_PARK_MAX;
+
+	if (unlikely(w->park_n == CAT_WORKER_PARK_MAX)) {
+		/* Rx stops well before this (log_room); never reached. */
+		rte_pktmbuf_free(m);
+		w->st.drop_reply_no_mbuf++;
+		return;
+	}
+	w->park_m[i] = m;
+	w->park_at[i] = cat_logring_head(w->logring);
+	w->park_faultable[i] = (uint8_t)faultable;
+	w->park_n++;
+	w->st.log_replies_parked++;
+}
+
+static void unpark(struct cat_worker *w)
+{
+	uint64_t durable;
+
+	if (w->park_n == 0 || w->log_broken)
+		return;
+	durable = cat_logring_durable(w->logring);
+	while (w->park_n && w->park_at[w->park_head] <= durable) {
+		uint32_t i = w->park_head;
+
+		tx_out(w, w->park_m[i], w->park_faultable[i]);
+		w->park_head = (i + 1) % CAT_WORKER_PARK_MAX;
+		w->park_n--;
+	}
+}
+
+/* Room for what one more burst may log and park. */
+static inline int log_room(const struct cat_worker *w)
+{
+	return cat_logring_room(w->logring) >= CAT_DURABLE_ROOM_MIN &&
+	       w->park_n + 2u * w->dp->burst < CAT_WORKER_PARK_MAX &&
+	       !__atomic_load_n(&w->dp->durable->failed, __ATOMIC_ACQUIRE) &&
+	       !w->log_broken;
 }
 
 /* ---- client replies ------------------------------------------------------ */
@@ -228,10 +299,18 @@ static inline int same_addr(const struct cat_addr *a, const struct cat_addr *b)
 
 static void crep_close(struct cat_worker *w)
 {
+	struct rte_mbuf *m;
+
 	if (w->crep.m == NULL)
 		return;
-	pkt_close(w, &w->crep, w->crep_to.mac, rte_cpu_to_be_32(w->crep_to.ip),
-		  rte_cpu_to_be_16(w->crep_to.port), w->faults.cfg.client_replies);
+	m = pkt_finish(w, &w->crep, w->crep_to.mac, rte_cpu_to_be_32(w->crep_to.ip),
+		       rte_cpu_to_be_16(w->crep_to.port));
+	if (unlikely(w->log_always) &&
+	    (cat_logring_durable(w->logring) < cat_logring_head(w->logring) ||
+	     w->park_n || w->log_broken))
+		park(w, m, w->faults.cfg.client_replies);
+	else
+		tx_out(w, m, w->faults.cfg.client_replies);
 	w->st.reply_packets++;
 }
 
@@ -1046,6 +1125,11 @@ int cat_worker_init(struct cat_worker *w)
 	w->io.to_node = io_to_node;
 	w->io.to_client = io_to_client;
 	w->io.arg = w;
+	if (dp->durable != NULL) {
+		w->logring = &dp->durable->ring[w->idx];
+		w->log_always = dp->durable->fsync_ms == 0;
+		w->io.applied = io_applied;
+	}
 	memset(&p, 0, sizeof(p));
 	p.node_id = dp->node_id;
 	p.worker = w->idx;
@@ -1267,7 +1351,12 @@ int cat_worker_main(void *arg)
 		tsc_last = tsc;
 		w->now = (uint64_t)(((unsigned __int128)tsc * mult) >> 32);
 		take_published(w);
-		n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+		if (unlikely(w->logring != NULL) && !log_room(w)) {
+			n = 0;	/* the writer catches up; packets wait */
+			w->st.log_backpressure++;
+		} else {
+			n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+		}
 		if (unlikely(w->idle_timed_out)) {
 			/* A wait that ran out with a packet already queued
 			 * is an interrupt that never came. */
@@ -1298,6 +1387,8 @@ int cat_worker_main(void *arg)
 			cat_hist_record_n(w->hop_reply, ns,
 					  cs->tail_replies - tail0);
 		}
+		if (unlikely(w->park_n))
+			unpark(w);
 		tx_flush(w);
 		/* Store items and map read in this iteration are no longer used,
 		 * and no rx/tx burst is in progress: a memif region the PMD
@@ -1325,7 +1416,11 @@ int cat_worker_main(void *arg)
 			if (us == 0)
 				continue;
 		}
-		if (w->idle_mode == CAT_IDLE_INTERRUPT) {
+		if (unlikely(w->park_n || (w->logring != NULL && !log_room(w)))) {
+			/* The log writer has no interrupt either: replies
+			 * wait for its sync, rx for its room. Nap. */
+			us = IDLE_SLEEP_MIN_US;
+		} else if (w->idle_mode == CAT_IDLE_INTERRUPT) {
 			/* A hand-over ring has no interrupt: with other
 			 * workers, wake at least every millisecond. */
 			if (us < 1000)
@@ -1347,10 +1442,17 @@ int cat_worker_main(void *arg)
 		w->st.idle_sleeps++;
 		sleep_us = RTE_MIN(sleep_us * 2, IDLE_SLEEP_MAX_US);
 	}
-	/* Whatever the injector still holds leaves now. */
+	/* Whatever the injector still holds leaves now; replies still
+	 * parked wait for a sync that may not come (the writer stops after
+	 * the workers): they are dropped, never sent unsynced. */
 	w->now = UINT64_MAX;
 	faults_release(w, UINT64_MAX);
 	tx_flush(w);
+	while (w->park_n) {
+		rte_pktmbuf_free(w->park_m[w->park_head]);
+		w->park_head = (w->park_head + 1) % CAT_WORKER_PARK_MAX;
+		w->park_n--;
+	}
 	if (w->intr_lt_epfd >= 0)
 		close(w->intr_lt_epfd);
 	rcu_unregister_thread();

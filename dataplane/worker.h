@@ -21,7 +21,9 @@
 
 #include "dataplane/faults.h"
 #include "replication/chain.h"
+#include "replication/dlog.h"
 #include "replication/hist.h"
+#include "replication/logring.h"
 #include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
@@ -69,6 +71,11 @@ extern "C" {
 	X(idle_wakeups_rx)     /* ... and woken by a packet, not the timeout */ \
 	X(idle_arm_failed)     /* ... rx interrupt not armed: backed off */ \
 	X(idle_late_rx)        /* ... timed out with a packet already there */ \
+	X(log_backpressure)    /* durability = log: polls that left rx alone \
+				* (log ring or parked replies nearly full) */ \
+	X(log_records_lost)    /* ... a record that did not fit: this worker \
+				* acknowledges nothing more */              \
+	X(log_replies_parked)  /* ... reply packets held until the log synced */ \
 	X(msg_bad_version)     /* answered BAD_VERSION */                   \
 	X(msg_truncated)       /* lengths past the packet: BAD_REQUEST */   \
 	X(msg_reserved)        /* reserved bits or unknown flags set */     \
@@ -151,6 +158,8 @@ struct cat_dp_map {
 /** Node-wide dataplane context. Filled by main before launch; read-only
  * after, except the RCU-published pointers (map, faults) and the agent's
  * counter, which only main (or the telemetry command) writes. */
+struct cat_durable;
+
 struct cat_dp {
 	struct cat_store *store;
 	struct rte_mempool *pool;
@@ -192,7 +201,12 @@ struct cat_dp {
 	/* ring[from][to]: writes for `to`'s slots received by `from`. SPSC:
 	 * only `from` enqueues, only `to` dequeues. NULL on the diagonal. */
 	struct rte_ring *ring[CAT_WORKER_MAX][CAT_WORKER_MAX];
+	/* durability = log (dataplane/durable.h); NULL: none. */
+	struct cat_durable *durable;
 };
+
+/* fsync = always: reply packets waiting for the log to sync. */
+#define CAT_WORKER_PARK_MAX 1024u
 
 /* The packet being filled for one destination during a burst. */
 struct cat_worker_pkt {
@@ -213,6 +227,18 @@ struct cat_worker {
 	char idle_note[96];
 	int idle_known;              /* idle_mode and idle_note are set */
 	int idle_timed_out;          /* the last interrupt wait ran out */
+	/* durability = log: this worker's ring to the log writer, and with
+	 * fsync = always the reply packets held until what was logged
+	 * before them is on disk (park_at: the ring position they wait
+	 * for). log_broken: a record was lost, nothing is released. */
+	struct cat_logring *logring;
+	int log_always;
+	int log_broken;
+	uint32_t park_head, park_n;
+	struct rte_mbuf *park_m[CAT_WORKER_PARK_MAX];
+	uint64_t park_at[CAT_WORKER_PARK_MAX];
+	uint8_t park_faultable[CAT_WORKER_PARK_MAX];
+	uint8_t log_scratch[CAT_DLOG_REC_HDR + CAT_WIRE_KEY_MAX + 9216];
 	int intr_lt_epfd;            /* net_tap: own level-triggered epoll, or -1 */
 	/* Capacity (/catena/lcores): TSC spent in loop iterations that did
 	 * some work, and in those that found none (sleeps and waits

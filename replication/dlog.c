@@ -414,7 +414,7 @@ int cat_dlog_replay(const char *dir, uint32_t node_id,
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char path[600];
 		uint8_t *buf;
-		size_t len, off;
+		size_t len = 0, off;
 
 		seg_path(path, sizeof(path), dir, segs[i]);
 		if (st->corrupt) {

@@ -116,7 +116,7 @@ struct cat_dlog_replay {
 	int torn;
 	int corrupt;
 	uint64_t lost_bytes;
-	char note[256];
+	char note[1536];
 };
 
 /**

@@ -42,10 +42,11 @@ static inline uint64_t cat_logring_room(const struct cat_logring *r)
  */
 int cat_logring_put(struct cat_logring *r, const void *p, size_t len);
 
-/** Producer: how far it has appended (for the durable check). */
+/** How far the producer has appended (the producer's durable check;
+ * telemetry's lag). */
 static inline uint64_t cat_logring_head(const struct cat_logring *r)
 {
-	return r->head;
+	return __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 }
 
 /** Anyone: how far the writer has synced. */
