@@ -32,9 +32,12 @@ def durable_conf(log_dir, fsync="always"):
     return edit
 
 
-def putstream(h, n, window=4):
+def putstream(h, n, window=4, retries=10):
+    """retries: tries of 0.3 s per batch before the stream stops (the kill
+    test wants it to stop soon after the node is gone; the others not to
+    stop for a slow moment of a loaded machine)."""
     return h.workload_start({"mode": "putstream", "host": h.node_ip, "n": n,
-                             "window": window, "prefix": PREFIX})
+                             "window": window, "prefix": PREFIX, "retries": retries})
 
 
 def acked_of(out):
@@ -75,7 +78,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(harness, tmp_path):
     harness.setup(clients=1)
     node = harness.start_node(workers=2, conf=durable_conf(log_dir))
     assert "fsync always (a client is answered once its write is on disk)" in node.stderr()
-    w = putstream(harness, 200000)
+    w = putstream(harness, 200000, retries=3)
     time.sleep(2.0)
     node.proc.kill()                     # SIGKILL: no chance to flush
     assert node.stop() == -9
