@@ -510,6 +510,9 @@ static void put(json_t *req, const struct cat_mgmt_cmd *cmd,
 	case CAT_MGMT_BOOL:
 		set_new(req, a->name, json_true());
 		break;
+	case CAT_MGMT_STR:
+		set_new(req, a->name, json_string(text));
+		break;
 	}
 }
 
