@@ -84,6 +84,7 @@ struct job {
 	uint64_t started_ms, ended_ms, last_progress_ms;
 	uint32_t slots_done, slots_total;
 	uint64_t keys, bytes, bytes_total, retries;
+	uint64_t walked, replayed;    /* backup: records the tails sent, by kind */
 	/* backup */
 	FILE *f;
 	struct cat_bk_writer w;
@@ -252,7 +253,16 @@ static void retry_slot(struct cat_ctl *c, struct dump *d, const char *why)
 {
 	struct job *j = &g_job;
 	uint32_t s = d->slot;
+	const struct cat_ctl_node *n = cat_ctl_node(c, d->node);
 
+	/* The tail may still walk it: let go of it before asking again. */
+	if (n != NULL && n->conn != NULL) {
+		json_t *m = json_pack("{s:s,s:I}", "type", "dump_cancel",
+				      "req", (json_int_t)d->req);
+
+		cat_ctl_send(n->conn, m);
+		json_decref(m);
+	}
 	j->sl[s] = SL_PENDING;
 	j->retries++;
 	dump_free(d);
@@ -363,6 +373,8 @@ static int backup_msg(struct cat_ctl *c, uint16_t node, const char *type,
 		snprintf(why, whylen, "dump_end: \"version\" must be a number >= 0");
 		return -EINVAL;
 	}
+	j->walked += (uint64_t)json_integer_value(json_object_get(msg, "walked"));
+	j->replayed += (uint64_t)json_integer_value(json_object_get(msg, "replayed"));
 	rc = write_slot(j, d, (uint64_t)json_integer_value(jv));
 	j->sl[d->slot] = SL_DONE;
 	j->slots_done++;
@@ -836,8 +848,11 @@ static json_t *job_status(void)
 	else
 		json_object_set_new(r, "eta_s", j->state == JS_RUNNING ? json_null() : json_real(0));
 	json_object_set_new(r, "error", json_string(j->error));
-	if (j->kind == JOB_BACKUP)
+	if (j->kind == JOB_BACKUP) {
 		json_object_set_new(r, "rate", json_integer((json_int_t)j->rate));
+		json_object_set_new(r, "walked", json_integer((json_int_t)j->walked));
+		json_object_set_new(r, "replayed", json_integer((json_int_t)j->replayed));
+	}
 	else
 		json_object_set_new(r, "bytes_total", json_integer((json_int_t)j->bytes_total));
 	return r;

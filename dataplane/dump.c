@@ -313,13 +313,21 @@ static void walk(struct cat_worker *w, struct wk *k)
 	if (k->rate != 0) {
 		uint64_t dt = w->now - k->tokens_at;
 		int64_t burst = 65536 + 2 * (int64_t)ag.rec_max;
+		int64_t add;
 
 		if (dt > 1000000000ull)
 			dt = 1000000000ull;
-		k->tokens += (int64_t)(dt * k->rate / 1000000000ull);
+		/* Whole bytes only, and the clock moves on only by what they
+		 * paid for: at a low rate one poll iteration earns less than
+		 * a byte, which truncating every iteration would lose. */
+		add = (int64_t)(dt * k->rate / 1000000000ull);
+		if (add > 0) {
+			k->tokens += add;
+			k->tokens_at = dt == 1000000000ull ? w->now :
+				       k->tokens_at + (uint64_t)add * 1000000000ull / k->rate;
+		}
 		if (k->tokens > burst)
 			k->tokens = burst;
-		k->tokens_at = w->now;
 	}
 	for (unsigned int i = 0; i < WALK_PER_POLL; i++) {
 		const struct cat_item *it;
