@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -492,8 +493,16 @@ static void backup_start(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	j->rate = jrate != NULL ? (uint64_t)json_integer_value(jrate) :
 		  CAT_CTL_BACKUP_RATE_DEFAULT;
 	for (uint32_t s = 0; s < j->slot_count; s++) {
-		int k = node_index(c, cat_map_chain_tail(cat_map_slot_chain(c->map, s)));
+		uint16_t tail = cat_map_chain_tail(cat_map_slot_chain(c->map, s));
+		int k = node_index(c, tail);
 
+		if (!node_ready(c, tail)) {
+			cat_ctl_mgmt_reply_err(conn, "backup: node %u, the tail of slot %u, "
+					       "is not up: nothing written", tail, s);
+			job_close(j);
+			j->kind = JOB_NONE;
+			return;
+		}
 		if (k >= 0 && !tails[k]++)
 			n_tails++;
 	}
@@ -739,16 +748,25 @@ static void restore_start(struct cat_ctl *c, struct cat_ctl_conn *conn,
 {
 	struct job *j = &g_job;
 	struct cat_bk_summary s;
+	struct stat sb;
 	char why[600];
-	FILE *f;
-	int rc;
+	FILE *f = NULL;
+	int rc, fd;
 	json_int_t held = 0;
 	char who[200] = "";
 	size_t wl = 0;
 
-	f = fopen(file, "re");
-	if (f == NULL) {
-		cat_ctl_mgmt_reply_err(conn, "restore: cannot open %s: %s", file, strerror(errno));
+	/* Non-blocking, and a regular file only: a FIFO or a device would
+	 * hold the control loop. */
+	fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    (f = fdopen(fd, "r")) == NULL) {
+		int e = fd < 0 ? errno : EINVAL;
+
+		if (fd >= 0)
+			close(fd);
+		cat_ctl_mgmt_reply_err(conn, "restore: cannot open %s: %s", file,
+				       e == EINVAL ? "not a regular file" : strerror(e));
 		return;
 	}
 	rc = cat_bk_check(f, NULL, &s, why, sizeof(why));

@@ -393,12 +393,17 @@ static const char *type_name(uint32_t t)
 static void block_name(char *buf, size_t cap, uint64_t index, uint64_t offset,
 		       uint32_t slot, uint32_t type, int known)
 {
-	char s[24] = "";
-
-	if (slot != UINT32_MAX)
-		snprintf(s, sizeof(s), "slot %u ", slot);
-	snprintf(buf, cap, "block %" PRIu64 " (offset %" PRIu64 ", %s%s)", index,
-		 offset, s, known ? type_name(type) : "its header");
+	if (known && slot != UINT32_MAX)
+		snprintf(buf, cap, "block %" PRIu64 " (offset %" PRIu64 ", slot %u %s)",
+			 index, offset, slot, type_name(type));
+	else if (known)
+		snprintf(buf, cap, "block %" PRIu64 " (offset %" PRIu64 ", %s)",
+			 index, offset, type_name(type));
+	else if (slot != UINT32_MAX)
+		snprintf(buf, cap, "block %" PRIu64 " (offset %" PRIu64 ", in slot %u's section)",
+			 index, offset, slot);
+	else
+		snprintf(buf, cap, "block %" PRIu64 " (offset %" PRIu64 ")", index, offset);
 }
 
 /* What before the bad block is good, for the error text. */

@@ -10,7 +10,8 @@
 #         config.dict);
 # mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict);
 # nodechan: one node connection's lines into catena-control, with and
-#         without the cluster secret (fuzz_nodechan.c, nodechan.dict).
+#         without the cluster secret (fuzz_nodechan.c, nodechan.dict);
+# backup: the backup file reader and checker (fuzz_backup.c, corpus/backup).
 # Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
 # (not through meson, whose gcc build has no libFuzzer), starts from the seed
 # corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
@@ -24,7 +25,7 @@ target=${1:-}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-usage="usage: $0 wire|map|repl|config|mgmt|nodechan [SECONDS]"
+usage="usage: $0 wire|map|repl|config|mgmt|nodechan|backup [SECONDS]"
 # Every replication/ source: the library has no program of its own, and a
 # list kept by hand missed each new file (lease.c, then hist.c).
 # chanauth.c and service.c are libraries of their own (libcrypto,
@@ -36,6 +37,7 @@ libs=
 case $target in
 wire) srcs="replication/wire.c replication/wire_repl.c replication/hash.c"; maxlen=4096 ;;
 map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
+backup) srcs="control/backup_file.c replication/hash.c"; maxlen=65536 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
 config)
@@ -58,7 +60,7 @@ mgmt|nodechan)
 	      esac
       done
       maxlen=4096
-      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto)" ;;
+      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto libsodium)" ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in
