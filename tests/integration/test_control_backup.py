@@ -14,9 +14,12 @@ verify agrees, and a second restore into the now non-empty cluster is
 refused (and allowed with --force).
 """
 
+import json
 import os
 import shutil
+import signal
 import struct
+import subprocess
 import threading
 import time
 
@@ -238,3 +241,64 @@ def test_backup_under_writes_then_restore_into_another_layout(
     r = c2.ctl.ctl("restore", path, "--force", timeout=180)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert get_all(c2, ["k-0"])["k-0"][1:] == keys["k-0"]
+
+
+def start_ctl(ctl, *args):
+    return subprocess.Popen([ctl.bins["catenactl"], "-s", ctl.mgmt] +
+                            [str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_backup_cancel_and_ctrl_c_leave_no_file_and_the_next_backup_runs(
+        make_control_cluster, tmp_path):
+    c = make_control_cluster(chains=ONE_CHAIN, clients=1)
+    ctl = c.ctl
+    keys = keys_in_slots("c", 200, 4)
+    put_all(c, [(k, "x" * 40) for k in keys])
+    path = str(tmp_path / "slow.bak")
+
+    def running():
+        st = ctl.result("backup_status")
+        return st if st["state"] == "running" else None
+
+    for how in ("cancel", "ctrl-c"):
+        # 100 bytes/s: the big slots take minutes.
+        p = start_ctl(ctl, "backup", path, "--rate", "100")
+        st = ctl.wait_for("the backup to run", running, timeout=10)
+        assert st["file"] == path and st["slots_total"] == 1024, st
+        assert os.path.exists(path + ".partial") and not os.path.exists(path)
+        # One job at a time.
+        q = ctl.ctl("backup", str(tmp_path / "other.bak"))
+        assert q.returncode == 1 and "is running" in q.stderr, (q.stdout, q.stderr)
+        q = ctl.ctl("restore", path)
+        assert q.returncode == 1 and "is running" in q.stderr, (q.stdout, q.stderr)
+        if how == "cancel":
+            q = ctl.ctl("backup", "cancel")
+            assert q.returncode == 0, (q.stdout, q.stderr)
+        else:
+            p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 1, (how, p.returncode, out, err)
+        assert "backup cancelled" in err, (how, err)
+        st = ctl.result("backup_status")
+        assert st["state"] == "cancelled" and "operator" in st["error"], st
+        assert not os.path.exists(path) and not os.path.exists(path + ".partial")
+        q = ctl.ctl("backup", "cancel")
+        assert q.returncode == 1 and "no backup is running" in q.stderr, q.stderr
+
+    # The tail let go of the slot it was walking: a backup runs to the end.
+    p = ctl.ctl("--json", "backup", path, timeout=120)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    st = json.loads(p.stdout.strip().splitlines()[-1])
+    assert st["state"] == "done" and st["keys"] == len(keys), st
+    assert st["retries"] == 0, st
+    b = read_backup(path)
+    assert sorted(k for s in b["slots"].values() for k in s["keys"]) == sorted(keys)
+    v = ctl.ctl("backup", "--verify", path)
+    assert v.returncode == 0 and "%d keys" % len(keys) in v.stdout, v.stdout
+    # An existing FILE is replaced only by a whole new backup; a leftover
+    # .partial (a crash of catena-control) is refused, not overwritten.
+    open(path + ".partial", "w").write("left over")
+    q = ctl.ctl("backup", path)
+    assert q.returncode == 1 and "remove it" in q.stderr, q.stderr
+    assert read_backup(path)["keys"] == len(keys)
