@@ -219,6 +219,8 @@ static int write_slot(struct job *j, struct dump *d, uint64_t cut)
 	uint64_t keys = 0, bytes = 0;
 	int rc;
 
+	if (cut == 0 && d->n == 0)
+		return 0; /* never written: the file leaves it out */
 	qsort(d->recs, d->n, sizeof(d->recs[0]), cmp_rec);
 	rc = cat_bk_writer_slot_begin(&j->w, d->slot, cut);
 	for (size_t i = 0; rc == 0 && i < d->n; i++) {
