@@ -8,8 +8,8 @@ every key written meanwhile at a value and version some acknowledged
 write gave it (never a mix, never a version past its slot's cut).
 `backup --verify` passes on it and names the block of a truncated copy
 and of a copy with one damaged block, with what before it is good. The
-file is restored into a fresh cluster of another layout (one chain of
-three): every key is at the file's value and version on every replica,
+file is restored into a fresh cluster of another layout (four nodes in
+one chain, two workers on one of them): every key is at the file's value and version on every replica,
 verify agrees, and a second restore into the now non-empty cluster is
 refused (and allowed with --force).
 """
@@ -215,7 +215,10 @@ def test_backup_under_writes_then_restore_into_another_layout(
     assert not c1.ctl.teardown()
     # Its catena-control's state goes too: the new one starts from no map.
     shutil.rmtree(str(tmp_path / "control"))
-    c2 = make_control_cluster(chains=ONE_CHAIN, clients=1)
+    # Four nodes, one chain of four, and two workers on the head (the
+    # slots' records go to the worker that owns each).
+    c2 = make_control_cluster(chains=[[1, 2, 3, 4]], clients=1, n_nodes=4,
+                              workers={1: 2})
     p = c2.ctl.ctl("restore", path, timeout=180)
     assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     assert "restore %s: " % path in p.stdout, p.stdout
