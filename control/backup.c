@@ -1,8 +1,9 @@
 /*
  * catena-control's backup and restore (control/backup.h, docs/BACKUP.md).
  *
- * Backup: at most one dump per tail node at a time, every tail at once,
- * each given an equal share of the rate. A tail's stream for a slot is
+ * Backup: a few dumps asked of each tail node at a time (it queues them
+ * and walks one slot at a time), every tail at once, each given an equal
+ * share of the rate. A tail's stream for a slot is
  * the keys its walk met and the new state of every key written while it
  * walked, in the order the tail made them; the last record of each key
  * is its state at the cut, so the slot is resolved here (sorted by key,
@@ -39,7 +40,8 @@
 #include "control/ctl.h"
 #include "control/mgmt.h"
 
-#define ACTIVE_MAX 64u          /* dumps in flight (one per tail node) */
+#define ACTIVE_MAX 256u         /* dumps asked and not ended */
+#define PER_TAIL 4u             /* of them at one tail node (it queues them) */
 #define LOAD_WINDOW 6u          /* restore messages unacknowledged per node */
 #define LOAD_SLOTS 16u          /* slots being restored at once */
 #define LOAD_CHUNK_RECS 200u
@@ -357,7 +359,11 @@ static int backup_msg(struct cat_ctl *c, uint16_t node, const char *type,
 	    dump_of(j, node, (uint32_t)json_integer_value(jreq)) : NULL;
 	if (d == NULL)
 		return 1; /* cancelled, retried or finished: late */
-	d->last_ms = cat_ctl_now_ms();
+	/* The tail works through what it was asked in order: news of one
+	 * is news of those queued behind it. */
+	for (unsigned int i = 0; i < ACTIVE_MAX; i++)
+		if (j->active[i].node == node)
+			j->active[i].last_ms = cat_ctl_now_ms();
 	if (strcmp(type, "dump_data") == 0)
 		return dump_data(d, json_object_get(msg, "recs"), why, whylen) < 0 ? -EINVAL : 1;
 	if (strcmp(type, "dump_abort") == 0) {
@@ -392,7 +398,7 @@ static int backup_msg(struct cat_ctl *c, uint16_t node, const char *type,
 static void backup_ask(struct cat_ctl *c, uint64_t now)
 {
 	struct job *j = &g_job;
-	uint8_t busy[CAT_MAP_NODES_MAX] = { 0 };
+	uint8_t busy[CAT_MAP_NODES_MAX] = { 0 }; /* dumps asked of each node */
 	unsigned int free_i = 0;
 
 	for (unsigned int i = 0; i < ACTIVE_MAX; i++) {
@@ -408,7 +414,7 @@ static void backup_ask(struct cat_ctl *c, uint64_t now)
 			continue;
 		}
 		if ((k = node_index(c, d->node)) >= 0)
-			busy[k] = 1;
+			busy[k]++;
 	}
 	for (uint32_t s = 0; s < j->slot_count; s++) {
 		const struct cat_map_chain *ch;
@@ -421,13 +427,13 @@ static void backup_ask(struct cat_ctl *c, uint64_t now)
 		ch = cat_map_slot_chain(c->map, s);
 		tail = cat_map_chain_tail(ch);
 		k = node_index(c, tail);
-		if (k < 0 || busy[k] || !node_ready(c, tail))
+		if (k < 0 || busy[k] >= PER_TAIL || !node_ready(c, tail))
 			continue;
 		while (free_i < ACTIVE_MAX && j->active[free_i].node != 0)
 			free_i++;
 		if (free_i == ACTIVE_MAX)
 			return;
-		busy[k] = 1;
+		busy[k]++;
 		j->sl[s] = SL_ACTIVE;
 		j->active[free_i] = (struct dump){ .node = tail, .req = ++j->next_req,
 						   .slot = s, .last_ms = now };

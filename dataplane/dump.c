@@ -41,6 +41,7 @@
 #define LINE_BYTES (40u * 1024u) /* record bytes per line, before base64 */
 #define BACKLOG_MAX (1u << 20) /* node channel bytes queued: stop draining */
 #define LOAD_FIFO 8u
+#define QUEUED_MAX 8u     /* dump requests a worker holds behind its dump */
 
 enum kind {
 	K_DUMP_START = 1, K_DUMP_CANCEL, K_LOAD_BEGIN, K_LOAD_ITEM, K_LOAD_END,
@@ -70,6 +71,11 @@ struct wk {
 	uint32_t load_slot, load_req;
 	int load_failed;
 	char load_why[120];
+	/* dump requests behind the one running, oldest first: catena-control
+	 * asks a tail for a few slots at once, so that one slot's end and
+	 * the next slot's start never wait for a round trip. */
+	struct dbuf *queued[QUEUED_MAX];
+	unsigned int n_queued;
 } __rte_cache_aligned;
 
 struct cat_dump_watch cat_dump_watch[CAT_WORKER_MAX] = {
@@ -189,15 +195,6 @@ static void dump_start(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 {
 	const char *why;
 
-	if (cat_dump_watch[w->idx].watch != UINT32_MAX) {
-		k->abort_pending = 1;
-		k->abort_slot = c->slot;
-		k->abort_req = c->req;
-		snprintf(k->abort_why, sizeof(k->abort_why),
-			 "busy: this worker dumps slot %u", cat_dump_watch[w->idx].watch);
-		send_abort(k);
-		return;
-	}
 	k->req = c->req;
 	why = cat_worker_slot_owner(c->slot, w->dp->n_workers) != w->idx ?
 	      "not this worker's slot" : cannot_dump(w, c->slot);
@@ -291,11 +288,36 @@ static void take_commands(struct cat_worker *w, struct wk *k)
 		c = p;
 		switch (c->kind) {
 		case K_DUMP_START:
+			if (cat_dump_watch[w->idx].watch != UINT32_MAX ||
+			    k->abort_pending) {
+				if (k->n_queued < QUEUED_MAX) {
+					k->queued[k->n_queued++] = c;
+					continue; /* its buffer comes back when it starts */
+				}
+				k->abort_pending = 1;
+				k->abort_slot = c->slot;
+				k->abort_req = c->req;
+				snprintf(k->abort_why, sizeof(k->abort_why),
+					 "busy: %u dump requests wait on this worker already",
+					 QUEUED_MAX);
+				send_abort(k);
+				break;
+			}
 			dump_start(w, k, c);
 			break;
 		case K_DUMP_CANCEL:
 			if (cat_dump_watch[w->idx].watch != UINT32_MAX && k->req == c->req)
 				stop_dump(w, k, NULL);
+			for (unsigned int q = 0; q < k->n_queued;) {
+				if (k->queued[q]->req != c->req) {
+					q++;
+					continue;
+				}
+				(void)rte_ring_sp_enqueue(k->free_a, k->queued[q]);
+				memmove(&k->queued[q], &k->queued[q + 1],
+					(k->n_queued - q - 1) * sizeof(k->queued[0]));
+				k->n_queued--;
+			}
 			break;
 		default:
 			load_cmd(w, k, c);
@@ -372,6 +394,18 @@ void cat_dump_worker_poll(struct cat_worker *w)
 	    (why = cannot_dump(w, cat_dump_watch[w->idx].watch)) != NULL)
 		stop_dump(w, k, why);
 	take_commands(w, k);
+	/* The next request waiting, once the dump before it is over (and
+	 * its abort, if any, is sent). */
+	if (cat_dump_watch[w->idx].watch == UINT32_MAX && !k->abort_pending &&
+	    k->n_queued > 0 && rte_ring_count(k->free_w) >= 2) {
+		struct dbuf *c = k->queued[0];
+
+		memmove(&k->queued[0], &k->queued[1],
+			(k->n_queued - 1) * sizeof(k->queued[0]));
+		k->n_queued--;
+		dump_start(w, k, c);
+		(void)rte_ring_sp_enqueue(k->free_a, c);
+	}
 	if (cat_dump_watch[w->idx].watch != UINT32_MAX && !k->abort_pending)
 		walk(w, k);
 }
@@ -565,7 +599,9 @@ static void dump_request(struct cat_nodechan *cc, uint64_t now, json_t *o)
 	b->kind = K_DUMP_START;
 	b->slot = slot;
 	b->req = req;
-	b->a = rate;
+	/* The node's share, split over its workers: each may walk a slot of
+	 * its own at once, and together they stay within it. */
+	b->a = rate == 0 ? 0 : rate / dp->n_workers ? rate / dp->n_workers : 1;
 	to_worker(w, b);
 }
 
