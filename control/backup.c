@@ -93,6 +93,7 @@ struct job {
 	struct cat_bk_writer w;
 	uint8_t *sl;           /* enum slot_state per slot */
 	uint8_t *attempts;
+	uint64_t *retry_at;    /* per slot: not asked again before (ms) */
 	struct dump active[ACTIVE_MAX];
 	uint32_t next_req;
 	/* restore */
@@ -155,7 +156,9 @@ static void job_close(struct job *j)
 	}
 	free(j->sl);
 	free(j->attempts);
+	free(j->retry_at);
 	j->sl = j->attempts = NULL;
+	j->retry_at = NULL;
 }
 
 static void job_end(struct cat_ctl *c, enum job_state st, const char *fmt, ...)
@@ -271,6 +274,9 @@ static void retry_slot(struct cat_ctl *c, struct dump *d, const char *why)
 	j->sl[s] = SL_PENDING;
 	j->retries++;
 	dump_free(d);
+	/* What stops a dump (a failover, a new tail catching up, a join)
+	 * takes a moment to pass: wait longer after each attempt. */
+	j->retry_at[s] = cat_ctl_now_ms() + CAT_CTL_BACKUP_RETRY_MS * (j->attempts[s] + 1u);
 	if (++j->attempts[s] >= CAT_CTL_BACKUP_ATTEMPTS)
 		job_end(c, JS_FAILED, "slot %u: no dump after %u attempts (last: %s)",
 			s, CAT_CTL_BACKUP_ATTEMPTS, why);
@@ -422,7 +428,7 @@ static void backup_ask(struct cat_ctl *c, uint64_t now)
 		json_t *m;
 		int k;
 
-		if (j->sl[s] != SL_PENDING)
+		if (j->sl[s] != SL_PENDING || j->retry_at[s] > now)
 			continue;
 		ch = cat_map_slot_chain(c->map, s);
 		tail = cat_map_chain_tail(ch);
@@ -519,8 +525,9 @@ static void backup_start(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	snprintf(j->partial, sizeof(j->partial), "%s.partial", file);
 	j->sl = calloc(j->slot_count, 1);
 	j->attempts = calloc(j->slot_count, 1);
+	j->retry_at = calloc(j->slot_count, sizeof(j->retry_at[0]));
 	fd = open(j->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (j->sl == NULL || j->attempts == NULL || fd < 0 ||
+	if (j->sl == NULL || j->attempts == NULL || j->retry_at == NULL || fd < 0 ||
 	    (j->f = fdopen(fd, "w")) == NULL) {
 		int e = errno;
 

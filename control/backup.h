@@ -29,8 +29,10 @@ struct cat_ctl_conn;
 #define CAT_CTL_BACKUP_RATE_DEFAULT (32ull << 20)
 /* A slot's dump or load that says nothing this long is asked again. */
 #define CAT_CTL_BACKUP_SLOT_MS 10000u
-/* Times a slot is asked before the backup gives up. */
+/* Times a slot is asked before the backup gives up, the n-th retry
+ * n * CAT_CTL_BACKUP_RETRY_MS after the failure (9 s for all of them). */
 #define CAT_CTL_BACKUP_ATTEMPTS 8u
+#define CAT_CTL_BACKUP_RETRY_MS 250u
 
 /**
  * The management commands backup, backup_status, backup_cancel, restore,
