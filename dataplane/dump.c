@@ -38,7 +38,9 @@
 #define WALK_PER_POLL 32u /* items walked per poll iteration at most */
 #define CMDS_PER_POLL 64u
 #define LINE_RECS 256u    /* records per dump_data line */
-#define LINE_BYTES (40u * 1024u) /* record bytes per line, before base64 */
+/* A dump_data line stays under catena-control's 64 KiB line limit: its
+ * records' base64 and JSON, counted before each is added. */
+#define LINE_BYTES (56u * 1024u)
 #define BACKLOG_MAX (1u << 20) /* node channel bytes queued: stop draining */
 #define LOAD_FIFO 8u
 #define QUEUED_MAX 8u     /* dump requests a worker holds behind its dump */
@@ -235,6 +237,13 @@ static void load_cmd(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 	case K_LOAD_ITEM:
 		if (k->load_failed)
 			return;
+		if (c->key_len == 0 && c->value_len == UINT32_MAX) {
+			k->load_failed = 1;
+			snprintf(k->load_why, sizeof(k->load_why),
+				 "a record that is not base64, or larger than this "
+				 "node's MTU (%u) takes", ag.rec_max);
+			return;
+		}
 		cat_store_key(st, &key, c->data, c->key_len);
 		if (c->slot != k->load_slot || c->req != k->load_req ||
 		    c->key_len == 0 || key.slot != c->slot) {
@@ -709,10 +718,9 @@ static void load_push(struct cat_nodechan *cc, uint64_t now)
 				b->slot = slot;
 				b->req = req;
 				if (load_record(json_array_get(recs, ag.load_i), b) < 0) {
-					/* The worker fails the slot on it: its key
-					 * is of no slot. */
+					/* The worker fails the slot on it. */
 					b->key_len = 0;
-					b->value_len = 0;
+					b->value_len = UINT32_MAX;
 					b->version = 1;
 				}
 				to_worker(w, b);
@@ -771,9 +779,13 @@ static void from_worker(struct cat_nodechan *cc, uint64_t now, uint16_t w,
 
 	switch (b->kind) {
 	case K_PUT:
-	case K_DEL:
+	case K_DEL: {
+		size_t enc = 4 * ((b->key_len + 2u) / 3u) +
+			     4 * ((b->value_len + 2u) / 3u) + 40u;
+
 		if (ag.batch[w] != NULL &&
-		    (ag.batch_req[w] != b->req || ag.batch_slot[w] != b->slot))
+		    (ag.batch_req[w] != b->req || ag.batch_slot[w] != b->slot ||
+		     ag.batch_bytes[w] + enc > LINE_BYTES))
 			batch_flush(cc, now, w);
 		if (ag.batch[w] == NULL) {
 			ag.batch[w] = json_array();
@@ -783,11 +795,11 @@ static void from_worker(struct cat_nodechan *cc, uint64_t now, uint16_t w,
 		json_array_append_new(ag.batch[w], json_pack("[i,o,o,I]",
 			b->kind == K_PUT, b64(b->data, b->key_len),
 			b64(b->data + b->key_len, b->value_len), (json_int_t)b->version));
-		ag.batch_bytes[w] += b->key_len + (size_t)b->value_len;
-		if (json_array_size(ag.batch[w]) >= LINE_RECS ||
-		    ag.batch_bytes[w] >= LINE_BYTES)
+		ag.batch_bytes[w] += enc;
+		if (json_array_size(ag.batch[w]) >= LINE_RECS)
 			batch_flush(cc, now, w);
 		return;
+	}
 	case K_END:
 		batch_flush(cc, now, w);
 		send_json(cc, now, json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I}", "type", "dump_end",
