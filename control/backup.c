@@ -19,8 +19,9 @@
  *
  * Restore: FILE is checked whole first (nothing is sent from a damaged
  * file); then slots are read one section at a time and sent to every
- * member of their chain, a few slots in flight, each node's messages
- * paced by its acknowledgements (load_ack, load_done).
+ * member of their chain, up to LOAD_SLOTS slots in flight, each node's
+ * messages paced by its acknowledgements (load_ack: handed to the worker;
+ * load_done: the slot is in).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@
 #define ACTIVE_MAX 256u         /* dumps asked and not ended */
 #define PER_TAIL 4u             /* of them at one tail node (it queues them) */
 #define LOAD_WINDOW 6u          /* restore messages unacknowledged per node */
-#define LOAD_SLOTS 16u          /* slots being restored at once */
+#define LOAD_SLOTS 64u          /* slots being restored at once */
 #define LOAD_CHUNK_RECS 200u
 #define LOAD_CHUNK_BYTES (32u * 1024u)
 #define TICK_MS 50u
@@ -730,10 +731,11 @@ static int restore_msg(struct cat_ctl *c, uint16_t node, const char *type,
 	if (j->kind != JOB_RESTORE || j->state != JS_RUNNING ||
 	    json_integer_value(jreq) != (json_int_t)j->req || k < 0)
 		return 1;
-	if (j->unacked[k] > 0)
-		j->unacked[k]--;
-	if (strcmp(type, "load_ack") == 0)
+	if (strcmp(type, "load_ack") == 0) {
+		if (j->unacked[k] > 0)
+			j->unacked[k]--;
 		return 1;
+	}
 	li = slot_of_lslot(j, (uint32_t)json_integer_value(js));
 	if (li < 0)
 		return 1;

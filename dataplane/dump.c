@@ -32,8 +32,13 @@
 #include "dataplane/nodechan.h"
 
 #define BUFS_W 256u       /* worker -> agent buffers, per worker */
-#define BUFS_A 128u       /* agent -> worker buffers, per worker */
-#define RING_SIZE 512u    /* holds every buffer of either loop */
+/* agent -> worker buffers, per worker: the agent refills them at most
+ * every 10 ms while it waits for the worker (it sleeps in poll), so they
+ * bound a restore's records a worker takes per 10 ms; 2 MiB of them. */
+#define BUFS_A_BYTES (2u << 20)
+#define BUFS_A_MIN 128u
+#define BUFS_A_MAX 1024u
+#define RING_SIZE 2048u   /* holds every buffer of either loop */
 #define RESERVE 64u       /* buffers the walk leaves for replayed writes */
 #define WALK_PER_POLL 32u /* items walked per poll iteration at most */
 #define CMDS_PER_POLL 64u
@@ -93,6 +98,7 @@ static struct {
 	uint16_t n_workers;
 	uint32_t rec_max;             /* key + value bytes a buffer holds */
 	size_t buf_size;
+	unsigned int bufs_a;          /* agent -> worker buffers per worker */
 	/* dump_data being gathered, per worker */
 	json_t *batch[CAT_WORKER_MAX];
 	size_t batch_bytes[CAT_WORKER_MAX];
@@ -513,6 +519,8 @@ static int agent_setup(struct cat_nodechan *cc)
 	ag.rec_max = dp->mtu;
 	ag.buf_size = RTE_ALIGN_CEIL(sizeof(struct dbuf) + ag.rec_max + 8,
 				     RTE_CACHE_LINE_SIZE);
+	ag.bufs_a = RTE_MIN(BUFS_A_MAX, RTE_MAX(BUFS_A_MIN,
+				(unsigned int)(BUFS_A_BYTES / ag.buf_size)));
 	ag.b64_cap = sodium_base64_ENCODED_LEN(ag.rec_max,
 					       sodium_base64_VARIANT_ORIGINAL);
 	ag.b64 = malloc(ag.b64_cap);
@@ -533,7 +541,7 @@ static int agent_setup(struct cat_nodechan *cc)
 		    k->free_a == NULL)
 			return -ENOMEM;
 		k->mem_w = bufs_new(k->free_w, BUFS_W);
-		k->mem_a = bufs_new(k->free_a, BUFS_A);
+		k->mem_a = bufs_new(k->free_a, ag.bufs_a);
 		if (k->mem_w == NULL || k->mem_a == NULL)
 			return -ENOMEM;
 		k->load_slot = UINT32_MAX;
@@ -741,11 +749,11 @@ static void load_push(struct cat_nodechan *cc, uint64_t now)
 			b->req = req;
 			b->version = v;
 			to_worker(w, b);
-			/* load_end is answered by the worker's load_done. */
-			if (b->kind == K_LOAD_BEGIN)
-				send_json(cc, now, json_pack("{s:s,s:i,s:I,s:I}", "type",
-					  "load_ack", "node", (int)dp->node_id,
-					  "req", (json_int_t)req, "slot", (json_int_t)slot));
+			/* Handed over: catena-control may send the next one (the
+			 * worker's load_done says later how the slot went). */
+			send_json(cc, now, json_pack("{s:s,s:i,s:I,s:I}", "type",
+				  "load_ack", "node", (int)dp->node_id,
+				  "req", (json_int_t)req, "slot", (json_int_t)slot));
 		}
 		json_decref(o);
 		ag.load_i = 0;
@@ -852,8 +860,15 @@ int cat_dump_agent_busy(void)
 {
 	if (!ag.ready)
 		return 0;
-	if (ag.load_n > 0)
-		return 1;
+	/* A restore message waits: worth not sleeping only if its worker has
+	 * a buffer free (else the worker frees them at its own pace). */
+	if (ag.load_n > 0) {
+		uint32_t slot = 0;
+
+		(void)get_u32(ag.load[ag.load_head], "slot", &slot);
+		if (rte_ring_count(wks[cat_worker_slot_owner(slot, ag.n_workers)]->free_a) > 0)
+			return 1;
+	}
 	for (uint16_t w = 0; w < ag.n_workers; w++)
 		if (rte_ring_count(wks[w]->from_w) > 0)
 			return 1;
