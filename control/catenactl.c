@@ -9,8 +9,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "control/backup_file.h"
 #include "control/catenactl_show.h"
 #include "control/mgmt_cmds.h"
 #include "replication/version.h"
@@ -509,6 +512,9 @@ static void put(json_t *req, const struct cat_mgmt_cmd *cmd,
 		break;
 	case CAT_MGMT_BOOL:
 		set_new(req, a->name, json_true());
+		break;
+	case CAT_MGMT_STR:
+		set_new(req, a->name, json_string(text));
 		break;
 	}
 }
@@ -1051,6 +1057,249 @@ static int __attribute__((noreturn)) follow_events(struct target *t)
 	}
 }
 
+/* ---- backup and restore (docs/BACKUP.md) ---- */
+
+#define BACKUP_POLL_MS 300
+
+static volatile sig_atomic_t cat_adm_interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	cat_adm_interrupted = 1;
+}
+
+/* backup --verify FILE: every block checked here, no catena-control. */
+static int backup_verify_file(const char *path)
+{
+	struct cat_bk_summary s;
+	char why[1024], msg[1200];
+	FILE *f = fopen(path, "re");
+	int rc;
+
+	if (f == NULL) {
+		snprintf(msg, sizeof(msg), "backup --verify: cannot open %s: %s", path,
+			 strerror(errno));
+		return fail(CAT_ADM_EXIT_NO_ANSWER, msg);
+	}
+	rc = cat_bk_check(f, NULL, &s, why, sizeof(why));
+	fclose(f);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "backup --verify: %s: %s", path, why);
+		return fail(CAT_ADM_EXIT_WRONG, msg);
+	}
+	if (cat_adm_json_out)
+		printf("{\"file\":\"%s\",\"ok\":true,\"format\":%u,\"slot_count\":%u,"
+		       "\"epoch\":%u,\"created\":%lld,\"slots\":%u,\"keys\":%llu,"
+		       "\"bytes\":%llu,\"blocks\":%llu}\n", path, s.h.format,
+		       s.h.slot_count, s.h.epoch, (long long)s.h.created, s.slots,
+		       (unsigned long long)s.keys, (unsigned long long)s.bytes,
+		       (unsigned long long)s.blocks);
+	else
+		printf("%s: good: format %u, %u slots (of %u), %llu keys, %llu bytes, "
+		       "%llu blocks, epoch %u, taken at %lld (Unix s)\n", path,
+		       s.h.format, s.slots, s.h.slot_count, (unsigned long long)s.keys,
+		       (unsigned long long)s.bytes, (unsigned long long)s.blocks,
+		       s.h.epoch, (long long)s.h.created);
+	return CAT_ADM_EXIT_OK;
+}
+
+/* FILE as catena-control must open it: absolute, its directory resolved. */
+static char *absolute(const char *file)
+{
+	char *d = strdup(file), *b = strdup(file), *dir, *out;
+	char real[PATH_MAX];
+
+	if (d == NULL || b == NULL)
+		out_of_memory();
+	dir = dirname(d);
+	if (realpath(dir, real) == NULL)
+		usage_error("%s: no such directory (%s)", dir, strerror(errno));
+	if (asprintf(&out, "%s/%s", strcmp(real, "/") == 0 ? "" : real, basename(b)) < 0)
+		out_of_memory();
+	free(d);
+	free(b);
+	return out;
+}
+
+static void progress(const char *what, json_t *st, int final)
+{
+	double el = json_number_value(json_object_get(st, "elapsed_s"));
+	json_t *eta = json_object_get(st, "eta_s");
+	double mb = (double)json_integer_value(json_object_get(st, "bytes")) / 1e6;
+	char etas[32] = "?";
+
+	if (json_is_number(eta))
+		snprintf(etas, sizeof(etas), "%.0f s", json_number_value(eta));
+	fprintf(stderr, "%s%s: %lld/%lld slots, %lld keys, %.1f MB, %.1f MB/s, ETA %s%s",
+		isatty(2) ? "\r" : "", what,
+		(long long)json_integer_value(json_object_get(st, "slots_done")),
+		(long long)json_integer_value(json_object_get(st, "slots_total")),
+		(long long)json_integer_value(json_object_get(st, "keys")), mb,
+		el > 0 ? mb / el : 0.0, etas, final || !isatty(2) ? "\n" : "");
+}
+
+/* Follow the job until it ends; Ctrl-C cancels it. The last status in *out. */
+static int follow_job(struct target *t, const char *what, json_t **out)
+{
+	char err[512], wire[32];
+	long long last_print = 0;
+	struct sigaction sa = { .sa_handler = on_sigint };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (;;) {
+		json_t *req, *st;
+		const char *state;
+		int rc;
+
+		snprintf(wire, sizeof(wire), "%s_%s", what,
+			 cat_adm_interrupted ? "cancel" : "status");
+		req = json_pack("{s:s}", "cmd", wire);
+		t->deadline = now_ms() + t->timeout_ms;
+		rc = ask(t, req, &st, err, sizeof(err));
+		json_decref(req);
+		if (rc != CAT_ADM_EXIT_OK && cat_adm_interrupted) {
+			/* It ended meanwhile: ask how. */
+			cat_adm_interrupted = 0;
+			continue;
+		}
+		if (rc != CAT_ADM_EXIT_OK)
+			return fail(rc, err);
+		state = json_string_value(json_object_get(st, "state"));
+		if (state == NULL) {
+			json_decref(st);
+			snprintf(err, sizeof(err), "%s: the answer to %s has no \"state\"",
+				 t->path, wire);
+			return fail(CAT_ADM_EXIT_NO_ANSWER, err);
+		}
+		if (strcmp(state, "running") != 0) {
+			if (!cat_adm_json_out)
+				progress(what, st, 1);
+			*out = st;
+			return strcmp(state, "done") == 0 ? CAT_ADM_EXIT_OK : CAT_ADM_EXIT_WRONG;
+		}
+		if (!cat_adm_json_out && (isatty(2) || now_ms() - last_print >= 1000)) {
+			progress(what, st, 0);
+			last_print = now_ms();
+		}
+		json_decref(st);
+		if (!cat_adm_interrupted)
+			poll(NULL, 0, BACKUP_POLL_MS);
+	}
+}
+
+/*
+ * backup FILE [--rate BYTES] | backup --verify FILE | restore FILE
+ * [--force]: start the job, follow it with a progress line on stderr,
+ * cancel it on Ctrl-C; restore ends with verify. -1: not one of these
+ * (backup status, backup cancel, ...: the table's own rows).
+ */
+static int backup_cli(struct target *t, int argc, char **argv)
+{
+	int is_backup = strcmp(argv[0], "backup") == 0;
+	long long rate = -1;
+	struct command cmdl;
+	json_t *result, *st = NULL, *file;
+	char err[512], *abs;
+	int status, n = 0;
+	char *rest[8];
+
+	if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "cancel") == 0))
+		return -1;
+	for (int i = 0; i < argc; i++) {
+		if (is_backup && strcmp(argv[i], "--verify") == 0) {
+			if (argc != 3 || i != 1)
+				usage_error("want: backup --verify FILE");
+			return backup_verify_file(argv[2]);
+		}
+		if (is_backup && strcmp(argv[i], "--rate") == 0) {
+			if (i + 1 == argc || rate >= 0)
+				usage_error("want: backup FILE [--rate BYTES]");
+			rate = parse_range(argv[++i], "BYTES", 0, INT64_MAX);
+			continue;
+		}
+		if (n == (int)(sizeof(rest) / sizeof(rest[0])) - 1)
+			usage_error("wrong number of arguments: %s FILE", argv[0]);
+		rest[n++] = argv[i];
+	}
+	rest[n] = NULL;
+	build_request(n, rest, &cmdl);
+	file = json_object_get(cmdl.req, "file");
+	abs = absolute(json_string_value(file));
+	json_object_set_new(cmdl.req, "file", json_string(abs));
+	free(abs);
+	if (rate >= 0)
+		json_object_set_new(cmdl.req, "rate", json_integer(rate));
+	status = ask(t, cmdl.req, &result, err, sizeof(err));
+	json_decref(cmdl.req);
+	if (status != CAT_ADM_EXIT_OK)
+		return fail(status, err);
+	json_decref(result);
+	status = follow_job(t, argv[0], &st);
+	if (st == NULL)
+		return status;
+	if (status != CAT_ADM_EXIT_OK) {
+		snprintf(err, sizeof(err), "%s %s: %s", argv[0],
+			 json_string_value(json_object_get(st, "state")),
+			 json_string_value(json_object_get(st, "error")));
+		json_decref(st);
+		return fail(status, err);
+	}
+	if (is_backup) {
+		if (cat_adm_json_out)
+			print_json(t, &cmdl, st);
+		else
+			printf("backup %s: %lld slots, %lld keys, %lld bytes\n",
+			       json_string_value(json_object_get(st, "file")),
+			       (long long)json_integer_value(json_object_get(st, "slots_done")),
+			       (long long)json_integer_value(json_object_get(st, "keys")),
+			       (long long)json_integer_value(json_object_get(st, "bytes")));
+		json_decref(st);
+		return CAT_ADM_EXIT_OK;
+	}
+	/* Restored: the replicas must now agree. */
+	{
+		json_t *vreq = json_pack("{s:s}", "cmd", "verify");
+		const char *why = NULL;
+
+		t->deadline = now_ms() + VERIFY_TIMEOUT_MS;
+		status = ask(t, vreq, &result, err, sizeof(err));
+		json_decref(vreq);
+		if (status != CAT_ADM_EXIT_OK) {
+			json_decref(st);
+			return fail(status, err);
+		}
+		if (cat_adm_verify_outcome(result, &why) == CAT_ADM_EXIT_NO_ANSWER) {
+			snprintf(err, sizeof(err), "%s: %s", t->path, why);
+			json_decref(result);
+			json_decref(st);
+			return fail(CAT_ADM_EXIT_NO_ANSWER, err);
+		}
+		if (cat_adm_json_out) {
+			json_t *both = json_pack("{s:O,s:O}", "restore", st, "verify", result);
+			char *line = json_dumps(both, JSON_COMPACT);
+
+			puts(line);
+			free(line);
+			json_decref(both);
+			status = cat_adm_verify_outcome(result, &why);
+		} else {
+			printf("restore %s: %lld slots, %lld keys, %lld bytes; verify:\n",
+			       json_string_value(json_object_get(st, "file")),
+			       (long long)json_integer_value(json_object_get(st, "slots_done")),
+			       (long long)json_integer_value(json_object_get(st, "keys")),
+			       (long long)json_integer_value(json_object_get(st, "bytes")));
+			status = cat_adm_show(CAT_MGMT_VERIFY, result, &(struct cat_adm_show_ctx){
+				.socket_path = t->path });
+		}
+		json_decref(result);
+		json_decref(st);
+		return status;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct target t = { .path = getenv("CATENA_CONTROL"), .timeout_ms = -1 };
@@ -1065,6 +1314,16 @@ int main(int argc, char **argv)
 		t.path = DEFAULT_SOCKET;
 	first = parse_options(argc, argv, &t);
 	argc = json_after_command(argc, argv, first);
+	if (strcmp(argv[first], "backup") == 0 || strcmp(argv[first], "restore") == 0) {
+		if (t.timeout_ms < 0)
+			t.timeout_ms = DEFAULT_TIMEOUT_MS;
+		t.deadline = now_ms() + t.timeout_ms;
+		status = backup_cli(&t, argc - first, argv + first);
+		if (status >= 0) {
+			fflush(stdout);
+			return status;
+		}
+	}
 	build_request(argc - first, argv + first, &cmdl);
 	if (t.timeout_ms < 0)
 		t.timeout_ms = cmdl.id == CAT_MGMT_VERIFY ? VERIFY_TIMEOUT_MS

@@ -1296,6 +1296,16 @@ int cat_adm_show(enum cat_mgmt_id id, json_t *result,
 	case CAT_MGMT_RESHARD_CANCEL:
 	case CAT_MGMT_RESHARD_RATE:
 		return print_fields(result, id, "reshard: done");
+	case CAT_MGMT_BACKUP_STATUS:
+	case CAT_MGMT_RESTORE_STATUS:
+		return print_fields(result, id, "backup or restore:");
+	case CAT_MGMT_BACKUP_CANCEL:
+	case CAT_MGMT_RESTORE_CANCEL:
+		return print_fields(result, id, "cancelled");
+	case CAT_MGMT_BACKUP:
+	case CAT_MGMT_RESTORE:
+		/* catenactl follows these itself (control/catenactl.c). */
+		return print_fields(result, id, "started");
 	case CAT_MGMT_N_CMDS:
 		break;
 	}

@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "control/backup.h"
 #include "control/ctl.h"
 #include "control/mgmt.h"
 #include "control/planner.h"
@@ -790,6 +791,8 @@ static uint64_t next_deadline(struct cat_ctl *c, uint64_t now, uint64_t next_ka)
 
 	if (cat_ctl_verify_deadline(c) < dl)
 		dl = cat_ctl_verify_deadline(c);
+	if (cat_ctl_backup_deadline(c) < dl)
+		dl = cat_ctl_backup_deadline(c);
 	if (conn_deadline(c) < dl)
 		dl = conn_deadline(c);
 	if (c->etcd != NULL && next_ka < dl)
@@ -869,6 +872,7 @@ static void serve_operators(struct cat_ctl *c, const struct round *r,
 	if (!cat_ctl_rejoin_tick(c, now) && !cat_ctl_reshard_tick(c, now))
 		cat_ctl_repair_tick(c, now);
 	cat_ctl_verify_tick(c, now);
+	cat_ctl_backup_tick(c, now);
 	for (uint16_t i = 0; i < c->n_conns; i++)
 		process_lines(c, c->conns[i], round_end);
 }
@@ -1070,6 +1074,7 @@ static const char *stop_name(void)
 static void drop_state(struct cat_ctl *c)
 {
 	cat_ctl_verify_fini(c);
+	cat_ctl_backup_fini(c);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		cat_ctl_node_release(&c->nodes[i]);
 	c->n_nodes = 0;
@@ -1282,6 +1287,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		cat_service_notify("STOPPING=1");
 	cat_ctl_verify_fini(c);
+	cat_ctl_backup_fini(c);
 	for (uint16_t i = 0; i < c->n_nodes; i++)
 		cat_ctl_node_release(&c->nodes[i]);
 	cat_map_free(c->map);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "control/backup.h"
 #include "control/ctl.h"
 #include "control/mgmt.h"
 #include "control/mgmt_cmds.h"
@@ -903,6 +904,12 @@ static void cmd_reshard(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *re
 				       err);
 	else
 		cat_ctl_mgmt_reply_ok(conn, r);
+}
+
+/* backup, restore and their status and cancel: control/backup.c. */
+static void cmd_backup(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
+{
+	cat_ctl_backup_request(c, conn, req);
 }
 
 typedef void cmd_fn(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req);

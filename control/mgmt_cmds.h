@@ -17,6 +17,7 @@ enum cat_mgmt_type {
 	CAT_MGMT_IPV4,  /* a string: dotted-quad IPv4 address */
 	CAT_MGMT_MAC,   /* a string: aa:bb:cc:dd:ee:ff */
 	CAT_MGMT_BOOL,  /* true or false; on catenactl's line a [--flag] */
+	CAT_MGMT_STR,   /* a string (a FILE path: catenactl makes it absolute) */
 };
 
 enum cat_mgmt_need {

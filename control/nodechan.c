@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/backup.h"
 #include "control/nodechan.h"
 #include "control/policy.h"
 
@@ -473,6 +474,7 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	json_t *msg;
 	const char *type;
 	char why[256];
+	int rc;
 
 	if (conn->auth_state == CAT_CTL_AUTH_REFUSED)
 		return;
@@ -516,6 +518,10 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		if (check_node(conn, msg, "digests") == 0 &&
 		    cat_ctl_verify_digests(c, conn->node, msg, why,
 					   sizeof(why)) < 0)
+			cat_ctl_node_error(conn, why);
+	} else if ((rc = cat_ctl_backup_node_msg(c, conn, type, msg, why,
+						sizeof(why))) != 0) {
+		if (rc < 0) /* backup and restore: control/backup.c */
 			cat_ctl_node_error(conn, why);
 	} else {
 		snprintf(why, sizeof(why), "unknown type '%.40s'", type);

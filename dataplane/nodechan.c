@@ -27,6 +27,7 @@
 #include <urcu-qsbr.h>
 
 #include "dataplane/counters.h"
+#include "dataplane/dump.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "replication/chain.h"
@@ -188,7 +189,8 @@ int cat_nodechan_pollfd(const struct cat_nodechan *cc, short *events)
 	if (cc->st.state == CAT_NODECHAN_CONNECTING)
 		*events = POLLOUT;
 	else
-		*events = (short)(POLLIN | (cc->tx_len > cc->tx_off ? POLLOUT : 0));
+		*events = (short)(POLLIN | (cc->tx_len > cc->tx_off ||
+					    cat_dump_agent_busy() ? POLLOUT : 0));
 	return cc->fd;
 }
 
@@ -306,6 +308,16 @@ static int queue_json(struct cat_nodechan *cc, uint64_t now, json_t *o)
 	rc = queue_line(cc, now, s, strlen(s));
 	free(s);
 	return rc;
+}
+
+int cat_nodechan_send(struct cat_nodechan *cc, uint64_t now, json_t *o)
+{
+	return queue_json(cc, now, o);
+}
+
+size_t cat_nodechan_backlog(const struct cat_nodechan *cc)
+{
+	return cc->tx_len - cc->tx_off;
 }
 
 /* Send what the socket takes now. 0, or -1 if the connection was lost. */
@@ -771,6 +783,8 @@ static void on_line(struct cat_nodechan *cc, uint64_t now, const char *s, size_t
 		on_error(cc, o);
 	} else if (strcmp(type, "xfer_rate") == 0) {
 		on_xfer_rate(cc, o);
+	} else if (cat_dump_on_msg(cc, now, type, o)) {
+		/* backup and restore: dataplane/dump.c */
 	} else {
 		inc(&cc->st.msgs_bad);
 		say(cc, RTE_LOG_WARNING, "ignored a message of unknown type \"%.40s\"",
@@ -1020,6 +1034,7 @@ void cat_nodechan_poll(struct cat_nodechan *cc, uint64_t now)
 		if (cc->next_heartbeat_ms <= now)
 			cc->next_heartbeat_ms = now + cc->heartbeat_ms;
 	}
+	cat_dump_agent_poll(cc, now);
 	flush(cc, now);
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
 #include "dataplane/endpoint.h"
@@ -149,6 +151,15 @@ int cat_nodechan_pollfd(const struct cat_nodechan *cc, short *events);
  * for that walk. Main thread.
  */
 void cat_nodechan_poll(struct cat_nodechan *cc, uint64_t now_ms);
+
+/**
+ * Queue one JSON object as a line to catena-control (the reference is
+ * taken). 0, or a negative errno (not connected: the line is dropped).
+ * Main thread; for dataplane/dump.c.
+ */
+int cat_nodechan_send(struct cat_nodechan *cc, uint64_t now, json_t *o);
+/** Bytes queued for catena-control and not sent yet. Main thread. */
+size_t cat_nodechan_backlog(const struct cat_nodechan *cc);
 
 /** Close the connection and free the buffers. Main thread, at teardown. */
 void cat_nodechan_fini(struct cat_nodechan *cc);

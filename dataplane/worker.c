@@ -29,6 +29,7 @@
 #include <urcu-qsbr.h>
 
 #include "dataplane/durable.h"
+#include "dataplane/dump.h"
 #include "dataplane/worker.h"
 #include "replication/hash.h"
 
@@ -579,6 +580,7 @@ static unsigned int handover_drain(struct cat_worker *w)
 			else
 				cat_chain_on_write(w->chain, w->now, &h->from,
 						   &h->msg);
+			cat_dump_wrote(w, h->msg.slot, h->msg.key, h->msg.key_len);
 			rte_pktmbuf_free(m);
 		}
 		w->st.handover_received += n;
@@ -671,9 +673,10 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	case CAT_OP_CAS:
 	case CAT_OP_INCR:
 		owner = cat_worker_slot_owner(k.slot, dp->n_workers);
-		if (owner == w->idx)
+		if (owner == w->idx) {
 			cat_chain_on_write(w->chain, w->now, from, msg);
-		else
+			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
+		} else
 			handover_send(w, from, 0, msg, owner);
 		return;
 	default:
@@ -697,9 +700,10 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	}
 	if (cat_chain_op_is_owned(msg->op)) {
 		owner = cat_worker_slot_owner(msg->slot, dp->n_workers);
-		if (owner == w->idx)
+		if (owner == w->idx) {
 			cat_chain_on_peer(w->chain, w->now, from_node, msg);
-		else
+			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
+		} else
 			handover_send(w, from, from_node, msg, owner);
 		return;
 	}
@@ -1370,6 +1374,9 @@ int cat_worker_main(void *arg)
 			work += handover_drain(w);
 		if (w->idx == 0 && w->dmap != NULL && w->now >= w->next_ping)
 			ping_peers(w);
+		/* Before the engine's timers: a dump that must stop lets go of
+		 * the slot's snapshot cursor before a state transfer takes it. */
+		cat_dump_worker_poll(w);
 		cat_chain_on_timer(w->chain, w->now);
 		cat_chain_flush(w->chain, w->now);
 		flush_out(w);

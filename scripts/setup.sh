@@ -33,6 +33,7 @@ PKGS=(
 	valgrind                                       # leak checks
 	etcd-server                                    # catena-control store = etcd (integration test)
 	libcurl4-openssl-dev                           # catena-control etcd backend: HTTP to etcd's JSON gateway
+	libsodium-dev                                  # base64 of backup records on the node channel
 	libssl-dev                                     # HMAC-SHA256 of the node channel (cluster secret)
 	libmicrohttpd-dev                              # catena-control's Prometheus endpoint (metrics_listen)
 	libsystemd-dev                                 # sd_notify: Type=notify units, READY=1 at the ready line

@@ -11,7 +11,8 @@
 # mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict);
 # nodechan: one node connection's lines into catena-control, with and
 #         without the cluster secret (fuzz_nodechan.c, nodechan.dict);
-# dlog:   the on-disk log's record decoder (fuzz_dlog.c, corpus/dlog).
+# dlog:   the on-disk log's record decoder (fuzz_dlog.c, corpus/dlog);
+# backup: the backup file reader and checker (fuzz_backup.c, corpus/backup).
 # Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
 # (not through meson, whose gcc build has no libFuzzer), starts from the seed
 # corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
@@ -25,7 +26,7 @@ target=${1:-}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-usage="usage: $0 wire|map|repl|config|mgmt|nodechan|dlog [SECONDS]"
+usage="usage: $0 wire|map|repl|config|mgmt|nodechan|dlog|backup [SECONDS]"
 # Every replication/ source: the library has no program of its own, and a
 # list kept by hand missed each new file (lease.c, then hist.c).
 # chanauth.c and service.c are libraries of their own (libcrypto,
@@ -38,6 +39,7 @@ case $target in
 wire) srcs="replication/wire.c replication/wire_repl.c replication/hash.c"; maxlen=4096 ;;
 map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
 dlog) srcs="replication/dlog.c replication/hash.c"; maxlen=4096 ;;
+backup) srcs="control/backup_file.c replication/hash.c"; maxlen=65536 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
 config)
@@ -60,7 +62,7 @@ mgmt|nodechan)
 	      esac
       done
       maxlen=4096
-      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto)" ;;
+      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto libsodium)" ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in

@@ -37,6 +37,9 @@ EXAMPLES = {
     "MAC": "02:ca:7e:00:00:09", "A[-B]": "0-3", "BYTES": "0",
     # Flags: --dry-run changes nothing; --follow would never return.
     "[--dry-run]": "--dry-run", "[--follow]": [],
+    # No node is up here: backup is refused before it writes anything,
+    # and restore cannot open a file that is not there.
+    "FILE": "/tmp/nonexistent-catena-table-test.bak", "[--force]": "--force",
 }
 
 

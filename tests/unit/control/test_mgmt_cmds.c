@@ -42,6 +42,9 @@ static json_t *sample(const struct cat_mgmt_arg *a)
 		return json_string("02:00:00:00:00:09");
 	case CAT_MGMT_BOOL:
 		return json_true();
+	case CAT_MGMT_STR:
+		/* A FILE nobody can create: the request is refused, not run. */
+		return json_string("/nonexistent-catena-test/backup");
 	}
 	return json_null();
 }
