@@ -66,13 +66,25 @@ def epoch_of(c):
 
 def secret_cluster(make_control_cluster, tmp_path):
     good = write_secret(str(tmp_path / "cluster.secret"))
-    return make_control_cluster(chains=ONE_CHAIN, clients=1,
-                                control_conf="secret_file = %s\n" % good,
-                                conf_extra="secret_file = %s\n" % good)
+    c = make_control_cluster(chains=ONE_CHAIN, clients=1,
+                             control_conf="secret_file = %s\n" % good,
+                             conf_extra="secret_file = %s\n" % good)
+    # The forger's frames carry members' MACs: the bridge must not learn
+    # them on the forger's port, or it would send the members' own
+    # traffic there (and drop the next forged frame to that member as
+    # bound back out of its ingress port) until they speak again.
+    netns.run(*netns.nsexec(c.topo.bridge_ns, "bridge", "link", "set", "dev",
+                            "p-c1", "learning", "off"))
+    return c
 
 
 def deltas(c, before, after, i, names):
-    return {k: c.nodes[i].delta(before[i], after[i], k) for k in names}
+    d = {k: c.nodes[i].delta(before[i], after[i], k) for k in names}
+    # Every other counter that moved, for the failure message.
+    d["moved"] = {k: c.nodes[i].delta(before[i], after[i], k)
+                  for k in after[i] if isinstance(after[i][k], int) and
+                  k not in names and c.nodes[i].delta(before[i], after[i], k)}
+    return d
 
 
 AUTH = ["repl_auth_missing", "repl_auth_bad_tag", "repl_auth_replay",
