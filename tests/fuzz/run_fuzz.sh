@@ -10,7 +10,9 @@
 #         config.dict);
 # mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict);
 # nodechan: one node connection's lines into catena-control, with and
-#         without the cluster secret (fuzz_nodechan.c, nodechan.dict).
+#         without the cluster secret (fuzz_nodechan.c, nodechan.dict);
+# linkauth: the node-to-node link trailer, tag, replay window and link key
+#         delivery (fuzz_linkauth.c, corpus/linkauth).
 # Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
 # (not through meson, whose gcc build has no libFuzzer), starts from the seed
 # corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
@@ -24,13 +26,14 @@ target=${1:-}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-usage="usage: $0 wire|map|repl|config|mgmt|nodechan [SECONDS]"
+usage="usage: $0 wire|map|repl|config|mgmt|nodechan|linkauth [SECONDS]"
 # Every replication/ source: the library has no program of its own, and a
 # list kept by hand missed each new file (lease.c, then hist.c).
-# chanauth.c and service.c are libraries of their own (libcrypto,
-# libsystemd), not part of catena_repl: the targets that need one name it.
+# chanauth.c, linkauth.c and service.c are libraries of their own
+# (libcrypto, libsodium, libsystemd), not part of catena_repl: the targets
+# that need one name it.
 repl_srcs=$(cd "$root" && for f in replication/*.c; do
-	case $f in replication/chanauth.c|replication/service.c) ;;
+	case $f in replication/chanauth.c|replication/linkauth.c|replication/service.c) ;;
 	*) printf '%s ' "$f" ;; esac; done)
 libs=
 case $target in
@@ -50,7 +53,7 @@ config)
 mgmt|nodechan)
       # catena-control's library: every control/ source but the
       # programs' own (catena-control's and catena-mkmap's mains, catenactl).
-      srcs="$repl_srcs replication/chanauth.c tests/fuzz/ctl_fixture.c"
+      srcs="$repl_srcs replication/chanauth.c replication/linkauth.c tests/fuzz/ctl_fixture.c"
       for f in "$root"/control/*.c; do
 	      case ${f##*/} in
 	      control_main.c|catenactl*.c|mkmap_main.c) ;;
@@ -58,7 +61,10 @@ mgmt|nodechan)
 	      esac
       done
       maxlen=4096
-      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto)" ;;
+      libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto libsodium)" ;;
+linkauth)
+      srcs="replication/linkauth.c"; maxlen=4096
+      libs=$(pkg-config --libs libsodium) ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in
