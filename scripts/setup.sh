@@ -34,6 +34,7 @@ PKGS=(
 	etcd-server                                    # catena-control store = etcd (integration test)
 	libcurl4-openssl-dev                           # catena-control etcd backend: HTTP to etcd's JSON gateway
 	libssl-dev                                     # HMAC-SHA256 of the node channel (cluster secret)
+	libsodium-dev                                  # link tags between nodes: SipHash, KDF, sealed link keys
 	libmicrohttpd-dev                              # catena-control's Prometheus endpoint (metrics_listen)
 	libsystemd-dev                                 # sd_notify: Type=notify units, READY=1 at the ready line
 	prometheus                                     # integration test: a real server scrapes it; promtool checks the alert rules

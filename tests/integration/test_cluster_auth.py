@@ -130,6 +130,8 @@ def test_forged_fwds_with_a_members_ip_and_mac_change_nothing_and_are_counted(
         assert d["repl_fwd_applied"] == 0, (i, d)
         # Not the MAC check: the forger had the member's MAC.
         assert c.nodes[i].delta(before[i], after[i], "drop_repl_wrong_mac") == 0
+        # Refusals are drops like any other.
+        assert c.nodes[i].delta(before[i], after[i], "drops_total") >= 2, (i, d)
 
     # The honest writes after the forgeries commit and are read back.
     res = c.ops([{"op": "put", "key": "victim", "value": "v2"},
