@@ -201,7 +201,7 @@ def test_replayed_genuine_datagrams_are_refused_same_epoch_and_older(
 
     # Two epochs later (a spare added, then removed) the old key is gone.
     e0 = epoch_of(c)
-    c.ctl.ctl_json("node", "add", "9", c.ip(99 - 50), "02:ca:7e:00:00:09")
+    c.ctl.ctl_json("node", "add", "9", c.ip(49), "02:ca:7e:00:00:09")
     c.ctl.ctl_json("node", "remove", "9")
     c.ctl.wait_applied(e0 + 2, [1, 2, 3], timeout=15)
     before = {i: c.stats(i) for i in (3,)}
@@ -217,3 +217,38 @@ def test_replayed_genuine_datagrams_are_refused_same_epoch_and_older(
     assert (res[1]["status_name"], res[1].get("value_text")) == ("OK", "v2"), res
     c.quiesce(timeout=10)
     c.check_replicas()
+
+
+def test_link_seed_is_made_once_kept_private_and_survives_a_control_restart(
+        make_control_cluster, tmp_path):
+    c = secret_cluster(make_control_cluster, tmp_path)
+    ctl = c.ctl
+    path = os.path.join(ctl.state_dir, "map.json")
+    doc = json.load(open(path))
+    assert len(doc["link_seed"]) == 64, doc.keys()
+    assert os.stat(path).st_mode & 0o077 == 0, oct(os.stat(path).st_mode)
+    assert "link keys: new seed stored" in ctl.stderr()
+    keys = {i: c.nodes[i].telemetry("/catena/control")["/catena/control"][
+        "link_keys_epoch"] for i in (1, 2, 3)}
+    assert keys == {i: epoch_of(c) for i in (1, 2, 3)}, keys
+
+    # A restart keeps the seed: the nodes' keys of this epoch stay right,
+    # and the next epoch's keys come from the same seed.
+    assert ctl.stop() == 0
+    ctl.start()
+    assert json.load(open(path))["link_seed"] == doc["link_seed"]
+    assert "new seed" not in ctl.stderr(), ctl.stderr()[-2000:]
+    c.ctl.wait_applied(epoch_of(c), [1, 2, 3], timeout=15)
+    e0 = epoch_of(c)
+    ctl.ctl_json("node", "add", "9", c.ip(49), "02:ca:7e:00:00:09")
+    c.ctl.wait_applied(e0 + 1, [1, 2, 3], timeout=15)
+    before = {i: c.stats(i) for i in (1, 2, 3)}
+    res = c.ops([{"op": "put", "key": "after-restart", "value": "v"},
+                 {"op": "get", "key": "after-restart"}])["results"]
+    assert [(r["status_name"], r.get("value_text")) for r in res][1] == (
+        "OK", "v"), res
+    after = {i: c.stats(i) for i in (1, 2, 3)}
+    for i in (2, 3):
+        d = deltas(c, before, after, i, AUTH + ["repl_auth_ok"])
+        assert d["repl_auth_ok"] > 0 and d["repl_auth_bad_tag"] == 0, (i, d)
+        assert d["repl_auth_unknown_epoch"] == 0, (i, d)
