@@ -650,6 +650,15 @@ static void fill_dp(struct node *n)
 	n->dp.idle_backoff = n->cfg.idle != CAT_IDLE_BUSY;
 	n->dp.idle_interrupt = n->cfg.idle == CAT_IDLE_INTERRUPT;
 	n->dp.udp_zero_drop = (uint16_t)n->cfg.udp_zero_drop;
+	/* The cluster secret that authenticates the node channel also turns
+	 * on link tags: the keys come over that channel with each map. */
+	n->dp.link_auth = n->cfg.control_secret_file[0] != '\0';
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n->dp.link_ctr0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	n->dp.ip_be = htonl(n->cfg.ip);
 	n->dp.udp_port_be = htons(n->cfg.udp_port);
 	n->dp.udp_port = n->cfg.udp_port;
@@ -855,7 +864,7 @@ static void say_ready(struct node *n)
 	    RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
 	    n->dp.idle_interrupt ? "interrupt" : n->dp.idle_backoff ? "backoff" : "busy",
 	    n->cfg.mtu,
-	    cat_wire_value_max(n->cfg.mtu, 0));
+	    cat_wire_value_max(cat_dp_value_mtu(&n->dp), 0));
 	if (n->dp.map != NULL)
 		LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",
 		    n->cfg.map_path[0] ? n->cfg.map_path : "(single node)",
@@ -866,7 +875,7 @@ static void say_ready(struct node *n)
 		    "(PING, ARP and ICMP are answered, requests get RETRY)",
 		    n->cfg.control_connect);
 	LOG(NOTICE, "data network authentication: %s; read leases %s",
-	    CAT_DATA_AUTH, n->dp.lease != NULL ? "on ([control])" : "off (no [control])");
+	    cat_dp_data_auth(&n->dp), n->dp.lease != NULL ? "on ([control])" : "off (no [control])");
 	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u node=%u epoch=%u\n",
 	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
 	       cat_agent_epoch(&n->agent));

@@ -744,6 +744,7 @@ static int cmd_control(const char *cmd __rte_unused, const char *params __rte_un
 	CTL_U64(maps_published);
 	CTL_U64(maps_current);
 	CTL_U64(maps_rejected);
+	CTL_U64(link_keys_epoch);
 	CTL_U64(heartbeats_sent);
 	CTL_U64(digest_requests);
 	CTL_U64(last_digest_us);
@@ -796,7 +797,9 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
 	rte_tel_data_add_dict_u64(d, "max_mtu", p->max_mtu);
 	/* The largest value for a zero-length key; subtract the key's length. */
-	rte_tel_data_add_dict_u64(d, "value_max", cat_wire_value_max(p->mtu, 0));
+	rte_tel_data_add_dict_u64(d, "value_max",
+				  cat_wire_value_max(p->mtu - (g_dp->link_auth ?
+					CAT_LINKAUTH_TRAILER_LEN : 0u), 0));
 	add_plain_str(d, "steering", cat_steer_mode_name(p->steer));
 	add_plain_str(d, "steering_reason", p->steer_why);
 	add_plain_str(d, "steering_asked", cat_steer_want_name(g_cfg->steering));
@@ -804,8 +807,9 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	/* Worker w also takes udp_port + 1 + w (with several workers). */
 	rte_tel_data_add_dict_u64(d, "worker_udp_port_first",
 				  p->n_queues > 1 ? g_cfg->udp_port + 1u : 0);
-	/* Said plainly: nothing on the data network is authenticated yet. */
-	add_plain_str(d, "data_auth", CAT_DATA_AUTH);
+	/* Said plainly: without a cluster secret nothing on the data
+	 * network is authenticated. */
+	add_plain_str(d, "data_auth", cat_dp_data_auth(g_dp));
 	add_plain_str(d, "link", rd(&l->up) ? "up" : "down");
 	rte_tel_data_add_dict_u64(d, "link_speed_mbps", rd(&l->speed_mbps));
 	rte_tel_data_add_dict_u64(d, "link_down_events", rd(&l->down_events));

@@ -4,7 +4,9 @@
  * -> client ops (reads here, writes on the slot's owner) and replication
  * messages (FWD/ACK on the owner, VQUERY/VRESP here) -> the chain engine
  * -> replies to clients and messages to peers, batched per destination for
- * the burst -> fault injector (peer traffic) -> tx burst.
+ * the burst -> fault injector (peer traffic) -> tx burst. With a cluster
+ * secret, every datagram to a peer is sealed with a link tag and every
+ * replication datagram is taken only with a valid one (link_check).
  * Never blocks, never allocates except mempool mbufs, never makes a syscall
  * outside the idle backoff sleep, never logs. Every discarded packet or
  * message increments exactly one named counter.
@@ -81,6 +83,12 @@ uint16_t cat_worker_mbuf_data_room(uint32_t mtu)
 static inline uint32_t payload_cap(const struct cat_dp *dp)
 {
 	return dp->mtu - (uint32_t)IPV4_UDP_LEN;
+}
+
+/* Messages to a peer leave room for the link trailer. */
+static inline uint32_t peer_cap(const struct cat_dp *dp)
+{
+	return payload_cap(dp) - (dp->link_auth ? CAT_LINKAUTH_TRAILER_LEN : 0u);
 }
 
 /* With flow steering the NIC queues UDP port udp_port + 1 + w on worker
@@ -176,10 +184,12 @@ static inline uint8_t *pkt_tail(struct cat_worker_pkt *p)
 }
 
 /* Write Ethernet, IPv4 and UDP headers in front of the payload: the
- * packet, ready to send. */
+ * packet, ready to send. With a link key, the payload's last
+ * CAT_LINKAUTH_TRAILER_LEN bytes are the trailer's room, sealed once the
+ * addresses it covers are written. */
 static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *p,
 				   const uint8_t dst_mac[6], uint32_t dst_ip_be,
-				   uint16_t dst_port_be)
+				   uint16_t dst_port_be, const uint8_t *link_key)
 {
 	struct rte_mbuf *m = p->m;
 	struct rte_ether_hdr *eth;
@@ -210,6 +220,13 @@ static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *
 	udp->dst_port = dst_port_be;
 	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + p->len));
 	udp->dgram_cksum = 0;
+	/* The tag covers source to UDP length with the checksum as zero:
+	 * in a 20-byte IPv4 header those are contiguous, right before the
+	 * payload. */
+	if (link_key != NULL)
+		cat_linkauth_seal(link_key, (uint8_t *)&ip->src_addr, p->len,
+				  (uint8_t)w->idx, w->dmap->keys.epoch,
+				  w->auth_ctr++);
 	/* Virtual devices offload nothing: the UDP checksum is computed here. */
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 
@@ -222,10 +239,12 @@ static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *
 /* Finish the packet and send it. */
 static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
 		      const uint8_t dst_mac[6], uint32_t dst_ip_be,
-		      uint16_t dst_port_be, int faultable)
+		      uint16_t dst_port_be, int faultable,
+		      const uint8_t *link_key)
 {
 	if (p->m != NULL)
-		tx_out(w, pkt_finish(w, p, dst_mac, dst_ip_be, dst_port_be), faultable);
+		tx_out(w, pkt_finish(w, p, dst_mac, dst_ip_be, dst_port_be, link_key),
+		       faultable);
 }
 
 /* ---- durability = log ---------------------------------------------------- */
@@ -305,7 +324,7 @@ static void crep_close(struct cat_worker *w)
 	if (w->crep.m == NULL)
 		return;
 	m = pkt_finish(w, &w->crep, w->crep_to.mac, rte_cpu_to_be_32(w->crep_to.ip),
-		       rte_cpu_to_be_16(w->crep_to.port));
+		       rte_cpu_to_be_16(w->crep_to.port), NULL);
 	if (unlikely(w->log_always) &&
 	    (cat_logring_durable(w->logring) < cat_logring_head(w->logring) ||
 	     w->park_n || w->log_broken))
@@ -406,11 +425,26 @@ static inline void reply_status(struct cat_worker *w, const struct cat_addr *to,
 static void peer_close(struct cat_worker *w, uint32_t i)
 {
 	const struct cat_map_node *nd = &w->dmap->map->nodes[i];
+	const uint8_t *key = NULL;
 
 	if (w->peer[i].m == NULL)
 		return;
+	if (w->dp->link_auth) {
+		const struct cat_linkauth_keyset *ks = &w->dmap->keys;
+
+		/* No key for this link (catena-control sent none yet): a
+		 * datagram without a tag would only be refused there. */
+		if (unlikely(ks->epoch == 0 || ks->link[i].peer != nd->id)) {
+			rte_pktmbuf_free(w->peer[i].m);
+			w->peer[i].m = NULL;
+			w->st.drop_peer_no_key++;
+			return;
+		}
+		key = ks->link[i].tx;
+		w->peer[i].len += CAT_LINKAUTH_TRAILER_LEN; /* room kept by peer_cap */
+	}
 	pkt_close(w, &w->peer[i], nd->mac, rte_cpu_to_be_32(nd->ip),
-		  rte_cpu_to_be_16(nd->udp_port), 1);
+		  rte_cpu_to_be_16(nd->udp_port), 1, key);
 	w->st.peer_packets++;
 }
 
@@ -425,7 +459,7 @@ static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
 	const struct cat_dp_map *dm = w->dmap;
 	const struct cat_map *map = dm->map;
 	const struct cat_map_node *nd = cat_map_node_by_id(map, node_id);
-	uint32_t cap = payload_cap(w->dp);
+	uint32_t cap = peer_cap(w->dp);
 	uint32_t need = (uint32_t)cat_wire_msg_len(m);
 	struct cat_worker_pkt *p;
 	const uint8_t *mac;
@@ -632,7 +666,8 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	w->st.requests++;
 	count_op(&w->st, msg->op);
 
-	st = cat_wire_check_request(msg, cat_wire_value_max(dp->mtu, msg->key_len));
+	st = cat_wire_check_request(msg, cat_wire_value_max(cat_dp_value_mtu(dp),
+							    msg->key_len));
 	if (st != CAT_ST_OK) {
 		reply_status(w, from, msg, st, 0);
 		return;
@@ -726,13 +761,13 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 }
 
 /*
- * Node id of the map node at this source address (host order), 0 if none,
- * -EPERM if the frame's source MAC is not the one the map gives that node
- * (a host on the segment using a member's address: the map's MAC is the
- * one check a node can make without a keyed tag, docs/HARDENING.md).
- * Hearing from it is noted for the agent's heartbeat.
+ * Index in the map of the node at this source address (host order),
+ * -ENOENT if none, -EPERM if the frame's source MAC is not the one the map
+ * gives that node (a host on the segment using a member's address; without
+ * a cluster secret the map's MAC is the one check a node can make,
+ * docs/HARDENING.md).
  */
-static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
+static int peer_index(const struct cat_worker *w, uint32_t ip, const uint8_t *mac)
 {
 	const struct cat_map *map = w->dmap->map;
 	static const uint8_t zero[6];
@@ -743,11 +778,122 @@ static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
 			if (memcmp(map->nodes[i].mac, zero, 6) != 0 &&
 			    memcmp(map->nodes[i].mac, mac, 6) != 0)
 				return -EPERM;
-			w->heard_id[i] = map->nodes[i].id;
-			__atomic_store_n(&w->heard_ns[i], w->now, __ATOMIC_RELAXED);
-			return map->nodes[i].id;
+			return (int)i;
 		}
-	return 0;
+	return -ENOENT;
+}
+
+/* Hearing from map node i is noted for the agent's heartbeat. */
+static inline uint16_t note_heard(struct cat_worker *w, uint32_t i)
+{
+	uint16_t id = w->dmap->map->nodes[i].id;
+
+	w->heard_id[i] = id;
+	__atomic_store_n(&w->heard_ns[i], w->now, __ATOMIC_RELAXED);
+	return id;
+}
+
+/* Node id of the map node at this address (heard), 0 if none, -EPERM
+ * for the wrong MAC: the check without a cluster secret. */
+static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
+{
+	int i = peer_index(w, ip, mac);
+
+	if (i == -EPERM)
+		return i;
+	return i < 0 ? 0 : note_heard(w, (uint32_t)i);
+}
+
+/* The receive key for a trailer of epoch `epoch` from map node i: this
+ * epoch's, or for a short while after a switch the previous epoch's
+ * (what the peer sent before it switched too). NULL if none. */
+static const uint8_t *rx_key(const struct cat_worker *w, uint32_t i,
+			     uint32_t epoch)
+{
+	const struct cat_linkauth_keyset *ks = &w->dmap->keys;
+	uint16_t id = w->dmap->map->nodes[i].id;
+
+	if (likely(epoch == ks->epoch && epoch != 0))
+		return ks->link[i].peer == id ? ks->link[i].rx : NULL;
+	if (epoch == 0 || epoch != ks->prev_epoch || w->now >= w->prev_keys_until)
+		return NULL;
+	for (uint16_t k = 0; k < ks->n_prev; k++)
+		if (ks->prev[k].peer == id)
+			return ks->prev[k].rx;
+	return NULL;
+}
+
+/*
+ * A datagram that opens with a replication message, with a cluster
+ * secret: the node id of the peer whose link tag it carries, or 0 (the
+ * datagram is refused as a whole and counted once, by cause). Order: who
+ * the map says sent it, the trailer, the key of its epoch, the replay
+ * window (cheap, before the MAC), the tag, and only then the window moves
+ * and the peer counts as heard: a forgery changes nothing.
+ */
+static int link_check(struct cat_worker *w, struct rte_ipv4_hdr *ip,
+		      struct rte_udp_hdr *udp, const struct cat_addr *from,
+		      const uint8_t *p, size_t plen)
+{
+	struct cat_linkauth_trailer t;
+	struct cat_linkauth_window *win;
+	const uint8_t *key;
+	uint16_t ck;
+	int i, rc;
+
+	i = peer_index(w, from->ip, from->mac);
+	if (unlikely(i < 0)) {
+		if (i == -EPERM)
+			w->st.drop_repl_wrong_mac++;
+		else
+			w->st.drop_repl_unknown_peer++;
+		return 0;
+	}
+	if (unlikely(plen < CAT_WIRE_HDR_LEN + CAT_LINKAUTH_TRAILER_LEN ||
+		     cat_linkauth_parse(p, plen, &t) != 0)) {
+		w->st.repl_auth_missing++;
+		return 0;
+	}
+	key = rx_key(w, (uint32_t)i, t.epoch);
+	if (unlikely(key == NULL)) {
+		w->st.repl_auth_unknown_epoch++;
+		return 0;
+	}
+	/* Our peers send no IP options; without them the covered bytes are
+	 * not contiguous, and such a datagram is no peer's. */
+	if (unlikely(t.worker >= CAT_WORKER_MAX ||
+		     (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) != 5)) {
+		w->st.repl_auth_bad_tag++;
+		return 0;
+	}
+	win = &w->win[i][t.worker];
+	if (unlikely(cat_linkauth_window_check(win, t.counter) != 0)) {
+		w->st.repl_auth_replay++;
+		return 0;
+	}
+	/* The tag was made with the checksum field zero: so it is, for the
+	 * verify (the checksum was checked already). */
+	ck = udp->dgram_cksum;
+	udp->dgram_cksum = 0;
+	rc = cat_linkauth_verify(key, (const uint8_t *)&ip->src_addr, plen);
+	udp->dgram_cksum = ck;
+	if (unlikely(rc != 0)) {
+		w->st.repl_auth_bad_tag++;
+		return 0;
+	}
+	cat_linkauth_window_take(win, t.counter);
+	w->st.repl_auth_ok++;
+	return note_heard(w, (uint32_t)i);
+}
+
+/* 1 if the payload opens with a replication message (not a reply). */
+static inline int opens_with_repl(const uint8_t *p, size_t plen)
+{
+	struct cat_msg msg;
+	size_t used = 0;
+
+	return cat_wire_decode(p, plen, &msg, &used) == CAT_WIRE_OK &&
+	       cat_op_is_replication(msg.op) && !(msg.flags & CAT_F_REPLY);
 }
 
 /* Worker 0, every CAT_WORKER_PING_NS: one PING to every other map node,
@@ -766,14 +912,15 @@ static void ping_peers(struct cat_worker *w)
 		}
 }
 
-/* The UDP payload of a packet to our catena port: messages back to back. */
+/* The UDP payload of a packet to our catena port: messages back to back,
+ * then (a peer's, with a cluster secret) the link trailer. */
 static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
-			  const struct rte_ipv4_hdr *ip,
-			  const struct rte_udp_hdr *udp,
+			  struct rte_ipv4_hdr *ip, struct rte_udp_hdr *udp,
 			  const uint8_t *p, size_t plen)
 {
 	struct cat_addr from;
 	int from_node = 0, looked_up = 0; /* on the first replication message */
+	int sealed = 0;                   /* link tag verified */
 	size_t off = 0;
 
 	from.ip = rte_be_to_cpu_32(ip->src_addr);
@@ -782,6 +929,15 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 
 	if (plen == 0)
 		w->st.drop_short++;
+	/* A peer's datagram opens with a replication message; with a secret
+	 * it is taken only whole and sealed. Client requests stay plain. */
+	if (w->dp->link_auth && w->dmap != NULL && opens_with_repl(p, plen)) {
+		from_node = link_check(w, ip, udp, &from, p, plen);
+		if (from_node == 0)
+			return;
+		looked_up = sealed = 1;
+		plen -= CAT_LINKAUTH_TRAILER_LEN;
+	}
 	while (off < plen) {
 		struct cat_msg msg;
 		size_t used = 0;
@@ -830,6 +986,12 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 		if (cat_op_is_replication(msg.op)) {
 			if (unlikely(w->dmap == NULL)) {
 				w->st.drop_repl_no_map++;
+				continue;
+			}
+			/* After a client request in the same datagram: not
+			 * sealed, whatever it ends in. */
+			if (unlikely(w->dp->link_auth && !sealed)) {
+				w->st.repl_auth_missing++;
 				continue;
 			}
 			if (!looked_up) {
@@ -990,7 +1152,7 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		       struct rte_ether_hdr *eth, uint32_t len)
 {
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	const struct rte_udp_hdr *udp;
+	struct rte_udp_hdr *udp;
 	uint32_t ihl, tot, l4len, ulen;
 	uint64_t ck;
 
@@ -1041,7 +1203,7 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		return 0;
 	}
 
-	udp = (const struct rte_udp_hdr *)((uint8_t *)ip + ihl);
+	udp = (struct rte_udp_hdr *)((uint8_t *)ip + ihl);
 	if (unlikely(l4len < sizeof(*udp))) {
 		w->st.drop_udp_bad_length++;
 		return 0;
@@ -1141,7 +1303,7 @@ int cat_worker_init(struct cat_worker *w)
 	p.store = dp->store;
 	p.io = w->io;
 	p.inflight_max = dp->repl_inflight;
-	p.msg_max = payload_cap(dp);
+	p.msg_max = peer_cap(dp);
 	p.dedup_max = dp->repl_dedup;
 	p.rto_ns = dp->repl_rto_ns;
 	p.suspect_after = dp->repl_suspect_after;
@@ -1150,7 +1312,13 @@ int cat_worker_init(struct cat_worker *w)
 	p.fence_ns = dp->lease != NULL ? CAT_LEASE_FENCE_NS : 0;
 	w->hop_fwd = malloc(sizeof(*w->hop_fwd));
 	w->hop_reply = malloc(sizeof(*w->hop_reply));
-	if (w->hop_fwd == NULL || w->hop_reply == NULL) {
+	w->auth_ctr = dp->link_ctr0;
+	if (dp->link_auth) {
+		w->win = calloc(CAT_MAP_NODES_MAX, sizeof(*w->win));
+		w->win_spare = calloc(CAT_MAP_NODES_MAX, sizeof(*w->win_spare));
+	}
+	if (w->hop_fwd == NULL || w->hop_reply == NULL ||
+	    (dp->link_auth && (w->win == NULL || w->win_spare == NULL))) {
 		cat_worker_fini(w);
 		return -ENOMEM;
 	}
@@ -1173,12 +1341,44 @@ void cat_worker_fini(struct cat_worker *w)
 	free(w->hop_fwd);
 	free(w->hop_reply);
 	w->hop_fwd = w->hop_reply = NULL;
+	free(w->win);
+	free(w->win_spare);
+	w->win = w->win_spare = NULL;
 }
 
 /* TSC to ns with one multiply: mult = 2^32 * 1e9 / hz. */
 static inline uint64_t tsc_ns(uint64_t mult)
 {
 	return (uint64_t)(((unsigned __int128)rte_rdtsc() * mult) >> 32);
+}
+
+/*
+ * A new map may order its nodes differently: each peer's replay windows
+ * follow it to its new row (by node id), so a switch never forgets what
+ * was taken (a forgotten window would take a replay). A node new to the
+ * map starts empty. At most 64 x 64 compares, once per map.
+ */
+static void win_remap(struct cat_worker *w, const struct cat_map *m)
+{
+	struct cat_linkauth_window (*next)[CAT_WORKER_MAX] = w->win_spare;
+	uint16_t ids[CAT_MAP_NODES_MAX];
+
+	for (uint32_t i = 0; i < m->n_nodes; i++) {
+		uint16_t id = m->nodes[i].id;
+		uint32_t j;
+
+		for (j = 0; j < CAT_MAP_NODES_MAX && w->win_id[j] != id; j++)
+			;
+		if (j < CAT_MAP_NODES_MAX)
+			memcpy(next[i], w->win[j], sizeof(next[i]));
+		else
+			memset(next[i], 0, sizeof(next[i]));
+		ids[i] = id;
+	}
+	memset(w->win_id, 0, sizeof(w->win_id));
+	memcpy(w->win_id, ids, m->n_nodes * sizeof(ids[0]));
+	w->win_spare = w->win;
+	w->win = next;
 }
 
 /*
@@ -1194,6 +1394,10 @@ static void take_published(struct cat_worker *w)
 	struct cat_faults_cfg *fc = rcu_dereference(dp->faults);
 
 	if (unlikely(dm != w->dmap && dm != NULL)) {
+		if (dp->link_auth) {
+			win_remap(w, dm->map);
+			w->prev_keys_until = w->now + CAT_LINKAUTH_PREV_NS;
+		}
 		w->dmap = dm;
 		cat_chain_set_map(w->chain, dm->map, w->now);
 		/* Peers renew our read leases only with PINGs at the new
