@@ -654,6 +654,25 @@ static void map_get(struct cat_worker *w, const struct cat_addr *from,
 		    dm->text + msg->arg, n);
 }
 
+/* The bulk lookup's result for the GET whose key is at key (handle_msg
+ * meets the GETs in the order bulk_gets found them), or 0. */
+static inline int bulk_take(struct cat_worker *w, const uint8_t *key,
+			    struct cat_key *k, const struct cat_item **it)
+{
+	/* A write earlier in this burst (a client's PUT before its GET in
+	 * one datagram, a FWD) may have changed what the GET must see. */
+	if (w->gets_stale)
+		return 0;
+	for (unsigned int i = w->gets_next; i < w->gets_n; i++)
+		if (w->gets_keyp[i] == key) {
+			*k = w->gets_k[i];
+			*it = w->gets_it[i];
+			w->gets_next = i + 1;
+			return 1;
+		}
+	return 0;
+}
+
 /* One decoded client request. */
 static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		       const struct cat_msg *msg)
@@ -661,6 +680,8 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	const struct cat_dp *dp = w->dp;
 	enum cat_status st;
 	struct cat_key k;
+	const struct cat_item *it = NULL;
+	int have_it = 0;
 	uint32_t owner;
 
 	w->st.requests++;
@@ -690,7 +711,10 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		return;
 	}
 
-	cat_store_key(dp->store, &k, msg->key, msg->key_len);
+	if (msg->op == CAT_OP_GET && bulk_take(w, msg->key, &k, &it))
+		have_it = 1;
+	else
+		cat_store_key(dp->store, &k, msg->key, msg->key_len);
 	if (msg->slot != k.slot) {
 		reply_status(w, from, msg, CAT_ST_WRONG_SLOT, dp->slot_count);
 		return;
@@ -700,14 +724,16 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	case CAT_OP_GET:
 		/* Reads run here whatever the owner: items stay valid until
 		 * this worker's next quiescent state, after the reply copy. */
-		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
-			       from, 0, msg, &w->rst, dp->lease, w->now);
+		cat_chain_read_get(w->dmap->map, dp->node_id, dp->store, &w->io,
+				   from, msg, &k, have_it, it, &w->rst, dp->lease,
+				   w->now);
 		return;
 	case CAT_OP_PUT:
 	case CAT_OP_DEL:
 	case CAT_OP_CAS:
 	case CAT_OP_INCR:
 		owner = cat_worker_slot_owner(k.slot, dp->n_workers);
+		w->gets_stale = 1;
 		if (owner == w->idx) {
 			cat_chain_on_write(w->chain, w->now, from, msg);
 			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
@@ -729,6 +755,7 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	uint32_t owner;
 
 	w->st.repl_rx_msgs++;
+	w->gets_stale = 1;
 	if (unlikely(msg->slot >= dp->slot_count)) {
 		w->st.drop_repl_bad_slot++;
 		return;
@@ -1264,11 +1291,70 @@ static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
 	return 0;
 }
 
+/*
+ * Before a burst is handled: find its client GETs (a light parse; what it
+ * takes for a GET that handle_pkt then drops is simply not used), hash
+ * each key once and look them all up in one pipelined call, so the
+ * burst's cache misses overlap instead of queueing one key at a time.
+ * The items stay valid until this iteration's quiescent state. Messages
+ * are still handled in order: once a write ran in this burst (a client's
+ * PUT before its GET in one datagram, a FWD), the rest of its GETs look up
+ * again (gets_stale), so a GET always sees what came before it.
+ */
+static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct cat_dp *dp = w->dp;
+	unsigned int g = 0;
+
+	w->gets_n = w->gets_next = 0;
+	w->gets_stale = 0;
+	if (unlikely(w->dmap == NULL))
+		return;
+	for (uint16_t i = 0; i < n && g < CAT_STORE_BULK_MAX; i++) {
+		const struct rte_ether_hdr *eth =
+			rte_pktmbuf_mtod(pkts[i], const struct rte_ether_hdr *);
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+		const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(ip + 1);
+		uint32_t len = rte_pktmbuf_data_len(pkts[i]);
+		const uint8_t *p = (const uint8_t *)(udp + 1);
+		size_t off = 0, plen;
+
+		if (len < L2L3L4_LEN || eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+		    ip->version_ihl != RTE_IPV4_VHL_DEF || ip->next_proto_id != IPPROTO_UDP ||
+		    (udp->dst_port != dp->udp_port_be && !worker_port(dp, udp->dst_port)))
+			continue;
+		plen = RTE_MIN((size_t)rte_be_to_cpu_16(udp->dgram_len),
+			       (size_t)(len - RTE_ETHER_HDR_LEN - sizeof(*ip))) ;
+		plen = plen > sizeof(*udp) ? plen - sizeof(*udp) : 0;
+		while (off < plen && g < CAT_STORE_BULK_MAX) {
+			struct cat_msg msg;
+			size_t used;
+
+			if (cat_wire_decode(p + off, plen - off, &msg, &used) != CAT_WIRE_OK)
+				break;
+			off += used;
+			if (msg.op != CAT_OP_GET || (msg.flags & CAT_F_REPLY) ||
+			    msg.key_len == 0 || msg.key_len > CAT_WIRE_KEY_MAX)
+				continue;
+			cat_store_key(dp->store, &w->gets_k[g], msg.key, msg.key_len);
+			w->gets_keyp[g] = msg.key;
+			w->gets_kp[g] = &w->gets_k[g];
+			g++;
+		}
+	}
+	if (g == 0)
+		return;
+	(void)cat_store_get_bulk(dp->store, w->gets_kp, g, w->gets_it);
+	w->gets_n = g;
+}
+
 static void handle_burst(struct cat_worker *w, struct rte_mbuf **pkts,
 			 uint16_t n)
 {
 	struct rte_mbuf *done[CAT_WORKER_BURST_MAX];
 	uint16_t i, n_done = 0;
+
+	bulk_gets(w, pkts, n);
 
 	for (i = 0; i < n; i++) {
 		if (i + 1 < n)

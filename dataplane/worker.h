@@ -249,6 +249,15 @@ struct cat_worker {
 	 * fsync = always the reply packets held until what was logged
 	 * before them is on disk (park_at: the ring position they wait
 	 * for). log_broken: a record was lost, nothing is released. */
+	/* The burst's GETs, hashed and looked up together before the burst
+	 * is handled (cat_store_get_bulk): by the key's address in its
+	 * packet, taken in order by handle_msg. */
+	unsigned int gets_n, gets_next;
+	int gets_stale;              /* a write ran since: look up again */
+	const uint8_t *gets_keyp[CAT_STORE_BULK_MAX];
+	struct cat_key gets_k[CAT_STORE_BULK_MAX];
+	const struct cat_key *gets_kp[CAT_STORE_BULK_MAX];
+	const struct cat_item *gets_it[CAT_STORE_BULK_MAX];
 	struct cat_logring *logring;
 	int log_always;
 	int log_broken;

@@ -228,6 +228,20 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 		    const struct cat_msg *m, struct cat_chain_stats *stats,
 		    const struct cat_lease *lease, uint64_t now);
 
+/*
+ * A client GET (m->op CAT_OP_GET) as cat_chain_read answers it, with its
+ * key already hashed (k, cat_store_key) and, with have_it, its newest live
+ * version already looked up (it, NULL: none) by a burst's bulk lookup
+ * (cat_store_get_bulk), which the tail then answers with. Same checks,
+ * same replies; the worker hashes and looks up each key once.
+ */
+void cat_chain_read_get(const struct cat_map *map, uint16_t self,
+			struct cat_store *store, const struct cat_chain_io *io,
+			const struct cat_addr *from, const struct cat_msg *m,
+			const struct cat_key *k, int have_it,
+			const struct cat_item *it, struct cat_chain_stats *stats,
+			const struct cat_lease *lease, uint64_t now);
+
 const struct cat_chain_stats *cat_chain_stats(const struct cat_chain *ch);
 
 /** Per-chain counters, indexed like map->chains[] (the current map). */
