@@ -1658,6 +1658,9 @@ int cat_worker_main(void *arg)
 			w->idle_timed_out = 0;
 		}
 		work = n;
+		/* The iteration's writes hand what they retire to call_rcu
+		 * in batches, not one call per write. */
+		cat_store_burst_begin(dp->store);
 		if (n)
 			handle_burst(w, pkts, n);
 		if (dp->n_workers > 1)
@@ -1687,6 +1690,7 @@ int cat_worker_main(void *arg)
 		if (unlikely(w->park_n))
 			unpark(w);
 		tx_flush(w);
+		cat_store_burst_end(dp->store);
 		/* Store items and map read in this iteration are no longer used,
 		 * and no rx/tx burst is in progress: a memif region the PMD
 		 * unmaps waits for this (munmap in dataplane/port.c). */
