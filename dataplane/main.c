@@ -777,6 +777,7 @@ static void setup_port(struct node *n)
 		fatal(n, EXIT_RUNTIME, "%s", err);
 	n->port_up = 1;
 	n->dp.mac = n->port.mac;
+	n->dp.tx_cksum_offload = (uint16_t)n->port.tx_cksum_offload;
 	/* Worker ports are accepted whatever the steering: a map may
 	 * announce them ("workers ID N") to clients before or without flow
 	 * rules, and a request on the wrong queue is handed over as usual. */

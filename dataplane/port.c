@@ -204,6 +204,8 @@ static int check_device(struct cat_port *port, const struct cat_port_params *p,
 	return 0;
 }
 
+#define TX_CKSUM (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+
 /* rte_eth_dev_configure: queue pairs, MTU, RSS where the device has it
  * (caps->rss_hf says which hash types, for the steering decision). */
 static int configure_device(const struct cat_port_params *p,
@@ -228,8 +230,11 @@ static int configure_device(const struct cat_port_params *p,
 	 * give them (a PMD without one leaves it unset): the workers try to
 	 * arm them and fall back to backoff if they cannot. */
 	conf.intr_conf.rxq = p->rx_intr && info->max_rx_queues > 0 ? 1 : 0;
-	/* Checksums are computed in software (virtual devices have no tx
-	 * offload); rx checksum flags are used when the device sets them. */
+	/* A device that fills IPv4 and UDP checksums does (NICs, net_tap,
+	 * virtio_user); elsewhere the worker computes them (memif,
+	 * af_packet). Rx checksum flags are used when the device sets them. */
+	if ((info->tx_offload_capa & TX_CKSUM) == TX_CKSUM)
+		conf.txmode.offloads |= TX_CKSUM;
 	rc = rte_eth_dev_configure(p->port_id, p->n_queues, p->n_queues, &conf);
 	if (rc != 0)
 		snprintf(err, errlen, "port %u (%s): configure with %u queues, mtu %u: %s",
@@ -361,6 +366,7 @@ int cat_port_init(struct cat_port *port, const struct cat_port_params *p,
 	rc = configure_device(p, &info, &caps, err, errlen);
 	if (rc != 0)
 		return rc;
+	port->tx_cksum_offload = (info.tx_offload_capa & TX_CKSUM) == TX_CKSUM;
 	rc = setup_queues(port, p, &info, err, errlen);
 	if (rc != 0)
 		goto fail;

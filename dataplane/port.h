@@ -72,6 +72,7 @@ struct cat_port {
 	uint16_t n_flows;         /* rules installed (flow mode: = n_queues) */
 	struct rte_flow *flows[CAT_PORT_FLOWS_MAX];
 	int ifr_fd;               /* socket for SIOCGIFFLAGS on ifname, or -1 */
+	int tx_cksum_offload;     /* the device fills IPv4 and UDP checksums */
 	uint64_t next_poll_ms;
 	struct cat_port_link link;
 };

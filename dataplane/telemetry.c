@@ -796,6 +796,7 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	rte_tel_data_add_dict_u64(d, "queues", p->n_queues);
 	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
 	rte_tel_data_add_dict_u64(d, "max_mtu", p->max_mtu);
+	add_plain_str(d, "tx_checksums", p->tx_cksum_offload ? "device" : "software");
 	/* The largest value for a zero-length key; subtract the key's length. */
 	rte_tel_data_add_dict_u64(d, "value_max",
 				  cat_wire_value_max(p->mtu - (g_dp->link_auth ?

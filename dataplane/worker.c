@@ -214,7 +214,8 @@ static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *
 	ip->src_addr = w->dp->ip_be;
 	ip->dst_addr = dst_ip_be;
 	ip->hdr_checksum = 0;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	if (!w->dp->tx_cksum_offload)
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
 
 	udp->src_port = w->dp->udp_port_be;
 	udp->dst_port = dst_port_be;
@@ -227,8 +228,17 @@ static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *
 		cat_linkauth_seal(link_key, (uint8_t *)&ip->src_addr, p->len,
 				  (uint8_t)w->idx, w->dmap->keys.epoch,
 				  w->auth_ctr++);
-	/* Virtual devices offload nothing: the UDP checksum is computed here. */
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	if (w->dp->tx_cksum_offload) {
+		/* The device sums the payload; it wants the pseudo-header's
+		 * sum in the field and the header lengths in the mbuf. */
+		m->l2_len = RTE_ETHER_HDR_LEN;
+		m->l3_len = sizeof(*ip);
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
+			       RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	} else {
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	}
 
 	m->data_len = (uint16_t)(L2L3L4_LEN + p->len);
 	m->pkt_len = m->data_len;

@@ -181,6 +181,7 @@ struct cat_dp {
 	uint16_t idle_backoff;       /* 1 = sleep after empty polls */
 	uint16_t idle_interrupt;     /* 1 = block on rx interrupts instead, if armable */
 	uint16_t udp_zero_drop;      /* 1 = drop datagrams without a checksum */
+	uint16_t tx_cksum_offload;   /* 1 = the port fills IPv4/UDP checksums */
 	uint16_t link_auth;          /* 1 = a cluster secret: node-to-node
 				      * datagrams carry link tags, and
 				      * replication is taken only with one */
