@@ -1,6 +1,7 @@
 """
 Scenario: backup and restore (issue 18, item 1; docs/BACKUP.md).
-A three-node cluster with three rotated chains takes writes while
+A three-node cluster with three rotated chains (two workers on one node)
+takes writes while
 `catenactl backup FILE` streams every slot from its tail; the file,
 read back here by a reader written from docs/BACKUP.md alone, holds
 every key written before the backup began at its value and version, and
@@ -115,7 +116,9 @@ def keys_in_slots(prefix, n, slots):
 
 def test_backup_under_writes_then_restore_into_another_layout(
         make_control_cluster, tmp_path):
-    c1 = make_control_cluster(chains=THREE_CHAINS, clients=2)
+    # Two workers on node 2: writes that reach the worker not owning their
+    # slot are handed over to the owner, which records them for the dump.
+    c1 = make_control_cluster(chains=THREE_CHAINS, clients=2, workers={2: 2})
     # Most keys in a few slots, so that their walks are long (at the
     # rate below) and the writer below hits slots while they are walked.
     kb = keys_in_slots("k", N_BEFORE // 2, 8) + [
