@@ -294,6 +294,13 @@ def test_backup_cancel_and_ctrl_c_leave_no_file_and_the_next_backup_runs(
         q = ctl.ctl("backup", "cancel")
         assert q.returncode == 1 and "no backup is running" in q.stderr, q.stderr
 
+    # A good backup of another slot count (the fuzz seed: 16 slots) is
+    # refused as such, whatever --force says.
+    seed = os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus",
+                        "backup", "good_three_slots")
+    q = ctl.ctl("restore", os.path.abspath(seed), "--force")
+    assert q.returncode == 1 and "has 16 slots, the cluster 1024" in q.stderr, q.stderr
+
     # Values near the largest the MTU allows, many to a slot: the node
     # cuts its dump_data lines under catena-control's line limit.
     big = keys_in_slots("big", 200, 4)
