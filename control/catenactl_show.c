@@ -545,10 +545,15 @@ static void auth_lines(struct table *t, json_t *r)
 		free(refused);
 	}
 	v = json_object_get(r, "data_auth");
-	if (json_is_string(v))
+	if (json_is_string(v) && strncmp(json_string_value(v), "none", 4) == 0)
 		kv(t, "data network", xasprintf(
-			"%s: replication messages are believed from a host "
-			"with a member's IP and MAC (docs/HARDENING.md)",
+			"%s: unauthenticated, replication messages are believed "
+			"from a host with a member's IP and MAC (docs/HARDENING.md)",
+			json_string_value(v)));
+	else if (json_is_string(v))
+		kv(t, "data network", xasprintf(
+			"%s: replication messages are taken only with a valid "
+			"tag of their link (docs/HARDENING.md)",
 			json_string_value(v)));
 }
 

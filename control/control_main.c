@@ -603,6 +603,19 @@ static int open_store(struct cat_ctl *c, struct cat_ctl_etcd *etcd)
 	return 0;
 }
 
+/* With a cluster secret, the link seed is in the store before any map
+ * goes out (cat_ctl_link_seed_ensure). 0 or an exit status. */
+static int ensure_seed(struct cat_ctl *c)
+{
+	char err[512];
+
+	if (cat_ctl_link_seed_ensure(c, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "%scatena-control: store: link seed: %s\n",
+		cat_service_err(), err);
+	return 1;
+}
+
 /* Load the stored map, or store initial_map in an empty store. Returns 0
  * or an exit status. */
 static int load_store(struct cat_ctl *c)
@@ -617,7 +630,7 @@ static int load_store(struct cat_ctl *c)
 		cat_ctl_event(c, "loaded epoch %u from %s (%zu history entries)",
 			      m->epoch, c->store.path, c->store.n_hist);
 		cat_ctl_rejoin_init(c);
-		return 0;
+		return ensure_seed(c);
 	}
 	if (rc != -ENOENT) {
 		fprintf(stderr, "%scatena-control: store: %s\n",
@@ -658,7 +671,7 @@ static int load_store(struct cat_ctl *c)
 		cat_ctl_event(c, "%s stored in %s", reason, c->store.path);
 	}
 	cat_ctl_rejoin_init(c);
-	return 0;
+	return ensure_seed(c);
 }
 
 /* etcd: keep the lease. 0 while it surely holds, -1 when this instance

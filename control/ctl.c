@@ -11,8 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "control/ctl.h"
 #include "control/planner.h"
+#include "replication/linkauth.h"
 
 uint64_t cat_ctl_now_ms(void)
 {
@@ -424,6 +427,62 @@ void cat_ctl_node_error(struct cat_ctl_conn *conn, const char *why)
 	conn->closing = 1;
 }
 
+int cat_ctl_link_seed_ensure(struct cat_ctl *c, char *err, size_t errlen)
+{
+	int rc;
+
+	if (c->secret == NULL || c->store.link_seed_set)
+		return 0;
+	if (cat_linkauth_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to start");
+		return -EIO;
+	}
+	cat_linkauth_seed_new(c->store.link_seed);
+	c->store.link_seed_set = 1;
+	/* Durable before any key made from it leaves: a restart that made
+	 * another seed would hand out other keys for the same epoch. */
+	rc = cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
+				err, errlen);
+	if (rc < 0) {
+		sodium_memzero(c->store.link_seed, sizeof(c->store.link_seed));
+		c->store.link_seed_set = 0;
+		return rc;
+	}
+	cat_ctl_event(c, "data network link keys: new seed stored in %s",
+		      c->store.path);
+	return 0;
+}
+
+/*
+ * "linkkeys" of a map line to node id: its keys towards every other node
+ * of the map this epoch, sealed for it alone (replication/linkauth.h), as
+ * hex. NULL without a secret or seed (then the map goes without).
+ */
+static json_t *link_keys_for(const struct cat_ctl *c, uint16_t id)
+{
+	uint8_t blob[CAT_LINKAUTH_BLOB_MAX];
+	char hex[2 * CAT_LINKAUTH_BLOB_MAX + 1];
+	uint16_t peers[CAT_MAP_NODES_MAX];
+	unsigned int n = 0;
+	json_t *j = NULL;
+	int len;
+
+	if (c->secret == NULL || !c->store.link_seed_set)
+		return NULL;
+	for (uint16_t i = 0; i < c->map->n_nodes; i++)
+		if (c->map->nodes[i].id != id)
+			peers[n++] = c->map->nodes[i].id;
+	len = cat_linkauth_keys_seal(c->store.link_seed, c->secret->key,
+				     c->secret->len, c->map->epoch, id, peers, n,
+				     blob, sizeof(blob));
+	if (len > 0) {
+		sodium_bin2hex(hex, sizeof(hex), blob, (size_t)len);
+		j = json_string(hex);
+	}
+	sodium_memzero(blob, sizeof(blob));
+	return j;
+}
+
 int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn)
 {
 	char *text = malloc(CAT_MAP_TEXT_MAX + 1);
@@ -436,6 +495,19 @@ int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn)
 	if (n >= 0)
 		m = json_pack("{s:s,s:I,s:s}", "type", "map", "epoch",
 			      (json_int_t)c->map->epoch, "text", text);
+	/* Keys go only to a node that proved it holds the secret, and only
+	 * for a node of this map (a removed node gets none). */
+	if (m != NULL && conn->auth_state == CAT_CTL_AUTH_ON && conn->node != 0 &&
+	    cat_map_node_by_id(c->map, conn->node) != NULL) {
+		json_t *k = link_keys_for(c, conn->node);
+
+		if (k == NULL && c->store.link_seed_set) {
+			json_decref(m);
+			m = NULL; /* sealing failed: no map beats one without keys */
+		} else if (k != NULL) {
+			json_object_set_new(m, "linkkeys", k);
+		}
+	}
 	if (m != NULL)
 		rc = cat_ctl_send(conn, m);
 	json_decref(m);

@@ -304,7 +304,17 @@ int cat_ctl_send(struct cat_ctl_conn *conn, json_t *msg);
 /** Queue {"type":"error","error":why} and close the node connection after it. */
 void cat_ctl_node_error(struct cat_ctl_conn *conn, const char *why);
 
-/** Queue the current map to a node connection and note it was pushed. */
+/**
+ * With a cluster secret and no link seed in the store yet (first start,
+ * or a store made without a secret): make one and store it durably before
+ * any map goes out. 0, or -errno with err (catena-control must not start:
+ * keys it hands out would not survive its restart).
+ */
+int cat_ctl_link_seed_ensure(struct cat_ctl *c, char *err, size_t errlen);
+
+/** Queue the current map to a node connection and note it was pushed;
+ * with a cluster secret the line carries the node's link keys for this
+ * epoch ("linkkeys", docs/PROTOCOL.md "Link authentication"). */
 int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn);
 
 /**

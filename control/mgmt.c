@@ -171,8 +171,9 @@ static void port_summary(struct cat_ctl *c, json_t *r)
 		json_object_set_new(r, "mtu_note", json_string(
 			"the MTU differs across nodes: the smallest sets the limit"));
 	}
-	snprintf(buf, sizeof(buf), "%lld - key length bytes (mtu - 92 - key length)",
-		 (long long)vmax);
+	/* 92 bytes of headers, 124 with link tags (a cluster secret). */
+	snprintf(buf, sizeof(buf), "%lld - key length bytes (mtu - %lld - key length)",
+		 (long long)vmax, (long long)(mtu_lo - vmax));
 	json_object_set_new(r, "value_limit", json_string(buf));
 	json_object_set_new(r, "value_max", json_integer(vmax));
 	json_object_set_new(r, "data_links_down", json_integer(down));
@@ -277,8 +278,10 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 		json_object_set_new(r, "node_auth_refused",
 				    json_integer((json_int_t)c->auth_refused));
 		/* What the nodes check of each other's replication traffic
-		 * (dataplane/worker.h, CAT_DATA_AUTH): no keys yet. */
+		 * (dataplane/worker.h, CAT_DATA_AUTH*): link tags under the
+		 * keys this catena-control hands out, with a secret. */
 		json_object_set_new(r, "data_auth", json_string(
+			c->secret != NULL ? "siphash-2-4-128 link tags, per-epoch link keys" :
 			"none: map IP and MAC only"));
 		port_summary(c, r);
 		json_object_set_new(r, "connections", conn_summary(c));

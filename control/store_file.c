@@ -5,6 +5,7 @@
  * without which a power loss could bring the old map back after nodes
  * were told about the new one. Never prints.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -411,6 +412,34 @@ static int load_map(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 	return 0;
 }
 
+/* "link_seed": 64 hex digits (optional: a store made without a secret). */
+static int load_seed(struct cat_ctl_store *s, json_t *js, char *err, size_t errlen)
+{
+	const char *h = json_string_value(js);
+
+	if (js == NULL)
+		return 0;
+	if (h == NULL || json_string_length(js) != 2 * sizeof(s->link_seed)) {
+		cat_ctl_errf(err, errlen, "%s: \"link_seed\": expected 64 hex digits",
+			     s->path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(s->link_seed); i++) {
+		unsigned int b;
+
+		if (!isxdigit((unsigned char)h[2 * i]) ||
+		    !isxdigit((unsigned char)h[2 * i + 1]) ||
+		    sscanf(h + 2 * i, "%2x", &b) != 1) {
+			cat_ctl_errf(err, errlen, "%s: \"link_seed\": expected 64 hex digits",
+				     s->path);
+			return -EINVAL;
+		}
+		s->link_seed[i] = (uint8_t)b;
+	}
+	s->link_seed_set = 1;
+	return 0;
+}
+
 static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 		    char *err, size_t errlen)
 {
@@ -421,7 +450,8 @@ static int load_doc(struct cat_ctl_store *s, json_t *doc, struct cat_map **map,
 	if ((rc = load_history(s, json_object_get(doc, "history"), err, errlen)) < 0 ||
 	    (rc = load_marks(s, *map, json_object_get(doc, "nodes"), err, errlen)) < 0 ||
 	    (rc = load_boots(s, *map, json_object_get(doc, "boots"), err, errlen)) < 0 ||
-	    (rc = load_reshard(s, json_object_get(doc, "reshard"), err, errlen)) < 0) {
+	    (rc = load_reshard(s, json_object_get(doc, "reshard"), err, errlen)) < 0 ||
+	    (rc = load_seed(s, json_object_get(doc, "link_seed"), err, errlen)) < 0) {
 		cat_map_free(*map);
 		*map = NULL;
 		s->n_hist = 0;
@@ -469,6 +499,8 @@ int cat_ctl_store_load(struct cat_ctl_store *s, struct cat_map **map,
 	s->n_marks = 0;
 	s->n_boots = 0;
 	memset(&s->reshard, 0, sizeof(s->reshard));
+	memset(s->link_seed, 0, sizeof(s->link_seed));
+	s->link_seed_set = 0;
 	rc = load_doc(s, doc, map, err, errlen);
 	json_decref(doc);
 	return rc;
@@ -507,6 +539,13 @@ static json_t *build_doc(const struct cat_ctl_store *s, const char *text,
 				json_integer((json_int_t)s->reshard.rate));
 		bad |= json_object_set_new(doc, "reshard", r);
 	}
+	if (s->link_seed_set && !bad) {
+		char hex[2 * sizeof(s->link_seed) + 1];
+
+		for (size_t i = 0; i < sizeof(s->link_seed); i++)
+			snprintf(hex + 2 * i, 3, "%02x", s->link_seed[i]);
+		bad |= json_object_set_new(doc, "link_seed", json_string(hex));
+	}
 	if (s->n_boots > 0 && !bad) {
 		json_t *boots = json_object();
 
@@ -538,7 +577,9 @@ static int write_durable(const struct cat_ctl_store *s, const char *data,
 	size_t done = 0;
 	int fd, dfd, rc = 0;
 
-	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/* The link seed makes every link key: for the owner only. */
+	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		  s->link_seed_set ? 0600 : 0640);
 	if (fd < 0)
 		goto fail_errno;
 	what = "write";

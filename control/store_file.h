@@ -67,6 +67,11 @@ struct cat_ctl_store {
 		uint8_t rate_set;
 		uint64_t rate;          /* bytes/s per worker, 0: no limit */
 	} reshard;
+	/* The seed of the data network's link keys (replication/linkauth.h):
+	 * catena-control's alone, never sent to a node, made on the first
+	 * start with a cluster secret ("link_seed", 64 hex digits). */
+	uint8_t link_seed[32];
+	uint8_t link_seed_set;
 	/* Set by cat_ctl_store_init_io: the same document, kept elsewhere
 	 * (store_etcd). NULL for the file backend. */
 	cat_ctl_store_get_fn io_get;

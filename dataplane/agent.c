@@ -200,6 +200,8 @@ int cat_agent_apply(struct cat_agent *a, struct cat_map *m, const char *origin,
 				 "force under the same epoch; keeping it", origin, cur);
 		return rc;
 	}
+	if (a->keys != NULL)
+		dm->keys = *a->keys;
 	rc = cat_agent_publish(a, dm);
 	if (rc < 0) {
 		snprintf(msg, msglen, "%s: too many maps awaiting retirement; "

@@ -63,6 +63,9 @@ struct cat_agent {
 	struct cat_dp_map *retired[CAT_AGENT_RETIRED_MAX];
 	uint32_t n_retired;
 	uint16_t suspect[CAT_WORKER_MAX]; /* last suspect seen per worker */
+	/* Link keys for the map cat_agent_apply is given (the node channel
+	 * sets it around the call): copied into the published map. */
+	const struct cat_linkauth_keyset *keys;
 };
 
 /**

@@ -28,6 +28,7 @@ enum key_kind {
 	K_PATH,  /* file path, stored in a char[256] */
 	K_ENDPOINT, /* unix:PATH | tcp:A.B.C.D:PORT, stored in a char[256] */
 	K_WORD,  /* one of key_def.words, stored as its index in an int */
+	K_FSYNC, /* always | every_ms N, stored as N (0: always) in a uint32_t */
 };
 
 #define KF_POW2 0x1u /* value must be a power of two */
@@ -43,6 +44,7 @@ struct key_def {
 };
 
 static const char *const accept_drop[] = { "accept", "drop", NULL };
+static const char *const none_log[] = { "none", "log", NULL };
 
 #define F(field) offsetof(struct cat_config, field)
 
@@ -55,6 +57,9 @@ static const struct key_def keys[] = {
 	{ "node", "idle",     K_IDLE, F(idle),     0, 0, 0 },
 	{ "node", "steering", K_STEER, F(steering), 0, 0, 0 },
 	{ "node", "udp_checksum_zero", K_WORD, F(udp_zero_drop), 0, 0, 0, accept_drop },
+	{ "node", "durability", K_WORD, F(durability), 0, 0, 0, none_log },
+	{ "node", "fsync",      K_FSYNC, F(fsync_ms), 1, 60000, 0 },
+	{ "node", "log_dir",    K_PATH, F(log_dir),   0, 0, 0 },
 	{ "store", "slots",        K_U32, F(slots),        1, 65536, KF_POW2 },
 	{ "store", "mem_limit_mb", K_U64, F(mem_limit_mb), 1, 1048576, 0 },
 	{ "dataplane", "burst",         K_U32, F(burst),         1, 512, 0 },
@@ -79,6 +84,7 @@ static const struct key_def keys[] = {
 	{ "faults", "drop_pct",       K_U32, F(faults.drop_pct),       0, 100, 0 },
 	{ "faults", "client_replies", K_U32, F(faults.client_replies), 0, 1, 0 },
 	{ "faults", "corrupt_fwd_to", K_U32, F(faults.corrupt_fwd_to), 0, 65535, 0 },
+	{ "faults", "log_writer_pause", K_U32, F(faults.log_writer_pause), 0, 1, 0 },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -244,6 +250,38 @@ static int set_endpoint(const struct setting *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* fsync = always | every_ms N: how often the log writer syncs. */
+static int set_fsync(const struct setting *s, char *err, size_t errlen)
+{
+	unsigned long long n;
+	uint32_t v;
+	char *end;
+
+	if (strcmp(s->value, "always") == 0) {
+		v = 0;
+	} else if (strncmp(s->value, "every_ms", 8) == 0 && (s->value[8] == ' ' ||
+							 s->value[8] == '\t')) {
+		errno = 0;
+		n = strtoull(s->value + 9, &end, 10);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (errno || end == s->value + 9 || *end != '\0' || n < s->d->min ||
+		    n > s->d->max) {
+			snprintf(err, errlen, "%s: [%s] %s: every_ms takes %" PRIu64 "..%"
+				 PRIu64 " milliseconds: \"%s\"", s->origin, s->section,
+				 s->key, s->d->min, s->d->max, s->value);
+			return -EINVAL;
+		}
+		v = (uint32_t)n;
+	} else {
+		snprintf(err, errlen, "%s: [%s] %s: expected always or every_ms N: \"%s\"",
+			 s->origin, s->section, s->key, s->value);
+		return -EINVAL;
+	}
+	memcpy(s->field, &v, sizeof(v));
+	return 0;
+}
+
 static int set_idle(const struct setting *s, char *err, size_t errlen)
 {
 	enum cat_idle_mode m;
@@ -358,6 +396,7 @@ int cat_config_set(struct cat_config *c, const char *origin,
 	case K_PATH:     return set_path(&s, err, errlen);
 	case K_ENDPOINT: return set_endpoint(&s, err, errlen);
 	case K_IDLE:     return set_idle(&s, err, errlen);
+	case K_FSYNC:    return set_fsync(&s, err, errlen);
 	case K_WORD:     return set_word(&s, err, errlen);
 	case K_STEER:    return set_steer(&s, err, errlen);
 	default:         return set_number(&s, err, errlen);

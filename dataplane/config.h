@@ -37,6 +37,7 @@ struct cat_faults_cfg {
 	uint32_t drop_pct;       /* % of packets dropped */
 	uint32_t client_replies; /* 1: client replies get the faults too */
 	uint32_t corrupt_fwd_to; /* test-only: alter every put FWD to this node */
+	uint32_t log_writer_pause; /* test-only: the log writer writes nothing */
 };
 
 /* [store] slots when neither the file nor a cluster map says otherwise. */
@@ -53,6 +54,9 @@ struct cat_config {
 	enum cat_idle_mode idle;
 	enum cat_steer_want steering; /* auto | flow | rss | software */
 	int udp_zero_drop;       /* udp_checksum_zero: 0 accept, 1 drop */
+	int durability;          /* 0 none, 1 log (dataplane/durable.h) */
+	uint32_t fsync_ms;       /* fsync: 0 always, else every_ms N */
+	char log_dir[256];       /* the log; "" = /var/lib/catena/node<ID> */
 	/* [store] */
 	uint32_t slots;          /* power of two, 1..65536; 0 = not set: the
 				  * cluster map's slot count, else 1024 */

@@ -64,7 +64,10 @@ static uint64_t repl_sum(const struct cat_dp *dp, struct cat_worker *const *work
 
 static int is_drop(const char *name)
 {
-	return strncmp(name, "drop_", 5) == 0 || strcmp(name, "tx_dropped_full") == 0;
+	/* Link tag refusals are drops under the name the brief of each
+	 * cause gives (repl_auth_*); repl_auth_ok counts what was taken. */
+	return strncmp(name, "drop_", 5) == 0 || strcmp(name, "tx_dropped_full") == 0 ||
+	       (strncmp(name, "repl_auth_", 10) == 0 && strcmp(name, "repl_auth_ok") != 0);
 }
 
 const char *cat_counters_worker_name(size_t i)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@
 #include "dataplane/agent.h"
 #include "dataplane/config.h"
 #include "dataplane/counters.h"
+#include "dataplane/durable.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "dataplane/portplan.h"
@@ -95,6 +97,7 @@ struct node {
 	int control_up;         /* control initialised: fini it */
 	struct cat_port port;
 	int mem_socket;         /* NUMA socket of the pool and rings: the port's */
+	struct cat_durable durable; /* [node] durability = log */
 };
 
 /* One clear line on stderr, for errors that end the process. */
@@ -195,6 +198,8 @@ static void teardown_and_exit(struct node *n, int code, const char *summary)
 		cat_worker_request_stop();
 		rte_eal_mp_wait_lcore();
 	}
+	/* Workers stopped: what they logged is written and synced. */
+	cat_durable_stop(&n->durable);
 	if (n->telemetry_up)
 		cat_telemetry_disable();
 	if (n->pdump_up)
@@ -645,6 +650,15 @@ static void fill_dp(struct node *n)
 	n->dp.idle_backoff = n->cfg.idle != CAT_IDLE_BUSY;
 	n->dp.idle_interrupt = n->cfg.idle == CAT_IDLE_INTERRUPT;
 	n->dp.udp_zero_drop = (uint16_t)n->cfg.udp_zero_drop;
+	/* The cluster secret that authenticates the node channel also turns
+	 * on link tags: the keys come over that channel with each map. */
+	n->dp.link_auth = n->cfg.control_secret_file[0] != '\0';
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n->dp.link_ctr0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	n->dp.ip_be = htonl(n->cfg.ip);
 	n->dp.udp_port_be = htons(n->cfg.udp_port);
 	n->dp.udp_port = n->cfg.udp_port;
@@ -680,6 +694,66 @@ static void setup_store(struct node *n)
 		cat_lease_init(&n->lease);
 		n->dp.lease = &n->lease;
 	}
+}
+
+/* mkdir -p for the log's default place (/var/lib/catena/nodeID). */
+static void make_parents(const char *dir)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			(void)mkdir(p, 0755);
+			*s = '/';
+		}
+}
+
+/*
+ * [node] durability = log: replay the log into the store before anything
+ * serves, then start the log writer. A log that cannot be read or opened
+ * stops the node (exit 2: the operator's disk or setting), never a node
+ * that silently starts empty.
+ */
+static void setup_durable(struct node *n)
+{
+	const struct cat_dlog_replay *r = &n->durable.replay;
+	char err[1024] = "";
+	uint64_t keys = 0;
+	int rc;
+
+	if (n->cfg.durability == 0)
+		return;
+	if (n->cfg.log_dir[0] == '\0')
+		snprintf(n->cfg.log_dir, sizeof(n->cfg.log_dir), "/var/lib/catena/node%u",
+			 n->cfg.node_id);
+	make_parents(n->cfg.log_dir);
+	/* Replay writes every slot: this thread is their writer for now. */
+	rcu_register_thread();
+	rc = cat_durable_start(&n->durable, &n->cfg, n->dp.store, n->dp.n_workers,
+			       err, sizeof(err));
+	for (uint32_t s = 0; rc == 0 && s < n->cfg.slots; s++)
+		keys += cat_store_slot_keys(n->dp.store, s);
+	rcu_unregister_thread();
+	if (rc < 0)
+		fatal(n, EXIT_CONFIG, "durability = log: %s", err);
+	n->dp.durable = &n->durable;
+	if (n->cfg.fsync_ms)
+		LOG(NOTICE, "durability = log in %s, fsync every %u ms (a power cut "
+		    "may lose the last %u ms of acknowledged writes)", n->cfg.log_dir,
+		    n->cfg.fsync_ms, n->cfg.fsync_ms);
+	else
+		LOG(NOTICE, "durability = log in %s, fsync always (a client is "
+		    "answered once its write is on disk)", n->cfg.log_dir);
+	LOG(NOTICE, "durability: replayed %" PRIu64 " records (%" PRIu64 " bytes, %"
+	    PRIu64 " segments) in %.1f ms: %" PRIu64 " keys", r->records, r->bytes,
+	    r->segments, (double)n->durable.replay_ns / 1e6, keys);
+	if (r->torn || r->corrupt)
+		LOG(WARNING, "durability: %s", r->note);
+	if (n->durable.replay_errors)
+		LOG(ERR, "durability: %" PRIu64 " records of the log were not applied "
+		    "(see above)", n->durable.replay_errors);
 }
 
 static void setup_port(struct node *n)
@@ -790,7 +864,7 @@ static void say_ready(struct node *n)
 	    RTE_ETHER_ADDR_BYTES(&n->dp.mac), n->cfg.port_id,
 	    n->dp.idle_interrupt ? "interrupt" : n->dp.idle_backoff ? "backoff" : "busy",
 	    n->cfg.mtu,
-	    cat_wire_value_max(n->cfg.mtu, 0));
+	    cat_wire_value_max(cat_dp_value_mtu(&n->dp), 0));
 	if (n->dp.map != NULL)
 		LOG(INFO, "cluster map %s: epoch %u, %u nodes, %u chains",
 		    n->cfg.map_path[0] ? n->cfg.map_path : "(single node)",
@@ -801,7 +875,7 @@ static void say_ready(struct node *n)
 		    "(PING, ARP and ICMP are answered, requests get RETRY)",
 		    n->cfg.control_connect);
 	LOG(NOTICE, "data network authentication: %s; read leases %s",
-	    CAT_DATA_AUTH, n->dp.lease != NULL ? "on ([control])" : "off (no [control])");
+	    cat_dp_data_auth(&n->dp), n->dp.lease != NULL ? "on ([control])" : "off (no [control])");
 	printf("catena-node: ready ip=%s port=%u workers=%u slots=%u node=%u epoch=%u\n",
 	       ipbuf, n->cfg.udp_port, n->dp.n_workers, n->cfg.slots, n->cfg.node_id,
 	       cat_agent_epoch(&n->agent));
@@ -867,6 +941,7 @@ int main(int argc, char **argv)
 	fill_dp(n);
 	setup_pool(n);
 	setup_store(n);
+	setup_durable(n);
 	setup_rings(n);
 	setup_port(n);
 	/* The single-node map names our MAC: known only now. */

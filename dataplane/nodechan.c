@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 #include <rte_log.h>
+#include <sodium.h>
 #include <urcu-qsbr.h>
 
 #include "dataplane/counters.h"
@@ -31,6 +32,7 @@
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "replication/chain.h"
+#include "replication/linkauth.h"
 #include "replication/store.h"
 #include "replication/version.h"
 
@@ -66,13 +68,14 @@ static void inc(uint64_t *p)
  * that follows from it (so catenactl status can state the cluster's), the
  * link and its transitions, and the steering mode. null without a port.
  */
-static json_t *port_json(const struct cat_port *p, uint32_t mtu)
+static json_t *port_json(const struct cat_port *p, uint32_t mtu,
+			 uint32_t value_mtu)
 {
 	if (p == NULL)
 		return json_null();
 	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
 		"mtu", (json_int_t)mtu,
-		"value_max", (json_int_t)cat_wire_value_max(mtu, 0),
+		"value_max", (json_int_t)cat_wire_value_max(value_mtu, 0),
 		"link", __atomic_load_n(&p->link.up, __ATOMIC_RELAXED) ? "up" : "down",
 		"link_down_events", (json_int_t)__atomic_load_n(&p->link.down_events,
 								 __ATOMIC_RELAXED),
@@ -148,6 +151,11 @@ int cat_nodechan_init(struct cat_nodechan *cc, const struct cat_config *cfg,
 			return rc;
 		}
 		cc->st.auth = 1;
+		/* The same secret opens the link keys each map brings. */
+		if (cat_linkauth_init() < 0) {
+			snprintf(err, errlen, "control channel: libsodium failed to start");
+			return -EIO;
+		}
 	}
 	snprintf(cc->endpoint, sizeof(cc->endpoint), "%s", cfg->control_connect);
 	rc = cat_endpoint_parse(cc->endpoint, &cc->ep, err, errlen);
@@ -482,6 +490,74 @@ static void check_connecting(struct cat_nodechan *cc, uint64_t now)
 
 /* ---- messages from the control plane ----------------------------------- */
 
+/*
+ * The link keys that came with map m ("linkkeys": hex of the sealed
+ * delivery, replication/linkauth.h), as the workers will read them: by
+ * map node index, plus the previous epoch's receive keys from the map in
+ * force. NULL with err when they are missing or do not open (another
+ * secret, not for this node or epoch): a node with a secret never uses a
+ * map it cannot tag its traffic in.
+ */
+static struct cat_linkauth_keyset *link_keys(struct cat_nodechan *cc, json_t *o,
+					     const struct cat_map *m,
+					     char *err, size_t errlen)
+{
+	json_t *jk = json_object_get(o, "linkkeys");
+	const struct cat_dp_map *cur = cc->agent->dp->map;
+	uint16_t self = cc->agent->dp->node_id;
+	struct cat_linkauth_link links[CAT_LINKAUTH_PEERS_MAX];
+	uint8_t blob[CAT_LINKAUTH_BLOB_MAX];
+	struct cat_linkauth_keyset *ks;
+	size_t blen = 0;
+	unsigned int n = 0;
+	int rc;
+
+	if (!json_is_string(jk)) {
+		snprintf(err, errlen, "no link keys with it (this node has a cluster "
+			 "secret: is catena-control older than the node? upgrade it first)");
+		return NULL;
+	}
+	if (json_string_length(jk) > 2 * sizeof(blob) ||
+	    sodium_hex2bin(blob, sizeof(blob), json_string_value(jk),
+			   json_string_length(jk), NULL, &blen, NULL) != 0) {
+		snprintf(err, errlen, "link keys are not hex of at most %zu bytes",
+			 sizeof(blob));
+		return NULL;
+	}
+	rc = cat_linkauth_keys_open(cc->secret->key, cc->secret->len, m->epoch, self,
+				    blob, blen, links, &n);
+	sodium_memzero(blob, sizeof(blob));
+	if (rc < 0) {
+		snprintf(err, errlen, "link keys do not open for node %u epoch %u (%s)",
+			 self, m->epoch, rc == -EBADMSG ? "another cluster secret, "
+			 "or altered" : "malformed");
+		return NULL;
+	}
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL) {
+		snprintf(err, errlen, "out of memory");
+		sodium_memzero(links, sizeof(links));
+		return NULL;
+	}
+	ks->epoch = m->epoch;
+	for (uint16_t i = 0; i < m->n_nodes; i++)
+		for (unsigned int k = 0; k < n; k++)
+			if (links[k].peer == m->nodes[i].id && links[k].peer != self)
+				ks->link[i] = links[k];
+	if (cur != NULL && cur->keys.epoch != 0 && cur->keys.epoch < m->epoch) {
+		ks->prev_epoch = cur->keys.epoch;
+		for (uint16_t i = 0; i < CAT_LINKAUTH_PEERS_MAX; i++)
+			if (cur->keys.link[i].peer != 0) {
+				ks->prev[ks->n_prev].peer = cur->keys.link[i].peer;
+				memcpy(ks->prev[ks->n_prev].rx, cur->keys.link[i].rx,
+				       CAT_LINKAUTH_KEY_LEN);
+				ks->n_prev++;
+			}
+	}
+	sodium_memzero(links, sizeof(links));
+	return ks;
+}
+
 static void send_map_applied(struct cat_nodechan *cc, uint64_t now, uint32_t epoch)
 {
 	queue_json(cc, now, json_pack("{s:s, s:i, s:I}", "type", "map_applied",
@@ -493,6 +569,7 @@ static void on_map(struct cat_nodechan *cc, uint64_t now, json_t *o)
 {
 	json_t *je = json_object_get(o, "epoch"), *jt = json_object_get(o, "text");
 	struct cat_map *m = NULL;
+	struct cat_linkauth_keyset *ks = NULL;
 	char err[256], origin[300], msg[768];
 	json_int_t epoch;
 	int rc;
@@ -523,7 +600,25 @@ static void on_map(struct cat_nodechan *cc, uint64_t now, json_t *o)
 		return;
 	}
 	snprintf(origin, sizeof(origin), "control plane %s: map", cc->endpoint);
+	if (cc->secret != NULL) {
+		ks = link_keys(cc, o, m, err, sizeof(err));
+		if (ks == NULL) {
+			inc(&cc->st.maps_rejected);
+			say(cc, RTE_LOG_ERR, "map epoch %u: %s; keeping epoch %u",
+			    m->epoch, err, cat_agent_epoch(cc->agent));
+			cat_map_free(m);
+			return;
+		}
+	}
+	cc->agent->keys = ks;
 	rc = cat_agent_apply(cc->agent, m, origin, 1, msg, sizeof(msg));
+	cc->agent->keys = NULL;
+	if (ks != NULL) {
+		if (rc == 0)
+			wr(&cc->st.link_keys_epoch, ks->epoch);
+		sodium_memzero(ks, sizeof(*ks));
+		free(ks);
+	}
 	if (rc < 0) {
 		inc(&cc->st.maps_rejected);
 		if (cc->log != NULL)
@@ -996,7 +1091,8 @@ static void heartbeat(struct cat_nodechan *cc, uint64_t now)
 		       "stats", stats, "xfer", xfer, "heard", heard);
 	/* The data port rides beside the counters (port_json). */
 	if (hb != NULL)
-		json_object_set_new(hb, "port", port_json(cc->port, dp->mtu));
+		json_object_set_new(hb, "port", port_json(cc->port, dp->mtu,
+							  cat_dp_value_mtu(dp)));
 	if (queue_json(cc, now, hb) == 0)
 		inc(&cc->st.heartbeats_sent);
 }

@@ -75,6 +75,7 @@ struct cat_nodechan_status {
 	uint64_t last_digest_us;   /* time the last digests answer took */
 	uint64_t auth;             /* 1: the channel needs the cluster secret */
 	uint64_t auth_failures;    /* connections dropped for authentication */
+	uint64_t link_keys_epoch;  /* epoch of the last link keys opened, 0 none */
 };
 
 enum cat_nodechan_auth {

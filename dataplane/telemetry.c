@@ -30,6 +30,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
+#include "dataplane/durable.h"
 #include "dataplane/telemetry.h"
 #include "replication/chain.h"
 #include "replication/hist.h"
@@ -222,6 +223,11 @@ static int cmd_lcores(const char *cmd __rte_unused, const char *params __rte_unu
 		rte_tel_data_add_dict_u64(c, "idle_wakeups_rx", rd(&w->st.idle_wakeups_rx));
 		rte_tel_data_add_dict_u64(c, "idle_arm_failed", rd(&w->st.idle_arm_failed));
 		rte_tel_data_add_dict_u64(c, "idle_late_rx", rd(&w->st.idle_late_rx));
+		/* Capacity: requests per busy second is requests / (busy_tsc
+		 * / tsc_hz); catena-bench prints it (--node-telemetry). */
+		rte_tel_data_add_dict_u64(c, "busy_tsc", rd(&w->busy_tsc));
+		rte_tel_data_add_dict_u64(c, "idle_tsc", rd(&w->idle_tsc));
+		rte_tel_data_add_dict_u64(c, "tsc_hz", rte_get_tsc_hz());
 		snprintf(name, sizeof(name), "worker%u", i);
 		if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
 			rte_tel_data_free(c);
@@ -282,6 +288,49 @@ static int cmd_hops(const char *cmd __rte_unused, const char *params __rte_unuse
 	leave();
 	free(f);
 	free(r);
+	return 0;
+}
+
+/*
+ * /catena/durable: durability = log: the log's place and policy, bytes on
+ * disk, the lag (appended by workers, not yet synced), fsync latency, and
+ * what start-up replayed. The writer updates while this reads.
+ */
+static int cmd_durable(const char *cmd __rte_unused, const char *params __rte_unused,
+		       struct rte_tel_data *d)
+{
+	const struct cat_durable *du;
+
+	if (enter() < 0)
+		return -ENODEV;
+	du = g_dp->durable;
+	rte_tel_data_start_dict(d);
+	add_plain_str(d, "durability", du != NULL ? "log" : "none");
+	if (du != NULL) {
+		const struct cat_dlog_replay *r = &du->replay;
+
+		add_plain_str(d, "log_dir", du->dir);
+		add_plain_str(d, "fsync", du->fsync_ms ? "every_ms" : "always");
+		rte_tel_data_add_dict_u64(d, "fsync_every_ms", du->fsync_ms);
+		rte_tel_data_add_dict_u64(d, "bytes_on_disk", cat_durable_bytes(du));
+		rte_tel_data_add_dict_u64(d, "lag_bytes", cat_durable_lag(du));
+		rte_tel_data_add_dict_u64(d, "bytes_written", rd(&du->bytes_written));
+		rte_tel_data_add_dict_u64(d, "groups", rd(&du->groups));
+		rte_tel_data_add_dict_u64(d, "syncs", rd(&du->syncs));
+		if (du->sync_ns != NULL)
+			add_hist(d, "fsync_latency", du->sync_ns);
+		rte_tel_data_add_dict_u64(d, "write_errors", rd(&du->write_errors));
+		if (__atomic_load_n(&du->failed, __ATOMIC_ACQUIRE))
+			add_plain_str(d, "error", du->err);
+		rte_tel_data_add_dict_u64(d, "replayed_records", r->records);
+		rte_tel_data_add_dict_u64(d, "replayed_bytes", r->bytes);
+		rte_tel_data_add_dict_u64(d, "replay_ms", du->replay_ns / 1000000u);
+		rte_tel_data_add_dict_u64(d, "replay_errors", du->replay_errors);
+		rte_tel_data_add_dict_u64(d, "replay_lost_bytes", r->lost_bytes);
+		if (r->torn || r->corrupt)
+			add_plain_str(d, "replay_note", r->note);
+	}
+	leave();
 	return 0;
 }
 
@@ -583,6 +632,7 @@ static void faults_dict(struct rte_tel_data *d, const struct cat_faults_cfg *f)
 	rte_tel_data_add_dict_u64(d, "drop_pct", f->drop_pct);
 	rte_tel_data_add_dict_u64(d, "client_replies", f->client_replies);
 	rte_tel_data_add_dict_u64(d, "corrupt_fwd_to", f->corrupt_fwd_to);
+	rte_tel_data_add_dict_u64(d, "log_writer_pause", f->log_writer_pause);
 }
 
 /*
@@ -639,6 +689,9 @@ static int cmd_faults(const char *cmd __rte_unused, const char *params,
 		goto out;
 	}
 	*nf = tmp.faults;
+	if (g_dp->durable != NULL)
+		__atomic_store_n(&g_dp->durable->paused, (int)nf->log_writer_pause,
+				 __ATOMIC_RELEASE);
 	rcu_assign_pointer(g_dp->faults, nf);
 	synchronize_rcu();
 	free(cur);
@@ -691,6 +744,7 @@ static int cmd_control(const char *cmd __rte_unused, const char *params __rte_un
 	CTL_U64(maps_published);
 	CTL_U64(maps_current);
 	CTL_U64(maps_rejected);
+	CTL_U64(link_keys_epoch);
 	CTL_U64(heartbeats_sent);
 	CTL_U64(digest_requests);
 	CTL_U64(last_digest_us);
@@ -743,7 +797,9 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
 	rte_tel_data_add_dict_u64(d, "max_mtu", p->max_mtu);
 	/* The largest value for a zero-length key; subtract the key's length. */
-	rte_tel_data_add_dict_u64(d, "value_max", cat_wire_value_max(p->mtu, 0));
+	rte_tel_data_add_dict_u64(d, "value_max",
+				  cat_wire_value_max(p->mtu - (g_dp->link_auth ?
+					CAT_LINKAUTH_TRAILER_LEN : 0u), 0));
 	add_plain_str(d, "steering", cat_steer_mode_name(p->steer));
 	add_plain_str(d, "steering_reason", p->steer_why);
 	add_plain_str(d, "steering_asked", cat_steer_want_name(g_cfg->steering));
@@ -751,8 +807,9 @@ static int cmd_port(const char *cmd __rte_unused, const char *params __rte_unuse
 	/* Worker w also takes udp_port + 1 + w (with several workers). */
 	rte_tel_data_add_dict_u64(d, "worker_udp_port_first",
 				  p->n_queues > 1 ? g_cfg->udp_port + 1u : 0);
-	/* Said plainly: nothing on the data network is authenticated yet. */
-	add_plain_str(d, "data_auth", CAT_DATA_AUTH);
+	/* Said plainly: without a cluster secret nothing on the data
+	 * network is authenticated. */
+	add_plain_str(d, "data_auth", cat_dp_data_auth(g_dp));
 	add_plain_str(d, "link", rd(&l->up) ? "up" : "down");
 	rte_tel_data_add_dict_u64(d, "link_speed_mbps", rd(&l->speed_mbps));
 	rte_tel_data_add_dict_u64(d, "link_down_events", rd(&l->down_events));
@@ -777,6 +834,9 @@ static const struct {
 	{ "/catena/hops", cmd_hops,
 	  "Per hop, receive to send in ns: fwd (head, middles) and reply "
 	  "(tail): count, p50, p90, p99, p99.9, max, mean" },
+	{ "/catena/durable", cmd_durable,
+	  "durability = log: log dir, fsync policy, bytes on disk, lag, fsync "
+	  "latency, what start-up replayed" },
 	{ "/catena/slots", cmd_slots,
 	  "Slots with keys: owner, keys, version. Param: first slot; "
 	  "\"next\" continues, -1 = end" },

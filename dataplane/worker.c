@@ -4,7 +4,9 @@
  * -> client ops (reads here, writes on the slot's owner) and replication
  * messages (FWD/ACK on the owner, VQUERY/VRESP here) -> the chain engine
  * -> replies to clients and messages to peers, batched per destination for
- * the burst -> fault injector (peer traffic) -> tx burst.
+ * the burst -> fault injector (peer traffic) -> tx burst. With a cluster
+ * secret, every datagram to a peer is sealed with a link tag and every
+ * replication datagram is taken only with a valid one (link_check).
  * Never blocks, never allocates except mempool mbufs, never makes a syscall
  * outside the idle backoff sleep, never logs. Every discarded packet or
  * message increments exactly one named counter.
@@ -12,7 +14,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <rte_arp.h>
 #include <rte_branch_prediction.h>
@@ -26,6 +30,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "dataplane/durable.h"
 #include "dataplane/dump.h"
 #include "dataplane/worker.h"
 #include "replication/hash.h"
@@ -78,6 +83,12 @@ uint16_t cat_worker_mbuf_data_room(uint32_t mtu)
 static inline uint32_t payload_cap(const struct cat_dp *dp)
 {
 	return dp->mtu - (uint32_t)IPV4_UDP_LEN;
+}
+
+/* Messages to a peer leave room for the link trailer. */
+static inline uint32_t peer_cap(const struct cat_dp *dp)
+{
+	return payload_cap(dp) - (dp->link_auth ? CAT_LINKAUTH_TRAILER_LEN : 0u);
 }
 
 /* With flow steering the NIC queues UDP port udp_port + 1 + w on worker
@@ -172,18 +183,19 @@ static inline uint8_t *pkt_tail(struct cat_worker_pkt *p)
 	return rte_pktmbuf_mtod_offset(p->m, uint8_t *, L2L3L4_LEN + p->len);
 }
 
-/* Write Ethernet, IPv4 and UDP headers in front of the payload and send. */
-static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
-		      const uint8_t dst_mac[6], uint32_t dst_ip_be,
-		      uint16_t dst_port_be, int faultable)
+/* Write Ethernet, IPv4 and UDP headers in front of the payload: the
+ * packet, ready to send. With a link key, the payload's last
+ * CAT_LINKAUTH_TRAILER_LEN bytes are the trailer's room, sealed once the
+ * addresses it covers are written. */
+static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *p,
+				   const uint8_t dst_mac[6], uint32_t dst_ip_be,
+				   uint16_t dst_port_be, const uint8_t *link_key)
 {
 	struct rte_mbuf *m = p->m;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
 
-	if (m == NULL)
-		return;
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	udp = (struct rte_udp_hdr *)(ip + 1);
@@ -208,13 +220,93 @@ static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
 	udp->dst_port = dst_port_be;
 	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + p->len));
 	udp->dgram_cksum = 0;
+	/* The tag covers source to UDP length with the checksum as zero:
+	 * in a 20-byte IPv4 header those are contiguous, right before the
+	 * payload. */
+	if (link_key != NULL)
+		cat_linkauth_seal(link_key, (uint8_t *)&ip->src_addr, p->len,
+				  (uint8_t)w->idx, w->dmap->keys.epoch,
+				  w->auth_ctr++);
 	/* Virtual devices offload nothing: the UDP checksum is computed here. */
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 
 	m->data_len = (uint16_t)(L2L3L4_LEN + p->len);
 	m->pkt_len = m->data_len;
 	p->m = NULL;
-	tx_out(w, m, faultable);
+	return m;
+}
+
+/* Finish the packet and send it. */
+static void pkt_close(struct cat_worker *w, struct cat_worker_pkt *p,
+		      const uint8_t dst_mac[6], uint32_t dst_ip_be,
+		      uint16_t dst_port_be, int faultable,
+		      const uint8_t *link_key)
+{
+	if (p->m != NULL)
+		tx_out(w, pkt_finish(w, p, dst_mac, dst_ip_be, dst_port_be, link_key),
+		       faultable);
+}
+
+/* ---- durability = log ---------------------------------------------------- */
+
+/* io->applied: the engine changed the store; the record goes to the log
+ * writer. The worker checked for room before it took the burst, so a
+ * record that does not fit is a bug or a disk that stopped: then this
+ * worker acknowledges nothing more (parked replies stay parked). */
+static void io_applied(void *arg, const struct cat_dlog_rec *r)
+{
+	struct cat_worker *w = arg;
+	ssize_t n = cat_dlog_encode(w->log_scratch, sizeof(w->log_scratch), r);
+
+	if (unlikely(n < 0 || cat_logring_put(w->logring, w->log_scratch,
+					      (size_t)n) != 0)) {
+		w->st.log_records_lost++;
+		w->log_broken = 1;
+	}
+}
+
+/* fsync = always: a reply packet leaves only once every record this
+ * worker logged before it is on disk. */
+static void park(struct cat_worker *w, struct rte_mbuf *m, int faultable)
+{
+	uint32_t i = (w->park_head + w->park_n) % CAT_WORKER_PARK_MAX;
+
+	if (unlikely(w->park_n == CAT_WORKER_PARK_MAX)) {
+		/* Rx stops well before this (log_room); never reached. */
+		rte_pktmbuf_free(m);
+		w->st.drop_reply_no_mbuf++;
+		return;
+	}
+	w->park_m[i] = m;
+	w->park_at[i] = cat_logring_head(w->logring);
+	w->park_faultable[i] = (uint8_t)faultable;
+	w->park_n++;
+	w->st.log_replies_parked++;
+}
+
+static void unpark(struct cat_worker *w)
+{
+	uint64_t durable;
+
+	if (w->park_n == 0 || w->log_broken)
+		return;
+	durable = cat_logring_durable(w->logring);
+	while (w->park_n && w->park_at[w->park_head] <= durable) {
+		uint32_t i = w->park_head;
+
+		tx_out(w, w->park_m[i], w->park_faultable[i]);
+		w->park_head = (i + 1) % CAT_WORKER_PARK_MAX;
+		w->park_n--;
+	}
+}
+
+/* Room for what one more burst may log and park. */
+static inline int log_room(const struct cat_worker *w)
+{
+	return cat_logring_room(w->logring) >= CAT_DURABLE_ROOM_MIN &&
+	       w->park_n + 2u * w->dp->burst < CAT_WORKER_PARK_MAX &&
+	       !__atomic_load_n(&w->dp->durable->failed, __ATOMIC_ACQUIRE) &&
+	       !w->log_broken;
 }
 
 /* ---- client replies ------------------------------------------------------ */
@@ -227,10 +319,18 @@ static inline int same_addr(const struct cat_addr *a, const struct cat_addr *b)
 
 static void crep_close(struct cat_worker *w)
 {
+	struct rte_mbuf *m;
+
 	if (w->crep.m == NULL)
 		return;
-	pkt_close(w, &w->crep, w->crep_to.mac, rte_cpu_to_be_32(w->crep_to.ip),
-		  rte_cpu_to_be_16(w->crep_to.port), w->faults.cfg.client_replies);
+	m = pkt_finish(w, &w->crep, w->crep_to.mac, rte_cpu_to_be_32(w->crep_to.ip),
+		       rte_cpu_to_be_16(w->crep_to.port), NULL);
+	if (unlikely(w->log_always) &&
+	    (cat_logring_durable(w->logring) < cat_logring_head(w->logring) ||
+	     w->park_n || w->log_broken))
+		park(w, m, w->faults.cfg.client_replies);
+	else
+		tx_out(w, m, w->faults.cfg.client_replies);
 	w->st.reply_packets++;
 }
 
@@ -325,11 +425,26 @@ static inline void reply_status(struct cat_worker *w, const struct cat_addr *to,
 static void peer_close(struct cat_worker *w, uint32_t i)
 {
 	const struct cat_map_node *nd = &w->dmap->map->nodes[i];
+	const uint8_t *key = NULL;
 
 	if (w->peer[i].m == NULL)
 		return;
+	if (w->dp->link_auth) {
+		const struct cat_linkauth_keyset *ks = &w->dmap->keys;
+
+		/* No key for this link (catena-control sent none yet): a
+		 * datagram without a tag would only be refused there. */
+		if (unlikely(ks->epoch == 0 || ks->link[i].peer != nd->id)) {
+			rte_pktmbuf_free(w->peer[i].m);
+			w->peer[i].m = NULL;
+			w->st.drop_peer_no_key++;
+			return;
+		}
+		key = ks->link[i].tx;
+		w->peer[i].len += CAT_LINKAUTH_TRAILER_LEN; /* room kept by peer_cap */
+	}
 	pkt_close(w, &w->peer[i], nd->mac, rte_cpu_to_be_32(nd->ip),
-		  rte_cpu_to_be_16(nd->udp_port), 1);
+		  rte_cpu_to_be_16(nd->udp_port), 1, key);
 	w->st.peer_packets++;
 }
 
@@ -344,7 +459,7 @@ static void io_to_node(void *arg, uint16_t node_id, const struct cat_msg *m)
 	const struct cat_dp_map *dm = w->dmap;
 	const struct cat_map *map = dm->map;
 	const struct cat_map_node *nd = cat_map_node_by_id(map, node_id);
-	uint32_t cap = payload_cap(w->dp);
+	uint32_t cap = peer_cap(w->dp);
 	uint32_t need = (uint32_t)cat_wire_msg_len(m);
 	struct cat_worker_pkt *p;
 	const uint8_t *mac;
@@ -539,6 +654,25 @@ static void map_get(struct cat_worker *w, const struct cat_addr *from,
 		    dm->text + msg->arg, n);
 }
 
+/* The bulk lookup's result for the GET whose key is at key (handle_msg
+ * meets the GETs in the order bulk_gets found them), or 0. */
+static inline int bulk_take(struct cat_worker *w, const uint8_t *key,
+			    struct cat_key *k, const struct cat_item **it)
+{
+	/* A write earlier in this burst (a client's PUT before its GET in
+	 * one datagram, a FWD) may have changed what the GET must see. */
+	if (w->gets_stale)
+		return 0;
+	for (unsigned int i = w->gets_next; i < w->gets_n; i++)
+		if (w->gets_keyp[i] == key) {
+			*k = w->gets_k[i];
+			*it = w->gets_it[i];
+			w->gets_next = i + 1;
+			return 1;
+		}
+	return 0;
+}
+
 /* One decoded client request. */
 static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		       const struct cat_msg *msg)
@@ -546,12 +680,15 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	const struct cat_dp *dp = w->dp;
 	enum cat_status st;
 	struct cat_key k;
+	const struct cat_item *it = NULL;
+	int have_it = 0;
 	uint32_t owner;
 
 	w->st.requests++;
 	count_op(&w->st, msg->op);
 
-	st = cat_wire_check_request(msg, cat_wire_value_max(dp->mtu, msg->key_len));
+	st = cat_wire_check_request(msg, cat_wire_value_max(cat_dp_value_mtu(dp),
+							    msg->key_len));
 	if (st != CAT_ST_OK) {
 		reply_status(w, from, msg, st, 0);
 		return;
@@ -574,7 +711,10 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		return;
 	}
 
-	cat_store_key(dp->store, &k, msg->key, msg->key_len);
+	if (msg->op == CAT_OP_GET && bulk_take(w, msg->key, &k, &it))
+		have_it = 1;
+	else
+		cat_store_key(dp->store, &k, msg->key, msg->key_len);
 	if (msg->slot != k.slot) {
 		reply_status(w, from, msg, CAT_ST_WRONG_SLOT, dp->slot_count);
 		return;
@@ -584,14 +724,16 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 	case CAT_OP_GET:
 		/* Reads run here whatever the owner: items stay valid until
 		 * this worker's next quiescent state, after the reply copy. */
-		cat_chain_read(w->dmap->map, dp->node_id, dp->store, &w->io,
-			       from, 0, msg, &w->rst, dp->lease, w->now);
+		cat_chain_read_get(w->dmap->map, dp->node_id, dp->store, &w->io,
+				   from, msg, &k, have_it, it, &w->rst, dp->lease,
+				   w->now);
 		return;
 	case CAT_OP_PUT:
 	case CAT_OP_DEL:
 	case CAT_OP_CAS:
 	case CAT_OP_INCR:
 		owner = cat_worker_slot_owner(k.slot, dp->n_workers);
+		w->gets_stale = 1;
 		if (owner == w->idx) {
 			cat_chain_on_write(w->chain, w->now, from, msg);
 			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
@@ -613,6 +755,7 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 	uint32_t owner;
 
 	w->st.repl_rx_msgs++;
+	w->gets_stale = 1;
 	if (unlikely(msg->slot >= dp->slot_count)) {
 		w->st.drop_repl_bad_slot++;
 		return;
@@ -645,13 +788,13 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 }
 
 /*
- * Node id of the map node at this source address (host order), 0 if none,
- * -EPERM if the frame's source MAC is not the one the map gives that node
- * (a host on the segment using a member's address: the map's MAC is the
- * one check a node can make without a keyed tag, docs/HARDENING.md).
- * Hearing from it is noted for the agent's heartbeat.
+ * Index in the map of the node at this source address (host order),
+ * -ENOENT if none, -EPERM if the frame's source MAC is not the one the map
+ * gives that node (a host on the segment using a member's address; without
+ * a cluster secret the map's MAC is the one check a node can make,
+ * docs/HARDENING.md).
  */
-static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
+static int peer_index(const struct cat_worker *w, uint32_t ip, const uint8_t *mac)
 {
 	const struct cat_map *map = w->dmap->map;
 	static const uint8_t zero[6];
@@ -662,11 +805,122 @@ static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
 			if (memcmp(map->nodes[i].mac, zero, 6) != 0 &&
 			    memcmp(map->nodes[i].mac, mac, 6) != 0)
 				return -EPERM;
-			w->heard_id[i] = map->nodes[i].id;
-			__atomic_store_n(&w->heard_ns[i], w->now, __ATOMIC_RELAXED);
-			return map->nodes[i].id;
+			return (int)i;
 		}
-	return 0;
+	return -ENOENT;
+}
+
+/* Hearing from map node i is noted for the agent's heartbeat. */
+static inline uint16_t note_heard(struct cat_worker *w, uint32_t i)
+{
+	uint16_t id = w->dmap->map->nodes[i].id;
+
+	w->heard_id[i] = id;
+	__atomic_store_n(&w->heard_ns[i], w->now, __ATOMIC_RELAXED);
+	return id;
+}
+
+/* Node id of the map node at this address (heard), 0 if none, -EPERM
+ * for the wrong MAC: the check without a cluster secret. */
+static int peer_of(struct cat_worker *w, uint32_t ip, const uint8_t *mac)
+{
+	int i = peer_index(w, ip, mac);
+
+	if (i == -EPERM)
+		return i;
+	return i < 0 ? 0 : note_heard(w, (uint32_t)i);
+}
+
+/* The receive key for a trailer of epoch `epoch` from map node i: this
+ * epoch's, or for a short while after a switch the previous epoch's
+ * (what the peer sent before it switched too). NULL if none. */
+static const uint8_t *rx_key(const struct cat_worker *w, uint32_t i,
+			     uint32_t epoch)
+{
+	const struct cat_linkauth_keyset *ks = &w->dmap->keys;
+	uint16_t id = w->dmap->map->nodes[i].id;
+
+	if (likely(epoch == ks->epoch && epoch != 0))
+		return ks->link[i].peer == id ? ks->link[i].rx : NULL;
+	if (epoch == 0 || epoch != ks->prev_epoch || w->now >= w->prev_keys_until)
+		return NULL;
+	for (uint16_t k = 0; k < ks->n_prev; k++)
+		if (ks->prev[k].peer == id)
+			return ks->prev[k].rx;
+	return NULL;
+}
+
+/*
+ * A datagram that opens with a replication message, with a cluster
+ * secret: the node id of the peer whose link tag it carries, or 0 (the
+ * datagram is refused as a whole and counted once, by cause). Order: who
+ * the map says sent it, the trailer, the key of its epoch, the replay
+ * window (cheap, before the MAC), the tag, and only then the window moves
+ * and the peer counts as heard: a forgery changes nothing.
+ */
+static int link_check(struct cat_worker *w, struct rte_ipv4_hdr *ip,
+		      struct rte_udp_hdr *udp, const struct cat_addr *from,
+		      const uint8_t *p, size_t plen)
+{
+	struct cat_linkauth_trailer t;
+	struct cat_linkauth_window *win;
+	const uint8_t *key;
+	uint16_t ck;
+	int i, rc;
+
+	i = peer_index(w, from->ip, from->mac);
+	if (unlikely(i < 0)) {
+		if (i == -EPERM)
+			w->st.drop_repl_wrong_mac++;
+		else
+			w->st.drop_repl_unknown_peer++;
+		return 0;
+	}
+	if (unlikely(plen < CAT_WIRE_HDR_LEN + CAT_LINKAUTH_TRAILER_LEN ||
+		     cat_linkauth_parse(p, plen, &t) != 0)) {
+		w->st.repl_auth_missing++;
+		return 0;
+	}
+	key = rx_key(w, (uint32_t)i, t.epoch);
+	if (unlikely(key == NULL)) {
+		w->st.repl_auth_unknown_epoch++;
+		return 0;
+	}
+	/* Our peers send no IP options; without them the covered bytes are
+	 * not contiguous, and such a datagram is no peer's. */
+	if (unlikely(t.worker >= CAT_WORKER_MAX ||
+		     (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) != 5)) {
+		w->st.repl_auth_bad_tag++;
+		return 0;
+	}
+	win = &w->win[i][t.worker];
+	if (unlikely(cat_linkauth_window_check(win, t.counter) != 0)) {
+		w->st.repl_auth_replay++;
+		return 0;
+	}
+	/* The tag was made with the checksum field zero: so it is, for the
+	 * verify (the checksum was checked already). */
+	ck = udp->dgram_cksum;
+	udp->dgram_cksum = 0;
+	rc = cat_linkauth_verify(key, (const uint8_t *)&ip->src_addr, plen);
+	udp->dgram_cksum = ck;
+	if (unlikely(rc != 0)) {
+		w->st.repl_auth_bad_tag++;
+		return 0;
+	}
+	cat_linkauth_window_take(win, t.counter);
+	w->st.repl_auth_ok++;
+	return note_heard(w, (uint32_t)i);
+}
+
+/* 1 if the payload opens with a replication message (not a reply). */
+static inline int opens_with_repl(const uint8_t *p, size_t plen)
+{
+	struct cat_msg msg;
+	size_t used = 0;
+
+	return cat_wire_decode(p, plen, &msg, &used) == CAT_WIRE_OK &&
+	       cat_op_is_replication(msg.op) && !(msg.flags & CAT_F_REPLY);
 }
 
 /* Worker 0, every CAT_WORKER_PING_NS: one PING to every other map node,
@@ -685,14 +939,15 @@ static void ping_peers(struct cat_worker *w)
 		}
 }
 
-/* The UDP payload of a packet to our catena port: messages back to back. */
+/* The UDP payload of a packet to our catena port: messages back to back,
+ * then (a peer's, with a cluster secret) the link trailer. */
 static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
-			  const struct rte_ipv4_hdr *ip,
-			  const struct rte_udp_hdr *udp,
+			  struct rte_ipv4_hdr *ip, struct rte_udp_hdr *udp,
 			  const uint8_t *p, size_t plen)
 {
 	struct cat_addr from;
 	int from_node = 0, looked_up = 0; /* on the first replication message */
+	int sealed = 0;                   /* link tag verified */
 	size_t off = 0;
 
 	from.ip = rte_be_to_cpu_32(ip->src_addr);
@@ -701,6 +956,15 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 
 	if (plen == 0)
 		w->st.drop_short++;
+	/* A peer's datagram opens with a replication message; with a secret
+	 * it is taken only whole and sealed. Client requests stay plain. */
+	if (w->dp->link_auth && w->dmap != NULL && opens_with_repl(p, plen)) {
+		from_node = link_check(w, ip, udp, &from, p, plen);
+		if (from_node == 0)
+			return;
+		looked_up = sealed = 1;
+		plen -= CAT_LINKAUTH_TRAILER_LEN;
+	}
 	while (off < plen) {
 		struct cat_msg msg;
 		size_t used = 0;
@@ -749,6 +1013,12 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 		if (cat_op_is_replication(msg.op)) {
 			if (unlikely(w->dmap == NULL)) {
 				w->st.drop_repl_no_map++;
+				continue;
+			}
+			/* After a client request in the same datagram: not
+			 * sealed, whatever it ends in. */
+			if (unlikely(w->dp->link_auth && !sealed)) {
+				w->st.repl_auth_missing++;
 				continue;
 			}
 			if (!looked_up) {
@@ -909,7 +1179,7 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		       struct rte_ether_hdr *eth, uint32_t len)
 {
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	const struct rte_udp_hdr *udp;
+	struct rte_udp_hdr *udp;
 	uint32_t ihl, tot, l4len, ulen;
 	uint64_t ck;
 
@@ -960,7 +1230,7 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 		return 0;
 	}
 
-	udp = (const struct rte_udp_hdr *)((uint8_t *)ip + ihl);
+	udp = (struct rte_udp_hdr *)((uint8_t *)ip + ihl);
 	if (unlikely(l4len < sizeof(*udp))) {
 		w->st.drop_udp_bad_length++;
 		return 0;
@@ -1021,11 +1291,70 @@ static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
 	return 0;
 }
 
+/*
+ * Before a burst is handled: find its client GETs (a light parse; what it
+ * takes for a GET that handle_pkt then drops is simply not used), hash
+ * each key once and look them all up in one pipelined call, so the
+ * burst's cache misses overlap instead of queueing one key at a time.
+ * The items stay valid until this iteration's quiescent state. Messages
+ * are still handled in order: once a write ran in this burst (a client's
+ * PUT before its GET in one datagram, a FWD), the rest of its GETs look up
+ * again (gets_stale), so a GET always sees what came before it.
+ */
+static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct cat_dp *dp = w->dp;
+	unsigned int g = 0;
+
+	w->gets_n = w->gets_next = 0;
+	w->gets_stale = 0;
+	if (unlikely(w->dmap == NULL))
+		return;
+	for (uint16_t i = 0; i < n && g < CAT_STORE_BULK_MAX; i++) {
+		const struct rte_ether_hdr *eth =
+			rte_pktmbuf_mtod(pkts[i], const struct rte_ether_hdr *);
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+		const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(ip + 1);
+		uint32_t len = rte_pktmbuf_data_len(pkts[i]);
+		const uint8_t *p = (const uint8_t *)(udp + 1);
+		size_t off = 0, plen;
+
+		if (len < L2L3L4_LEN || eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+		    ip->version_ihl != RTE_IPV4_VHL_DEF || ip->next_proto_id != IPPROTO_UDP ||
+		    (udp->dst_port != dp->udp_port_be && !worker_port(dp, udp->dst_port)))
+			continue;
+		plen = RTE_MIN((size_t)rte_be_to_cpu_16(udp->dgram_len),
+			       (size_t)(len - RTE_ETHER_HDR_LEN - sizeof(*ip))) ;
+		plen = plen > sizeof(*udp) ? plen - sizeof(*udp) : 0;
+		while (off < plen && g < CAT_STORE_BULK_MAX) {
+			struct cat_msg msg;
+			size_t used;
+
+			if (cat_wire_decode(p + off, plen - off, &msg, &used) != CAT_WIRE_OK)
+				break;
+			off += used;
+			if (msg.op != CAT_OP_GET || (msg.flags & CAT_F_REPLY) ||
+			    msg.key_len == 0 || msg.key_len > CAT_WIRE_KEY_MAX)
+				continue;
+			cat_store_key(dp->store, &w->gets_k[g], msg.key, msg.key_len);
+			w->gets_keyp[g] = msg.key;
+			w->gets_kp[g] = &w->gets_k[g];
+			g++;
+		}
+	}
+	if (g == 0)
+		return;
+	(void)cat_store_get_bulk(dp->store, w->gets_kp, g, w->gets_it);
+	w->gets_n = g;
+}
+
 static void handle_burst(struct cat_worker *w, struct rte_mbuf **pkts,
 			 uint16_t n)
 {
 	struct rte_mbuf *done[CAT_WORKER_BURST_MAX];
 	uint16_t i, n_done = 0;
+
+	bulk_gets(w, pkts, n);
 
 	for (i = 0; i < n; i++) {
 		if (i + 1 < n)
@@ -1048,6 +1377,11 @@ int cat_worker_init(struct cat_worker *w)
 	w->io.to_node = io_to_node;
 	w->io.to_client = io_to_client;
 	w->io.arg = w;
+	if (dp->durable != NULL) {
+		w->logring = &dp->durable->ring[w->idx];
+		w->log_always = dp->durable->fsync_ms == 0;
+		w->io.applied = io_applied;
+	}
 	memset(&p, 0, sizeof(p));
 	p.node_id = dp->node_id;
 	p.worker = w->idx;
@@ -1055,7 +1389,7 @@ int cat_worker_init(struct cat_worker *w)
 	p.store = dp->store;
 	p.io = w->io;
 	p.inflight_max = dp->repl_inflight;
-	p.msg_max = payload_cap(dp);
+	p.msg_max = peer_cap(dp);
 	p.dedup_max = dp->repl_dedup;
 	p.rto_ns = dp->repl_rto_ns;
 	p.suspect_after = dp->repl_suspect_after;
@@ -1064,7 +1398,13 @@ int cat_worker_init(struct cat_worker *w)
 	p.fence_ns = dp->lease != NULL ? CAT_LEASE_FENCE_NS : 0;
 	w->hop_fwd = malloc(sizeof(*w->hop_fwd));
 	w->hop_reply = malloc(sizeof(*w->hop_reply));
-	if (w->hop_fwd == NULL || w->hop_reply == NULL) {
+	w->auth_ctr = dp->link_ctr0;
+	if (dp->link_auth) {
+		w->win = calloc(CAT_MAP_NODES_MAX, sizeof(*w->win));
+		w->win_spare = calloc(CAT_MAP_NODES_MAX, sizeof(*w->win_spare));
+	}
+	if (w->hop_fwd == NULL || w->hop_reply == NULL ||
+	    (dp->link_auth && (w->win == NULL || w->win_spare == NULL))) {
 		cat_worker_fini(w);
 		return -ENOMEM;
 	}
@@ -1087,12 +1427,44 @@ void cat_worker_fini(struct cat_worker *w)
 	free(w->hop_fwd);
 	free(w->hop_reply);
 	w->hop_fwd = w->hop_reply = NULL;
+	free(w->win);
+	free(w->win_spare);
+	w->win = w->win_spare = NULL;
 }
 
 /* TSC to ns with one multiply: mult = 2^32 * 1e9 / hz. */
 static inline uint64_t tsc_ns(uint64_t mult)
 {
 	return (uint64_t)(((unsigned __int128)rte_rdtsc() * mult) >> 32);
+}
+
+/*
+ * A new map may order its nodes differently: each peer's replay windows
+ * follow it to its new row (by node id), so a switch never forgets what
+ * was taken (a forgotten window would take a replay). A node new to the
+ * map starts empty. At most 64 x 64 compares, once per map.
+ */
+static void win_remap(struct cat_worker *w, const struct cat_map *m)
+{
+	struct cat_linkauth_window (*next)[CAT_WORKER_MAX] = w->win_spare;
+	uint16_t ids[CAT_MAP_NODES_MAX];
+
+	for (uint32_t i = 0; i < m->n_nodes; i++) {
+		uint16_t id = m->nodes[i].id;
+		uint32_t j;
+
+		for (j = 0; j < CAT_MAP_NODES_MAX && w->win_id[j] != id; j++)
+			;
+		if (j < CAT_MAP_NODES_MAX)
+			memcpy(next[i], w->win[j], sizeof(next[i]));
+		else
+			memset(next[i], 0, sizeof(next[i]));
+		ids[i] = id;
+	}
+	memset(w->win_id, 0, sizeof(w->win_id));
+	memcpy(w->win_id, ids, m->n_nodes * sizeof(ids[0]));
+	w->win_spare = w->win;
+	w->win = next;
 }
 
 /*
@@ -1108,6 +1480,10 @@ static void take_published(struct cat_worker *w)
 	struct cat_faults_cfg *fc = rcu_dereference(dp->faults);
 
 	if (unlikely(dm != w->dmap && dm != NULL)) {
+		if (dp->link_auth) {
+			win_remap(w, dm->map);
+			w->prev_keys_until = w->now + CAT_LINKAUTH_PREV_NS;
+		}
 		w->dmap = dm;
 		cat_chain_set_map(w->chain, dm->map, w->now);
 		/* Peers renew our read leases only with PINGs at the new
@@ -1127,15 +1503,45 @@ static void take_published(struct cat_worker *w)
  * set (rte_eth_dev_rx_intr_ctl_q must run on the thread that waits).
  * 1 if armed; 0 with w->idle_note saying why not (the worker then backs
  * off, as idle = backoff).
+ *
+ * net_tap is waited on differently. Its interrupt descriptor is the
+ * queue's own tap fd, and DPDK registers it edge-triggered; but net_tap's
+ * rx reads the fd only once its SIGIO handler (run on whichever thread the
+ * kernel picks) has counted a signal. A worker the edge woke can poll
+ * before that, find nothing, block again, and the packet then waits for
+ * the next one or the timeout (the idle_late_rx counter: 9% of waits on
+ * a chain of three here). Level-triggered on the same fd, epoll returns
+ * while the packet is still queued, so the worker polls until net_tap
+ * hands it over, and blocks only on an empty queue. (For an eventfd, as
+ * NIC PMDs use, level-triggered would never block: DPDK's edge-triggered
+ * set reads the counter, so it stays the way for them.)
  */
 static int intr_setup(struct cat_worker *w)
 {
-	int rc = rte_eth_dev_rx_intr_ctl_q(w->dp->port_id, w->idx,
-					   RTE_EPOLL_PER_THREAD,
-					   RTE_INTR_EVENT_ADD, NULL);
+	struct rte_eth_dev_info info;
+	int rc;
 
-	if (rc == 0)
-		return 1;
+	w->intr_lt_epfd = -1;
+	if (rte_eth_dev_info_get(w->dp->port_id, &info) == 0 &&
+	    info.driver_name != NULL && strcmp(info.driver_name, "net_tap") == 0) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(w->dp->port_id, w->idx);
+		int ep = fd >= 0 ? epoll_create1(EPOLL_CLOEXEC) : -1;
+
+		if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0) {
+			w->intr_lt_epfd = ep;
+			return 1;
+		}
+		rc = fd < 0 ? fd : -errno;
+		if (ep >= 0)
+			close(ep);
+	} else {
+		rc = rte_eth_dev_rx_intr_ctl_q(w->dp->port_id, w->idx,
+					       RTE_EPOLL_PER_THREAD,
+					       RTE_INTR_EVENT_ADD, NULL);
+		if (rc == 0)
+			return 1;
+	}
 	snprintf(w->idle_note, sizeof(w->idle_note),
 		 "no rx interrupt on this port (%s): backoff instead", strerror(-rc));
 	return 0;
@@ -1178,7 +1584,14 @@ static void intr_block(struct cat_worker *w, uint64_t max_ms)
 	int rc;
 
 	rcu_thread_offline();
-	rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, (int)max_ms);
+	if (w->intr_lt_epfd >= 0) {
+		struct epoll_event lev;
+
+		rc = epoll_wait(w->intr_lt_epfd, &lev, 1, (int)max_ms);
+		rc = rc < 0 ? 0 : rc; /* EINTR (net_tap's own SIGIO): poll */
+	} else {
+		rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, (int)max_ms);
+	}
 	rcu_thread_online();
 	w->st.idle_waits++;
 	w->st.idle_wakeups_rx += rc > 0;
@@ -1193,6 +1606,8 @@ int cat_worker_main(void *arg)
 	struct rte_mbuf *pkts[CAT_WORKER_BURST_MAX];
 	const struct cat_chain_stats *cs = cat_chain_stats(w->chain);
 	unsigned int empty = 0, sleep_us = IDLE_SLEEP_MIN_US;
+	uint64_t tsc_last;
+	int was_busy = 0;
 	uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) /
 				   dp->tsc_hz);
 
@@ -1204,6 +1619,7 @@ int cat_worker_main(void *arg)
 	__atomic_store_n(&w->timer_slack_ns,
 			 (uint64_t)prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL),
 			 __ATOMIC_RELAXED);
+	w->intr_lt_epfd = -1;
 	w->idle_mode = dp->idle_interrupt ? CAT_IDLE_INTERRUPT :
 		       dp->idle_backoff ? CAT_IDLE_BACKOFF : CAT_IDLE_BUSY;
 	if (dp->idle_interrupt && !intr_setup(w))
@@ -1211,15 +1627,30 @@ int cat_worker_main(void *arg)
 	__atomic_store_n(&w->idle_known, 1, __ATOMIC_RELEASE);
 	w->now = tsc_ns(mult);
 	take_published(w);
+	tsc_last = rte_rdtsc();
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
 		uint64_t fwd0 = cs->fwd_sent, tail0 = cs->tail_replies;
+		uint64_t tsc = rte_rdtsc();
 		uint16_t n;
 		unsigned int work;
 		uint64_t next_due, us;
 
-		w->now = tsc_ns(mult);
+		/* The last iteration, sleep or wait included, by its result. */
+		if (was_busy)
+			__atomic_store_n(&w->busy_tsc, w->busy_tsc + (tsc - tsc_last),
+					 __ATOMIC_RELAXED);
+		else
+			__atomic_store_n(&w->idle_tsc, w->idle_tsc + (tsc - tsc_last),
+					 __ATOMIC_RELAXED);
+		tsc_last = tsc;
+		w->now = (uint64_t)(((unsigned __int128)tsc * mult) >> 32);
 		take_published(w);
-		n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+		if (unlikely(w->logring != NULL) && !log_room(w)) {
+			n = 0;	/* the writer catches up; packets wait */
+			w->st.log_backpressure++;
+		} else {
+			n = rte_eth_rx_burst(dp->port_id, w->idx, pkts, dp->burst);
+		}
 		if (unlikely(w->idle_timed_out)) {
 			/* A wait that ran out with a packet already queued
 			 * is an interrupt that never came. */
@@ -1227,6 +1658,9 @@ int cat_worker_main(void *arg)
 			w->idle_timed_out = 0;
 		}
 		work = n;
+		/* The iteration's writes hand what they retire to call_rcu
+		 * in batches, not one call per write. */
+		cat_store_burst_begin(dp->store);
 		if (n)
 			handle_burst(w, pkts, n);
 		if (dp->n_workers > 1)
@@ -1253,12 +1687,16 @@ int cat_worker_main(void *arg)
 			cat_hist_record_n(w->hop_reply, ns,
 					  cs->tail_replies - tail0);
 		}
+		if (unlikely(w->park_n))
+			unpark(w);
 		tx_flush(w);
+		cat_store_burst_end(dp->store);
 		/* Store items and map read in this iteration are no longer used,
 		 * and no rx/tx burst is in progress: a memif region the PMD
 		 * unmaps waits for this (munmap in dataplane/port.c). */
 		rcu_quiescent_state();
 
+		was_busy = work != 0;
 		if (work) {
 			if (unlikely(w->intr_armed))
 				intr_disarm(w);
@@ -1279,7 +1717,11 @@ int cat_worker_main(void *arg)
 			if (us == 0)
 				continue;
 		}
-		if (w->idle_mode == CAT_IDLE_INTERRUPT) {
+		if (unlikely(w->park_n || (w->logring != NULL && !log_room(w)))) {
+			/* The log writer has no interrupt either: replies
+			 * wait for its sync, rx for its room. Nap. */
+			us = IDLE_SLEEP_MIN_US;
+		} else if (w->idle_mode == CAT_IDLE_INTERRUPT) {
 			/* A hand-over ring has no interrupt: with other
 			 * workers, wake at least every millisecond. */
 			if (us < 1000)
@@ -1301,10 +1743,19 @@ int cat_worker_main(void *arg)
 		w->st.idle_sleeps++;
 		sleep_us = RTE_MIN(sleep_us * 2, IDLE_SLEEP_MAX_US);
 	}
-	/* Whatever the injector still holds leaves now. */
+	/* Whatever the injector still holds leaves now; replies still
+	 * parked wait for a sync that may not come (the writer stops after
+	 * the workers): they are dropped, never sent unsynced. */
 	w->now = UINT64_MAX;
 	faults_release(w, UINT64_MAX);
 	tx_flush(w);
+	while (w->park_n) {
+		rte_pktmbuf_free(w->park_m[w->park_head]);
+		w->park_head = (w->park_head + 1) % CAT_WORKER_PARK_MAX;
+		w->park_n--;
+	}
+	if (w->intr_lt_epfd >= 0)
+		close(w->intr_lt_epfd);
 	rcu_unregister_thread();
 	return 0;
 }

@@ -21,7 +21,10 @@
 
 #include "dataplane/faults.h"
 #include "replication/chain.h"
+#include "replication/dlog.h"
 #include "replication/hist.h"
+#include "replication/linkauth.h"
+#include "replication/logring.h"
 #include "replication/map.h"
 #include "replication/store.h"
 #include "replication/wire.h"
@@ -69,6 +72,11 @@ extern "C" {
 	X(idle_wakeups_rx)     /* ... and woken by a packet, not the timeout */ \
 	X(idle_arm_failed)     /* ... rx interrupt not armed: backed off */ \
 	X(idle_late_rx)        /* ... timed out with a packet already there */ \
+	X(log_backpressure)    /* durability = log: polls that left rx alone \
+				* (log ring or parked replies nearly full) */ \
+	X(log_records_lost)    /* ... a record that did not fit: this worker \
+				* acknowledges nothing more */              \
+	X(log_replies_parked)  /* ... reply packets held until the log synced */ \
 	X(msg_bad_version)     /* answered BAD_VERSION */                   \
 	X(msg_truncated)       /* lengths past the packet: BAD_REQUEST */   \
 	X(msg_reserved)        /* reserved bits or unknown flags set */     \
@@ -110,6 +118,12 @@ extern "C" {
 	X(peer_packets)        /* UDP packets carrying them */              \
 	X(drop_repl_unknown_peer) /* replication op from an IP not in the map */ \
 	X(drop_repl_wrong_mac) /* from a map node's IP, not the map's MAC */ \
+	/* With a cluster secret, per replication datagram (not message): */ \
+	X(repl_auth_ok)        /* ... its link tag verified: taken */       \
+	X(repl_auth_missing)   /* ... no trailer, or not the first message */ \
+	X(repl_auth_unknown_epoch) /* ... no key of its epoch for that peer */ \
+	X(repl_auth_bad_tag)   /* ... tag wrong (forged, altered, other key) */ \
+	X(repl_auth_replay)    /* ... counter seen, or older than the window */ \
 	X(repl_pings_sent)     /* data-network pings to the other map nodes */ \
 	X(repl_pings_received) /* ... from them */                            \
 	X(drop_repl_malformed) /* replication message that did not decode */ \
@@ -118,6 +132,7 @@ extern "C" {
 	X(drop_repl_no_map)    /* replication message before the first map */ \
 	X(drop_peer_unknown)   /* engine sent to a node not in the map */   \
 	X(drop_peer_no_mac)    /* peer's MAC unknown (map has none) */      \
+	X(drop_peer_no_key)    /* secret but no link key for that peer yet */ \
 	X(drop_peer_no_mbuf)   /* pool empty: a peer message was lost */    \
 	X(drop_peer_too_large) /* peer message over the MTU */              \
 	X(fault_dropped)       /* fault injector: dropped on purpose */     \
@@ -146,11 +161,17 @@ struct cat_dp_map {
 	char *text;            /* cat_map_format output, NUL-terminated */
 	uint32_t text_len;
 	uint16_t self_idx;     /* index of this node in map->nodes */
+	/* Link keys of this epoch, link[i] for map->nodes[i] (keys.epoch 0:
+	 * none), and the previous epoch's receive keys: filled by the node
+	 * agent from catena-control's delivery before it publishes. */
+	struct cat_linkauth_keyset keys;
 };
 
 /** Node-wide dataplane context. Filled by main before launch; read-only
  * after, except the RCU-published pointers (map, faults) and the agent's
  * counter, which only main (or the telemetry command) writes. */
+struct cat_durable;
+
 struct cat_dp {
 	struct cat_store *store;
 	struct rte_mempool *pool;
@@ -160,6 +181,12 @@ struct cat_dp {
 	uint16_t idle_backoff;       /* 1 = sleep after empty polls */
 	uint16_t idle_interrupt;     /* 1 = block on rx interrupts instead, if armable */
 	uint16_t udp_zero_drop;      /* 1 = drop datagrams without a checksum */
+	uint16_t link_auth;          /* 1 = a cluster secret: node-to-node
+				      * datagrams carry link tags, and
+				      * replication is taken only with one */
+	uint64_t link_ctr0;          /* first trailer counter: CLOCK_REALTIME
+				      * ns at start, so a restart never
+				      * reuses one */
 	struct rte_ether_addr mac;
 	uint32_t ip_be;              /* our IPv4 address, network order */
 	uint16_t udp_port_be;        /* network order */
@@ -192,7 +219,12 @@ struct cat_dp {
 	/* ring[from][to]: writes for `to`'s slots received by `from`. SPSC:
 	 * only `from` enqueues, only `to` dequeues. NULL on the diagonal. */
 	struct rte_ring *ring[CAT_WORKER_MAX][CAT_WORKER_MAX];
+	/* durability = log (dataplane/durable.h); NULL: none. */
+	struct cat_durable *durable;
 };
+
+/* fsync = always: reply packets waiting for the log to sync. */
+#define CAT_WORKER_PARK_MAX 1024u
 
 /* The packet being filled for one destination during a burst. */
 struct cat_worker_pkt {
@@ -213,6 +245,33 @@ struct cat_worker {
 	char idle_note[96];
 	int idle_known;              /* idle_mode and idle_note are set */
 	int idle_timed_out;          /* the last interrupt wait ran out */
+	/* durability = log: this worker's ring to the log writer, and with
+	 * fsync = always the reply packets held until what was logged
+	 * before them is on disk (park_at: the ring position they wait
+	 * for). log_broken: a record was lost, nothing is released. */
+	/* The burst's GETs, hashed and looked up together before the burst
+	 * is handled (cat_store_get_bulk): by the key's address in its
+	 * packet, taken in order by handle_msg. */
+	unsigned int gets_n, gets_next;
+	int gets_stale;              /* a write ran since: look up again */
+	const uint8_t *gets_keyp[CAT_STORE_BULK_MAX];
+	struct cat_key gets_k[CAT_STORE_BULK_MAX];
+	const struct cat_key *gets_kp[CAT_STORE_BULK_MAX];
+	const struct cat_item *gets_it[CAT_STORE_BULK_MAX];
+	struct cat_logring *logring;
+	int log_always;
+	int log_broken;
+	uint32_t park_head, park_n;
+	struct rte_mbuf *park_m[CAT_WORKER_PARK_MAX];
+	uint64_t park_at[CAT_WORKER_PARK_MAX];
+	uint8_t park_faultable[CAT_WORKER_PARK_MAX];
+	uint8_t log_scratch[CAT_DLOG_REC_HDR + CAT_WIRE_KEY_MAX + 9216];
+	int intr_lt_epfd;            /* net_tap: own level-triggered epoll, or -1 */
+	/* Capacity (/catena/lcores): TSC spent in loop iterations that did
+	 * some work, and in those that found none (sleeps and waits
+	 * included). Worker-written, relaxed. */
+	uint64_t busy_tsc;
+	uint64_t idle_tsc;
 	int intr_armed;              /* the queue's rx interrupt is armed */
 	/* Per-hop timing (/catena/hops), from the start of the poll
 	 * iteration that received a write to the hand-off of what it sent
@@ -244,16 +303,43 @@ struct cat_worker {
 	uint16_t heard_id[CAT_MAP_NODES_MAX];
 	uint64_t heard_ns[CAT_MAP_NODES_MAX];
 	uint64_t next_ping;          /* worker 0: when to ping the others */
+	/* Link authentication (dp->link_auth): the next trailer counter,
+	 * until when the previous epoch's keys are taken, and the replay
+	 * windows by [map node index][sender worker], win_id[i] the node id
+	 * of row i (rows follow the map: remapped on a switch, spare being
+	 * the other buffer). */
+	uint64_t auth_ctr;
+	uint64_t prev_keys_until;
+	struct cat_linkauth_window (*win)[CAT_WORKER_MAX];
+	struct cat_linkauth_window (*win_spare)[CAT_WORKER_MAX];
+	uint16_t win_id[CAT_MAP_NODES_MAX];
 } __rte_cache_aligned;
 
-/* Worker 0 pings every other node of the map this often. */
 /*
- * How a node knows a replication message comes from the peer it names:
- * the map's IP address and MAC of that peer, no keyed tag (a host that
- * spoofs both is believed; docs/HARDENING.md). Logged at start, in
- * /catena/port and in catena-control's status.
+ * How a node knows a replication message comes from the peer it names
+ * (docs/HARDENING.md): without a cluster secret, the map's IP address and
+ * MAC of that peer only (a host that spoofs both is believed); with one,
+ * a link tag under a key only the two ends of that link hold this epoch.
+ * Logged at start, in /catena/port and in catena-control's status.
  */
 #define CAT_DATA_AUTH "none: map IP and MAC only (unauthenticated data network)"
+#define CAT_DATA_AUTH_KEYED "siphash-2-4-128 link tags, per-epoch link keys " \
+	"from catena-control (and the map's IP and MAC)"
+
+/** What dp checks of its peers: CAT_DATA_AUTH or CAT_DATA_AUTH_KEYED. */
+static inline const char *cat_dp_data_auth(const struct cat_dp *dp)
+{
+	return dp->link_auth ? CAT_DATA_AUTH_KEYED : CAT_DATA_AUTH;
+}
+
+/** The MTU a client request must fit: with link tags, a FWD carrying it
+ * needs the trailer's bytes too (docs/PROTOCOL.md). */
+static inline uint32_t cat_dp_value_mtu(const struct cat_dp *dp)
+{
+	return dp->mtu - (dp->link_auth ? CAT_LINKAUTH_TRAILER_LEN : 0u);
+}
+
+/* Worker 0 pings every other node of the map this often. */
 
 #define CAT_WORKER_PING_NS CAT_LEASE_PING_NS /* leases count on it */
 

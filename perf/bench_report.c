@@ -55,6 +55,70 @@ static void print_row(const char *name, double offered, double got,
 	       err, tmo);
 }
 
+static double frac(uint64_t busy, uint64_t idle)
+{
+	return busy + idle ? (double)busy / (double)(busy + idle) : 0;
+}
+
+static double per_busy_s(uint64_t count, uint64_t busy, uint64_t hz)
+{
+	return busy ? (double)count * (double)hz / (double)busy : 0;
+}
+
+/* Which side ran out of core first: "catena-bench", "node NAME", "both"
+ * or "neither" (the offered load or the window bounded the run). A
+ * node's fraction is per worker core (its workers' busy over their sum). */
+static void saturated(const struct cat_bench_phase *p, char *out, size_t len)
+{
+	int bench = frac(p->bench_busy_tsc, p->bench_idle_tsc) >= CAT_BENCH_SATURATED;
+	int nodes = 0;
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct cat_bench_node_cap *c = &p->node[i];
+
+		if (!c->ok || frac(c->busy_tsc, c->idle_tsc) < CAT_BENCH_SATURATED)
+			continue;
+		o += (size_t)snprintf(out + o, o < len ? len - o : 0, "%snode %s",
+				      nodes++ ? ", " : "", c->name);
+	}
+	if (bench && nodes)
+		snprintf(out + o, o < len ? len - o : 0, " and catena-bench");
+	else if (bench)
+		snprintf(out, len, "catena-bench");
+	else if (!nodes)
+		snprintf(out, len, "neither");
+}
+
+static void print_capacity(const struct cat_bench_desc *d, const struct cat_bench_phase *p)
+{
+	char who[256];
+
+	printf("  capacity: catena-bench busy %.0f%% of its lcore, %.2f M replies per busy s",
+	       100 * frac(p->bench_busy_tsc, p->bench_idle_tsc),
+	       per_busy_s(p->completed, p->bench_busy_tsc, d->tsc_hz) / 1e6);
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct cat_bench_node_cap *c = &p->node[i];
+
+		if (!c->ok) {
+			printf("; node %s: not read (%s)", c->name, c->err);
+			continue;
+		}
+		printf("; node %s busy %.0f%% of %u worker core%s, %.2f M requests per busy s",
+		       c->name, 100 * frac(c->busy_tsc, c->idle_tsc), c->workers,
+		       c->workers == 1 ? "" : "s",
+		       per_busy_s(c->requests, c->busy_tsc, c->tsc_hz) / 1e6);
+	}
+	saturated(p, who, sizeof(who));
+	if (strcmp(who, "neither") == 0)
+		printf("\n  saturated: neither side (busy < %.0f%%): the %s bounds this run\n",
+		       100 * CAT_BENCH_SATURATED, d->open_loop ? "offered rate" : "window");
+	else
+		printf("\n  saturated: %s%s\n", who, p->n_nodes ? "" :
+		       " (no --node-telemetry: the nodes' side is not known)");
+}
+
 void cat_bench_print(const struct cat_bench_desc *d, const struct cat_bench_phase *ph,
 		     unsigned n, const struct cat_bnet_stats *st)
 {
@@ -96,12 +160,44 @@ void cat_bench_print(const struct cat_bench_desc *d, const struct cat_bench_phas
 			printf("late sends (>10us): %" PRIu64 "  window full: %" PRIu64 "\n",
 			       p->late_sends, p->stall_full);
 		}
+		print_capacity(d, p);
 	}
 	printf("net: rx %" PRIu64 " tx %" PRIu64 " switched %" PRIu64 " arp replies %"
 	       PRIu64 " drops: tx full %" PRIu64 ", not ours %" PRIu64 ", bad %" PRIu64
 	       ", other %" PRIu64 "\n", st->rx_frames, st->tx_frames,
 	       st->switched, st->arp_replies, st->drop_tx_full,
 	       st->drop_not_ours, st->drop_bad_frame, st->drop_other);
+}
+
+static json_t *capacity_json(const struct cat_bench_desc *d,
+			     const struct cat_bench_phase *p)
+{
+	json_t *c = json_object(), *nodes = json_array();
+	char who[256];
+
+	cat_bench_json_set(c, "bench", json_pack("{s:o,s:o}",
+		"busy_frac", cat_bench_json_num(frac(p->bench_busy_tsc, p->bench_idle_tsc)),
+		"replies_per_busy_s",
+		cat_bench_json_num(per_busy_s(p->completed, p->bench_busy_tsc, d->tsc_hz))));
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct cat_bench_node_cap *n = &p->node[i];
+
+		if (!n->ok)
+			json_array_append_new(nodes, json_pack("{s:s,s:s}", "node", n->name,
+							       "error", n->err));
+		else
+			json_array_append_new(nodes, json_pack("{s:s,s:i,s:o,s:o,s:I}",
+				"node", n->name, "workers", (int)n->workers,
+				"busy_frac", cat_bench_json_num(frac(n->busy_tsc, n->idle_tsc)),
+				"requests_per_busy_s",
+				cat_bench_json_num(per_busy_s(n->requests, n->busy_tsc, n->tsc_hz)),
+				"requests", (json_int_t)n->requests));
+	}
+	cat_bench_json_set(c, "nodes", nodes);
+	saturated(p, who, sizeof(who));
+	cat_bench_json_set(c, "saturated", json_string(p->n_nodes || strcmp(who, "neither") ?
+						       who : "unknown"));
+	return c;
 }
 
 int cat_bench_write_json(const char *path, const struct cat_bench_desc *d,
@@ -176,6 +272,7 @@ int cat_bench_write_json(const char *path, const struct cat_bench_desc *d,
 				cat_bench_json_set(ops, cat_bench_op_name[k],
 					cat_bench_json_hist(&p->op[k], 1, 1, 1, 0));
 		cat_bench_json_set(run, "ops", ops);
+		cat_bench_json_set(run, "capacity", capacity_json(d, p));
 	}
 	cat_bench_json_set(r, "runs", runs);
 	cat_bench_json_set(r, "net", json_pack("{s:I,s:I,s:I,s:I}",

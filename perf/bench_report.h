@@ -18,6 +18,18 @@ enum { CAT_BENCH_GET, CAT_BENCH_PUT, CAT_BENCH_CAS, CAT_BENCH_OPS };
 
 extern const char *const cat_bench_op_name[CAT_BENCH_OPS];
 
+/* Nodes whose capacity a run reports (--node-telemetry). */
+#define CAT_BENCH_TEL_MAX 8u
+
+/* A node's workers over one phase: deltas of /catena/lcores. */
+struct cat_bench_node_cap {
+	const char *name;           /* as given to --node-telemetry */
+	int ok;                     /* 0: err says why it is missing */
+	uint64_t busy_tsc, idle_tsc, requests, tsc_hz;
+	unsigned workers;
+	char err[160];
+};
+
 /** Counters and histograms of one measured phase (latencies in ns). */
 struct cat_bench_phase {
 	struct cat_hist all;
@@ -29,7 +41,15 @@ struct cat_bench_phase {
 	uint64_t completed_by_t1;   /* the achieved rate counts only these */
 	uint64_t t0, t1;            /* TSC */
 	double offered;             /* ops/s, 0 for closed loop */
+	/* The bench's own lcore: TSC in loop iterations that sent or
+	 * received something, and in those that did neither. */
+	uint64_t bench_busy_tsc, bench_idle_tsc;
+	unsigned n_nodes;
+	struct cat_bench_node_cap node[CAT_BENCH_TEL_MAX];
 };
+
+/* A core counts as saturated at this busy fraction or more. */
+#define CAT_BENCH_SATURATED 0.90
 
 /** The run's settings, as the report names them. */
 struct cat_bench_desc {

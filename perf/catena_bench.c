@@ -37,6 +37,7 @@
 #include "perf/bench_hist.h"
 #include "perf/bench_net.h"
 #include "perf/bench_report.h"
+#include "perf/bench_tel.h"
 #include "replication/hash.h"
 #include "replication/map.h"
 #include "replication/wire.h"
@@ -80,6 +81,8 @@ struct opts {
 	const char *json_path;
 	const char *label;
 	int quiet;
+	const char *node_tel[CAT_BENCH_TEL_MAX]; /* --node-telemetry */
+	unsigned n_node_tel;
 };
 
 struct dest {
@@ -118,7 +121,12 @@ static uint64_t outstanding;
 static struct cat_rng rng;
 static struct cat_zipf zipf;
 static uint64_t tsc_hz;
+static uint64_t ns_mult;            /* ns = tsc * ns_mult >> 32 */
 static uint64_t timeout_tsc;
+/* Every key's bytes and slot, made once: the load loop neither formats
+ * nor hashes a key. */
+static uint8_t *keytab;
+static uint32_t *keyslot;
 static struct cat_bench_phase *cur;
 static struct cat_hist interval;    /* last second, for the progress line */
 static uint64_t interval_done;
@@ -138,6 +146,12 @@ static void on_signal(int s)
 static double tsc_to_ns(uint64_t t)
 {
 	return (double)t * 1e9 / (double)tsc_hz;
+}
+
+/* The latency of every reply: integer, no division. */
+static inline uint64_t tsc_ns(uint64_t t)
+{
+	return (uint64_t)(((unsigned __int128)t * ns_mult) >> 32);
 }
 
 /* ---- options ---------------------------------------------------------- */
@@ -171,6 +185,10 @@ static void usage(FILE *f)
 "  --json FILE          write the results (and histograms) as JSON\n"
 "  --label TEXT         name of this run in the JSON and the table\n"
 "  --quiet              no progress line\n"
+"  --node-telemetry P   a node's EAL --file-prefix (or telemetry socket path),\n"
+"                       repeatable: the summary then says how busy its worker\n"
+"                       cores were, its requests per busy second, and which\n"
+"                       side (node or bench) saturated\n"
 "Example (a node on a memif in the same network namespace):\n"
 "  catena-bench --no-pci --file-prefix bench --huge-unlink -l 1 \\\n"
 "    --vdev net_memif0,role=client,socket=/run/n1.sock,socket-abstract=no -- \\\n"
@@ -240,7 +258,7 @@ static int parse_opts(int argc, char **argv)
 	enum { O_IP = 256, O_NODE, O_NODE_MAC, O_MAP, O_UDP_PORT, O_RATE, O_SWEEP,
 	       O_WINDOW, O_GET, O_PUT, O_CAS, O_KEYS, O_KEY_SIZE, O_VALUE_SIZE,
 	       O_ZIPF, O_WARMUP, O_DURATION, O_TIMEOUT, O_BATCH, O_BURST,
-	       O_NO_PRELOAD, O_SEED, O_JSON, O_LABEL, O_QUIET, O_HELP };
+	       O_NO_PRELOAD, O_SEED, O_JSON, O_LABEL, O_QUIET, O_NODE_TEL, O_HELP };
 	static const struct option lo[] = {
 		{"ip", required_argument, NULL, O_IP},
 		{"node", required_argument, NULL, O_NODE},
@@ -267,6 +285,7 @@ static int parse_opts(int argc, char **argv)
 		{"json", required_argument, NULL, O_JSON},
 		{"label", required_argument, NULL, O_LABEL},
 		{"quiet", no_argument, NULL, O_QUIET},
+		{"node-telemetry", required_argument, NULL, O_NODE_TEL},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -292,6 +311,13 @@ static int parse_opts(int argc, char **argv)
 			if (parse_ip(optarg, &o.node_ip_be, &o.node_port) < 0)
 				return bad("--node: not A.B.C.D[:PORT]: %s", optarg);
 			have_node = 1;
+			break;
+		case O_NODE_TEL:
+			if (o.n_node_tel == CAT_BENCH_TEL_MAX)
+				return bad("--node-telemetry: at most 8 nodes (%s)", optarg);
+			if (optarg[0] == '\0')
+				return bad("--node-telemetry: empty file prefix%s", "");
+			o.node_tel[o.n_node_tel++] = optarg;
 			break;
 		case O_NODE_MAC:
 			if (rte_ether_unformat_addr(optarg, &o.node_mac) < 0)
@@ -543,20 +569,17 @@ static void close_all(void)
 static int emit(struct req *r, uint64_t seq)
 {
 	uint8_t *p;
-	uint32_t crc, slot, mlen;
+	uint32_t slot, mlen;
 	struct cat_msg m = {0};
 	struct dest *d;
 	int di = 0;
 
 	mlen = CAT_WIRE_HDR_LEN + o.key_size +
 	       (r->opx == CAT_BENCH_GET ? 0 : o.value_size);
-	/* The key is written first, to hash it in place. */
 	{
-		uint8_t key[CAT_WIRE_KEY_MAX];
+		const uint8_t *key = keytab + (size_t)r->key * o.key_size;
 
-		write_key(key, r->key);
-		crc = cat_hash_crc32c(key, o.key_size);
-		slot = cat_hash_slot(crc, slot_count);
+		slot = keyslot[r->key];
 		if (map) {
 			const struct cat_map_chain *ch = cat_map_slot_chain(map, slot);
 			uint16_t id;
@@ -688,12 +711,13 @@ static void on_reply(const struct cat_msg *rep, uint64_t tsc)
 		return;
 	cur->status[r->opx][rep->status < CAT_ST__COUNT ? rep->status : CAT_ST_BAD_REQUEST]++;
 	if (ok) {
-		uint64_t ns = (uint64_t)tsc_to_ns(tsc - r->t_sched);
+		uint64_t ns = tsc_ns(tsc - r->t_sched);
 
 		cur->completed++;
 		cat_hist_record(&cur->all, ns);
 		cat_hist_record(&cur->op[r->opx], ns);
-		cat_hist_record(&interval, ns);
+		if (!o.quiet)	/* only the progress line reads it */
+			cat_hist_record(&interval, ns);
 		interval_done++;
 	}
 }
@@ -713,9 +737,9 @@ static void on_udp(void *arg, const uint8_t *p, uint32_t len, uint32_t src_ip_be
 	}
 }
 
-static void poll_once(void)
+static unsigned poll_once(void)
 {
-	cat_bnet_poll(&net, on_udp, on_arp, NULL);
+	return cat_bnet_poll(&net, on_udp, on_arp, NULL);
 }
 
 /* ---- set-up exchanges ------------------------------------------------- */
@@ -828,22 +852,40 @@ static void run(double rate, double secs, struct cat_bench_phase *ph, const char
 	uint64_t t0 = now_tsc(), end = t0 + (uint64_t)(secs * (double)tsc_hz);
 	uint64_t next_progress = t0 + tsc_hz, late_tsc = tsc_hz * LATE_NS / 1000000000ull;
 	double gap = rate > 0 ? (double)tsc_hz / rate : 0, due = (double)t0;
+	uint64_t last;
+	int was_busy = 0;
 
 	cur = ph;
 	cat_hist_reset(&interval);
 	interval_done = 0;
 	if (ph) {
+		/* node_tel() read the nodes' start just before. */
+		struct cat_bench_node_cap keep[CAT_BENCH_TEL_MAX];
+		unsigned kept = ph->n_nodes;
+
+		memcpy(keep, ph->node, sizeof(keep));
 		memset(ph, 0, sizeof(*ph));
+		memcpy(ph->node, keep, sizeof(keep));
+		ph->n_nodes = kept;
 		cat_hist_reset(&ph->all);
 		for (int i = 0; i < CAT_BENCH_OPS; i++)
 			cat_hist_reset(&ph->op[i]);
 		ph->offered = rate;
 		ph->t0 = t0;
 	}
+	last = t0;
 	for (;;) {
 		uint64_t now = now_tsc();
 		unsigned n = 0;
 
+		/* The previous iteration, by whether it sent or received. */
+		if (ph) {
+			if (was_busy)
+				ph->bench_busy_tsc += now - last;
+			else
+				ph->bench_idle_tsc += now - last;
+		}
+		last = now;
 		if (now >= end || stop)
 			break;
 		if (rate > 0) {
@@ -871,7 +913,7 @@ static void run(double rate, double secs, struct cat_bench_phase *ph, const char
 		}
 		close_all();
 		cat_bnet_flush(&net);
-		poll_once();
+		was_busy = (poll_once() + n) != 0;
 		expire(now);
 		if (now >= next_progress) {
 			progress(what, now, t0, rate);
@@ -886,6 +928,63 @@ static void run(double rate, double secs, struct cat_bench_phase *ph, const char
 	 * timeout) so the slowest are not left out of the tail. */
 	drain();
 	cur = NULL;
+}
+
+/* A node's /catena/lcores, at the start (sign -1) or end (+1) of ph. */
+static void node_tel(struct cat_bench_phase *ph, int end)
+{
+	for (unsigned i = 0; i < o.n_node_tel; i++) {
+		struct cat_bench_node_cap *c = &ph->node[i];
+		struct cat_btel_lcores l;
+		char path[512];
+		int rc;
+
+		if (end && !c->ok)
+			continue; /* its start is missing already */
+		rc = cat_btel_socket_path(o.node_tel[i], path, sizeof(path));
+		if (rc == 0)
+			rc = cat_btel_read_lcores(path, &l, c->err, sizeof(c->err));
+		else
+			snprintf(c->err, sizeof(c->err), "path too long");
+		c->name = o.node_tel[i];
+		if (rc < 0) {
+			c->ok = 0;
+			continue;
+		}
+		if (!end) {
+			c->ok = 1;
+			c->busy_tsc = l.busy_tsc;
+			c->idle_tsc = l.idle_tsc;
+			c->requests = l.requests;
+		} else {
+			c->busy_tsc = l.busy_tsc - c->busy_tsc;
+			c->idle_tsc = l.idle_tsc - c->idle_tsc;
+			c->requests = l.requests - c->requests;
+		}
+		c->tsc_hz = l.tsc_hz;
+		c->workers = l.workers;
+	}
+	ph->n_nodes = o.n_node_tel;
+}
+
+/*
+ * Every key's bytes ("k000...0042": key number n, zero-padded to key_size)
+ * and slot, once, so the load loop neither formats nor hashes. 0 or
+ * -ENOMEM.
+ */
+static int make_keys(void)
+{
+	keytab = malloc((size_t)o.keys * o.key_size);
+	keyslot = malloc((size_t)o.keys * sizeof(*keyslot));
+	if (keytab == NULL || keyslot == NULL)
+		return -ENOMEM;
+	for (uint64_t k = 0; k < o.keys; k++) {
+		uint8_t *p = keytab + (size_t)k * o.key_size;
+
+		write_key(p, k);
+		keyslot[k] = cat_hash_slot(cat_hash_crc32c(p, o.key_size), slot_count);
+	}
+	return 0;
 }
 
 /* PUT every key once, closed loop, not measured. */
@@ -970,6 +1069,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	tsc_hz = rte_get_tsc_hz();
+	ns_mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / tsc_hz);
 	timeout_tsc = o.timeout_ms * tsc_hz / 1000;
 	cat_rng_seed(&rng, o.seed);
 	client_id = (uint32_t)(cat_rng_next(&rng) >> 32) ^ (uint32_t)rte_rdtsc();
@@ -997,6 +1097,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "catena-bench: %u node%s reachable over %u port%s, %u slots\n",
 			n_dests, n_dests == 1 ? "" : "s", net.n_ports,
 			net.n_ports == 1 ? "" : "s", slot_count);
+	if (make_keys() < 0) {
+		fprintf(stderr, "catena-bench: out of memory for %" PRIu64 " keys of %u bytes\n",
+			o.keys, o.key_size);
+		goto out_net;
+	}
 	if (o.preload && preload() < 0)
 		goto out_net;
 	for (unsigned i = 0; i < (o.open_loop ? o.n_rates : 1) && !stop; i++) {
@@ -1006,7 +1111,11 @@ int main(int argc, char **argv)
 			run(rate, o.warmup, NULL, "warmup");
 		if (stop)
 			break;
-		run(rate, o.duration, &phases[n_phases++], "run   ");
+		phases[n_phases].n_nodes = 0;
+		node_tel(&phases[n_phases], 0);
+		run(rate, o.duration, &phases[n_phases], "run   ");
+		node_tel(&phases[n_phases], 1);
+		n_phases++;
 	}
 	if (n_phases == 0) {
 		fprintf(stderr, "catena-bench: interrupted before a measured run\n");
@@ -1035,6 +1144,8 @@ out:
 	cat_map_free(map);
 	free(ring);
 	free(versions);
+	free(keytab);
+	free(keyslot);
 	rte_eal_cleanup();
 	cat_eal_remove_runtime_dir(runtime_dir);
 	return rc;

@@ -10,6 +10,9 @@
 #   catena 1 node, busy poll  memif, the node polling without pause
 #   catena 1 node   kernel  catena-udp-bench (kernel UDP socket in a namespace)
 #   catena chain 3  kernel  -> Linux bridge -> veth -> net_af_packet nodes
+#   catena 1 node   tap     catena-bench (DPDK net_tap) -> bridge -> net_tap
+#   catena chain 3  tap     nodes with idle = interrupt (blocked in epoll
+#                           until a frame comes, as on a NIC)
 #   redis           tcp     catena-kv-bench over loopback, GET/SET
 #   redis +2 WAIT   tcp     two replicas; "WAIT 2 0" after every SET
 #   memcached       tcp     catena-kv-bench, get/set, one worker thread (-t 1)
@@ -281,16 +284,17 @@ memif_nodes() {
 # memif_bench LEN NAME JSON [catena-bench options]: catena-bench on every
 # node's memif, routing by the chain map.
 memif_bench() {
-	local len=$1 name=$2 json=$3 n vdevs=()
+	local len=$1 name=$2 json=$3 n vdevs=() tels=()
 	shift 3
 	for n in $(seq 1 "$len"); do
 		vdevs+=(--vdev "net_memif$((n - 1)),role=client,socket=$TMP/m$n.sock,socket-abstract=no")
+		tels+=(--node-telemetry catcmp-n$n)
 	done
 	ip netns exec $NSM timeout 300 "$BUILD/perf/catena-bench" -l 1 --no-pci \
 		--file-prefix catcmp-b --huge-unlink -m 512 --log-level 'lib.*:warning' \
 		"${vdevs[@]}" -- --ip 10.98.0.100 --map "$TMP/memif$len.map" \
 		--keys "$KEYS" --key-size 16 --value-size "$VSIZE" --label "$name" \
-		--json "$json" "$@" > "$json.txt" 2> "$json.err"
+		--json "$json" "${tels[@]}" "$@" > "$json.txt" 2> "$json.err"
 	local rc=$?
 	cat "$json.txt" >&2
 	[ $rc = 0 ] || { echo "compare.sh: catena-bench failed ($name):" >&2; grep -v TELEMETRY "$json.err" | tail -5 >&2; }
@@ -393,6 +397,62 @@ else
 	echo "compare.sh: cannot build the bridge namespaces" >&2
 fi
 cl_down >/dev/null 2>&1
+
+# ---- catena on interrupt-capable ports (net_tap, idle = interrupt) ---------
+
+# The same bridge as the kernel-UDP rows, but every node drives net_tap
+# (the tap's kernel side bridged to its veth) with idle = interrupt: a node
+# with nothing to do blocks in epoll until a frame arrives instead of
+# sleeping a fixed backoff, which is what a shared core can do on hardware
+# NICs. catena-bench is on net_tap too (bridged in the client namespace),
+# still polling without pause on CPU 1. Each frame crosses two kernel
+# bridges and a veth per hop, which the memif rows do not pay.
+say "catena on net_tap, idle = interrupt: catena-bench (net_tap) -> bridge -> net_tap nodes"
+CL_PORT=tap CL_IDLE=interrupt CL_EAL="--main-lcore 1"
+if cl_net_up; then
+	for len in 1 3; do
+		case $len in 1) name="catena 1 node (tap, interrupt)" ;; *) name="catena chain 3 (tap, interrupt)" ;; esac
+		cat > "$TMP/tap$len.map" <<MAP
+epoch 1
+slots 1024
+craq off
+node 1 10.99.0.1 02:ca:7e:00:00:01
+node 2 10.99.0.2 02:ca:7e:00:00:02
+node 3 10.99.0.3 02:ca:7e:00:00:03
+chain 1 $(seq -s ' ' 1 $len)
+assign 0-1023 1
+MAP
+		if cl_start "$TMP/tap$len.map"; then
+			json=$OUT/catena-tap-$len.json
+			ip netns exec $CL_P-c1 timeout 300 "$BUILD/perf/catena-bench" -l 1 --no-pci \
+				--file-prefix catcmp-b --huge-unlink -m 512 --log-level 'lib.*:warning' \
+				--vdev net_tap0,iface=tb0,mac=02:ca:7e:00:00:65 -- --ip 10.99.0.101 \
+				--map "$TMP/tap$len.map" --keys "$KEYS" --key-size 16 --value-size "$VSIZE" \
+				--label "$name" --json "$json" --window "$WINDOW" --get $GETPCT \
+				--put $((100 - GETPCT)) --warmup "$WARM" --duration "$SECS" --quiet \
+				> "$json.txt" 2> "$json.err" &
+			bpid=$!
+			cl_tap_attach $CL_P-c1 tb0 brc $bpid
+			if wait $bpid; then
+				cat "$json.txt" >&2
+				row "$name" $len "net_tap -> bridge -> net_tap; nodes idle=interrupt" catena-bench "$json"
+			else
+				echo "compare.sh: catena-bench failed ($name):" >&2
+				grep -v 'TELEMETRY\|qdisc\|tap_nl\|eth_dev_tap' "$json.err" | tail -5 >&2
+			fi
+			cl_check "after catena-bench run '$name'"
+		else
+			echo "compare.sh: $name: nodes did not start" >&2
+			cl_check "while starting for '$name'"
+		fi
+		cl_stop_report "the '$name' row"
+		cl_stop >/dev/null 2>&1
+	done
+else
+	echo "compare.sh: cannot build the bridge namespaces for the tap rows" >&2
+fi
+cl_down >/dev/null 2>&1
+CL_PORT=af_packet CL_IDLE= CL_EAL=
 
 # ---- Redis and memcached ----------------------------------------------------
 
@@ -530,7 +590,7 @@ def fmt(x, w=7):
 def ratio(a, b):
     return f"{a / b:6.1f}x" if a and b else f"{'-':>7}"
 
-hdr = (f"{'system':30} {'copies':>6} {'ops/s':>9} | {'GET p50':>7} {'p99':>7} {'p99.9':>7} | "
+hdr = (f"{'system':32} {'copies':>6} {'ops/s':>9} | {'GET p50':>7} {'p99':>7} {'p99.9':>7} | "
        f"{'PUT p50':>7} {'p99':>7} {'p99.9':>7} | {'PUT p50':>7} {'PUT p99':>7} {'GET p50':>7} {'ops/s':>7}")
 print()
 print(f"catena vs Redis vs memcached on {platform.node()} ({os.cpu_count()} CPUs), "
@@ -565,17 +625,30 @@ print("-" * len(hdr))
 for r in rows:
     ref = ref_for(r)
     is_ref = ref is r
-    print(f"{r['system']:30} {r['copies']:>6} {r['ops_per_sec']:9.0f} | "
+    print(f"{r['system']:32} {r['copies']:>6} {r['ops_per_sec']:9.0f} | "
           f"{fmt(v(r,'GET','p50'))} {fmt(v(r,'GET','p99'))} {fmt(v(r,'GET','p999'))} | "
           f"{fmt(v(r,'PUT','p50'))} {fmt(v(r,'PUT','p99'))} {fmt(v(r,'PUT','p999'))} | "
           + ("    ref     ref     ref     ref" if is_ref or ref is None or "peak" in r["system"] else
              f"{ratio(v(r,'PUT','p50'), v(ref,'PUT','p50'))} {ratio(v(r,'PUT','p99'), v(ref,'PUT','p99'))} "
              f"{ratio(v(r,'GET','p50'), v(ref,'GET','p50'))} "
              f"{ratio(ref['ops_per_sec'], r['ops_per_sec'])}"))
+for r in rows:
+    try:
+        cap = json.load(open(r["raw"]))["runs"][-1]["capacity"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        continue
+    nodes = [n for n in cap.get("nodes", []) if "busy_frac" in n]
+    if "peak" not in r["system"] or not nodes:
+        continue
+    print(f"capacity, {r['system']}: node worker busy {100 * nodes[0]['busy_frac']:.0f}%, "
+          f"{nodes[0]['requests_per_busy_s'] / 1e6:.2f} M requests per busy second; "
+          f"catena-bench busy {100 * cap['bench']['busy_frac']:.0f}%, "
+          f"{cap['bench']['replies_per_busy_s'] / 1e6:.2f} M replies per busy second; "
+          f"saturated: {cap['saturated']}")
 print()
 print("transport per row:")
 for r in rows:
-    print(f"  {r['system']:30} {r['transport']}  [{r['client']}]" +
+    print(f"  {r['system']:32} {r['transport']}  [{r['client']}]" +
           (f"  ERRORS/TIMEOUTS: {r['errors']}" if r['errors'] else ""))
 doc = {"machine": {"host": platform.node(), "cpus": os.cpu_count(),
                    "kernel": platform.release()},
@@ -595,5 +668,5 @@ bash "$REPO/perf/plot.sh" compare "$OUT/compare.json" "$OUT" || echo "compare.sh
 echo "plots: $OUT/compare-latency.png $OUT/compare-dist.png $OUT/sweep.png"
 # Every system must have produced a row.
 n=$(wc -l < "$ROWS")
-[ "$n" -ge 10 ] || { echo "compare.sh: only $n of 10 rows measured" >&2; exit 1; }
+[ "$n" -ge 12 ] || { echo "compare.sh: only $n of 12 rows measured" >&2; exit 1; }
 exit 0

@@ -720,6 +720,7 @@ static void leave_chain(struct cat_chain *ch, struct slot_state *ss,
 		 * Rejoining starts from a snapshot anyway. */
 		cat_store_slot_clear(ch->store, slot);
 		cat_store_slot_set_version(ch->store, slot, 0);
+		cat_chain_log_slot(ch, CAT_DLOG_CLEAR, (uint16_t)slot, 0);
 		ss->writes.committed = 0;
 		ss->dedup.gen++;
 		ch->st.slots_dropped++;
@@ -1095,6 +1096,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	/* A no-op takes the next number; a write took it in the store. */
 	f.n = f.status != CAT_ST_OK ? cat_store_slot_bump(ch->store, req->slot) :
 	      cat_store_slot_version(ch->store, req->slot);
+	cat_chain_log_fwd(ch, &f);
 	ch->st.writes_sequenced++;
 	dedup_put(ch, known, req->client_id, req->seq, req->slot, f.n,
 		  req->op, f.status, f.ext.reply_arg,
@@ -1197,6 +1199,8 @@ static int fwd_apply(struct cat_chain *ch, const struct cat_wire_repl_fwd *f)
 	}
 	if (rc != 0)
 		ch->st.store_errors++;
+	else
+		cat_chain_log_fwd(ch, f);
 	return rc;
 }
 

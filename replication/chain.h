@@ -56,11 +56,18 @@ static inline int cat_chain_op_is_owned(unsigned int op)
  * key/value) is valid only during the call: the callee encodes or copies it
  * (e.g. appends it to the per-destination tx batch of this poll burst).
  */
+struct cat_dlog_rec;
+
 struct cat_chain_io {
 	void (*to_node)(void *arg, uint16_t node_id, const struct cat_msg *m);
 	void (*to_client)(void *arg, const struct cat_addr *a,
 			  const struct cat_msg *m);
 	void *arg;
+	/* durability = log: every change the engine makes to the store, as
+	 * a record for the node's log (replication/dlog.h: a write applied
+	 * as head, middle or tail, a snapshot item installed, a slot's
+	 * version moved or the slot emptied). NULL: nothing is logged. */
+	void (*applied)(void *arg, const struct cat_dlog_rec *r);
 };
 
 struct cat_chain_params {
@@ -220,6 +227,20 @@ void cat_chain_read(const struct cat_map *map, uint16_t self,
 		    const struct cat_addr *from, uint16_t from_node,
 		    const struct cat_msg *m, struct cat_chain_stats *stats,
 		    const struct cat_lease *lease, uint64_t now);
+
+/*
+ * A client GET (m->op CAT_OP_GET) as cat_chain_read answers it, with its
+ * key already hashed (k, cat_store_key) and, with have_it, its newest live
+ * version already looked up (it, NULL: none) by a burst's bulk lookup
+ * (cat_store_get_bulk), which the tail then answers with. Same checks,
+ * same replies; the worker hashes and looks up each key once.
+ */
+void cat_chain_read_get(const struct cat_map *map, uint16_t self,
+			struct cat_store *store, const struct cat_chain_io *io,
+			const struct cat_addr *from, const struct cat_msg *m,
+			const struct cat_key *k, int have_it,
+			const struct cat_item *it, struct cat_chain_stats *stats,
+			const struct cat_lease *lease, uint64_t now);
 
 const struct cat_chain_stats *cat_chain_stats(const struct cat_chain *ch);
 

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "replication/chain.h"
+#include "replication/dlog.h"
+#include "replication/wire_repl.h"
 
 #define NIL UINT32_MAX
 
@@ -334,6 +336,56 @@ static inline uint32_t cat_chain_list_pop(struct cat_chain *ch, uint32_t *head,
 		*tail = NIL;
 	(*n)--;
 	return i;
+}
+
+/* ---- the node's log (durability = log) ------------------------------ */
+
+/* A write as its FWD says, applied here (head: executed; replica: in
+ * order): the record replay applies to reach the same store. */
+static inline void cat_chain_log_fwd(const struct cat_chain *ch,
+				     const struct cat_wire_repl_fwd *f)
+{
+	struct cat_dlog_rec r = { .type = CAT_DLOG_NOOP, .slot = f->slot,
+				  .version = f->n };
+
+	if (ch->p.io.applied == NULL)
+		return;
+	if (f->ext.kind == CAT_WIRE_REPL_KIND_PUT) {
+		r.type = CAT_DLOG_PUT;
+		r.key = f->key;
+		r.klen = f->key_len;
+		r.value = f->payload;
+		r.vlen = f->payload_len;
+	} else if (f->ext.kind == CAT_WIRE_REPL_KIND_DEL) {
+		r.type = CAT_DLOG_DEL;
+		r.key = f->key;
+		r.klen = f->key_len;
+	}
+	ch->p.io.applied(ch->p.io.arg, &r);
+}
+
+/* A snapshot item installed (whatever the slot's version). */
+static inline void cat_chain_log_snap(const struct cat_chain *ch, uint16_t slot,
+				      const uint8_t *key, uint16_t klen,
+				      uint64_t version, const uint8_t *value,
+				      uint32_t vlen)
+{
+	struct cat_dlog_rec r = { .type = CAT_DLOG_PUT, .slot = slot,
+				  .version = version, .key = key, .klen = klen,
+				  .value = value, .vlen = vlen };
+
+	if (ch->p.io.applied != NULL)
+		ch->p.io.applied(ch->p.io.arg, &r);
+}
+
+/* The slot's version set (type NOOP) or the slot emptied (CLEAR). */
+static inline void cat_chain_log_slot(const struct cat_chain *ch, uint8_t type,
+				      uint16_t slot, uint64_t version)
+{
+	struct cat_dlog_rec r = { .type = type, .slot = slot, .version = version };
+
+	if (ch->p.io.applied != NULL)
+		ch->p.io.applied(ch->p.io.arg, &r);
 }
 
 #endif /* CAT_CHAIN_INT_H */

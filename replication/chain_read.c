@@ -38,6 +38,10 @@ struct read_ctx {
 	struct cat_chain_stats *stats;
 	const struct cat_msg *m;
 	struct cat_key k;
+	/* A burst's bulk lookup already found the newest live version (or
+	 * none): the tail answers with it (cat_chain_read_get). */
+	int have_it;
+	const struct cat_item *it;
 };
 
 static int is_tail(const struct read_ctx *r)
@@ -117,7 +121,12 @@ static void read_get(const struct read_ctx *r, const struct cat_addr *from,
 	if (get_refused(r, from, self, lease, now))
 		return;
 	if (is_tail(r)) {
-		rc = cat_store_get(r->store, &r->k, &it);
+		if (r->have_it) {
+			it = r->it;
+			rc = it != NULL ? 0 : -ENOENT;
+		} else {
+			rc = cat_store_get(r->store, &r->k, &it);
+		}
 		read_reply_item(r->map, r->io, from, r->m, rc, it);
 		return;
 	}
@@ -201,6 +210,25 @@ static void read_vresp(const struct read_ctx *r, uint16_t from_node,
 	}
 	rc = item_at(r, vq->version, &it);
 	read_reply_item(r->map, r->io, &vq->ext.client, r->m, rc, it);
+}
+
+void cat_chain_read_get(const struct cat_map *map, uint16_t self,
+			struct cat_store *store, const struct cat_chain_io *io,
+			const struct cat_addr *from, const struct cat_msg *m,
+			const struct cat_key *k, int have_it,
+			const struct cat_item *it, struct cat_chain_stats *stats,
+			const struct cat_lease *lease, uint64_t now)
+{
+	struct read_ctx r = {
+		.map = map, .store = store, .io = io, .stats = stats, .m = m,
+		.k = *k, .have_it = have_it, .it = it,
+	};
+
+	if (map == NULL || m->slot >= map->slot_count)
+		return;
+	r.c = cat_map_slot_chain(map, m->slot);
+	r.pos = cat_map_chain_pos(r.c, self);
+	read_get(&r, from, self, lease, now);
 }
 
 void cat_chain_read(const struct cat_map *map, uint16_t self,

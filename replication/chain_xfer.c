@@ -333,6 +333,7 @@ void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
 		/* A new stream: whatever the slot held here is stale. */
 		cat_store_slot_clear(ch->store, slot);
 		cat_store_slot_set_version(ch->store, slot, 0);
+		cat_chain_log_slot(ch, CAT_DLOG_CLEAR, (uint16_t)slot, 0);
 		ss->dedup.gen++;
 		ss->xin.gen = m->client_id;
 		ss->xin.next_seq = 1;
@@ -366,6 +367,8 @@ void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
 			ch->st.store_errors++; /* the tail sends it again */
 			return;
 		}
+		cat_chain_log_snap(ch, (uint16_t)slot, sn.key, sn.key_len, sn.version,
+				   sn.value, sn.value_len);
 		ch->st.xfer_snap_applied++;
 	} else if (m->op == CAT_OP_R_SNAP_DEDUP) {
 		struct cat_wire_repl_dedup d;
@@ -382,6 +385,7 @@ void cat_chain_on_snap(struct cat_chain *ch, struct slot_state *ss,
 		cat_store_slot_set_version(ch->store, slot, m->arg);
 		ss->writes.committed = m->arg;
 		ss->xin.live = 1;
+		cat_chain_log_slot(ch, CAT_DLOG_NOOP, (uint16_t)slot, m->arg);
 	}
 	ss->xin.next_seq++;
 	cat_chain_pend(ch, ss, PEND_SNAP);

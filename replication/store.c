@@ -1,10 +1,28 @@
 /*
- * catena store: one cds_lfht (QSBR) per slot, immutable versioned items.
- * Writers are the slot's single owner thread, so read-modify-write ops
- * (CAS, INCR) need no lock: nobody else can write the slot between the
- * lookup and the replace. Readers never block and never write shared
- * memory. Called per request on worker lcores: no syscalls, one malloc per
- * write (the item itself), frees deferred to call_rcu.
+ * catena store: a slot table per slot -- 64-byte buckets of seven tagged
+ * item pointers, linear probing between buckets -- over immutable,
+ * versioned items. Writers are the slot's single owner thread, so
+ * read-modify-write ops (CAS, INCR) need no lock: nobody else can write
+ * the slot between the lookup and the replace. Readers never block and
+ * never write shared memory. Called per request on worker lcores: no
+ * syscall, no malloc per write (items come from the writer's slabs,
+ * store_mem.c), frees deferred to a grace period in batches.
+ *
+ * Why this layout: the cds_lfht store cost a hit four dependent cache
+ * misses (slot, bucket index, dummy node, item) and the key sat on the
+ * item's second line; here a hit is the bucket's line (its tag match
+ * rejects 65535 of 65536 wrong keys without touching them) and the item's.
+ *
+ * Probing: a key lives in its home bucket (hash & mask) or, when that is
+ * full, in the next bucket with room. Each bucket counts the keys that
+ * probed past it (ovf, as in Folly's F14); a lookup stops at the first
+ * bucket whose count is zero. An insert raises the counts along its path
+ * before it publishes the entry and a removal lowers them after it clears
+ * the entry, so a reader never stops short of a key present throughout.
+ * Entries are never moved while published: a replace overwrites the
+ * pointer in place (one store: readers see the old item or the new), a
+ * removal clears the word, and only a rebuild (growth) relocates, into a
+ * new table published whole.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,17 +30,14 @@
 
 #include "replication/hash.h"
 #include "replication/store.h"
+#include "replication/store_mem.h"
 #include "replication/wire.h"
 
 /*
- * ThreadSanitizer does not see inside liburcu (a library it did not
- * instrument): to it, a writer links an item into a table and a reader
- * later finds it there with no synchronisation between them, and every
- * field of the item looks raced. cds_lfht_add_replace does publish with a
- * release barrier and lookups read with rcu_dereference; these two hooks
- * say so, on the item's address, in TSan builds only; so do item_free and
- * cat_store_destroy for rcu_barrier (tests/unit/tsan.supp explains the
- * rest: grace periods).
+ * ThreadSanitizer does not see inside liburcu: tables and entries are
+ * published with release stores and read with acquire loads, which TSan
+ * does see, but a grace period it does not (tests/unit/tsan.supp). The
+ * one hook left says that cat_store_destroy's rcu_barrier ran every free.
  */
 #if defined(__SANITIZE_THREAD__)
 #define CAT_STORE_TSAN 1
@@ -40,53 +55,279 @@ void __tsan_release(void *addr);
 #define tsan_release(p) ((void)0)
 #define tsan_acquire(p) ((void)0)
 #endif
-/* A writer links an item; a reader finds it. */
-#define tsan_published(it) tsan_release(it)
-#define tsan_found(it) tsan_acquire(it)
 
-#define CAT_CACHE_LINE 64
-/* Buckets a slot table starts with and never shrinks below. */
-#define CAT_SLOT_MIN_BUCKETS 8u
+#define WAYS 7u
+/* Buckets of a slot's first table; tables never shrink below it. */
+#define MIN_BUCKETS 2u
+#define PTR_MASK ((UINT64_C(1) << 48) - 1)
+/* Store-internal item flag: a snapshot walk has sent this item. */
+#define ITEM_SNAP_SENT 0x100u
 
-/* Per-slot state. version and keys are written only by the owner and read
- * relaxed by telemetry; a slot per cache line keeps owners of neighbouring
- * slots from false sharing. */
+struct bucket {
+	uint64_t e[WAYS];  /* tag << 48 | item pointer; 0 = empty */
+	uint32_t ovf;      /* keys stored past this bucket */
+	uint32_t pad;
+} __attribute__((aligned(CAT_SMEM_LINE)));
+
+/* The line in front of a table's bucket 0: only the writer and the free
+ * touch it, so a lookup never pays for it. */
+struct table_hdr {
+	struct rcu_head rcu;
+	uint64_t buckets;
+} __attribute__((aligned(CAT_SMEM_LINE)));
+
+/* Every slot's table before its first item: no entries, no overflow. */
+static const struct bucket empty_table __attribute__((aligned(CAT_SMEM_LINE)));
+
+/* Per-slot state. tblw is the slot's table as one word (bucket array |
+ * log2 of its bucket count), so a reader gets the array and its size
+ * from one load. version and keys are written only by the owner and read
+ * relaxed by telemetry; a slot per cache line keeps owners of
+ * neighbouring slots from false sharing. */
 struct cat_slot {
-	struct cds_lfht *ht;
+	uintptr_t tblw;
 	uint64_t version;
-	uint64_t keys;
-	uint64_t buckets;   /* written by the maintainer thread only */
+	uint64_t keys;      /* live keys */
+	uint64_t entries;   /* owner only: items in the table, tombstones too */
+	uint64_t snap_pos;  /* owner only: next entry of the snapshot walk */
 	int dirty_mode;     /* owner only: keep dirty versions (chain replica) */
 	int hold;           /* owner writes, readers read: answer no reads
 			     * while non-zero (HOLD_SYNC | HOLD_FENCE) */
 	int snap_active;    /* owner only: a snapshot walk is running */
-	struct cat_item *snap_cur; /* owner only: next item of that walk */
-} __attribute__((aligned(CAT_CACHE_LINE)));
+} __attribute__((aligned(CAT_SMEM_LINE)));
 
 struct cat_store {
 	uint32_t slot_count;
-	uint64_t mem_limit;
 	struct cat_slot *slots;
-	uint32_t maint_next;   /* maintainer's round-robin cursor */
-	/* Shared by all writers: the only cross-worker write in the store. */
-	uint64_t mem_used __attribute__((aligned(CAT_CACHE_LINE)));
+	struct cat_smem mem;
 };
 
-/*
- * Walk a table by node, not with cds_lfht_for_each_entry: that macro forms
- * container_of(NULL) at the end of the walk, which UBSan rightly flags.
- */
-#define slot_for_each_item(ht, iter, it)				\
-	for (cds_lfht_first((ht), (iter));				\
-	     cds_lfht_iter_get_node(iter) != NULL &&			\
-	     ((it) = caa_container_of(cds_lfht_iter_get_node(iter),	\
-				      struct cat_item, node),		\
-	      tsan_found(it), 1);					\
-	     cds_lfht_next((ht), (iter)))
+/* A table as readers see it. */
+struct tview {
+	const struct bucket *b;
+	uint64_t mask;
+};
+
+static inline struct tview view_of(uintptr_t w)
+{
+	struct tview v = {
+		.b = (const struct bucket *)(w & ~(uintptr_t)63),
+		.mask = (UINT64_C(1) << (w & 63)) - 1,
+	};
+	return v;
+}
+
+static inline struct tview slot_view(const struct cat_slot *sl)
+{
+	return view_of(__atomic_load_n(&sl->tblw, __ATOMIC_ACQUIRE));
+}
+
+static inline struct cat_item *entry_item(uint64_t e)
+{
+	return (struct cat_item *)(uintptr_t)(e & PTR_MASK);
+}
+
+static inline uint64_t entry_of(uint64_t hash, const struct cat_item *it)
+{
+	return (hash & ~PTR_MASK) | (uint64_t)(uintptr_t)it;
+}
+
+static inline uint64_t load_entry(const uint64_t *e)
+{
+	return __atomic_load_n(e, __ATOMIC_ACQUIRE);
+}
 
 size_t cat_store_item_size(uint32_t klen, uint32_t vlen)
 {
-	return sizeof(struct cat_item) + (size_t)klen + vlen;
+	return cat_smem_item_size(klen, vlen);
+}
+
+/* The key compare of every lookup: 16-byte keys (the benchmark's, and
+ * common) in two loads per side. */
+static inline int key_eq(const struct cat_item *it, const struct cat_key *k)
+{
+	const uint8_t *a = it->data, *b = k->ptr;
+	uint64_t x0, y0, x1, y1;
+
+	if (it->key_len != k->len)
+		return 0;
+	if (k->len < 8 || k->len > 16)
+		return memcmp(a, b, k->len) == 0;
+	/* 8..16 bytes: the first and the last 8, overlapping if short. */
+	memcpy(&x0, a, 8);
+	memcpy(&y0, b, 8);
+	memcpy(&x1, a + k->len - 8, 8);
+	memcpy(&y1, b + k->len - 8, 8);
+	return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+}
+
+/* Where a key is: bucket index and way, or NULL. Reader or writer. */
+static struct cat_item *find_in(struct tview t, const struct cat_key *k,
+				uint64_t *bi, unsigned int *way)
+{
+	uint64_t tag = k->hash & ~PTR_MASK;
+	uint64_t i = k->hash & t.mask;
+
+	for (uint64_t probe = 0; probe <= t.mask; probe++) {
+		const struct bucket *b = &t.b[i];
+
+		for (unsigned int j = 0; j < WAYS; j++) {
+			uint64_t e = load_entry(&b->e[j]);
+
+			if ((e & ~PTR_MASK) == tag && e != 0 &&
+			    key_eq(entry_item(e), k)) {
+				*bi = i;
+				*way = j;
+				return entry_item(e);
+			}
+		}
+		if (__atomic_load_n(&b->ovf, __ATOMIC_ACQUIRE) == 0)
+			break;
+		i = (i + 1) & t.mask;
+	}
+	return NULL;
+}
+
+static struct cat_item *lookup(const struct cat_store *s,
+			       const struct cat_key *k)
+{
+	uint64_t bi;
+	unsigned int way;
+
+	return find_in(slot_view(&s->slots[k->slot]), k, &bi, &way);
+}
+
+static uint64_t item_hash(const struct cat_item *it)
+{
+	return cat_hash_table(cat_hash_crc32c(it->data, it->key_len),
+			      it->key_len);
+}
+
+/* Writer: put an entry in the first bucket with room from hash's home,
+ * raising the overflow counts it passes. The table has room. */
+static void table_insert(struct bucket *b, uint64_t mask, uint64_t hash,
+			 uint64_t entry)
+{
+	uint64_t i = hash & mask;
+
+	for (;;) {
+		for (unsigned int j = 0; j < WAYS; j++) {
+			if (b[i].e[j] == 0) {
+				__atomic_store_n(&b[i].e[j], entry,
+						 __ATOMIC_RELEASE);
+				return;
+			}
+		}
+		__atomic_store_n(&b[i].ovf, b[i].ovf + 1, __ATOMIC_RELEASE);
+		i = (i + 1) & mask;
+	}
+}
+
+/* Writer: clear the entry at (bi, way) of the key with this hash, then
+ * lower the counts on the path that led there. */
+static void table_remove(struct bucket *b, uint64_t mask, uint64_t hash,
+			 uint64_t bi, unsigned int way)
+{
+	__atomic_store_n(&b[bi].e[way], 0, __ATOMIC_RELEASE);
+	for (uint64_t i = hash & mask; i != bi; i = (i + 1) & mask)
+		__atomic_store_n(&b[i].ovf, b[i].ovf - 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t buckets_of(uintptr_t w)
+{
+	const struct bucket *b = view_of(w).b;
+
+	return b == &empty_table ? 0 : UINT64_C(1) << (w & 63);
+}
+
+static void table_free_rcu(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct table_hdr, rcu));
+}
+
+/* Smallest table that holds n items at most 3/8 full (growth at 3/4 then
+ * doubles it). */
+static uint64_t target_buckets(uint64_t n)
+{
+	uint64_t nb = MIN_BUCKETS;
+
+	while (n * 8 > nb * WAYS * 3)
+		nb <<= 1;
+	return nb;
+}
+
+/*
+ * Owner: move the slot to a new table of nb buckets holding every item of
+ * the current one, publish it with one store and free the old after a
+ * grace period. Readers on the old table still see it whole. A snapshot
+ * walk restarts from the new table's start, skipping items it sent.
+ */
+static int rebuild(struct cat_slot *sl, uint64_t nb)
+{
+	uintptr_t ow = sl->tblw;
+	struct tview old = view_of(ow);
+	struct table_hdr *h;
+	struct bucket *nbk;
+	unsigned int lg = 0;
+
+	while ((UINT64_C(1) << lg) < nb)
+		lg++;
+	h = aligned_alloc(CAT_SMEM_LINE, sizeof(*h) + nb * sizeof(struct bucket));
+	if (h == NULL)
+		return -ENOMEM;
+	h->buckets = nb;
+	nbk = (struct bucket *)(h + 1);
+	memset(nbk, 0, nb * sizeof(struct bucket));
+	if (old.b != &empty_table) {
+		for (uint64_t i = 0; i <= old.mask; i++) {
+			for (unsigned int j = 0; j < WAYS; j++) {
+				uint64_t e = old.b[i].e[j];
+
+				if (e != 0)
+					table_insert(nbk, nb - 1,
+						     item_hash(entry_item(e)), e);
+			}
+		}
+	}
+	__atomic_store_n(&sl->tblw, (uintptr_t)nbk | lg, __ATOMIC_RELEASE);
+	if (old.b != &empty_table)
+		call_rcu(&((struct table_hdr *)old.b - 1)->rcu, table_free_rcu);
+	sl->snap_pos = 0;
+	return 0;
+}
+
+/* Owner, before adding an item: grow at 3/4 full. Fails only if the table
+ * is full and no bigger one can be had. */
+static int make_room(struct cat_slot *sl)
+{
+	uint64_t nb = buckets_of(sl->tblw);
+
+	if ((sl->entries + 1) * 4 <= nb * WAYS * 3)
+		return 0;
+	if (rebuild(sl, target_buckets(sl->entries + 1)) == 0)
+		return 0;
+	return sl->entries < nb * WAYS ? 0 : -ENOMEM;
+}
+
+/* Owner, after removing items: shrink below 1/16 full. An empty slot goes
+ * back to the shared empty table. */
+static void maybe_shrink(struct cat_slot *sl)
+{
+	uintptr_t w = sl->tblw;
+	uint64_t nb = buckets_of(w);
+
+	if (nb == 0)
+		return;
+	if (sl->entries == 0) {
+		__atomic_store_n(&sl->tblw, (uintptr_t)&empty_table,
+				 __ATOMIC_RELEASE);
+		call_rcu(&((struct table_hdr *)view_of(w).b - 1)->rcu,
+			 table_free_rcu);
+		sl->snap_pos = 0;
+		return;
+	}
+	if (nb > MIN_BUCKETS && sl->entries * 16 < nb * WAYS)
+		(void)rebuild(sl, target_buckets(sl->entries));
 }
 
 struct cat_store *cat_store_create(const struct cat_store_params *params)
@@ -97,13 +338,13 @@ struct cat_store *cat_store_create(const struct cat_store_params *params)
 		errno = EINVAL;
 		return NULL;
 	}
-	s = aligned_alloc(CAT_CACHE_LINE, sizeof(*s));
+	s = aligned_alloc(CAT_SMEM_LINE, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	memset(s, 0, sizeof(*s));
 	s->slot_count = params->slot_count;
-	s->mem_limit = params->mem_limit;
-	s->slots = aligned_alloc(CAT_CACHE_LINE,
+	cat_smem_init(&s->mem, params->mem_limit);
+	s->slots = aligned_alloc(CAT_SMEM_LINE,
 				 sizeof(struct cat_slot) * params->slot_count);
 	if (s->slots == NULL) {
 		free(s);
@@ -111,87 +352,40 @@ struct cat_store *cat_store_create(const struct cat_store_params *params)
 		return NULL;
 	}
 	memset(s->slots, 0, sizeof(struct cat_slot) * params->slot_count);
-	for (uint32_t i = 0; i < s->slot_count; i++) {
-		/* Small initial size: most slots of a large cluster hold few
-		 * keys on any one node; cat_store_maintain grows busy ones.
-		 * No CDS_LFHT_AUTO_RESIZE: see store.h. */
-		s->slots[i].ht = cds_lfht_new(CAT_SLOT_MIN_BUCKETS,
-			CAT_SLOT_MIN_BUCKETS, 0, 0, NULL);
-		s->slots[i].buckets = CAT_SLOT_MIN_BUCKETS;
-		if (s->slots[i].ht == NULL) {
-			cat_store_destroy(s);
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
+	for (uint32_t i = 0; i < s->slot_count; i++)
+		s->slots[i].tblw = (uintptr_t)&empty_table;
 	return s;
-}
-
-static void item_free(struct cat_store *s, struct cat_item *it)
-{
-	__atomic_sub_fetch(&s->mem_used,
-			   cat_store_item_size(it->key_len, it->value_len),
-			   __ATOMIC_RELAXED);
-	free(it);
-	tsan_release(s); /* cat_store_destroy's rcu_barrier waits for this */
-}
-
-/* Runs on liburcu's call_rcu thread once no reader can hold the item. */
-static void item_free_rcu(struct rcu_head *head)
-{
-	struct cat_item *it = caa_container_of(head, struct cat_item, rcu);
-
-	item_free(it->store, it);
-}
-
-/* Queue an unlinked item and all its older versions for freeing. Caller is
- * the owner, online: no grace period can end while it walks the chain. */
-static void retire_chain(struct cat_item *it)
-{
-	while (it != NULL) {
-		struct cat_item *older = it->prev;
-
-		call_rcu(&it->rcu, item_free_rcu);
-		it = older;
-	}
 }
 
 void cat_store_destroy(struct cat_store *s)
 {
 	if (s == NULL)
 		return;
-	for (uint32_t i = 0; i < s->slot_count; i++) {
-		struct cat_slot *sl = &s->slots[i];
-		struct cds_lfht_iter iter;
-		struct cat_item *it, *dead = NULL;
-
-		if (sl->ht == NULL)
-			continue;
-		/* No other thread uses the store now, but the table's resize
-		 * worker may still walk nodes after a delete: unlink all,
-		 * destroy the table (which waits for that worker), and only
-		 * then free the items. They are chained through their unused
-		 * rcu_head, so tear-down needs no allocation that could fail. */
-		slot_for_each_item(sl->ht, &iter, it) {
-			cds_lfht_del(sl->ht, &it->node);
-			for (struct cat_item *v = it, *older; v; v = older) {
-				older = v->prev;
-				v->rcu.next.next = (struct cds_wfcq_node *)dead;
-				dead = v;
-			}
-		}
-		cds_lfht_destroy(sl->ht, NULL);
-		while (dead != NULL) {
-			struct cat_item *next = (struct cat_item *)dead->rcu.next.next;
-
-			free(dead);
-			dead = next;
-		}
-	}
-	/* Items replaced or deleted earlier are still queued on call_rcu, and
-	 * their callbacks account against this store: drain them first. */
+	/* Retired items and tables still queued on call_rcu free into this
+	 * store's slabs: drain them before anything goes. */
 	rcu_barrier();
 	tsan_acquire(s);
+	for (uint32_t i = 0; i < s->slot_count; i++) {
+		struct cat_slot *sl = &s->slots[i];
+		struct tview t = view_of(sl->tblw);
+
+		if (t.b == &empty_table)
+			continue;
+		for (uint64_t bi = 0; bi <= t.mask; bi++) {
+			for (unsigned int j = 0; j < WAYS; j++) {
+				struct cat_item *it = entry_item(t.b[bi].e[j]);
+
+				while (it != NULL) {
+					struct cat_item *older = it->prev;
+
+					cat_smem_free_now(it);
+					it = older;
+				}
+			}
+		}
+		free((struct table_hdr *)t.b - 1);
+	}
+	cat_smem_fini(&s->mem);
 	free(s->slots);
 	free(s);
 }
@@ -211,29 +405,6 @@ void cat_store_key(const struct cat_store *s, struct cat_key *k,
 	k->hash = cat_hash_table(k->crc, len);
 }
 
-static int item_match(struct cds_lfht_node *node, const void *arg)
-{
-	const struct cat_item *it = caa_container_of(node, struct cat_item, node);
-	const struct cat_key *k = arg;
-
-	tsan_found(it);
-	return it->key_len == k->len && memcmp(it->data, k->ptr, k->len) == 0;
-}
-
-static struct cat_item *lookup(const struct cat_store *s,
-			       const struct cat_key *k)
-{
-	struct cds_lfht_iter iter;
-	struct cds_lfht_node *node;
-
-	cds_lfht_lookup(s->slots[k->slot].ht, k->hash, item_match, k, &iter);
-	node = cds_lfht_iter_get_node(&iter);
-	if (node == NULL)
-		return NULL;
-	tsan_found(caa_container_of(node, struct cat_item, node));
-	return caa_container_of(node, struct cat_item, node);
-}
-
 /* The newest version if it is a live value, NULL if absent or deleted. */
 static struct cat_item *live(struct cat_item *it)
 {
@@ -245,25 +416,69 @@ static struct cat_item *live(struct cat_item *it)
 int cat_store_get(const struct cat_store *s, const struct cat_key *k,
 		  const struct cat_item **out)
 {
-	const struct cat_item *it;
+	const struct cat_item *it = live(lookup(s, k));
 
-	rcu_read_lock();
-	it = live(lookup(s, k));
-	rcu_read_unlock();
 	if (it == NULL)
 		return -ENOENT;
 	*out = it;
 	return 0;
 }
 
+int cat_store_get_bulk(const struct cat_store *s,
+		       const struct cat_key *const keys[], unsigned int n,
+		       const struct cat_item *out[])
+{
+	const struct bucket *bk[CAT_STORE_BULK_MAX];
+	struct cat_item *cand[CAT_STORE_BULK_MAX];
+	int hits = 0;
+
+	if (n > CAT_STORE_BULK_MAX)
+		return -EINVAL;
+	/* 1: each key's home bucket, prefetched. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct tview t = slot_view(&s->slots[keys[i]->slot]);
+
+		bk[i] = &t.b[keys[i]->hash & t.mask];
+		__builtin_prefetch(bk[i]);
+	}
+	/* 2: the first tag match in it, prefetched (header and key). */
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t tag = keys[i]->hash & ~PTR_MASK;
+
+		cand[i] = NULL;
+		for (unsigned int j = 0; j < WAYS; j++) {
+			uint64_t e = load_entry(&bk[i]->e[j]);
+
+			if ((e & ~PTR_MASK) == tag && e != 0) {
+				cand[i] = entry_item(e);
+				__builtin_prefetch(cand[i]);
+				__builtin_prefetch((const char *)cand[i] + 63);
+				break;
+			}
+		}
+	}
+	/* 3: compare; a wrong candidate or a key that may have probed past
+	 * its home bucket takes the ordinary lookup (rare below 3/4 load). */
+	for (unsigned int i = 0; i < n; i++) {
+		struct cat_item *it = cand[i];
+
+		if (it == NULL || !key_eq(it, keys[i])) {
+			it = NULL;
+			if (cand[i] != NULL ||
+			    __atomic_load_n(&bk[i]->ovf, __ATOMIC_ACQUIRE) != 0)
+				it = lookup(s, keys[i]);
+		}
+		out[i] = live(it);
+		hits += out[i] != NULL;
+	}
+	return hits;
+}
+
 int cat_store_get_newest(const struct cat_store *s, const struct cat_key *k,
 			 const struct cat_item **out)
 {
-	const struct cat_item *it;
+	const struct cat_item *it = lookup(s, k);
 
-	rcu_read_lock();
-	it = lookup(s, k);
-	rcu_read_unlock();
 	if (it == NULL)
 		return -ENOENT;
 	*out = it;
@@ -273,40 +488,31 @@ int cat_store_get_newest(const struct cat_store *s, const struct cat_key *k,
 int cat_store_get_at(const struct cat_store *s, const struct cat_key *k,
 		     uint64_t version, const struct cat_item **out)
 {
-	const struct cat_item *it;
+	const struct cat_item *it = lookup(s, k);
 
-	rcu_read_lock();
-	it = lookup(s, k);
 	while (it != NULL && it->version > version)
 		it = __atomic_load_n(&it->prev, __ATOMIC_ACQUIRE);
-	rcu_read_unlock();
 	if (it == NULL || (cat_item_flags(it) & CAT_ITEM_TOMBSTONE))
 		return -ENOENT;
 	*out = it;
 	return 0;
 }
 
-static struct cat_item *item_alloc(struct cat_store *s, const struct cat_key *k,
-				   uint32_t vlen)
+/* The writing thread's memory record, or NULL (ENOMEM). */
+static struct cat_smem_rec *wrec(struct cat_store *s)
 {
-	size_t sz = cat_store_item_size(k->len, vlen);
-	uint64_t used;
-	struct cat_item *it;
+	return cat_smem_rec(&s->mem);
+}
 
-	used = __atomic_add_fetch(&s->mem_used, sz, __ATOMIC_RELAXED);
-	if (s->mem_limit != 0 && used > s->mem_limit) {
-		__atomic_sub_fetch(&s->mem_used, sz, __ATOMIC_RELAXED);
-		errno = ENOSPC;
+static struct cat_item *item_alloc(struct cat_smem_rec *r,
+				   const struct cat_key *k, uint32_t vlen,
+				   int *err)
+{
+	struct cat_item *it = cat_smem_alloc(r, cat_smem_item_size(k->len, vlen),
+					     err);
+
+	if (it == NULL)
 		return NULL;
-	}
-	it = malloc(sz);
-	if (it == NULL) {
-		__atomic_sub_fetch(&s->mem_used, sz, __ATOMIC_RELAXED);
-		errno = ENOMEM;
-		return NULL;
-	}
-	cds_lfht_node_init(&it->node);
-	it->store = s;
 	it->prev = NULL;
 	it->key_len = k->len;
 	it->value_len = vlen;
@@ -322,78 +528,90 @@ static void keys_add(struct cat_slot *sl, int64_t d)
 				 __ATOMIC_RELAXED);
 }
 
-/* The snapshot cursor's item is about to leave the table: move the
- * cursor to the next item first (the owner is the only writer, so nothing
- * else moves between this and the removal). */
-static void snap_skip(struct cat_slot *sl, struct cat_item *leaving)
+/* Retire an unlinked item and all its older versions. */
+static void retire_chain(struct cat_smem_rec *r, struct cat_item *it)
 {
-	struct cds_lfht_iter iter;
+	while (it != NULL) {
+		struct cat_item *older = it->prev;
 
-	if (!sl->snap_active || sl->snap_cur != leaving)
-		return;
-	iter.node = &leaving->node;
-	iter.next = rcu_dereference(leaving->node.next);
-	cds_lfht_next(sl->ht, &iter);
-	sl->snap_cur = cds_lfht_iter_get_node(&iter) == NULL ? NULL :
-		caa_container_of(cds_lfht_iter_get_node(&iter),
-				 struct cat_item, node);
-}
-
-/* Remove an item from its slot table; 0 if this call removed it. */
-static int unlink_item(struct cat_slot *sl, struct cat_item *it)
-{
-	snap_skip(sl, it);
-	return cds_lfht_del(sl->ht, &it->node);
+		cat_smem_retire(r, it);
+		it = older;
+	}
 }
 
 /*
  * Publish a fully built item at version v, replacing the key's newest
  * version. In dirty mode the old versions stay reachable through prev
  * (set before publication, so a reader never sees a dirty item without its
- * history); in clean mode they are freed after a grace period.
+ * history); in clean mode they are freed after a grace period. The table
+ * has room (make_room ran).
  */
-static void publish(struct cat_store *s, const struct cat_key *k,
-		    struct cat_item *it, uint64_t v, uint64_t *version)
+static void publish(struct cat_store *s, struct cat_smem_rec *r,
+		    const struct cat_key *k, struct cat_item *it, uint64_t v,
+		    uint64_t *version)
 {
 	struct cat_slot *sl = &s->slots[k->slot];
-	struct cds_lfht_node *node;
+	struct tview t = view_of(sl->tblw);
+	struct bucket *b = (struct bucket *)t.b;
 	struct cat_item *old;
+	uint64_t bi;
+	unsigned int way;
 	int was_live, is_live = !(it->flags & CAT_ITEM_TOMBSTONE);
 
 	it->version = v;
-	rcu_read_lock();
+	old = find_in(t, k, &bi, &way);
 	if (sl->dirty_mode) {
 		it->flags |= CAT_ITEM_DIRTY;
-		it->prev = lookup(s, k);
+		it->prev = old;
 	}
-	tsan_published(it);
-	node = cds_lfht_add_replace(sl->ht, k->hash, item_match, k, &it->node);
-	rcu_read_unlock();
-	old = node ? caa_container_of(node, struct cat_item, node) : NULL;
-	/* The new version took the old one's place in the table. */
-	if (old != NULL && sl->snap_active && sl->snap_cur == old)
-		sl->snap_cur = it;
+	if (old != NULL) {
+		/* In place: the walk's cursor, if here, now names the new
+		 * version, as store.h promises. */
+		__atomic_store_n(&b[bi].e[way], entry_of(k->hash, it),
+				 __ATOMIC_RELEASE);
+	} else {
+		table_insert(b, t.mask, k->hash, entry_of(k->hash, it));
+		sl->entries++;
+	}
 	was_live = old != NULL && !(old->flags & CAT_ITEM_TOMBSTONE);
 	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
 	keys_add(sl, is_live - was_live);
 	if (old != NULL && !sl->dirty_mode)
-		retire_chain(old);
+		retire_chain(r, old);
 	if (version != NULL)
 		*version = v;
+}
+
+/* A new item for k at version v (0: the slot's next), published. */
+static int write_item(struct cat_store *s, const struct cat_key *k,
+		      const void *value, uint32_t vlen, uint64_t v,
+		      uint16_t flags, uint64_t *version)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	struct cat_smem_rec *r = wrec(s);
+	struct cat_item *it;
+	int err;
+
+	if (r == NULL)
+		return -ENOMEM;
+	if (make_room(sl) != 0)
+		return -ENOMEM;
+	it = item_alloc(r, k, vlen, &err);
+	if (it == NULL)
+		return err;
+	if (vlen)
+		memcpy(it->data + k->len, value, vlen);
+	it->flags = flags;
+	publish(s, r, k, it, v ? v : sl->version + 1, version);
+	cat_smem_done(r);
+	return 0;
 }
 
 static int put_new(struct cat_store *s, const struct cat_key *k,
 		   const void *value, uint32_t vlen, uint64_t v,
 		   uint64_t *version)
 {
-	struct cat_item *it = item_alloc(s, k, vlen);
-
-	if (it == NULL)
-		return -errno;
-	if (vlen)
-		memcpy(it->data + k->len, value, vlen);
-	publish(s, k, it, v ? v : s->slots[k->slot].version + 1, version);
-	return 0;
+	return write_item(s, k, value, vlen, v, 0, version);
 }
 
 int cat_store_put(struct cat_store *s, const struct cat_key *k,
@@ -402,47 +620,58 @@ int cat_store_put(struct cat_store *s, const struct cat_key *k,
 	return put_new(s, k, value, vlen, 0, version);
 }
 
-/* Delete the live newest version of k at version v: unlink it in clean
- * mode, cover it with a tombstone in dirty mode. */
-static int del_at(struct cat_store *s, const struct cat_key *k,
-		  struct cat_item *cur, uint64_t v)
+/* Owner: take the key's newest version out of the table and retire it
+ * with its history. */
+static void unlink_key(struct cat_store *s, struct cat_smem_rec *r,
+		       const struct cat_key *k)
 {
 	struct cat_slot *sl = &s->slots[k->slot];
+	struct tview t = view_of(sl->tblw);
+	struct cat_item *cur;
+	uint64_t bi;
+	unsigned int way;
 
-	if (sl->dirty_mode) {
-		struct cat_item *t = item_alloc(s, k, 0);
+	cur = find_in(t, k, &bi, &way);
+	if (cur == NULL)
+		return;
+	table_remove((struct bucket *)t.b, t.mask, k->hash, bi, way);
+	sl->entries--;
+	retire_chain(r, cur);
+	maybe_shrink(sl);
+}
 
-		if (t == NULL)
-			return -errno;
-		t->flags = CAT_ITEM_TOMBSTONE;
-		publish(s, k, t, v, NULL);
-		return 0;
-	}
-	rcu_read_lock();
-	if (unlink_item(sl, cur) == 0)
-		retire_chain(cur);
-	rcu_read_unlock();
+/* Delete the live newest version of k at version v: unlink it in clean
+ * mode, cover it with a tombstone in dirty mode. */
+static int del_at(struct cat_store *s, const struct cat_key *k, uint64_t v)
+{
+	struct cat_slot *sl = &s->slots[k->slot];
+	struct cat_smem_rec *r;
+
+	if (sl->dirty_mode)
+		return write_item(s, k, NULL, 0, v, CAT_ITEM_TOMBSTONE, NULL);
+	r = wrec(s);
+	if (r == NULL)
+		return -ENOMEM;
+	unlink_key(s, r, k);
 	/* A delete is a write: it takes a slot version so that ordering by
 	 * version stays total per slot (the chain protocol relies on it). */
 	__atomic_store_n(&sl->version, v, __ATOMIC_RELAXED);
 	keys_add(sl, -1);
+	cat_smem_done(r);
 	return 0;
 }
 
 int cat_store_del(struct cat_store *s, const struct cat_key *k,
 		  uint64_t *version)
 {
-	struct cat_item *it;
+	struct cat_item *it = live(lookup(s, k));
 	uint64_t old_version;
 	int ret;
 
-	rcu_read_lock();
-	it = live(lookup(s, k));
-	rcu_read_unlock();
 	if (it == NULL)
 		return -ENOENT;
 	old_version = it->version;
-	ret = del_at(s, k, it, s->slots[k->slot].version + 1);
+	ret = del_at(s, k, s->slots[k->slot].version + 1);
 	if (ret == 0 && version != NULL)
 		*version = old_version;
 	return ret;
@@ -452,13 +681,9 @@ int cat_store_cas(struct cat_store *s, const struct cat_key *k,
 		  uint64_t expect, const void *value, uint32_t vlen,
 		  uint64_t *version)
 {
-	const struct cat_item *cur;
-	uint64_t cur_ver;
+	const struct cat_item *cur = live(lookup(s, k));
+	uint64_t cur_ver = cur ? cur->version : 0;
 
-	rcu_read_lock();
-	cur = live(lookup(s, k));
-	cur_ver = cur ? cur->version : 0;
-	rcu_read_unlock();
 	if (cur_ver != expect) {
 		if (version != NULL)
 			*version = cur_ver;
@@ -471,22 +696,18 @@ int cat_store_cas_value(struct cat_store *s, const struct cat_key *k,
 			const void *expect, uint32_t elen,
 			const void *value, uint32_t vlen, uint64_t *version)
 {
-	const struct cat_item *cur;
+	const struct cat_item *cur = live(lookup(s, k));
 	int same;
 
-	rcu_read_lock();
-	cur = live(lookup(s, k));
-	if (cur == NULL) {
-		rcu_read_unlock();
+	if (cur == NULL)
 		return -ENOENT;
-	}
 	same = cur->value_len == elen &&
 	       memcmp(cat_item_value(cur), expect, elen) == 0;
-	if (!same && version != NULL)
-		*version = cur->version;
-	rcu_read_unlock();
-	if (!same)
+	if (!same) {
+		if (version != NULL)
+			*version = cur->version;
 		return -ECANCELED;
+	}
 	return put_new(s, k, value, vlen, 0, version);
 }
 
@@ -518,17 +739,14 @@ static int parse_i64(const uint8_t *p, uint32_t len, int64_t *out)
 int cat_store_incr(struct cat_store *s, const struct cat_key *k,
 		   int64_t delta, int64_t *result, uint64_t *version)
 {
-	const struct cat_item *cur;
+	const struct cat_item *cur = live(lookup(s, k));
 	int64_t v = 0, r;
 	uint8_t buf[CAT_WIRE_I64_TEXT_MAX];
 	uint32_t n;
 	int ret = 0;
 
-	rcu_read_lock();
-	cur = live(lookup(s, k));
 	if (cur != NULL)
 		ret = parse_i64(cat_item_value(cur), cur->value_len, &v);
-	rcu_read_unlock();
 	if (ret != 0)
 		return ret;
 	if (__builtin_add_overflow(v, delta, &r))
@@ -544,85 +762,125 @@ int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 			   int (*fn)(const struct cat_item *it, void *arg),
 			   void *arg)
 {
-	struct cds_lfht_iter iter;
-	struct cat_item *it;
+	struct tview t;
 	int ret = 0;
 
 	if (slot >= s->slot_count)
 		return -EINVAL;
-	rcu_read_lock();
-	slot_for_each_item(s->slots[slot].ht, &iter, it) {
-		if (cat_item_flags(it) & CAT_ITEM_TOMBSTONE)
-			continue;
-		ret = fn(it, arg);
-		if (ret != 0)
-			break;
+	t = slot_view(&s->slots[slot]);
+	for (uint64_t i = 0; i <= t.mask; i++) {
+		for (unsigned int j = 0; j < WAYS; j++) {
+			uint64_t e = load_entry(&t.b[i].e[j]);
+			const struct cat_item *it = entry_item(e);
+
+			if (e == 0 || (cat_item_flags(it) & CAT_ITEM_TOMBSTONE))
+				continue;
+			ret = fn(it, arg);
+			if (ret != 0)
+				return ret;
+		}
 	}
-	rcu_read_unlock();
 	return ret;
 }
 
 void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
 {
 	struct cat_slot *sl;
-	struct cds_lfht_iter iter;
-	struct cat_item *it;
+	struct cat_smem_rec *r;
+	uintptr_t w;
+	struct tview t;
 
 	if (slot >= s->slot_count)
 		return;
 	sl = &s->slots[slot];
-	rcu_read_lock();
 	sl->snap_active = 0;
-	sl->snap_cur = NULL;
-	slot_for_each_item(sl->ht, &iter, it) {
-		if (cds_lfht_del(sl->ht, &it->node) == 0)
-			retire_chain(it);
+	sl->snap_pos = 0;
+	w = sl->tblw;
+	t = view_of(w);
+	if (t.b == &empty_table)
+		goto out;
+	r = wrec(s);
+	/* Unpublish the whole table first: readers then see either all of
+	 * it or the empty table, and nothing in between. */
+	__atomic_store_n(&sl->tblw, (uintptr_t)&empty_table, __ATOMIC_RELEASE);
+	if (r == NULL)
+		synchronize_rcu();  /* out of memory: free after waiting */
+	for (uint64_t i = 0; i <= t.mask; i++) {
+		for (unsigned int j = 0; j < WAYS; j++) {
+			struct cat_item *it = entry_item(t.b[i].e[j]);
+
+			if (r != NULL) {
+				retire_chain(r, it);
+				continue;
+			}
+			for (struct cat_item *o; it != NULL; it = o) {
+				o = it->prev;
+				cat_smem_free_unlinked(&s->mem, it);
+			}
+		}
 	}
-	rcu_read_unlock();
+	if (r != NULL) {
+		call_rcu(&((struct table_hdr *)t.b - 1)->rcu, table_free_rcu);
+		cat_smem_done(r);
+	} else {
+		free((struct table_hdr *)t.b - 1);
+	}
+out:
+	sl->entries = 0;
 	__atomic_store_n(&sl->keys, 0, __ATOMIC_RELAXED);
 }
 
 void cat_store_snap_begin(struct cat_store *s, uint32_t slot)
 {
 	struct cat_slot *sl = &s->slots[slot];
-	struct cds_lfht_iter iter;
+	struct tview t = view_of(sl->tblw);
 
-	rcu_read_lock();
-	cds_lfht_first(sl->ht, &iter);
-	sl->snap_cur = cds_lfht_iter_get_node(&iter) == NULL ? NULL :
-		caa_container_of(cds_lfht_iter_get_node(&iter),
-				 struct cat_item, node);
+	/* Forget the last walk's marks: this one sends everything again. */
+	for (uint64_t i = 0; i <= t.mask; i++) {
+		for (unsigned int j = 0; j < WAYS; j++) {
+			struct cat_item *it = entry_item(t.b[i].e[j]);
+
+			if (it != NULL && (it->flags & ITEM_SNAP_SENT))
+				__atomic_and_fetch(&it->flags,
+						   (uint16_t)~ITEM_SNAP_SENT,
+						   __ATOMIC_RELAXED);
+		}
+	}
+	sl->snap_pos = 0;
 	sl->snap_active = 1;
-	rcu_read_unlock();
 }
 
 int cat_store_snap_next(struct cat_store *s, uint32_t slot,
 			const struct cat_item **out)
 {
 	struct cat_slot *sl = &s->slots[slot];
-	struct cat_item *it;
+	struct tview t = view_of(sl->tblw);
+	uint64_t end = (t.mask + 1) * WAYS;
 
 	if (!sl->snap_active)
 		return -ENOENT;
-	rcu_read_lock();
-	do {
-		it = sl->snap_cur;
-		if (it == NULL)
-			break;
-		/* Advancing is what snap_skip does for a leaving item. */
-		snap_skip(sl, it);
-	} while (cat_item_flags(it) & CAT_ITEM_TOMBSTONE);
-	rcu_read_unlock();
-	if (it == NULL)
-		return -ENOENT;
-	*out = it;
-	return 0;
+	/* The cursor is a position: a replace there leaves the new version
+	 * under it, a removal leaves it on the next entry. After a rebuild
+	 * it restarts, and the marks keep it from sending an item twice. */
+	while (sl->snap_pos < end) {
+		uint64_t p = sl->snap_pos++;
+		struct cat_item *it = entry_item(t.b[p / WAYS].e[p % WAYS]);
+
+		if (it == NULL ||
+		    (it->flags & (CAT_ITEM_TOMBSTONE | ITEM_SNAP_SENT)))
+			continue;
+		__atomic_or_fetch(&it->flags, (uint16_t)ITEM_SNAP_SENT,
+				  __ATOMIC_RELAXED);
+		*out = it;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 void cat_store_snap_end(struct cat_store *s, uint32_t slot)
 {
 	s->slots[slot].snap_active = 0;
-	s->slots[slot].snap_cur = NULL;
+	s->slots[slot].snap_pos = 0;
 }
 
 int cat_store_apply_snap(struct cat_store *s, const struct cat_key *k,
@@ -676,53 +934,19 @@ int cat_store_slot_held(const struct cat_store *s, uint32_t slot)
 	       __atomic_load_n(&s->slots[slot].hold, __ATOMIC_RELAXED);
 }
 
-static uint64_t pow2_at_least(uint64_t n)
-{
-	uint64_t p = CAT_SLOT_MIN_BUCKETS;
-
-	while (p < n)
-		p <<= 1;
-	return p;
-}
-
 unsigned int cat_store_maintain(struct cat_store *s, unsigned int max_resizes)
 {
-	unsigned int done = 0;
-
-	/* Round robin from where the last bounded call stopped, so no slot
-	 * waits behind a busier one forever. */
-	for (uint32_t n = 0; n < s->slot_count; n++) {
-		uint32_t i = (s->maint_next + n) & (s->slot_count - 1);
-		struct cat_slot *sl = &s->slots[i];
-		uint64_t keys = __atomic_load_n(&sl->keys, __ATOMIC_RELAXED);
-		uint64_t b = sl->buckets, target;
-
-		/* A band of 16x between grow and shrink: a slot hovering
-		 * around a boundary is not resized back and forth. Two
-		 * buckets per key after a resize keeps chains short. */
-		if (keys > b)
-			target = pow2_at_least(2 * keys);
-		else if (b > CAT_SLOT_MIN_BUCKETS && keys < b / 16)
-			target = pow2_at_least(2 * keys);
-		else
-			continue;
-		if (target == b)
-			continue;
-		cds_lfht_resize(sl->ht, (unsigned long)target);
-		__atomic_store_n(&sl->buckets, target, __ATOMIC_RELAXED);
-		if (++done == max_resizes) {
-			s->maint_next = i + 1;
-			break;
-		}
-	}
-	return done;
+	(void)s;
+	(void)max_resizes;
+	return 0;
 }
 
 uint64_t cat_store_slot_buckets(const struct cat_store *s, uint32_t slot)
 {
 	if (slot >= s->slot_count)
 		return 0;
-	return __atomic_load_n(&s->slots[slot].buckets, __ATOMIC_RELAXED);
+	return buckets_of(__atomic_load_n(&s->slots[slot].tblw,
+					  __ATOMIC_RELAXED));
 }
 
 uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot)
@@ -741,7 +965,23 @@ uint64_t cat_store_slot_version(const struct cat_store *s, uint32_t slot)
 
 uint64_t cat_store_mem_used(const struct cat_store *s)
 {
-	return __atomic_load_n(&s->mem_used, __ATOMIC_RELAXED);
+	return cat_smem_used(&s->mem);
+}
+
+void cat_store_burst_begin(struct cat_store *s)
+{
+	struct cat_smem_rec *r = wrec(s);
+
+	if (r != NULL)
+		cat_smem_burst(r, 1);
+}
+
+void cat_store_burst_end(struct cat_store *s)
+{
+	struct cat_smem_rec *r = wrec(s);
+
+	if (r != NULL)
+		cat_smem_burst(r, 0);
 }
 
 void cat_store_slot_set_dirty_mode(struct cat_store *s, uint32_t slot, int on)
@@ -762,18 +1002,14 @@ int cat_store_apply_del(struct cat_store *s, const struct cat_key *k,
 			uint64_t version)
 {
 	struct cat_slot *sl = &s->slots[k->slot];
-	struct cat_item *cur;
 
 	if (version <= sl->version)
 		return -EINVAL;
-	rcu_read_lock();
-	cur = live(lookup(s, k));
-	rcu_read_unlock();
-	if (cur == NULL) {
+	if (live(lookup(s, k)) == NULL) {
 		__atomic_store_n(&sl->version, version, __ATOMIC_RELAXED);
 		return 0;
 	}
-	return del_at(s, k, cur, version);
+	return del_at(s, k, version);
 }
 
 uint64_t cat_store_slot_bump(struct cat_store *s, uint32_t slot)
@@ -801,28 +1037,29 @@ int cat_store_apply_noop(struct cat_store *s, uint32_t slot, uint64_t version)
 void cat_store_commit(struct cat_store *s, const struct cat_key *k,
 		      uint64_t version)
 {
-	struct cat_slot *sl = &s->slots[k->slot];
 	struct cat_item *it, *c, *older;
+	struct cat_smem_rec *r;
 
-	rcu_read_lock();
 	it = lookup(s, k);
 	for (c = it; c != NULL && c->version > version; c = c->prev)
 		;
-	if (c != NULL) {
-		__atomic_and_fetch(&c->flags, (uint16_t)~CAT_ITEM_DIRTY,
-				   __ATOMIC_RELEASE);
-		older = c->prev;
-		if (older != NULL) {
-			/* Readers already walking past c still hold valid
-			 * memory until their next quiescent state. */
-			__atomic_store_n(&c->prev, NULL, __ATOMIC_RELEASE);
-			retire_chain(older);
-		}
-		if (c == it && (c->flags & CAT_ITEM_TOMBSTONE) &&
-		    unlink_item(sl, c) == 0)
-			retire_chain(c);
+	if (c == NULL)
+		return;
+	r = wrec(s);
+	__atomic_and_fetch(&c->flags, (uint16_t)~CAT_ITEM_DIRTY,
+			   __ATOMIC_RELEASE);
+	if (r == NULL)
+		return;   /* history kept: freed with the key later */
+	older = c->prev;
+	if (older != NULL) {
+		/* Readers already walking past c still hold valid memory
+		 * until their next quiescent state. */
+		__atomic_store_n(&c->prev, NULL, __ATOMIC_RELEASE);
+		retire_chain(r, older);
 	}
-	rcu_read_unlock();
+	if (c == it && (c->flags & CAT_ITEM_TOMBSTONE))
+		unlink_key(s, r, k);
+	cat_smem_done(r);
 }
 
 static int digest_fn(const struct cat_item *it, void *arg)

@@ -1,15 +1,22 @@
 /*
  * catena store: the replicated key-value state of one node, as one
- * lock-free RCU hash table (liburcu cds_lfht, QSBR flavour) per slot.
+ * cache-conscious RCU slot table per slot (replication/store.c) over
+ * per-thread item slabs (replication/store_mem.c).
  *
  * A table per slot, rather than one table keyed by (slot, key), because
  * every slot-level operation the cluster needs -- iterate one slot for a
  * snapshot, move it, drop it, count it, digest it -- then touches only that
  * slot's memory and never walks or locks the rest of the node.
  *
- * Values are immutable items: a write allocates a new item and publishes it
- * with cds_lfht_add_replace; the old item is freed by call_rcu after a grace
- * period, so readers never see a torn value and never take a lock.
+ * A slot table is an array of 64-byte buckets of seven tagged item
+ * pointers (16 bits of the key's hash and the pointer in one word, so one
+ * store publishes both); a hit costs the bucket's cache line and the
+ * item's, whose small header is followed by the key. Values are immutable
+ * items: a write builds a new item and publishes it with a single store in
+ * the key's entry; the old item is retired and freed after a grace period
+ * (batched: one call_rcu per write call, or per burst between
+ * cat_store_burst_begin and _end, on a real-time call_rcu thread that
+ * polls, so a writer never makes a syscall to wake it).
  *
  * Concurrency contract (the dataplane's single-writer rule):
  *   - Every thread that calls into the store is a registered QSBR thread
@@ -20,15 +27,22 @@
  *   - Readers may run on any thread, concurrently with the writer. A
  *     returned item stays valid until the reader's next quiescent state
  *     (rcu_quiescent_state or rcu_thread_offline).
- * Writes allocate (malloc) exactly one item each: that is the store's
- * documented allocation, bounded by the memory limit, not a hidden one.
+ *   - A thread's first write to a store gives it the store's real-time
+ *     call_rcu thread for its call_rcu calls (set_thread_call_rcu_data),
+ *     unless it already had one of its own.
+ * Items come from slabs private to the writing thread (2 MiB regions,
+ * transparent huge pages where the kernel allows), carved into 8-byte
+ * size classes up to 256 bytes; bigger items are malloc'd. A slab region
+ * is allocated once per 2 MiB of items, not per write: that, a table of
+ * twice the size when a slot grows, and the rare large item are the
+ * store's documented allocations, bounded by the memory limit.
  *
- * Tables are resized explicitly by cat_store_maintain, called from a
- * control thread (the node agent), never by liburcu's automatic resize:
- * liburcu 0.13's lazy resize can lose its "resize in progress" mark when
- * the resize worker runs before the launcher sets it (likely when threads
- * share cores), after which that table never grows again and lookups
- * degrade to chain walks; and a worker must never pay for a resize.
+ * Tables grow (and shrink) by themselves, on the owner's writes: the owner
+ * builds a table of the new size and publishes it with one pointer store
+ * (rcu_assign_pointer); readers use either table, each complete, and the
+ * old one is freed after a grace period. The owner never waits for a
+ * grace period; a growth costs it one pass over the slot's items
+ * (amortised: each doubles the table).
  */
 #ifndef CAT_STORE_H
 #define CAT_STORE_H
@@ -37,7 +51,6 @@
 #include <stdint.h>
 
 #include <urcu-qsbr.h>
-#include <urcu/rculfhash.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,28 +62,29 @@ struct cat_store;
 #define CAT_ITEM_DIRTY     0x1u /* written at this replica, not yet committed
 				 * by the chain tail (chain replication) */
 #define CAT_ITEM_TOMBSTONE 0x2u /* a delete not yet committed */
+#define CAT_ITEM_PUBLIC_FLAGS (CAT_ITEM_DIRTY | CAT_ITEM_TOMBSTONE)
 
 /**
  * One versioned key-value pair. Key, value and version never change once
  * published. Two fields do, both by the slot's owner only: flags (commit
  * clears DIRTY) and prev, the older versions a dirty item keeps so CRAQ
- * reads can still answer the committed one.
+ * reads can still answer the committed one. The header is 24 bytes and
+ * the key follows it, so the lookup's key compare reads the line the
+ * header is on; a 16-byte key and 32-byte value make a 72-byte item.
  */
 struct cat_item {
-	struct cds_lfht_node node; /* store-internal */
-	struct rcu_head rcu;       /* store-internal */
-	struct cat_store *store;   /* store-internal: for the deferred free */
-	struct cat_item *prev;     /* next older version, or NULL */
-	uint64_t version;          /* slot write sequence at which it was set */
 	uint16_t key_len;
-	uint16_t flags;
+	uint16_t flags;            /* CAT_ITEM_*, plus store-internal bits */
 	uint32_t value_len;
+	uint64_t version;          /* slot write sequence at which it was set */
+	struct cat_item *prev;     /* next older version, or NULL */
 	uint8_t data[];            /* key bytes, then value bytes */
 };
 
 static inline unsigned int cat_item_flags(const struct cat_item *it)
 {
-	return __atomic_load_n(&it->flags, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&it->flags, __ATOMIC_ACQUIRE) &
+	       CAT_ITEM_PUBLIC_FLAGS;
 }
 
 static inline const uint8_t *cat_item_key(const struct cat_item *it)
@@ -143,6 +157,32 @@ int cat_store_get_newest(const struct cat_store *s, const struct cat_key *k,
  */
 int cat_store_get_at(const struct cat_store *s, const struct cat_key *k,
 		     uint64_t version, const struct cat_item **out);
+
+/** Most keys one cat_store_get_bulk call takes. */
+#define CAT_STORE_BULK_MAX 64u
+
+/**
+ * cat_store_get for n keys at once (n <= CAT_STORE_BULK_MAX; more is
+ * -EINVAL): out[i] is the newest live version of *keys[i] or NULL. The
+ * lookups run as a pipeline over the burst, like rte_hash_lookup_bulk:
+ * every key's bucket is prefetched, then every candidate item, then keys
+ * are compared, so the burst's cache misses overlap instead of queueing.
+ * Reader context (any registered, online thread); the items are valid
+ * until the caller's next quiescent state. Returns the number of hits.
+ */
+int cat_store_get_bulk(const struct cat_store *s,
+		       const struct cat_key *const keys[], unsigned int n,
+		       const struct cat_item *out[]);
+
+/**
+ * Bracket a burst of writes by the calling thread: items its writes
+ * retire between the two are handed to call_rcu in batches (one per
+ * burst or per 28 items), not one batch per write call. Writer context;
+ * not nested. Outside a burst every write call hands its retired items on
+ * before it returns, so rcu_barrier() then frees them.
+ */
+void cat_store_burst_begin(struct cat_store *s);
+void cat_store_burst_end(struct cat_store *s);
 
 /*
  * Chain replication support. A slot in dirty mode (this node replicates it
@@ -302,18 +342,15 @@ void cat_store_slot_set_fence(struct cat_store *s, uint32_t slot, int on);
 int cat_store_slot_held(const struct cat_store *s, uint32_t slot);
 
 /**
- * Resize every slot table whose key count has left its sizing band (more
- * keys than buckets, or fewer than 1 key per 16 buckets), to about two
- * buckets per key (short chains: each chain node is a cache miss). Call periodically from one control thread -- never a
- * worker: a resize waits for RCU grace periods. The caller is a registered
- * QSBR thread; liburcu takes it offline while it waits. Runs concurrently
- * with readers and the slot owners. At most max_resizes tables are resized
- * per call (0 = no limit) so one call stays short. Returns the number
- * resized.
+ * Kept for callers of the cds_lfht store, which resized tables only here:
+ * slot tables now resize themselves on their owner's writes (see the head
+ * of this file), so there is nothing left for a control thread to do.
+ * Any thread. Returns 0 (tables resized by this call).
  */
 unsigned int cat_store_maintain(struct cat_store *s, unsigned int max_resizes);
 
-/** Buckets of a slot's table as last set by create or maintain. */
+/** Buckets (of 7 entries) of a slot's current table; 0 while the slot has
+ * never held an item or was cleared. Any thread (relaxed). */
 uint64_t cat_store_slot_buckets(const struct cat_store *s, uint32_t slot);
 
 /** Keys in a slot (relaxed read of the owner's counter). Any thread. */
@@ -323,14 +360,19 @@ uint64_t cat_store_slot_keys(const struct cat_store *s, uint32_t slot);
 uint64_t cat_store_slot_version(const struct cat_store *s, uint32_t slot);
 
 /**
- * Bytes of items the store holds: those in the tables and those unlinked
- * but still awaiting their grace period. An item leaves the count only when
- * call_rcu frees it, so the memory limit bounds real memory even while a
- * slow reader holds a grace period back.
+ * Bytes of items the store holds (cat_store_item_size of each): those in
+ * the tables and those unlinked but still awaiting their grace period. An
+ * item leaves the count only when call_rcu frees it, so the memory limit
+ * bounds real memory even while a slow reader holds a grace period back.
+ * Writers account per thread and reserve budget from the limit in chunks
+ * (at most 1/64 of the limit, at most 256 KiB), so with several writer
+ * threads a write may be refused while up to a chunk per thread is still
+ * unused. Any thread; sums the writer threads' counters.
  */
 uint64_t cat_store_mem_used(const struct cat_store *s);
 
-/** Size in bytes that an item of this key and value occupies. */
+/** Size in bytes that an item of this key and value occupies (its slab
+ * size class: the 24-byte header, key and value, rounded up to 8). */
 size_t cat_store_item_size(uint32_t klen, uint32_t vlen);
 
 #ifdef __cplusplus

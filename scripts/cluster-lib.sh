@@ -6,9 +6,22 @@
 # addresses are the shipped maps' and exist only inside these namespaces.
 #
 # Set before use: CL_P (prefix), CL_BUILD (build dir), CL_TMP (scratch dir).
+# Optional, before cl_net_up:
+#   CL_PORT=tap   nodes drive DPDK's net_tap instead of af_packet: the tap's
+#                 kernel side is bridged to the node's veth (bridge brn in
+#                 the node's namespace), so the segment is the same but the
+#                 port has rx interrupts and idle = interrupt can block.
+#                 The client namespace then has a bridge brc over vc1 (the
+#                 kernel client's address moves to it), where cl_tap_attach
+#                 bridges a DPDK client's tap (catena-bench on net_tap).
+#   CL_IDLE=MODE  the nodes' idle policy (default: config/nodeN.conf's).
+#   CL_EAL="..."  extra EAL arguments for the nodes (e.g. --main-lcore 1).
 
 CL_NODES="1 2 3"
 CL_CLIENT_IP=10.99.0.100
+CL_PORT=${CL_PORT:-af_packet}
+CL_IDLE=${CL_IDLE:-}
+CL_EAL=${CL_EAL:-}
 declare -gA CL_PID
 
 # Remove what an earlier (possibly interrupted) run with this prefix left.
@@ -47,16 +60,57 @@ cl_net_up() {
 		ip -n $CL_P-$end link set lo up
 	done
 	for n in $CL_NODES; do
-		# Peers address each other by the MACs in the map.
-		ip -n $CL_P-n$n link set vn$n address 02:ca:7e:00:00:0$n
+		# Peers address each other by the MACs in the map (with tap,
+		# the DPDK side of the tap has it; the veth is a bridge port).
+		[ "$CL_PORT" = tap ] ||
+			ip -n $CL_P-n$n link set vn$n address 02:ca:7e:00:00:0$n
 		ip -n $CL_P-n$n link set vn$n up
 	done
 	ip -n $CL_P-c1 link set vc1 up
-	ip -n $CL_P-c1 addr add $CL_CLIENT_IP/24 dev vc1
+	if [ "$CL_PORT" = tap ]; then
+		for end in n1 n2 n3 c1; do
+			local br=brn
+			[ $end = c1 ] && br=brc
+			ip -n $CL_P-$end link add $br type bridge
+			ip -n $CL_P-$end link set v$end master $br
+			ip -n $CL_P-$end link set $br up
+			for f in iptables ip6tables arptables; do
+				ip netns exec $CL_P-$end sysctl -qw net.bridge.bridge-nf-call-$f=0 2>/dev/null
+			done
+		done
+		ip -n $CL_P-c1 addr add $CL_CLIENT_IP/24 dev brc
+	else
+		ip -n $CL_P-c1 addr add $CL_CLIENT_IP/24 dev vc1
+	fi
 	# Full UDP checksums on the wire, as a real NIC delivers them: the
 	# nodes verify them, and through veth a kernel socket's datagrams
 	# carry an unfinished (CHECKSUM_PARTIAL) one.
 	ip netns exec $CL_P-c1 ethtool -K vc1 tx off >/dev/null 2>&1 || true
+}
+
+# cl_tap_attach NS IFACE BRIDGE [PID]: wait (up to 10 s, or until PID
+# exits) for the kernel side IFACE of a DPDK net_tap port to appear in
+# namespace NS, then make it a port of BRIDGE there. Frames the DPDK side
+# sends before that are lost, as on a cable not yet plugged in. net_tap
+# gives the kernel side the DPDK port's MAC; a bridge treats its ports'
+# MACs as its own and would keep frames for the node, so the kernel side
+# gets another one (the DPDK side keeps the map's; net_tap does not
+# filter received frames by the kernel side's MAC).
+cl_tap_attach() {
+	local i mac
+	for i in $(seq 200); do
+		if ip -n "$1" link show "$2" >/dev/null 2>&1; then
+			mac=$(ip -n "$1" link show "$2" | awk '/link\/ether/ {print $2}')
+			ip -n "$1" link set "$2" address "02:cb:${mac#02:??:}" &&
+				ip -n "$1" link set "$2" master "$3" &&
+				ip -n "$1" link set "$2" up
+			return $?
+		fi
+		[ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
+		sleep 0.05
+	done
+	echo "cluster-lib: $2 did not appear in $1" >&2
+	return 1
 }
 
 # cl_control_start MAPFILE: start catena-control (file store, Unix sockets
@@ -106,12 +160,26 @@ cl_start() {
 			printf '\n[control]\nconnect = unix:%s\nheartbeat_ms = 100\n' \
 				"$CL_NODESOCK" >> "$CL_TMP/node$n.conf"
 		fi
-		ip netns exec $CL_P-n$n "$CL_BUILD/dataplane/catena-node" -l 0,1 --no-pci \
+		if [ -n "$CL_IDLE" ]; then
+			sed -i -e "s|^idle = .*|idle = $CL_IDLE|" "$CL_TMP/node$n.conf"
+		fi
+		local vdev=net_af_packet0,iface=vn$n,qpairs=1
+		[ "$CL_PORT" = tap ] && vdev=net_tap0,iface=tn$n,mac=02:ca:7e:00:00:0$n
+		# shellcheck disable=SC2086 # CL_EAL is a list of arguments
+		ip netns exec $CL_P-n$n "$CL_BUILD/dataplane/catena-node" -l 0,1 $CL_EAL --no-pci \
 			--file-prefix $CL_P-n$n --huge-unlink -m 256 --log-level 'lib.*:warning' \
-			--vdev net_af_packet0,iface=vn$n,qpairs=1 -- \
+			--vdev "$vdev" -- \
 			--config "$CL_TMP/node$n.conf" >"$CL_TMP/node$n.out" 2>"$CL_TMP/node$n.err" &
 		CL_PID[$n]=$!
 	done
+	if [ "$CL_PORT" = tap ]; then
+		for n in $CL_NODES; do
+			cl_tap_attach $CL_P-n$n tn$n brn "${CL_PID[$n]}" || {
+				cat "$CL_TMP/node$n.err" >&2
+				return 1
+			}
+		done
+	fi
 	for n in $CL_NODES; do
 		for _ in $(seq 200); do
 			grep -q 'catena-node: ready' "$CL_TMP/node$n.out" 2>/dev/null && break

@@ -35,6 +35,7 @@ PKGS=(
 	libcurl4-openssl-dev                           # catena-control etcd backend: HTTP to etcd's JSON gateway
 	libsodium-dev                                  # base64 of backup records on the node channel
 	libssl-dev                                     # HMAC-SHA256 of the node channel (cluster secret)
+	libsodium-dev                                  # link tags between nodes: SipHash, KDF, sealed link keys
 	libmicrohttpd-dev                              # catena-control's Prometheus endpoint (metrics_listen)
 	libsystemd-dev                                 # sd_notify: Type=notify units, READY=1 at the ready line
 	prometheus                                     # integration test: a real server scrapes it; promtool checks the alert rules

@@ -11,7 +11,10 @@
 # mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict);
 # nodechan: one node connection's lines into catena-control, with and
 #         without the cluster secret (fuzz_nodechan.c, nodechan.dict);
-# backup: the backup file reader and checker (fuzz_backup.c, corpus/backup).
+# dlog:   the on-disk log's record decoder (fuzz_dlog.c, corpus/dlog);
+# backup: the backup file reader and checker (fuzz_backup.c, corpus/backup);
+# linkauth: the node-to-node link trailer, tag, replay window and link key
+#         delivery (fuzz_linkauth.c, corpus/linkauth).
 # Builds the target with clang-14 -fsanitize=fuzzer,address,undefined directly
 # (not through meson, whose gcc build has no libFuzzer), starts from the seed
 # corpus (read only: new inputs go to a scratch corpus), and exits non-zero if
@@ -25,18 +28,20 @@ target=${1:-}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-usage="usage: $0 wire|map|repl|config|mgmt|nodechan|backup [SECONDS]"
+usage="usage: $0 wire|map|repl|config|mgmt|nodechan|dlog|backup|linkauth [SECONDS]"
 # Every replication/ source: the library has no program of its own, and a
 # list kept by hand missed each new file (lease.c, then hist.c).
-# chanauth.c and service.c are libraries of their own (libcrypto,
-# libsystemd), not part of catena_repl: the targets that need one name it.
+# chanauth.c, linkauth.c and service.c are libraries of their own
+# (libcrypto, libsodium, libsystemd), not part of catena_repl: the targets
+# that need one name it.
 repl_srcs=$(cd "$root" && for f in replication/*.c; do
-	case $f in replication/chanauth.c|replication/service.c) ;;
+	case $f in replication/chanauth.c|replication/linkauth.c|replication/service.c) ;;
 	*) printf '%s ' "$f" ;; esac; done)
 libs=
 case $target in
 wire) srcs="replication/wire.c replication/wire_repl.c replication/hash.c"; maxlen=4096 ;;
 map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
+dlog) srcs="replication/dlog.c replication/hash.c"; maxlen=4096 ;;
 backup) srcs="control/backup_file.c replication/hash.c"; maxlen=65536 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
@@ -52,7 +57,7 @@ config)
 mgmt|nodechan)
       # catena-control's library: every control/ source but the
       # programs' own (catena-control's and catena-mkmap's mains, catenactl).
-      srcs="$repl_srcs replication/chanauth.c tests/fuzz/ctl_fixture.c"
+      srcs="$repl_srcs replication/chanauth.c replication/linkauth.c tests/fuzz/ctl_fixture.c"
       for f in "$root"/control/*.c; do
 	      case ${f##*/} in
 	      control_main.c|catenactl*.c|mkmap_main.c) ;;
@@ -61,6 +66,9 @@ mgmt|nodechan)
       done
       maxlen=4096
       libs="$(pkg-config --libs jansson libcurl libmicrohttpd liburcu-qsbr liburcu-cds libcrypto libsodium)" ;;
+linkauth)
+      srcs="replication/linkauth.c"; maxlen=4096
+      libs=$(pkg-config --libs libsodium) ;;
 *) echo "$usage" >&2; exit 64 ;;
 esac
 case $secs in

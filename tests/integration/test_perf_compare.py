@@ -47,13 +47,24 @@ def test_compare_quick_measures_every_system_and_writes_json_and_plots(privilege
     for want in ("catena 1 node", "catena chain 2", "catena chain 3",
                  "catena 1 node, busy poll", "catena 1 node peak GET",
                  "catena 1 node (kernel UDP)", "catena chain 3 (kernel UDP)",
+                 "catena 1 node (tap, interrupt)", "catena chain 3 (tap, interrupt)",
                  "redis", "redis + 2 replicas, WAIT 2", "memcached"):
         assert want in systems, "row %r missing\n%s" % (want, log)
         assert systems[want]["ops_per_sec"] > 0, "%r measured nothing\n%s" % (want, log)
         if "peak" not in want:
             assert systems[want]["PUT"]["count"] > 0, "%r: no PUT measured\n%s" % (want, log)
+    # Capacity apart from the client: the node's busy share and requests
+    # per busy second, the bench's, and which side saturated.
+    peak = json.load(open(systems["catena 1 node peak GET"]["raw"]))["runs"][-1]["capacity"]
+    assert 0 < peak["bench"]["busy_frac"] <= 1 and peak["bench"]["replies_per_busy_s"] > 0, peak
+    assert len(peak["nodes"]) == 1 and 0 < peak["nodes"][0]["busy_frac"] <= 1, peak
+    assert peak["nodes"][0]["requests_per_busy_s"] > 0, peak
+    assert peak["saturated"] in ("neither", "catena-bench", "node catcmp-n1",
+                                 "node catcmp-n1 and catena-bench"), peak
+    assert "M requests per busy second" in p.stdout, log
     # The table names each row's transport.
     assert "memif" in p.stdout and "kernel UDP" in p.stdout and "TCP loopback" in p.stdout, log
+    assert "net_tap" in p.stdout and "idle=interrupt" in p.stdout, log
     for png in ("compare-latency.png", "compare-dist.png", "sweep.png"):
         f = out / png
         assert f.exists() and f.stat().st_size > 1000, "%s not written\n%s" % (png, log)

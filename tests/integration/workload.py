@@ -12,6 +12,10 @@ Modes (args["mode"]):
   fill      write N keys (batched, pipelined) and read them all back
   withdraw  the double-withdrawal loop: GET balance, CAS balance-amount
   garbage   send seeded random/malformed datagrams, account for replies
+  putstream PUT keys one after another until n or the node stops answering,
+            printing a line per acknowledged PUT as it comes (so the test
+            knows every acknowledged write even when the node is killed)
+  getcheck  GET the keys putstream wrote and compare value and version
 """
 
 import json
@@ -356,6 +360,51 @@ def mode_garbage(a):
                              and p[:2] != b"\x7e\xca")}
 
 
+def mode_putstream(a):
+    """PUT prefix-i = value-i for i = 0..n-1 in `window`-sized batches; after
+    each batch, one line {"acked": [[i, version], ...]} flushed at once. Stops
+    at the first request that gets no answer (the node went away)."""
+    c = cp.Client(a["host"], a.get("port", cp.DEFAULT_PORT), slots=a.get("slots", 1024),
+                  timeout=a.get("timeout", 0.3), retries=a.get("retries", 3))
+    prefix = a.get("prefix", "d")
+    window = a.get("window", 4)
+    acked, i, n = 0, 0, a["n"]
+    while i < n:
+        idx = list(range(i, min(n, i + window)))
+        msgs = [c.make(cp.OP_PUT, "%s-%06d" % (prefix, j), "value-%d" % j) for j in idx]
+        try:
+            reps = c.exchange(msgs, None, window)
+        except cp.Timeout:
+            break
+        ok = [[j, r.arg] for j, r in zip(idx, reps) if r.status == cp.ST_OK]
+        sys.stdout.write(json.dumps({"acked": ok}) + "\n")
+        sys.stdout.flush()
+        acked += len(ok)
+        i += window
+    return {"acked_total": acked, "stopped_at": i}
+
+
+def mode_getcheck(a):
+    """GET prefix-i for every [i, version] in a["expect"]: each must be
+    value-i at that version. Reports what is missing or different."""
+    c = cp.Client(a["host"], a.get("port", cp.DEFAULT_PORT), slots=a.get("slots", 1024),
+                  timeout=a.get("timeout", 0.5), retries=a.get("retries", 8))
+    prefix = a.get("prefix", "d")
+    exp = a["expect"]
+    bad, ok = [], 0
+    for k in range(0, len(exp), 64):
+        part = exp[k:k + 64]
+        msgs = [c.make(cp.OP_GET, "%s-%06d" % (prefix, j)) for j, _ in part]
+        for (j, ver), r in zip(part, c.exchange(msgs, None, 8)):
+            if (r.status == cp.ST_OK and r.value == ("value-%d" % j).encode()
+                    and r.arg == ver):
+                ok += 1
+            elif len(bad) < 20:
+                bad.append({"i": j, "want_version": ver, "status": r.status_name,
+                            "version": r.arg, "value": r.value[:40].decode("latin-1")})
+    return {"ok": ok, "bad": bad, "checked": len(exp)}
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: workload.py JSON|@FILE", file=sys.stderr)
@@ -366,7 +415,8 @@ def main():
             arg = f.read()
     a = json.loads(arg)
     fn = {"ops": mode_ops, "fill": mode_fill, "withdraw": mode_withdraw,
-          "garbage": mode_garbage}[a["mode"]]
+          "garbage": mode_garbage, "putstream": mode_putstream,
+          "getcheck": mode_getcheck}[a["mode"]]
     t0 = time.monotonic()
     res = fn(a)
     res["elapsed"] = round(time.monotonic() - t0, 3)

@@ -78,7 +78,7 @@ void cat_net_init(struct cat_net *net, const struct cat_net_params *p)
 	assert_true(net->p.workers <= CAT_NET_WORKERS_MAX);
 	assert_true(net->p.queue_max <= CAT_NET_QUEUE_MAX);
 	assert_true(net->p.frame_max <= CAT_NET_FRAME_MAX);
-	net->io = (struct cat_chain_io){ io_to_node, io_to_client, net };
+	net->io = (struct cat_chain_io){ io_to_node, io_to_client, net, p->applied };
 	net->map = cat_net_parse(p->map_text);
 	net->slots = net->map->slot_count;
 	for (uint16_t n = 1; n <= net->p.nodes; n++) {

@@ -45,6 +45,9 @@ struct cat_net_params {
 				   * 0: it fails the test */
 	size_t frame_max;         /* encode/decode buffer; 0: CAT_NET_FRAME_MAX */
 	int storm_max;            /* deliveries cat_net_run allows; 0: 1000 */
+	/* Every engine's io.applied (durability = log); the node whose
+	 * engine runs is net->sending. NULL: none. */
+	void (*applied)(void *net, const struct cat_dlog_rec *r);
 };
 
 struct cat_net {

@@ -1010,11 +1010,11 @@ static void test_many_keys(void **state)
 		}
 		assert_true(total == (uint64_t)n);
 		assert_int_equal(visited, n);
-		/* Sized by the maintainer, not by liburcu's auto-resize. */
-		assert_true(cat_store_maintain(f->s, 0) == slots);
+		/* The tables sized themselves on the writes: at most 3/4
+		 * of a table's 7 entries per bucket are in use. */
 		for (uint32_t sl = 0; sl < slots; sl++)
-			assert_true(cat_store_slot_buckets(f->s, sl) * 2 >=
-				    cat_store_slot_keys(f->s, sl));
+			assert_true(cat_store_slot_buckets(f->s, sl) * 7 * 3 >=
+				    cat_store_slot_keys(f->s, sl) * 4);
 		for (int i = 0; i < n; i += 2) {
 			int l = snprintf(key, sizeof(key), "key:%d", i);
 			cat_store_key(f->s, &k, key, (uint16_t)l);
@@ -1074,61 +1074,216 @@ static int del_n(struct cat_store *s, uint32_t slot, int from, int to)
 	return 0;
 }
 
-/* Grow above 1 key per bucket (to 2 buckets per key), shrink below 1 key
- * per 16 buckets, nothing in between. */
-static void test_maintain_grows_and_shrinks_tables(void **state)
+static int key_found(struct cat_store *s, uint32_t slot, int i)
+{
+	char keys[1][32], prefix[16];
+	struct cat_key k;
+	const struct cat_item *it;
+
+	snprintf(prefix, sizeof(prefix), "m%d-", i);
+	keys_in_slot(s, slot, prefix, keys, 1);
+	key_of(s, &k, keys[0]);
+	return cat_store_get(s, &k, &it) == 0;
+}
+
+/* A slot's table appears with its first key, grows on the owner's writes
+ * so that it is never more than 3/4 full, shrinks when it falls below
+ * 1/16, and goes when the slot is empty; every key survives each move. */
+static void test_tables_grow_and_shrink_by_themselves(void **state)
 {
 	struct fixture *f = *state;
+	uint64_t grown;
 
 	f->s = mk_store(1, 0);
-	assert_true(cat_store_slot_buckets(f->s, 0) == 8);
-	assert_int_equal(put_n(f->s, 0, 0, 8), 0);
-	assert_int_equal(cat_store_maintain(f->s, 0), 0);     /* 8 <= 8 */
-	assert_int_equal(put_n(f->s, 0, 8, 9), 0);
-	assert_int_equal(cat_store_maintain(f->s, 0), 1);     /* 9 > 8 */
-	assert_true(cat_store_slot_buckets(f->s, 0) == 32);   /* >= 2 x 9 */
-	assert_int_equal(cat_store_maintain(f->s, 0), 0);     /* stable */
-	assert_int_equal(del_n(f->s, 0, 2, 9), 0);            /* 2 keys left */
-	assert_int_equal(cat_store_maintain(f->s, 0), 0);     /* 2 == 32 / 16 */
-	assert_int_equal(del_n(f->s, 0, 1, 2), 0);            /* 1 key */
-	assert_int_equal(cat_store_maintain(f->s, 0), 1);
-	assert_true(cat_store_slot_buckets(f->s, 0) == 8);
-	/* The key left is still there after two resizes. */
-	{
-		char keys[1][32];
-		struct cat_key k;
-		const struct cat_item *it;
+	assert_true(cat_store_slot_buckets(f->s, 0) == 0);
+	assert_int_equal(put_n(f->s, 0, 0, 1), 0);
+	assert_true(cat_store_slot_buckets(f->s, 0) == 2);
+	for (int i = 1; i < 300; i++) {
+		uint64_t b;
 
-		keys_in_slot(f->s, 0, "m0-", keys, 1);
-		key_of(f->s, &k, keys[0]);
-		assert_int_equal(cat_store_get(f->s, &k, &it), 0);
+		assert_int_equal(put_n(f->s, 0, i, i + 1), 0);
+		b = cat_store_slot_buckets(f->s, 0);
+		assert_true((uint64_t)(i + 1) * 4 <= b * 7 * 3);
+		assert_true((b & (b - 1)) == 0);
+	}
+	grown = cat_store_slot_buckets(f->s, 0);
+	assert_true(grown >= 64);
+	for (int i = 0; i < 300; i++)
+		assert_true(key_found(f->s, 0, i));
+	/* Nothing for a maintainer to do any more. */
+	assert_int_equal(cat_store_maintain(f->s, 0), 0);
+	assert_true(cat_store_slot_buckets(f->s, 0) == grown);
+	assert_int_equal(del_n(f->s, 0, 1, 300), 0);          /* 1 key left */
+	assert_true(cat_store_slot_buckets(f->s, 0) < grown);
+	assert_true(key_found(f->s, 0, 0));
+	for (int i = 1; i < 300; i++)
+		assert_false(key_found(f->s, 0, i));
+	assert_int_equal(del_n(f->s, 0, 0, 1), 0);
+	assert_true(cat_store_slot_buckets(f->s, 0) == 0);
+	assert_false(key_found(f->s, 0, 0));
+	/* And it comes back for the next key. */
+	assert_int_equal(put_n(f->s, 0, 7, 8), 0);
+	assert_true(key_found(f->s, 0, 7));
+	assert_true(cat_store_slot_buckets(f->s, 0) == 2);
+}
+
+/* Keys that collide on their home bucket spill into the next buckets and
+ * stay findable while their neighbours come and go (the overflow counts
+ * must not let a lookup stop short). */
+static void test_overflowing_bucket_keeps_keys_findable(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 10 };   /* > 7 entries: two buckets' worth at least */
+	char keys[200][32];
+	int n = 0, live[N];
+	struct cat_key k;
+	uint64_t v, home = 0;
+
+	f->s = mk_store(1, 0);
+	/* Ten keys sharing their low hash bits: one home bucket in the
+	 * slot's 2-bucket table (10 keys fit it at 3/4), so three spill. */
+	for (int i = 0; n < N && i < 100000; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "ov%d", i);
+		key_of(f->s, &k, key);
+		if (n == 0)
+			home = k.hash & 7;
+		if ((k.hash & 7) != home)
+			continue;
+		snprintf(keys[n++], sizeof(keys[0]), "%s", key);
+	}
+	assert_int_equal(n, N);
+	for (int i = 0; i < N; i++) {
+		key_of(f->s, &k, keys[i]);
+		assert_int_equal(cat_store_put(f->s, &k, "x", 1, &v), 0);
+		live[i] = 1;
+	}
+	assert_true(cat_store_slot_buckets(f->s, 0) == 2);
+	/* Remove the ones in the home bucket: the spilled ones stay. */
+	for (int i = 0; i < N; i += 2) {
+		key_of(f->s, &k, keys[i]);
+		assert_int_equal(cat_store_del(f->s, &k, NULL), 0);
+		live[i] = 0;
+		for (int j = 0; j < N; j++) {
+			const struct cat_item *it;
+
+			key_of(f->s, &k, keys[j]);
+			assert_int_equal(cat_store_get(f->s, &k, &it) == 0,
+					 live[j]);
+		}
+	}
+	/* Reinsert: they take the freed room and nothing is duplicated. */
+	for (int i = 0; i < N; i += 2) {
+		key_of(f->s, &k, keys[i]);
+		assert_int_equal(cat_store_put(f->s, &k, "y", 1, &v), 0);
+	}
+	assert_int_equal(cat_store_slot_keys(f->s, 0), N);
+	{
+		int visited = 0;
+
+		assert_int_equal(cat_store_slot_foreach(f->s, 0, count_fn,
+							&visited), 0);
+		assert_int_equal(visited, N);
 	}
 }
 
-/* A bounded call resizes at most max tables and the next call carries on
- * where it stopped, so every slot gets its turn. */
-static void test_maintain_is_bounded_and_round_robin(void **state)
+/* cat_store_get_bulk answers what cat_store_get answers, key by key:
+ * hits, misses, tombstones, spilled keys, keys of different slots. */
+static void test_get_bulk_matches_get(void **state)
 {
 	struct fixture *f = *state;
+	enum { N = 3000 };
+	static char keys[N][24];
+	struct cat_key k[CAT_STORE_BULK_MAX];
+	const struct cat_key *kp[CAT_STORE_BULK_MAX];
+	const struct cat_item *out[CAT_STORE_BULK_MAX];
+	uint64_t v;
 
-	f->s = mk_store(4, 0);
-	for (uint32_t sl = 0; sl < 4; sl++)
-		assert_int_equal(put_n(f->s, sl, 0, 20), 0);
-	for (int call = 0; call < 4; call++)
-		assert_int_equal(cat_store_maintain(f->s, 1), 1);
-	assert_int_equal(cat_store_maintain(f->s, 1), 0);
-	for (uint32_t sl = 0; sl < 4; sl++)
-		assert_true(cat_store_slot_buckets(f->s, sl) == 64);
+	f->s = mk_store(8, 0);
+	/* Even keys are stored (every fourth then deleted), odd never. */
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "bulk:%d", i);
+		if (i % 2)
+			continue;
+		key_of(f->s, &k[0], keys[i]);
+		assert_int_equal(cat_store_put(f->s, &k[0], keys[i],
+					       (uint32_t)strlen(keys[i]), &v), 0);
+	}
+	cat_store_slot_set_dirty_mode(f->s, 3, 1);
+	for (int i = 0; i < N; i += 4) {
+		key_of(f->s, &k[0], keys[i]);
+		assert_int_equal(cat_store_del(f->s, &k[0], NULL), 0);
+	}
+	for (unsigned int burst = 1; burst <= CAT_STORE_BULK_MAX; burst += 7) {
+		for (int base = 0; base + (int)burst <= N; base += (int)burst) {
+			int hits = 0, got;
+
+			for (unsigned int i = 0; i < burst; i++) {
+				key_of(f->s, &k[i], keys[base + (int)i]);
+				kp[i] = &k[i];
+			}
+			got = cat_store_get_bulk(f->s, kp, burst, out);
+			for (unsigned int i = 0; i < burst; i++) {
+				const struct cat_item *one = NULL;
+				int rc = cat_store_get(f->s, &k[i], &one);
+
+				assert_true(out[i] == (rc == 0 ? one : NULL));
+				hits += rc == 0;
+				if (out[i] != NULL)
+					assert_memory_equal(cat_item_key(out[i]),
+						keys[base + (int)i], k[i].len);
+			}
+			assert_int_equal(got, hits);
+		}
+		rcu_quiescent_state();
+	}
+	assert_int_equal(cat_store_get_bulk(f->s, kp, 0, out), 0);
+	assert_int_equal(cat_store_get_bulk(f->s, kp, CAT_STORE_BULK_MAX + 1,
+					    out), -EINVAL);
+}
+
+/* In a burst the retired items wait for burst_end before call_rcu has
+ * them; after it (or after an ordinary write call) rcu_barrier frees them. */
+static void test_burst_defers_frees_to_its_end(void **state)
+{
+	struct fixture *f = *state;
+	struct cat_key k;
+	uint64_t v;
+	size_t isz = cat_store_item_size(3, 1);
+
+	f->s = mk_store(1, 0);
+	key_of(f->s, &k, "bst");
+	assert_int_equal(cat_store_put(f->s, &k, "a", 1, &v), 0);
+	cat_store_burst_begin(f->s);
+	for (int i = 0; i < 100; i++)     /* > one batch of retired items */
+		assert_int_equal(cat_store_put(f->s, &k, "b", 1, &v), 0);
+	grace_period();
+	/* 100 retired: those in full batches are freed, the open one not. */
+	assert_true(cat_store_mem_used(f->s) > isz);
+	assert_true(cat_store_mem_used(f->s) < 101 * isz);
+	cat_store_burst_end(f->s);
+	grace_period();
+	assert_true(cat_store_mem_used(f->s) == isz);
+	assert_int_equal(cat_store_put(f->s, &k, "c", 1, &v), 0);
+	grace_period();
+	assert_true(cat_store_mem_used(f->s) == isz);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_maintain_grows_and_shrinks_tables, setup_empty,
+			test_tables_grow_and_shrink_by_themselves, setup_empty,
 			teardown),
 		cmocka_unit_test_setup_teardown(
-			test_maintain_is_bounded_and_round_robin, setup_empty,
+			test_overflowing_bucket_keeps_keys_findable, setup_empty,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_get_bulk_matches_get, setup_empty,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_burst_defers_frees_to_its_end, setup_empty,
 			teardown),
 		cmocka_unit_test(test_create_rejects_bad_slot_count),
 		cmocka_unit_test_setup_teardown(test_create_valid_slot_counts,

@@ -1,0 +1,347 @@
+/*
+ * perf/store_lfht_ref.h: the catena store as it was before the slot table
+ * (one liburcu cds_lfht per slot, malloc per item, call_rcu per replace),
+ * kept only as a row in catena-bench-micro so the slot table that replaced
+ * it (replication/store.c) is measured against it. Not linked into any
+ * program but the benchmark; names are cat_lfref_* so both can coexist.
+ * What follows is the original header's description, unchanged.
+ *
+ * catena store: the replicated key-value state of one node, as one
+ * lock-free RCU hash table (liburcu cds_lfht, QSBR flavour) per slot.
+ *
+ * A table per slot, rather than one table keyed by (slot, key), because
+ * every slot-level operation the cluster needs -- iterate one slot for a
+ * snapshot, move it, drop it, count it, digest it -- then touches only that
+ * slot's memory and never walks or locks the rest of the node.
+ *
+ * Values are immutable items: a write allocates a new item and publishes it
+ * with cds_lfht_add_replace; the old item is freed by call_rcu after a grace
+ * period, so readers never see a torn value and never take a lock.
+ *
+ * Concurrency contract (the dataplane's single-writer rule):
+ *   - Every thread that calls into the store is a registered QSBR thread
+ *     (rcu_register_thread) and online while it does.
+ *   - Each slot has exactly one writer thread at a time (its owner worker).
+ *     Mutating calls on a slot from two threads at once are a bug. Because of
+ *     this, CAS and INCR are atomic per slot by construction.
+ *   - Readers may run on any thread, concurrently with the writer. A
+ *     returned item stays valid until the reader's next quiescent state
+ *     (rcu_quiescent_state or rcu_thread_offline).
+ * Writes allocate (malloc) exactly one item each: that is the store's
+ * documented allocation, bounded by the memory limit, not a hidden one.
+ *
+ * Tables are resized explicitly by cat_lfref_maintain, called from a
+ * control thread (the node agent), never by liburcu's automatic resize:
+ * liburcu 0.13's lazy resize can lose its "resize in progress" mark when
+ * the resize worker runs before the launcher sets it (likely when threads
+ * share cores), after which that table never grows again and lookups
+ * degrade to chain walks; and a worker must never pay for a resize.
+ */
+#ifndef CAT_PERF_STORE_LFHT_REF_H
+#define CAT_PERF_STORE_LFHT_REF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cat_lfref;
+
+/** Item flags (read them with cat_lfref_item_flags: commit clears DIRTY). */
+#define CAT_LFREF_ITEM_DIRTY     0x1u /* written at this replica, not yet committed
+				 * by the chain tail (chain replication) */
+#define CAT_LFREF_ITEM_TOMBSTONE 0x2u /* a delete not yet committed */
+
+/**
+ * One versioned key-value pair. Key, value and version never change once
+ * published. Two fields do, both by the slot's owner only: flags (commit
+ * clears DIRTY) and prev, the older versions a dirty item keeps so CRAQ
+ * reads can still answer the committed one.
+ */
+struct cat_lfref_item {
+	struct cds_lfht_node node; /* store-internal */
+	struct rcu_head rcu;       /* store-internal */
+	struct cat_lfref *store;   /* store-internal: for the deferred free */
+	struct cat_lfref_item *prev;     /* next older version, or NULL */
+	uint64_t version;          /* slot write sequence at which it was set */
+	uint16_t key_len;
+	uint16_t flags;
+	uint32_t value_len;
+	uint8_t data[];            /* key bytes, then value bytes */
+};
+
+static inline unsigned int cat_lfref_item_flags(const struct cat_lfref_item *it)
+{
+	return __atomic_load_n(&it->flags, __ATOMIC_ACQUIRE);
+}
+
+static inline const uint8_t *cat_lfref_item_key(const struct cat_lfref_item *it)
+{
+	return it->data;
+}
+
+static inline const uint8_t *cat_lfref_item_value(const struct cat_lfref_item *it)
+{
+	return it->data + it->key_len;
+}
+
+/** A key with its hashes, computed once per request (cat_lfref_key). */
+struct cat_lfref_key {
+	const void *ptr;
+	uint16_t len;
+	uint32_t slot;
+	uint32_t crc;   /* CRC-32C of the key: the wire-level slot hash */
+	uint64_t hash;  /* in-table hash */
+};
+
+struct cat_lfref_params {
+	uint32_t slot_count;  /* power of two, 1..65536 */
+	uint64_t mem_limit;   /* bytes of items the store may hold; 0 = none */
+};
+
+/**
+ * Create a store with params->slot_count empty slot tables.
+ * Any thread. Returns NULL with errno set (EINVAL for a bad slot count,
+ * ENOMEM).
+ */
+struct cat_lfref *cat_lfref_create(const struct cat_lfref_params *params);
+
+/**
+ * Destroy the store and every item in it. Call only when no other thread
+ * uses the store any more, from a thread that is not an online QSBR reader
+ * (unregistered, or rcu_thread_offline): it waits for pending call_rcu
+ * frees with rcu_barrier(), which would otherwise wait on the caller.
+ */
+void cat_lfref_destroy(struct cat_lfref *s);
+
+uint32_t cat_lfref_slot_count(const struct cat_lfref *s);
+
+/** Fill *k for key[0..len) (len must be <= 65535). Any thread. */
+void cat_lfref_mkkey(const struct cat_lfref *s, struct cat_lfref_key *k,
+		   const void *key, uint16_t len);
+
+/**
+ * Look up k. Reader context (any registered, online thread).
+ * Returns 0 and *out on success, -ENOENT if absent (or deleted by a
+ * tombstone). *out is the newest version, which may be dirty on a chain
+ * replica (check cat_lfref_item_flags); it is valid until the caller's next
+ * quiescent state.
+ */
+int cat_lfref_get(const struct cat_lfref *s, const struct cat_lfref_key *k,
+		  const struct cat_lfref_item **out);
+
+/**
+ * The newest version of k whatever it is (a tombstone too), for a CRAQ
+ * replica deciding whether it may answer. Reader context. 0 or -ENOENT.
+ */
+int cat_lfref_get_newest(const struct cat_lfref *s, const struct cat_lfref_key *k,
+			 const struct cat_lfref_item **out);
+
+/**
+ * The newest version of k no newer than version: the committed one for a
+ * CRAQ read once the tail told which version is committed. Reader context.
+ * Returns 0 and *out, or -ENOENT (absent, tombstone, or nothing that old
+ * is kept).
+ */
+int cat_lfref_get_at(const struct cat_lfref *s, const struct cat_lfref_key *k,
+		     uint64_t version, const struct cat_lfref_item **out);
+
+/*
+ * Chain replication support. A slot in dirty mode (this node replicates it
+ * on a chain and is not its tail) keeps every write as a dirty version on
+ * top of the older ones, and a delete as a tombstone, until
+ * cat_lfref_commit says the tail has it. In clean mode (the default; a chain
+ * of one, or the tail) writes replace and free the old version at once.
+ * All of these are writer context (the slot's owner).
+ */
+
+/** Switch a slot's mode. Commit everything first when leaving dirty mode. */
+void cat_lfref_slot_set_dirty_mode(struct cat_lfref *s, uint32_t slot, int on);
+
+/**
+ * Apply a write ordered by the chain head: set k to value at exactly
+ * version, which must be above the slot's version (which becomes version).
+ * Returns 0, -EINVAL (version not above the slot's), -ENOSPC, -ENOMEM.
+ */
+int cat_lfref_apply_put(struct cat_lfref *s, const struct cat_lfref_key *k,
+			uint64_t version, const void *value, uint32_t vlen);
+
+/** Apply an ordered delete at version (absent keys just take the version). */
+int cat_lfref_apply_del(struct cat_lfref *s, const struct cat_lfref_key *k,
+			uint64_t version);
+
+/**
+ * Take the slot's next version for a write that changes nothing (a failed
+ * CAS still occupies a place in the chain's order) and return it.
+ */
+uint64_t cat_lfref_slot_bump(struct cat_lfref *s, uint32_t slot);
+
+/** Apply such a no-op at a replica: the slot's version becomes version. */
+int cat_lfref_apply_noop(struct cat_lfref *s, uint32_t slot, uint64_t version);
+
+/**
+ * Versions of k up to version are committed: the newest of them turns
+ * clean, older ones are freed after a grace period, a committed tombstone
+ * leaves the table. Newer (dirty) versions stay.
+ */
+void cat_lfref_commit(struct cat_lfref *s, const struct cat_lfref_key *k,
+		      uint64_t version);
+
+/**
+ * Order-independent digest of a slot's live contents (key, value, version
+ * of the newest version of every key): equal on replicas that hold the same
+ * data. Reader context.
+ */
+uint64_t cat_lfref_slot_digest(const struct cat_lfref *s, uint32_t slot);
+
+/**
+ * Set k to value[0..vlen). Writer context (owner of k->slot).
+ * Returns 0 with *version set to the new version, -ENOSPC when the memory
+ * limit would be exceeded, -ENOMEM when allocation fails.
+ */
+int cat_lfref_put(struct cat_lfref *s, const struct cat_lfref_key *k,
+		  const void *value, uint32_t vlen, uint64_t *version);
+
+/**
+ * Delete k. Writer context. Returns 0 (and the deleted item's version in
+ * *version if non-NULL) or -ENOENT.
+ */
+int cat_lfref_del(struct cat_lfref *s, const struct cat_lfref_key *k,
+		  uint64_t *version);
+
+/**
+ * Compare-and-set by version: set k to value only if its current version is
+ * expect (expect == 0: only if k is absent). Writer context.
+ * Returns 0 with the new version in *version; -ECANCELED on mismatch with
+ * the current version in *version (0 if absent); -ENOSPC, -ENOMEM.
+ */
+int cat_lfref_cas(struct cat_lfref *s, const struct cat_lfref_key *k,
+		  uint64_t expect, const void *value, uint32_t vlen,
+		  uint64_t *version);
+
+/**
+ * Compare-and-set by value: set k to value only if its current value equals
+ * expect[0..elen). Writer context. Returns 0 with the new version;
+ * -ENOENT if k is absent; -ECANCELED on mismatch (current version in
+ * *version); -ENOSPC, -ENOMEM.
+ */
+int cat_lfref_cas_value(struct cat_lfref *s, const struct cat_lfref_key *k,
+			const void *expect, uint32_t elen,
+			const void *value, uint32_t vlen, uint64_t *version);
+
+/**
+ * Add delta to the decimal int64 stored at k (absent counts as 0) and store
+ * the result as decimal text. Writer context. Returns 0 with *result and
+ * *version; -EDOM if the value is not a decimal int64; -ERANGE on overflow;
+ * -ENOSPC, -ENOMEM.
+ */
+int cat_lfref_incr(struct cat_lfref *s, const struct cat_lfref_key *k,
+		   int64_t delta, int64_t *result, uint64_t *version);
+
+/**
+ * Call fn for the newest version of every key of a slot (tombstones
+ * skipped), in table order, until fn returns non-zero (which is then
+ * returned). Reader context; sees a consistent item for every key present
+ * throughout, may or may not see concurrent changes.
+ */
+int cat_lfref_slot_foreach(const struct cat_lfref *s, uint32_t slot,
+			   int (*fn)(const struct cat_lfref_item *it, void *arg),
+			   void *arg);
+
+/** Remove every item of a slot. Writer context (owner of slot). */
+void cat_lfref_slot_clear(struct cat_lfref *s, uint32_t slot);
+
+/*
+ * Slot snapshots for state transfer: a cursor over one slot's table that
+ * survives the owner's quiescent states and its own writes, so a snapshot
+ * is sent a few items per poll iteration while the slot keeps serving (no
+ * pause, no copy of the slot). The cursor names the next item to send;
+ * the store moves it when the owner replaces that item (to the new
+ * version, at the same place in the table) or removes it (to the next
+ * item), so it never points at freed memory. Items added behind the cursor
+ * are not visited: the caller replays every write after the snapshot's
+ * start, which covers them. One snapshot per slot at a time. All three are
+ * writer context (the slot's owner).
+ */
+
+/** Put the slot's cursor on its first item. */
+void cat_lfref_snap_begin(struct cat_lfref *s, uint32_t slot);
+
+/**
+ * The item under the cursor (tombstones skipped), then advance past it.
+ * Returns 0 and *out (valid until the caller's next quiescent state), or
+ * -ENOENT when the walk is done (or no snapshot is running).
+ */
+int cat_lfref_snap_next(struct cat_lfref *s, uint32_t slot,
+			const struct cat_lfref_item **out);
+
+/** Stop the slot's snapshot (done or abandoned). */
+void cat_lfref_snap_end(struct cat_lfref *s, uint32_t slot);
+
+/**
+ * Install a snapshot item at a joining replica: k set to value at
+ * version, whatever the slot's version (the snapshot is fuzzy; the writes
+ * replayed after it restore the order). Writer context. 0, -ENOSPC,
+ * -ENOMEM.
+ */
+int cat_lfref_apply_snap(struct cat_lfref *s, const struct cat_lfref_key *k,
+			 uint64_t version, const void *value, uint32_t vlen);
+
+/** Set a slot's version (a replica whose snapshot ends at version). */
+void cat_lfref_slot_set_version(struct cat_lfref *s, uint32_t slot,
+				uint64_t version);
+
+/*
+ * Hold: a slot whose replica must not answer reads yet, for either of two
+ * reasons kept apart: a new tail still catching up to what its predecessor
+ * committed (hold), or a new tail waiting out the read leases of a member
+ * that left (fence, replication/lease.h). Set and cleared by the slot's
+ * owner; read by every worker on the read path (relaxed: the flags only
+ * gate answers, they guard no memory). Held while either is on.
+ */
+void cat_lfref_slot_set_hold(struct cat_lfref *s, uint32_t slot, int on);
+void cat_lfref_slot_set_fence(struct cat_lfref *s, uint32_t slot, int on);
+int cat_lfref_slot_held(const struct cat_lfref *s, uint32_t slot);
+
+/**
+ * Resize every slot table whose key count has left its sizing band (more
+ * keys than buckets, or fewer than 1 key per 16 buckets), to about two
+ * buckets per key (short chains: each chain node is a cache miss). Call periodically from one control thread -- never a
+ * worker: a resize waits for RCU grace periods. The caller is a registered
+ * QSBR thread; liburcu takes it offline while it waits. Runs concurrently
+ * with readers and the slot owners. At most max_resizes tables are resized
+ * per call (0 = no limit) so one call stays short. Returns the number
+ * resized.
+ */
+unsigned int cat_lfref_maintain(struct cat_lfref *s, unsigned int max_resizes);
+
+/** Buckets of a slot's table as last set by create or maintain. */
+uint64_t cat_lfref_slot_buckets(const struct cat_lfref *s, uint32_t slot);
+
+/** Keys in a slot (relaxed read of the owner's counter). Any thread. */
+uint64_t cat_lfref_slot_keys(const struct cat_lfref *s, uint32_t slot);
+
+/** Last version assigned in a slot. Any thread (relaxed). */
+uint64_t cat_lfref_slot_version(const struct cat_lfref *s, uint32_t slot);
+
+/**
+ * Bytes of items the store holds: those in the tables and those unlinked
+ * but still awaiting their grace period. An item leaves the count only when
+ * call_rcu frees it, so the memory limit bounds real memory even while a
+ * slow reader holds a grace period back.
+ */
+uint64_t cat_lfref_mem_used(const struct cat_lfref *s);
+
+/** Size in bytes that an item of this key and value occupies. */
+size_t cat_lfref_item_size(uint32_t klen, uint32_t vlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAT_PERF_STORE_LFHT_REF_H */
