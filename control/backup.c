@@ -83,6 +83,7 @@ struct job {
 	enum job_state state;
 	char file[PATH_MAX], partial[PATH_MAX + 16];
 	char error[512];
+	char last_retry[300];  /* why the last slot was asked again */
 	uint32_t slot_count, epoch, req_base;
 	uint64_t rate, rate_each;
 	uint64_t started_ms, ended_ms, last_progress_ms;
@@ -195,10 +196,16 @@ static void job_end(struct cat_ctl *c, enum job_state st, const char *fmt, ...)
 		json_decref(m);
 	}
 	job_close(j);
-	if (st == JS_DONE)
-		cat_ctl_event(c, "%s %s: %u slots, %" PRIu64 " keys, %" PRIu64 " bytes in %.1f s",
+	if (st == JS_DONE) {
+		char again[420] = "";
+
+		if (j->retries)
+			snprintf(again, sizeof(again), "; %" PRIu64 " slot dumps asked again, "
+				 "the last: %.300s", j->retries, j->last_retry);
+		cat_ctl_event(c, "%s %s: %u slots, %" PRIu64 " keys, %" PRIu64 " bytes in %.1f s%s",
 			      what, j->file, j->slots_done, j->keys, j->bytes,
-			      (double)(j->ended_ms - j->started_ms) / 1000.0);
+			      (double)(j->ended_ms - j->started_ms) / 1000.0, again);
+	}
 	else
 		cat_ctl_event(c, "%s %s %s: %s", what, j->file,
 			      st == JS_CANCELLED ? "cancelled" : "failed", j->error);
@@ -376,8 +383,8 @@ static int backup_msg(struct cat_ctl *c, uint16_t node, const char *type,
 	if (strcmp(type, "dump_abort") == 0) {
 		const char *w = json_string_value(json_object_get(msg, "why"));
 
-		cat_ctl_event(c, "backup: node %u could not dump slot %u (%s): asking again",
-			      node, d->slot, w ? w : "no reason given");
+		snprintf(j->last_retry, sizeof(j->last_retry), "slot %u at node %u: %s",
+			 d->slot, node, w ? w : "no reason given");
 		retry_slot(c, d, w ? w : "no reason given");
 		return 1;
 	}
@@ -415,6 +422,8 @@ static void backup_ask(struct cat_ctl *c, uint64_t now)
 		if (d->node == 0)
 			continue;
 		if (now - d->last_ms > CAT_CTL_BACKUP_SLOT_MS || !node_ready(c, d->node)) {
+			snprintf(j->last_retry, sizeof(j->last_retry),
+				 "slot %u at node %u: it went silent or down", d->slot, d->node);
 			retry_slot(c, d, "its tail went silent or down");
 			if (j->state != JS_RUNNING)
 				return;
@@ -432,6 +441,10 @@ static void backup_ask(struct cat_ctl *c, uint64_t now)
 		if (j->sl[s] != SL_PENDING || j->retry_at[s] > now)
 			continue;
 		ch = cat_map_slot_chain(c->map, s);
+		/* A state transfer wants the slot's one snapshot cursor: later
+		 * (the backup fails if nothing moves for a minute). */
+		if (ch->joining != 0 || ch->move_to != 0)
+			continue;
 		tail = cat_map_chain_tail(ch);
 		k = node_index(c, tail);
 		if (k < 0 || busy[k] >= PER_TAIL || !node_ready(c, tail))
@@ -884,6 +897,7 @@ static json_t *job_status(void)
 		json_object_set_new(r, "eta_s", j->state == JS_RUNNING ? json_null() : json_real(0));
 	json_object_set_new(r, "error", json_string(j->error));
 	if (j->kind == JOB_BACKUP) {
+		json_object_set_new(r, "last_retry", json_string(j->last_retry));
 		json_object_set_new(r, "rate", json_integer((json_int_t)j->rate));
 		json_object_set_new(r, "walked", json_integer((json_int_t)j->walked));
 		json_object_set_new(r, "replayed", json_integer((json_int_t)j->replayed));

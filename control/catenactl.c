@@ -1088,14 +1088,21 @@ static int backup_verify_file(const char *path)
 		snprintf(msg, sizeof(msg), "backup --verify: %s: %s", path, why);
 		return fail(CAT_ADM_EXIT_WRONG, msg);
 	}
-	if (cat_adm_json_out)
-		printf("{\"file\":\"%s\",\"ok\":true,\"format\":%u,\"slot_count\":%u,"
-		       "\"epoch\":%u,\"created\":%lld,\"slots\":%u,\"keys\":%llu,"
-		       "\"bytes\":%llu,\"blocks\":%llu}\n", path, s.h.format,
-		       s.h.slot_count, s.h.epoch, (long long)s.h.created, s.slots,
-		       (unsigned long long)s.keys, (unsigned long long)s.bytes,
-		       (unsigned long long)s.blocks);
-	else
+	if (cat_adm_json_out) {
+		json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			"file", path, "ok", 1, "format", (json_int_t)s.h.format,
+			"slot_count", (json_int_t)s.h.slot_count,
+			"epoch", (json_int_t)s.h.epoch, "created", (json_int_t)s.h.created,
+			"slots", (json_int_t)s.slots, "keys", (json_int_t)s.keys,
+			"bytes", (json_int_t)s.bytes, "blocks", (json_int_t)s.blocks);
+		char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		if (line == NULL)
+			out_of_memory();
+		puts(line);
+		free(line);
+		json_decref(o);
+	} else
 		printf("%s: good: format %u, %u slots (of %u), %llu keys, %llu bytes, "
 		       "%llu blocks, epoch %u, taken at %lld (Unix s)\n", path,
 		       s.h.format, s.slots, s.h.slot_count, (unsigned long long)s.keys,

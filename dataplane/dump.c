@@ -29,7 +29,9 @@
 #include <sodium.h>
 
 #include "dataplane/dump.h"
+#include "dataplane/durable.h"
 #include "dataplane/nodechan.h"
+#include "replication/dlog.h"
 
 #define BUFS_W 256u       /* worker -> agent buffers, per worker */
 /* agent -> worker buffers, per worker: the agent refills them at most
@@ -223,6 +225,29 @@ static void dump_start(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 	k->walked = k->replayed = 0;
 }
 
+/* durability = log: what a load changes goes to the node's log as a state
+ * transfer's does (the slot emptied, each key, the slot's version), so a
+ * restored cluster that loses power comes back restored. */
+static void log_load(struct cat_worker *w, uint8_t type, uint32_t slot,
+		     const uint8_t *key, uint16_t klen, const uint8_t *value,
+		     uint32_t vlen, uint64_t version)
+{
+	struct cat_dlog_rec r = { .type = type, .slot = (uint16_t)slot,
+				  .version = version, .key = key, .klen = klen,
+				  .value = value, .vlen = vlen };
+
+	if (w->io.applied != NULL)
+		w->io.applied(w->io.arg, &r);
+}
+
+/* Room in the log for one more loaded record and what a burst may log. */
+static int load_log_room(const struct cat_worker *w)
+{
+	return w->logring == NULL ||
+	       cat_logring_room(w->logring) >= CAT_DURABLE_ROOM_MIN +
+	       CAT_DLOG_REC_HDR + ag.rec_max;
+}
+
 static void load_cmd(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 {
 	struct cat_store *st = w->dp->store;
@@ -236,6 +261,7 @@ static void load_cmd(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 			stop_dump(w, k, "the slot is being restored");
 		cat_store_slot_clear(st, c->slot);
 		cat_store_slot_set_version(st, c->slot, 0);
+		log_load(w, CAT_DLOG_CLEAR, c->slot, NULL, 0, NULL, 0, 0);
 		k->load_slot = c->slot;
 		k->load_req = c->req;
 		k->load_failed = 0;
@@ -267,6 +293,8 @@ static void load_cmd(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 		}
 		/* Restored data is committed data: clean on every member. */
 		cat_store_commit(st, &key, c->version);
+		log_load(w, CAT_DLOG_PUT, c->slot, c->data, c->key_len,
+			 c->data + c->key_len, c->value_len, c->version);
 		return;
 	case K_LOAD_END:
 		r = take_w(k); /* the caller made sure there is one */
@@ -276,8 +304,10 @@ static void load_cmd(struct cat_worker *w, struct wk *k, const struct dbuf *c)
 			k->load_failed = 1;
 			snprintf(k->load_why, sizeof(k->load_why), "an end without its begin");
 		}
-		if (!k->load_failed)
+		if (!k->load_failed) {
 			cat_store_slot_set_version(st, c->slot, c->version);
+			log_load(w, CAT_DLOG_NOOP, c->slot, NULL, 0, NULL, 0, c->version);
+		}
 		r->kind = k->load_failed ? K_LOAD_FAILED : K_LOADED;
 		r->slot = c->slot;
 		r->req = c->req;
@@ -297,8 +327,10 @@ static void take_commands(struct cat_worker *w, struct wk *k)
 		void *p;
 		struct dbuf *c;
 
-		/* Room for the answer a command may need. */
-		if (rte_ring_count(k->free_w) < 2 || rte_ring_sc_dequeue(k->to_w, &p) != 0)
+		/* Room for the answer a command may need, and in the log for
+		 * what a load writes (the log writer frees it: next time). */
+		if (rte_ring_count(k->free_w) < 2 || !load_log_room(w) ||
+		    rte_ring_sc_dequeue(k->to_w, &p) != 0)
 			return;
 		c = p;
 		switch (c->kind) {
