@@ -245,12 +245,19 @@ void cat_chain_xfer_pump(struct cat_chain *ch, uint64_t now)
 		uint64_t dt = now - ch->xtokens_at;
 		int64_t burst = 65536 + 4 * (int64_t)ch->p.msg_max;
 
+		uint64_t earned;
+
 		if (dt > 1000000000ull)
 			dt = 1000000000ull;
-		ch->xtokens += (int64_t)(dt * rate / 1000000000ull);
-		if (ch->xtokens > burst)
-			ch->xtokens = burst;
-		ch->xtokens_at = now;
+		earned = (uint64_t)((unsigned __int128)dt * rate / 1000000000u);
+		/* A poll iteration at a low rate earns less than a byte:
+		 * keep its time for the next, or the transfer never moves. */
+		if (earned != 0 || dt == 1000000000ull) {
+			ch->xtokens += (int64_t)earned;
+			if (ch->xtokens > burst)
+				ch->xtokens = burst;
+			ch->xtokens_at = now;
+		}
 	}
 	for (uint32_t n = 0; ch->n_xwait > 0 && ch->n_xactive < ch->p.xfer_slots &&
 	     n < ch->n_owned; n++) {
