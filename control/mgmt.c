@@ -28,7 +28,7 @@
 
 void cat_ctl_mgmt_reply_err(struct cat_ctl_conn *conn, const char *fmt, ...)
 {
-	char why[512];
+	char why[1200];
 	json_t *m;
 	va_list ap;
 
@@ -948,7 +948,7 @@ void cat_ctl_mgmt_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	json_error_t jerr;
 	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	const char *name, *key;
-	char known[400];
+	char known[1024];
 	json_t *val;
 	int cmd;
 

@@ -175,7 +175,7 @@ static void every_required_argument_is_required_by_the_daemon(void **state)
 static void unknown_command_error_lists_the_table(void **state)
 {
 	json_t *req = json_pack("{s:s}", "cmd", "frobnicate"), *ans = ask(req);
-	char want[600] = "unknown cmd 'frobnicate' (";
+	char want[1200] = "unknown cmd 'frobnicate' (";
 	size_t len = strlen(want);
 
 	(void)state;
