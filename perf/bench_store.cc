@@ -1,8 +1,10 @@
 /*
  * perf/bench_store.cc: the catena store (replication/store.h) next to DPDK's
- * rte_hash on the same keys (1 Mi by default; --store_keys=N, e.g. 10000000,
- * for a bigger table) with the same hash function, and the process entry
- * point (EAL init, CRC equivalence check, Google Benchmark).
+ * rte_hash (plain and lock-free) and to the cds_lfht store it replaced
+ * (perf/store_lfht_ref.h, rows "lfht_ref") on the same keys (1 Mi by
+ * default; --store_keys=N, e.g. 10000000, for a bigger table) with the same
+ * hash function, single and bulk lookups, and the process entry point (EAL
+ * init, CRC equivalence check, Google Benchmark).
  * Results are reported, never asserted: a slow run must not fail a build.
  * Owns the EAL for the whole binary; never touches a NIC (--no-pci).
  */
@@ -25,6 +27,7 @@
 #include <rte_hash_crc.h>
 #include <rte_lcore.h>
 
+#include "perf/store_lfht_ref.h"
 #include "replication/hash.h"
 #include "replication/store.h"
 
@@ -47,6 +50,8 @@ constexpr uint32_t kFresh = 1u << 18;
  * generous burst and lets call_rcu free replaced items as the bench runs. */
 constexpr uint32_t kQsEvery = 64;
 constexpr uint32_t kSlots = 1024;   /* the node's default [store] slots */
+/* Keys per bulk lookup: a worker's rx burst. */
+constexpr uint32_t kBurst = 32;
 
 /* Fixed-width keys in one flat array, so key i is at bytes[i * 16]. */
 struct KeySet {
@@ -76,6 +81,7 @@ struct rte_hash *g_rte;
 struct rte_hash *g_rte_lf;
 uint8_t *g_rte_vals;  /* kKeys + kFresh preallocated 32-byte values */
 struct cat_store *g_cat;
+struct cat_lfref *g_ref;   /* the cds_lfht store, as it was */
 
 uint8_t g_val_a[kValLen];
 uint8_t g_val_b[kValLen];
@@ -125,11 +131,24 @@ void create_cat_store()
 	g_cat = cat_store_create(&sp);
 	if (g_cat == nullptr)
 		die("cat_store_create failed");
+
+	struct cat_lfref_params rp;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.slot_count = kSlots;
+	g_ref = cat_lfref_create(&rp);
+	if (g_ref == nullptr)
+		die("cat_lfref_create failed");
 }
 
 inline void cat_key_of(struct cat_key *k, const char *key)
 {
 	cat_store_key(g_cat, k, key, kKeyLen);
+}
+
+inline void ref_key_of(struct cat_lfref_key *k, const char *key)
+{
+	cat_lfref_mkkey(g_ref, k, key, kKeyLen);
 }
 
 void setup_tables()
@@ -186,18 +205,23 @@ void setup_tables()
 		cat_key_of(&k, g_hit.at(i));
 		if (cat_store_put(g_cat, &k, g_val_a, kValLen, &ver) != 0)
 			die("cat_store_put failed during setup");
+
+		struct cat_lfref_key rk;
+
+		ref_key_of(&rk, g_hit.at(i));
+		if (cat_lfref_put(g_ref, &rk, g_val_a, kValLen, &ver) != 0)
+			die("cat_lfref_put failed during setup");
 		if ((i & (kQsEvery - 1)) == 0)
 			rcu_quiescent_state();
-		/* The store never resizes by itself: size the tables as they
-		 * double, as the node agent would while a load arrives, or the
-		 * fill is quadratic (10 M keys would take hours). */
+		/* The old store never resized by itself: size its tables as
+		 * they double, as the node agent did while a load arrived, or
+		 * the fill is quadratic (10 M keys would take hours). The new
+		 * one grows on its writes. */
 		if (i >= 4096 && (i & (i - 1)) == 0)
-			cat_store_maintain(g_cat, 0);
+			cat_lfref_maintain(g_ref, 0);
 	}
 	rcu_quiescent_state();
-	/* What catena-node's agent does every 10 ms: size each slot table to
-	 * about one bucket per key (the store never auto-resizes). */
-	cat_store_maintain(g_cat, 0);
+	cat_lfref_maintain(g_ref, 0);
 }
 
 void teardown_tables()
@@ -205,6 +229,7 @@ void teardown_tables()
 	/* cat_store_destroy waits for call_rcu frees: never while online. */
 	rcu_thread_offline();
 	cat_store_destroy(g_cat);
+	cat_lfref_destroy(g_ref);
 	rte_hash_free(g_rte);
 	rte_hash_free(g_rte_lf);
 	free(g_rte_vals);
@@ -344,32 +369,324 @@ void BM_replace_rte(benchmark::State &st)
 	st.SetItemsProcessed(st.iterations());
 }
 
+/* ---- the cds_lfht store it replaced, same loops ----------------------- */
+
+void BM_lookup_ref(benchmark::State &st, const KeySet *keys, bool expect)
+{
+	uint32_t i = 0;
+	uint64_t found = 0;
+
+	for (auto _ : st) {
+		struct cat_lfref_key k;
+		const struct cat_lfref_item *it = nullptr;
+
+		ref_key_of(&k, keys->at(g_order[i & kMask]));
+		found += cat_lfref_get(g_ref, &k, &it) == 0;
+		benchmark::DoNotOptimize(it);
+		if ((++i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	if (found != (expect ? (uint64_t)st.iterations() : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void BM_insert_ref(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		struct cat_lfref_key k;
+		uint64_t ver;
+
+		ref_key_of(&k, g_fresh.at(i));
+		bad |= cat_lfref_put(g_ref, &k, g_val_a, kValLen, &ver);
+		if ((++i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	for (uint32_t j = 0; j < i; j++) {
+		struct cat_lfref_key k;
+
+		ref_key_of(&k, g_fresh.at(j));
+		bad |= cat_lfref_del(g_ref, &k, nullptr);
+		if ((j & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	rcu_quiescent_state();
+	if (bad)
+		st.SkipWithError("cat_lfref_put/del failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void BM_replace_ref(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		struct cat_lfref_key k;
+		uint64_t ver;
+		const uint8_t *v = (i & (kMask + 1)) ? g_val_a : g_val_b;
+
+		ref_key_of(&k, g_hit.at(g_order[i & kMask]));
+		bad |= cat_lfref_put(g_ref, &k, v, kValLen, &ver);
+		if ((++i & (kQsEvery - 1)) == 0)
+			rcu_quiescent_state();
+	}
+	rcu_quiescent_state();
+	if (bad)
+		st.SkipWithError("cat_lfref_put failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+/* Replace as a worker would once it brackets its burst: retired items go
+ * to call_rcu once per kBurst writes instead of once per write. */
+void BM_replace_burst_catena(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	cat_store_burst_begin(g_cat);
+	for (auto _ : st) {
+		struct cat_key k;
+		uint64_t ver;
+		const uint8_t *v = (i & (kMask + 1)) ? g_val_a : g_val_b;
+
+		cat_key_of(&k, g_hit.at(g_order[i & kMask]));
+		bad |= cat_store_put(g_cat, &k, v, kValLen, &ver);
+		if ((++i & (kBurst - 1)) == 0) {
+			cat_store_burst_end(g_cat);
+			if ((i & (kQsEvery - 1)) == 0)
+				rcu_quiescent_state();
+			cat_store_burst_begin(g_cat);
+		}
+	}
+	cat_store_burst_end(g_cat);
+	rcu_quiescent_state();
+	if (bad)
+		st.SkipWithError("cat_store_put failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void BM_replace_rte_lf(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		uint32_t idx = g_order[i & kMask];
+
+		bad |= rte_hash_add_key_data(g_rte_lf, g_hit.at(idx),
+			g_rte_vals + (size_t)idx * kValLen) < 0;
+		i++;
+	}
+	if (bad)
+		st.SkipWithError("rte_hash_add_key_data failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+void BM_insert_rte_lf(benchmark::State &st)
+{
+	uint32_t i = 0;
+	int bad = 0;
+
+	for (auto _ : st) {
+		bad |= rte_hash_add_key_data(g_rte_lf, g_fresh.at(i),
+			g_rte_vals + (size_t)(kKeys + i) * kValLen) < 0;
+		i++;
+	}
+	/* A lock-free table keeps a deleted key's slot until the caller says
+	 * no reader can hold it (its grace period): here, at once. */
+	for (uint32_t j = 0; j < i; j++) {
+		int32_t pos = rte_hash_del_key(g_rte_lf, g_fresh.at(j));
+
+		bad |= pos < 0 ||
+		       rte_hash_free_key_with_position(g_rte_lf, pos) != 0;
+	}
+	if (bad)
+		st.SkipWithError("rte_hash_add_key_data/del_key failed");
+	st.SetItemsProcessed(st.iterations());
+}
+
+/* ---- bulk lookups: kBurst random keys per call, counted per key ------- */
+
+void BM_lookup_bulk_catena(benchmark::State &st, const KeySet *keys,
+			   bool expect)
+{
+	uint32_t i = 0, n = 0;
+	uint64_t found = 0;
+	struct cat_key k[kBurst];
+	const struct cat_key *kp[kBurst];
+	const struct cat_item *out[kBurst];
+
+	for (uint32_t j = 0; j < kBurst; j++)
+		kp[j] = &k[j];
+	for (auto _ : st) {
+		/* Hashing is part of the cost, as rte_hash hashes inside. */
+		for (uint32_t j = 0; j < kBurst; j++)
+			cat_key_of(&k[j], keys->at(g_order[(i + j) & kMask]));
+		found += (uint64_t)cat_store_get_bulk(g_cat, kp, kBurst, out);
+		benchmark::DoNotOptimize(out);
+		i += kBurst;
+		if ((++n & 1) == 0)
+			rcu_quiescent_state();
+	}
+	if (found != (expect ? (uint64_t)st.iterations() * kBurst : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations() * kBurst);
+}
+
+void BM_lookup_bulk_rte(benchmark::State &st, const KeySet *keys, bool expect,
+			struct rte_hash **tbl)
+{
+	struct rte_hash *h = *tbl;
+	uint32_t i = 0;
+	uint64_t found = 0;
+	const void *kp[kBurst];
+	void *data[kBurst];
+
+	for (auto _ : st) {
+		uint64_t hits = 0;
+
+		for (uint32_t j = 0; j < kBurst; j++)
+			kp[j] = keys->at(g_order[(i + j) & kMask]);
+		found += (uint64_t)rte_hash_lookup_bulk_data(h, kp, kBurst,
+							     &hits, data);
+		benchmark::DoNotOptimize(data);
+		i += kBurst;
+	}
+	if (found != (expect ? (uint64_t)st.iterations() * kBurst : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations() * kBurst);
+}
+
+/* ---- bulk lookups of keys hashed beforehand -------------------------- */
+
+/* Each key set's keys, hashed once, in visiting order: what a worker that
+ * hashes a key once at decode hands to the table (issue 15, item 3). The
+ * rows below measure the tables alone. */
+std::vector<struct cat_key> g_pre_cat[2];
+std::vector<hash_sig_t> g_pre_sig[2];
+std::vector<const void *> g_pre_ptr[2];
+
+void prehash(int which, const KeySet *keys)
+{
+	size_t n = (size_t)kMask + 1;
+
+	g_pre_cat[which].resize(n);
+	g_pre_sig[which].resize(n);
+	g_pre_ptr[which].resize(n);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys->at(g_order[i]);
+
+		cat_key_of(&g_pre_cat[which][i], k);
+		g_pre_sig[which][i] = rte_hash_hash(g_rte, k);
+		g_pre_ptr[which][i] = k;
+	}
+}
+
+void BM_lookup_bulk_pre_catena(benchmark::State &st, int which, bool expect)
+{
+	uint32_t i = 0, n = 0;
+	uint64_t found = 0;
+	const struct cat_key *kp[kBurst];
+	const struct cat_item *out[kBurst];
+
+	for (auto _ : st) {
+		for (uint32_t j = 0; j < kBurst; j++)
+			kp[j] = &g_pre_cat[which][(i + j) & kMask];
+		found += (uint64_t)cat_store_get_bulk(g_cat, kp, kBurst, out);
+		benchmark::DoNotOptimize(out);
+		i += kBurst;
+		if ((++n & 1) == 0)
+			rcu_quiescent_state();
+	}
+	if (found != (expect ? (uint64_t)st.iterations() * kBurst : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations() * kBurst);
+}
+
+void BM_lookup_bulk_pre_rte(benchmark::State &st, int which, bool expect,
+			    struct rte_hash **tbl)
+{
+	struct rte_hash *h = *tbl;
+	uint32_t i = 0;
+	uint64_t found = 0;
+	void *data[kBurst];
+
+	for (auto _ : st) {
+		uint64_t hits = 0;
+		uint32_t at = i & kMask;
+
+		/* kMask + 1 is a multiple of kBurst: a burst never wraps. */
+		found += (uint64_t)rte_hash_lookup_with_hash_bulk_data(h,
+			&g_pre_ptr[which][at], &g_pre_sig[which][at], kBurst,
+			&hits, data);
+		benchmark::DoNotOptimize(data);
+		i += kBurst;
+	}
+	if (found != (expect ? (uint64_t)st.iterations() * kBurst : 0))
+		st.SkipWithError("lookup result differs from the key set");
+	st.SetItemsProcessed(st.iterations() * kBurst);
+}
+
 void register_store_benchmarks()
 {
 	/* Lookups and replaces run for a fixed time; inserts run a fixed
 	 * count so the table sizes stay bounded and comparable. */
 	const double t = 0.5;
 
-	benchmark::RegisterBenchmark("store/lookup_hit/catena",
-		BM_lookup_catena, &g_hit, true)->MinTime(t);
-	benchmark::RegisterBenchmark("store/lookup_hit/rte_hash",
-		BM_lookup_rte, &g_hit, true, &g_rte)->MinTime(t);
-	benchmark::RegisterBenchmark("store/lookup_hit/rte_hash_lf",
-		BM_lookup_rte, &g_hit, true, &g_rte_lf)->MinTime(t);
-	benchmark::RegisterBenchmark("store/lookup_miss/catena",
-		BM_lookup_catena, &g_miss, false)->MinTime(t);
-	benchmark::RegisterBenchmark("store/lookup_miss/rte_hash",
-		BM_lookup_rte, &g_miss, false, &g_rte)->MinTime(t);
-	benchmark::RegisterBenchmark("store/lookup_miss/rte_hash_lf",
-		BM_lookup_rte, &g_miss, false, &g_rte_lf)->MinTime(t);
+	for (int miss = 0; miss < 2; miss++) {
+		const KeySet *ks = miss ? &g_miss : &g_hit;
+		std::string op = miss ? "store/lookup_miss/" : "store/lookup_hit/";
+		std::string bop = miss ? "store/lookup_bulk_miss/" : "store/lookup_bulk_hit/";
+		bool expect = !miss;
+
+		benchmark::RegisterBenchmark((op + "catena").c_str(),
+			BM_lookup_catena, ks, expect)->MinTime(t);
+		benchmark::RegisterBenchmark((op + "rte_hash").c_str(),
+			BM_lookup_rte, ks, expect, &g_rte)->MinTime(t);
+		benchmark::RegisterBenchmark((op + "rte_hash_lf").c_str(),
+			BM_lookup_rte, ks, expect, &g_rte_lf)->MinTime(t);
+		benchmark::RegisterBenchmark((op + "lfht_ref").c_str(),
+			BM_lookup_ref, ks, expect)->MinTime(t);
+		benchmark::RegisterBenchmark((bop + "catena").c_str(),
+			BM_lookup_bulk_catena, ks, expect)->MinTime(t);
+		benchmark::RegisterBenchmark((bop + "rte_hash").c_str(),
+			BM_lookup_bulk_rte, ks, expect, &g_rte)->MinTime(t);
+		benchmark::RegisterBenchmark((bop + "rte_hash_lf").c_str(),
+			BM_lookup_bulk_rte, ks, expect, &g_rte_lf)->MinTime(t);
+
+		std::string pop = miss ? "store/lookup_bulk_pre_miss/" :
+					 "store/lookup_bulk_pre_hit/";
+
+		prehash(miss, ks);
+		benchmark::RegisterBenchmark((pop + "catena").c_str(),
+			BM_lookup_bulk_pre_catena, miss, expect)->MinTime(t);
+		benchmark::RegisterBenchmark((pop + "rte_hash").c_str(),
+			BM_lookup_bulk_pre_rte, miss, expect, &g_rte)->MinTime(t);
+		benchmark::RegisterBenchmark((pop + "rte_hash_lf").c_str(),
+			BM_lookup_bulk_pre_rte, miss, expect, &g_rte_lf)->MinTime(t);
+	}
 	benchmark::RegisterBenchmark("store/insert/catena",
 		BM_insert_catena)->Iterations(kFresh);
 	benchmark::RegisterBenchmark("store/insert/rte_hash",
 		BM_insert_rte)->Iterations(kFresh);
+	benchmark::RegisterBenchmark("store/insert/rte_hash_lf",
+		BM_insert_rte_lf)->Iterations(kFresh);
+	benchmark::RegisterBenchmark("store/insert/lfht_ref",
+		BM_insert_ref)->Iterations(kFresh);
 	benchmark::RegisterBenchmark("store/replace/catena",
 		BM_replace_catena)->MinTime(t);
 	benchmark::RegisterBenchmark("store/replace/rte_hash",
 		BM_replace_rte)->MinTime(t);
+	benchmark::RegisterBenchmark("store/replace/rte_hash_lf",
+		BM_replace_rte_lf)->MinTime(t);
+	benchmark::RegisterBenchmark("store/replace/lfht_ref",
+		BM_replace_ref)->MinTime(t);
+	benchmark::RegisterBenchmark("store/replace_burst/catena",
+		BM_replace_burst_catena)->MinTime(t);
 }
 
 /* Takes --store_keys=N out of argv (Google Benchmark rejects flags it does

@@ -4,8 +4,10 @@
 # Builds nothing: BUILD_DIR must hold perf/catena-bench-micro (meson builds
 # it when libbenchmark is installed). Writes Google Benchmark's JSON to
 # RESULTS_JSON (default BUILD_DIR/perf/micro-results.json), then prints
-# name, ns/op, Mops/s and, for the store, catena's time over rte_hash's per
-# operation (below 1.00: catena faster). Reports only; never fails on a
+# name, ns/op, Mops/s and, for the store, catena's time per operation (per
+# key for bulk lookups) beside rte_hash's, lock-free rte_hash's and the old
+# cds_lfht store's (lfht_ref), with catena over rte_hash and over lfht_ref
+# (below 1.00: catena faster). Reports only; never fails on a
 # slow number. About a minute on 2 cores. The store tables hold 1 Mi keys;
 # `-- --store_keys=10000000` measures 10 M (about 4 GB and several minutes:
 # not for CI).
@@ -73,14 +75,21 @@ for name in order:
     p = name.split("/")
     if len(p) == 3 and p[0] == "store" and p[2] == "catena" and p[1] not in ops:
         ops.append(p[1])
+def ref(op, impl):
+    # A burst row has no rte_hash row of its own: the plain op's stands in.
+    return rows.get("store/%s/%s" % (op, impl)) or \
+        rows.get("store/%s/%s" % (op.replace("_burst", ""), impl))
 if ops:
     print()
-    print("%-16s %12s %12s %16s" % ("store op", "catena ns", "rte_hash ns", "catena/rte_hash"))
+    print("%-18s %10s %10s %10s %10s %9s %9s" % ("store op", "catena", "rte_hash",
+          "rte_lf", "lfht_ref", "/rte_hash", "/lfht_ref"))
     for op in ops:
         c = rows.get("store/%s/catena" % op)
-        r = rows.get("store/%s/rte_hash" % op)
-        if c and r:
-            print("%-16s %12.1f %12.1f %16.2f" % (op, c, r, c / r))
+        r, lf, old = ref(op, "rte_hash"), ref(op, "rte_hash_lf"), ref(op, "lfht_ref")
+        fmt = lambda x: "%10.1f" % x if x else "%10s" % "-"
+        print("%-18s %s %s %s %s %9s %9s" % (op, fmt(c), fmt(r), fmt(lf), fmt(old),
+              "%.2f" % (c / r) if c and r else "-",
+              "%.2f" % (c / old) if c and old else "-"))
 print()
 print("results: %s" % sys.argv[1])
 EOF

@@ -245,8 +245,8 @@ static void table_free_rcu(struct rcu_head *head)
 	free(caa_container_of(head, struct table_hdr, rcu));
 }
 
-/* Smallest table that holds n items at most 3/8 full (growth at 3/4 then
- * doubles it). */
+/* Smallest table that holds n items at most 3/8 full, the load a growth
+ * at 3/4 leaves behind when it doubles the table. */
 static uint64_t target_buckets(uint64_t n)
 {
 	uint64_t nb = MIN_BUCKETS;
@@ -304,7 +304,7 @@ static int make_room(struct cat_slot *sl)
 
 	if ((sl->entries + 1) * 4 <= nb * WAYS * 3)
 		return 0;
-	if (rebuild(sl, target_buckets(sl->entries + 1)) == 0)
+	if (rebuild(sl, nb ? 2 * nb : MIN_BUCKETS) == 0)
 		return 0;
 	return sl->entries < nb * WAYS ? 0 : -ENOMEM;
 }
@@ -441,7 +441,8 @@ int cat_store_get_bulk(const struct cat_store *s,
 		bk[i] = &t.b[keys[i]->hash & t.mask];
 		__builtin_prefetch(bk[i]);
 	}
-	/* 2: the first tag match in it, prefetched (header and key). */
+	/* 2: the first tag match in it, prefetched (header and key); with
+	 * none in a bucket that overflowed, the next bucket instead. */
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t tag = keys[i]->hash & ~PTR_MASK;
 
@@ -456,6 +457,9 @@ int cat_store_get_bulk(const struct cat_store *s,
 				break;
 			}
 		}
+		if (cand[i] == NULL &&
+		    __atomic_load_n(&bk[i]->ovf, __ATOMIC_RELAXED) != 0)
+			__builtin_prefetch(bk[i] + 1);
 	}
 	/* 3: compare; a wrong candidate or a key that may have probed past
 	 * its home bucket takes the ordinary lookup (rare below 3/4 load). */

@@ -201,6 +201,41 @@ static int slab_new(struct cat_smem_rec *r, uint32_t c)
 	return 0;
 }
 
+/* Owner: a chunk back on its class's free list. */
+static void chunk_free_local(struct cat_smem_rec *r, void *p)
+{
+	const struct slab_hdr *h =
+		(const struct slab_hdr *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
+
+	*(void **)p = r->cls[h->cls].free;
+	r->cls[h->cls].free = p;
+}
+
+/*
+ * Owner: take back every batch whose grace period is over. The call_rcu
+ * thread hands a batch back whole, without touching its items, so an
+ * item's line moves between cores only when its writer reuses it (the
+ * owner, whose cache had it last), not once more for the free.
+ * Returns whether anything came back.
+ */
+static int drain_returned(struct cat_smem_rec *r)
+{
+	struct cat_smem_batch *b = __atomic_exchange_n(&r->returned, NULL,
+						       __ATOMIC_ACQUIRE);
+	int any = b != NULL;
+
+	while (b != NULL) {
+		struct cat_smem_batch *next = b->next;
+
+		for (uint32_t i = 0; i < b->n; i++)
+			if (!((uintptr_t)b->items[i] & 1u))
+				chunk_free_local(r, b->items[i]);
+		chunk_free_local(r, b);
+		b = next;
+	}
+	return any;
+}
+
 static void *chunk_alloc(struct cat_smem_rec *r, size_t sz)
 {
 	uint32_t c = (uint32_t)(sz / 8u);
@@ -210,12 +245,17 @@ static void *chunk_alloc(struct cat_smem_rec *r, size_t sz)
 		return malloc(sz);
 	if (p != NULL) {
 		r->cls[c].free = *(void **)p;
+		/* The next pop reads that chunk's link, a miss that would
+		 * stall the write, and then writes the whole chunk: fetch
+		 * both its lines now, for writing, while this write goes on. */
+		__builtin_prefetch(r->cls[c].free, 1);
+		__builtin_prefetch((char *)r->cls[c].free + sz - 1, 1);
 		return p;
 	}
-	/* Frees that came back through the call_rcu thread, all at once. */
-	p = __atomic_exchange_n(&r->remote[c], NULL, __ATOMIC_ACQUIRE);
-	if (p != NULL) {
+	/* Batches the call_rcu thread handed back, all at once. */
+	if (drain_returned(r) && (p = r->cls[c].free) != NULL) {
 		r->cls[c].free = *(void **)p;
+		__builtin_prefetch(r->cls[c].free, 1);
 		return p;
 	}
 	if (r->cls[c].bump == NULL ||
@@ -226,26 +266,6 @@ static void *chunk_alloc(struct cat_smem_rec *r, size_t sz)
 	p = r->cls[c].bump;
 	r->cls[c].bump += sz;
 	return p;
-}
-
-/* Any thread (the call_rcu thread, mostly): back to the owner's slab. */
-static void chunk_free(void *p)
-{
-	struct slab_hdr *h;
-	struct cat_smem_rec *r;
-	void *head;
-
-	if (!CAT_SMEM_SLABS) {
-		free(p);
-		return;
-	}
-	h = (struct slab_hdr *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
-	r = h->rec;
-	head = __atomic_load_n(&r->remote[h->cls], __ATOMIC_RELAXED);
-	do
-		*(void **)p = head;
-	while (!__atomic_compare_exchange_n(&r->remote[h->cls], &head, p, 1,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 static size_t size_of(const struct cat_item *it)
@@ -274,10 +294,11 @@ struct cat_item *cat_smem_alloc(struct cat_smem_rec *r, size_t sz, int *err)
 	return p;
 }
 
-static void item_free(struct cat_item *it, size_t sz)
+/* Owner, after a grace period it waited for itself. */
+static void item_free(struct cat_smem_rec *r, struct cat_item *it, size_t sz)
 {
 	if (is_slab_item(sz))
-		chunk_free(it);
+		chunk_free_local(r, it);
 	else
 		free(it);
 }
@@ -301,7 +322,10 @@ void cat_smem_free_unlinked(struct cat_smem *m, struct cat_item *it)
 {
 	size_t sz = size_of(it);
 
-	item_free(it, sz);
+	/* The caller is a writer without a record: the chunk stays with its
+	 * slab until the store goes (out of memory only). */
+	if (!is_slab_item(sz))
+		free(it);
 	__atomic_add_fetch(&m->freed, sz, __ATOMIC_RELEASE);
 }
 
@@ -314,18 +338,32 @@ void cat_smem_free_now(struct cat_item *it)
 		free(it);
 }
 
-/* On the call_rcu thread, after a grace period: nothing can read them. */
+/* On the call_rcu thread, after a grace period: nothing can read them.
+ * Large items (tagged 1 in the batch) are freed here; slab items and the
+ * batch itself go back to the writer that owns them, untouched. */
 static void batch_free_rcu(struct rcu_head *head)
 {
 	struct cat_smem_batch *b = caa_container_of(head, struct cat_smem_batch,
 						    rcu);
-	struct cat_smem *m = b->rec->m;
+	struct cat_smem_rec *r = b->rec;
 	uint64_t bytes = b->bytes;
 
-	for (uint32_t i = 0; i < b->n; i++)
-		item_free(b->items[i], size_of(b->items[i]));
-	chunk_free(b);
-	__atomic_add_fetch(&m->freed, bytes, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < b->n; i++) {
+		uintptr_t p = (uintptr_t)b->items[i];
+
+		if (!CAT_SMEM_SLABS || (p & 1u))
+			free((void *)(p & ~(uintptr_t)1u));
+	}
+	if (CAT_SMEM_SLABS) {
+		b->next = __atomic_load_n(&r->returned, __ATOMIC_RELAXED);
+		while (!__atomic_compare_exchange_n(&r->returned, &b->next, b,
+						    1, __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED))
+			;
+	} else {
+		free(b);
+	}
+	__atomic_add_fetch(&r->m->freed, bytes, __ATOMIC_RELEASE);
 }
 
 static void flush(struct cat_smem_rec *r)
@@ -350,7 +388,7 @@ void cat_smem_retire(struct cat_smem_rec *r, struct cat_item *it)
 			 * period here (liburcu takes this thread offline while
 			 * it waits) rather than leak or free too early. */
 			synchronize_rcu();
-			item_free(it, sz);
+			item_free(r, it, sz);
 			__atomic_add_fetch(&r->m->freed, sz, __ATOMIC_RELEASE);
 			return;
 		}
@@ -359,7 +397,8 @@ void cat_smem_retire(struct cat_smem_rec *r, struct cat_item *it)
 		b->bytes = 0;
 		r->batch = b;
 	}
-	b->items[b->n++] = it;
+	b->items[b->n++] = is_slab_item(sz) ? it :
+		(struct cat_item *)((uintptr_t)it | 1u);
 	b->bytes += (uint32_t)sz;
 	if (b->n == CAT_SMEM_BATCH)
 		flush(r);
@@ -401,7 +440,8 @@ void cat_smem_fini(struct cat_smem *m)
 		/* An open batch (a burst never ended): nobody reads now. */
 		if (b != NULL) {
 			for (uint32_t i = 0; i < b->n; i++)
-				cat_smem_free_now(b->items[i]);
+				cat_smem_free_now((struct cat_item *)
+					((uintptr_t)b->items[i] & ~(uintptr_t)1u));
 			if (!CAT_SMEM_SLABS)
 				free(b);
 		}

@@ -40,7 +40,7 @@
 #define CAT_SMEM_SMALL_MAX 256u
 #define CAT_SMEM_CLASSES (CAT_SMEM_SMALL_MAX / 8u + 1u)
 /* Items one retire batch carries (the batch itself is 256 bytes). */
-#define CAT_SMEM_BATCH 28u
+#define CAT_SMEM_BATCH 27u
 
 struct cat_smem;
 struct cat_smem_rec;
@@ -49,15 +49,17 @@ struct cat_smem_rec;
 struct cat_smem_batch {
 	struct rcu_head rcu;
 	struct cat_smem_rec *rec;
+	struct cat_smem_batch *next;   /* on the owner's returned list */
 	uint32_t n;
 	uint32_t bytes;        /* accounted size of the items */
+	/* Slab items as they are, large (malloc'd) ones with bit 0 set. */
 	struct cat_item *items[CAT_SMEM_BATCH];
 };
 
 /*
  * One writer thread's state in one store: slab free lists, its share of
  * the memory budget and its open retire batch. Written by that thread
- * only, except remote[] (pushed by the call_rcu thread) and avail (read
+ * only, except returned (pushed by the call_rcu thread) and avail (read
  * by cat_store_mem_used). Lives in the first slab of its first region.
  */
 struct cat_smem_rec {
@@ -73,7 +75,8 @@ struct cat_smem_rec {
 		void *free;            /* chunks freed back to this thread */
 		char *bump, *end;      /* carve point of the class's slab */
 	} cls[CAT_SMEM_CLASSES];
-	void *remote[CAT_SMEM_CLASSES] __attribute__((aligned(CAT_SMEM_LINE)));
+	/* Batches past their grace period, for the owner to take back. */
+	struct cat_smem_batch *returned __attribute__((aligned(CAT_SMEM_LINE)));
 } __attribute__((aligned(CAT_SMEM_LINE)));
 
 /* Embedded in struct cat_store. */
