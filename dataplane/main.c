@@ -57,7 +57,6 @@
  * check may resize: keeps each pass short and the tables near one bucket
  * per key even under a steady insert load. */
 #define MAINTAIN_PERIOD_MS   10
-#define MAINTAIN_MAX_RESIZES 64u
 
 static int logtype;
 
@@ -430,13 +429,11 @@ static uint64_t mono_ms(void)
 }
 
 /*
- * The main lcore is the node agent: it keeps the slot tables sized
- * (cat_store_maintain: resizes wait for grace periods, which a worker must
- * never do), reloads the cluster map on SIGHUP, frees maps the workers left
+ * The main lcore is the node agent: it reloads the cluster map on SIGHUP, frees maps the workers left
  * behind, reports suspect peers, and runs the control channel. It sleeps
  * in poll(2) on the control socket, so a control message is handled at
  * once, and does the rest every MAINTAIN_PERIOD_MS. It is an RCU thread
- * online only while it reads the store (maintain, digests), offline
+ * online only while it reads the store (digests), offline
  * otherwise (synchronize_rcu included). A signal may land on any thread;
  * polling the flags makes that irrelevant.
  */
@@ -463,9 +460,6 @@ static void agent_loop(struct node *n)
 		if (cat_port_link_poll(&n->port, now, msg, sizeof(msg)))
 			rte_log(n->port.link.up ? RTE_LOG_NOTICE : RTE_LOG_WARNING,
 				logtype, "catena-node: %s\n", msg);
-		rcu_thread_online();
-		cat_store_maintain(n->dp.store, MAINTAIN_MAX_RESIZES);
-		rcu_thread_offline();
 		if (got_hup) {
 			got_hup = 0;
 			if (cat_agent_reload(&n->agent, msg, sizeof(msg)) == 0)
