@@ -62,11 +62,12 @@ catena_row() { # catena_row NAME DURABILITY-LINES
 	printf '[node]\nid = 1\nip = 10.97.0.1\nidle = backoff\n%b[cluster]\nmap = %s\n' \
 		"$extra" "$TMP/m.map" > "$TMP/n.conf"
 	rm -f "$TMP/s.sock"
-	# The log writer is an EAL control thread: it runs where the main
-	# lcore does. On two CPUs, with catena-bench polling CPU 1 without
-	# pause, the main lcore goes on CPU 0 beside the worker (lcore 1@0),
-	# or every sync waits for a time slice behind the bench (7 ms here).
-	ip netns exec $NS "$BUILD/dataplane/catena-node" --lcores 0@0,1@0 --main-lcore 1 --no-pci \
+	# The log writer is an EAL control thread: it runs on the CPUs the
+	# process may use that no lcore has, else on the main lcore's. On two
+	# CPUs, with catena-bench polling CPU 1 without pause, the whole node
+	# is kept to CPU 0 (taskset, lcores 0@0 and 1@0), or every sync waits
+	# for a time slice behind the bench (7 ms here).
+	ip netns exec $NS taskset -c 0 "$BUILD/dataplane/catena-node" --lcores 0@0,1@0 --main-lcore 1 --no-pci \
 		--file-prefix catdur-n --huge-unlink -m 256 --log-level 'lib.*:warning' \
 		--vdev "net_memif0,role=server,socket=$TMP/s.sock,socket-abstract=no,mac=02:ca:7e:00:00:01" \
 		-- --config "$TMP/n.conf" > "$TMP/n.out" 2> "$TMP/n.err" &
