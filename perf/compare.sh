@@ -360,20 +360,22 @@ ip netns del $NSM 2>/dev/null
 
 # ---- catena through the kernel (same client stack as Redis) ----------------
 
+# bridge_map FILE LEN: the map of the bridge rows (cluster-lib.sh's nodes
+# 10.99.0.1..3 with their MACs), one chain of nodes 1..LEN.
+bridge_map() {
+	{
+		echo "epoch 1"; echo "slots 1024"; echo "craq off"
+		for n in 1 2 3; do echo "node $n 10.99.0.$n 02:ca:7e:00:00:0$n"; done
+		echo "chain 1 $(seq -s ' ' 1 "$2")"
+		echo "assign 0-1023 1"
+	} > "$1"
+}
+
 say "catena over kernel UDP: catena-udp-bench in a namespace -> bridge -> af_packet nodes"
 if cl_net_up; then
 	for len in 1 3; do
 		case $len in 1) name="catena 1 node (kernel UDP)" ;; *) name="catena chain 3 (kernel UDP)" ;; esac
-		cat > "$TMP/udp$len.map" <<MAP
-epoch 1
-slots 1024
-craq off
-node 1 10.99.0.1 02:ca:7e:00:00:01
-node 2 10.99.0.2 02:ca:7e:00:00:02
-node 3 10.99.0.3 02:ca:7e:00:00:03
-chain 1 $(seq -s ' ' 1 $len)
-assign 0-1023 1
-MAP
+		bridge_map "$TMP/udp$len.map" "$len"
 		if cl_start "$TMP/udp$len.map"; then
 			json=$OUT/catena-udp-$len.json
 			isecs=$(printf '%.0f' "$SECS"); [ "$isecs" -ge 1 ] || isecs=1
@@ -412,16 +414,7 @@ CL_PORT=tap CL_IDLE=interrupt CL_EAL="--main-lcore 1"
 if cl_net_up; then
 	for len in 1 3; do
 		case $len in 1) name="catena 1 node (tap, interrupt)" ;; *) name="catena chain 3 (tap, interrupt)" ;; esac
-		cat > "$TMP/tap$len.map" <<MAP
-epoch 1
-slots 1024
-craq off
-node 1 10.99.0.1 02:ca:7e:00:00:01
-node 2 10.99.0.2 02:ca:7e:00:00:02
-node 3 10.99.0.3 02:ca:7e:00:00:03
-chain 1 $(seq -s ' ' 1 $len)
-assign 0-1023 1
-MAP
+		bridge_map "$TMP/tap$len.map" "$len"
 		if cl_start "$TMP/tap$len.map"; then
 			json=$OUT/catena-tap-$len.json
 			ip netns exec $CL_P-c1 timeout 300 "$BUILD/perf/catena-bench" -l 1 --no-pci \

@@ -106,10 +106,10 @@ ninja -C "$TSAN_BUILD" $tsan_targets >/dev/null \
 		--num-processes 1 --print-errorlogs --logbase tsan
 cp "$TSAN_BUILD/meson-logs/tsan.json" "$RESULTS/tsan.json" 2>/dev/null
 
-step "libFuzzer: wire decoder, map parser, chain engine, config loaders, management requests, node channel, disk log records; ${CATENA_FUZZ_SECONDS:-10}s each (ASan+UBSan)"
+step "libFuzzer: wire decoder, map parser, chain engine, config loaders, management requests, node channel, disk log records; ${CATENA_FUZZ_SECONDS:-6}s each (ASan+UBSan)"
 # Every check outside cmocka/pytest records one line "<name> PASS|FAIL".
 for t in wire map repl config mgmt nodechan dlog backup linkauth; do
-	if bash "$REPO/tests/fuzz/run_fuzz.sh" $t "${CATENA_FUZZ_SECONDS:-10}"; then
+	if bash "$REPO/tests/fuzz/run_fuzz.sh" $t "${CATENA_FUZZ_SECONDS:-6}"; then
 		echo "libfuzzer-$t PASS" >> "$RESULTS/extra.txt"
 	else
 		echo "libfuzzer-$t FAIL" >> "$RESULTS/extra.txt"
