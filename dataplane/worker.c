@@ -1342,6 +1342,10 @@ static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
 
 			if (cat_wire_decode(p + off, plen - off, &msg, &used) != CAT_WIRE_OK)
 				break;
+			/* A peer's datagram holds replication messages only:
+			 * no GET in it, and no reason to decode it twice. */
+			if (off == 0 && cat_op_is_replication(msg.op))
+				break;
 			off += used;
 			if (msg.op != CAT_OP_GET || (msg.flags & CAT_F_REPLY) ||
 			    msg.key_len == 0 || msg.key_len > CAT_WIRE_KEY_MAX)
