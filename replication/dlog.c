@@ -15,13 +15,7 @@
 
 #include "replication/dlog.h"
 #include "replication/hash.h"
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+#include "replication/le.h"
 
 static int type_ok(uint8_t t)
 {
@@ -39,19 +33,19 @@ ssize_t cat_dlog_encode(uint8_t *buf, size_t cap, const struct cat_dlog_rec *r)
 	n = cat_dlog_rec_size(r->klen, r->vlen);
 	if (n > cap)
 		return -ENOSPC;
-	put32(buf, (uint32_t)n);
+	cat_le_put32(buf, (uint32_t)n);
 	buf[8] = r->type;
 	buf[9] = 0;
-	put16(buf + 10, r->slot);
-	put16(buf + 12, r->klen);
-	put16(buf + 14, 0);
-	put32(buf + 16, r->vlen);
-	put64(buf + 20, r->version);
+	cat_le_put16(buf + 10, r->slot);
+	cat_le_put16(buf + 12, r->klen);
+	cat_le_put16(buf + 14, 0);
+	cat_le_put32(buf + 16, r->vlen);
+	cat_le_put64(buf + 20, r->version);
 	if (r->klen)
 		memcpy(buf + CAT_DLOG_REC_HDR, r->key, r->klen);
 	if (r->vlen)
 		memcpy(buf + CAT_DLOG_REC_HDR + r->klen, r->value, r->vlen);
-	put32(buf + 4, cat_hash_crc32c(buf + 8, n - 8));
+	cat_le_put32(buf + 4, cat_hash_crc32c(buf + 8, n - 8));
 	return (ssize_t)n;
 }
 
@@ -62,20 +56,20 @@ int cat_dlog_decode(const uint8_t *p, size_t len, struct cat_dlog_rec *r,
 
 	if (len < 4)
 		return -EAGAIN;
-	n = get32(p);
+	n = cat_le_get32(p);
 	if (n < CAT_DLOG_REC_HDR ||
 	    n > cat_dlog_rec_size(CAT_DLOG_KEY_MAX, CAT_DLOG_VALUE_MAX))
 		return -EBADMSG;
 	if (len < n)
 		return -EAGAIN;
-	if (get32(p + 4) != cat_hash_crc32c(p + 8, n - 8))
+	if (cat_le_get32(p + 4) != cat_hash_crc32c(p + 8, n - 8))
 		return -EBADMSG;
 	r->type = p[8];
-	r->slot = get16(p + 10);
-	r->klen = get16(p + 12);
-	r->vlen = get32(p + 16);
-	r->version = get64(p + 20);
-	if (!type_ok(r->type) || p[9] != 0 || get16(p + 14) != 0 ||
+	r->slot = cat_le_get16(p + 10);
+	r->klen = cat_le_get16(p + 12);
+	r->vlen = cat_le_get32(p + 16);
+	r->version = cat_le_get64(p + 20);
+	if (!type_ok(r->type) || p[9] != 0 || cat_le_get16(p + 14) != 0 ||
 	    cat_dlog_rec_size(r->klen, r->vlen) != n ||
 	    ((r->type == CAT_DLOG_NOOP || r->type == CAT_DLOG_CLEAR) &&
 	     (r->klen || r->vlen)) || (r->type == CAT_DLOG_DEL && r->vlen))
@@ -97,28 +91,30 @@ struct cat_dlog {
 	int dir_dirty;          /* a segment was created since the last sync */
 	uint64_t seg_bytes;     /* in the current segment */
 	uint64_t old_bytes;     /* in the segments before it */
+	uint64_t dropped;       /* of those, deleted after a snapshot (another
+				 * thread adds: atomic) */
 };
 
 static void seg_header(uint8_t *h, uint32_t node_id, uint64_t seq)
 {
 	memset(h, 0, CAT_DLOG_SEG_HDR);
 	memcpy(h, CAT_DLOG_MAGIC, 8);
-	put32(h + 8, CAT_DLOG_VERSION);
-	put32(h + 12, node_id);
-	put64(h + 16, seq);
-	put32(h + 28, cat_hash_crc32c(h, 28));
+	cat_le_put32(h + 8, CAT_DLOG_VERSION);
+	cat_le_put32(h + 12, node_id);
+	cat_le_put64(h + 16, seq);
+	cat_le_put32(h + 28, cat_hash_crc32c(h, 28));
 }
 
-/* Sequence number of a segment file name, or 0 if it is not one. */
-static uint64_t seg_seq(const char *name)
+uint64_t cat_dlog_name_seq(const char *name, const char *prefix,
+			   const char *suffix)
 {
 	uint64_t v = 0;
-	size_t n = strlen(name);
+	size_t n = strlen(name), p = strlen(prefix);
 
-	if (n != 4 + 16 + 5 || strncmp(name, "seg-", 4) != 0 ||
-	    strcmp(name + 20, ".clog") != 0)
+	if (n != p + 16 + strlen(suffix) || strncmp(name, prefix, p) != 0 ||
+	    strcmp(name + p + 16, suffix) != 0)
 		return 0;
-	for (int i = 4; i < 20; i++) {
+	for (size_t i = p; i < p + 16; i++) {
 		char c = name[i];
 
 		v <<= 4;
@@ -139,9 +135,9 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The segments of dir, sorted; *out malloc'd (NULL when none). */
-static int list_segments(const char *dir, uint64_t **out, size_t *n,
-			 char *err, size_t errlen)
+int cat_dlog_list_named(const char *dir, const char *prefix,
+			const char *suffix, uint64_t **out, size_t *n,
+			char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -156,7 +152,7 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n,
 		return -errno;
 	}
 	while ((e = readdir(d)) != NULL) {
-		uint64_t s = seg_seq(e->d_name);
+		uint64_t s = cat_dlog_name_seq(e->d_name, prefix, suffix);
 
 		if (s == 0)
 			continue;
@@ -180,6 +176,12 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n,
 	return 0;
 }
 
+static int list_segments(const char *dir, uint64_t **out, size_t *n,
+			 char *err, size_t errlen)
+{
+	return cat_dlog_list_named(dir, "seg-", ".clog", out, n, err, errlen);
+}
+
 static void seg_path(char *p, size_t len, const char *dir, uint64_t seq)
 {
 	snprintf(p, len, "%s/seg-%016" PRIx64 ".clog", dir, seq);
@@ -196,7 +198,8 @@ static int new_segment(struct cat_dlog *l, char *err, size_t errlen)
 				 strerror(errno));
 			return -errno;
 		}
-		l->old_bytes += l->seg_bytes;
+		__atomic_store_n(&l->old_bytes, l->old_bytes + l->seg_bytes,
+				 __ATOMIC_RELAXED);
 	}
 	l->seq++;
 	seg_path(path, sizeof(path), l->dir, l->seq);
@@ -210,7 +213,7 @@ static int new_segment(struct cat_dlog *l, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: header: %s", path, strerror(errno ? errno : EIO));
 		return errno ? -errno : -EIO;
 	}
-	l->seg_bytes = sizeof(h);
+	__atomic_store_n(&l->seg_bytes, sizeof(h), __ATOMIC_RELAXED);
 	l->dir_dirty = 1;
 	return 0;
 }
@@ -299,7 +302,8 @@ int cat_dlog_append(struct cat_dlog *l, const void *buf, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
-		l->seg_bytes += (uint64_t)w;
+		__atomic_store_n(&l->seg_bytes, l->seg_bytes + (uint64_t)w,
+				 __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -319,7 +323,65 @@ int cat_dlog_sync(struct cat_dlog *l)
 
 uint64_t cat_dlog_bytes(const struct cat_dlog *l)
 {
-	return l->old_bytes + l->seg_bytes;
+	return __atomic_load_n(&l->old_bytes, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&l->seg_bytes, __ATOMIC_RELAXED) -
+	       __atomic_load_n(&l->dropped, __ATOMIC_RELAXED);
+}
+
+int cat_dlog_rotate(struct cat_dlog *l, uint64_t *seq)
+{
+	char err[256];
+	int rc = new_segment(l, err, sizeof(err));
+
+	if (rc == 0)
+		*seq = l->seq;
+	return rc;
+}
+
+void cat_dlog_forget(struct cat_dlog *l, uint64_t bytes)
+{
+	__atomic_fetch_add(&l->dropped, bytes, __ATOMIC_RELAXED);
+}
+
+int cat_dlog_list(const char *dir, uint64_t **segs, size_t *n, char *err,
+		  size_t errlen)
+{
+	return list_segments(dir, segs, n, err, errlen);
+}
+
+int cat_dlog_drop_before(const char *dir, uint64_t seq, uint64_t *segments,
+			 uint64_t *bytes)
+{
+	uint64_t *segs;
+	size_t n;
+	char err[256];
+	int rc = list_segments(dir, &segs, &n, err, sizeof(err)), dfd;
+
+	*segments = *bytes = 0;
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && segs[i] < seq; i++) {
+		char path[600];
+		uint64_t b = file_bytes(dir, segs[i]);
+
+		seg_path(path, sizeof(path), dir, segs[i]);
+		if (unlink(path) != 0) {
+			rc = -errno;
+			break;
+		}
+		(*segments)++;
+		*bytes += b;
+	}
+	free(segs);
+	/* The names must be gone for good only after the snapshot's are
+	 * there (the caller synced those); a crash before this sync leaves
+	 * segments a replay skips. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		rc = rc < 0 ? rc : -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
 }
 
 void cat_dlog_close(struct cat_dlog *l)
@@ -403,14 +465,30 @@ int cat_dlog_replay(const char *dir, uint32_t node_id,
 		    int (*fn)(const struct cat_dlog_rec *r, void *arg), void *arg,
 		    struct cat_dlog_replay *st, char *err, size_t errlen)
 {
+	return cat_dlog_replay_from(dir, node_id, 0, fn, arg, st, err, errlen);
+}
+
+int cat_dlog_replay_from(const char *dir, uint32_t node_id, uint64_t from,
+			 int (*fn)(const struct cat_dlog_rec *r, void *arg),
+			 void *arg, struct cat_dlog_replay *st, char *err,
+			 size_t errlen)
+{
 	uint64_t *segs;
-	size_t n;
+	size_t n, skip = 0;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	rc = list_segments(dir, &segs, &n, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* Segments before a snapshot's are in it: left alone (kept only as
+	 * the older snapshot's fallback). */
+	while (skip < n && segs[skip] < from)
+		skip++;
+	if (skip) {
+		memmove(segs, segs + skip, (n - skip) * sizeof(*segs));
+		n -= skip;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char path[600];
 		uint8_t *buf;
@@ -449,18 +527,18 @@ int cat_dlog_replay(const char *dir, uint32_t node_id,
 			continue;
 		}
 		if (memcmp(buf, CAT_DLOG_MAGIC, 8) != 0 ||
-		    get32(buf + 28) != cat_hash_crc32c(buf, 28)) {
+		    cat_le_get32(buf + 28) != cat_hash_crc32c(buf, 28)) {
 			rc = -EBADMSG;
 			snprintf(err, errlen, "%s: not a catena log segment (bad magic or "
 				 "header checksum)", path);
-		} else if (get32(buf + 8) > CAT_DLOG_VERSION) {
+		} else if (cat_le_get32(buf + 8) > CAT_DLOG_VERSION) {
 			rc = -EINVAL;
 			snprintf(err, errlen, "%s: log format %u is newer than this "
-				 "catena-node's (%u)", path, get32(buf + 8), CAT_DLOG_VERSION);
-		} else if (get32(buf + 12) != node_id) {
+				 "catena-node's (%u)", path, cat_le_get32(buf + 8), CAT_DLOG_VERSION);
+		} else if (cat_le_get32(buf + 12) != node_id) {
 			rc = -EINVAL;
 			snprintf(err, errlen, "%s: the log of node %u, not of node %u "
-				 "(a wrong [node] log_dir?)", path, get32(buf + 12), node_id);
+				 "(a wrong [node] log_dir?)", path, cat_le_get32(buf + 12), node_id);
 		}
 		off = CAT_DLOG_SEG_HDR;
 		while (rc == 0 && off < len) {

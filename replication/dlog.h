@@ -98,8 +98,43 @@ int cat_dlog_append(struct cat_dlog *l, const void *buf, size_t len);
 /** fdatasync the current segment (and the directory once per new segment). */
 int cat_dlog_sync(struct cat_dlog *l);
 
-/** Bytes in every segment of the log, as written (not yet synced too). */
+/** Bytes in every segment of the log, as written (not yet synced too).
+ * Any thread (relaxed). */
 uint64_t cat_dlog_bytes(const struct cat_dlog *l);
+
+/**
+ * Start a new segment now (the old one synced first) and say its sequence
+ * in *seq: a snapshot taken after this holds every write of the segments
+ * before it. The appending thread only. 0 or -errno.
+ */
+int cat_dlog_rotate(struct cat_dlog *l, uint64_t *seq);
+
+/** bytes of segments were deleted (cat_dlog_drop_before): cat_dlog_bytes
+ * no longer counts them. Any thread. */
+void cat_dlog_forget(struct cat_dlog *l, uint64_t bytes);
+
+/** The sequence numbers of dir's segments, sorted (*segs malloc'd, NULL
+ * when there are none; a missing dir has none). 0 or -errno with err. */
+int cat_dlog_list(const char *dir, uint64_t **segs, size_t *n, char *err,
+		  size_t errlen);
+
+/** The sequence number of a file name prefix + 16 hex digits + suffix,
+ * or 0 if name is not one (snapshots are named like segments). */
+uint64_t cat_dlog_name_seq(const char *name, const char *prefix,
+			   const char *suffix);
+
+/** cat_dlog_list for files named so (cat_dlog_name_seq). */
+int cat_dlog_list_named(const char *dir, const char *prefix,
+			const char *suffix, uint64_t **segs, size_t *n,
+			char *err, size_t errlen);
+
+/**
+ * Delete the segments of dir before seq (a snapshot at seq holds what they
+ * did) and sync the directory; *segments and *bytes say what went. Never
+ * the segment being appended to (seq is at most its number). 0 or -errno.
+ */
+int cat_dlog_drop_before(const char *dir, uint64_t seq, uint64_t *segments,
+			 uint64_t *bytes);
 
 void cat_dlog_close(struct cat_dlog *l);
 
@@ -130,5 +165,12 @@ struct cat_dlog_replay {
 int cat_dlog_replay(const char *dir, uint32_t node_id,
 		    int (*fn)(const struct cat_dlog_rec *r, void *arg), void *arg,
 		    struct cat_dlog_replay *st, char *err, size_t errlen);
+
+/** cat_dlog_replay of the segments numbered from on only (the log after a
+ * snapshot, replication/dsnap.h); the others are not read nor touched. */
+int cat_dlog_replay_from(const char *dir, uint32_t node_id, uint64_t from,
+			 int (*fn)(const struct cat_dlog_rec *r, void *arg),
+			 void *arg, struct cat_dlog_replay *st, char *err,
+			 size_t errlen);
 
 #endif /* CAT_DLOG_H */

@@ -71,3 +71,8 @@ uint32_t cat_hash_crc32c(const void *buf, size_t len)
 {
 	return ~crc32c_impl(0xFFFFFFFFu, buf, len);
 }
+
+uint32_t cat_hash_crc32c_update(uint32_t crc, const void *buf, size_t len)
+{
+	return ~crc32c_impl(~crc, buf, len);
+}

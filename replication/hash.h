@@ -20,6 +20,10 @@ extern "C" {
 /** Standard CRC-32C of buf[0..len). Uses SSE4.2 when the CPU has it. */
 uint32_t cat_hash_crc32c(const void *buf, size_t len);
 
+/** CRC-32C of the bytes whose CRC-32C was crc followed by buf[0..len):
+ * a file's checksum computed as it is written (start from crc = 0). */
+uint32_t cat_hash_crc32c_update(uint32_t crc, const void *buf, size_t len);
+
 /** Slot of a key whose CRC-32C is crc; slot_count must be a power of two. */
 static inline uint32_t cat_hash_slot(uint32_t crc, uint32_t slot_count)
 {
