@@ -60,6 +60,8 @@ static const struct key_def keys[] = {
 	{ "node", "durability", K_WORD, F(durability), 0, 0, 0, none_log },
 	{ "node", "fsync",      K_FSYNC, F(fsync_ms), 1, 60000, 0 },
 	{ "node", "log_dir",    K_PATH, F(log_dir),   0, 0, 0 },
+	{ "node", "log_snapshot_mb",   K_U64, F(log_snapshot_mb),   0, 1048576, 0 },
+	{ "node", "log_snapshot_rate", K_U64, F(log_snapshot_rate), 0, 100000000000ull, 0 },
 	{ "store", "slots",        K_U32, F(slots),        1, 65536, KF_POW2 },
 	{ "store", "mem_limit_mb", K_U64, F(mem_limit_mb), 1, 1048576, 0 },
 	{ "dataplane", "burst",         K_U32, F(burst),         1, 512, 0 },
@@ -107,6 +109,8 @@ void cat_config_defaults(struct cat_config *c)
 	c->steering = CAT_STEER_WANT_AUTO;
 	c->slots = 0; /* resolved by main: the map's, else CAT_CONFIG_SLOTS_DEFAULT */
 	c->mem_limit_mb = 1024;
+	c->log_snapshot_mb = 256;
+	c->log_snapshot_rate = 64000000; /* 64 MB/s of snapshot */
 	c->burst = 32;
 	c->rx_desc = 1024;
 	c->tx_desc = 1024;

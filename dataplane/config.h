@@ -57,6 +57,8 @@ struct cat_config {
 	int durability;          /* 0 none, 1 log (dataplane/durable.h) */
 	uint32_t fsync_ms;       /* fsync: 0 always, else every_ms N */
 	char log_dir[256];       /* the log; "" = /var/lib/catena/node<ID> */
+	uint64_t log_snapshot_mb; /* snapshot after this much log; 0 = never */
+	uint64_t log_snapshot_rate; /* snapshot bytes/s, 0 = no limit */
 	/* [store] */
 	uint32_t slots;          /* power of two, 1..65536; 0 = not set: the
 				  * cluster map's slot count, else 1024 */

@@ -20,10 +20,13 @@
 
 #include "dataplane/durable.h"
 #include "replication/dlog_apply.h"
+#include "replication/dsnap_walk.h"
 
 /* An idle writer looks at the rings this often: the floor under a PUT's
  * latency with fsync = always, beside the sync itself. */
 #define WRITER_NAP_NS 20000
+/* The snapshot thread looks at how much log was written this often. */
+#define SNAP_POLL_NS 10000000
 
 static uint64_t now_ns(void)
 {
@@ -102,6 +105,18 @@ static void *writer_main(void *arg)
 			nanosleep(&nap, NULL);
 			continue;
 		}
+		/* A snapshot starts: every record taken from here on goes to
+		 * the new segment, every one before is in the store it walks
+		 * (a worker logs a write after it applied it). */
+		if (__atomic_load_n(&d->snap_req, __ATOMIC_ACQUIRE) && !d->failed) {
+			uint64_t seq = 0;
+			int rc = cat_dlog_rotate(d->log, &seq);
+
+			if (rc < 0)
+				fail(d, "starting a log segment", rc);
+			__atomic_store_n(&d->snap_seq, rc < 0 ? 0 : seq, __ATOMIC_RELAXED);
+			__atomic_store_n(&d->snap_req, 0, __ATOMIC_RELEASE);
+		}
 
 		for (unsigned i = 0; i < d->n_rings && !d->failed; i++) {
 			const uint8_t *p1, *p2;
@@ -147,6 +162,151 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+static void sleep_offline(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	nanosleep(&ts, NULL);
+}
+
+static int stopping(const struct cat_durable *d)
+{
+	return __atomic_load_n(&d->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Ask the writer for a new segment; its number, or 0 (stopping, failed). */
+static uint64_t rotate(struct cat_durable *d)
+{
+	__atomic_store_n(&d->snap_req, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&d->snap_req, __ATOMIC_ACQUIRE)) {
+		if (stopping(d) || __atomic_load_n(&d->failed, __ATOMIC_ACQUIRE))
+			return 0;
+		sleep_offline(WRITER_NAP_NS);
+	}
+	return __atomic_load_n(&d->snap_seq, __ATOMIC_RELAXED);
+}
+
+static void snap_fail(struct cat_durable *d, const char *what)
+{
+	__atomic_store_n(&d->snap_errors, d->snap_errors + 1, __ATOMIC_RELAXED);
+	RTE_LOG(ERR, USER1, "catena-node: durability: snapshot: %s (the log keeps "
+		"every write; the next snapshot is tried after as much log again)\n",
+		what);
+}
+
+/*
+ * One snapshot: a new segment S, a walk of every slot into snap-S, then
+ * the files the previous snapshot replaces go. Online only while a slot
+ * is copied; the file writes and the rate limit's naps are offline.
+ * Returns 0, or -ECANCELED when the node stops (the .partial is removed).
+ */
+static int take_snapshot(struct cat_durable *d)
+{
+	struct cat_dsnap_writer *w = NULL;
+	struct cat_dsnap_buf b = { 0 };
+	uint64_t seq, t0 = now_ns(), keys = 0, bytes, gone = 0, gone_b = 0, snaps = 0;
+	char err[768];
+	int rc = 0;
+
+	seq = rotate(d);
+	if (seq == 0)
+		return stopping(d) ? -ECANCELED : -EIO;
+	rc = cat_dsnap_begin(&w, d->dir, d->node_id, seq, d->slots, err, sizeof(err));
+	if (rc < 0) {
+		snap_fail(d, err);
+		return rc;
+	}
+	for (uint32_t slot = 0; slot < d->slots && rc == 0; slot++) {
+		if (stopping(d)) {
+			rc = -ECANCELED;
+			break;
+		}
+		b.len = 0;
+		b.records = b.keys = 0;
+		rcu_thread_online();
+		rc = cat_dsnap_walk_slot(d->store, slot, &b);
+		rcu_thread_offline();
+		if (rc == 0 && b.len)
+			rc = cat_dsnap_write(w, b.p, b.len, b.records);
+		keys += b.keys;
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "writing snapshot %016" PRIx64 ": %s",
+				 seq, strerror(-rc));
+			break;
+		}
+		if (d->snap_rate) {
+			uint64_t due = cat_dsnap_bytes(w) * 1000000000u / d->snap_rate;
+			uint64_t el = now_ns() - t0;
+
+			if (due > el)
+				sleep_offline(due - el);
+		}
+	}
+	cat_dsnap_buf_free(&b);
+	if (rc < 0) {
+		cat_dsnap_abort(w);
+		if (rc != -ECANCELED)
+			snap_fail(d, err);
+		return rc;
+	}
+	bytes = cat_dsnap_bytes(w) + CAT_DSNAP_TRAILER;
+	rc = cat_dsnap_commit(w, err, sizeof(err));
+	if (rc < 0) {
+		snap_fail(d, err);
+		return rc;
+	}
+	/* snap-S is on disk: the one before it stays (a fallback, if S is
+	 * ever found damaged), and so do its segments; older ones go. */
+	if (d->snap_prev) {
+		rc = cat_dsnap_drop_before(d->dir, d->snap_prev, &snaps);
+		if (rc == 0)
+			rc = cat_dlog_drop_before(d->dir, d->snap_prev, &gone, &gone_b);
+		cat_dlog_forget(d->log, gone_b);
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "deleting what snapshot %016" PRIx64
+				 " replaced: %s", d->snap_prev, strerror(-rc));
+			snap_fail(d, err);
+		}
+	}
+	d->snap_prev = seq;
+	__atomic_store_n(&d->segments_deleted, d->segments_deleted + gone, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->snapshots_deleted, d->snapshots_deleted + snaps,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&d->snap_last_seq, seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->snap_last_bytes, bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->snap_last_keys, keys, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->snap_last_ns, now_ns() - t0, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->snapshots, d->snapshots + 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* The snapshot thread: a snapshot each time snap_every bytes of log were
+ * written since the last one started (the log start-up replayed counts:
+ * a node restarted often still gets its log bounded). */
+static void *snap_main(void *arg)
+{
+	struct cat_durable *d = arg;
+	uint64_t base = 0, pending = d->replay.bytes;
+
+	rcu_register_thread();
+	rcu_thread_offline();
+	while (!stopping(d)) {
+		uint64_t written = __atomic_load_n(&d->bytes_written, __ATOMIC_RELAXED);
+
+		if (written - base + pending < d->snap_every ||
+		    __atomic_load_n(&d->failed, __ATOMIC_ACQUIRE)) {
+			sleep_offline(SNAP_POLL_NS);
+			continue;
+		}
+		base = written;
+		pending = 0;
+		if (take_snapshot(d) == -ECANCELED)
+			break;
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
 int cat_durable_start(struct cat_durable *d, const struct cat_config *c,
 		      struct cat_store *s, unsigned n_workers, char *err,
 		      size_t errlen)
@@ -173,11 +333,18 @@ int cat_durable_start(struct cat_durable *d, const struct cat_config *c,
 		return -ENOMEM;
 	}
 	cat_hist_reset(d->sync_ns);
+	d->snap_every = c->log_snapshot_mb << 20;
+	d->snap_rate = c->log_snapshot_rate;
+	d->store = s;
+	d->slots = cat_store_slot_count(s);
 	t0 = now_ns();
-	rc = cat_dlog_replay(d->dir, c->node_id, replay_one, &x, &d->replay, err, errlen);
+	rc = cat_dsnap_recover(d->dir, c->node_id, replay_one, &x, &d->recovery,
+			       err, errlen);
 	if (rc < 0)
 		return rc;
+	d->replay = d->recovery.log;
 	d->replay_ns = now_ns() - t0;
+	d->snap_prev = d->recovery.snap_seq;
 	rc = cat_dlog_open(&d->log, d->dir, c->node_id, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -197,6 +364,16 @@ int cat_durable_start(struct cat_durable *d, const struct cat_config *c,
 		return -rc;
 	}
 	d->running = 1;
+	if (d->snap_every) {
+		rc = rte_ctrl_thread_create(&d->snap_thread, "catena-snap", NULL,
+					    snap_main, d);
+		if (rc != 0) {
+			snprintf(err, errlen, "durability = log: cannot start the snapshot "
+				 "thread: %s", strerror(rc));
+			return -rc;
+		}
+		d->snap_running = 1;
+	}
 	return 0;
 }
 
@@ -204,6 +381,12 @@ void cat_durable_stop(struct cat_durable *d)
 {
 	if (!d->on)
 		return;
+	/* The snapshot thread first: it may be waiting for the writer. */
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
+	if (d->snap_running) {
+		pthread_join(d->snap_thread, NULL);
+		d->snap_running = 0;
+	}
 	if (d->running) {
 		__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(d->thread, NULL);

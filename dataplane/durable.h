@@ -9,6 +9,15 @@
  * N` (a power cut may lose up to N ms of acknowledged writes). Workers
  * never block on disk: a worker whose ring is nearly full leaves packets
  * in the port's queue until the writer catches up.
+ *
+ * Snapshots (replication/dsnap.h) bound the replay: once log_snapshot_mb
+ * of log has been written since the last one, a snapshot thread of its
+ * own asks the writer for a new segment S, walks the store a slot at a
+ * time (an RCU reader, offline between slots and rate-limited, so neither
+ * group commit nor a worker waits for it), writes snap-S, and then deletes
+ * what the snapshot before it no longer needs: the snapshots and segments
+ * before that one. So the newest snapshot always has an older one, with
+ * its segments, to fall back on.
  */
 #ifndef CAT_DURABLE_H
 #define CAT_DURABLE_H
@@ -18,6 +27,7 @@
 
 #include "dataplane/config.h"
 #include "replication/dlog.h"
+#include "replication/dsnap.h"
 #include "replication/hist.h"
 #include "replication/logring.h"
 #include "replication/store.h"
@@ -48,7 +58,27 @@ struct cat_durable {
 	int failed;
 	char err[256];
 	struct cat_hist *sync_ns;    /* fdatasync latency */
-	/* What start-up found in the log. */
+	/* Snapshots: the snapshot thread's; counters read relaxed. */
+	uint64_t snap_every;         /* bytes of log between them; 0 = never */
+	uint64_t snap_rate;          /* bytes/s the walk writes; 0 = no limit */
+	struct cat_store *store;
+	uint32_t slots;
+	pthread_t snap_thread;
+	int snap_running;
+	int snap_req;                /* the snapshot thread wants a new segment */
+	uint64_t snap_seq;           /* the writer's answer: its number */
+	uint64_t snap_prev;          /* newest complete snapshot; 0: none */
+	uint64_t snapshots;          /* taken */
+	uint64_t snap_errors;        /* failed (the log keeps everything) */
+	uint64_t snap_last_seq;
+	uint64_t snap_last_bytes;
+	uint64_t snap_last_keys;
+	uint64_t snap_last_ns;
+	uint64_t segments_deleted;
+	uint64_t snapshots_deleted;
+	/* What start-up found: a snapshot (recovery.snap_*) and the log after
+	 * it (replay, the segments' part). */
+	struct cat_dsnap_recovery recovery;
 	struct cat_dlog_replay replay;
 	uint64_t replay_ns;
 	uint64_t replay_errors;      /* records the store refused */

@@ -740,6 +740,14 @@ static void setup_durable(struct node *n)
 	else
 		LOG(NOTICE, "durability = log in %s, fsync always (a client is "
 		    "answered once its write is on disk)", n->cfg.log_dir);
+	if (n->durable.recovery.snap_seq)
+		LOG(NOTICE, "durability: snapshot %016" PRIx64 ": %" PRIu64 " records (%"
+		    PRIu64 " bytes) in %.1f ms, then the log after it",
+		    n->durable.recovery.snap_seq, n->durable.recovery.snap_records,
+		    n->durable.recovery.snap_bytes,
+		    (double)n->durable.recovery.snap_ns / 1e6);
+	if (n->durable.recovery.note[0])
+		LOG(WARNING, "durability: %s", n->durable.recovery.note);
 	LOG(NOTICE, "durability: replayed %" PRIu64 " records (%" PRIu64 " bytes, %"
 	    PRIu64 " segments) in %.1f ms: %" PRIu64 " keys", r->records, r->bytes,
 	    r->segments, (double)n->durable.replay_ns / 1e6, keys);

@@ -326,6 +326,24 @@ static int cmd_durable(const char *cmd __rte_unused, const char *params __rte_un
 		rte_tel_data_add_dict_u64(d, "replayed_bytes", r->bytes);
 		rte_tel_data_add_dict_u64(d, "replay_ms", du->replay_ns / 1000000u);
 		rte_tel_data_add_dict_u64(d, "replay_errors", du->replay_errors);
+		rte_tel_data_add_dict_u64(d, "replay_snapshot_records",
+					  du->recovery.snap_records);
+		rte_tel_data_add_dict_u64(d, "replay_snapshot_bytes",
+					  du->recovery.snap_bytes);
+		rte_tel_data_add_dict_u64(d, "replay_snapshot_ms",
+					  du->recovery.snap_ns / 1000000u);
+		rte_tel_data_add_dict_u64(d, "replay_log_ms", du->recovery.log_ns / 1000000u);
+		rte_tel_data_add_dict_u64(d, "snapshots_damaged", du->recovery.damaged);
+		rte_tel_data_add_dict_u64(d, "snapshot_every_bytes", du->snap_every);
+		rte_tel_data_add_dict_u64(d, "snapshots", rd(&du->snapshots));
+		rte_tel_data_add_dict_u64(d, "snapshot_errors", rd(&du->snap_errors));
+		rte_tel_data_add_dict_u64(d, "last_snapshot_segment", rd(&du->snap_last_seq));
+		rte_tel_data_add_dict_u64(d, "last_snapshot_bytes", rd(&du->snap_last_bytes));
+		rte_tel_data_add_dict_u64(d, "last_snapshot_keys", rd(&du->snap_last_keys));
+		rte_tel_data_add_dict_u64(d, "last_snapshot_ms",
+					  rd(&du->snap_last_ns) / 1000000u);
+		rte_tel_data_add_dict_u64(d, "segments_deleted", rd(&du->segments_deleted));
+		rte_tel_data_add_dict_u64(d, "snapshots_deleted", rd(&du->snapshots_deleted));
 		rte_tel_data_add_dict_u64(d, "replay_lost_bytes", r->lost_bytes);
 		if (r->torn || r->corrupt)
 			add_plain_str(d, "replay_note", r->note);
@@ -837,7 +855,7 @@ static const struct {
 	  "(tail): count, p50, p90, p99, p99.9, max, mean" },
 	{ "/catena/durable", cmd_durable,
 	  "durability = log: log dir, fsync policy, bytes on disk, lag, fsync "
-	  "latency, what start-up replayed" },
+	  "latency, snapshots, what start-up replayed" },
 	{ "/catena/slots", cmd_slots,
 	  "Slots with keys: owner, keys, version. Param: first slot; "
 	  "\"next\" continues, -1 = end" },
