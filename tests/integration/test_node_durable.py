@@ -10,6 +10,9 @@ once the write is on disk.
 - a corrupt record in the middle stops the replay there: everything before
   it is served, the rest is kept aside in a .corrupt file, the node says so;
 - `fsync = every_ms N` syncs on its own clock and /catena/durable shows it;
+- snapshots (`log_snapshot_mb`) bound the log: after a few, the oldest
+  segments are gone, and a kill -9 and restart replays the newest snapshot
+  and the segments after it, every acknowledged PUT there;
 - bad settings (an unknown fsync policy, a log directory that is a file)
   stop the node with exit 2 and a message naming the key.
 """
@@ -25,19 +28,20 @@ import conftest
 PREFIX = "d"
 
 
-def durable_conf(log_dir, fsync="always"):
+def durable_conf(log_dir, fsync="always", extra=""):
     def edit(conf):
         return conf.replace("idle = backoff\n", "idle = backoff\ndurability = log\n"
-                            "fsync = %s\nlog_dir = %s\n" % (fsync, log_dir))
+                            "fsync = %s\nlog_dir = %s\n%s" % (fsync, log_dir, extra))
     return edit
 
 
-def putstream(h, n, window=4, retries=10):
+def putstream(h, n, window=4, retries=10, prefix=PREFIX, pad=0):
     """retries: tries of 0.3 s per batch before the stream stops (the kill
     test wants it to stop soon after the node is gone; the others not to
     stop for a slow moment of a loaded machine)."""
     return h.workload_start({"mode": "putstream", "host": h.node_ip, "n": n,
-                             "window": window, "prefix": PREFIX, "retries": retries})
+                             "window": window, "prefix": prefix, "retries": retries,
+                             "pad": pad})
 
 
 def acked_of(out):
@@ -48,9 +52,9 @@ def acked_of(out):
     return acked
 
 
-def getcheck(h, acked):
+def getcheck(h, acked, prefix=PREFIX, pad=0):
     return h.workload({"mode": "getcheck", "host": h.node_ip, "expect": acked,
-                       "prefix": PREFIX})
+                       "prefix": prefix, "pad": pad})
 
 
 def segments(log_dir):
@@ -222,4 +226,52 @@ def test_fsync_always_answers_only_once_the_write_is_on_disk(harness, tmp_path):
     r = harness.ops([{"op": "get", "key": "held"}])
     assert r[0]["status_name"] == "OK" and r[0]["value_text"] == "2", r
     assert node.telemetry("/catena/durable")["/catena/durable"]["lag_bytes"] == 0
+    assert node.stop() == 0
+
+
+def test_snapshots_bound_the_log_and_a_restart_replays_from_the_newest(harness, tmp_path):
+    """log_snapshot_mb = 1 and PUTs of about 1 KiB: a snapshot per ~1000
+    PUTs. Once two are taken the segments before the older one are gone;
+    kill -9 under a write load, restart: the newest snapshot and the
+    segments after it give back every acknowledged PUT of both streams."""
+    log_dir = str(tmp_path / "log")
+    pad = 1000
+    harness.setup(clients=1)
+    node = harness.start_node(workers=2, conf=durable_conf(
+        log_dir, extra="log_snapshot_mb = 1\n"))
+    out, _ = putstream(harness, 3500, window=8, pad=pad).communicate(timeout=120)
+    first = acked_of(out)
+    assert len(first) == 3500, out[-500:]
+    deadline = time.time() + 30
+    while True:
+        st = node.telemetry("/catena/durable")["/catena/durable"]
+        if st["snapshots"] >= 3 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert st["snapshots"] >= 3 and st["snapshot_errors"] == 0, st
+    assert st["segments_deleted"] >= 1 and st["last_snapshot_keys"] > 0, st
+    assert st["last_snapshot_bytes"] > 1000 * st["last_snapshot_keys"], st
+    assert "seg-0000000000000001.clog" not in segments(log_dir), os.listdir(log_dir)
+    snaps = sorted(f for f in os.listdir(log_dir) if f.endswith(".csnap"))
+    assert len(snaps) == 2, os.listdir(log_dir)   # the newest and its fallback
+    # The log on disk is bounded by the snapshots, not by what was written.
+    assert st["bytes_on_disk"] < st["bytes_written"], st
+    w = putstream(harness, 100000, window=8, retries=3, prefix="e", pad=pad)
+    time.sleep(1.0)
+    node.proc.kill()
+    assert node.stop() == -9
+    node.returncode = None
+    out, err = w.communicate(timeout=60)
+    second = acked_of(out)
+    assert len(second) >= 50, (len(second), err[-2000:])
+    node.start()
+    said = node.stderr()
+    assert "durability: snapshot " in said, said[-3000:]
+    st = node.telemetry("/catena/durable")["/catena/durable"]
+    assert st["replay_snapshot_records"] > 0 and st["replay_errors"] == 0, st
+    assert st["snapshots_damaged"] == 0, st
+    res = getcheck(harness, first, pad=pad)
+    assert res["ok"] == len(first), res
+    res = getcheck(harness, second, prefix="e", pad=pad)
+    assert res["ok"] == len(second), res
     assert node.stop() == 0

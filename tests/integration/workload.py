@@ -367,11 +367,13 @@ def mode_putstream(a):
     c = cp.Client(a["host"], a.get("port", cp.DEFAULT_PORT), slots=a.get("slots", 1024),
                   timeout=a.get("timeout", 0.3), retries=a.get("retries", 3))
     prefix = a.get("prefix", "d")
+    pad = "." * a.get("pad", 0)      # bytes after value-i: more log per PUT
     window = a.get("window", 4)
     acked, i, n = 0, 0, a["n"]
     while i < n:
         idx = list(range(i, min(n, i + window)))
-        msgs = [c.make(cp.OP_PUT, "%s-%06d" % (prefix, j), "value-%d" % j) for j in idx]
+        msgs = [c.make(cp.OP_PUT, "%s-%06d" % (prefix, j), "value-%d" % j + pad)
+                for j in idx]
         try:
             reps = c.exchange(msgs, None, window)
         except cp.Timeout:
@@ -390,13 +392,14 @@ def mode_getcheck(a):
     c = cp.Client(a["host"], a.get("port", cp.DEFAULT_PORT), slots=a.get("slots", 1024),
                   timeout=a.get("timeout", 0.5), retries=a.get("retries", 8))
     prefix = a.get("prefix", "d")
+    pad = b"." * a.get("pad", 0)
     exp = a["expect"]
     bad, ok = [], 0
     for k in range(0, len(exp), 64):
         part = exp[k:k + 64]
         msgs = [c.make(cp.OP_GET, "%s-%06d" % (prefix, j)) for j, _ in part]
         for (j, ver), r in zip(part, c.exchange(msgs, None, 8)):
-            if (r.status == cp.ST_OK and r.value == ("value-%d" % j).encode()
+            if (r.status == cp.ST_OK and r.value == ("value-%d" % j).encode() + pad
                     and r.arg == ver):
                 ok += 1
             elif len(bad) < 20:
