@@ -189,7 +189,7 @@ int cat_dsnap_list(const char *dir, uint64_t **seqs, size_t *n, char *err,
 static int check(const char *path, const uint8_t *p, size_t len,
 		 uint32_t node_id, char *err, size_t errlen)
 {
-	const uint8_t *t = p + len - CAT_DSNAP_TRAILER;
+	const uint8_t *t;
 	uint64_t recs = 0;
 	size_t off = CAT_DSNAP_HDR, end;
 
@@ -208,8 +208,12 @@ static int check(const char *path, const uint8_t *p, size_t len,
 			 "(a wrong [node] log_dir?)", path, cat_le_get32(p + 12), node_id);
 		return -EINVAL;
 	}
-	if (len < CAT_DSNAP_HDR + CAT_DSNAP_TRAILER ||
-	    memcmp(t, CAT_DSNAP_END_MAGIC, 8) != 0 ||
+	if (len < CAT_DSNAP_HDR + CAT_DSNAP_TRAILER) {
+		snprintf(err, errlen, "%s: damaged (no whole trailer: cut short?)", path);
+		return -EBADMSG;
+	}
+	t = p + len - CAT_DSNAP_TRAILER;
+	if (memcmp(t, CAT_DSNAP_END_MAGIC, 8) != 0 ||
 	    cat_le_get32(t + 28) != cat_hash_crc32c(t, 28)) {
 		snprintf(err, errlen, "%s: damaged (no whole trailer: cut short?)", path);
 		return -EBADMSG;
@@ -241,6 +245,33 @@ static int check(const char *path, const uint8_t *p, size_t len,
 	return 0;
 }
 
+int cat_dsnap_parse(const char *path, const uint8_t *p, size_t len,
+		    uint32_t node_id,
+		    int (*fn)(const struct cat_dlog_rec *r, void *arg), void *arg,
+		    uint64_t *records, uint64_t *bytes, char *err, size_t errlen)
+{
+	size_t off = CAT_DSNAP_HDR;
+	/* The whole file is checked before one record is applied: a damaged
+	 * snapshot changes nothing, and an older one can be tried. */
+	int rc = check(path, p, len, node_id, err, errlen);
+
+	*records = *bytes = 0;
+	while (rc == 0 && off < len - CAT_DSNAP_TRAILER) {
+		struct cat_dlog_rec r;
+		size_t used;
+
+		(void)cat_dlog_decode(p + off, len - CAT_DSNAP_TRAILER - off, &r, &used);
+		rc = fn(&r, arg);
+		if (rc < 0)
+			snprintf(err, errlen, "%s at offset %zu: applying a record: %s",
+				 path, off, strerror(-rc));
+		off += used;
+		(*records)++;
+		*bytes += used;
+	}
+	return rc;
+}
+
 int cat_dsnap_load(const char *path, uint32_t node_id,
 		   int (*fn)(const struct cat_dlog_rec *r, void *arg), void *arg,
 		   uint64_t *records, uint64_t *bytes, char *err, size_t errlen)
@@ -248,7 +279,7 @@ int cat_dsnap_load(const char *path, uint32_t node_id,
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 	struct stat st;
 	uint8_t *p;
-	size_t len, off = CAT_DSNAP_HDR;
+	size_t len;
 
 	*records = *bytes = 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
@@ -271,22 +302,8 @@ int cat_dsnap_load(const char *path, uint32_t node_id,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return rc;
 	}
-	/* The whole file is checked before one record is applied: a damaged
-	 * snapshot changes nothing, and an older one can be tried. */
-	rc = check(path, p, len, node_id, err, errlen);
-	while (rc == 0 && off < len - CAT_DSNAP_TRAILER) {
-		struct cat_dlog_rec r;
-		size_t used;
-
-		(void)cat_dlog_decode(p + off, len - CAT_DSNAP_TRAILER - off, &r, &used);
-		rc = fn(&r, arg);
-		if (rc < 0)
-			snprintf(err, errlen, "%s at offset %zu: applying a record: %s",
-				 path, off, strerror(-rc));
-		off += used;
-		(*records)++;
-		*bytes += used;
-	}
+	rc = cat_dsnap_parse(path, p, len, node_id, fn, arg, records, bytes, err,
+			     errlen);
 	munmap(p, len);
 	return rc;
 }

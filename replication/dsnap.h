@@ -84,8 +84,14 @@ int cat_dsnap_load(const char *path, uint32_t node_id,
 		   int (*fn)(const struct cat_dlog_rec *r, void *arg), void *arg,
 		   uint64_t *records, uint64_t *bytes, char *err, size_t errlen);
 
-/** Delete dir's snapshots before seq (and leftover .partial files of any).
- * *deleted counts them. 0 or -errno. */
+/** cat_dsnap_load of a snapshot already in memory, p[0..len) (path only
+ * names it in err); the fuzz target's way in. */
+int cat_dsnap_parse(const char *path, const uint8_t *p, size_t len,
+		    uint32_t node_id,
+		    int (*fn)(const struct cat_dlog_rec *r, void *arg), void *arg,
+		    uint64_t *records, uint64_t *bytes, char *err, size_t errlen);
+
+/** Delete dir's snapshots before seq; *deleted counts them. 0 or -errno. */
 int cat_dsnap_drop_before(const char *dir, uint64_t seq, uint64_t *deleted);
 
 /* ---- start-up ---------------------------------------------------------- */

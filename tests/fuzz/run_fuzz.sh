@@ -11,7 +11,7 @@
 # mgmt:   one management socket request (fuzz_mgmt.c, mgmt.dict);
 # nodechan: one node connection's lines into catena-control, with and
 #         without the cluster secret (fuzz_nodechan.c, nodechan.dict);
-# dlog:   the on-disk log's record decoder (fuzz_dlog.c, corpus/dlog);
+# dlog:   the on-disk log's record decoder and snapshot files (fuzz_dlog.c, corpus/dlog);
 # backup: the backup file reader and checker (fuzz_backup.c, corpus/backup);
 # linkauth: the node-to-node link trailer, tag, replay window and link key
 #         delivery (fuzz_linkauth.c, corpus/linkauth).
@@ -41,7 +41,7 @@ libs=
 case $target in
 wire) srcs="replication/wire.c replication/wire_repl.c replication/hash.c"; maxlen=4096 ;;
 map)  srcs="replication/map.c replication/hash.c"; maxlen=8192 ;;
-dlog) srcs="replication/dlog.c replication/hash.c"; maxlen=4096 ;;
+dlog) srcs="replication/dlog.c replication/dsnap.c replication/hash.c"; maxlen=4096 ;;
 backup) srcs="control/backup_file.c replication/hash.c"; maxlen=65536 ;;
 repl) srcs=$repl_srcs; maxlen=8192
       libs=$(pkg-config --libs liburcu-qsbr liburcu-cds) ;;
