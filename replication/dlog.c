@@ -285,15 +285,26 @@ int cat_dlog_append(struct cat_dlog *l, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	char err[256];
+	int rc;
 
 	if (l->seg_bytes >= CAT_DLOG_SEG_BYTES) {
-		int rc = new_segment(l, err, sizeof(err));
-
+		rc = new_segment(l, err, sizeof(err));
 		if (rc < 0)
 			return rc;
 	}
+	rc = cat_dlog_write_all(l->fd, p, len);
+	if (rc < 0)
+		return rc;	/* the writer stops: the count no longer matters */
+	__atomic_store_n(&l->seg_bytes, l->seg_bytes + len, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int cat_dlog_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
 	while (len > 0) {
-		ssize_t w = write(l->fd, p, len);
+		ssize_t w = write(fd, p, len);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -302,8 +313,6 @@ int cat_dlog_append(struct cat_dlog *l, const void *buf, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
-		__atomic_store_n(&l->seg_bytes, l->seg_bytes + (uint64_t)w,
-				 __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -349,39 +358,58 @@ int cat_dlog_list(const char *dir, uint64_t **segs, size_t *n, char *err,
 	return list_segments(dir, segs, n, err, errlen);
 }
 
-int cat_dlog_drop_before(const char *dir, uint64_t seq, uint64_t *segments,
-			 uint64_t *bytes)
+int cat_dlog_drop_named(const char *dir, const char *prefix,
+			const char *suffix, uint64_t seq, uint64_t *files,
+			uint64_t *bytes)
 {
-	uint64_t *segs;
+	uint64_t *seqs;
 	size_t n;
 	char err[256];
-	int rc = list_segments(dir, &segs, &n, err, sizeof(err)), dfd;
+	int rc = cat_dlog_list_named(dir, prefix, suffix, &seqs, &n, err, sizeof(err));
 
-	*segments = *bytes = 0;
+	*files = 0;
+	if (bytes != NULL)
+		*bytes = 0;
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < n && segs[i] < seq; i++) {
-		char path[600];
-		uint64_t b = file_bytes(dir, segs[i]);
+	for (size_t i = 0; i < n && seqs[i] < seq; i++) {
+		char path[640];
+		struct stat st;
 
-		seg_path(path, sizeof(path), dir, segs[i]);
+		snprintf(path, sizeof(path), "%s/%s%016" PRIx64 "%s", dir, prefix,
+			 seqs[i], suffix);
+		if (bytes != NULL && stat(path, &st) == 0)
+			*bytes += (uint64_t)st.st_size;
 		if (unlink(path) != 0) {
 			rc = -errno;
 			break;
 		}
-		(*segments)++;
-		*bytes += b;
+		(*files)++;
 	}
-	free(segs);
-	/* The names must be gone for good only after the snapshot's are
-	 * there (the caller synced those); a crash before this sync leaves
-	 * segments a replay skips. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
-		rc = rc < 0 ? rc : -errno;
-	if (dfd >= 0)
-		close(dfd);
+	free(seqs);
+	/* The names gone for good (a crash before this sync leaves files a
+	 * replay skips or deletes again). */
+	if (rc == 0)
+		rc = cat_dlog_sync_dir(dir);
 	return rc;
+}
+
+int cat_dlog_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int cat_dlog_drop_before(const char *dir, uint64_t seq, uint64_t *segments,
+			 uint64_t *bytes)
+{
+	return cat_dlog_drop_named(dir, "seg-", ".clog", seq, segments, bytes);
 }
 
 void cat_dlog_close(struct cat_dlog *l)

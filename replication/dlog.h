@@ -128,6 +128,19 @@ int cat_dlog_list_named(const char *dir, const char *prefix,
 			const char *suffix, uint64_t **segs, size_t *n,
 			char *err, size_t errlen);
 
+/** Delete dir's files named so (cat_dlog_name_seq) numbered below seq,
+ * then sync dir; *files counts them, *bytes (if not NULL) their size. */
+int cat_dlog_drop_named(const char *dir, const char *prefix,
+			const char *suffix, uint64_t seq, uint64_t *files,
+			uint64_t *bytes);
+
+/** fsync the directory dir (a name created, renamed or deleted in it is
+ * on disk after this). 0 or -errno. */
+int cat_dlog_sync_dir(const char *dir);
+
+/** write() every byte of buf (again after EINTR). 0 or -errno. */
+int cat_dlog_write_all(int fd, const void *buf, size_t len);
+
 /**
  * Delete the segments of dir before seq (a snapshot at seq holds what they
  * did) and sync the directory; *segments and *bytes say what went. Never

@@ -40,36 +40,6 @@ void cat_dsnap_path(char *p, size_t len, const char *dir, uint64_t seq)
 	snprintf(p, len, "%s/snap-%016" PRIx64 ".csnap", dir, seq);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 int cat_dsnap_begin(struct cat_dsnap_writer **out, const char *dir,
 		    uint32_t node_id, uint64_t seq, uint32_t slot_count,
 		    char *err, size_t errlen)
@@ -102,7 +72,7 @@ int cat_dsnap_begin(struct cat_dsnap_writer **out, const char *dir,
 	cat_le_put64(h + 16, seq);
 	cat_le_put32(h + 24, slot_count);
 	cat_le_put32(h + 28, cat_hash_crc32c(h, 28));
-	rc = write_all(w->fd, h, sizeof(h));
+	rc = cat_dlog_write_all(w->fd, h, sizeof(h));
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", partial, strerror(-rc));
 		cat_dsnap_abort(w);
@@ -115,7 +85,7 @@ int cat_dsnap_begin(struct cat_dsnap_writer **out, const char *dir,
 int cat_dsnap_write(struct cat_dsnap_writer *w, const void *recs, size_t len,
 		    uint64_t nrec)
 {
-	int rc = write_all(w->fd, recs, len);
+	int rc = cat_dlog_write_all(w->fd, recs, len);
 
 	if (rc < 0)
 		return rc;
@@ -156,7 +126,7 @@ int cat_dsnap_commit(struct cat_dsnap_writer *w, char *err, size_t errlen)
 	cat_le_put32(t + 24, w->crc);
 	cat_le_put32(t + 28, cat_hash_crc32c(t, 28));
 	snprintf(partial, sizeof(partial), "%s.partial", w->path);
-	rc = write_all(w->fd, t, sizeof(t));
+	rc = cat_dlog_write_all(w->fd, t, sizeof(t));
 	/* The data before the name: a renamed snapshot is a whole one. */
 	if (rc == 0 && fsync(w->fd) != 0)
 		rc = -errno;
@@ -167,7 +137,7 @@ int cat_dsnap_commit(struct cat_dsnap_writer *w, char *err, size_t errlen)
 		rc = -errno;
 	/* The name before any segment it replaces is deleted. */
 	if (rc == 0)
-		rc = sync_dir(w->dir);
+		rc = cat_dlog_sync_dir(w->dir);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", partial, strerror(-rc));
 		cat_dsnap_abort(w);
@@ -310,42 +280,7 @@ int cat_dsnap_load(const char *path, uint32_t node_id,
 
 int cat_dsnap_drop_before(const char *dir, uint64_t seq, uint64_t *deleted)
 {
-	uint64_t *seqs;
-	size_t n;
-	char err[256], path[640];
-	int rc = cat_dsnap_list(dir, &seqs, &n, err, sizeof(err));
-
-	*deleted = 0;
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < n && seqs[i] < seq; i++) {
-		cat_dsnap_path(path, sizeof(path), dir, seqs[i]);
-		if (unlink(path) != 0) {
-			rc = -errno;
-			break;
-		}
-		(*deleted)++;
-	}
-	free(seqs);
-	return rc;
-}
-
-/* Remove the .partial snapshots of dir (a crash while one was written). */
-static void drop_partials(const char *dir)
-{
-	uint64_t *seqs;
-	size_t n;
-	char err[256], path[640];
-
-	if (cat_dlog_list_named(dir, "snap-", ".csnap.partial", &seqs, &n, err,
-				sizeof(err)) < 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		cat_dsnap_path(path, sizeof(path) - 8, dir, seqs[i]);
-		strcat(path, ".partial");
-		(void)unlink(path);
-	}
-	free(seqs);
+	return cat_dlog_drop_named(dir, "snap-", ".csnap", seq, deleted, NULL);
 }
 
 /* Do segs[0..n) hold every segment from seq on (none missing between seq
@@ -379,7 +314,7 @@ int cat_dsnap_recover(const char *dir, uint32_t node_id,
 		      void *arg, struct cat_dsnap_recovery *rec, char *err,
 		      size_t errlen)
 {
-	uint64_t *snaps = NULL, *segs = NULL, from = 0, t0;
+	uint64_t *snaps = NULL, *segs = NULL, from = 0, t0, ns_gone;
 	size_t ns = 0, ng = 0;
 	int rc;
 
@@ -389,7 +324,9 @@ int cat_dsnap_recover(const char *dir, uint32_t node_id,
 		rc = cat_dlog_list(dir, &segs, &ng, err, errlen);
 	if (rc < 0)
 		goto out;
-	drop_partials(dir);
+	/* A crash while one was written: only ever a leftover. */
+	(void)cat_dlog_drop_named(dir, "snap-", ".csnap.partial", UINT64_MAX, &ns_gone,
+				  NULL);
 	for (size_t i = ns; i-- > 0;) {
 		char path[640], why[768], aside[700];
 
