@@ -235,7 +235,8 @@ static int take_snapshot(struct cat_durable *d)
 			break;
 		}
 		if (d->snap_rate) {
-			uint64_t due = cat_dsnap_bytes(w) * 1000000000u / d->snap_rate;
+			uint64_t due = (uint64_t)((double)cat_dsnap_bytes(w) * 1e9 /
+						  (double)d->snap_rate);
 			uint64_t el = now_ns() - t0;
 
 			if (due > el)

@@ -193,10 +193,17 @@ static int new_segment(struct cat_dlog *l, char *err, size_t errlen)
 	char path[600];
 
 	if (l->fd >= 0) {
-		if (fdatasync(l->fd) != 0 || close(l->fd) != 0) {
+		int rc = fdatasync(l->fd) != 0 ? -errno : 0;
+
+		/* Closed whatever happens: a stale number could be another
+		 * file's by the time cat_dlog_close runs. */
+		if (close(l->fd) != 0 && rc == 0)
+			rc = -errno;
+		l->fd = -1;
+		if (rc < 0) {
 			snprintf(err, errlen, "log segment %016" PRIx64 ": %s", l->seq,
-				 strerror(errno));
-			return -errno;
+				 strerror(-rc));
+			return rc;
 		}
 		__atomic_store_n(&l->old_bytes, l->old_bytes + l->seg_bytes,
 				 __ATOMIC_RELAXED);

@@ -360,11 +360,16 @@ int cat_dsnap_recover(const char *dir, uint32_t node_id,
 	    !(ng > 0 && segs[0] == 1 && covers(segs, ng, 1))) {
 		/* Segments were deleted after a snapshot that cannot be read
 		 * now: what is left is less than the disk promised. */
-		snprintf(err, errlen, "%s%sno usable snapshot and the log's "
-			 "segments before %016" PRIx64 " were deleted: refusing to "
-			 "start with less than the log held (restore the snapshot, "
-			 "or empty %s to start this node empty)", rec->note,
-			 rec->note[0] ? "; " : "", ng ? segs[0] : 0, dir);
+		char gone[64];
+
+		if (ng)
+			snprintf(gone, sizeof(gone), "segments before %016" PRIx64, segs[0]);
+		else
+			snprintf(gone, sizeof(gone), "segments");
+		snprintf(err, errlen, "%s%sno usable snapshot and the log's %s "
+			 "were deleted: refusing to start with less than the log held "
+			 "(restore the snapshot, or empty %s to start this node empty)",
+			 rec->note, rec->note[0] ? "; " : "", gone, dir);
 		rc = -EBADMSG;
 		goto out;
 	}
