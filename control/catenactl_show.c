@@ -626,6 +626,8 @@ static int print_status(json_t *r, const char *path)
 	mode = cat_adm_socket_mode(path, r, &from_server);
 	kv(&t, "socket", socket_line(path, mode, from_server));
 	auth_lines(&t, r);
+	if ((v = json_object_get(r, "durable")) && json_is_object(v))
+		kv(&t, "durable", jstr(json_object_get(v, "summary")));
 	kv_fields(&t, r, shown(CAT_MGMT_STATUS), "");
 	kv_print(&t);
 	if (mode >= 0 && (mode & 002))

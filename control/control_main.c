@@ -32,6 +32,7 @@
 #include "control/planner.h"
 #include "control/metrics.h"
 #include "control/nodechan.h"
+#include "control/rebuild.h"
 #include "control/rejoin.h"
 #include "control/repair.h"
 #include "control/reshard.h"
@@ -882,7 +883,8 @@ static void serve_operators(struct cat_ctl *c, const struct round *r,
 	if (c->metrics != NULL)
 		cat_ctl_metrics_run(c->metrics);
 	now = cat_ctl_now_ms();
-	if (!cat_ctl_rejoin_tick(c, now) && !cat_ctl_reshard_tick(c, now))
+	if (!cat_ctl_rebuild_tick(c, now) && !cat_ctl_rejoin_tick(c, now) &&
+	    !cat_ctl_reshard_tick(c, now))
 		cat_ctl_repair_tick(c, now);
 	cat_ctl_verify_tick(c, now);
 	cat_ctl_backup_tick(c, now);

@@ -15,6 +15,7 @@
 
 #include "control/ctl.h"
 #include "control/planner.h"
+#include "control/rebuild.h"
 #include "replication/linkauth.h"
 
 uint64_t cat_ctl_now_ms(void)
@@ -268,10 +269,14 @@ void cat_ctl_node_release(struct cat_ctl_node *n)
 {
 	json_decref(n->port);
 	json_decref(n->stats);
+	json_decref(n->dstat);
 	free(n->xfer);
-	n->port = n->stats = NULL;
+	free(n->dver);
+	n->port = n->stats = n->dstat = NULL;
 	n->xfer = NULL;
 	n->n_xfer = 0;
+	n->dver = NULL;
+	n->dver_n = 0;
 }
 
 int cat_ctl_node_heard(const struct cat_ctl *c, const struct cat_ctl_node *n,
@@ -300,12 +305,17 @@ void cat_ctl_view(struct cat_ctl *c, uint64_t now_ms, struct cat_ctl_view *v,
 			.n_xfer = n->n_xfer, .xfer = n->xfer,
 			.last_hb_ms = n->last_hb_ms, .hello_ms = n->hello_ms,
 			.heard_by_ms = n->heard_by_ms,
+			.held = (uint8_t)cat_ctl_rebuild_held(c, n->id),
+			.durable = n->durable,
+			.dver = n->durable == CAT_CTL_DURABLE_DONE ? n->dver : NULL,
 		};
 	}
+	cat_ctl_rebuild_flags(c, c->rebuild_flags);
 	*v = (struct cat_ctl_view){
 		.map = c->map, .n_nodes = c->n_nodes, .nodes = nodes,
 		.rf = c->rf, .restore = (uint8_t)c->cfg.restore_replicas,
 		.paused = c->store.reshard.paused,
+		.rebuilding = c->rebuild_flags,
 		.note = note_event, .note_arg = c,
 	};
 }
@@ -485,10 +495,16 @@ static json_t *link_keys_for(const struct cat_ctl *c, uint16_t id)
 
 int cat_ctl_push_map(struct cat_ctl *c, struct cat_ctl_conn *conn)
 {
-	char *text = malloc(CAT_MAP_TEXT_MAX + 1);
+	char *text;
 	json_t *m = NULL;
 	int n, rc = -ENOMEM;
 
+	/* A node kept in a chain that waits to be rebuilt gets no map: with
+	 * one it would serve what its log kept, which another node's log may
+	 * go beyond (control/rebuild.h). */
+	if (conn->node != 0 && cat_ctl_rebuild_held(c, conn->node))
+		return 0;
+	text = malloc(CAT_MAP_TEXT_MAX + 1);
 	if (text == NULL)
 		return rc;
 	n = cat_map_format(c->map, text, CAT_MAP_TEXT_MAX + 1);

@@ -137,6 +137,13 @@ struct cat_ctl_node {
 	uint64_t hello_ms;          /* its last hello */
 	uint64_t boot;              /* the node process's boot id (hello), 0 unknown */
 	char version[CAT_CTL_VERSION_MAX]; /* its last hello's "version", "" unknown */
+	/* durability = log: what its "durable" lines after the hello said
+	 * it holds (control/rebuild.h): the version of each slot, slot_count
+	 * entries once complete; NULL before. */
+	enum cat_ctl_durable durable;
+	uint64_t *dver;
+	uint32_t dver_n;            /* versions received so far */
+	json_t *dstat;              /* last heartbeat's "durable", or NULL */
 };
 
 struct cat_ctl_metrics;
@@ -202,6 +209,13 @@ struct cat_ctl {
 	uint64_t stall_last_ms;         /* the last stall's end (monotonic), 0 none */
 	struct cat_ctl_metrics *metrics; /* metrics_listen; NULL: off */
 	struct cat_ctl_repair repair;   /* repairs and the background verify */
+	/* Chains that lost every replica and wait for the logs of returning
+	 * nodes before one of them serves again (control/rebuild.h). */
+	uint16_t n_rebuild;
+	uint16_t rebuild_chain[CAT_MAP_CHAINS_MAX];    /* chain ids */
+	uint64_t rebuild_since_ms[CAT_MAP_CHAINS_MAX];
+	uint64_t rebuilds;              /* chains rebuilt from another node's log */
+	uint8_t rebuild_flags[CAT_MAP_CHAINS_MAX]; /* the view's, by chain index */
 };
 
 /**

@@ -28,6 +28,7 @@ void cat_ctl_config_defaults(struct cat_ctl_config *c)
 	strcpy(c->mgmt_socket, "/run/catena/control.sock");
 	c->heartbeat_timeout_ms = 1000;
 	c->restore_replicas = 1;
+	c->rebuild_wait_ms = 30000;
 	strcpy(c->etcd_endpoints, "http://127.0.0.1:2379");
 	strcpy(c->etcd_prefix, "/catena/");
 	c->lease_ms = 2000;
@@ -125,6 +126,7 @@ static const struct num_key numeric[] = {
 	{ "mgmt_send_timeout_ms", offsetof(struct cat_ctl_config, mgmt_send_timeout_ms), 100, 3600000 },
 	{ "mgmt_idle_timeout_ms", offsetof(struct cat_ctl_config, mgmt_idle_timeout_ms), 0, 86400000 },
 	{ "verify_interval_s", offsetof(struct cat_ctl_config, verify_interval_s), 0, 604800 },
+	{ "rebuild_wait_ms", offsetof(struct cat_ctl_config, rebuild_wait_ms), 0, 3600000 },
 };
 
 static int set_key(struct cat_ctl_config *c, const char *k, const char *v,
@@ -219,7 +221,7 @@ static const char *const known[] = {
 	"etcd_endpoints", "etcd_prefix", "lease_ms", "instance",
 	"restore_replicas", "replication_factor", "secret_file",
 	"auth_timeout_ms", "mgmt_send_timeout_ms", "mgmt_idle_timeout_ms",
-	"metrics_listen", "verify_interval_s",
+	"metrics_listen", "verify_interval_s", "rebuild_wait_ms",
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 

@@ -45,6 +45,8 @@ struct cat_ctl_config {
 	uint32_t mgmt_send_timeout_ms; /* mgmt: answers unread this long: dropped */
 	uint32_t mgmt_idle_timeout_ms; /* mgmt: no request this long: closed; 0 never */
 	uint32_t verify_interval_s;    /* background verify every; 0 off */
+	uint32_t rebuild_wait_ms;      /* a chain that lost every replica waits
+					* this long for nodes' logs (rebuild.h) */
 	/* Prometheus endpoint (control/metrics.h): metrics_listen IPV4:PORT. */
 	int metrics_on;                /* 0: "off", the default */
 	uint32_t metrics_ip;           /* host byte order */

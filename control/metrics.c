@@ -193,6 +193,40 @@ static double node_link_down_events(const struct cat_ctl_node *n, uint64_t now)
 	return port_num(n, "link_down_events");
 }
 
+/* The heartbeat's "durable" (durability = log); NAN: no log. */
+static double dur_num(const struct cat_ctl_node *n, const char *k)
+{
+	json_t *v = json_object_get(n->dstat, k);
+
+	return json_is_integer(v) ? (double)json_integer_value(v) : NAN;
+}
+
+static double node_log_lag(const struct cat_ctl_node *n, uint64_t now)
+{
+	(void)now;
+	return dur_num(n, "lag_bytes");
+}
+
+static double node_log_disk(const struct cat_ctl_node *n, uint64_t now)
+{
+	(void)now;
+	return dur_num(n, "bytes_on_disk");
+}
+
+static double node_log_fsync_p99(const struct cat_ctl_node *n, uint64_t now)
+{
+	(void)now;
+	return dur_num(n, "fsync_p99_ns") / 1e9;
+}
+
+static double node_log_failed(const struct cat_ctl_node *n, uint64_t now)
+{
+	(void)now;
+	if (!json_is_object(n->dstat))
+		return NAN;
+	return json_object_get(n->dstat, "error") != NULL;
+}
+
 static void nodes(FILE *f, const struct cat_ctl *c, uint64_t now)
 {
 	static const enum cat_ctl_node_state states[] = {
@@ -226,6 +260,17 @@ static void nodes(FILE *f, const struct cat_ctl *c, uint64_t now)
 	per_node(f, c, "catena_node_link_down_events",
 		 "Times the node's data link went down since it started.",
 		 node_link_down_events, now);
+	per_node(f, c, "catena_node_log_lag_bytes",
+		 "durability = log: bytes logged by workers and not yet synced.",
+		 node_log_lag, now);
+	per_node(f, c, "catena_node_log_disk_bytes",
+		 "durability = log: bytes of log on the node's disk.", node_log_disk, now);
+	per_node(f, c, "catena_node_log_fsync_p99_seconds",
+		 "durability = log: fsync latency, 99th percentile since start.",
+		 node_log_fsync_p99, now);
+	per_node(f, c, "catena_node_log_failed",
+		 "durability = log: 1 if the log writer failed: the node acknowledges nothing more.",
+		 node_log_failed, now);
 	node_stats(f, c);
 }
 
@@ -361,6 +406,10 @@ static void repair(FILE *f, const struct cat_ctl *c)
 		r->repaired);
 	gauge(f, "catena_repairs_pending", "Replicas being or waiting to be repaired.",
 	      r->n_queued + (r->stage != CAT_CTL_REPAIR_IDLE));
+	counter(f, "catena_rebuilds_total",
+		"Chains that lost every replica, rebuilt from another node's log.", c->rebuilds);
+	gauge(f, "catena_rebuild_waiting_chains",
+	      "Chains that lost every replica, waiting for the nodes' logs.", c->n_rebuild);
 }
 
 int cat_ctl_metrics_render(struct cat_ctl *c, uint64_t now_ms, char **out,

@@ -235,6 +235,80 @@ static json_t *node_versions(struct cat_ctl *c)
 	return a;
 }
 
+/*
+ * The nodes' logs (durability = log), from their heartbeats: how many
+ * log, their fsync policies, the largest lag and fsync p99, bytes on disk
+ * in all, writer errors, and chains waiting to be rebuilt from a log
+ * (control/rebuild.h); "summary" is the line catenactl status shows.
+ */
+static json_t *durable_summary(const struct cat_ctl *c)
+{
+	json_t *errors = json_array(), *waiting = json_array(), *r;
+	json_int_t lag = 0, disk = 0, p99 = 0, werr = 0, every = -1;
+	unsigned int logging = 0, always = 0, timed = 0;
+	char line[400], pol[96] = "";
+
+	for (uint16_t i = 0; i < c->n_nodes; i++) {
+		const json_t *d = c->nodes[i].dstat;
+		const char *f = json_string_value(json_object_get(d, "fsync"));
+		const char *err = json_string_value(json_object_get(d, "error"));
+
+		if (c->nodes[i].conn == NULL || !json_is_object(d))
+			continue;
+		logging++;
+		if (f != NULL && strcmp(f, "always") == 0) {
+			always++;
+		} else {
+			json_int_t ms = json_integer_value(json_object_get(d, "fsync_every_ms"));
+
+			timed++;
+			if (ms > every)
+				every = ms;
+		}
+#define MAXOF(var, key) do { \
+		json_int_t x_ = json_integer_value(json_object_get(d, key)); \
+		if (x_ > var) var = x_; } while (0)
+		MAXOF(lag, "lag_bytes");
+		MAXOF(p99, "fsync_p99_ns");
+#undef MAXOF
+		disk += json_integer_value(json_object_get(d, "bytes_on_disk"));
+		werr += json_integer_value(json_object_get(d, "write_errors"));
+		if (err != NULL) {
+			char e[300];
+
+			snprintf(e, sizeof(e), "node %u: %s", c->nodes[i].id, err);
+			json_array_append_new(errors, json_string(e));
+		}
+	}
+	for (uint16_t i = 0; i < c->n_rebuild; i++)
+		json_array_append_new(waiting, json_integer(c->rebuild_chain[i]));
+	if (logging == 0) {
+		snprintf(line, sizeof(line), "none: no node up logs its writes (memory only)");
+	} else {
+		if (always && timed)
+			snprintf(pol, sizeof(pol), "mixed: %u always, %u every_ms", always, timed);
+		else if (always)
+			snprintf(pol, sizeof(pol), "fsync always");
+		else
+			snprintf(pol, sizeof(pol), "fsync every_ms %lld: a power cut may lose that much",
+				 (long long)every);
+		snprintf(line, sizeof(line),
+			 "%u of %u nodes log (%s); lag max %lld B, fsync p99 max %.2f ms, "
+			 "%.1f MB on disk%s%s",
+			 logging, c->n_nodes, pol, (long long)lag, (double)p99 / 1e6,
+			 (double)disk / 1e6, json_array_size(errors) ? "; WRITER FAILED on a node" : "",
+			 c->n_rebuild ? "; chains waiting for logs to be rebuilt" : "");
+	}
+	r = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:s}",
+		      "nodes_logging", (json_int_t)logging,
+		      "fsync_always", (json_int_t)always,
+		      "lag_bytes_max", lag, "fsync_p99_ns_max", p99,
+		      "bytes_on_disk", disk, "write_errors", werr,
+		      "errors", errors, "rebuilding_chains", waiting,
+		      "rebuilds", (json_int_t)c->rebuilds, "summary", line);
+	return r != NULL ? r : json_null();
+}
+
 static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req)
 {
 	uint64_t now = cat_ctl_now_ms();
@@ -284,6 +358,7 @@ static void cmd_status(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *req
 			c->secret != NULL ? "siphash-2-4-128 link tags, per-epoch link keys" :
 			"none: map IP and MAC only"));
 		port_summary(c, r);
+		json_object_set_new(r, "durable", durable_summary(c));
 		json_object_set_new(r, "connections", conn_summary(c));
 		json_object_set_new(r, "loop", json_pack("{s:I,s:I,s:o}",
 			"stalls", (json_int_t)cat_ctl_burst_total(c, CAT_CTL_BURST_STALL),

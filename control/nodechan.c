@@ -12,6 +12,7 @@
 
 #include "control/backup.h"
 #include "control/nodechan.h"
+#include "control/rebuild.h"
 #include "control/policy.h"
 
 /* An integer member in [min, max]; 0, or -ENOENT if absent, -EINVAL if
@@ -38,12 +39,15 @@ static void node_back(struct cat_ctl *c, struct cat_ctl_node *n)
 
 	if (cat_ctl_chains_of(c->map, n->id, chains, sizeof(chains)) > 0) {
 		/* It was kept as the last member of some chain: with it back,
-		 * those slots are served again. */
+		 * those slots are served again; with a log, once the other
+		 * nodes' logs say none goes further (control/rebuild.h). */
 		n->state = CAT_CTL_NODE_UP;
 		cat_ctl_store_set_mark(&c->store, n->id, CAT_CTL_MARK_NONE);
 		if (cat_ctl_store_save(&c->store, c->map, NULL, cat_ctl_now_unix(),
 				       why, sizeof(why)) < 0)
 			cat_ctl_event(c, "store write failed: %s", why);
+		if (cat_ctl_rebuild_hold(c, n, cat_ctl_now_ms()) > 0)
+			return;
 		cat_ctl_event(c,
 			"node %u returned: still the last member of chains %s, serving them again",
 			n->id, chains);
@@ -86,6 +90,7 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	struct cat_ctl_node *n;
 	json_int_t id, epoch, boot = 0;
 	json_t *ver = json_object_get(msg, "version");
+	json_t *dur = json_object_get(msg, "durable");
 	char why[160];
 
 	if (conn->node != 0) {
@@ -100,6 +105,11 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	}
 	if (get_int(msg, "boot", 1, INT64_MAX, &boot) == -EINVAL) {
 		cat_ctl_node_error(conn, "hello: \"boot\" must be a positive number");
+		return;
+	}
+	if (dur != NULL && (!json_is_string(dur) ||
+			    strcmp(json_string_value(dur), "log") != 0)) {
+		cat_ctl_node_error(conn, "hello: \"durable\" must be \"log\" (or absent)");
 		return;
 	}
 	/* Optional (nodes built before it say none); shown to operators as
@@ -131,6 +141,11 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	}
 	n->conn = conn;
 	conn->node = n->id;
+	/* What its log holds comes next, in "durable" lines (rebuild.h). */
+	free(n->dver);
+	n->dver = NULL;
+	n->dver_n = 0;
+	n->durable = dur != NULL ? CAT_CTL_DURABLE_REPORTING : CAT_CTL_DURABLE_NONE;
 	snprintf(n->version, sizeof(n->version), "%s",
 		 ver != NULL ? json_string_value(ver) : "");
 	n->last_hb_ms = cat_ctl_now_ms();
@@ -289,6 +304,42 @@ static int keep_xfer(struct cat_ctl_node *n, json_t *xfer, uint32_t epoch)
 	return 0;
 }
 
+/* {"type":"durable","from":S,"versions":[...],"end":bool} after a hello
+ * that said "durable" (docs/CONTROL.md "Durable versions"). */
+static void on_durable(struct cat_ctl *c, struct cat_ctl_conn *conn,
+		       json_t *msg)
+{
+	struct cat_ctl_node *n = cat_ctl_node(c, conn->node);
+	json_t *vs = json_object_get(msg, "versions");
+	json_t *end = json_object_get(msg, "end");
+	uint64_t ver[1024];
+	json_int_t from;
+	char why[200];
+	size_t i;
+	json_t *e;
+
+	if (n == NULL)
+		return;
+	if (get_int(msg, "from", 0, 65535, &from) < 0 || !json_is_array(vs) ||
+	    json_array_size(vs) > sizeof(ver) / sizeof(ver[0]) ||
+	    (end != NULL && !json_is_boolean(end))) {
+		cat_ctl_node_error(conn, "durable: expected {\"type\":\"durable\",\"from\":0..65535,"
+				   "\"versions\":[at most 1024 numbers],\"end\":bool}");
+		return;
+	}
+	json_array_foreach(vs, i, e) {
+		if (!json_is_integer(e) || json_integer_value(e) < 0) {
+			cat_ctl_node_error(conn, "durable: a version that is not a number >= 0");
+			return;
+		}
+		ver[i] = (uint64_t)json_integer_value(e);
+	}
+	if (cat_ctl_rebuild_report(c, n, (uint32_t)from, ver,
+				   (uint32_t)json_array_size(vs), json_is_true(end),
+				   why, sizeof(why)) < 0)
+		cat_ctl_node_error(conn, why);
+}
+
 static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 			 json_t *msg)
 {
@@ -331,6 +382,8 @@ static void on_heartbeat(struct cat_ctl *c, struct cat_ctl_conn *conn,
 	n->epoch = (uint32_t)epoch;
 	n->in_flight = infl;
 	keep_port(c, n, json_object_get(msg, "port"));
+	json_decref(n->dstat);
+	n->dstat = json_incref(json_object_get(msg, "durable"));
 	if (n->state == CAT_CTL_NODE_FAILED) {
 		node_back(c, n);
 		/* The maps pushed while it was away wait in its socket; this
@@ -514,6 +567,8 @@ void cat_ctl_node_line(struct cat_ctl *c, struct cat_ctl_conn *conn,
 		on_heartbeat(c, conn, msg);
 	} else if (strcmp(type, "map_applied") == 0) {
 		on_map_applied(c, conn, msg);
+	} else if (strcmp(type, "durable") == 0) {
+		on_durable(c, conn, msg);
 	} else if (strcmp(type, "digests") == 0) {
 		if (check_node(conn, msg, "digests") == 0 &&
 		    cat_ctl_verify_digests(c, conn->node, msg, why,

@@ -637,6 +637,32 @@ enum cat_ctl_move_step cat_ctl_plan_move_next(const struct cat_map *m,
 	return CAT_CTL_MOVE_NONE; /* cannot happen: t == b was caught above */
 }
 
+int cat_ctl_plan_chain_rebuild(const struct cat_map *m, uint16_t chain,
+			       uint16_t node, struct cat_map **out, char *err,
+			       size_t errlen)
+{
+	int ci = cat_ctl_plan_chain_index(m, chain), rc;
+	struct cat_map *d;
+
+	*out = NULL;
+	if (ci < 0 || cat_map_node_by_id(m, node) == NULL) {
+		cat_ctl_errf(err, errlen, "no chain %u or no node %u", chain, node);
+		return -ENOENT;
+	}
+	if (m->chains[ci].len != 1) {
+		cat_ctl_errf(err, errlen, "chain %u has %u members: it did not lose them all",
+			     chain, m->chains[ci].len);
+		return -EBUSY;
+	}
+	rc = next_epoch(m, &d);
+	if (rc < 0)
+		return rc;
+	/* A join into it had no tail to stream from: it starts over. */
+	d->chains[ci].nodes[0] = node;
+	d->chains[ci].joining = 0;
+	return finish(d, out, err, errlen);
+}
+
 int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
 				 uint16_t node, struct cat_map **out, char *err,
 				 size_t errlen)

@@ -151,6 +151,17 @@ enum cat_ctl_move_step {
 enum cat_ctl_move_step cat_ctl_plan_move_next(const struct cat_map *m,
 					      uint16_t via, uint16_t *node);
 
+/**
+ * Make node the one member of chain, in place of the member it has (a
+ * chain that lost every replica, rebuilt from node's log: rebuild.h).
+ * Its joiner, if any, is dropped (it had no tail to stream from). -EBUSY
+ * if the chain has more than one member, -ENOENT for an unknown chain or
+ * node.
+ */
+int cat_ctl_plan_chain_rebuild(const struct cat_map *m, uint16_t chain,
+			       uint16_t node, struct cat_map **out, char *err,
+			       size_t errlen);
+
 /** Take node out of one chain only (never its last member: -EBUSY). */
 int cat_ctl_plan_chain_drop_node(const struct cat_map *m, uint16_t chain,
 				 uint16_t node, struct cat_map **out, char *err,

@@ -163,8 +163,14 @@ static int try_restore(const struct cat_ctl_view *v, struct cat_ctl_step *st)
 		char err[256];
 		int rc;
 
-		/* A move's transitional chain has its own plan. */
-		if (ch->joining != 0 || ch->len >= v->rf || ch->move_to != 0)
+		/* A move's transitional chain has its own plan; a chain that
+		 * lost every replica first gets its source (rebuild.h). */
+		if (ch->joining != 0 || ch->len >= v->rf || ch->move_to != 0 ||
+		    (v->rebuilding != NULL && v->rebuilding[ci]))
+			continue;
+		/* A tail that is down has nothing to stream: a joiner would
+		 * only wait, and hold the chain's place a rebuild needs. */
+		if (!can_stream(v, cat_ctl_policy_node(v, cat_map_chain_tail(ch))))
 			continue;
 		p = pick(v, ch);
 		if (p == NULL)
@@ -290,7 +296,8 @@ uint16_t cat_ctl_policy_unheard(const struct cat_ctl_view *v, int reports,
 	for (uint16_t i = 0; i < v->n_nodes; i++) {
 		const struct cat_ctl_pnode *p = &v->nodes[i];
 
-		if (p->state != CAT_CTL_NODE_UP || !p->connected ||
+		/* A held node has no map yet, so nobody can hear it. */
+		if (p->state != CAT_CTL_NODE_UP || !p->connected || p->held ||
 		    now_ms < p->heard_by_ms + timeout_ms ||
 		    now_ms < p->hello_ms + timeout_ms)
 			continue;
@@ -298,4 +305,63 @@ uint16_t cat_ctl_policy_unheard(const struct cat_ctl_view *v, int reports,
 			return p->id;
 	}
 	return 0;
+}
+
+static int reported(const struct cat_ctl_pnode *p)
+{
+	return p->connected && p->durable == CAT_CTL_DURABLE_DONE &&
+	       p->dver != NULL;
+}
+
+void cat_ctl_policy_rebuild_source(const struct cat_ctl_view *v, uint16_t ci,
+				   uint16_t kept,
+				   struct cat_ctl_rebuild_pick *r)
+{
+	const struct cat_map *m = v->map;
+	uint32_t newest_n[CAT_MAP_NODES_MAX] = { 0 };
+	uint64_t sum[CAT_MAP_NODES_MAX] = { 0 };
+	int best = -1;
+
+	memset(r, 0, sizeof(*r));
+	for (uint16_t i = 0; i < v->n_nodes; i++)
+		r->candidates += (uint16_t)reported(&v->nodes[i]);
+	for (uint32_t s = 0; s < m->slot_count; s++) {
+		uint64_t top = 0;
+
+		if (m->slot_chain[s] != ci)
+			continue;
+		r->slots++;
+		for (uint16_t i = 0; i < v->n_nodes; i++)
+			if (reported(&v->nodes[i]) && v->nodes[i].dver[s] > top)
+				top = v->nodes[i].dver[s];
+		r->with_data += top > 0;
+		for (uint16_t i = 0; i < v->n_nodes; i++) {
+			if (!reported(&v->nodes[i]))
+				continue;
+			newest_n[i] += v->nodes[i].dver[s] == top;
+			sum[i] += v->nodes[i].dver[s];
+		}
+	}
+	for (uint16_t i = 0; i < v->n_nodes; i++) {
+		const struct cat_ctl_pnode *p = &v->nodes[i];
+		const struct cat_ctl_pnode *b = best >= 0 ? &v->nodes[best] : NULL;
+
+		if (!reported(p))
+			continue;
+		if (p->id == kept) {
+			r->kept_at_newest = newest_n[i];
+			r->kept_sum = sum[i];
+		}
+		if (b == NULL || newest_n[i] > newest_n[best] ||
+		    (newest_n[i] == newest_n[best] &&
+		     (sum[i] > sum[best] ||
+		      (sum[i] == sum[best] && b->id != kept &&
+		       (p->id == kept || p->id < b->id)))))
+			best = i;
+	}
+	if (best < 0)
+		return;
+	r->node = v->nodes[best].id;
+	r->at_newest = newest_n[best];
+	r->source_sum = sum[best];
 }

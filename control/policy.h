@@ -46,6 +46,13 @@ struct cat_ctl_xfer {
 };
 
 /* A node as the policy sees it. */
+/* What a node said of its durable log after its hello. */
+enum cat_ctl_durable {
+	CAT_CTL_DURABLE_NONE,        /* no log (or a node that predates it) */
+	CAT_CTL_DURABLE_REPORTING,   /* hello said "durable": versions coming */
+	CAT_CTL_DURABLE_DONE,        /* every slot's version received */
+};
+
 struct cat_ctl_pnode {
 	uint16_t id;
 	enum cat_ctl_node_state state;
@@ -59,6 +66,10 @@ struct cat_ctl_pnode {
 	uint64_t last_hb_ms;         /* last hello or heartbeat */
 	uint64_t hello_ms;           /* last hello */
 	uint64_t heard_by_ms;        /* another node last reported hearing it */
+	/* Rebuild after every replica of a chain was lost (control/rebuild.h). */
+	uint8_t held;                /* gets no map: its chain waits for logs */
+	enum cat_ctl_durable durable;
+	const uint64_t *dver;        /* DONE: the version of every slot */
 };
 
 struct cat_ctl_view {
@@ -68,6 +79,9 @@ struct cat_ctl_view {
 	uint32_t rf;                 /* replication factor to restore */
 	uint8_t restore;             /* restore_replicas: short chains get joiners */
 	uint8_t paused;              /* resharding paused: moves make no step */
+	/* By chain index: the chain lost every replica and waits to be
+	 * rebuilt from a log; no joiner is added to it meanwhile. NULL: none. */
+	const uint8_t *rebuilding;
 	/* A step wanted and refused by the planner is told here (text for
 	 * the event log), and the policy goes on to the next chain. NULL:
 	 * not told. */
@@ -154,6 +168,30 @@ int cat_ctl_policy_timed(const struct cat_ctl_view *v,
 uint16_t cat_ctl_policy_unheard(const struct cat_ctl_view *v, int reports,
 				uint64_t now_ms, uint64_t since_ms,
 				uint32_t timeout_ms);
+
+/* The choice of a rebuild's source (cat_ctl_policy_rebuild_source). */
+struct cat_ctl_rebuild_pick {
+	uint16_t node;               /* the source, 0: no candidate */
+	uint16_t candidates;         /* nodes with a complete report */
+	uint32_t slots;              /* the chain's slots */
+	uint32_t with_data;          /* ... at a version above 0 on some node */
+	uint32_t at_newest;          /* ... where the source is at the newest */
+	uint32_t kept_at_newest;     /* ... where the kept member is */
+	uint64_t source_sum, kept_sum; /* sums of their versions */
+};
+
+/**
+ * The node to rebuild chain index ci from after it lost every replica
+ * (kept: the member catena-control kept in it): among connected nodes
+ * whose durable report is complete, the one at the newest version in the
+ * most of the chain's slots, then with the highest sum of versions, then
+ * kept, then the lowest id. A slot's writes are one sequence down a
+ * chain, so a higher version is a longer prefix of it: the node at the
+ * newest version of every slot holds every write any log kept.
+ */
+void cat_ctl_policy_rebuild_source(const struct cat_ctl_view *v, uint16_t ci,
+				   uint16_t kept,
+				   struct cat_ctl_rebuild_pick *r);
 
 #ifdef __cplusplus
 }

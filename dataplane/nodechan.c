@@ -29,6 +29,7 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/dump.h"
+#include "dataplane/durable.h"
 #include "dataplane/nodechan.h"
 #include "dataplane/port.h"
 #include "replication/chain.h"
@@ -352,10 +353,45 @@ static int flush(struct cat_nodechan *cc, uint64_t now)
 	return cc->fd >= 0 ? 0 : -1;
 }
 
+/* Slots a "durable" line carries: a line of versions stays far below
+ * catena-control's line limit (64 KiB) even at 20 digits each. */
+#define DURABLE_LINE_SLOTS 1024u
+
+/*
+ * After the hello of a node with `durability = log`: what it holds, so
+ * that catena-control can rebuild a chain that lost every replica from
+ * the node whose log goes furthest (docs/CONTROL.md "Durable versions").
+ * {"type":"durable","from":S,"versions":[v_S, v_S+1, ...],"end":bool}:
+ * the version of every slot in its store, in slot order, in lines of
+ * DURABLE_LINE_SLOTS; the last says "end". At the first hello after a
+ * start the store holds exactly what the log replayed (no map yet, so no
+ * writes); later hellos (a reconnect) say what it holds then.
+ */
+static void send_durable(struct cat_nodechan *cc, uint64_t now)
+{
+	const struct cat_dp *dp = cc->agent->dp;
+
+	for (uint32_t from = 0; from < dp->slot_count; from += DURABLE_LINE_SLOTS) {
+		uint32_t to = from + DURABLE_LINE_SLOTS < dp->slot_count ?
+			      from + DURABLE_LINE_SLOTS : dp->slot_count;
+		json_t *v = json_array();
+
+		for (uint32_t s = from; v != NULL && s < to; s++)
+			json_array_append_new(v, json_integer(
+				(json_int_t)cat_store_slot_version(dp->store, s)));
+		if (queue_json(cc, now, json_pack("{s:s, s:I, s:o, s:b}",
+				"type", "durable", "from", (json_int_t)from,
+				"versions", v, "end", to == dp->slot_count)) < 0)
+			return; /* the connection went: the next hello says it all */
+	}
+}
+
 static void send_hello(struct cat_nodechan *cc, uint64_t now)
 {
 	const struct cat_dp *dp = cc->agent->dp;
 	uint32_t epoch = cat_agent_epoch(cc->agent);
+	int logged = dp->durable != NULL && dp->durable->on;
+	json_t *h;
 
 	say(cc, RTE_LOG_NOTICE, "connected%s; hello node %u epoch %u",
 	    cc->auth_state == CAT_NODECHAN_AUTH_ON ? " and authenticated" : "",
@@ -363,11 +399,16 @@ static void send_hello(struct cat_nodechan *cc, uint64_t now)
 	cc->next_heartbeat_ms = now + cc->heartbeat_ms;
 	/* "version": what `catena-node --version` says, so an operator sees
 	 * a half-done upgrade in catenactl nodes. */
-	queue_json(cc, now, json_pack("{s:s, s:i, s:I, s:I, s:s}", "type", "hello",
-				      "node", (int)dp->node_id,
-				      "epoch", (json_int_t)epoch,
-				      "boot", (json_int_t)cc->boot,
-				      "version", CAT_VERSION));
+	h = json_pack("{s:s, s:i, s:I, s:I, s:s}", "type", "hello",
+		      "node", (int)dp->node_id, "epoch", (json_int_t)epoch,
+		      "boot", (json_int_t)cc->boot, "version", CAT_VERSION);
+	/* "durable": its versions follow (send_durable); a node without a
+	 * log says nothing, and catena-control treats it as before. */
+	if (h != NULL && logged)
+		json_object_set_new(h, "durable", json_string("log"));
+	queue_json(cc, now, h);
+	if (logged)
+		send_durable(cc, now);
 	flush(cc, now);
 }
 
@@ -1018,6 +1059,34 @@ static json_t *xfer_report(const struct cat_agent *a)
 	return arr;
 }
 
+/* The heartbeat's "durable" (durability = log): what `catenactl status`
+ * and the metrics show of the log: the policy, the lag, bytes on disk,
+ * fsync latency, and a failed writer's error. The writer updates the
+ * counters while this reads them (relaxed: figures, not decisions). */
+static json_t *durable_json(const struct cat_durable *du)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}",
+			      "fsync", du->fsync_ms ? "every_ms" : "always",
+			      "fsync_every_ms", (json_int_t)du->fsync_ms,
+			      "bytes_on_disk", (json_int_t)cat_durable_bytes(du),
+			      "lag_bytes", (json_int_t)cat_durable_lag(du),
+			      "syncs", (json_int_t)__atomic_load_n(&du->syncs, __ATOMIC_RELAXED),
+			      "write_errors", (json_int_t)__atomic_load_n(&du->write_errors,
+									 __ATOMIC_RELAXED));
+
+	if (o == NULL)
+		return json_null();
+	if (du->sync_ns != NULL && du->sync_ns->count > 0) {
+		json_object_set_new(o, "fsync_p50_ns", json_integer(
+			(json_int_t)cat_hist_percentile(du->sync_ns, 50)));
+		json_object_set_new(o, "fsync_p99_ns", json_integer(
+			(json_int_t)cat_hist_percentile(du->sync_ns, 99)));
+	}
+	if (__atomic_load_n(&du->failed, __ATOMIC_ACQUIRE))
+		json_object_set_new(o, "error", json_string(du->err));
+	return o;
+}
+
 /*
  * {"type":"heartbeat","node":N,"epoch":E,"suspect":[...],"in_flight":F,
  *  "stats":{...}}: suspects are every engine's suspect successor, without
@@ -1093,6 +1162,8 @@ static void heartbeat(struct cat_nodechan *cc, uint64_t now)
 	if (hb != NULL)
 		json_object_set_new(hb, "port", port_json(cc->port, dp->mtu,
 							  cat_dp_value_mtu(dp)));
+	if (hb != NULL && dp->durable != NULL && dp->durable->on)
+		json_object_set_new(hb, "durable", durable_json(dp->durable));
 	if (queue_json(cc, now, hb) == 0)
 		inc(&cc->st.heartbeats_sent);
 }

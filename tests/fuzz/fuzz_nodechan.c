@@ -23,6 +23,7 @@
 
 #include "control/ctl.h"
 #include "control/nodechan.h"
+#include "control/rebuild.h"
 #include "control/rejoin.h"
 #include "tests/fuzz/ctl_fixture.h"
 
@@ -150,9 +151,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		cat_ctl_node_line(&c, &conn, line, len);
 		/* What catena-control's loop does next: hand-overs and
-		 * rejoins act on what the heartbeats reported. */
-		if (!with_secret || honest)
+		 * rejoins act on what the heartbeats reported, and rebuilds on
+		 * what "durable" lines did. */
+		if (!with_secret || honest) {
+			cat_ctl_rebuild_tick(&c, cat_ctl_now_ms());
 			cat_ctl_rejoin_tick(&c, cat_ctl_now_ms());
+		}
 		if (with_secret && !honest && conn.auth_state == CAT_CTL_AUTH_ON &&
 		    conn.node != 0)
 			fx_fail("a peer without the secret said hello", NULL);

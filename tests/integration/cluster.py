@@ -116,13 +116,15 @@ class Cluster:
         return text
 
     def setup(self, chains=ONE_CHAIN, craq=False, clients=2, workers=1,
-              conf_extra="", control=None, heartbeat_ms=100, n_nodes=3):
+              conf_extra="", control=None, heartbeat_ms=100, n_nodes=3,
+              node_conf=None):
         """workers: int, or {node id: workers} (2 = --lcores 0@0,1@1,2@0
         and qpairs=2). control: a control.Control (not started): it is
         started with this cluster's map as its initial_map, and the nodes
         get `[control] connect` (and no `[cluster] map`: their first map
         comes from catena-control); setup returns once every node has
-        applied epoch 1."""
+        applied epoch 1. node_conf: node id -> lines for its [node]
+        section (a log_dir of its own, say)."""
         self.ctl = control
         self.ids = tuple(range(1, n_nodes + 1))
         _instances[0] += 1
@@ -146,15 +148,16 @@ class Cluster:
             control.start(initial_map=self.map_path)
         for i in self.ids:
             w = workers.get(i, 1) if isinstance(workers, dict) else workers
+            mine = node_conf(i) if node_conf is not None else ""
             if control is None:
-                conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n"
+                conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n%s"
                         "[cluster]\nmap = %s\n%s"
-                        % (i, self.ip(i), self.map_path, conf_extra))
+                        % (i, self.ip(i), mine, self.map_path, conf_extra))
             else:
-                conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n"
+                conf = ("[node]\nid = %d\nip = %s\nidle = backoff\n%s"
                         "[store]\nslots = 1024\n"
                         "[control]\nconnect = %s\nheartbeat_ms = %d\n%s"
-                        % (i, self.ip(i), control.node_endpoint(i),
+                        % (i, self.ip(i), mine, control.node_endpoint(i),
                            heartbeat_ms, conf_extra))
             n = Node(self, self.topo.nodes[i - 1]["ns"], self.ip(i), w,
                      self.tmp, False, [], lambda _c, conf=conf: conf,

@@ -402,6 +402,36 @@ static struct cat_map *run_move(struct cat_map *m, uint16_t via, int *steps)
 	return NULL;
 }
 
+static void test_rebuild_makes_another_node_the_one_member(void **state)
+{
+	static const char text[] =
+		"epoch 4\nslots 8\ncraq off\n"
+		"node 1 10.99.0.1 02:ca:7e:00:00:01\n"
+		"node 2 10.99.0.2 02:ca:7e:00:00:02\n"
+		"node 3 10.99.0.3 02:ca:7e:00:00:03\n"
+		"chain 1 3\nchain 2 1 2\njoin 1 2\n"
+		"assign all roundrobin\n";
+	static const uint16_t want[] = { 1 };
+	struct cat_map *m = parse_ok(text), *next;
+	char err[256];
+
+	(void)state;
+	/* Chain 1 has a joiner that had no tail to stream from: dropped. */
+	assert_int_equal(cat_ctl_plan_chain_rebuild(m, 1, 1, &next, err, sizeof(err)), 0);
+	assert_int_equal(next->epoch, 5);
+	assert_chain(next, 1, want, 1);
+	assert_int_equal(next->chains[0].joining, 0);
+	assert_int_equal(cat_ctl_plan_validate(m, next, err, sizeof(err)), 0);
+	assert_round_trip(next);
+	cat_map_free(next);
+	/* A chain with two members did not lose them all; unknown ids. */
+	assert_int_equal(cat_ctl_plan_chain_rebuild(m, 2, 3, &next, err, sizeof(err)), -EBUSY);
+	assert_null(next);
+	assert_int_equal(cat_ctl_plan_chain_rebuild(m, 9, 1, &next, err, sizeof(err)), -ENOENT);
+	assert_int_equal(cat_ctl_plan_chain_rebuild(m, 1, 9, &next, err, sizeof(err)), -ENOENT);
+	cat_map_free(m);
+}
+
 static void test_move_reshapes_to_the_target(void **state)
 {
 	static const struct {
@@ -515,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_too_long_for_a_line),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_rebuild_makes_another_node_the_one_member),
 		cmocka_unit_test(test_move_reshapes_to_the_target),
 		cmocka_unit_test(test_move_refusals_and_cancel),
 	};

@@ -396,6 +396,106 @@ static void report_lookup(void **state)
 	fx_free(f);
 }
 
+/* Chain 1 lost every replica but node 3 (kept); chain 2 (node 4) is
+ * whole. Slots 0 2 4 6 are chain 1's. */
+static const char lost[] =
+	"epoch 9\nslots 8\ncraq off\n"
+	"node 1 10.99.0.1 02:ca:7e:00:00:01\n"
+	"node 2 10.99.0.2 02:ca:7e:00:00:02\n"
+	"node 3 10.99.0.3 02:ca:7e:00:00:03\n"
+	"node 4 10.99.0.4 02:ca:7e:00:00:04\n"
+	"chain 1 3\nchain 2 4\n"
+	"assign all roundrobin\n";
+
+static void durable(struct fx *f, uint16_t id, const uint64_t *v)
+{
+	f->nodes[id - 1].durable = CAT_CTL_DURABLE_DONE;
+	f->nodes[id - 1].dver = v;
+}
+
+static void rebuild_source_is_the_most_advanced_log(void **state)
+{
+	/* By slot 0..7: only the even ones are chain 1's. */
+	static const uint64_t empty[8] = { 0 };
+	static const uint64_t full[8] = { 9, 99, 7, 99, 5, 99, 3, 99 };
+	static const uint64_t shorter[8] = { 9, 0, 6, 0, 5, 0, 1, 0 };
+	static const uint64_t mixed[8] = { 10, 0, 1, 0, 1, 0, 1, 0 };
+	struct fx *f = fx_new(lost, 3, 1);
+	struct cat_ctl_rebuild_pick r;
+
+	(void)state;
+	/* Nobody reported: no source. */
+	cat_ctl_policy_rebuild_source(&f->v, 0, 3, &r);
+	assert_int_equal(r.node, 0);
+	assert_int_equal(r.candidates, 0);
+	assert_int_equal(r.slots, 4);
+
+	/* The kept node lost its disk; node 1 has it all, node 2 less. The
+	 * odd slots (chain 2's) do not count, however high. */
+	durable(f, 3, empty);
+	durable(f, 1, full);
+	durable(f, 2, shorter);
+	durable(f, 4, full);
+	f->nodes[3].connected = 0;  /* node 4 is away: not a candidate */
+	cat_ctl_policy_rebuild_source(&f->v, 0, 3, &r);
+	assert_int_equal(r.node, 1);
+	assert_int_equal(r.candidates, 3);
+	assert_int_equal(r.at_newest, 4);
+	assert_int_equal(r.with_data, 4);
+	assert_int_equal(r.kept_at_newest, 0);
+	assert_int_equal(r.source_sum, 24);
+
+	/* A tie on every slot goes to the kept node, not the lower id. */
+	durable(f, 3, full);
+	cat_ctl_policy_rebuild_source(&f->v, 0, 3, &r);
+	assert_int_equal(r.node, 3);
+	assert_int_equal(r.kept_at_newest, 4);
+
+	/* Newest in more slots beats a higher sum in fewer. */
+	durable(f, 3, empty);
+	durable(f, 1, mixed);   /* newest in slot 0 only, sum 13 */
+	cat_ctl_policy_rebuild_source(&f->v, 0, 3, &r);
+	assert_int_equal(r.node, 2); /* newest in slots 2 4 6; node 1 in 0 6 */
+	assert_int_equal(r.at_newest, 3); /* slots 2, 4, 6 */
+
+	/* A node still sending its versions, or not connected, is none. */
+	f->nodes[1].durable = CAT_CTL_DURABLE_REPORTING;
+	f->nodes[0].connected = 0;
+	cat_ctl_policy_rebuild_source(&f->v, 0, 3, &r);
+	assert_int_equal(r.node, 3);
+	assert_int_equal(r.candidates, 1);
+	assert_int_equal(r.with_data, 0);
+	fx_free(f);
+}
+
+static void no_joiner_for_a_chain_whose_tail_is_down_or_rebuilding(void **state)
+{
+	struct fx *f = fx_new(lost, 2, 1);
+	struct cat_ctl_step st;
+	uint8_t rebuilding[2] = { 0, 0 };
+
+	(void)state;
+	f->nodes[0].state = CAT_CTL_NODE_RETURNED;
+	/* Chain 1's only member is down: nobody can stream it anything. */
+	f->nodes[2].state = CAT_CTL_NODE_FAILED;
+	f->nodes[3].state = CAT_CTL_NODE_FAILED;
+	assert_int_equal(cat_ctl_policy_rejoin(&f->v, &st), 0);
+	/* Back, but held while the chain waits to be rebuilt. */
+	f->nodes[2].state = CAT_CTL_NODE_UP;
+	f->nodes[2].held = 1;
+	rebuilding[0] = 1;
+	f->v.rebuilding = rebuilding;
+	assert_int_equal(cat_ctl_policy_rejoin(&f->v, &st), 0);
+	/* Rebuilt: node 1 joins it. */
+	rebuilding[0] = 0;
+	f->nodes[2].held = 0;
+	assert_int_equal(cat_ctl_policy_rejoin(&f->v, &st), 1);
+	assert_int_equal(st.chain, 1);
+	assert_int_equal(st.node, 1);
+	cat_map_free(st.next);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +507,8 @@ int main(void)
 		cmocka_unit_test(drained_members_are_timed),
 		cmocka_unit_test(a_member_nobody_hears_is_cut_off),
 		cmocka_unit_test(report_lookup),
+		cmocka_unit_test(rebuild_source_is_the_most_advanced_log),
+		cmocka_unit_test(no_joiner_for_a_chain_whose_tail_is_down_or_rebuilding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
