@@ -6,7 +6,8 @@
  * files in (the .partial, the snapshot renamed, some or all older
  * segments deleted); a damaged snapshot is set aside and an older one (or
  * the whole log) used when its segments are still there, else recovery
- * refuses with a reason; a snapshot of another node is refused.
+ * refuses with a reason; a snapshot of another node is refused; the log
+ * after a snapshot keeps its torn-tail handling.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -441,6 +442,31 @@ static void test_snapshot_of_another_node_is_refused(void **state)
 	node_fini(&n);
 }
 
+/* The segments after a snapshot keep their torn-tail handling: a record
+ * cut short at the end is dropped, everything before it replayed. */
+static void test_torn_tail_after_a_snapshot_is_dropped(void **state)
+{
+	struct cat_dsnap_recovery rec;
+	struct cat_store *r;
+	struct node n;
+	char err[1024];
+	uint8_t junk[20] = { 200, 0, 0, 0 };
+
+	(void)state;
+	node_init(&n, 500);
+	writes(&n, 300);
+	(void)snapshot(&n, K_NONE, 0);
+	writes(&n, 100);
+	assert_int_equal(cat_dlog_append(n.log, junk, sizeof(junk)), 0);
+	r = recovered(&n, 0, &rec, err, sizeof(err));
+	assert_true(rec.snap_seq > 0);
+	assert_int_equal(rec.log.torn, 1);
+	assert_int_equal(rec.log.lost_bytes, sizeof(junk));
+	assert_same(n.s, r);
+	drop_store(r);
+	node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_snapshot_falls_back_to_an_older_one),
 		cmocka_unit_test(test_damage_without_a_fallback_is_refused),
 		cmocka_unit_test(test_snapshot_of_another_node_is_refused),
+		cmocka_unit_test(test_torn_tail_after_a_snapshot_is_dropped),
 	};
 	int rc;
 
