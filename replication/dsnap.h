@@ -40,6 +40,13 @@
 
 struct cat_dsnap_writer;
 
+/*
+ * Threads: a writer is used by one thread (the snapshot thread); list,
+ * load and drop touch only files and may run on any thread, beside the
+ * log writer (they never open the segment it appends to). recover runs
+ * once at start, before the log is opened for appending.
+ */
+
 /**
  * Start snapshot S in dir (as its .partial file). 0 or -errno with err.
  */
