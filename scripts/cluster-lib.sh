@@ -16,12 +16,18 @@
 #                 bridges a DPDK client's tap (catena-bench on net_tap).
 #   CL_IDLE=MODE  the nodes' idle policy (default: config/nodeN.conf's).
 #   CL_EAL="..."  extra EAL arguments for the nodes (e.g. --main-lcore 1).
+#   CL_SECRET=F   a cluster secret file (0600) for catena-control and the
+#                 nodes: the node channel is authenticated and node-to-node
+#                 datagrams carry link tags. The nodes then take their first
+#                 map from catena-control (link keys come with it), so
+#                 cl_control_start must run before cl_start.
 
 CL_NODES="1 2 3"
 CL_CLIENT_IP=10.99.0.100
 CL_PORT=${CL_PORT:-af_packet}
 CL_IDLE=${CL_IDLE:-}
 CL_EAL=${CL_EAL:-}
+CL_SECRET=${CL_SECRET:-}
 declare -gA CL_PID
 
 # Remove what an earlier (possibly interrupted) run with this prefix left.
@@ -126,6 +132,7 @@ mgmt_socket = $CL_MGMT
 heartbeat_timeout_ms = 1000
 initial_map = $1
 CONF
+	[ -n "$CL_SECRET" ] && echo "secret_file = $CL_SECRET" >> "$CL_TMP/control.conf"
 	"$CL_BUILD/control/catena-control" --config "$CL_TMP/control.conf" \
 		>"$CL_TMP/control.out" 2>"$CL_TMP/control.err" &
 	CL_CONTROL_PID=$!
@@ -159,6 +166,11 @@ cl_start() {
 		if [ -n "${CL_NODESOCK:-}" ]; then
 			printf '\n[control]\nconnect = unix:%s\nheartbeat_ms = 100\n' \
 				"$CL_NODESOCK" >> "$CL_TMP/node$n.conf"
+		fi
+		if [ -n "$CL_SECRET" ]; then
+			# Link keys come only with catena-control's map.
+			sed -i -e '/^map = /d' "$CL_TMP/node$n.conf"
+			echo "secret_file = $CL_SECRET" >> "$CL_TMP/node$n.conf"
 		fi
 		if [ -n "$CL_IDLE" ]; then
 			sed -i -e "s|^idle = .*|idle = $CL_IDLE|" "$CL_TMP/node$n.conf"
