@@ -14,6 +14,8 @@ it: the page cache survives a kill) and started again.
 - The same, but that node's log lost its newest records (cut short, as a
   power cut does to writes not yet synced with `fsync = every_ms`): the
   chain is rebuilt from the node whose log goes further.
+- A backup restored over newer values, then every node killed: the
+  restored values come back (a restore goes through the logs).
 
 Then, each time: no acknowledged write is lost, every key's history is
 linearizable, the replicas agree (`catenactl verify`), and the epoch
@@ -26,6 +28,7 @@ import shutil
 import time
 
 from test_cluster_linearizable import KEYS, summary_line
+from test_control_backup import get_all, put_all
 
 HB_TIMEOUT_MS = 800
 PACE = {"pause": 0.003}
@@ -57,6 +60,34 @@ def cut_log(log_dir, keep_fraction):
         f.truncate(max(32, int(n * keep_fraction)))
 
 
+def kill_all_restart(c, logs, damage, seen):
+    """kill -9 every node at once, wait until catena-control has failed
+    them all, do damage(kept, logs) to the node it kept as the chain's last
+    member, start all three again and wait until the chain is whole. seen
+    gets "kept" and "final" (the chain's members at the end)."""
+    ctl = c.ctl
+    for i in (1, 2, 3):
+        c.kill9(i)
+    m = ctl.wait_for("every node failed",
+                     lambda: (all(n["state"] == "failed"
+                                  for n in ctl.nodes().values())
+                              and members(ctl)),
+                     timeout=HB_TIMEOUT_MS / 1000 + 10, period=0.02)
+    seen["kept"] = m[0][0]
+    assert len(m[0]) == 1, m
+    if damage is not None:
+        damage(seen["kept"], logs)
+    for i in (1, 2, 3):
+        c.restart(i)
+
+    def whole():
+        ch = ctl.ctl_json("chains")[0]
+        return ch["members"] if (len(ch["members"]) == 3 and
+                                 "joining" not in ch) else None
+    seen["final"] = ctl.wait_for("the chain whole again", whole,
+                                 timeout=45, period=0.1)
+
+
 def power_cut(c, logs, damage=None, seed=91):
     """Histories; meanwhile every node is killed at once, catena-control
     sees them gone, `damage(kept, logs)` is done to the node it kept as the
@@ -67,26 +98,7 @@ def power_cut(c, logs, damage=None, seed=91):
 
     def during(cl):
         time.sleep(1.0 + 2.0)       # start_at is 1 s out; 2 s of load
-        for i in (1, 2, 3):
-            cl.kill9(i)
-        m = ctl.wait_for("every node failed",
-                         lambda: (all(n["state"] == "failed"
-                                      for n in ctl.nodes().values())
-                                  and members(ctl)),
-                         timeout=HB_TIMEOUT_MS / 1000 + 10, period=0.02)
-        seen["kept"] = m[0][0]
-        assert len(m[0]) == 1, m
-        if damage is not None:
-            damage(seen["kept"], logs)
-        for i in (1, 2, 3):
-            cl.restart(i)
-
-        def whole():
-            ch = ctl.ctl_json("chains")[0]
-            return ch["members"] if (len(ch["members"]) == 3 and
-                                     "joining" not in ch) else None
-        seen["final"] = ctl.wait_for("the chain whole again", whole,
-                                     timeout=45, period=0.1)
+        kill_all_restart(cl, logs, damage, seen)
 
     results = c.histories(KEYS, clients_per_ns=3, duration=9.0, seed=seed,
                           max_ops=4000, extra=PACE, during=during)
@@ -148,3 +160,29 @@ def test_kept_member_log_cut_short_chain_rebuilt_from_the_longer_log(
     seen, reasons = power_cut(c, logs, damage=cut, seed=93)
     src = rebuilt_from(reasons)
     assert src is not None and src != seen["kept"], reasons
+
+
+def test_a_restore_is_logged_and_survives_every_node_killed(
+        make_control_cluster, tmp_path):
+    """A restore writes through the nodes' logs like a state transfer
+    (the slot emptied, each key, the slot's version): restore a backup
+    over newer values, kill every node, and the restored values come
+    back, not the newer ones the log had before."""
+    c, logs = durable_cluster(make_control_cluster, tmp_path)
+    keys = ["r-%d" % i for i in range(150)]
+    old = put_all(c, [(k, "old-" + k) for k in keys])
+    path = str(tmp_path / "before.bak")
+    b = c.ctl.ctl("backup", path, timeout=120)
+    assert b.returncode == 0, (b.stdout, b.stderr)
+    put_all(c, [(k, "new-" + k) for k in keys])
+    r = c.ctl.ctl("restore", path, "--force", timeout=120)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    want = {k: ("OK", old[k], "old-" + k) for k in keys}
+    assert get_all(c, keys) == want
+    seen = {}
+    kill_all_restart(c, logs, None, seen)
+    got = get_all(c, keys)
+    bad = {k: got[k] for k in keys if got[k] != want[k]}
+    assert not bad, (len(bad), list(bad.items())[:5])
+    c.quiesce(timeout=20)
+    c.check_replicas()
