@@ -306,8 +306,9 @@ void cat_ctl_view(struct cat_ctl *c, uint64_t now_ms, struct cat_ctl_view *v,
 			.last_hb_ms = n->last_hb_ms, .hello_ms = n->hello_ms,
 			.heard_by_ms = n->heard_by_ms,
 			.held = (uint8_t)cat_ctl_rebuild_held(c, n->id),
-			.durable = n->durable,
-			.dver = n->durable == CAT_CTL_DURABLE_DONE ? n->dver : NULL,
+			.durable = n->dfresh ? n->durable : CAT_CTL_DURABLE_NONE,
+			.dver = n->dfresh && n->durable == CAT_CTL_DURABLE_DONE ?
+				n->dver : NULL,
 		};
 	}
 	cat_ctl_rebuild_flags(c, c->rebuild_flags);

@@ -141,6 +141,8 @@ struct cat_ctl_node {
 	 * it holds (control/rebuild.h): the version of each slot, slot_count
 	 * entries once complete; NULL before. */
 	enum cat_ctl_durable durable;
+	uint8_t dfresh;             /* its hello came at epoch 0: the versions
+				     * are what its log replayed, untouched */
 	uint64_t *dver;
 	uint32_t dver_n;            /* versions received so far */
 	json_t *dstat;              /* last heartbeat's "durable", or NULL */

@@ -146,6 +146,9 @@ static void on_hello(struct cat_ctl *c, struct cat_ctl_conn *conn, json_t *msg)
 	n->dver = NULL;
 	n->dver_n = 0;
 	n->durable = dur != NULL ? CAT_CTL_DURABLE_REPORTING : CAT_CTL_DURABLE_NONE;
+	/* Only a node without a map has not changed its store since its
+	 * replay: a reconnect's versions are no log's (rebuild.h). */
+	n->dfresh = epoch == 0;
 	snprintf(n->version, sizeof(n->version), "%s",
 		 ver != NULL ? json_string_value(ver) : "");
 	n->last_hb_ms = cat_ctl_now_ms();

@@ -39,7 +39,9 @@ unsigned int cat_ctl_rebuild_hold(struct cat_ctl *c, struct cat_ctl_node *n,
 {
 	unsigned int held = 0;
 
-	if (n->durable == CAT_CTL_DURABLE_NONE)
+	/* A node back without a restart (frozen, cut off) lost nothing: it
+	 * serves again as before. Only a fresh process's log is weighed. */
+	if (n->durable == CAT_CTL_DURABLE_NONE || !n->dfresh)
 		return 0;
 	for (uint16_t ci = 0; ci < c->map->n_chains; ci++) {
 		const struct cat_map_chain *ch = &c->map->chains[ci];
