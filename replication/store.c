@@ -395,14 +395,30 @@ uint32_t cat_store_slot_count(const struct cat_store *s)
 	return s->slot_count;
 }
 
-void cat_store_key(const struct cat_store *s, struct cat_key *k,
-		   const void *key, uint16_t len)
+static inline void key_fill(uint32_t slot_count, struct cat_key *k,
+			    const void *key, uint16_t len)
 {
 	k->ptr = key;
 	k->len = len;
 	k->crc = cat_hash_crc32c(key, len);
-	k->slot = cat_hash_slot(k->crc, s->slot_count);
+	k->slot = cat_hash_slot(k->crc, slot_count);
 	k->hash = cat_hash_table(k->crc, len);
+}
+
+void cat_store_key(const struct cat_store *s, struct cat_key *k,
+		   const void *key, uint16_t len)
+{
+	key_fill(s->slot_count, k, key, len);
+}
+
+void cat_store_key_bulk(const struct cat_store *s, struct cat_key k[],
+			const void *const key[], const uint16_t len[],
+			unsigned int n)
+{
+	uint32_t sc = s->slot_count;
+
+	for (unsigned int i = 0; i < n; i++)
+		key_fill(sc, &k[i], key[i], len[i]);
 }
 
 /* The newest version if it is a live value, NULL if absent or deleted. */
