@@ -417,8 +417,16 @@ void cat_store_key_bulk(const struct cat_store *s, struct cat_key k[],
 {
 	uint32_t sc = s->slot_count;
 
-	for (unsigned int i = 0; i < n; i++)
+	/* Each bucket's miss starts as soon as its key is hashed, while the
+	 * next keys' bytes are still arriving, as rte_hash_lookup_bulk does:
+	 * hashing all first and prefetching after queues the two waits. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct tview t;
+
 		key_fill(sc, &k[i], key[i], len[i]);
+		t = slot_view(&s->slots[k[i].slot]);
+		__builtin_prefetch(&t.b[k[i].hash & t.mask]);
+	}
 }
 
 /* The newest version if it is a live value, NULL if absent or deleted. */

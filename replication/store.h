@@ -135,8 +135,9 @@ void cat_store_key(const struct cat_store *s, struct cat_key *k,
 /**
  * cat_store_key for a burst: k[i] for key[i][0..len[i]), i < n. One call
  * with the CRC inlined, so the hashes of a burst overlap in the pipeline
- * (and with the key loads' cache misses) instead of queueing behind n
- * calls. Any thread.
+ * instead of queueing behind n calls, and each key's home bucket is
+ * prefetched as soon as it is hashed: the first stage of the
+ * cat_store_get_bulk pipeline, overlapped with the key loads. Any thread.
  */
 void cat_store_key_bulk(const struct cat_store *s, struct cat_key k[],
 			const void *const key[], const uint16_t len[],
