@@ -188,7 +188,7 @@ int cat_store_get_bulk(const struct cat_store *s,
 /**
  * Bracket a burst of writes by the calling thread: items its writes
  * retire between the two are handed to call_rcu in batches (one per
- * burst, size class and 26 items), not one per write call. Writer context;
+ * burst or per 27 items), not one batch per write call. Writer context;
  * not nested. Outside a burst every write call hands its retired items on
  * before it returns, so rcu_barrier() then frees them.
  */

@@ -213,11 +213,9 @@ static void chunk_free_local(struct cat_smem_rec *r, void *p)
 
 /*
  * Owner: take back every batch whose grace period is over. The call_rcu
- * thread hands a batch back whole, without touching its items, and the
- * owner does not touch them either: the batch joins its class's stock
- * as it is. Linking each item into a free list here cost a cache miss
- * per item (they were retired a grace period ago, thousands of writes
- * back), on top of the one its reuse takes anyway.
+ * thread hands a batch back whole, without touching its items, so an
+ * item's line moves between cores only when its writer reuses it (the
+ * owner, whose cache had it last), not once more for the free.
  * Returns whether anything came back.
  */
 static int drain_returned(struct cat_smem_rec *r)
@@ -229,36 +227,13 @@ static int drain_returned(struct cat_smem_rec *r)
 	while (b != NULL) {
 		struct cat_smem_batch *next = b->next;
 
-		if (b->cls == CAT_SMEM_CLS_LARGE || b->n == 0) {
-			chunk_free_local(r, b);   /* its items were freed */
-		} else {
-			b->next = r->cls[b->cls].stock;
-			r->cls[b->cls].stock = b;
-		}
+		for (uint32_t i = 0; i < b->n; i++)
+			if (!((uintptr_t)b->items[i] & 1u))
+				chunk_free_local(r, b->items[i]);
+		chunk_free_local(r, b);
 		b = next;
 	}
 	return any;
-}
-
-/* Owner: an item of class c from the class's returned stock, or NULL. */
-static void *stock_pop(struct cat_smem_rec *r, uint32_t c, size_t sz)
-{
-	struct cat_smem_batch *b = r->cls[c].stock;
-	void *p;
-
-	if (b == NULL)
-		return NULL;
-	p = b->items[--b->n];
-	if (b->n == 0) {
-		r->cls[c].stock = b->next;
-		chunk_free_local(r, b);
-	} else {
-		/* This write then writes the whole chunk, and the next pop's
-		 * is cold: fetch it for writing while this write goes on. */
-		__builtin_prefetch(b->items[b->n - 1], 1);
-		__builtin_prefetch((char *)b->items[b->n - 1] + sz - 1, 1);
-	}
-	return p;
 }
 
 static void *chunk_alloc(struct cat_smem_rec *r, size_t sz)
@@ -277,10 +252,12 @@ static void *chunk_alloc(struct cat_smem_rec *r, size_t sz)
 		__builtin_prefetch((char *)r->cls[c].free + sz - 1, 1);
 		return p;
 	}
-	/* Batches the call_rcu thread handed back. */
-	if ((p = stock_pop(r, c, sz)) != NULL ||
-	    (drain_returned(r) && (p = stock_pop(r, c, sz)) != NULL))
+	/* Batches the call_rcu thread handed back, all at once. */
+	if (drain_returned(r) && (p = r->cls[c].free) != NULL) {
+		r->cls[c].free = *(void **)p;
+		__builtin_prefetch(r->cls[c].free, 1);
 		return p;
+	}
 	if (r->cls[c].bump == NULL ||
 	    (size_t)(r->cls[c].end - r->cls[c].bump) < sz) {
 		if (slab_new(r, c) != 0)
@@ -362,8 +339,8 @@ void cat_smem_free_now(struct cat_item *it)
 }
 
 /* On the call_rcu thread, after a grace period: nothing can read them.
- * Large items are freed here; slab items and the batch itself go back to
- * the writer that owns them, untouched. */
+ * Large items (tagged 1 in the batch) are freed here; slab items and the
+ * batch itself go back to the writer that owns them, untouched. */
 static void batch_free_rcu(struct rcu_head *head)
 {
 	struct cat_smem_batch *b = caa_container_of(head, struct cat_smem_batch,
@@ -371,9 +348,12 @@ static void batch_free_rcu(struct rcu_head *head)
 	struct cat_smem_rec *r = b->rec;
 	uint64_t bytes = b->bytes;
 
-	if (!CAT_SMEM_SLABS || b->cls == CAT_SMEM_CLS_LARGE)
-		for (uint32_t i = 0; i < b->n; i++)
-			free(b->items[i]);
+	for (uint32_t i = 0; i < b->n; i++) {
+		uintptr_t p = (uintptr_t)b->items[i];
+
+		if (!CAT_SMEM_SLABS || (p & 1u))
+			free((void *)(p & ~(uintptr_t)1u));
+	}
 	if (CAT_SMEM_SLABS) {
 		b->next = __atomic_load_n(&r->returned, __ATOMIC_RELAXED);
 		while (!__atomic_compare_exchange_n(&r->returned, &b->next, b,
@@ -386,27 +366,20 @@ static void batch_free_rcu(struct rcu_head *head)
 	__atomic_add_fetch(&r->m->freed, bytes, __ATOMIC_RELEASE);
 }
 
-static void flush_cls(struct cat_smem_rec *r, uint32_t c)
-{
-	struct cat_smem_batch *b = r->cls[c].batch;
-
-	r->cls[c].batch = NULL;
-	r->open &= ~(UINT64_C(1) << c);
-	call_rcu(&b->rcu, batch_free_rcu);
-}
-
-/* Every open batch to call_rcu: one per size class written to. */
 static void flush(struct cat_smem_rec *r)
 {
-	while (r->open != 0)
-		flush_cls(r, (uint32_t)__builtin_ctzll(r->open));
+	struct cat_smem_batch *b = r->batch;
+
+	if (b == NULL)
+		return;
+	r->batch = NULL;
+	call_rcu(&b->rcu, batch_free_rcu);
 }
 
 void cat_smem_retire(struct cat_smem_rec *r, struct cat_item *it)
 {
+	struct cat_smem_batch *b = r->batch;
 	size_t sz = size_of(it);
-	uint32_t c = is_slab_item(sz) ? (uint32_t)(sz / 8u) : CAT_SMEM_CLS_LARGE;
-	struct cat_smem_batch *b = r->cls[c].batch;
 
 	if (b == NULL) {
 		b = chunk_alloc(r, CAT_SMEM_SMALL_MAX);
@@ -421,15 +394,14 @@ void cat_smem_retire(struct cat_smem_rec *r, struct cat_item *it)
 		}
 		b->rec = r;
 		b->n = 0;
-		b->cls = c;
 		b->bytes = 0;
-		r->cls[c].batch = b;
-		r->open |= UINT64_C(1) << c;
+		r->batch = b;
 	}
-	b->items[b->n++] = it;
+	b->items[b->n++] = is_slab_item(sz) ? it :
+		(struct cat_item *)((uintptr_t)it | 1u);
 	b->bytes += (uint32_t)sz;
 	if (b->n == CAT_SMEM_BATCH)
-		flush_cls(r, c);
+		flush(r);
 }
 
 void cat_smem_done(struct cat_smem_rec *r)
@@ -461,17 +433,15 @@ void cat_smem_fini(struct cat_smem *m)
 	struct cat_smem_rec *r = m->recs, *next;
 
 	for (; r != NULL; r = next) {
+		struct cat_smem_batch *b = r->batch;
 		void *region = r->region;
 
 		next = r->next;
-		/* Open batches (a burst never ended): nobody reads now. Stock
-		 * batches hold only slab chunks, which go with the regions. */
-		for (; r->open != 0; r->open &= r->open - 1) {
-			uint32_t c = (uint32_t)__builtin_ctzll(r->open);
-			struct cat_smem_batch *b = r->cls[c].batch;
-
+		/* An open batch (a burst never ended): nobody reads now. */
+		if (b != NULL) {
 			for (uint32_t i = 0; i < b->n; i++)
-				cat_smem_free_now(b->items[i]);
+				cat_smem_free_now((struct cat_item *)
+					((uintptr_t)b->items[i] & ~(uintptr_t)1u));
 			if (!CAT_SMEM_SLABS)
 				free(b);
 		}

@@ -40,28 +40,19 @@
 #define CAT_SMEM_SMALL_MAX 256u
 #define CAT_SMEM_CLASSES (CAT_SMEM_SMALL_MAX / 8u + 1u)
 /* Items one retire batch carries (the batch itself is 256 bytes). */
-#define CAT_SMEM_BATCH 26u
+#define CAT_SMEM_BATCH 27u
 
 struct cat_smem;
 struct cat_smem_rec;
 
-/* Class of the batches of large (malloc'd) items; no slab item is that
- * small (the header alone is 24 bytes). */
-#define CAT_SMEM_CLS_LARGE 0u
-
-/*
- * A group of retired items of one size class, freed together after one
- * grace period. A slab batch comes back to its owner whole and becomes
- * that class's free stock as it is: the owner pops items off its array,
- * so a freed item is not written (nor fetched) again until it is reused.
- */
+/* A group of retired items freed together after one grace period. */
 struct cat_smem_batch {
 	struct rcu_head rcu;
 	struct cat_smem_rec *rec;
-	struct cat_smem_batch *next;   /* returned list, then free stock */
+	struct cat_smem_batch *next;   /* on the owner's returned list */
 	uint32_t n;
-	uint32_t cls;          /* size class, or CAT_SMEM_CLS_LARGE */
 	uint32_t bytes;        /* accounted size of the items */
+	/* Slab items as they are, large (malloc'd) ones with bit 0 set. */
 	struct cat_item *items[CAT_SMEM_BATCH];
 };
 
@@ -77,13 +68,11 @@ struct cat_smem_rec {
 	uint64_t thread;               /* pthread_self() of its writer */
 	uint64_t avail;                /* reserved from the limit, unused */
 	int burst;                     /* inside cat_store_burst_begin */
-	uint64_t open;                 /* classes with an open retire batch */
+	struct cat_smem_batch *batch;  /* open retire batch, or NULL */
 	void *region;                  /* newest region (list via slab hdr) */
 	char *carve, *carve_end;       /* unused slabs of the newest region */
 	struct {
 		void *free;            /* chunks freed back to this thread */
-		struct cat_smem_batch *stock; /* returned batches, to pop */
-		struct cat_smem_batch *batch; /* open retire batch, or NULL */
 		char *bump, *end;      /* carve point of the class's slab */
 	} cls[CAT_SMEM_CLASSES];
 	/* Batches past their grace period, for the owner to take back. */
