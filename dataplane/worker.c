@@ -66,6 +66,8 @@ void cat_worker_request_stop(void)
 struct handover {
 	struct cat_addr from;
 	uint16_t from_node;
+	uint16_t hashed;    /* k holds the key's hashes (a client write) */
+	struct cat_key k;   /* ptr rebased onto data[] like msg's */
 	struct cat_msg msg;
 	uint8_t data[]; /* key, then value */
 };
@@ -538,7 +540,7 @@ static void flush_out(struct cat_worker *w)
  */
 static void handover_send(struct cat_worker *w, const struct cat_addr *from,
 			  uint16_t from_node, const struct cat_msg *msg,
-			  uint32_t owner)
+			  const struct cat_key *k, uint32_t owner)
 {
 	const struct cat_dp *dp = w->dp;
 	uint32_t need = (uint32_t)sizeof(struct handover) + msg->key_len +
@@ -563,6 +565,9 @@ static void handover_send(struct cat_worker *w, const struct cat_addr *from,
 	h = rte_pktmbuf_mtod(m, struct handover *);
 	h->from = *from;
 	h->from_node = from_node;
+	h->hashed = k != NULL;
+	if (k != NULL)
+		h->k = *k;
 	h->msg = *msg;
 	memcpy(h->data, msg->key, msg->key_len);
 	if (msg->value_len)
@@ -607,6 +612,7 @@ static unsigned int handover_drain(struct cat_worker *w)
 
 			h->msg.key = h->data;
 			h->msg.value = h->data + h->msg.key_len;
+			h->k.ptr = h->data;
 			/* The very first map: the sender took it a moment
 			 * before we did (we will at our next iteration). */
 			if (unlikely(w->dmap == NULL)) {
@@ -623,7 +629,8 @@ static unsigned int handover_drain(struct cat_worker *w)
 						  &h->msg);
 			else
 				cat_chain_on_write(w->chain, w->now, &h->from,
-						   &h->msg);
+						   &h->msg,
+						   h->hashed ? &h->k : NULL);
 			cat_dump_wrote(w, h->msg.slot, h->msg.key, h->msg.key_len);
 			rte_pktmbuf_free(m);
 		}
@@ -745,10 +752,10 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		owner = cat_worker_slot_owner(k.slot, dp->n_workers);
 		w->gets_stale = 1;
 		if (owner == w->idx) {
-			cat_chain_on_write(w->chain, w->now, from, msg);
+			cat_chain_on_write(w->chain, w->now, from, msg, &k);
 			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
 		} else
-			handover_send(w, from, 0, msg, owner);
+			handover_send(w, from, 0, msg, &k, owner);
 		return;
 	default:
 		reply_status(w, from, msg, CAT_ST_UNKNOWN_OP, 0);
@@ -776,7 +783,7 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 			cat_chain_on_peer(w->chain, w->now, from_node, msg);
 			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
 		} else
-			handover_send(w, from, from_node, msg, owner);
+			handover_send(w, from, from_node, msg, NULL, owner);
 		return;
 	}
 	switch (msg->op) {
