@@ -347,6 +347,37 @@ static void crep_close(struct cat_worker *w)
 }
 
 /*
+ * Open the reply packet in the request's own mbuf (w->rx_reuse): a
+ * datagram that carried one GET and nothing else is answered by
+ * rewriting it, with no mbuf allocated, none freed and no fresh buffer
+ * lines touched. The reply's header goes over the request's, its key is
+ * already where the request had it (same header size), the value follows,
+ * and pkt_finish rewrites Ethernet, IPv4 and UDP (addresses swapped, the
+ * checksum summed in software only where the port cannot). Only for a
+ * 20-byte IPv4 header (pkt_finish writes that layout) and an mbuf with
+ * room for a full reply packet. Returns 0 if opened.
+ */
+static int in_place_open(struct cat_worker *w, struct cat_worker_pkt *p)
+{
+	struct rte_mbuf *m = w->rx_reuse;
+	uint16_t off;
+
+	if (m == NULL)
+		return -ENOENT;
+	w->rx_reuse = NULL;
+	if ((uint32_t)(m->buf_len - m->data_off) <
+	    L2L3L4_LEN + payload_cap(w->dp))
+		return -ENOSPC;
+	off = m->data_off;
+	rte_pktmbuf_reset(m);   /* rx flags, lengths, offload fields */
+	m->data_off = off;
+	p->m = m;
+	p->len = 0;
+	w->st.replies_in_place++;
+	return 0;
+}
+
+/*
  * Append one reply message for client `to`. Replies to the same client
  * share a packet until it is full, another client is answered, or the
  * burst ends; every reply of a burst leaves in that burst.
@@ -366,7 +397,8 @@ static void client_msg(struct cat_worker *w, const struct cat_addr *to,
 	    (!same_addr(&w->crep_to, to) || w->crep.len + need > cap))
 		crep_close(w);
 	if (w->crep.m == NULL) {
-		if (unlikely(pkt_open(w, &w->crep) != 0)) {
+		if (in_place_open(w, &w->crep) != 0 &&
+		    unlikely(pkt_open(w, &w->crep) != 0)) {
 			w->st.drop_reply_no_mbuf++;
 			return;
 		}
@@ -958,9 +990,11 @@ static void ping_peers(struct cat_worker *w)
 
 /* The UDP payload of a packet to our catena port: messages back to back,
  * then (a peer's, with a cluster secret) the link trailer. */
-static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
-			  struct rte_ipv4_hdr *ip, struct rte_udp_hdr *udp,
-			  const uint8_t *p, size_t plen)
+/* Returns 1 if m became a reply (in place, now owned by tx), else 0. */
+static int handle_catena(struct cat_worker *w, struct rte_mbuf *m,
+			 const struct rte_ether_hdr *eth,
+			 struct rte_ipv4_hdr *ip, struct rte_udp_hdr *udp,
+			 const uint8_t *p, size_t plen)
 {
 	struct cat_addr from;
 	int from_node = 0, looked_up = 0; /* on the first replication message */
@@ -978,7 +1012,7 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 	if (w->dp->link_auth && w->dmap != NULL && opens_with_repl(p, plen)) {
 		from_node = link_check(w, ip, udp, &from, p, plen);
 		if (from_node == 0)
-			return;
+			return 0;
 		looked_up = sealed = 1;
 		plen -= CAT_LINKAUTH_TRAILER_LEN;
 	}
@@ -1053,8 +1087,20 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 			handle_repl(w, &from, (uint16_t)from_node, &msg);
 			continue;
 		}
+		if (off == plen && used == plen && msg.op == CAT_OP_GET &&
+		    ip->version_ihl == RTE_IPV4_VHL_DEF) {
+			/* One GET is the whole datagram: answer in it. Its
+			 * reply is the first message of the reply packet, or
+			 * joins an earlier one to the same client (then m is
+			 * freed as usual). */
+			w->rx_reuse = m;
+			handle_msg(w, &from, &msg);
+			w->rx_reuse = NULL;
+			return w->crep.m == m;
+		}
 		handle_msg(w, &from, &msg);
 	}
+	return 0;
 }
 
 /* ---- L2/L3 ------------------------------------------------------------- */
@@ -1269,9 +1315,8 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 	}
 	if (unlikely(!udp_cksum_ok(w, m, ip, udp, ulen)))
 		return 0;
-	handle_catena(w, eth, ip, udp, (const uint8_t *)(udp + 1),
-		      ulen - sizeof(*udp));
-	return 0;
+	return handle_catena(w, m, eth, ip, udp, (const uint8_t *)(udp + 1),
+			     ulen - sizeof(*udp));
 }
 
 static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
@@ -1321,6 +1366,7 @@ static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
 static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	const struct cat_dp *dp = w->dp;
+	uint16_t klen[CAT_STORE_BULK_MAX];
 	unsigned int g = 0;
 
 	w->gets_n = w->gets_next = 0;
@@ -1357,14 +1403,17 @@ static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			if (msg.op != CAT_OP_GET || (msg.flags & CAT_F_REPLY) ||
 			    msg.key_len == 0 || msg.key_len > CAT_WIRE_KEY_MAX)
 				continue;
-			cat_store_key(dp->store, &w->gets_k[g], msg.key, msg.key_len);
 			w->gets_keyp[g] = msg.key;
+			klen[g] = msg.key_len;
 			w->gets_kp[g] = &w->gets_k[g];
 			g++;
 		}
 	}
 	if (g == 0)
 		return;
+	/* One call hashes them all and prefetches their buckets. */
+	cat_store_key_bulk(dp->store, w->gets_k,
+			   (const void *const *)w->gets_keyp, klen, g);
 	(void)cat_store_get_bulk(dp->store, w->gets_kp, g, w->gets_it);
 	w->gets_n = g;
 }
@@ -1383,8 +1432,8 @@ static void handle_burst(struct cat_worker *w, struct rte_mbuf **pkts,
 		if (!handle_pkt(w, pkts[i]))
 			done[n_done++] = pkts[i];
 	}
-	/* Replies were copied out (or the mbuf reused for ARP/ICMP): the
-	 * rest go back to the pool in one call. */
+	/* Replies were copied out (or the mbuf reused: ARP, ICMP, a lone
+	 * GET answered in place): the rest go back to the pool in one call. */
 	rte_pktmbuf_free_bulk(done, n_done);
 }
 
