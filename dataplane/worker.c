@@ -30,6 +30,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "dataplane/cksum.h"
 #include "dataplane/durable.h"
 #include "dataplane/dump.h"
 #include "dataplane/worker.h"
@@ -100,6 +101,22 @@ static inline int worker_port(const struct cat_dp *dp, uint16_t port_be)
 	uint32_t d = (uint32_t)rte_be_to_cpu_16(port_be) - dp->udp_port - 1u;
 
 	return d < dp->worker_ports;
+}
+
+/* One's-complement sum of the UDP pseudo-header and the datagram's ulen
+ * bytes (RFC 768), folded, not complemented: all ones over a datagram
+ * whose checksum field is right. */
+static inline uint32_t udp_sum(const struct rte_ipv4_hdr *ip,
+			       const struct rte_udp_hdr *udp, uint32_t ulen)
+{
+	uint32_t s = (uint32_t)cat_cksum_raw(&ip->src_addr, 8) +
+		     rte_cpu_to_be_16(IPPROTO_UDP) +
+		     rte_cpu_to_be_16((uint16_t)ulen) +
+		     cat_cksum_raw(udp, ulen);
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return s;
 }
 
 /* ---- tx ---------------------------------------------------------------- */
@@ -239,7 +256,12 @@ static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *
 			       RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		/* As rte_ipv4_udptcp_cksum, 8 bytes a step; a sum of zero
+		 * goes out as all ones (RFC 768: zero means none). */
+		uint16_t ck = (uint16_t)~udp_sum(ip, udp,
+						 (uint32_t)sizeof(*udp) + p->len);
+
+		udp->dgram_cksum = ck != 0 ? ck : 0xffff;
 	}
 
 	m->data_len = (uint16_t)(L2L3L4_LEN + p->len);
@@ -1187,19 +1209,11 @@ static int handle_icmp(struct cat_worker *w, struct rte_mbuf *m,
 	return 1;
 }
 
-/* One's-complement sum of the pseudo-header and the datagram's ulen bytes
- * (RFC 768): all ones when the checksum field is right. */
+/* The checksum field is right when the sum over everything is all ones. */
 static int udp_sum_ok(const struct rte_ipv4_hdr *ip,
 		      const struct rte_udp_hdr *udp, uint32_t ulen)
 {
-	uint32_t s = (uint32_t)rte_raw_cksum(&ip->src_addr, 8) +
-		     rte_cpu_to_be_16(IPPROTO_UDP) +
-		     rte_cpu_to_be_16((uint16_t)ulen) +
-		     rte_raw_cksum(udp, ulen);
-
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return s == 0xffff;
+	return udp_sum(ip, udp, ulen) == 0xffff;
 }
 
 /*
