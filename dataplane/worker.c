@@ -30,6 +30,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "dataplane/cksum.h"
 #include "dataplane/durable.h"
 #include "dataplane/dump.h"
 #include "dataplane/worker.h"
@@ -66,6 +67,8 @@ void cat_worker_request_stop(void)
 struct handover {
 	struct cat_addr from;
 	uint16_t from_node;
+	uint16_t hashed;    /* k holds the key's hashes (a client write) */
+	struct cat_key k;   /* ptr rebased onto data[] like msg's */
 	struct cat_msg msg;
 	uint8_t data[]; /* key, then value */
 };
@@ -98,6 +101,22 @@ static inline int worker_port(const struct cat_dp *dp, uint16_t port_be)
 	uint32_t d = (uint32_t)rte_be_to_cpu_16(port_be) - dp->udp_port - 1u;
 
 	return d < dp->worker_ports;
+}
+
+/* One's-complement sum of the UDP pseudo-header and the datagram's ulen
+ * bytes (RFC 768), folded, not complemented: all ones over a datagram
+ * whose checksum field is right. */
+static inline uint32_t udp_sum(const struct rte_ipv4_hdr *ip,
+			       const struct rte_udp_hdr *udp, uint32_t ulen)
+{
+	uint32_t s = (uint32_t)cat_cksum_raw(&ip->src_addr, 8) +
+		     rte_cpu_to_be_16(IPPROTO_UDP) +
+		     rte_cpu_to_be_16((uint16_t)ulen) +
+		     cat_cksum_raw(udp, ulen);
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return s;
 }
 
 /* ---- tx ---------------------------------------------------------------- */
@@ -237,7 +256,12 @@ static struct rte_mbuf *pkt_finish(struct cat_worker *w, struct cat_worker_pkt *
 			       RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		/* As rte_ipv4_udptcp_cksum, 8 bytes a step; a sum of zero
+		 * goes out as all ones (RFC 768: zero means none). */
+		uint16_t ck = (uint16_t)~udp_sum(ip, udp,
+						 (uint32_t)sizeof(*udp) + p->len);
+
+		udp->dgram_cksum = ck != 0 ? ck : 0xffff;
 	}
 
 	m->data_len = (uint16_t)(L2L3L4_LEN + p->len);
@@ -345,6 +369,37 @@ static void crep_close(struct cat_worker *w)
 }
 
 /*
+ * Open the reply packet in the request's own mbuf (w->rx_reuse): a
+ * datagram that carried one GET and nothing else is answered by
+ * rewriting it, with no mbuf allocated, none freed and no fresh buffer
+ * lines touched. The reply's header goes over the request's, its key is
+ * already where the request had it (same header size), the value follows,
+ * and pkt_finish rewrites Ethernet, IPv4 and UDP (addresses swapped, the
+ * checksum summed in software only where the port cannot). Only for a
+ * 20-byte IPv4 header (pkt_finish writes that layout) and an mbuf with
+ * room for a full reply packet. Returns 0 if opened.
+ */
+static int in_place_open(struct cat_worker *w, struct cat_worker_pkt *p)
+{
+	struct rte_mbuf *m = w->rx_reuse;
+	uint16_t off;
+
+	if (m == NULL)
+		return -ENOENT;
+	w->rx_reuse = NULL;
+	if ((uint32_t)(m->buf_len - m->data_off) <
+	    L2L3L4_LEN + payload_cap(w->dp))
+		return -ENOSPC;
+	off = m->data_off;
+	rte_pktmbuf_reset(m);   /* rx flags, lengths, offload fields */
+	m->data_off = off;
+	p->m = m;
+	p->len = 0;
+	w->st.replies_in_place++;
+	return 0;
+}
+
+/*
  * Append one reply message for client `to`. Replies to the same client
  * share a packet until it is full, another client is answered, or the
  * burst ends; every reply of a burst leaves in that burst.
@@ -364,7 +419,8 @@ static void client_msg(struct cat_worker *w, const struct cat_addr *to,
 	    (!same_addr(&w->crep_to, to) || w->crep.len + need > cap))
 		crep_close(w);
 	if (w->crep.m == NULL) {
-		if (unlikely(pkt_open(w, &w->crep) != 0)) {
+		if (in_place_open(w, &w->crep) != 0 &&
+		    unlikely(pkt_open(w, &w->crep) != 0)) {
 			w->st.drop_reply_no_mbuf++;
 			return;
 		}
@@ -538,7 +594,7 @@ static void flush_out(struct cat_worker *w)
  */
 static void handover_send(struct cat_worker *w, const struct cat_addr *from,
 			  uint16_t from_node, const struct cat_msg *msg,
-			  uint32_t owner)
+			  const struct cat_key *k, uint32_t owner)
 {
 	const struct cat_dp *dp = w->dp;
 	uint32_t need = (uint32_t)sizeof(struct handover) + msg->key_len +
@@ -563,6 +619,9 @@ static void handover_send(struct cat_worker *w, const struct cat_addr *from,
 	h = rte_pktmbuf_mtod(m, struct handover *);
 	h->from = *from;
 	h->from_node = from_node;
+	h->hashed = k != NULL;
+	if (k != NULL)
+		h->k = *k;
 	h->msg = *msg;
 	memcpy(h->data, msg->key, msg->key_len);
 	if (msg->value_len)
@@ -607,6 +666,7 @@ static unsigned int handover_drain(struct cat_worker *w)
 
 			h->msg.key = h->data;
 			h->msg.value = h->data + h->msg.key_len;
+			h->k.ptr = h->data;
 			/* The very first map: the sender took it a moment
 			 * before we did (we will at our next iteration). */
 			if (unlikely(w->dmap == NULL)) {
@@ -623,7 +683,8 @@ static unsigned int handover_drain(struct cat_worker *w)
 						  &h->msg);
 			else
 				cat_chain_on_write(w->chain, w->now, &h->from,
-						   &h->msg);
+						   &h->msg,
+						   h->hashed ? &h->k : NULL);
 			cat_dump_wrote(w, h->msg.slot, h->msg.key, h->msg.key_len);
 			rte_pktmbuf_free(m);
 		}
@@ -745,10 +806,10 @@ static void handle_msg(struct cat_worker *w, const struct cat_addr *from,
 		owner = cat_worker_slot_owner(k.slot, dp->n_workers);
 		w->gets_stale = 1;
 		if (owner == w->idx) {
-			cat_chain_on_write(w->chain, w->now, from, msg);
+			cat_chain_on_write(w->chain, w->now, from, msg, &k);
 			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
 		} else
-			handover_send(w, from, 0, msg, owner);
+			handover_send(w, from, 0, msg, &k, owner);
 		return;
 	default:
 		reply_status(w, from, msg, CAT_ST_UNKNOWN_OP, 0);
@@ -776,7 +837,7 @@ static void handle_repl(struct cat_worker *w, const struct cat_addr *from,
 			cat_chain_on_peer(w->chain, w->now, from_node, msg);
 			cat_dump_wrote(w, msg->slot, msg->key, msg->key_len);
 		} else
-			handover_send(w, from, from_node, msg, owner);
+			handover_send(w, from, from_node, msg, NULL, owner);
 		return;
 	}
 	switch (msg->op) {
@@ -951,9 +1012,11 @@ static void ping_peers(struct cat_worker *w)
 
 /* The UDP payload of a packet to our catena port: messages back to back,
  * then (a peer's, with a cluster secret) the link trailer. */
-static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
-			  struct rte_ipv4_hdr *ip, struct rte_udp_hdr *udp,
-			  const uint8_t *p, size_t plen)
+/* Returns 1 if m became a reply (in place, now owned by tx), else 0. */
+static int handle_catena(struct cat_worker *w, struct rte_mbuf *m,
+			 const struct rte_ether_hdr *eth,
+			 struct rte_ipv4_hdr *ip, struct rte_udp_hdr *udp,
+			 const uint8_t *p, size_t plen)
 {
 	struct cat_addr from;
 	int from_node = 0, looked_up = 0; /* on the first replication message */
@@ -971,7 +1034,7 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 	if (w->dp->link_auth && w->dmap != NULL && opens_with_repl(p, plen)) {
 		from_node = link_check(w, ip, udp, &from, p, plen);
 		if (from_node == 0)
-			return;
+			return 0;
 		looked_up = sealed = 1;
 		plen -= CAT_LINKAUTH_TRAILER_LEN;
 	}
@@ -1046,8 +1109,20 @@ static void handle_catena(struct cat_worker *w, const struct rte_ether_hdr *eth,
 			handle_repl(w, &from, (uint16_t)from_node, &msg);
 			continue;
 		}
+		if (off == plen && used == plen && msg.op == CAT_OP_GET &&
+		    ip->version_ihl == RTE_IPV4_VHL_DEF) {
+			/* One GET is the whole datagram: answer in it. Its
+			 * reply is the first message of the reply packet, or
+			 * joins an earlier one to the same client (then m is
+			 * freed as usual). */
+			w->rx_reuse = m;
+			handle_msg(w, &from, &msg);
+			w->rx_reuse = NULL;
+			return w->crep.m == m;
+		}
 		handle_msg(w, &from, &msg);
 	}
+	return 0;
 }
 
 /* ---- L2/L3 ------------------------------------------------------------- */
@@ -1134,19 +1209,11 @@ static int handle_icmp(struct cat_worker *w, struct rte_mbuf *m,
 	return 1;
 }
 
-/* One's-complement sum of the pseudo-header and the datagram's ulen bytes
- * (RFC 768): all ones when the checksum field is right. */
+/* The checksum field is right when the sum over everything is all ones. */
 static int udp_sum_ok(const struct rte_ipv4_hdr *ip,
 		      const struct rte_udp_hdr *udp, uint32_t ulen)
 {
-	uint32_t s = (uint32_t)rte_raw_cksum(&ip->src_addr, 8) +
-		     rte_cpu_to_be_16(IPPROTO_UDP) +
-		     rte_cpu_to_be_16((uint16_t)ulen) +
-		     rte_raw_cksum(udp, ulen);
-
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return s == 0xffff;
+	return udp_sum(ip, udp, ulen) == 0xffff;
 }
 
 /*
@@ -1262,9 +1329,8 @@ static int handle_ipv4(struct cat_worker *w, struct rte_mbuf *m,
 	}
 	if (unlikely(!udp_cksum_ok(w, m, ip, udp, ulen)))
 		return 0;
-	handle_catena(w, eth, ip, udp, (const uint8_t *)(udp + 1),
-		      ulen - sizeof(*udp));
-	return 0;
+	return handle_catena(w, m, eth, ip, udp, (const uint8_t *)(udp + 1),
+			     ulen - sizeof(*udp));
 }
 
 static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
@@ -1314,6 +1380,7 @@ static int handle_pkt(struct cat_worker *w, struct rte_mbuf *m)
 static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	const struct cat_dp *dp = w->dp;
+	uint16_t klen[CAT_STORE_BULK_MAX];
 	unsigned int g = 0;
 
 	w->gets_n = w->gets_next = 0;
@@ -1350,14 +1417,17 @@ static void bulk_gets(struct cat_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			if (msg.op != CAT_OP_GET || (msg.flags & CAT_F_REPLY) ||
 			    msg.key_len == 0 || msg.key_len > CAT_WIRE_KEY_MAX)
 				continue;
-			cat_store_key(dp->store, &w->gets_k[g], msg.key, msg.key_len);
 			w->gets_keyp[g] = msg.key;
+			klen[g] = msg.key_len;
 			w->gets_kp[g] = &w->gets_k[g];
 			g++;
 		}
 	}
 	if (g == 0)
 		return;
+	/* One call hashes them all and prefetches their buckets. */
+	cat_store_key_bulk(dp->store, w->gets_k,
+			   (const void *const *)w->gets_keyp, klen, g);
 	(void)cat_store_get_bulk(dp->store, w->gets_kp, g, w->gets_it);
 	w->gets_n = g;
 }
@@ -1376,8 +1446,8 @@ static void handle_burst(struct cat_worker *w, struct rte_mbuf **pkts,
 		if (!handle_pkt(w, pkts[i]))
 			done[n_done++] = pkts[i];
 	}
-	/* Replies were copied out (or the mbuf reused for ARP/ICMP): the
-	 * rest go back to the pool in one call. */
+	/* Replies were copied out (or the mbuf reused: ARP, ICMP, a lone
+	 * GET answered in place): the rest go back to the pool in one call. */
 	rte_pktmbuf_free_bulk(done, n_done);
 }
 

@@ -62,6 +62,7 @@ extern "C" {
 	X(retry_no_map)        /* requests answered RETRY: no map yet */     \
 	X(replies)             /* catena reply messages written */          \
 	X(reply_packets)       /* UDP packets carrying them */              \
+	X(replies_in_place)    /* of which built in the request's mbuf */   \
 	X(handover_sent)       /* writes passed to their slot's owner */    \
 	X(handover_received)   /* writes run here for another worker */    \
 	X(handover_ring_full)  /* ring to the owner full: answered RETRY */ \
@@ -288,6 +289,9 @@ struct cat_worker {
 	/* Client replies: one open packet, to one address at a time. */
 	struct cat_addr crep_to;
 	struct cat_worker_pkt crep;
+	/* The mbuf of the datagram being handled while it holds one GET
+	 * and nothing else: its reply may be built in it (in_place_open). */
+	struct rte_mbuf *rx_reuse;
 	/* Peer messages: one open packet per map node (index in map->nodes). */
 	struct cat_worker_pkt peer[CAT_MAP_NODES_MAX];
 	uint16_t peer_open[CAT_MAP_NODES_MAX];

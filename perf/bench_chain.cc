@@ -259,10 +259,14 @@ void put(Cluster *c, const char *k, const uint8_t *val, uint64_t seq, uint64_t n
 	m.key_len = kKeyLen;
 	m.value = val;
 	m.value_len = kValLen;
-	m.slot = (uint16_t)cat_hash_slot(cat_hash_crc32c(k, kKeyLen), kSlots);
+	/* Hashed once, for the slot and the engine, as the worker does. */
+	struct cat_key ck;
+
+	cat_store_key(c->store[1], &ck, k, kKeyLen);
+	m.slot = (uint16_t)ck.slot;
 	m.epoch = 1;
 	c->running = 1;
-	cat_chain_on_write(c->eng[1], now, &client, &m);
+	cat_chain_on_write(c->eng[1], now, &client, &m, &ck);
 }
 
 /*

@@ -922,14 +922,18 @@ static int take_entry_for_write(struct cat_chain *ch, struct slot_state *ss,
 /* Run req against the newest state: the store's result (0 or negative
  * errno), f's reply arg and what the FWD carries after the extension. */
 static int execute(struct cat_chain *ch, const struct cat_msg *req,
-		   struct cat_wire_repl_fwd *f, uint8_t num[NUM_MAX])
+		   const struct cat_key *kin, struct cat_wire_repl_fwd *f,
+		   uint8_t num[NUM_MAX])
 {
 	uint64_t *ver = &f->ext.reply_arg;
 	struct cat_key k;
 	int64_t result;
 	int rc;
 
-	key_of(ch->store, &k, req);
+	if (kin != NULL)
+		k = *kin;
+	else
+		key_of(ch->store, &k, req);
 	switch (req->op) {
 	case CAT_OP_PUT:
 		f->payload = req->value;
@@ -1051,7 +1055,8 @@ static void forward_write(struct cat_chain *ch, struct slot_state *ss,
 }
 
 void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
-			const struct cat_addr *from, const struct cat_msg *req)
+			const struct cat_addr *from, const struct cat_msg *req,
+			const struct cat_key *k)
 {
 	/* The outcome, built as the FWD that carries it down the chain. */
 	struct cat_wire_repl_fwd f = {
@@ -1083,7 +1088,7 @@ void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
 	if (take_entry_for_write(ch, ss, from, req, &idx) != 0)
 		return;
 
-	rc = outcome_of(execute(ch, req, &f, num), req->op, &f);
+	rc = outcome_of(execute(ch, req, k, &f, num), req->op, &f);
 	if (rc != 0) {
 		/* Out of memory: nothing changed, nothing to order. */
 		if (idx != NIL)

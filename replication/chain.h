@@ -193,9 +193,12 @@ const struct cat_map *cat_chain_map(const struct cat_chain *ch);
  * A client write-class request (PUT, DEL, CAS, INCR) that passed
  * cat_wire_check_request, for an owned slot. Owner worker only. Replies
  * (now or, for a sequenced write, later from the tail) go through io.
+ * k: req's key as the caller hashed it (cat_store_key, to check the slot),
+ * so the key is hashed once per request; NULL: the engine hashes it.
  */
 void cat_chain_on_write(struct cat_chain *ch, uint64_t now,
-			const struct cat_addr *from, const struct cat_msg *req);
+			const struct cat_addr *from, const struct cat_msg *req,
+			const struct cat_key *k);
 
 /**
  * A replication message FWD or ACK for an owned slot, from node from_node

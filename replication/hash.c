@@ -1,8 +1,9 @@
 /*
- * catena slot hashing: CRC-32C over the key bytes. Runs once per request on
- * the hot path, so it uses the SSE4.2 crc32 instruction when the CPU has it
- * (chosen once, at load time) and a slicing-by-one table otherwise; both
- * give the standard CRC-32C that docs/PROTOCOL.md specifies.
+ * catena slot hashing, the out-of-line half: the portable table CRC-32C
+ * and a dispatcher that picks the SSE4.2 crc32 instruction when the CPU has
+ * it (chosen once, at load time). Builds for SSE4.2 inline the instruction
+ * from hash.h instead and call nothing here on the hot path; every path
+ * gives the standard CRC-32C that docs/PROTOCOL.md specifies.
  */
 #include <string.h>
 
@@ -18,33 +19,10 @@ static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 }
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
-
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
 {
-	uint64_t c = crc;
-
-	while (len >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c = _mm_crc32_u64(c, v);
-		p += 8;
-		len -= 8;
-	}
-	crc = (uint32_t)c;
-	if (len >= 4) {
-		uint32_t v;
-
-		memcpy(&v, p, 4);
-		crc = _mm_crc32_u32(crc, v);
-		p += 4;
-		len -= 4;
-	}
-	while (len--)
-		crc = _mm_crc32_u8(crc, *p++);
-	return crc;
+	return cat_hash_crc32c_sse42(crc, p, len);
 }
 #endif
 
@@ -67,7 +45,7 @@ static void crc32c_init(void)
 #endif
 }
 
-uint32_t cat_hash_crc32c(const void *buf, size_t len)
+uint32_t cat_hash_crc32c_dispatch(const void *buf, size_t len)
 {
 	return ~crc32c_impl(0xFFFFFFFFu, buf, len);
 }
@@ -75,4 +53,9 @@ uint32_t cat_hash_crc32c(const void *buf, size_t len)
 uint32_t cat_hash_crc32c_update(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc32c_impl(~crc, buf, len);
+}
+
+uint32_t cat_hash_crc32c_portable(const void *buf, size_t len)
+{
+	return ~crc32c_sw(0xFFFFFFFFu, buf, len);
 }

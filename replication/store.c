@@ -395,14 +395,38 @@ uint32_t cat_store_slot_count(const struct cat_store *s)
 	return s->slot_count;
 }
 
-void cat_store_key(const struct cat_store *s, struct cat_key *k,
-		   const void *key, uint16_t len)
+static inline void key_fill(uint32_t slot_count, struct cat_key *k,
+			    const void *key, uint16_t len)
 {
 	k->ptr = key;
 	k->len = len;
 	k->crc = cat_hash_crc32c(key, len);
-	k->slot = cat_hash_slot(k->crc, s->slot_count);
+	k->slot = cat_hash_slot(k->crc, slot_count);
 	k->hash = cat_hash_table(k->crc, len);
+}
+
+void cat_store_key(const struct cat_store *s, struct cat_key *k,
+		   const void *key, uint16_t len)
+{
+	key_fill(s->slot_count, k, key, len);
+}
+
+void cat_store_key_bulk(const struct cat_store *s, struct cat_key k[],
+			const void *const key[], const uint16_t len[],
+			unsigned int n)
+{
+	uint32_t sc = s->slot_count;
+
+	/* Each bucket's miss starts as soon as its key is hashed, while the
+	 * next keys' bytes are still arriving, as rte_hash_lookup_bulk does:
+	 * hashing all first and prefetching after queues the two waits. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct tview t;
+
+		key_fill(sc, &k[i], key[i], len[i]);
+		t = slot_view(&s->slots[k[i].slot]);
+		__builtin_prefetch(&t.b[k[i].hash & t.mask]);
+	}
 }
 
 /* The newest version if it is a live value, NULL if absent or deleted. */

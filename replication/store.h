@@ -133,6 +133,17 @@ void cat_store_key(const struct cat_store *s, struct cat_key *k,
 		   const void *key, uint16_t len);
 
 /**
+ * cat_store_key for a burst: k[i] for key[i][0..len[i]), i < n. One call
+ * with the CRC inlined, so the hashes of a burst overlap in the pipeline
+ * instead of queueing behind n calls, and each key's home bucket is
+ * prefetched as soon as it is hashed: the first stage of the
+ * cat_store_get_bulk pipeline, overlapped with the key loads. Any thread.
+ */
+void cat_store_key_bulk(const struct cat_store *s, struct cat_key k[],
+			const void *const key[], const uint16_t len[],
+			unsigned int n);
+
+/**
  * Look up k. Reader context (any registered, online thread).
  * Returns 0 and *out on success, -ENOENT if absent (or deleted by a
  * tombstone). *out is the newest version, which may be dirty on a chain

@@ -128,7 +128,9 @@ int cat_wire_encode(void *buf, size_t cap, const struct cat_msg *m)
 	if (n > cap || n > (size_t)INT32_MAX)
 		return -ENOSPC;
 	cat_wire_encode_hdr(p, m);
-	if (m->key_len)
+	/* A reply built in its request's buffer echoes the key where it
+	 * already is (the dataplane's reply in place): nothing to copy. */
+	if (m->key_len && p + CAT_WIRE_HDR_LEN != m->key)
 		memcpy(p + CAT_WIRE_HDR_LEN, m->key, m->key_len);
 	if (m->value_len)
 		memcpy(p + CAT_WIRE_HDR_LEN + m->key_len, m->value, m->value_len);

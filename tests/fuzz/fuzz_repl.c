@@ -228,7 +228,7 @@ static void dispatch(uint16_t to, uint16_t from, const struct cat_msg *m)
 	if (m->op == CAT_OP_GET)
 		cat_chain_read(map, to, F.store[to], &io, &client, 0, m, NULL, NULL, 0);
 	else
-		cat_chain_on_write(owner(to, m->slot), F.now, &client, m);
+		cat_chain_on_write(owner(to, m->slot), F.now, &client, m, NULL);
 	flush_node(to);
 }
 

@@ -89,3 +89,31 @@ def test_many_small_batches_in_flight(cluster):
     res = cluster.workload({"mode": "fill", "n": 2000, "prefix": "win",
                             "per_packet": 8, "window": 32})
     assert res["get_ok"] == 2000, res
+
+
+def test_a_lone_get_is_answered_in_its_own_datagram(cluster):
+    # A datagram holding one GET and nothing else is answered by rewriting
+    # that datagram's mbuf (issue 15 item 3): a hit, a miss and a value
+    # near the MTU limit, each read back exactly by the kernel client,
+    # which drops a datagram whose UDP checksum is wrong.
+    vmax = cp.value_max(1500, len("lone-big"))
+    res = cluster.ops([{"op": "put", "key": "lone-a", "value": "alpha"},
+                       {"op": "put", "key": "lone-big",
+                        "value": {"repeat": "q", "n": vmax}}])
+    assert [r["status_name"] for r in res] == ["OK", "OK"], res
+    before = cluster.node.stats()
+    res = cluster.ops([{"op": "get", "key": "lone-a"},
+                       {"op": "get", "key": "lone-missing"},
+                       {"op": "get", "key": "lone-big"},
+                       {"op": "get", "key": "lone-a"}])
+    after = cluster.node.stats()
+    got = [(r["status_name"], r.get("value_text") or None) for r in res]
+    assert got == [("OK", "alpha"), ("NOT_FOUND", None),
+                   ("OK", "q" * vmax), ("OK", "alpha")], got
+    assert cluster.node.delta(before, after, "replies_in_place") == 4, \
+        (before.get("replies_in_place"), after.get("replies_in_place"))
+    # Requests batched in one datagram still get a packet of their own.
+    res = cluster.ops([{"op": "packet", "msgs": [{"op": "get", "key": "lone-a"},
+                                                 {"op": "get", "key": "lone-a"}]}])
+    assert [r["value_text"] for r in res[0]["replies"]] == ["alpha", "alpha"]
+    assert cluster.node.delta(after, cluster.node.stats(), "replies_in_place") == 0

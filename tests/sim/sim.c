@@ -700,10 +700,12 @@ static void node_deliver(struct sim *s, struct node *n, int src,
 			     m.op, from_node);
 			return;
 		}
+		/* Hashed once, as the worker does: the engine takes it. */
+		struct cat_key k;
+
 		{
 			uint32_t vmax = cat_wire_value_max(1500, m.key_len);
 			enum cat_status st = cat_wire_check_request(&m, vmax);
-			struct cat_key k;
 
 			if (st != CAT_ST_OK) {
 				fail(s, "n%u: client request refused: %s",
@@ -722,7 +724,7 @@ static void node_deliver(struct sim *s, struct node *n, int src,
 				       0, &m, &n->rstats, NULL, 0);
 		else
 			cat_chain_on_write(n->eng[m.slot % s->p.workers],
-					   s->now, &from, &m);
+					   s->now, &from, &m, &k);
 	}
 	/* End of the poll burst: coalesced acks go out. */
 	for (uint32_t w = 0; w < s->p.workers; w++)

@@ -268,7 +268,7 @@ void cat_net_client_write(struct cat_net *net, uint16_t node,
 	m->slot = (uint16_t)k.slot;
 	owner = cat_net_owner(net, node, m->slot);
 	net->sending = node;
-	cat_chain_on_write(owner, now, &net->p.client, m);
+	cat_chain_on_write(owner, now, &net->p.client, m, NULL);
 	cat_chain_flush(owner, now);
 }
 

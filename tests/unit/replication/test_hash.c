@@ -50,34 +50,59 @@ static void test_reference_is_crc32c(void **state)
 	assert_int_equal(crc32c_ref("", 0), 0);
 }
 
-static void test_crc32c_known_vectors(void **state)
+typedef uint32_t (*crc_fn)(const void *, size_t);
+
+/* The inline path hash.h gives callers, as a function to pass around. */
+static uint32_t crc_inline(const void *buf, size_t len)
+{
+	return cat_hash_crc32c(buf, len);
+}
+
+/* Each CRC test runs on every path: the one callers get (inlined SSE4.2
+ * in a build for it), the run-time dispatcher and the portable table,
+ * which a build for SSE4.2 never calls but must still be right. */
+static crc_fn impl(void **state)
+{
+	return (crc_fn)(uintptr_t)*state;
+}
+
+/* On x86-64 the default build (crc32c=auto) inlines the instruction. */
+static void test_crc32c_inline_in_default_build(void **state)
 {
 	(void)state;
+#if defined(__x86_64__) && !defined(CAT_BUILD_CRC32C_PORTABLE)
+	assert_int_equal(CAT_HASH_CRC32C_INLINE, 1);
+#endif
+}
+
+static void test_crc32c_known_vectors(void **state)
+{
+	crc_fn crc = impl(state);
 	uint8_t b[32];
 
-	assert_int_equal(cat_hash_crc32c("123456789", 9), 0xE3069283u);
-	assert_int_equal(cat_hash_crc32c("", 0), 0);
+	assert_int_equal(crc("123456789", 9), 0xE3069283u);
+	assert_int_equal(crc("", 0), 0);
 
 	/* RFC 3720 appendix B.4. */
 	memset(b, 0, sizeof(b));
-	assert_int_equal(cat_hash_crc32c(b, 32), 0x8A9136AAu);
+	assert_int_equal(crc(b, 32), 0x8A9136AAu);
 	memset(b, 0xFF, sizeof(b));
-	assert_int_equal(cat_hash_crc32c(b, 32), 0x62A8AB43u);
+	assert_int_equal(crc(b, 32), 0x62A8AB43u);
 	for (int i = 0; i < 32; i++)
 		b[i] = (uint8_t)i;
-	assert_int_equal(cat_hash_crc32c(b, 32), 0x46DD794Eu);
+	assert_int_equal(crc(b, 32), 0x46DD794Eu);
 	for (int i = 0; i < 32; i++)
 		b[i] = (uint8_t)(31 - i);
-	assert_int_equal(cat_hash_crc32c(b, 32), 0x113FDB5Cu);
+	assert_int_equal(crc(b, 32), 0x113FDB5Cu);
 
-	assert_int_equal(cat_hash_crc32c("a", 1), 0xC1D04330u);
+	assert_int_equal(crc("a", 1), 0xC1D04330u);
 }
 
 /* Every length 0..64 at every start offset 0..15: the 8-byte SSE4.2 loop,
  * its head and its tail all meet the bitwise definition. */
 static void test_crc32c_lengths_and_alignment(void **state)
 {
-	(void)state;
+	crc_fn crc = impl(state);
 	uint8_t *buf = malloc(64 + 16);
 	assert_non_null(buf);
 	for (size_t i = 0; i < 64 + 16; i++)
@@ -86,7 +111,7 @@ static void test_crc32c_lengths_and_alignment(void **state)
 	for (size_t off = 0; off < 16; off++) {
 		for (size_t len = 0; len <= 64; len++) {
 			uint32_t want = crc32c_ref(buf + off, len);
-			uint32_t got = cat_hash_crc32c(buf + off, len);
+			uint32_t got = crc(buf + off, len);
 			if (got != want)
 				fail_msg("crc32c off=%zu len=%zu: got %08x "
 					 "want %08x", off, len, got, want);
@@ -95,18 +120,18 @@ static void test_crc32c_lengths_and_alignment(void **state)
 	/* Same lengths over all-zero and all-0xFF data. */
 	memset(buf, 0, 80);
 	for (size_t len = 1; len <= 64; len++)
-		assert_int_equal(cat_hash_crc32c(buf + 3, len),
+		assert_int_equal(crc(buf + 3, len),
 				 crc32c_ref(buf + 3, len));
 	memset(buf, 0xFF, 80);
 	for (size_t len = 1; len <= 64; len++)
-		assert_int_equal(cat_hash_crc32c(buf + 5, len),
+		assert_int_equal(crc(buf + 5, len),
 				 crc32c_ref(buf + 5, len));
 	free(buf);
 }
 
 static void test_crc32c_long_buffers(void **state)
 {
-	(void)state;
+	crc_fn crc = impl(state);
 	size_t n = 9000 + 16;
 	uint8_t *buf = malloc(n);
 	assert_non_null(buf);
@@ -117,7 +142,7 @@ static void test_crc32c_long_buffers(void **state)
 			  4096, 4097, 9000 };
 	for (size_t i = 0; i < ARRAY_LEN(lens); i++)
 		for (size_t off = 0; off < 16; off += 3)
-			assert_int_equal(cat_hash_crc32c(buf + off, lens[i]),
+			assert_int_equal(crc(buf + off, lens[i]),
 					 crc32c_ref(buf + off, lens[i]));
 	free(buf);
 }
@@ -125,20 +150,20 @@ static void test_crc32c_long_buffers(void **state)
 /* The hash depends only on the bytes, not on what surrounds them. */
 static void test_crc32c_reads_only_its_bytes(void **state)
 {
-	(void)state;
+	crc_fn crc = impl(state);
 	uint8_t a[64], b[64];
 	for (size_t i = 0; i < sizeof(a); i++) {
 		a[i] = rnd8();
 		b[i] = (uint8_t)~a[i];
 	}
 	memcpy(b + 8, a + 8, 21);
-	assert_int_equal(cat_hash_crc32c(a + 8, 21), cat_hash_crc32c(b + 8, 21));
+	assert_int_equal(crc(a + 8, 21), crc(b + 8, 21));
 	/* Exactly-sized heap buffers: ASan catches any over-read. */
 	for (size_t len = 1; len <= 24; len++) {
 		uint8_t *p = malloc(len);
 		assert_non_null(p);
 		memcpy(p, a, len);
-		assert_int_equal(cat_hash_crc32c(p, len), crc32c_ref(a, len));
+		assert_int_equal(crc(p, len), crc32c_ref(a, len));
 		free(p);
 	}
 }
@@ -202,10 +227,19 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reference_is_crc32c),
-		cmocka_unit_test(test_crc32c_known_vectors),
-		cmocka_unit_test(test_crc32c_lengths_and_alignment),
-		cmocka_unit_test(test_crc32c_long_buffers),
-		cmocka_unit_test(test_crc32c_reads_only_its_bytes),
+		cmocka_unit_test_prestate(test_crc32c_known_vectors, (void *)(uintptr_t)crc_inline),
+		cmocka_unit_test_prestate(test_crc32c_lengths_and_alignment, (void *)(uintptr_t)crc_inline),
+		cmocka_unit_test_prestate(test_crc32c_long_buffers, (void *)(uintptr_t)crc_inline),
+		cmocka_unit_test_prestate(test_crc32c_reads_only_its_bytes, (void *)(uintptr_t)crc_inline),
+		cmocka_unit_test_prestate(test_crc32c_known_vectors, (void *)(uintptr_t)cat_hash_crc32c_dispatch),
+		cmocka_unit_test_prestate(test_crc32c_lengths_and_alignment, (void *)(uintptr_t)cat_hash_crc32c_dispatch),
+		cmocka_unit_test_prestate(test_crc32c_long_buffers, (void *)(uintptr_t)cat_hash_crc32c_dispatch),
+		cmocka_unit_test_prestate(test_crc32c_reads_only_its_bytes, (void *)(uintptr_t)cat_hash_crc32c_dispatch),
+		cmocka_unit_test_prestate(test_crc32c_known_vectors, (void *)(uintptr_t)cat_hash_crc32c_portable),
+		cmocka_unit_test_prestate(test_crc32c_lengths_and_alignment, (void *)(uintptr_t)cat_hash_crc32c_portable),
+		cmocka_unit_test_prestate(test_crc32c_long_buffers, (void *)(uintptr_t)cat_hash_crc32c_portable),
+		cmocka_unit_test_prestate(test_crc32c_reads_only_its_bytes, (void *)(uintptr_t)cat_hash_crc32c_portable),
+		cmocka_unit_test(test_crc32c_inline_in_default_build),
 		cmocka_unit_test(test_slot),
 		cmocka_unit_test(test_slot_count_valid),
 		cmocka_unit_test(test_table_hash_spreads_one_slot),

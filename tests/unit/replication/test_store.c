@@ -216,6 +216,33 @@ static void test_key_hashes(void **state)
 	assert_int_equal(k.slot, 0x3);
 }
 
+/* A burst hashed in one call gives each key what cat_store_key gives it,
+ * for every length up to and past the 16-byte fast compare. */
+static void test_key_bulk_matches_key(void **state)
+{
+	struct cat_store *s = S(state);
+	char buf[40][40];
+	const void *kp[40];
+	uint16_t kl[40];
+	struct cat_key kb[40], k1;
+
+	for (unsigned int i = 0; i < 40; i++) {
+		for (unsigned int j = 0; j < 40; j++)
+			buf[i][j] = (char)('a' + (i * 7 + j * 3) % 26);
+		kp[i] = buf[i];
+		kl[i] = (uint16_t)i;
+	}
+	cat_store_key_bulk(s, kb, kp, kl, 40);
+	for (unsigned int i = 0; i < 40; i++) {
+		cat_store_key(s, &k1, buf[i], (uint16_t)i);
+		assert_ptr_equal(kb[i].ptr, buf[i]);
+		assert_int_equal(kb[i].len, i);
+		assert_int_equal(kb[i].crc, k1.crc);
+		assert_int_equal(kb[i].slot, k1.slot);
+		assert_true(kb[i].hash == k1.hash);
+	}
+}
+
 /* ---- get / put / del ---- */
 
 static void test_put_get_del(void **state)
@@ -1289,6 +1316,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_valid_slot_counts,
 						setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_key_hashes, setup16,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_bulk_matches_key, setup16,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_put_get_del, setup16,
 						teardown),
