@@ -36,7 +36,7 @@
 #                   [--window N] [--build DIR] [--out DIR]
 #
 # Root (namespaces, hugepages). Defaults: 5 s per row, 100000 keys, 32-byte
-# values, window 4; --quick: 1.5 s per row, 10000 keys, a short sweep.
+# values, window 4; --quick: 1 s per row, 10000 keys, a short sweep.
 # Everything runs in network namespaces this script makes (prefix catcmp);
 # nothing is sent outside them. Numbers measure this machine: on a 2-core VM
 # every node, server and client shares the same two cores.
@@ -59,7 +59,7 @@ usage() { sed -n '2,30p' "$0" >&2; exit 64; }
 
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--quick) QUICK=1; SECS=1.5; WARM=0.3; KEYS=10000 ;;
+	--quick) QUICK=1; SECS=1.0; WARM=0.3; KEYS=10000 ;;
 	--seconds) SECS=${2:?}; shift ;;
 	--keys) KEYS=${2:?}; shift ;;
 	--value-size) VSIZE=${2:?}; shift ;;

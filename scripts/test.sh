@@ -77,7 +77,7 @@ else
 fi
 cp "$ASAN_BUILD/meson-logs/asan.json" "$RESULTS/asan.json" 2>/dev/null
 meson test -C "$CATENA_BUILD" --no-rebuild --setup valgrind --suite unit \
-	--suite stress --print-errorlogs --logbase valgrind
+	--suite stress --no-suite python --print-errorlogs --logbase valgrind
 cp "$CATENA_BUILD/meson-logs/valgrind-valgrind.json" "$RESULTS/valgrind.json" 2>/dev/null
 
 step "stress tests (RCU store, hand-over rings) under ThreadSanitizer"

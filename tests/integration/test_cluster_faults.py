@@ -76,7 +76,7 @@ def test_loss_duplication_delay_reordering_then_heal_stays_consistent(
 
     # Short per-try timeouts: more ops in the window, and client re-sends
     # that overtake writes still in the chain (dedup in flight).
-    results = c.histories(KEYS, clients_per_ns=3, duration=20.0, seed=21,
+    results = c.histories(KEYS, clients_per_ns=3, duration=12.0, seed=21,
                           max_ops=4000, extra={"timeout": 0.05,
                                                "retries": 40})
 

@@ -17,7 +17,7 @@ a cut channel goes through the handshake again.
 
 Afterwards: no acknowledged write lost, every key's history linearizable,
 the replicas identical, `catenactl verify` clean. Every run prints its seed
-and the command that replays it. CATENA_SOAK_SECONDS (default 60) and
+and the command that replays it. CATENA_SOAK_SECONDS (default 30) and
 CATENA_SOAK_SEED (default: from the clock) set the run, CATENA_SOAK_FAULTS
 (a comma-separated list of the kinds below) narrows it; scripts/soak.sh
 runs it for longer.
@@ -32,7 +32,7 @@ from test_cluster_faults import dup_rules
 
 HB_TIMEOUT_MS = 800
 KEYS = ["soak-%d" % i for i in range(10)]
-SECONDS = float(os.environ.get("CATENA_SOAK_SECONDS", "60"))
+SECONDS = float(os.environ.get("CATENA_SOAK_SECONDS", "30"))
 SEED = int(os.environ.get("CATENA_SOAK_SEED", "0")) or \
     int(time.time() * 1000) % 1000000
 FAULTS = ("kill_restart", "partition", "loss", "dup", "delay",
