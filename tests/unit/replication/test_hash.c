@@ -223,6 +223,25 @@ static void test_table_hash_spreads_one_slot(void **state)
 	assert_true(cat_hash_table(0x1234, 3) != cat_hash_table(0x1234, 4));
 }
 
+/* A file's checksum computed as it is written (dsnap, the backup file):
+ * any split of the bytes gives the CRC-32C of the whole, from crc = 0. */
+static void test_crc32c_update_in_pieces(void **state)
+{
+	uint8_t b[300];
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 131u + 7u);
+	assert_int_equal(cat_hash_crc32c_update(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(cat_hash_crc32c_update(0, b, 0), 0);
+	for (unsigned int cut = 0; cut <= sizeof(b); cut += 7) {
+		uint32_t c = cat_hash_crc32c_update(0, b, cut);
+
+		c = cat_hash_crc32c_update(c, b + cut, sizeof(b) - cut);
+		assert_int_equal(c, cat_hash_crc32c_portable(b, sizeof(b)));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +259,7 @@ int main(void)
 		cmocka_unit_test_prestate(test_crc32c_long_buffers, (void *)(uintptr_t)cat_hash_crc32c_portable),
 		cmocka_unit_test_prestate(test_crc32c_reads_only_its_bytes, (void *)(uintptr_t)cat_hash_crc32c_portable),
 		cmocka_unit_test(test_crc32c_inline_in_default_build),
+		cmocka_unit_test(test_crc32c_update_in_pieces),
 		cmocka_unit_test(test_slot),
 		cmocka_unit_test(test_slot_count_valid),
 		cmocka_unit_test(test_table_hash_spreads_one_slot),
