@@ -41,7 +41,8 @@ bash "$REPO/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 
-step() { printf '\n=== %s ===\n' "$*"; }
+# Each step says when it began (since this script started), to keep the suite's time in view.
+step() { printf '\n=== %s (at %d:%02d) ===\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "unit tests, fuzz corpora, deterministic simulation: 2000 seeds (meson test)"
 meson test -C "$CATENA_BUILD" --suite unit --suite fuzz --suite sim --print-errorlogs \
