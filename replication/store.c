@@ -27,6 +27,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 
 #include "replication/hash.h"
 #include "replication/store.h"
@@ -69,6 +72,10 @@ struct bucket {
 	uint32_t pad;
 } __attribute__((aligned(CAT_SMEM_LINE)));
 
+/* tag_ways reads a bucket as four aligned 16-byte pairs of words. */
+_Static_assert(sizeof(struct bucket) == 64 && WAYS == 7,
+	       "a bucket is one line: seven ways, then ovf");
+
 /* The line in front of a table's bucket 0: only the writer and the free
  * touch it, so a lookup never pays for it. */
 struct table_hdr {
@@ -79,13 +86,15 @@ struct table_hdr {
 /* Every slot's table before its first item: no entries, no overflow. */
 static const struct bucket empty_table __attribute__((aligned(CAT_SMEM_LINE)));
 
-/* Per-slot state. tblw is the slot's table as one word (bucket array |
+/* Per-slot state. *tblw is the slot's table as one word (bucket array |
  * log2 of its bucket count), so a reader gets the array and its size
- * from one load. version and keys are written only by the owner and read
+ * from one load; the words of all slots are one dense array (cat_store's
+ * tbl, 8 bytes a slot), so that load stays in L1 where the slots' own
+ * lines, 64 bytes each, would not. version and keys are written only by the owner and read
  * relaxed by telemetry; a slot per cache line keeps owners of
  * neighbouring slots from false sharing. */
 struct cat_slot {
-	uintptr_t tblw;
+	uintptr_t *tblw;    /* &cat_store.tbl[this slot] */
 	uint64_t version;
 	uint64_t keys;      /* live keys */
 	uint64_t entries;   /* owner only: items in the table, tombstones too */
@@ -98,6 +107,7 @@ struct cat_slot {
 
 struct cat_store {
 	uint32_t slot_count;
+	uintptr_t *tbl;     /* each slot's table word, read by every lookup */
 	struct cat_slot *slots;
 	struct cat_smem mem;
 };
@@ -117,9 +127,10 @@ static inline struct tview view_of(uintptr_t w)
 	return v;
 }
 
-static inline struct tview slot_view(const struct cat_slot *sl)
+static inline struct tview slot_view(const struct cat_store *s,
+				    uint32_t slot)
 {
-	return view_of(__atomic_load_n(&sl->tblw, __ATOMIC_ACQUIRE));
+	return view_of(__atomic_load_n(&s->tbl[slot], __ATOMIC_ACQUIRE));
 }
 
 static inline struct cat_item *entry_item(uint64_t e)
@@ -142,6 +153,15 @@ size_t cat_store_item_size(uint32_t klen, uint32_t vlen)
 	return cat_smem_item_size(klen, vlen);
 }
 
+/* Out of line, so the common compare below needs no registers saved
+ * around a call. */
+__attribute__((noinline, cold)) static int key_eq_other(const uint8_t *a,
+							 const uint8_t *b,
+							 uint16_t len)
+{
+	return memcmp(a, b, len) == 0;
+}
+
 /* The key compare of every lookup: 16-byte keys (the benchmark's, and
  * common) in two loads per side. */
 static inline int key_eq(const struct cat_item *it, const struct cat_key *k)
@@ -151,8 +171,8 @@ static inline int key_eq(const struct cat_item *it, const struct cat_key *k)
 
 	if (it->key_len != k->len)
 		return 0;
-	if (k->len < 8 || k->len > 16)
-		return memcmp(a, b, k->len) == 0;
+	if (__builtin_expect(k->len < 8 || k->len > 16, 0))
+		return key_eq_other(a, b, k->len);
 	/* 8..16 bytes: the first and the last 8, overlapping if short. */
 	memcpy(&x0, a, 8);
 	memcpy(&y0, b, 8);
@@ -161,9 +181,45 @@ static inline int key_eq(const struct cat_item *it, const struct cat_key *k)
 	return ((x0 ^ y0) | (x1 ^ y1)) == 0;
 }
 
+/*
+ * The ways of b whose tag is tag, one bit per way. Only a filter: the
+ * caller loads each candidate again with load_entry before it trusts it
+ * (an empty way matches a zero tag; a way being written may read either
+ * word). A walk of seven compares with a data-dependent exit cost a hit
+ * some 100 instructions and a mispredicted branch; four compares of two
+ * ways each and no branch cost about 15. TSan does not see vector loads
+ * as atomic, so its builds take the scalar walk.
+ */
+static inline unsigned int tag_ways(const struct bucket *b, uint64_t tag)
+{
+#if defined(__SSE4_1__) && !defined(CAT_STORE_TSAN)
+	const __m128i *w = (const __m128i *)(const void *)b->e;
+	__m128i m = _mm_set1_epi64x((long long)~PTR_MASK);
+	__m128i t = _mm_set1_epi64x((long long)tag);
+	/* The fourth pair is way 6 and the ovf word: bit 7 is dropped. */
+	unsigned int r0 = (unsigned int)_mm_movemask_pd(_mm_castsi128_pd(
+		_mm_cmpeq_epi64(_mm_and_si128(_mm_load_si128(w + 0), m), t)));
+	unsigned int r1 = (unsigned int)_mm_movemask_pd(_mm_castsi128_pd(
+		_mm_cmpeq_epi64(_mm_and_si128(_mm_load_si128(w + 1), m), t)));
+	unsigned int r2 = (unsigned int)_mm_movemask_pd(_mm_castsi128_pd(
+		_mm_cmpeq_epi64(_mm_and_si128(_mm_load_si128(w + 2), m), t)));
+	unsigned int r3 = (unsigned int)_mm_movemask_pd(_mm_castsi128_pd(
+		_mm_cmpeq_epi64(_mm_and_si128(_mm_load_si128(w + 3), m), t)));
+
+	return (r0 | r1 << 2 | r2 << 4 | r3 << 6) & ((1u << WAYS) - 1);
+#else
+	unsigned int r = 0;
+
+	for (unsigned int j = 0; j < WAYS; j++)
+		r |= (unsigned int)((load_entry(&b->e[j]) & ~PTR_MASK) == tag)
+		     << j;
+	return r;
+#endif
+}
+
 /* Where a key is: bucket index and way, or NULL. Reader or writer. */
-static struct cat_item *find_in(struct tview t, const struct cat_key *k,
-				uint64_t *bi, unsigned int *way)
+static inline struct cat_item *find_in(struct tview t, const struct cat_key *k,
+				       uint64_t *bi, unsigned int *way)
 {
 	uint64_t tag = k->hash & ~PTR_MASK;
 	uint64_t i = k->hash & t.mask;
@@ -171,7 +227,8 @@ static struct cat_item *find_in(struct tview t, const struct cat_key *k,
 	for (uint64_t probe = 0; probe <= t.mask; probe++) {
 		const struct bucket *b = &t.b[i];
 
-		for (unsigned int j = 0; j < WAYS; j++) {
+		for (unsigned int m = tag_ways(b, tag); m != 0; m &= m - 1) {
+			unsigned int j = (unsigned int)__builtin_ctz(m);
 			uint64_t e = load_entry(&b->e[j]);
 
 			if ((e & ~PTR_MASK) == tag && e != 0 &&
@@ -188,13 +245,30 @@ static struct cat_item *find_in(struct tview t, const struct cat_key *k,
 	return NULL;
 }
 
-static struct cat_item *lookup(const struct cat_store *s,
-			       const struct cat_key *k)
+/* find_in for readers: no position to report, so a hit's path is the
+ * bucket's four compares, one reload and the key's two. */
+static inline struct cat_item *lookup(const struct cat_store *s,
+				      const struct cat_key *k)
 {
-	uint64_t bi;
-	unsigned int way;
+	struct tview t = slot_view(s, k->slot);
+	uint64_t tag = k->hash & ~PTR_MASK;
+	uint64_t i = k->hash & t.mask;
 
-	return find_in(slot_view(&s->slots[k->slot]), k, &bi, &way);
+	for (uint64_t probe = 0; probe <= t.mask; probe++) {
+		const struct bucket *b = &t.b[i];
+
+		for (unsigned int m = tag_ways(b, tag); m != 0; m &= m - 1) {
+			uint64_t e = load_entry(&b->e[__builtin_ctz(m)]);
+
+			if ((e & ~PTR_MASK) == tag && e != 0 &&
+			    key_eq(entry_item(e), k))
+				return entry_item(e);
+		}
+		if (__atomic_load_n(&b->ovf, __ATOMIC_ACQUIRE) == 0)
+			break;
+		i = (i + 1) & t.mask;
+	}
+	return NULL;
 }
 
 static uint64_t item_hash(const struct cat_item *it)
@@ -264,7 +338,7 @@ static uint64_t target_buckets(uint64_t n)
  */
 static int rebuild(struct cat_slot *sl, uint64_t nb)
 {
-	uintptr_t ow = sl->tblw;
+	uintptr_t ow = *sl->tblw;
 	struct tview old = view_of(ow);
 	struct table_hdr *h;
 	struct bucket *nbk;
@@ -289,7 +363,7 @@ static int rebuild(struct cat_slot *sl, uint64_t nb)
 			}
 		}
 	}
-	__atomic_store_n(&sl->tblw, (uintptr_t)nbk | lg, __ATOMIC_RELEASE);
+	__atomic_store_n(sl->tblw, (uintptr_t)nbk | lg, __ATOMIC_RELEASE);
 	if (old.b != &empty_table)
 		call_rcu(&((struct table_hdr *)old.b - 1)->rcu, table_free_rcu);
 	sl->snap_pos = 0;
@@ -300,7 +374,7 @@ static int rebuild(struct cat_slot *sl, uint64_t nb)
  * is full and no bigger one can be had. */
 static int make_room(struct cat_slot *sl)
 {
-	uint64_t nb = buckets_of(sl->tblw);
+	uint64_t nb = buckets_of(*sl->tblw);
 
 	if ((sl->entries + 1) * 4 <= nb * WAYS * 3)
 		return 0;
@@ -313,13 +387,13 @@ static int make_room(struct cat_slot *sl)
  * back to the shared empty table. */
 static void maybe_shrink(struct cat_slot *sl)
 {
-	uintptr_t w = sl->tblw;
+	uintptr_t w = *sl->tblw;
 	uint64_t nb = buckets_of(w);
 
 	if (nb == 0)
 		return;
 	if (sl->entries == 0) {
-		__atomic_store_n(&sl->tblw, (uintptr_t)&empty_table,
+		__atomic_store_n(sl->tblw, (uintptr_t)&empty_table,
 				 __ATOMIC_RELEASE);
 		call_rcu(&((struct table_hdr *)view_of(w).b - 1)->rcu,
 			 table_free_rcu);
@@ -346,14 +420,21 @@ struct cat_store *cat_store_create(const struct cat_store_params *params)
 	cat_smem_init(&s->mem, params->mem_limit);
 	s->slots = aligned_alloc(CAT_SMEM_LINE,
 				 sizeof(struct cat_slot) * params->slot_count);
-	if (s->slots == NULL) {
+	s->tbl = aligned_alloc(CAT_SMEM_LINE,
+			       (sizeof(uintptr_t) * params->slot_count + 63u) &
+			       ~(size_t)63u);
+	if (s->slots == NULL || s->tbl == NULL) {
+		free(s->slots);
+		free(s->tbl);
 		free(s);
 		errno = ENOMEM;
 		return NULL;
 	}
 	memset(s->slots, 0, sizeof(struct cat_slot) * params->slot_count);
-	for (uint32_t i = 0; i < s->slot_count; i++)
-		s->slots[i].tblw = (uintptr_t)&empty_table;
+	for (uint32_t i = 0; i < s->slot_count; i++) {
+		s->tbl[i] = (uintptr_t)&empty_table;
+		s->slots[i].tblw = &s->tbl[i];
+	}
 	return s;
 }
 
@@ -367,7 +448,7 @@ void cat_store_destroy(struct cat_store *s)
 	tsan_acquire(s);
 	for (uint32_t i = 0; i < s->slot_count; i++) {
 		struct cat_slot *sl = &s->slots[i];
-		struct tview t = view_of(sl->tblw);
+		struct tview t = view_of(*sl->tblw);
 
 		if (t.b == &empty_table)
 			continue;
@@ -387,6 +468,7 @@ void cat_store_destroy(struct cat_store *s)
 	}
 	cat_smem_fini(&s->mem);
 	free(s->slots);
+	free(s->tbl);
 	free(s);
 }
 
@@ -424,7 +506,7 @@ void cat_store_key_bulk(const struct cat_store *s, struct cat_key k[],
 		struct tview t;
 
 		key_fill(sc, &k[i], key[i], len[i]);
-		t = slot_view(&s->slots[k[i].slot]);
+		t = slot_view(s, k[i].slot);
 		__builtin_prefetch(&t.b[k[i].hash & t.mask]);
 	}
 }
@@ -460,7 +542,7 @@ int cat_store_get_bulk(const struct cat_store *s,
 		return -EINVAL;
 	/* 1: each key's home bucket, prefetched. */
 	for (unsigned int i = 0; i < n; i++) {
-		struct tview t = slot_view(&s->slots[keys[i]->slot]);
+		struct tview t = slot_view(s, keys[i]->slot);
 
 		bk[i] = &t.b[keys[i]->hash & t.mask];
 		__builtin_prefetch(bk[i]);
@@ -471,8 +553,8 @@ int cat_store_get_bulk(const struct cat_store *s,
 		uint64_t tag = keys[i]->hash & ~PTR_MASK;
 
 		cand[i] = NULL;
-		for (unsigned int j = 0; j < WAYS; j++) {
-			uint64_t e = load_entry(&bk[i]->e[j]);
+		for (unsigned int m = tag_ways(bk[i], tag); m != 0; m &= m - 1) {
+			uint64_t e = load_entry(&bk[i]->e[__builtin_ctz(m)]);
 
 			if ((e & ~PTR_MASK) == tag && e != 0) {
 				cand[i] = entry_item(e);
@@ -579,7 +661,7 @@ static void publish(struct cat_store *s, struct cat_smem_rec *r,
 		    uint64_t *version)
 {
 	struct cat_slot *sl = &s->slots[k->slot];
-	struct tview t = view_of(sl->tblw);
+	struct tview t = view_of(*sl->tblw);
 	struct bucket *b = (struct bucket *)t.b;
 	struct cat_item *old;
 	uint64_t bi;
@@ -654,7 +736,7 @@ static void unlink_key(struct cat_store *s, struct cat_smem_rec *r,
 		       const struct cat_key *k)
 {
 	struct cat_slot *sl = &s->slots[k->slot];
-	struct tview t = view_of(sl->tblw);
+	struct tview t = view_of(*sl->tblw);
 	struct cat_item *cur;
 	uint64_t bi;
 	unsigned int way;
@@ -795,7 +877,7 @@ int cat_store_slot_foreach(const struct cat_store *s, uint32_t slot,
 
 	if (slot >= s->slot_count)
 		return -EINVAL;
-	t = slot_view(&s->slots[slot]);
+	t = slot_view(s, slot);
 	for (uint64_t i = 0; i <= t.mask; i++) {
 		for (unsigned int j = 0; j < WAYS; j++) {
 			uint64_t e = load_entry(&t.b[i].e[j]);
@@ -823,14 +905,14 @@ void cat_store_slot_clear(struct cat_store *s, uint32_t slot)
 	sl = &s->slots[slot];
 	sl->snap_active = 0;
 	sl->snap_pos = 0;
-	w = sl->tblw;
+	w = *sl->tblw;
 	t = view_of(w);
 	if (t.b == &empty_table)
 		goto out;
 	r = wrec(s);
 	/* Unpublish the whole table first: readers then see either all of
 	 * it or the empty table, and nothing in between. */
-	__atomic_store_n(&sl->tblw, (uintptr_t)&empty_table, __ATOMIC_RELEASE);
+	__atomic_store_n(sl->tblw, (uintptr_t)&empty_table, __ATOMIC_RELEASE);
 	if (r == NULL)
 		synchronize_rcu();  /* out of memory: free after waiting */
 	for (uint64_t i = 0; i <= t.mask; i++) {
@@ -861,7 +943,7 @@ out:
 void cat_store_snap_begin(struct cat_store *s, uint32_t slot)
 {
 	struct cat_slot *sl = &s->slots[slot];
-	struct tview t = view_of(sl->tblw);
+	struct tview t = view_of(*sl->tblw);
 
 	/* Forget the last walk's marks: this one sends everything again. */
 	for (uint64_t i = 0; i <= t.mask; i++) {
@@ -882,7 +964,7 @@ int cat_store_snap_next(struct cat_store *s, uint32_t slot,
 			const struct cat_item **out)
 {
 	struct cat_slot *sl = &s->slots[slot];
-	struct tview t = view_of(sl->tblw);
+	struct tview t = view_of(*sl->tblw);
 	uint64_t end = (t.mask + 1) * WAYS;
 
 	if (!sl->snap_active)
@@ -973,7 +1055,7 @@ uint64_t cat_store_slot_buckets(const struct cat_store *s, uint32_t slot)
 {
 	if (slot >= s->slot_count)
 		return 0;
-	return buckets_of(__atomic_load_n(&s->slots[slot].tblw,
+	return buckets_of(__atomic_load_n(&s->tbl[slot],
 					  __ATOMIC_RELAXED));
 }
 
